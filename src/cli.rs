@@ -1,0 +1,301 @@
+//! The command line: clap's derive types and their one translation into a
+//! [`Config`]. The only module that knows about clap.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::{Config, Input, Output};
+use crate::dedup::{Rules, Scope};
+use crate::document::{Emit, TextOptions};
+use crate::key::KeyMode;
+use crate::normalize::QuoteMode;
+use crate::read::EncodingPolicy;
+use crate::split::SplitMode;
+use crate::walk::{Filter, WalkOptions};
+
+/// Deduplicating ingester for news text.
+///
+/// Normalises quotes, whitespace and Unicode, splits each document into
+/// paragraphs, hashes every paragraph with SHA-256 and keeps only the first
+/// occurrence of each, in corpus order.
+#[derive(Debug, Parser)]
+#[command(name = "newsdedup", version, about, long_about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Clean a document or a corpus: drop repeated paragraphs and blocks.
+    ///
+    /// WHAT COUNTS AS A DUPLICATE: two paragraphs are the same when their
+    /// keys are equal. The key is the paragraph after normalisation (quotes
+    /// folded to ASCII, whitespace runs to one space, invisible characters
+    /// removed, NFC), in NFKC; with --key loose also lower-cased and without
+    /// punctuation (digits always count). The first occurrence in corpus
+    /// order (relative path byte-wise, then paragraph) is kept; later ones are
+    /// dropped. Short paragraphs (fewer than --min-chars characters, like "he
+    /// said." or "Reuters") are kept when they repeat, unless they sit inside
+    /// a run of dropped repeats (a pasted copy). A document whose every
+    /// paragraph repeats an earlier document in the same order is an exact
+    /// duplicate and is not written.
+    ///
+    /// EXIT CODES: 0 ok; 1 some inputs were skipped (each is reported); 2
+    /// usage or fatal error; 130 interrupted.
+    Clean(CleanArgs),
+}
+
+/// Arguments of `newsdedup clean`.
+#[derive(Debug, clap::Args)]
+pub struct CleanArgs {
+    /// A file, a directory tree, or `-` for standard input.
+    pub input: PathBuf,
+
+    /// Write the clean tree here, mirroring the input's layout. Required for
+    /// a directory input. Files already there that this run does not write
+    /// are left alone. Must not be inside (or contain) the input.
+    #[arg(long, short, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Do everything but write the output.
+    #[arg(long, conflicts_with_all = ["out", "in_place"])]
+    pub dry_run: bool,
+
+    /// Replace each input file with its clean version, atomically. Without
+    /// this flag the input is never written to.
+    #[arg(long, conflicts_with = "out")]
+    pub in_place: bool,
+
+    /// With --in-place: keep each original as FILE + SUFFIX.
+    #[arg(long, value_name = "SUFFIX", requires = "in_place")]
+    pub backup: Option<String>,
+
+    /// How documents are cut into paragraphs. `line`: every non-blank line.
+    /// `blank`: blocks separated by blank lines (or a deeper indent), lines
+    /// joined with a space, for hard-wrapped text. `auto`: `blank` when most
+    /// line joints fall mid-sentence, else `line`; decided per document.
+    #[arg(long, value_enum, default_value_t = SplitArg::Auto)]
+    pub split: SplitArg,
+
+    /// `exact`: the key is the normalised paragraph in NFKC. `loose`: also
+    /// lower-cased, punctuation ignored (never digits: "4,000" ≠ "5,000").
+    #[arg(long, value_enum, default_value_t = KeyArg::Exact)]
+    pub key: KeyArg,
+
+    /// `fold`: curly, angle and low quotes and primes become ' and ".
+    /// `keep`: quotes are left as they are (in the output and the key).
+    #[arg(long, value_enum, default_value_t = QuotesArg::Fold)]
+    pub quotes: QuotesArg,
+
+    /// Paragraphs whose key has fewer characters than this are not dropped
+    /// when they repeat on their own ("he said.", "Reuters" recur
+    /// legitimately); they are dropped only inside a run of dropped repeats.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub min_chars: usize,
+
+    /// `corpus`: a paragraph is dropped if it occurred earlier anywhere in
+    /// the corpus. `document`: only earlier in the same document.
+    #[arg(long, value_enum, default_value_t = ScopeArg::Corpus)]
+    pub scope: ScopeArg,
+
+    /// `normalized`: write the normalised text. `original`: write kept
+    /// paragraphs exactly as they were in the input.
+    #[arg(long, value_enum, default_value_t = EmitArg::Normalized)]
+    pub emit: EmitArg,
+
+    /// Invalid UTF-8: `repair` decodes each bad byte as Windows-1252 (so a
+    /// stray Latin-1 0xA3 becomes £), `strict` skips the file with an error
+    /// naming the byte offset, `lossy` writes U+FFFD.
+    #[arg(long, value_enum, default_value_t = EncodingArg::Repair)]
+    pub encoding: EncodingArg,
+
+    /// Only read files with these extensions (comma-separated, e.g.
+    /// `txt,text`). Default: every regular, non-hidden, non-binary file.
+    #[arg(long, value_delimiter = ',', value_name = "EXT")]
+    pub ext: Vec<String>,
+
+    /// Only read files whose relative path matches this glob; `!GLOB`
+    /// excludes. Repeatable.
+    #[arg(long, value_name = "GLOB")]
+    pub glob: Vec<String>,
+
+    /// Follow symbolic links (loops are detected and reported).
+    #[arg(long, short = 'L')]
+    pub follow: bool,
+
+    /// Skip (and report) files larger than this many bytes.
+    #[arg(long, value_name = "BYTES")]
+    pub max_bytes: Option<u64>,
+
+    /// Worker threads (default: one per core). The output is identical for
+    /// any value.
+    #[arg(long, short = 'j', value_name = "N", default_value_t = 0)]
+    pub threads: usize,
+
+    /// Write a JSON report (totals and one row per file) here.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+
+    /// Write one JSON line per dropped paragraph here: file, paragraph
+    /// index, key digest, the kept first occurrence, and the reason.
+    #[arg(long, value_name = "FILE")]
+    pub explain: Option<PathBuf>,
+
+    /// Print only errors on stderr: no progress bar, no summary.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `--split`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum SplitArg {
+    /// Decide per document.
+    Auto,
+    /// Every non-blank line is a paragraph.
+    Line,
+    /// Blank-line separated blocks.
+    Blank,
+}
+
+/// `--key`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum KeyArg {
+    /// NFKC of the normalised text.
+    Exact,
+    /// Also case-folded, punctuation ignored.
+    Loose,
+}
+
+/// `--quotes`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum QuotesArg {
+    /// Fold to ASCII.
+    Fold,
+    /// Leave as is.
+    Keep,
+}
+
+/// `--scope`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ScopeArg {
+    /// Whole corpus.
+    Corpus,
+    /// Each document alone.
+    Document,
+}
+
+/// `--emit`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum EmitArg {
+    /// Normalised text.
+    Normalized,
+    /// Input text.
+    Original,
+}
+
+/// `--encoding`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum EncodingArg {
+    /// Windows-1252 for invalid bytes.
+    Repair,
+    /// Refuse invalid files.
+    Strict,
+    /// U+FFFD for invalid bytes.
+    Lossy,
+}
+
+impl CleanArgs {
+    /// The one translation from command line to [`Config`].
+    pub fn into_config(self) -> anyhow::Result<Config> {
+        let input = if self.input.as_os_str() == "-" { Input::Stdin } else { Input::Path(self.input) };
+        let output = match (self.out, self.dry_run, self.in_place) {
+            (Some(dir), _, _) => Output::Dir(dir),
+            (None, true, _) => Output::DryRun,
+            (None, false, true) => Output::InPlace { backup: self.backup },
+            (None, false, false) => Output::Stdout,
+        };
+        if input == Input::Stdin && matches!(output, Output::InPlace { .. }) {
+            anyhow::bail!("--in-place needs a file or directory, not standard input");
+        }
+        let mut cfg = Config::new(input, output);
+        cfg.text = TextOptions {
+            split: match self.split {
+                SplitArg::Auto => SplitMode::Auto,
+                SplitArg::Line => SplitMode::Line,
+                SplitArg::Blank => SplitMode::Blank,
+            },
+            quotes: match self.quotes {
+                QuotesArg::Fold => QuoteMode::Fold,
+                QuotesArg::Keep => QuoteMode::Keep,
+            },
+            key: match self.key {
+                KeyArg::Exact => KeyMode::Exact,
+                KeyArg::Loose => KeyMode::Loose,
+            },
+        };
+        cfg.rules = Rules {
+            scope: match self.scope {
+                ScopeArg::Corpus => Scope::Corpus,
+                ScopeArg::Document => Scope::Document,
+            },
+            min_chars: self.min_chars,
+        };
+        cfg.emit = match self.emit {
+            EmitArg::Normalized => Emit::Normalized,
+            EmitArg::Original => Emit::Original,
+        };
+        cfg.encoding = match self.encoding {
+            EncodingArg::Repair => EncodingPolicy::Repair,
+            EncodingArg::Strict => EncodingPolicy::Strict,
+            EncodingArg::Lossy => EncodingPolicy::Lossy,
+        };
+        let exts =
+            self.ext.iter().map(|e| e.trim_start_matches('.').to_lowercase()).filter(|e| !e.is_empty()).collect();
+        let globs = Filter::new(&self.glob).map_err(|e| anyhow::anyhow!("--glob: {e}"))?;
+        cfg.walk = WalkOptions { follow: self.follow, exts, globs };
+        cfg.max_bytes = self.max_bytes;
+        cfg.threads = self.threads;
+        cfg.report = self.report;
+        cfg.explain = self.explain;
+        cfg.quiet = self.quiet;
+        cfg.progress = !self.quiet;
+        Ok(cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults_translate_to_default_config() {
+        let Command::Clean(args) = Cli::parse_from(["newsdedup", "clean", "x.txt"]).command;
+        let cfg = args.into_config().unwrap();
+        assert_eq!(cfg.input, Input::Path("x.txt".into()));
+        assert_eq!(cfg.output, Output::Stdout);
+        assert_eq!(cfg.text, TextOptions::default());
+        assert_eq!(cfg.rules, Rules::default());
+    }
+
+    #[test]
+    fn dash_is_stdin_and_flags_map() {
+        let cli =
+            Cli::parse_from(["newsdedup", "clean", "-", "--key", "loose", "--quotes", "keep", "--scope", "document"]);
+        let Command::Clean(args) = cli.command;
+        let cfg = args.into_config().unwrap();
+        assert_eq!(cfg.input, Input::Stdin);
+        assert_eq!(cfg.text.key, KeyMode::Loose);
+        assert_eq!(cfg.text.quotes, QuoteMode::Keep);
+        assert_eq!(cfg.rules.scope, Scope::Document);
+    }
+}

@@ -1,0 +1,88 @@
+//! The validated run configuration: what the pipeline sees, and all it sees.
+//!
+//! `cli.rs` builds it from the command line in one function; library users
+//! build it directly.
+
+use std::path::PathBuf;
+
+use crate::dedup::Rules;
+use crate::document::{Emit, TextOptions};
+use crate::read::EncodingPolicy;
+use crate::walk::WalkOptions;
+
+/// Where documents come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// Standard input.
+    Stdin,
+    /// A file or a directory tree.
+    Path(PathBuf),
+}
+
+/// Where the clean text goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Standard output (single file or stdin input).
+    Stdout,
+    /// A folder mirroring the input tree.
+    Dir(PathBuf),
+    /// Nowhere: everything but writing.
+    DryRun,
+    /// Each input file atomically replaced; optional backup suffix.
+    InPlace {
+        /// Suffix of the backup copy of each original, if any.
+        backup: Option<String>,
+    },
+}
+
+/// Everything a run needs.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The input.
+    pub input: Input,
+    /// The output.
+    pub output: Output,
+    /// Splitting, quotes, keys.
+    pub text: TextOptions,
+    /// Dedup rules.
+    pub rules: Rules,
+    /// What is written for kept paragraphs.
+    pub emit: Emit,
+    /// Invalid UTF-8 policy.
+    pub encoding: EncodingPolicy,
+    /// Which files of a tree are read.
+    pub walk: WalkOptions,
+    /// Files larger than this are skipped (reported).
+    pub max_bytes: Option<u64>,
+    /// Worker threads; 0 means one per core.
+    pub threads: usize,
+    /// Where to write the JSON report.
+    pub report: Option<PathBuf>,
+    /// Where to write one JSON line per dropped paragraph.
+    pub explain: Option<PathBuf>,
+    /// Show a progress bar (only honoured when stderr is a terminal).
+    pub progress: bool,
+    /// Print nothing on stderr but errors.
+    pub quiet: bool,
+}
+
+impl Config {
+    /// A configuration with every option at its default.
+    pub fn new(input: Input, output: Output) -> Config {
+        Config {
+            input,
+            output,
+            text: TextOptions::default(),
+            rules: Rules::default(),
+            emit: Emit::default(),
+            encoding: EncodingPolicy::default(),
+            walk: WalkOptions::default(),
+            max_bytes: None,
+            threads: 0,
+            report: None,
+            explain: None,
+            progress: true,
+            quiet: false,
+        }
+    }
+}

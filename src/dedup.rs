@@ -1,0 +1,417 @@
+//! The seen-set and the keep/drop plan: first occurrence in corpus order wins.
+//!
+//! [`Deduper::decide`] is called once per document, **in corpus order**, by
+//! one thread; that order alone defines which occurrence is "first", so the
+//! result never depends on thread timing.
+//!
+//! # The rule
+//!
+//! For each paragraph, in order:
+//!
+//! 1. If its key has not been seen (in this document, or — with
+//!    [`Scope::Corpus`] — in any earlier document), it is **kept** and its
+//!    position is remembered as the first occurrence.
+//! 2. A *repeat* whose key has at least `min_chars` characters is
+//!    **dropped** (reason `within-document` or `across-documents`).
+//! 3. A *short* repeat (key shorter than `min_chars`, such as "he said." or
+//!    "Reuters") is **spared** — it may recur legitimately — unless it sits
+//!    inside a run of dropped repeats. Precisely: take each maximal run of
+//!    consecutive short repeats; look at the paragraph just before the run
+//!    (or the start of the document) and just after it (or the end). If
+//!    each side is either a dropped repeat or a document boundary, and at
+//!    least one side is a dropped repeat, the whole run is part of a pasted
+//!    copy and is **dropped** (reason `inside-repeated-block`).
+//!
+//! With [`Scope::Corpus`], a document whose whole sequence of paragraph keys
+//! equals an earlier document's is a **duplicate document**: every paragraph
+//! is dropped (reason `duplicate-document`) and the plan names the earlier
+//! document. Documents without paragraphs are never duplicates.
+//!
+//! # Memory
+//!
+//! The seen-set stores, per distinct key, the 128-bit digest prefix (see
+//! [`crate::key::Digest`] for why that is safe) and the first occurrence:
+//! 24 bytes per entry in a `HashMap` keyed by the already-uniform digest
+//! bits (no re-hashing), so about 28–55 bytes per distinct paragraph
+//! depending on where the table is in its growth cycle.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+
+use crate::key::{Digest, Keyed};
+
+/// Where a paragraph occurred: document number in corpus order (0-based)
+/// and paragraph index within the document (0-based).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Occurrence {
+    /// Document number in corpus order.
+    pub doc: u32,
+    /// Paragraph index within that document.
+    pub para: u32,
+}
+
+/// Which paragraphs are compared with each other.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Scope {
+    /// Across the whole corpus (default).
+    #[default]
+    Corpus,
+    /// Only within each document.
+    Document,
+}
+
+/// Why a paragraph was dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// Its key occurred earlier in the same document.
+    WithinDocument,
+    /// Its key occurred in an earlier document.
+    AcrossDocuments,
+    /// The whole document repeats an earlier one.
+    DuplicateDocument,
+    /// A short repeat inside a run of dropped repeats.
+    InsideRepeatedBlock,
+}
+
+impl Reason {
+    /// The name used in reports: `within-document`, `across-documents`,
+    /// `duplicate-document`, `inside-repeated-block`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::WithinDocument => "within-document",
+            Reason::AcrossDocuments => "across-documents",
+            Reason::DuplicateDocument => "duplicate-document",
+            Reason::InsideRepeatedBlock => "inside-repeated-block",
+        }
+    }
+}
+
+/// The decision for one paragraph.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// First occurrence: kept.
+    Keep,
+    /// A short repeat that was kept (rule 3).
+    Spared {
+        /// The first occurrence of its key.
+        first: Occurrence,
+    },
+    /// Dropped.
+    Drop {
+        /// Why.
+        reason: Reason,
+        /// The kept first occurrence of its key.
+        first: Occurrence,
+    },
+}
+
+impl Verdict {
+    /// True when the paragraph is written out.
+    pub fn is_kept(self) -> bool {
+        !matches!(self, Verdict::Drop { .. })
+    }
+}
+
+/// The decisions for one document.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// The document's number in corpus order.
+    pub doc: u32,
+    /// One verdict per paragraph.
+    pub verdicts: Vec<Verdict>,
+    /// For a duplicate document, the number of the earlier document.
+    pub duplicate_of: Option<u32>,
+}
+
+impl Plan {
+    /// Number of kept (including spared) paragraphs.
+    pub fn kept(&self) -> usize {
+        self.verdicts.iter().filter(|v| v.is_kept()).count()
+    }
+}
+
+/// A 128-bit digest prefix stored as two `u64` so a map entry with an
+/// [`Occurrence`] packs into 24 bytes (a `u128` would align it to 32).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Slot(u64, u64);
+
+impl Hash for Slot {
+    /// The bits are already uniformly distributed (they come from SHA-256),
+    /// so the first 64 of them are the hash: re-hashing would only cost time.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.0);
+    }
+}
+
+/// Passes through the one `u64` that [`Slot`] writes.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Not reached by `Slot`; kept correct for any other input.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type SlotMap<V> = HashMap<Slot, V, BuildHasherDefault<PassThrough>>;
+
+fn slot(d: &Digest) -> Slot {
+    let p = d.prefix();
+    Slot((p >> 64) as u64, p as u64)
+}
+
+/// Settings of the dedup decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rules {
+    /// Which paragraphs are compared.
+    pub scope: Scope,
+    /// Keys shorter than this many characters are spared unless inside a
+    /// repeated block.
+    pub min_chars: usize,
+}
+
+impl Default for Rules {
+    fn default() -> Rules {
+        Rules { scope: Scope::Corpus, min_chars: 20 }
+    }
+}
+
+/// The seen-set. Feed it documents in corpus order.
+#[derive(Default)]
+pub struct Deduper {
+    rules: Rules,
+    seen: SlotMap<Occurrence>,
+    docs: SlotMap<u32>,
+    next_doc: u32,
+}
+
+/// A paragraph's state between the two passes of [`Deduper::decide`].
+#[derive(Clone, Copy)]
+enum Pass1 {
+    Final(Verdict),
+    ShortRepeat(Occurrence),
+}
+
+impl Deduper {
+    /// An empty seen-set.
+    pub fn new(rules: Rules) -> Deduper {
+        Deduper { rules, ..Deduper::default() }
+    }
+
+    /// Number of distinct keys remembered.
+    pub fn distinct_keys(&self) -> usize {
+        self.seen.len()
+    }
+
+    /// The first occurrence of a key, if it has been seen.
+    pub fn first(&self, key: &Digest) -> Option<Occurrence> {
+        self.seen.get(&slot(key)).copied()
+    }
+
+    /// Decides the next document (the next in corpus order). `whole` is the
+    /// whole-document key, see [`document_key`].
+    pub fn decide(&mut self, keys: &[Keyed], whole: &Digest) -> Plan {
+        let doc = self.next_doc;
+        self.next_doc = self.next_doc.saturating_add(1);
+        if self.rules.scope == Scope::Document {
+            self.seen.clear();
+        } else if !keys.is_empty() {
+            if let Some(&earlier) = self.docs.get(&slot(whole)) {
+                return self.duplicate(doc, earlier, keys);
+            }
+            self.docs.insert(slot(whole), doc);
+        }
+        let pass1: Vec<Pass1> = keys.iter().enumerate().map(|(i, k)| self.first_pass(doc, i, k)).collect();
+        Plan { doc, verdicts: resolve_short_runs(&pass1), duplicate_of: None }
+    }
+
+    fn first_pass(&mut self, doc: u32, i: usize, k: &Keyed) -> Pass1 {
+        let here = Occurrence { doc, para: u32::try_from(i).unwrap_or(u32::MAX) };
+        let first = *self.seen.entry(slot(&k.digest)).or_insert(here);
+        if first == here {
+            return Pass1::Final(Verdict::Keep);
+        }
+        if k.chars < self.rules.min_chars {
+            return Pass1::ShortRepeat(first);
+        }
+        let reason = if first.doc == doc { Reason::WithinDocument } else { Reason::AcrossDocuments };
+        Pass1::Final(Verdict::Drop { reason, first })
+    }
+
+    fn duplicate(&self, doc: u32, earlier: u32, keys: &[Keyed]) -> Plan {
+        let verdicts = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                let fallback = Occurrence { doc: earlier, para: u32::try_from(i).unwrap_or(u32::MAX) };
+                let first = self.first(&k.digest).unwrap_or(fallback);
+                Verdict::Drop { reason: Reason::DuplicateDocument, first }
+            })
+            .collect();
+        Plan { doc, verdicts, duplicate_of: Some(earlier) }
+    }
+}
+
+/// Rule 3: a run of short repeats is dropped when both its neighbours are
+/// dropped repeats or document boundaries, and at least one is a repeat.
+fn resolve_short_runs(pass1: &[Pass1]) -> Vec<Verdict> {
+    let dropped = |i: usize| matches!(pass1[i], Pass1::Final(Verdict::Drop { .. }));
+    let mut out = Vec::with_capacity(pass1.len());
+    let mut i = 0;
+    while i < pass1.len() {
+        match pass1[i] {
+            Pass1::Final(v) => {
+                out.push(v);
+                i += 1;
+            }
+            Pass1::ShortRepeat(_) => {
+                let end = (i..pass1.len()).find(|&j| matches!(pass1[j], Pass1::Final(_))).unwrap_or(pass1.len());
+                let left = if i == 0 { None } else { Some(dropped(i - 1)) };
+                let right = if end == pass1.len() { None } else { Some(dropped(end)) };
+                let inside = left != Some(false) && right != Some(false) && (left.is_some() || right.is_some());
+                for p in &pass1[i..end] {
+                    if let Pass1::ShortRepeat(first) = *p {
+                        out.push(if inside {
+                            Verdict::Drop { reason: Reason::InsideRepeatedBlock, first }
+                        } else {
+                            Verdict::Spared { first }
+                        });
+                    }
+                }
+                i = end;
+            }
+        }
+    }
+    out
+}
+
+/// The whole-document key: SHA-256 over the sequence of paragraph digests.
+pub fn document_key(keys: &[Keyed]) -> Digest {
+    use sha2::{Digest as _, Sha256};
+    let mut h = Sha256::new();
+    for k in keys {
+        h.update(k.digest.0);
+    }
+    Digest(h.finalize().into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::{KeyMode, Keyer};
+
+    fn keyed(paras: &[&str]) -> Vec<Keyed> {
+        let mut k = Keyer::new(KeyMode::Exact);
+        paras.iter().map(|p| k.keyed(p)).collect()
+    }
+
+    fn decide(d: &mut Deduper, paras: &[&str]) -> Plan {
+        let keys = keyed(paras);
+        d.decide(&keys, &document_key(&keys))
+    }
+
+    fn kept<'a>(paras: &[&'a str], plan: &Plan) -> Vec<&'a str> {
+        paras.iter().zip(&plan.verdicts).filter(|(_, v)| v.is_kept()).map(|(p, _)| *p).collect()
+    }
+
+    const A: &str = "Interpol has identified over 4,000 foreign fighters.";
+    const B: &str = "Stock was speaking at the opening of a meeting.";
+    const C: &str = "A recent UN report showed an increase in fighters.";
+    const SAID: &str = "he said.";
+
+    #[test]
+    fn long_repeat_within_document_is_dropped() {
+        let paras = [A, B, A];
+        let plan = decide(&mut Deduper::new(Rules::default()), &paras);
+        assert_eq!(kept(&paras, &plan), [A, B]);
+        assert_eq!(
+            plan.verdicts[2],
+            Verdict::Drop { reason: Reason::WithinDocument, first: Occurrence { doc: 0, para: 0 } }
+        );
+    }
+
+    #[test]
+    fn short_repeat_between_distinct_paragraphs_is_spared() {
+        let paras = [A, SAID, B, SAID, C];
+        let plan = decide(&mut Deduper::new(Rules::default()), &paras);
+        assert_eq!(kept(&paras, &plan), paras);
+        assert!(matches!(plan.verdicts[3], Verdict::Spared { .. }));
+    }
+
+    #[test]
+    fn short_repeat_inside_a_pasted_copy_is_dropped() {
+        let paras = [A, SAID, B, A, SAID, B];
+        let plan = decide(&mut Deduper::new(Rules::default()), &paras);
+        assert_eq!(kept(&paras, &plan), [A, SAID, B]);
+        assert!(matches!(plan.verdicts[4], Verdict::Drop { reason: Reason::InsideRepeatedBlock, .. }));
+    }
+
+    #[test]
+    fn short_repeat_between_a_dropped_repeat_and_the_end_is_dropped() {
+        let paras = [A, SAID, A, SAID];
+        let plan = decide(&mut Deduper::new(Rules::default()), &paras);
+        assert_eq!(kept(&paras, &plan), [A, SAID]);
+    }
+
+    #[test]
+    fn short_repeat_next_to_a_kept_paragraph_is_spared() {
+        let paras = [SAID, A, SAID, C];
+        let plan = decide(&mut Deduper::new(Rules::default()), &paras);
+        assert_eq!(kept(&paras, &plan), paras);
+    }
+
+    #[test]
+    fn document_of_only_short_repeats_is_kept() {
+        let mut d = Deduper::new(Rules::default());
+        decide(&mut d, &[SAID, A]);
+        let plan = decide(&mut d, &[SAID]);
+        assert_eq!(plan.verdicts, [Verdict::Spared { first: Occurrence { doc: 0, para: 0 } }]);
+    }
+
+    #[test]
+    fn across_documents_and_duplicate_documents() {
+        let mut d = Deduper::new(Rules::default());
+        decide(&mut d, &[A, B]);
+        let second = decide(&mut d, &[C, B]);
+        assert_eq!(
+            second.verdicts[1],
+            Verdict::Drop { reason: Reason::AcrossDocuments, first: Occurrence { doc: 0, para: 1 } }
+        );
+        let third = decide(&mut d, &[A, B]);
+        assert_eq!(third.duplicate_of, Some(0));
+        assert!(third.verdicts.iter().all(|v| matches!(v, Verdict::Drop { reason: Reason::DuplicateDocument, .. })));
+        assert_eq!(d.distinct_keys(), 3);
+    }
+
+    #[test]
+    fn document_scope_forgets_between_documents() {
+        let mut d = Deduper::new(Rules { scope: Scope::Document, ..Rules::default() });
+        decide(&mut d, &[A, B]);
+        let second = decide(&mut d, &[A, B, A]);
+        assert_eq!(second.duplicate_of, None);
+        assert_eq!(second.kept(), 2);
+    }
+
+    #[test]
+    fn empty_documents_are_never_duplicates() {
+        let mut d = Deduper::new(Rules::default());
+        decide(&mut d, &[]);
+        assert_eq!(decide(&mut d, &[]).duplicate_of, None);
+    }
+
+    #[test]
+    fn min_chars_zero_drops_every_repeat() {
+        let paras = [SAID, A, SAID];
+        let plan = decide(&mut Deduper::new(Rules { min_chars: 0, ..Rules::default() }), &paras);
+        assert_eq!(kept(&paras, &plan), [SAID, A]);
+    }
+}

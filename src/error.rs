@@ -1,0 +1,93 @@
+//! Error types and exit codes.
+//!
+//! Every error about a file carries its path, and the byte offset or line
+//! when one is known. Per-file errors do not stop a run: they are reported,
+//! the run goes on, and the exit code says that something was skipped.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::read::DecodeError;
+
+/// Exit codes of the `newsdedup` command.
+pub mod exit {
+    /// Everything was read and written.
+    pub const SUCCESS: i32 = 0;
+    /// The run completed, but some inputs were skipped or rejected (bad file,
+    /// bad JSON line, ...): each one was reported on stderr and in the report.
+    pub const PARTIAL: i32 = 1;
+    /// Usage error, or a fatal error that stopped the run (output not
+    /// writable, index locked, ...).
+    pub const FATAL: i32 = 2;
+    /// Interrupted by SIGINT or SIGTERM; temporary files were removed.
+    pub const INTERRUPTED: i32 = 130;
+}
+
+/// An error about one path.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading or writing failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// The bytes could not be decoded, or the file is binary.
+    #[error("{}: {source}", path.display())]
+    Decode {
+        /// The file.
+        path: PathBuf,
+        /// The cause, with the byte offset.
+        source: DecodeError,
+    },
+    /// The file is larger than `--max-bytes`.
+    #[error("{}: file too large ({size} bytes, limit {limit})", path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// Something else is wrong with the path (a usage error).
+    #[error("{}: {message}", path.display())]
+    Invalid {
+        /// The path.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Error {
+    /// An I/O error about `path`.
+    pub fn io(path: &Path, source: io::Error) -> Error {
+        Error::Io { path: path.to_path_buf(), source }
+    }
+
+    /// A usage error about `path`.
+    pub fn invalid(path: &Path, message: impl Into<String>) -> Error {
+        Error::Invalid { path: path.to_path_buf(), message: message.into() }
+    }
+
+    /// A short machine-readable name of the kind of error, used in reports.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Io { source, .. } => match source.kind() {
+                io::ErrorKind::NotFound => "not-found",
+                io::ErrorKind::PermissionDenied => "permission-denied",
+                _ => "io",
+            },
+            Error::Decode { source: DecodeError::Binary { .. }, .. } => "binary",
+            Error::Decode { .. } => "encoding",
+            Error::TooLarge { .. } => "too-large",
+            Error::Invalid { .. } => "invalid",
+        }
+    }
+}
+
+/// Result alias for this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,197 @@
+//! The dedup key of a paragraph and its SHA-256 [`Digest`].
+//!
+//! The key is the paragraph's normalised text in NFKC (so ligatures,
+//! full-width letters and other compatibility variants compare equal). Its
+//! identity is the SHA-256 of the key's UTF-8 bytes. Under
+//! [`KeyMode::Loose`] the key is further lower-cased and punctuation is
+//! ignored — but never digits, and never punctuation *between two digits*,
+//! so "4,000 fighters" and "5,000 fighters", or "4.5%" and "45%", stay
+//! different news.
+
+use std::fmt;
+
+use sha2::{Digest as _, Sha256};
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
+use unicode_properties::{GeneralCategoryGroup, UnicodeGeneralCategory};
+
+/// What makes two paragraphs the same.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum KeyMode {
+    /// The normalised text in NFKC.
+    #[default]
+    Exact,
+    /// As `Exact`, lower-cased, with punctuation ignored (digits never are).
+    Loose,
+}
+
+/// The SHA-256 of a key: the identity every later stage uses.
+///
+/// In-memory sets store only [`Digest::prefix`], the first 128 bits. That is
+/// safe: SHA-256 output is uniformly distributed, so among `n` distinct keys
+/// the chance that any two share a 128-bit prefix is about `n² / 2¹²⁹` —
+/// below 10⁻¹⁸ even for ten billion paragraphs, far below the rate of
+/// undetected hardware memory errors.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Digest(pub [u8; 32]);
+
+impl Digest {
+    /// SHA-256 of `bytes`.
+    pub fn of(bytes: &[u8]) -> Digest {
+        Digest(Sha256::digest(bytes).into())
+    }
+
+    /// The first 128 bits, big-endian.
+    pub fn prefix(&self) -> u128 {
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&self.0[..16]);
+        u128::from_be_bytes(b)
+    }
+
+    /// Lower-case hexadecimal, 64 characters.
+    pub fn to_hex(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Digest({self})")
+    }
+}
+
+/// A paragraph's key digest and the key's length in characters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Keyed {
+    /// SHA-256 of the key.
+    pub digest: Digest,
+    /// Length of the key in Unicode scalar values (for `--min-chars`).
+    pub chars: usize,
+}
+
+/// Computes keys, reusing its buffers between paragraphs.
+#[derive(Debug, Default)]
+pub struct Keyer {
+    mode: KeyMode,
+    nfkc: String,
+    loose: String,
+}
+
+impl Keyer {
+    /// A keyer for `mode`.
+    pub fn new(mode: KeyMode) -> Keyer {
+        Keyer { mode, ..Keyer::default() }
+    }
+
+    /// The key of a normalised paragraph.
+    pub fn key<'a>(&'a mut self, text: &'a str) -> &'a str {
+        let nfkc: &str = if text.is_ascii() || is_nfkc_quick(text.chars()) == IsNormalized::Yes {
+            text
+        } else {
+            self.nfkc.clear();
+            self.nfkc.extend(text.nfkc());
+            &self.nfkc
+        };
+        match self.mode {
+            KeyMode::Exact => nfkc,
+            KeyMode::Loose => {
+                loosen_into(nfkc, &mut self.loose);
+                &self.loose
+            }
+        }
+    }
+
+    /// Digest and length of the key of a normalised paragraph.
+    pub fn keyed(&mut self, text: &str) -> Keyed {
+        let key = self.key(text);
+        Keyed { digest: Digest::of(key.as_bytes()), chars: key.chars().count() }
+    }
+}
+
+/// The key of `text` under `mode` (allocating; see [`Keyer`] for the hot path).
+///
+/// ```
+/// use newsdedup::key::{key, KeyMode};
+/// assert_eq!(key("\u{FB01}ne", KeyMode::Exact), "fine");
+/// assert_eq!(key("Over 4,000 \"fighters\"!", KeyMode::Loose), "over 4,000 fighters");
+/// ```
+pub fn key(text: &str, mode: KeyMode) -> String {
+    Keyer::new(mode).key(text).to_owned()
+}
+
+fn is_punctuation(c: char) -> bool {
+    c.general_category_group() == GeneralCategoryGroup::Punctuation
+}
+
+/// Lower-case; punctuation (other than between two digits) and whitespace
+/// runs become one space; trimmed.
+fn loosen_into(text: &str, out: &mut String) {
+    out.clear();
+    let mut pending_space = false;
+    let mut prev: Option<char> = None;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let numeric_punct =
+            is_punctuation(c) && prev.is_some_and(|p| p.is_numeric()) && chars.peek().is_some_and(|n| n.is_numeric());
+        prev = Some(c);
+        if c.is_whitespace() || (is_punctuation(c) && !numeric_punct) {
+            pending_space = true;
+            continue;
+        }
+        if pending_space && !out.is_empty() {
+            out.push(' ');
+        }
+        pending_space = false;
+        out.extend(c.to_lowercase());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_is_sha256_of_the_key_bytes() {
+        let d = Keyer::new(KeyMode::Exact).keyed("abc").digest;
+        assert_eq!(d.to_hex(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(d.prefix(), 0xba7816bf8f01cfea414140de5dae2223);
+    }
+
+    #[test]
+    fn exact_key_is_nfkc() {
+        assert_eq!(key("\u{FF21}\u{FF22} \u{FB01}", KeyMode::Exact), "AB fi");
+        assert_eq!(key("plain ascii", KeyMode::Exact), "plain ascii");
+    }
+
+    #[test]
+    fn exact_key_keeps_case_and_punctuation() {
+        assert_ne!(key("Hello, world", KeyMode::Exact), key("hello world", KeyMode::Exact));
+    }
+
+    #[test]
+    fn loose_key_folds_case_and_ignores_punctuation() {
+        assert_eq!(key("Hello, World!", KeyMode::Loose), key("hello -- world", KeyMode::Loose));
+        assert_eq!(key("\u{00C9}T\u{00C9}", KeyMode::Loose), "\u{00E9}t\u{00E9}");
+    }
+
+    #[test]
+    fn loose_key_never_ignores_digits() {
+        assert_ne!(key("4,000 fighters", KeyMode::Loose), key("5,000 fighters", KeyMode::Loose));
+        assert_ne!(key("4.5% growth", KeyMode::Loose), key("45% growth", KeyMode::Loose));
+        assert_eq!(key("4,000 fighters.", KeyMode::Loose), "4,000 fighters");
+    }
+
+    #[test]
+    fn chars_counts_scalar_values_not_bytes() {
+        let k = Keyer::new(KeyMode::Exact).keyed("\u{00E9}t\u{00E9}");
+        assert_eq!(k.chars, 3);
+    }
+}

@@ -1,0 +1,342 @@
+//! Normalisation: the output form of the text.
+//!
+//! Everything here is a pure function of its input. The rules, applied to
+//! each line in this order:
+//!
+//! 1. **Line breaks.** CRLF, CR, LF, NEL (U+0085) and LINE SEPARATOR
+//!    (U+2028) end a line; PARAGRAPH SEPARATOR (U+2029) ends a line *and*
+//!    adds a blank line, so it always separates paragraphs. See [`lines`].
+//! 2. **Invisible characters removed:** ZERO WIDTH SPACE (U+200B), WORD
+//!    JOINER (U+2060), BYTE ORDER MARK / ZWNBSP (U+FEFF, leading or inside the
+//!    text), SOFT HYPHEN (U+00AD), and every C0/C1 control character other than
+//!    tab and the line breaks above (including DEL). ZWJ and ZWNJ are kept:
+//!    scripts and emoji need them. Removal happens *before* NFC so that a
+//!    letter and its combining mark separated by a stray control still compose.
+//! 3. **Unicode NFC.** A quick check skips the work for text that is already
+//!    NFC (all ASCII text is).
+//! 4. **Quotes folded to ASCII** (unless [`QuoteMode::Keep`]): see
+//!    [`fold_quote`] for the one table.
+//! 5. **Whitespace:** every run of Unicode `White_Space` characters other than
+//!    the line breaks (tab, VT, FF, NBSP, U+1680, U+2000–U+200A, U+202F,
+//!    U+205F, U+3000, ...) becomes one ASCII space, and the line is trimmed.
+//!    A line that is empty after this is blank.
+//!
+//! Invariant (property-tested): `normalize(normalize(x)) == normalize(x)`.
+
+use std::borrow::Cow;
+use std::ops::Range;
+
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
+
+/// Whether curly and typographic quotes are folded to ASCII.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum QuoteMode {
+    /// Fold the characters of [`fold_quote`]'s table to `'` and `"` (default).
+    #[default]
+    Fold,
+    /// Leave quote characters as they are.
+    Keep,
+}
+
+/// Single quotes, apostrophes and primes folded to `'`.
+pub const SINGLE_QUOTES: [char; 9] = [
+    '\u{2018}', // ‘ LEFT SINGLE QUOTATION MARK
+    '\u{2019}', // ’ RIGHT SINGLE QUOTATION MARK
+    '\u{201A}', // ‚ SINGLE LOW-9 QUOTATION MARK
+    '\u{201B}', // ‛ SINGLE HIGH-REVERSED-9 QUOTATION MARK
+    '\u{2032}', // ′ PRIME
+    '\u{2039}', // ‹ SINGLE LEFT-POINTING ANGLE QUOTATION MARK
+    '\u{203A}', // › SINGLE RIGHT-POINTING ANGLE QUOTATION MARK
+    '\u{02BC}', // ʼ MODIFIER LETTER APOSTROPHE
+    '\u{FF07}', // ＇ FULLWIDTH APOSTROPHE
+];
+
+/// Double quotes and double primes folded to `"`.
+pub const DOUBLE_QUOTES: [char; 8] = [
+    '\u{201C}', // “ LEFT DOUBLE QUOTATION MARK
+    '\u{201D}', // ” RIGHT DOUBLE QUOTATION MARK
+    '\u{201E}', // „ DOUBLE LOW-9 QUOTATION MARK
+    '\u{201F}', // ‟ DOUBLE HIGH-REVERSED-9 QUOTATION MARK
+    '\u{2033}', // ″ DOUBLE PRIME
+    '\u{00AB}', // « LEFT-POINTING DOUBLE ANGLE QUOTATION MARK
+    '\u{00BB}', // » RIGHT-POINTING DOUBLE ANGLE QUOTATION MARK
+    '\u{FF02}', // ＂ FULLWIDTH QUOTATION MARK
+];
+
+/// The quote table: maps each character of [`SINGLE_QUOTES`] to `'` and of
+/// [`DOUBLE_QUOTES`] to `"`; every other character maps to itself.
+///
+/// NFKC alone does not do this: it leaves “ ” ‘ ’ « » untouched.
+pub fn fold_quote(c: char) -> char {
+    if SINGLE_QUOTES.contains(&c) {
+        '\''
+    } else if DOUBLE_QUOTES.contains(&c) {
+        '"'
+    } else {
+        c
+    }
+}
+
+/// True for the characters that rule 2 removes.
+pub fn is_removed(c: char) -> bool {
+    match c {
+        '\u{200B}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}' => true,
+        // Whitespace controls (tab, VT, FF, and the line breaks) are handled
+        // by the whitespace and line rules instead.
+        c if c.is_control() => !c.is_whitespace(),
+        _ => false,
+    }
+}
+
+/// A line of the input: its content (without terminator) and where it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawLine<'a> {
+    /// The line's text, without its terminator.
+    pub text: &'a str,
+    /// Byte span of `text` in the input.
+    pub span: Range<usize>,
+    /// The line ended with U+2029 PARAGRAPH SEPARATOR: a blank line follows.
+    pub paragraph_break: bool,
+    /// The line has a terminator (false only for a final unterminated line).
+    pub terminated: bool,
+}
+
+/// Splits `text` into lines at CRLF, CR, LF, NEL, U+2028 and U+2029.
+///
+/// A final empty segment after the last terminator is not a line, so
+/// `"a\n"` has one line and `""` has none.
+pub fn lines(text: &str) -> Lines<'_> {
+    Lines { text, pos: 0 }
+}
+
+/// Iterator returned by [`lines`].
+#[derive(Clone, Debug)]
+pub struct Lines<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = RawLine<'a>;
+
+    fn next(&mut self) -> Option<RawLine<'a>> {
+        let rest = &self.text[self.pos..];
+        if rest.is_empty() {
+            return None;
+        }
+        let start = self.pos;
+        // All terminators begin with '\n', '\r' or a byte >= 0xC2; find the
+        // first candidate quickly, then check it.
+        let mut i = 0;
+        let bytes = rest.as_bytes();
+        while i < bytes.len() {
+            let (len, para) = match bytes[i] {
+                b'\n' => (1, false),
+                b'\r' if bytes.get(i + 1) == Some(&b'\n') => (2, false),
+                b'\r' => (1, false),
+                0xC2 if bytes.get(i + 1) == Some(&0x85) => (2, false),
+                0xE2 if bytes.get(i + 1) == Some(&0x80) && bytes.get(i + 2) == Some(&0xA8) => (3, false),
+                0xE2 if bytes.get(i + 1) == Some(&0x80) && bytes.get(i + 2) == Some(&0xA9) => (3, true),
+                _ => {
+                    i += 1;
+                    continue;
+                }
+            };
+            self.pos = start + i + len;
+            return Some(RawLine { text: &rest[..i], span: start..start + i, paragraph_break: para, terminated: true });
+        }
+        self.pos = self.text.len();
+        Some(RawLine { text: rest, span: start..self.text.len(), paragraph_break: false, terminated: false })
+    }
+}
+
+/// Normalises one line (no line breaks inside) and appends it to `out`.
+///
+/// Applies rules 2–5 of the module documentation. Allocation-free for
+/// lines that need no removal and are already NFC (all ASCII lines).
+pub fn normalize_line_into(line: &str, quotes: QuoteMode, out: &mut String) {
+    let cleaned: Cow<'_, str> = if line.chars().any(is_removed) {
+        Cow::Owned(line.chars().filter(|&c| !is_removed(c)).collect())
+    } else {
+        Cow::Borrowed(line)
+    };
+    let composed: Cow<'_, str> = if cleaned.is_ascii() || is_nfc_quick(cleaned.chars()) == IsNormalized::Yes {
+        cleaned
+    } else {
+        Cow::Owned(cleaned.nfc().collect())
+    };
+    let start = out.len();
+    let mut pending_space = false;
+    for c in composed.chars() {
+        if c.is_whitespace() {
+            pending_space = true;
+            continue;
+        }
+        if pending_space && out.len() > start {
+            out.push(' ');
+        }
+        pending_space = false;
+        out.push(match quotes {
+            QuoteMode::Fold => fold_quote(c),
+            QuoteMode::Keep => c,
+        });
+    }
+}
+
+/// Normalises one line and returns it; see [`normalize_line_into`].
+pub fn normalize_line(line: &str, quotes: QuoteMode) -> String {
+    let mut out = String::with_capacity(line.len());
+    normalize_line_into(line, quotes, &mut out);
+    out
+}
+
+/// Normalises a whole text: every line by [`normalize_line_into`], each line
+/// terminator written as `\n`, U+2029 as `\n\n`.
+///
+/// ```
+/// use newsdedup::normalize::{normalize, QuoteMode};
+/// let text = "\u{FEFF}\u{201C}Hello,\u{00A0}\u{00A0}world\u{201D}\r\n";
+/// assert_eq!(normalize(text, QuoteMode::Fold), "\"Hello, world\"\n");
+/// ```
+pub fn normalize(text: &str, quotes: QuoteMode) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in lines(text) {
+        normalize_line_into(line.text, quotes, &mut out);
+        if line.terminated {
+            out.push('\n');
+        }
+        if line.paragraph_break {
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(s: &str) -> String {
+        normalize(s, QuoteMode::Fold)
+    }
+
+    #[test]
+    fn every_single_quote_folds_to_apostrophe() {
+        for q in SINGLE_QUOTES {
+            assert_eq!(n(&format!("a{q}b")), "a'b", "U+{:04X}", q as u32);
+        }
+    }
+
+    #[test]
+    fn every_double_quote_folds_to_ascii_double_quote() {
+        for q in DOUBLE_QUOTES {
+            assert_eq!(n(&format!("a{q}b")), "a\"b", "U+{:04X}", q as u32);
+        }
+    }
+
+    #[test]
+    fn quote_mode_keep_leaves_quotes() {
+        let text = "\u{201C}x\u{201D} \u{2018}y\u{2019} \u{00AB}z\u{00BB}";
+        assert_eq!(normalize(text, QuoteMode::Keep), text);
+    }
+
+    #[test]
+    fn every_space_character_becomes_one_ascii_space() {
+        let spaces = [
+            '\t', '\u{000B}', '\u{000C}', ' ', '\u{00A0}', '\u{1680}', '\u{2000}', '\u{2001}', '\u{2002}', '\u{2003}',
+            '\u{2004}', '\u{2005}', '\u{2006}', '\u{2007}', '\u{2008}', '\u{2009}', '\u{200A}', '\u{202F}', '\u{205F}',
+            '\u{3000}',
+        ];
+        for s in spaces {
+            assert_eq!(n(&format!("a{s}b")), "a b", "U+{:04X}", s as u32);
+            assert_eq!(n(&format!("a{s}{s} {s}b")), "a b", "run of U+{:04X}", s as u32);
+        }
+    }
+
+    #[test]
+    fn lines_are_trimmed_and_whitespace_only_lines_are_blank() {
+        assert_eq!(n("  a  b \t\n\u{00A0}\u{3000}\nc"), "a b\n\nc");
+    }
+
+    #[test]
+    fn leading_bom_is_stripped() {
+        assert_eq!(n("\u{FEFF}Hello"), "Hello");
+    }
+
+    #[test]
+    fn bom_inside_text_is_removed() {
+        assert_eq!(n("Hel\u{FEFF}lo"), "Hello");
+    }
+
+    #[test]
+    fn crlf_cr_nel_and_line_separator_become_lf() {
+        assert_eq!(n("a\r\nb\rc\u{0085}d\u{2028}e\n"), "a\nb\nc\nd\ne\n");
+    }
+
+    #[test]
+    fn paragraph_separator_becomes_a_blank_line() {
+        assert_eq!(n("a\u{2029}b"), "a\n\nb");
+    }
+
+    #[test]
+    fn soft_hyphen_is_removed() {
+        assert_eq!(n("news\u{00AD}paper"), "newspaper");
+    }
+
+    #[test]
+    fn zero_width_space_and_word_joiner_are_removed() {
+        assert_eq!(n("a\u{200B}b\u{2060}c"), "abc");
+    }
+
+    #[test]
+    fn zwj_and_zwnj_are_kept() {
+        let family = "\u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467}";
+        assert_eq!(n(family), family);
+        assert_eq!(n("\u{0645}\u{200C}\u{0649}"), "\u{0645}\u{200C}\u{0649}");
+    }
+
+    #[test]
+    fn control_characters_are_removed_but_not_tab_or_newline() {
+        assert_eq!(n("a\u{0000}b\u{0007}c\u{001F}d\u{007F}e\u{0080}f\u{009F}g"), "abcdefg");
+        assert_eq!(n("a\tb\nc"), "a b\nc");
+    }
+
+    #[test]
+    fn nfd_input_is_composed_to_nfc() {
+        let nfd = "Ju\u{0308}rgen cafe\u{0301}";
+        assert_eq!(n(nfd), "J\u{00FC}rgen caf\u{00E9}");
+        assert_eq!(n("J\u{00FC}rgen caf\u{00E9}"), "J\u{00FC}rgen caf\u{00E9}");
+    }
+
+    #[test]
+    fn removal_happens_before_composition() {
+        assert_eq!(n("e\u{200B}\u{0301}"), "\u{00E9}");
+    }
+
+    #[test]
+    fn nfc_does_not_apply_compatibility_mappings() {
+        // The output keeps ligatures and full-width letters; only the key uses NFKC.
+        assert_eq!(n("\u{FB01}le \u{FF21}"), "\u{FB01}le \u{FF21}");
+    }
+
+    #[test]
+    fn lines_reports_spans_and_terminators() {
+        let text = "ab\r\ncd\u{2029}ef";
+        let got: Vec<_> = lines(text).collect();
+        assert_eq!(got.len(), 3);
+        assert_eq!((got[0].text, got[0].span.clone()), ("ab", 0..2));
+        assert_eq!((got[1].text, got[1].span.clone(), got[1].paragraph_break), ("cd", 4..6, true));
+        assert_eq!((got[2].text, got[2].terminated), ("ef", false));
+        assert_eq!(lines("").count(), 0);
+        assert_eq!(lines("a\n").count(), 1);
+        assert_eq!(lines("\n\n").count(), 2);
+    }
+
+    #[test]
+    fn idempotent_on_tricky_examples() {
+        for s in ["  \u{0301}x", "e\u{00A0}\u{0301}", "\u{2000}a\u{2029}\u{2029}b", "\u{201C}\u{0301}"] {
+            let once = n(s);
+            assert_eq!(n(&once), once, "{s:?}");
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! Bytes to text: the encoding policy.
+//!
+//! * UTF-16 with a byte order mark (`FF FE` or `FE FF`) is decoded as UTF-16.
+//! * Valid UTF-8 is taken as it is, without copying.
+//! * Otherwise, by [`EncodingPolicy`]:
+//!   - `repair` (default): each byte that is not part of valid UTF-8 is decoded
+//!     as Windows-1252, the usual origin of stray bytes in news text (a
+//!     Latin-1 `0xA3` becomes "£", `0x93`/`0x94` become curly quotes). The
+//!     five bytes Windows-1252 leaves undefined map to the C1 controls of the
+//!     same value (as in the WHATWG Encoding Standard).
+//!   - `strict`: the file is refused, with the byte offset of the first
+//!     invalid byte.
+//!   - `lossy`: each invalid sequence becomes U+FFFD.
+//!
+//! Binary detection: a NUL byte in a file that is not UTF-16 marks it as
+//! binary; such a file is refused with the offset of the NUL.
+
+use std::fmt;
+
+/// What to do with bytes that are not valid UTF-8.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EncodingPolicy {
+    /// Decode invalid bytes as Windows-1252.
+    #[default]
+    Repair,
+    /// Refuse the file.
+    Strict,
+    /// Replace invalid sequences with U+FFFD.
+    Lossy,
+}
+
+/// How a text was decoded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Decoding {
+    /// Byte offset of the first invalid UTF-8 byte, when there was one
+    /// (and the policy repaired or replaced it).
+    pub first_invalid: Option<usize>,
+    /// Number of invalid bytes repaired or replaced.
+    pub invalid_bytes: usize,
+    /// The input was UTF-16 (with a BOM).
+    pub utf16: bool,
+}
+
+/// Why bytes could not be decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecodeError {
+    /// Not valid UTF-8 under the strict policy.
+    InvalidUtf8 {
+        /// Byte offset of the first invalid byte.
+        offset: usize,
+    },
+    /// Invalid UTF-16 (odd length or unpaired surrogate) under the strict policy.
+    InvalidUtf16 {
+        /// Byte offset of the first invalid code unit.
+        offset: usize,
+    },
+    /// A NUL byte: the file is binary.
+    Binary {
+        /// Byte offset of the first NUL.
+        offset: usize,
+    },
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::InvalidUtf8 { offset } => write!(f, "invalid UTF-8 at byte offset {offset}"),
+            DecodeError::InvalidUtf16 { offset } => write!(f, "invalid UTF-16 at byte offset {offset}"),
+            DecodeError::Binary { offset } => write!(f, "binary file (NUL byte at byte offset {offset})"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// Windows-1252 for the bytes 0x80–0x9F; 0xA0–0xFF equal their code point.
+const CP1252_HIGH: [char; 32] = [
+    '\u{20AC}', '\u{0081}', '\u{201A}', '\u{0192}', '\u{201E}', '\u{2026}', '\u{2020}', '\u{2021}', '\u{02C6}',
+    '\u{2030}', '\u{0160}', '\u{2039}', '\u{0152}', '\u{008D}', '\u{017D}', '\u{008F}', '\u{0090}', '\u{2018}',
+    '\u{2019}', '\u{201C}', '\u{201D}', '\u{2022}', '\u{2013}', '\u{2014}', '\u{02DC}', '\u{2122}', '\u{0161}',
+    '\u{203A}', '\u{0153}', '\u{009D}', '\u{017E}', '\u{0178}',
+];
+
+/// The Windows-1252 character for one byte.
+pub fn cp1252(b: u8) -> char {
+    match b {
+        0x80..=0x9F => CP1252_HIGH[usize::from(b - 0x80)],
+        _ => char::from(b),
+    }
+}
+
+/// Decodes `bytes` by `policy`.
+///
+/// ```
+/// use newsdedup::read::{decode, EncodingPolicy};
+/// let (text, info) = decode(b"costs \xA3600m".to_vec(), EncodingPolicy::Repair).unwrap();
+/// assert_eq!(text, "costs \u{00A3}600m");
+/// assert_eq!(info.first_invalid, Some(6));
+/// ```
+pub fn decode(bytes: Vec<u8>, policy: EncodingPolicy) -> Result<(String, Decoding), DecodeError> {
+    if let Some(big_endian) = utf16_bom(&bytes) {
+        return decode_utf16(&bytes[2..], big_endian, policy);
+    }
+    if let Some(offset) = memchr_nul(&bytes) {
+        return Err(DecodeError::Binary { offset });
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok((text, Decoding::default())),
+        Err(e) => {
+            let offset = e.utf8_error().valid_up_to();
+            let bytes = e.into_bytes();
+            match policy {
+                EncodingPolicy::Strict => Err(DecodeError::InvalidUtf8 { offset }),
+                EncodingPolicy::Lossy => Ok(lossy(&bytes, offset)),
+                EncodingPolicy::Repair => Ok(repair(&bytes, offset)),
+            }
+        }
+    }
+}
+
+fn memchr_nul(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().position(|&b| b == 0)
+}
+
+fn utf16_bom(bytes: &[u8]) -> Option<bool> {
+    match bytes {
+        [0xFF, 0xFE, ..] => Some(false),
+        [0xFE, 0xFF, ..] => Some(true),
+        _ => None,
+    }
+}
+
+fn repair(bytes: &[u8], first: usize) -> (String, Decoding) {
+    let mut text = String::with_capacity(bytes.len() + 16);
+    let mut invalid = 0;
+    for chunk in bytes.utf8_chunks() {
+        text.push_str(chunk.valid());
+        invalid += chunk.invalid().len();
+        text.extend(chunk.invalid().iter().map(|&b| cp1252(b)));
+    }
+    (text, Decoding { first_invalid: Some(first), invalid_bytes: invalid, utf16: false })
+}
+
+fn lossy(bytes: &[u8], first: usize) -> (String, Decoding) {
+    let invalid = bytes.utf8_chunks().map(|c| c.invalid().len()).sum();
+    let text = String::from_utf8_lossy(bytes).into_owned();
+    (text, Decoding { first_invalid: Some(first), invalid_bytes: invalid, utf16: false })
+}
+
+fn decode_utf16(body: &[u8], big_endian: bool, policy: EncodingPolicy) -> Result<(String, Decoding), DecodeError> {
+    let units = body.chunks_exact(2).map(|p| {
+        let pair = [p[0], p[1]];
+        if big_endian { u16::from_be_bytes(pair) } else { u16::from_le_bytes(pair) }
+    });
+    let mut text = String::with_capacity(body.len());
+    let mut info = Decoding { utf16: true, ..Decoding::default() };
+    let mut offset = 2;
+    for r in char::decode_utf16(units) {
+        match r {
+            Ok(c) => {
+                text.push(c);
+                offset += 2 * c.len_utf16();
+            }
+            Err(_) if policy == EncodingPolicy::Strict => return Err(DecodeError::InvalidUtf16 { offset }),
+            Err(_) => {
+                info.first_invalid.get_or_insert(offset);
+                info.invalid_bytes += 2;
+                text.push(char::REPLACEMENT_CHARACTER);
+                offset += 2;
+            }
+        }
+    }
+    if body.len() % 2 == 1 {
+        let at = body.len() + 1;
+        if policy == EncodingPolicy::Strict {
+            return Err(DecodeError::InvalidUtf16 { offset: at });
+        }
+        info.first_invalid.get_or_insert(at);
+        info.invalid_bytes += 1;
+        text.push(char::REPLACEMENT_CHARACTER);
+    }
+    Ok((text, info))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_utf8_is_unchanged() {
+        let (t, info) = decode("caf\u{e9} \u{201C}x\u{201D}".as_bytes().to_vec(), EncodingPolicy::Strict).unwrap();
+        assert_eq!(t, "caf\u{e9} \u{201C}x\u{201D}");
+        assert_eq!(info, Decoding::default());
+    }
+
+    #[test]
+    fn repair_decodes_stray_bytes_as_windows_1252() {
+        let (t, info) = decode(b"\x93Hi\x94 \xA3600m \x80".to_vec(), EncodingPolicy::Repair).unwrap();
+        assert_eq!(t, "\u{201C}Hi\u{201D} \u{a3}600m \u{20AC}");
+        assert_eq!(info.first_invalid, Some(0));
+        assert_eq!(info.invalid_bytes, 4);
+    }
+
+    #[test]
+    fn strict_refuses_with_offset() {
+        assert_eq!(decode(b"abc\xA3".to_vec(), EncodingPolicy::Strict), Err(DecodeError::InvalidUtf8 { offset: 3 }));
+    }
+
+    #[test]
+    fn lossy_uses_replacement_character() {
+        let (t, info) = decode(b"a\xA3b".to_vec(), EncodingPolicy::Lossy).unwrap();
+        assert_eq!(t, "a\u{FFFD}b");
+        assert_eq!(info.first_invalid, Some(1));
+    }
+
+    #[test]
+    fn nul_byte_means_binary() {
+        assert_eq!(decode(b"ab\0c".to_vec(), EncodingPolicy::Repair), Err(DecodeError::Binary { offset: 2 }));
+    }
+
+    #[test]
+    fn utf16_with_bom_is_decoded() {
+        let mut le = vec![0xFF, 0xFE];
+        le.extend("h\u{e9}\u{1F600}".encode_utf16().flat_map(u16::to_le_bytes));
+        assert_eq!(decode(le, EncodingPolicy::Strict).unwrap().0, "h\u{e9}\u{1F600}");
+        let mut be = vec![0xFE, 0xFF];
+        be.extend("ok".encode_utf16().flat_map(u16::to_be_bytes));
+        assert_eq!(decode(be, EncodingPolicy::Strict).unwrap().0, "ok");
+    }
+
+    #[test]
+    fn broken_utf16_is_reported_or_replaced() {
+        let bytes = vec![0xFF, 0xFE, b'a', 0, 0x00, 0xD8, b'b', 0];
+        assert_eq!(decode(bytes.clone(), EncodingPolicy::Strict), Err(DecodeError::InvalidUtf16 { offset: 4 }));
+        assert_eq!(decode(bytes, EncodingPolicy::Repair).unwrap().0, "a\u{FFFD}b");
+    }
+}

@@ -1,0 +1,236 @@
+//! Per-file and total statistics: the human summary (stderr) and the JSON
+//! report (`--report`).
+//!
+//! [`Stats`] are mergeable with `+=`, so per-file figures add up to the
+//! totals. Timing (`elapsed_seconds`, `mb_per_second`) is the only part of
+//! the report that differs between two runs over the same input.
+
+use std::fmt::Write as _;
+use std::ops::AddAssign;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::dedup::{Plan, Reason, Verdict};
+
+/// Counts for one file, or for the whole run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    /// Documents read and prepared (files, or JSONL records).
+    pub documents_read: u64,
+    /// Documents written out (with at least one kept paragraph).
+    pub documents_written: u64,
+    /// Documents that exactly repeat an earlier one (not written).
+    pub documents_duplicate: u64,
+    /// Documents with paragraphs, all dropped, that are not exact duplicates (not written).
+    pub documents_emptied: u64,
+    /// Documents without any paragraph in the input (not written).
+    pub documents_empty: u64,
+    /// Inputs skipped because of an error (reported with the reason).
+    pub inputs_failed: u64,
+    /// Inputs deliberately passed over (e.g. symbolic links not followed).
+    pub inputs_passed_over: u64,
+    /// Inputs whose invalid UTF-8 was repaired or replaced.
+    pub inputs_repaired: u64,
+    /// Paragraphs read.
+    pub paragraphs_in: u64,
+    /// Paragraphs written (first occurrences and spared short repeats).
+    pub paragraphs_kept: u64,
+    /// Dropped: repeat of an earlier paragraph of the same document.
+    pub dropped_within_document: u64,
+    /// Dropped: repeat of a paragraph of an earlier document.
+    pub dropped_across_documents: u64,
+    /// Dropped: part of an exact duplicate document.
+    pub dropped_duplicate_document: u64,
+    /// Dropped: short repeat inside a run of dropped repeats.
+    pub dropped_inside_repeated_block: u64,
+    /// Short repeats kept (below `--min-chars`, not inside a repeated block).
+    pub short_spared: u64,
+    /// Input bytes.
+    pub bytes_in: u64,
+    /// Output bytes.
+    pub bytes_out: u64,
+}
+
+impl AddAssign for Stats {
+    fn add_assign(&mut self, o: Stats) {
+        self.documents_read += o.documents_read;
+        self.documents_written += o.documents_written;
+        self.documents_duplicate += o.documents_duplicate;
+        self.documents_emptied += o.documents_emptied;
+        self.documents_empty += o.documents_empty;
+        self.inputs_failed += o.inputs_failed;
+        self.inputs_passed_over += o.inputs_passed_over;
+        self.inputs_repaired += o.inputs_repaired;
+        self.paragraphs_in += o.paragraphs_in;
+        self.paragraphs_kept += o.paragraphs_kept;
+        self.dropped_within_document += o.dropped_within_document;
+        self.dropped_across_documents += o.dropped_across_documents;
+        self.dropped_duplicate_document += o.dropped_duplicate_document;
+        self.dropped_inside_repeated_block += o.dropped_inside_repeated_block;
+        self.short_spared += o.short_spared;
+        self.bytes_in += o.bytes_in;
+        self.bytes_out += o.bytes_out;
+    }
+}
+
+impl Stats {
+    /// Paragraph and document counts of one decided document.
+    pub fn of_plan(plan: &Plan) -> Stats {
+        let mut s = Stats { documents_read: 1, paragraphs_in: plan.verdicts.len() as u64, ..Stats::default() };
+        for v in &plan.verdicts {
+            match v {
+                Verdict::Keep => s.paragraphs_kept += 1,
+                Verdict::Spared { .. } => {
+                    s.paragraphs_kept += 1;
+                    s.short_spared += 1;
+                }
+                Verdict::Drop { reason, .. } => match reason {
+                    Reason::WithinDocument => s.dropped_within_document += 1,
+                    Reason::AcrossDocuments => s.dropped_across_documents += 1,
+                    Reason::DuplicateDocument => s.dropped_duplicate_document += 1,
+                    Reason::InsideRepeatedBlock => s.dropped_inside_repeated_block += 1,
+                },
+            }
+        }
+        if plan.duplicate_of.is_some() {
+            s.documents_duplicate = 1;
+        } else if plan.verdicts.is_empty() {
+            s.documents_empty = 1;
+        } else if s.paragraphs_kept == 0 {
+            s.documents_emptied = 1;
+        }
+        s
+    }
+
+    /// Paragraphs dropped for any reason.
+    pub fn dropped(&self) -> u64 {
+        self.dropped_within_document
+            + self.dropped_across_documents
+            + self.dropped_duplicate_document
+            + self.dropped_inside_repeated_block
+    }
+}
+
+/// One row of the report: a file (tree mode) or a shard (JSONL mode).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct FileRow {
+    /// Path relative to the input root.
+    pub path: String,
+    /// `written`, `duplicate`, `emptied`, `empty`, `failed` or `passed-over`
+    /// (`dry-run` when nothing is written).
+    pub status: String,
+    /// For a duplicate document, the earlier file it repeats.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate_of: Option<String>,
+    /// The error or reason for a failed or passed-over input.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Byte offset of the first invalid UTF-8 byte, when it was repaired.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repaired_at: Option<usize>,
+    /// The counts.
+    #[serde(flatten)]
+    pub stats: Stats,
+}
+
+/// The outcome of a run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Report {
+    /// Totals.
+    pub totals: Stats,
+    /// Distinct paragraph keys held in memory at the end.
+    pub distinct_keys: u64,
+    /// Threads used.
+    pub threads: usize,
+    /// Wall time.
+    pub elapsed_seconds: f64,
+    /// Input megabytes (10⁶ bytes) per second of wall time.
+    pub mb_per_second: f64,
+    /// Per-file rows, in corpus order; failed inputs appear where met.
+    pub files: Vec<FileRow>,
+}
+
+impl Report {
+    /// True when some input failed (the exit code is then non-zero).
+    pub fn has_failures(&self) -> bool {
+        self.totals.inputs_failed > 0
+    }
+
+    /// Adds a row and its counts to the totals.
+    pub fn push(&mut self, row: FileRow) {
+        self.totals += row.stats;
+        self.files.push(row);
+    }
+
+    /// Records the wall time.
+    pub fn finish(&mut self, elapsed: Duration) {
+        self.elapsed_seconds = elapsed.as_secs_f64();
+        self.mb_per_second =
+            if self.elapsed_seconds > 0.0 { self.totals.bytes_in as f64 / 1e6 / self.elapsed_seconds } else { 0.0 };
+    }
+
+    /// The human summary printed on stderr.
+    pub fn summary(&self) -> String {
+        let t = &self.totals;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "documents: {} read, {} written, {} duplicate, {} emptied, {} empty; inputs: {} failed, {} passed over, {} repaired",
+            t.documents_read,
+            t.documents_written,
+            t.documents_duplicate,
+            t.documents_emptied,
+            t.documents_empty,
+            t.inputs_failed,
+            t.inputs_passed_over,
+            t.inputs_repaired
+        );
+        let _ = writeln!(
+            s,
+            "paragraphs: {} in, {} kept, {} dropped ({} within a document, {} across documents, {} in duplicate documents, {} inside repeated blocks), {} short repeats spared",
+            t.paragraphs_in,
+            t.paragraphs_kept,
+            t.dropped(),
+            t.dropped_within_document,
+            t.dropped_across_documents,
+            t.dropped_duplicate_document,
+            t.dropped_inside_repeated_block,
+            t.short_spared
+        );
+        let _ = writeln!(
+            s,
+            "bytes: {} in, {} out; {:.1} MB/s; {:.3} s on {} threads; {} distinct keys",
+            t.bytes_in, t.bytes_out, self.mb_per_second, self.elapsed_seconds, self.threads, self.distinct_keys
+        );
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dedup::Occurrence;
+
+    #[test]
+    fn stats_of_plan_count_each_verdict() {
+        let first = Occurrence::default();
+        let plan = Plan {
+            doc: 1,
+            verdicts: vec![
+                Verdict::Keep,
+                Verdict::Spared { first },
+                Verdict::Drop { reason: Reason::WithinDocument, first },
+                Verdict::Drop { reason: Reason::InsideRepeatedBlock, first },
+            ],
+            duplicate_of: None,
+        };
+        let s = Stats::of_plan(&plan);
+        assert_eq!((s.paragraphs_in, s.paragraphs_kept, s.short_spared, s.dropped()), (4, 2, 1, 2));
+        let mut total = Stats::default();
+        total += s;
+        total += s;
+        assert_eq!(total.paragraphs_in, 8);
+        assert_eq!(total.documents_read, 2);
+    }
+}

@@ -1,0 +1,208 @@
+//! Inputs in corpus order.
+//!
+//! Corpus order is the path relative to the input root, compared byte-wise
+//! (not component-wise: `a-c` sorts before `a/b`, as `-` is 0x2D and `/` is
+//! 0x2F). The whole list of paths is collected and sorted before any file is
+//! read; that list is `O(files)` memory, never file contents.
+//!
+//! Hidden files and folders (name starting with `.`) are skipped, except the
+//! root itself. Symbolic links are not followed unless asked; followed links
+//! are checked for loops (walkdir). Entries that are skipped for a reason the
+//! user may not expect (a symlink not followed, a FIFO or device, a walk
+//! error) are returned as [`Skipped`] so the report can list them.
+
+use std::path::{Path, PathBuf};
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use walkdir::WalkDir;
+
+use crate::error::Error;
+
+/// Which files of a tree are inputs.
+#[derive(Clone, Debug, Default)]
+pub struct WalkOptions {
+    /// Follow symbolic links (with loop detection).
+    pub follow: bool,
+    /// Accepted extensions (without dot, case-insensitive, may contain dots
+    /// such as `jsonl.gz`); empty accepts every extension.
+    pub exts: Vec<String>,
+    /// Glob filters on the relative path; `!pattern` excludes.
+    pub globs: Filter,
+}
+
+/// Include/exclude globs on relative paths.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    include: Option<GlobSet>,
+    exclude: Option<GlobSet>,
+}
+
+impl Filter {
+    /// Builds the filter from patterns; a pattern starting with `!` excludes.
+    pub fn new(patterns: &[String]) -> Result<Filter, globset::Error> {
+        let (mut inc, mut exc) = (GlobSetBuilder::new(), GlobSetBuilder::new());
+        let (mut n_inc, mut n_exc) = (0, 0);
+        for p in patterns {
+            if let Some(neg) = p.strip_prefix('!') {
+                exc.add(Glob::new(neg)?);
+                n_exc += 1;
+            } else {
+                inc.add(Glob::new(p)?);
+                n_inc += 1;
+            }
+        }
+        Ok(Filter {
+            include: if n_inc > 0 { Some(inc.build()?) } else { None },
+            exclude: if n_exc > 0 { Some(exc.build()?) } else { None },
+        })
+    }
+
+    fn accepts(&self, rel: &Path) -> bool {
+        self.include.as_ref().is_none_or(|g| g.is_match(rel)) && self.exclude.as_ref().is_none_or(|g| !g.is_match(rel))
+    }
+}
+
+/// A file to read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InputFile {
+    /// Path to open.
+    pub path: PathBuf,
+    /// Path relative to the input root (for a single-file input, its name).
+    pub rel: PathBuf,
+    /// Size from the directory walk (may change before it is read).
+    pub size: u64,
+}
+
+/// An entry that was not taken as input.
+#[derive(Debug)]
+pub struct Skipped {
+    /// Path relative to the root, when known.
+    pub rel: PathBuf,
+    /// Why it was skipped.
+    pub error: Error,
+    /// True when this is a failure (changes the exit code); false for a
+    /// deliberate skip such as an unfollowed symlink.
+    pub failure: bool,
+}
+
+/// The result of walking the input.
+#[derive(Debug, Default)]
+pub struct Walk {
+    /// Files in corpus order.
+    pub files: Vec<InputFile>,
+    /// Entries skipped, in the order met.
+    pub skipped: Vec<Skipped>,
+}
+
+fn is_hidden(name: &std::ffi::OsStr) -> bool {
+    name.as_encoded_bytes().first() == Some(&b'.')
+}
+
+fn ext_matches(rel: &Path, exts: &[String]) -> bool {
+    if exts.is_empty() {
+        return true;
+    }
+    let name = rel.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
+    exts.iter()
+        .any(|e| name.len() > e.len() + 1 && name.ends_with(e.as_str()) && name[..name.len() - e.len()].ends_with('.'))
+}
+
+/// Lists the input files under `root` (or `root` itself when it is a file).
+pub fn walk(root: &Path, opts: &WalkOptions) -> Walk {
+    let mut out = Walk::default();
+    let walker = WalkDir::new(root).follow_links(opts.follow).follow_root_links(true);
+    let entries = walker.into_iter().filter_entry(|e| e.depth() == 0 || !is_hidden(e.file_name()));
+    for entry in entries {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(err) => {
+                let path = err.path().unwrap_or(root).to_path_buf();
+                let rel = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
+                let source = std::io::Error::other(err.to_string());
+                out.skipped.push(Skipped { rel, error: Error::io(&path, source), failure: true });
+                continue;
+            }
+        };
+        let rel = if entry.depth() == 0 {
+            PathBuf::from(entry.file_name())
+        } else {
+            entry.path().strip_prefix(root).unwrap_or(entry.path()).to_path_buf()
+        };
+        let ft = entry.file_type();
+        if ft.is_dir() {
+            continue;
+        }
+        if ft.is_symlink() {
+            let error = Error::invalid(entry.path(), "symbolic link not followed (use --follow)");
+            out.skipped.push(Skipped { rel, error, failure: false });
+            continue;
+        }
+        if !ft.is_file() {
+            let error = Error::invalid(entry.path(), "not a regular file");
+            out.skipped.push(Skipped { rel, error, failure: true });
+            continue;
+        }
+        if entry.depth() > 0 && (!ext_matches(&rel, &opts.exts) || !opts.globs.accepts(&rel)) {
+            continue;
+        }
+        let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+        out.files.push(InputFile { path: entry.into_path(), rel, size });
+    }
+    out.files.sort_by(|a, b| a.rel.as_os_str().as_encoded_bytes().cmp(b.rel.as_os_str().as_encoded_bytes()));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn rels(w: &Walk) -> Vec<String> {
+        w.files.iter().map(|f| f.rel.to_string_lossy().into_owned()).collect()
+    }
+
+    #[test]
+    fn corpus_order_is_bytewise_on_relative_paths_and_hidden_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        for p in ["a/b.txt", "a-c.txt", "B.txt", ".hidden/x.txt", "a/.h.txt", "a/a.txt"] {
+            let path = dir.path().join(p);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, "x").unwrap();
+        }
+        let w = walk(dir.path(), &WalkOptions::default());
+        assert_eq!(rels(&w), ["B.txt", "a-c.txt", "a/a.txt", "a/b.txt"]);
+    }
+
+    #[test]
+    fn ext_and_glob_filters() {
+        let dir = tempfile::tempdir().unwrap();
+        for p in ["x.txt", "y.TXT", "z.md", "s/a.jsonl.gz", "s/b.txt"] {
+            let path = dir.path().join(p);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, "x").unwrap();
+        }
+        let opts = WalkOptions { exts: vec!["txt".into(), "jsonl.gz".into()], ..Default::default() };
+        assert_eq!(rels(&walk(dir.path(), &opts)), ["s/a.jsonl.gz", "s/b.txt", "x.txt", "y.TXT"]);
+        let opts =
+            WalkOptions { globs: Filter::new(&["s/**".into(), "!**/*.gz".into()]).unwrap(), ..Default::default() };
+        assert_eq!(rels(&walk(dir.path(), &opts)), ["s/b.txt"]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_are_skipped_unless_followed_and_loops_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("d")).unwrap();
+        fs::write(dir.path().join("d/f.txt"), "x").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("d"), dir.path().join("d/loop")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("d/f.txt"), dir.path().join("link.txt")).unwrap();
+        let w = walk(dir.path(), &WalkOptions::default());
+        assert_eq!(rels(&w), ["d/f.txt"]);
+        assert_eq!(w.skipped.len(), 2);
+        assert!(w.skipped.iter().all(|s| !s.failure));
+        let w = walk(dir.path(), &WalkOptions { follow: true, ..Default::default() });
+        assert_eq!(rels(&w), ["d/f.txt", "link.txt"]);
+        assert_eq!(w.skipped.len(), 1, "{:?}", w.skipped);
+        assert!(w.skipped[0].error.to_string().contains("loop"), "{}", w.skipped[0].error);
+    }
+}

@@ -1,0 +1,171 @@
+//! Output: every file is written to a temporary name in its final folder and
+//! renamed into place, so a file under its final name is always complete.
+//!
+//! Temporary files are hidden (`.newsdedup-*.tmp`) and removed when the
+//! write fails. A run killed with SIGKILL can leave one behind; it never
+//! carries a final name, the walker skips hidden files, and the next run over
+//! the same `--out` removes stale ones in the folders it writes to.
+//! Files are not `fsync`ed: a process crash cannot leave a partial file under
+//! a final name (rename is atomic), and a machine crash is out of scope for
+//! a re-runnable cleaning step.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Component, Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Prefix of temporary file names.
+pub const TEMP_PREFIX: &str = ".newsdedup-";
+/// Suffix of temporary file names.
+pub const TEMP_SUFFIX: &str = ".tmp";
+
+/// Writes `bytes` to `path` atomically (temporary file + rename). The
+/// parent folder is created when missing. When `like` is given, the new
+/// file takes that file's permissions.
+pub fn write_atomic(path: &Path, bytes: &[u8], like: Option<&fs::Metadata>) -> Result<()> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .suffix(TEMP_SUFFIX)
+        .tempfile_in(parent)
+        .map_err(|e| Error::io(parent, e))?;
+    tmp.write_all(bytes).map_err(|e| Error::io(path, e))?;
+    if let Some(meta) = like {
+        fs::set_permissions(tmp.path(), meta.permissions()).map_err(|e| Error::io(path, e))?;
+    }
+    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    Ok(())
+}
+
+/// Replaces `path` in place, atomically; with a backup suffix the original
+/// is first hard-linked (or copied) to `path` + suffix.
+pub fn replace_in_place(path: &Path, bytes: &[u8], backup: Option<&str>) -> Result<()> {
+    let meta = fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if let Some(suffix) = backup {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let backup_path = PathBuf::from(name);
+        let _ = fs::remove_file(&backup_path);
+        if fs::hard_link(path, &backup_path).is_err() {
+            fs::copy(path, &backup_path).map_err(|e| Error::io(&backup_path, e))?;
+        }
+    }
+    write_atomic(path, bytes, Some(&meta))
+}
+
+/// Removes stale temporary files left in `dir` by a killed run.
+pub fn remove_stale_temps(dir: &Path) -> io::Result<usize> {
+    let mut removed = 0;
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX) && fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// Makes `path` absolute and resolves `.`, `..` and symlinks as far as the
+/// path exists (the rest is appended lexically).
+pub fn resolve(path: &Path) -> io::Result<PathBuf> {
+    let abs = if path.is_absolute() { path.to_path_buf() } else { std::env::current_dir()?.join(path) };
+    let mut norm = PathBuf::new();
+    for c in abs.components() {
+        match c {
+            Component::ParentDir => {
+                norm.pop();
+            }
+            Component::CurDir => {}
+            other => norm.push(other.as_os_str()),
+        }
+    }
+    let mut existing = norm.clone();
+    let mut rest = Vec::new();
+    let mut found = existing.canonicalize();
+    while found.is_err() {
+        match (existing.file_name().map(ToOwned::to_owned), existing.parent()) {
+            (Some(name), Some(parent)) => {
+                rest.push(name);
+                existing = parent.to_path_buf();
+                found = existing.canonicalize();
+            }
+            _ => return Ok(norm),
+        }
+    }
+    let mut out = found?;
+    out.extend(rest.iter().rev());
+    Ok(out)
+}
+
+/// Refuses an output folder equal to, inside, or containing the input.
+pub fn check_out_dir(input: &Path, out: &Path) -> Result<()> {
+    let i = resolve(input).map_err(|e| Error::io(input, e))?;
+    let o = resolve(out).map_err(|e| Error::io(out, e))?;
+    if o == i {
+        return Err(Error::invalid(
+            out,
+            "--out is the input itself; the input is never modified (use --in-place to clean it in place)",
+        ));
+    }
+    if o.starts_with(&i) {
+        return Err(Error::invalid(out, format!("--out is inside the input tree {}", input.display())));
+    }
+    if i.starts_with(&o) {
+        return Err(Error::invalid(out, format!("--out contains the input tree {}", input.display())));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_creates_parents_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("a/b/c.txt");
+        write_atomic(&target, b"hello\n", None).unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"hello\n");
+        write_atomic(&target, b"again\n", None).unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"again\n");
+        assert_eq!(fs::read_dir(dir.path().join("a/b")).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn in_place_with_backup_keeps_the_original() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("x.txt");
+        fs::write(&f, "old").unwrap();
+        replace_in_place(&f, b"new", Some(".bak")).unwrap();
+        assert_eq!(fs::read_to_string(&f).unwrap(), "new");
+        assert_eq!(fs::read_to_string(dir.path().join("x.txt.bak")).unwrap(), "old");
+    }
+
+    #[test]
+    fn out_dir_inside_or_equal_or_around_input_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in");
+        fs::create_dir(&input).unwrap();
+        assert!(check_out_dir(&input, &input).is_err());
+        assert!(check_out_dir(&input, &input.join("clean/x")).is_err());
+        assert!(check_out_dir(&input, &input.join("../in/sub")).is_err());
+        assert!(check_out_dir(&input, dir.path()).is_err());
+        assert!(check_out_dir(&input, &dir.path().join("out")).is_ok());
+    }
+
+    #[test]
+    fn stale_temps_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(".newsdedup-abc.tmp"), "x").unwrap();
+        fs::write(dir.path().join("keep.txt"), "x").unwrap();
+        assert_eq!(remove_stale_temps(dir.path()).unwrap(), 1);
+        assert!(dir.path().join("keep.txt").exists());
+    }
+}
