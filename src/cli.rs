@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::config::{Config, Input, Output};
 use crate::dedup::{Rules, Scope};
 use crate::document::{Emit, TextOptions};
+use crate::jsonl::{Compression, Format};
 use crate::key::KeyMode;
 use crate::normalize::QuoteMode;
 use crate::read::EncodingPolicy;
@@ -148,6 +149,61 @@ pub struct CleanArgs {
     /// Print only errors on stderr: no progress bar, no summary.
     #[arg(long, short)]
     pub quiet: bool,
+
+    /// Input format. `auto`: JSON Lines for files named *.jsonl or *.ndjson
+    /// (optionally .gz or .zst), text otherwise; standard input is text.
+    /// `jsonl`: every input is JSON Lines, one document per line.
+    #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
+    pub format: FormatArg,
+
+    /// JSONL: the field that holds the document text. Every other field is
+    /// passed through unchanged.
+    #[arg(long, value_name = "NAME", default_value = "text")]
+    pub text_field: String,
+
+    /// JSONL: keep a record left with no paragraph, with empty text (by
+    /// default it is dropped and listed in the report).
+    #[arg(long)]
+    pub keep_empty: bool,
+
+    /// JSONL: write lines that are not usable records (bad JSON, no text
+    /// field, text not a string) here, unchanged. Each is also reported as
+    /// FILE:LINE on stderr, and the exit code is 1.
+    #[arg(long, value_name = "FILE")]
+    pub rejects: Option<PathBuf>,
+
+    /// JSONL: leave the text untouched and add a field (default `newsdedup`)
+    /// with the dropped paragraphs as [start, end, reason] byte spans of the
+    /// text, and counts. No record is dropped.
+    #[arg(long, value_name = "FIELD", num_args = 0..=1, default_missing_value = "newsdedup")]
+    pub annotate: Option<String>,
+
+    /// JSONL written to stdout: compress the stream. Output files take the
+    /// compression of their name (.gz, .zst).
+    #[arg(long, value_enum, default_value_t = CompressArg::None)]
+    pub compress: CompressArg,
+}
+
+/// `--format`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum FormatArg {
+    /// By file name.
+    Auto,
+    /// One document per file.
+    Text,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+/// `--compress`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum CompressArg {
+    /// Plain.
+    None,
+    /// gzip.
+    Gzip,
+    /// zstd.
+    Zstd,
 }
 
 /// `--split`.
@@ -263,6 +319,20 @@ impl CleanArgs {
         cfg.explain = self.explain;
         cfg.quiet = self.quiet;
         cfg.progress = !self.quiet;
+        cfg.format = match self.format {
+            FormatArg::Auto => Format::Auto,
+            FormatArg::Text => Format::Text,
+            FormatArg::Jsonl => Format::Jsonl,
+        };
+        cfg.text_field = self.text_field;
+        cfg.keep_empty = self.keep_empty;
+        cfg.rejects = self.rejects;
+        cfg.annotate = self.annotate;
+        cfg.compress = match self.compress {
+            CompressArg::None => Compression::None,
+            CompressArg::Gzip => Compression::Gzip,
+            CompressArg::Zstd => Compression::Zstd,
+        };
         Ok(cfg)
     }
 }

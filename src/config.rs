@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use crate::dedup::Rules;
 use crate::document::{Emit, TextOptions};
+use crate::jsonl::{Compression, Format};
 use crate::read::EncodingPolicy;
 use crate::walk::WalkOptions;
 
@@ -64,6 +65,18 @@ pub struct Config {
     pub progress: bool,
     /// Print nothing on stderr but errors.
     pub quiet: bool,
+    /// Text files or JSON Lines.
+    pub format: Format,
+    /// JSONL: the field holding the document text.
+    pub text_field: String,
+    /// JSONL: keep a record left with no paragraph (with empty text) instead of dropping it.
+    pub keep_empty: bool,
+    /// JSONL: write lines that are not usable records here, unchanged.
+    pub rejects: Option<PathBuf>,
+    /// JSONL: leave the text alone and add this field describing the drops.
+    pub annotate: Option<String>,
+    /// JSONL to stdout: compression of the stream.
+    pub compress: Compression,
 }
 
 impl Config {
@@ -83,6 +96,12 @@ impl Config {
             explain: None,
             progress: true,
             quiet: false,
+            format: Format::Auto,
+            text_field: "text".to_owned(),
+            keep_empty: false,
+            rejects: None,
+            annotate: None,
+            compress: Compression::None,
         }
     }
 }

@@ -5,6 +5,8 @@
 //! [`TextOptions`], which is what lets the pipeline run it on many threads
 //! while the keep/drop decision stays sequential.
 
+use std::ops::Range;
+
 use crate::dedup::{Verdict, document_key};
 use crate::key::{Digest, KeyMode, Keyed, Keyer};
 use crate::normalize::QuoteMode;
@@ -64,32 +66,74 @@ impl Document {
         self.keys.is_empty()
     }
 
-    /// Appends the kept paragraphs to `out`: separated by the document's
-    /// separator style, ending with exactly one line break; nothing at all
-    /// when no paragraph is kept. With [`Emit::Original`], paragraphs and
-    /// line breaks are the input's own (its first line terminator is used
-    /// between paragraphs).
+    /// Appends the clean document to `out`; nothing at all when no paragraph
+    /// is kept.
+    ///
+    /// [`Emit::Normalized`]: the kept normalised paragraphs, separated by the
+    /// document's separator style, ending with exactly one `\n`.
+    ///
+    /// [`Emit::Original`]: the input text with the [`Document::removal_spans`]
+    /// of the dropped paragraphs deleted: kept paragraphs, the line breaks
+    /// between them and any text before the first or after the last paragraph
+    /// stay exactly as they were.
     pub fn render_into(&self, verdicts: &[Verdict], emit: Emit, out: &mut Vec<u8>) {
-        let eol = match emit {
-            Emit::Normalized => "\n",
-            Emit::Original => self.split.line_ending,
-        };
+        if !verdicts.iter().any(|v| v.is_kept()) {
+            return;
+        }
+        match emit {
+            Emit::Normalized => self.render_normalized(verdicts, out),
+            Emit::Original => {
+                let mut at = 0;
+                for (span, _) in self.removal_spans(verdicts) {
+                    out.extend_from_slice(&self.original.as_bytes()[at..span.start]);
+                    at = span.end;
+                }
+                out.extend_from_slice(&self.original.as_bytes()[at..]);
+            }
+        }
+    }
+
+    fn render_normalized(&self, verdicts: &[Verdict], out: &mut Vec<u8>) {
         let mut first = true;
         for (span, v) in self.split.spans.iter().zip(verdicts) {
             if !v.is_kept() {
                 continue;
             }
             if !first && self.split.separator == Some(Separator::BlankLine) {
-                out.extend_from_slice(eol.as_bytes());
+                out.push(b'\n');
             }
             first = false;
-            let text = match emit {
-                Emit::Normalized => &self.split.text[span.text.clone()],
-                Emit::Original => &self.original[span.orig.clone()],
-            };
-            out.extend_from_slice(text.as_bytes());
-            out.extend_from_slice(eol.as_bytes());
+            out.extend_from_slice(self.split.text[span.text.clone()].as_bytes());
+            out.push(b'\n');
         }
+    }
+
+    /// Byte ranges of the input text to delete so that exactly the dropped
+    /// paragraphs disappear, with the line breaks that separated them: one
+    /// range per dropped paragraph (with its index), in order, tiling each run
+    /// of consecutive dropped paragraphs.
+    ///
+    /// A dropped paragraph after some kept one takes the separator *before*
+    /// it: `[end of previous paragraph, its end)`. One before any kept
+    /// paragraph takes the separator *after* it: `[its start, start of next)`.
+    /// When nothing is kept the ranges cover the whole text. Deleting them is
+    /// what [`Emit::Original`] does and what `--annotate` records.
+    pub fn removal_spans(&self, verdicts: &[Verdict]) -> Vec<(Range<usize>, usize)> {
+        let spans = &self.split.spans;
+        let n = spans.len().min(verdicts.len());
+        let first_kept = verdicts[..n].iter().position(|v| v.is_kept());
+        let mut out = Vec::new();
+        for k in (0..n).filter(|&k| !verdicts[k].is_kept()) {
+            let next_start = if k + 1 < n { spans[k + 1].orig.start } else { self.original.len() };
+            let range = match first_kept {
+                Some(f) if f < k => spans[k - 1].orig.end..spans[k].orig.end,
+                Some(_) => spans[k].orig.start..next_start,
+                None if k == 0 => 0..next_start,
+                None => spans[k].orig.start..next_start,
+            };
+            out.push((range, k));
+        }
+        out
     }
 
     /// The kept paragraphs as a string; see [`Document::render_into`].
@@ -118,6 +162,31 @@ mod tests {
         let all = vec![Verdict::Keep; doc.len()];
         assert_eq!(doc.render(&all, Emit::Original), "\u{201C}Hi\u{201D}\u{a0} \r\nNext\r\n");
         assert_eq!(doc.render(&all, Emit::Normalized), "\"Hi\"\nNext\n");
+    }
+
+    fn drop_at(n: usize, dropped: &[usize]) -> Vec<Verdict> {
+        let d = Verdict::Drop { reason: crate::dedup::Reason::WithinDocument, first: Default::default() };
+        (0..n).map(|i| if dropped.contains(&i) { d } else { Verdict::Keep }).collect()
+    }
+
+    #[test]
+    fn removal_spans_delete_exactly_the_dropped_paragraphs() {
+        let text = "\nA one.\n\nB two.\n\nC three.\n\nD four.";
+        let doc = Document::prepare(text.to_owned(), &TextOptions::default());
+        let cases: [(&[usize], &str); 5] = [
+            (&[1], "\nA one.\n\nC three.\n\nD four."),
+            (&[3], "\nA one.\n\nB two.\n\nC three."),
+            (&[0, 1], "\nC three.\n\nD four."),
+            (&[1, 2], "\nA one.\n\nD four."),
+            (&[0, 3], "\nB two.\n\nC three."),
+        ];
+        for (dropped, want) in cases {
+            let v = drop_at(4, dropped);
+            assert_eq!(doc.render(&v, Emit::Original), want, "{dropped:?}");
+        }
+        let spans = doc.removal_spans(&drop_at(4, &[0, 1, 2, 3]));
+        assert_eq!(spans.first().map(|s| s.0.start), Some(0));
+        assert_eq!(spans.last().map(|s| s.0.end), Some(text.len()));
     }
 
     #[test]

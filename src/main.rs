@@ -23,6 +23,7 @@ fn clean(args: newsdedup::cli::CleanArgs) -> i32 {
             }
             if report.has_failures() { exit::PARTIAL } else { exit::SUCCESS }
         }
+        Err(err) if err.is::<newsdedup::pipeline::BrokenPipe>() => exit::SUCCESS,
         Err(err) => {
             eprintln!("newsdedup: {err:#}");
             exit::FATAL

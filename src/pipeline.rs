@@ -22,7 +22,7 @@
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context as _;
@@ -34,8 +34,9 @@ use crate::config::{Config, Input, Output};
 use crate::dedup::{Deduper, Plan, Verdict};
 use crate::document::Document;
 use crate::error::Error;
+use crate::jsonl::{self, Format, Record};
 use crate::read::{Decoding, decode};
-use crate::report::{FileRow, Report, Stats};
+use crate::report::{DroppedRecord, FileRow, Report, Stats};
 use crate::walk::{InputFile, walk};
 use crate::write::{check_out_dir, remove_stale_temps, replace_in_place, write_atomic};
 
@@ -51,6 +52,7 @@ pub fn run(cfg: &Config) -> anyhow::Result<Report> {
         rayon::ThreadPoolBuilder::new().num_threads(cfg.threads).build().context("cannot start worker threads")?;
     let started = Instant::now();
     let mut report = pool.install(|| match &cfg.input {
+        Input::Stdin if cfg.format == Format::Jsonl => run_stdin_jsonl(cfg),
         Input::Stdin => run_stdin(cfg),
         Input::Path(root) => run_tree(cfg, root),
     })?;
@@ -110,78 +112,125 @@ fn read_limited(path: &Path, max: Option<u64>) -> Result<Vec<u8>, Error> {
     Ok(buf)
 }
 
-/// The sequential part of a run: the seen-set, the explain file, the report.
+/// The sequential part of a run: the seen-set, document names, the explain
+/// and rejects files, the report.
 struct Decider {
     deduper: Deduper,
-    names: Vec<String>,
+    /// Input names (relative paths), by input number.
+    inputs: Vec<String>,
+    /// Document number -> (input number, line; 0 for a whole file): 16
+    /// bytes per document, so names are not stored per record.
+    docs: Vec<(u32, u64)>,
     explain: Option<BufWriter<File>>,
-    explain_path: Option<std::path::PathBuf>,
+    explain_path: Option<PathBuf>,
+    rejects: Option<BufWriter<File>>,
+    rejects_path: Option<PathBuf>,
     report: Report,
 }
 
 #[derive(Serialize)]
 struct ExplainLine<'a> {
     file: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<u64>,
     paragraph: usize,
     key: String,
     first_file: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first_line: Option<u64>,
     first_paragraph: u32,
     reason: &'static str,
 }
 
+fn create(path: &Option<PathBuf>) -> anyhow::Result<Option<BufWriter<File>>> {
+    match path {
+        Some(p) => {
+            Ok(Some(BufWriter::new(File::create(p).with_context(|| format!("{}: cannot create", p.display()))?)))
+        }
+        None => Ok(None),
+    }
+}
+
 impl Decider {
     fn new(cfg: &Config) -> anyhow::Result<Decider> {
-        let explain = match &cfg.explain {
-            Some(p) => {
-                Some(BufWriter::new(File::create(p).with_context(|| format!("{}: cannot create", p.display()))?))
-            }
-            None => None,
-        };
         Ok(Decider {
             deduper: Deduper::new(cfg.rules),
-            names: Vec::new(),
-            explain,
+            inputs: Vec::new(),
+            docs: Vec::new(),
+            explain: create(&cfg.explain)?,
             explain_path: cfg.explain.clone(),
+            rejects: create(&cfg.rejects)?,
+            rejects_path: cfg.rejects.clone(),
             report: Report::default(),
         })
     }
 
-    fn decide(&mut self, p: Prepared) -> anyhow::Result<Decided> {
-        let name = p.file.rel.to_string_lossy().into_owned();
-        let plan = self.deduper.decide(&p.doc.keys, &p.doc.whole);
-        self.names.push(name);
-        if self.explain.is_some() {
-            self.explain(&p, &plan)?;
-        }
-        let duplicate_of = plan.duplicate_of.map(|d| self.names[d as usize].clone());
-        Ok(Decided { prepared: p, plan, duplicate_of })
+    /// Registers an input (file or shard) and returns its number.
+    fn input(&mut self, rel: &Path) -> u32 {
+        self.inputs.push(rel.to_string_lossy().into_owned());
+        u32::try_from(self.inputs.len() - 1).unwrap_or(u32::MAX)
     }
 
-    fn explain(&mut self, p: &Prepared, plan: &Plan) -> anyhow::Result<()> {
+    /// `file`, or `file:line` for a JSONL record.
+    fn doc_name(&self, doc: u32) -> String {
+        let (input, line) = self.docs[doc as usize];
+        let name = &self.inputs[input as usize];
+        if line == 0 { name.clone() } else { format!("{name}:{line}") }
+    }
+
+    /// Decides one document (`line` is 0 for a whole file).
+    fn decide(&mut self, input: u32, line: u64, doc: &Document) -> anyhow::Result<Plan> {
+        let plan = self.deduper.decide(&doc.keys, &doc.whole);
+        self.docs.push((input, line));
+        if self.explain.is_some() {
+            self.explain(doc, &plan)?;
+        }
+        Ok(plan)
+    }
+
+    fn explain(&mut self, doc: &Document, plan: &Plan) -> anyhow::Result<()> {
         let (Some(out), Some(path)) = (self.explain.as_mut(), self.explain_path.as_ref()) else {
             return Ok(());
         };
-        let file = &self.names[plan.doc as usize];
+        let (input, line) = self.docs[plan.doc as usize];
         for (i, v) in plan.verdicts.iter().enumerate() {
             if let Verdict::Drop { reason, first } = v {
-                let line = ExplainLine {
-                    file,
+                let (first_input, first_line) = self.docs[first.doc as usize];
+                let entry = ExplainLine {
+                    file: &self.inputs[input as usize],
+                    line: (line > 0).then_some(line),
                     paragraph: i,
-                    key: p.doc.keys[i].digest.to_hex(),
-                    first_file: &self.names[first.doc as usize],
+                    key: doc.keys[i].digest.to_hex(),
+                    first_file: &self.inputs[first_input as usize],
+                    first_line: (first_line > 0).then_some(first_line),
                     first_paragraph: first.para,
                     reason: reason.as_str(),
                 };
-                serde_json::to_writer(&mut *out, &line)?;
+                serde_json::to_writer(&mut *out, &entry)?;
                 out.write_all(b"\n").with_context(|| format!("{}: cannot write", path.display()))?;
             }
         }
         Ok(())
     }
 
+    /// Records a rejected JSONL line: stderr, the rejects file, the row.
+    fn reject(&mut self, shard: &Path, line: u64, raw: &[u8], error: &str, row: &mut FileRow) -> anyhow::Result<()> {
+        eprintln!("newsdedup: {}:{line}: {error}", shard.display());
+        if let (Some(out), Some(path)) = (self.rejects.as_mut(), self.rejects_path.as_ref()) {
+            out.write_all(raw)
+                .and_then(|()| out.write_all(b"\n"))
+                .with_context(|| format!("{}: cannot write", path.display()))?;
+        }
+        row.stats.records_rejected += 1;
+        row.rejected_lines.push(line);
+        Ok(())
+    }
+
     fn finish(mut self) -> anyhow::Result<Report> {
-        if let (Some(mut out), Some(path)) = (self.explain.take(), self.explain_path.as_ref()) {
-            out.flush().with_context(|| format!("{}: cannot write", path.display()))?;
+        for (out, path) in [(self.explain.take(), &self.explain_path), (self.rejects.take(), &self.rejects_path)] {
+            if let (Some(mut out), Some(path)) = (out, path) {
+                out.flush().with_context(|| format!("{}: cannot write", path.display()))?;
+            }
         }
         self.report.distinct_keys = self.deduper.distinct_keys() as u64;
         Ok(self.report)
@@ -250,13 +299,45 @@ fn run_tree(cfg: &Config, root: &Path) -> anyhow::Result<Report> {
         };
         decider.report.push(row);
     }
+    if cfg.output == Output::Stdout && meta.is_dir() && listing.files.iter().any(|f| !is_jsonl(f, cfg)) {
+        anyhow::bail!("{}: is a directory of text files; give --out DIR (or --dry-run, or --in-place)", root.display())
+    }
     let bar = progress_bar(cfg, listing.files.iter().map(|f| f.size).sum());
-    let windows = windows(&listing.files);
+    let mut stdout: Option<jsonl::Sink> = None;
+    let mut rest = &listing.files[..];
+    while let Some(first) = rest.first() {
+        if is_jsonl(first, cfg) {
+            let shard = Shard { path: first.path.clone(), rel: first.rel.clone() };
+            run_shard(cfg, &mut decider, &shard, &mut stdout)?;
+            bar.inc(first.size);
+            rest = &rest[1..];
+        } else {
+            let n = rest.iter().position(|f| is_jsonl(f, cfg)).unwrap_or(rest.len());
+            run_text_files(cfg, &mut decider, &rest[..n], &bar)?;
+            rest = &rest[n..];
+        }
+    }
+    finish_stdout(stdout)?;
+    bar.finish_and_clear();
+    decider.finish()
+}
+
+fn is_jsonl(file: &InputFile, cfg: &Config) -> bool {
+    match cfg.format {
+        Format::Jsonl => true,
+        Format::Text => false,
+        Format::Auto => jsonl::is_jsonl_name(&file.rel),
+    }
+}
+
+/// Text files, one document each, in windows (see the module docs).
+fn run_text_files(cfg: &Config, decider: &mut Decider, files: &[InputFile], bar: &ProgressBar) -> anyhow::Result<()> {
+    let windows = windows(files);
     let mut cleaned_dirs = std::collections::HashSet::new();
     let mut next = windows.first().map(|w| prepare_window(w, cfg));
     for i in 0..windows.len() {
         let prepared = next.take().unwrap_or_default();
-        let decided = decide_window(&mut decider, prepared)?;
+        let decided = decide_window(decider, prepared)?;
         if let Output::Dir(out) = &cfg.output {
             for d in &decided {
                 let dir = out.join(&d.prepared.file.rel);
@@ -275,14 +356,10 @@ fn run_tree(cfg: &Config, root: &Path) -> anyhow::Result<Report> {
         for (d, row) in decided.iter().zip(rows) {
             let row = row?;
             bar.inc(d.prepared.bytes_in);
-            if let Some(err) = &row.error {
-                eprintln!("newsdedup: {err}");
-            }
             decider.report.push(row);
         }
     }
-    bar.finish_and_clear();
-    decider.finish()
+    Ok(())
 }
 
 type Window = Vec<Result<Prepared, (InputFile, Error)>>;
@@ -296,8 +373,14 @@ fn decide_window(decider: &mut Decider, window: Window) -> anyhow::Result<Vec<De
     let mut out = Vec::with_capacity(window.len());
     for item in window {
         match item {
-            Ok(p) => out.push(decider.decide(p)?),
+            Ok(p) => {
+                let input = decider.input(&p.file.rel);
+                let plan = decider.decide(input, 0, &p.doc)?;
+                let duplicate_of = plan.duplicate_of.map(|d| decider.doc_name(d));
+                out.push(Decided { prepared: p, plan, duplicate_of });
+            }
             Err((file, err)) => {
+                decider.input(&file.rel);
                 eprintln!("newsdedup: {err}");
                 let row = FileRow {
                     path: file.rel.to_string_lossy().into_owned(),
@@ -351,6 +434,7 @@ fn emit(d: &Decided, cfg: &Config) -> anyhow::Result<FileRow> {
         error: None,
         repaired_at: p.decoding.first_invalid,
         stats,
+        ..FileRow::default()
     })
 }
 
@@ -380,5 +464,305 @@ fn run_stdin(cfg: &Config) -> anyhow::Result<Report> {
         let row = emit(d, cfg)?;
         decider.report.push(row);
     }
+    decider.finish()
+}
+
+/// Lines read per batch of a JSONL shard, at most.
+pub const BATCH_LINES: usize = 8192;
+/// About this many bytes read per batch of a JSONL shard.
+pub const BATCH_BYTES: usize = 32 << 20;
+
+/// The consumer of stdout closed the pipe: the run stops quietly.
+#[derive(Debug, thiserror::Error)]
+#[error("broken pipe on stdout")]
+pub struct BrokenPipe;
+
+/// A JSONL input: a file or stdin.
+struct Shard {
+    path: PathBuf,
+    rel: PathBuf,
+}
+
+/// One line of a shard after preparation (parallel step).
+enum Line {
+    Doc { line: u64, record: Record, doc: Document, repaired: bool, bytes: u64 },
+    Rejected { line: u64, raw: Vec<u8>, error: String },
+}
+
+fn prepare_line(line: u64, raw: Vec<u8>, cfg: &Config) -> Line {
+    let bytes = raw.len() as u64 + 1;
+    let decoded = match String::from_utf8(raw) {
+        Ok(text) => Ok((text, false)),
+        Err(e) => {
+            let raw = e.into_bytes();
+            match decode(raw.clone(), cfg.encoding) {
+                Ok((text, _)) => Ok((text, true)),
+                Err(err) => Err((raw, err.to_string())),
+            }
+        }
+    };
+    let (text, repaired) = match decoded {
+        Ok(t) => t,
+        Err((raw, error)) => return Line::Rejected { line, raw, error },
+    };
+    match Record::parse(text, &cfg.text_field) {
+        Ok((record, text)) => Line::Doc { line, record, doc: Document::prepare(text, &cfg.text), repaired, bytes },
+        Err((text, err)) => Line::Rejected { line, raw: text.into_bytes(), error: err.to_string() },
+    }
+}
+
+/// Reads up to a batch of non-blank lines; `next_line` counts every line.
+/// Blank lines carry no record and are skipped.
+fn read_batch(reader: &mut dyn io::BufRead, next_line: &mut u64) -> io::Result<Vec<(u64, Vec<u8>)>> {
+    let mut batch = Vec::new();
+    let mut bytes = 0;
+    while batch.len() < BATCH_LINES && bytes < BATCH_BYTES {
+        let mut buf = Vec::new();
+        if reader.read_until(b'\n', &mut buf)? == 0 {
+            break;
+        }
+        *next_line += 1;
+        bytes += buf.len();
+        while matches!(buf.last(), Some(b'\n' | b'\r')) {
+            buf.pop();
+        }
+        if !buf.iter().all(u8::is_ascii_whitespace) {
+            batch.push((*next_line, buf));
+        }
+    }
+    Ok(batch)
+}
+
+/// What a decided record becomes.
+fn render_line(line: &Line, plan: Option<&Plan>, cfg: &Config, out: &mut Vec<u8>) {
+    let (Line::Doc { record, doc, .. }, Some(plan)) = (line, plan) else { return };
+    if let Some(field) = &cfg.annotate {
+        record.write_with_field(field, &annotation(doc, plan), out);
+        return;
+    }
+    if plan.kept() == 0 && !cfg.keep_empty {
+        return;
+    }
+    let mut text = Vec::with_capacity(doc.original.len());
+    doc.render_into(&plan.verdicts, cfg.emit, &mut text);
+    record.write_with_text(&String::from_utf8_lossy(&text), out);
+}
+
+/// The `--annotate` value: dropped paragraphs as `[start, end, reason]` byte
+/// spans of the text (deleting them gives the `--emit original` clean
+/// text; see [`Document::removal_spans`]), plus counts.
+fn annotation(doc: &Document, plan: &Plan) -> serde_json::Value {
+    let spans: Vec<serde_json::Value> = doc
+        .removal_spans(&plan.verdicts)
+        .into_iter()
+        .map(|(r, i)| {
+            let reason = match plan.verdicts[i] {
+                Verdict::Drop { reason, .. } => reason.as_str(),
+                _ => "",
+            };
+            serde_json::json!([r.start, r.end, reason])
+        })
+        .collect();
+    serde_json::json!({
+        "spans": spans,
+        "paragraphs": plan.verdicts.len(),
+        "kept": plan.kept(),
+        "dropped": plan.verdicts.len() - plan.kept(),
+    })
+}
+
+/// Where a shard's output goes: a temporary file renamed into place at the
+/// end (tree output, in-place), the shared stdout stream, or nowhere.
+enum ShardOut<'a> {
+    File { sink: Box<jsonl::Sink>, tmp: tempfile::TempPath, dest: PathBuf, backup: Option<String> },
+    Stdout(&'a mut Option<jsonl::Sink>),
+    Nowhere,
+}
+
+impl ShardOut<'_> {
+    fn write(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        match self {
+            ShardOut::File { sink, dest, .. } => sink.write_all(bytes).map_err(|e| Error::io(dest, e).into()),
+            ShardOut::Stdout(Some(sink)) => sink.write_all(bytes).map_err(stdout_error),
+            _ => Ok(()),
+        }
+    }
+
+    fn commit(self) -> anyhow::Result<()> {
+        if let ShardOut::File { sink, tmp, dest, backup } = self {
+            sink.finish().map_err(|e| Error::io(&dest, e))?;
+            if let Some(suffix) = backup {
+                let mut name = dest.as_os_str().to_owned();
+                name.push(suffix);
+                fs::copy(&dest, PathBuf::from(name)).map_err(|e| Error::io(&dest, e))?;
+            }
+            tmp.persist(&dest).map_err(|e| Error::io(&dest, e.error))?;
+        }
+        Ok(())
+    }
+}
+
+fn stdout_error(e: io::Error) -> anyhow::Error {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        anyhow::Error::new(BrokenPipe)
+    } else {
+        anyhow::Error::new(e).context("<stdout>: cannot write")
+    }
+}
+
+fn finish_stdout(stdout: Option<jsonl::Sink>) -> anyhow::Result<()> {
+    match stdout {
+        Some(sink) => sink.finish().map(drop).map_err(stdout_error),
+        None => Ok(()),
+    }
+}
+
+fn open_shard_out<'a>(
+    cfg: &Config,
+    shard: &Shard,
+    stdout: &'a mut Option<jsonl::Sink>,
+) -> anyhow::Result<ShardOut<'a>> {
+    let (dest, backup) = match &cfg.output {
+        Output::DryRun => return Ok(ShardOut::Nowhere),
+        Output::Stdout => {
+            if stdout.is_none() {
+                *stdout = Some(jsonl::Sink::new(Box::new(io::stdout()), cfg.compress).context("<stdout>")?);
+            }
+            return Ok(ShardOut::Stdout(stdout));
+        }
+        Output::Dir(out) => (out.join(&shard.rel), None),
+        Output::InPlace { backup } => (shard.path.clone(), backup.clone()),
+    };
+    let parent = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(crate::write::TEMP_PREFIX)
+        .suffix(crate::write::TEMP_SUFFIX)
+        .tempfile_in(parent)
+        .map_err(|e| Error::io(parent, e))?;
+    let (file, tmp) = tmp.into_parts();
+    let sink = jsonl::Sink::new(Box::new(file), jsonl::Compression::of_path(&dest)).map_err(|e| Error::io(&dest, e))?;
+    Ok(ShardOut::File { sink: Box::new(sink), tmp, dest, backup })
+}
+
+/// Streams one JSONL shard: batches of lines are prepared in parallel,
+/// decided in line order, rendered in parallel and written in order, while
+/// the next batch is read.
+fn run_shard(
+    cfg: &Config,
+    decider: &mut Decider,
+    shard: &Shard,
+    stdout: &mut Option<jsonl::Sink>,
+) -> anyhow::Result<()> {
+    let input = decider.input(&shard.rel);
+    let mut row = FileRow { path: shard.rel.to_string_lossy().into_owned(), ..FileRow::default() };
+    let opened = if shard.path.as_os_str() == "-" {
+        jsonl::reader(Box::new(io::stdin()), jsonl::Compression::None)
+    } else {
+        jsonl::open(&shard.path)
+    };
+    let mut reader = match opened {
+        Ok(r) => r,
+        Err(e) => {
+            fail_shard(decider, row, Error::io(&shard.path, e));
+            return Ok(());
+        }
+    };
+    let mut out = open_shard_out(cfg, shard, stdout)?;
+    let mut next_line = 0u64;
+    let mut batch = read_batch(&mut *reader, &mut next_line);
+    loop {
+        let current = match batch {
+            Ok(b) if b.is_empty() => break,
+            Ok(b) => b,
+            Err(e) => {
+                let err = Error::io(&shard.path, io::Error::new(e.kind(), format!("line {}: {e}", next_line + 1)));
+                fail_shard(decider, row, err);
+                return Ok(());
+            }
+        };
+        let (done, upcoming) = rayon::join(
+            || process_batch(cfg, decider, input, shard, current, &mut out, &mut row),
+            || read_batch(&mut *reader, &mut next_line),
+        );
+        done?;
+        batch = upcoming;
+    }
+    out.commit()?;
+    row.status = if cfg.output == Output::DryRun { "dry-run" } else { "written" }.into();
+    decider.report.push(row);
+    Ok(())
+}
+
+fn fail_shard(decider: &mut Decider, mut row: FileRow, err: Error) {
+    eprintln!("newsdedup: {err}");
+    row.status = "failed".into();
+    row.error = Some(format!("{err} [{}]", err.kind()));
+    row.stats.inputs_failed += 1;
+    decider.report.push(row);
+}
+
+fn process_batch(
+    cfg: &Config,
+    decider: &mut Decider,
+    input: u32,
+    shard: &Shard,
+    batch: Vec<(u64, Vec<u8>)>,
+    out: &mut ShardOut<'_>,
+    row: &mut FileRow,
+) -> anyhow::Result<()> {
+    let lines: Vec<Line> = batch.into_par_iter().map(|(n, raw)| prepare_line(n, raw, cfg)).collect();
+    let mut plans = Vec::with_capacity(lines.len());
+    for l in &lines {
+        match l {
+            Line::Doc { line, doc, repaired, bytes, .. } => {
+                let plan = decider.decide(input, *line, doc)?;
+                let mut stats = Stats::of_plan(&plan);
+                stats.bytes_in = *bytes;
+                stats.inputs_repaired = u64::from(*repaired);
+                let written = cfg.annotate.is_some() || plan.kept() > 0 || cfg.keep_empty;
+                stats.documents_written = u64::from(written && cfg.output != Output::DryRun);
+                if !written {
+                    let status = if plan.duplicate_of.is_some() {
+                        "duplicate"
+                    } else if plan.verdicts.is_empty() {
+                        "empty"
+                    } else {
+                        "emptied"
+                    };
+                    let duplicate_of = plan.duplicate_of.map(|d| decider.doc_name(d));
+                    row.dropped_records.push(DroppedRecord { line: *line, status: status.into(), duplicate_of });
+                }
+                row.stats += stats;
+                plans.push(Some(plan));
+            }
+            Line::Rejected { line, raw, error } => {
+                decider.reject(&shard.path, *line, raw, error, row)?;
+                plans.push(None);
+            }
+        }
+    }
+    let rendered: Vec<Vec<u8>> = lines
+        .par_iter()
+        .zip(plans.par_iter())
+        .map(|(l, p)| {
+            let mut buf = Vec::new();
+            render_line(l, p.as_ref(), cfg, &mut buf);
+            buf
+        })
+        .collect();
+    for r in rendered {
+        row.stats.bytes_out += r.len() as u64;
+        out.write(&r)?;
+    }
+    Ok(())
+}
+
+fn run_stdin_jsonl(cfg: &Config) -> anyhow::Result<Report> {
+    let mut decider = Decider::new(cfg)?;
+    let mut stdout = None;
+    let shard = Shard { path: "-".into(), rel: "<stdin>".into() };
+    run_shard(cfg, &mut decider, &shard, &mut stdout)?;
+    finish_stdout(stdout)?;
     decider.finish()
 }

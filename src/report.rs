@@ -32,6 +32,8 @@ pub struct Stats {
     pub inputs_passed_over: u64,
     /// Inputs whose invalid UTF-8 was repaired or replaced.
     pub inputs_repaired: u64,
+    /// JSONL lines that are not usable records (reported, written to `--rejects`).
+    pub records_rejected: u64,
     /// Paragraphs read.
     pub paragraphs_in: u64,
     /// Paragraphs written (first occurrences and spared short repeats).
@@ -62,6 +64,7 @@ impl AddAssign for Stats {
         self.inputs_failed += o.inputs_failed;
         self.inputs_passed_over += o.inputs_passed_over;
         self.inputs_repaired += o.inputs_repaired;
+        self.records_rejected += o.records_rejected;
         self.paragraphs_in += o.paragraphs_in;
         self.paragraphs_kept += o.paragraphs_kept;
         self.dropped_within_document += o.dropped_within_document;
@@ -129,9 +132,27 @@ pub struct FileRow {
     /// Byte offset of the first invalid UTF-8 byte, when it was repaired.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub repaired_at: Option<usize>,
+    /// JSONL: records not written (duplicate, emptied or empty), by line.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dropped_records: Vec<DroppedRecord>,
+    /// JSONL: line numbers of rejected lines.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rejected_lines: Vec<u64>,
     /// The counts.
     #[serde(flatten)]
     pub stats: Stats,
+}
+
+/// A JSONL record that was not written.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DroppedRecord {
+    /// Line number (1-based) in the shard.
+    pub line: u64,
+    /// `duplicate`, `emptied` or `empty`.
+    pub status: String,
+    /// For a duplicate, the earlier document (`shard:line`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate_of: Option<String>,
 }
 
 /// The outcome of a run.
@@ -154,7 +175,7 @@ pub struct Report {
 impl Report {
     /// True when some input failed (the exit code is then non-zero).
     pub fn has_failures(&self) -> bool {
-        self.totals.inputs_failed > 0
+        self.totals.inputs_failed > 0 || self.totals.records_rejected > 0
     }
 
     /// Adds a row and its counts to the totals.
@@ -176,7 +197,7 @@ impl Report {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "documents: {} read, {} written, {} duplicate, {} emptied, {} empty; inputs: {} failed, {} passed over, {} repaired",
+            "documents: {} read, {} written, {} duplicate, {} emptied, {} empty; inputs: {} failed, {} passed over, {} repaired; {} records rejected",
             t.documents_read,
             t.documents_written,
             t.documents_duplicate,
@@ -184,7 +205,8 @@ impl Report {
             t.documents_empty,
             t.inputs_failed,
             t.inputs_passed_over,
-            t.inputs_repaired
+            t.inputs_repaired,
+            t.records_rejected
         );
         let _ = writeln!(
             s,
