@@ -1,0 +1,304 @@
+//! End-to-end tests of the JSONL pipeline mode.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_newsdedup");
+
+fn run(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary starts");
+    if let Some(input) = stdin {
+        child.stdin.take().expect("stdin").write_all(input).expect("write stdin");
+    }
+    child.wait_with_output().expect("binary runs")
+}
+
+fn ok(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let out = run(args, stdin);
+    assert!(
+        out.status.success(),
+        "newsdedup {args:?} failed: {:?}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn records(bytes: &[u8]) -> Vec<Value> {
+    String::from_utf8(bytes.to_vec())
+        .expect("utf-8 output")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each output line is JSON"))
+        .collect()
+}
+
+const SEED: &str = include_str!("../fixtures/doubled-article/input/doubled-article.txt");
+
+/// A small news stream: a doubled article, a syndicated copy, boilerplate,
+/// a new story, an exact duplicate and an empty text.
+fn stream() -> Vec<Value> {
+    let lines: Vec<&str> = SEED.lines().collect();
+    vec![
+        json!({"id": "1", "text": SEED, "source": "wire", "metadata": {"n": 1.50, "tags": ["a", "b"]}}),
+        json!({"id": "2", "text": format!("{}\n{}\nCopyright Example News, all rights reserved.", lines[2], "A fresh paragraph about something else entirely."), "source": "outlet"}),
+        json!({"id": "3", "text": "Another story starts here, with its own words.\nCopyright Example News, all rights reserved.", "source": "outlet"}),
+        json!({"id": "4", "text": SEED, "source": "copy"}),
+        json!({"id": "5", "text": "", "source": "empty"}),
+    ]
+}
+
+fn to_jsonl(values: &[Value]) -> String {
+    values.iter().map(|v| format!("{v}\n")).collect()
+}
+
+#[test]
+fn jsonl_in_jsonl_out_preserves_fields_and_order() {
+    let input = stream();
+    let out = ok(&["clean", "--format", "jsonl", "-q", "-"], Some(to_jsonl(&input).as_bytes()));
+    let got = records(&out.stdout);
+    let ids: Vec<&str> = got.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["1", "2", "3"], "duplicate (4) and empty (5) records are dropped");
+    for r in &got {
+        let orig = input.iter().find(|o| o["id"] == r["id"]).unwrap();
+        let keys: Vec<&String> = r.as_object().unwrap().keys().collect();
+        let orig_keys: Vec<&String> = orig.as_object().unwrap().keys().collect();
+        assert_eq!(keys.len(), orig_keys.len());
+        for k in orig_keys.iter().filter(|k| k.as_str() != "text") {
+            assert_eq!(r[k.as_str()], orig[k.as_str()], "field {k} passed through");
+        }
+    }
+    let first: Vec<&str> = SEED.lines().take(8).collect();
+    assert_eq!(got[0]["text"].as_str().unwrap(), format!("{}\n", first.join("\n")));
+    assert_eq!(
+        got[1]["text"],
+        "A fresh paragraph about something else entirely.\nCopyright Example News, all rights reserved.\n"
+    );
+    assert_eq!(got[2]["text"], "Another story starts here, with its own words.\n");
+}
+
+#[test]
+fn field_values_are_passed_through_byte_for_byte() {
+    let line = "{\"id\": 7, \"metadata\": {\"score\": 1.50, \"big\": 12345678901234567890}, \"text\": \"Hello there, this is a paragraph.\"}\n";
+    let out = ok(&["clean", "--format", "jsonl", "-q", "-"], Some(line.as_bytes()));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "{\"id\":7,\"metadata\":{\"score\": 1.50, \"big\": 12345678901234567890},\"text\":\"Hello there, this is a paragraph.\\n\"}\n"
+    );
+}
+
+#[test]
+fn keep_empty_keeps_records_with_empty_text() {
+    let input = stream();
+    let out = ok(&["clean", "--format", "jsonl", "--keep-empty", "-q", "-"], Some(to_jsonl(&input).as_bytes()));
+    let got = records(&out.stdout);
+    assert_eq!(got.len(), 5);
+    assert_eq!(got[3]["text"], "");
+    assert_eq!(got[4]["text"], "");
+}
+
+#[test]
+fn clean_text_equals_tree_mode_for_the_same_texts() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = stream();
+    let tree = dir.path().join("tree");
+    fs::create_dir(&tree).unwrap();
+    for (i, v) in input.iter().enumerate() {
+        fs::write(tree.join(format!("{i:04}.txt")), v["text"].as_str().unwrap()).unwrap();
+    }
+    let shard = dir.path().join("s.jsonl");
+    fs::write(&shard, to_jsonl(&input)).unwrap();
+    let out_tree = dir.path().join("out");
+    ok(&["clean", tree.to_str().unwrap(), "--out", out_tree.to_str().unwrap(), "-q"], None);
+    let out = ok(&["clean", shard.to_str().unwrap(), "--keep-empty", "-q"], None);
+    let got = records(&out.stdout);
+    for (i, r) in got.iter().enumerate() {
+        let file = out_tree.join(format!("{i:04}.txt"));
+        let expected = fs::read_to_string(&file).unwrap_or_default();
+        assert_eq!(r["text"].as_str().unwrap(), expected, "record {i} vs {}", file.display());
+    }
+}
+
+fn gz(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(bytes).read_to_end(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn compressed_shards_in_and_out_mirror_the_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = stream();
+    let shards = dir.path().join("shards");
+    fs::create_dir_all(shards.join("b")).unwrap();
+    fs::write(shards.join("a.jsonl.gz"), gz(to_jsonl(&input[..2]).as_bytes())).unwrap();
+    fs::write(shards.join("b/c.jsonl.zst"), zstd::encode_all(to_jsonl(&input[2..]).as_bytes(), 3).unwrap()).unwrap();
+    let out = dir.path().join("out");
+    let report = dir.path().join("report.json");
+    ok(
+        &[
+            "clean",
+            shards.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+            "-q",
+        ],
+        None,
+    );
+    let a = records(&gunzip(&fs::read(out.join("a.jsonl.gz")).unwrap()));
+    let c = records(&zstd::decode_all(&fs::read(out.join("b/c.jsonl.zst")).unwrap()[..]).unwrap());
+    assert_eq!(a.iter().map(|r| r["id"].clone()).collect::<Vec<_>>(), [json!("1"), json!("2")]);
+    assert_eq!(c.iter().map(|r| r["id"].clone()).collect::<Vec<_>>(), [json!("3")]);
+    // The same stream uncompressed gives the same records.
+    let plain = records(&ok(&["clean", "--format", "jsonl", "-q", "-"], Some(to_jsonl(&input).as_bytes())).stdout);
+    assert_eq!([a, c].concat(), plain);
+    let rep: Value = serde_json::from_slice(&fs::read(&report).unwrap()).unwrap();
+    let row = rep["files"].as_array().unwrap().iter().find(|r| r["path"] == "b/c.jsonl.zst").unwrap();
+    assert_eq!(
+        row["dropped_records"],
+        json!([{"line": 2, "status": "duplicate", "duplicate_of": "a.jsonl.gz:1"}, {"line": 3, "status": "empty"}])
+    );
+}
+
+#[test]
+fn stdout_compression_flag() {
+    let input = to_jsonl(&stream());
+    let plain = ok(&["clean", "--format", "jsonl", "-q", "-"], Some(input.as_bytes())).stdout;
+    let zipped = ok(&["clean", "--format", "jsonl", "--compress", "gzip", "-q", "-"], Some(input.as_bytes())).stdout;
+    assert_eq!(gunzip(&zipped), plain);
+}
+
+#[test]
+fn bad_lines_are_reported_with_file_and_line_and_written_to_rejects() {
+    let dir = tempfile::tempdir().unwrap();
+    let shard = dir.path().join("s.jsonl");
+    let good = json!({"id": 1, "text": "A perfectly good paragraph of news text."});
+    let body = format!("{good}\n{{not json\n{{\"id\":2,\"body\":\"x\"}}\n\n{{\"id\":3,\"text\":42}}\n{good}\n");
+    fs::write(&shard, &body).unwrap();
+    let rejects = dir.path().join("rejects.jsonl");
+    let out = run(&["clean", shard.to_str().unwrap(), "--rejects", rejects.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(1), "rejects give exit code 1");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let name = shard.display().to_string();
+    assert!(stderr.contains(&format!("{name}:2: not a JSON object")), "{stderr}");
+    assert!(stderr.contains(&format!("{name}:3: no \"text\" field")), "{stderr}");
+    assert!(stderr.contains(&format!("{name}:5: field \"text\" is not a string")), "{stderr}");
+    assert_eq!(fs::read_to_string(&rejects).unwrap(), "{not json\n{\"id\":2,\"body\":\"x\"}\n{\"id\":3,\"text\":42}\n");
+    let got = records(&out.stdout);
+    assert_eq!(got.len(), 1, "the repeated good record is a duplicate");
+    assert_eq!(got[0]["id"], 1);
+}
+
+#[test]
+fn annotate_spans_applied_give_the_clean_text() {
+    let input = stream();
+    let jsonl = to_jsonl(&input);
+    let annotated =
+        records(&ok(&["clean", "--format", "jsonl", "--annotate", "-q", "-"], Some(jsonl.as_bytes())).stdout);
+    let original = records(
+        &ok(&["clean", "--format", "jsonl", "--emit", "original", "--keep-empty", "-q", "-"], Some(jsonl.as_bytes()))
+            .stdout,
+    );
+    assert_eq!(annotated.len(), input.len(), "annotate drops no record");
+    for ((a, o), clean) in annotated.iter().zip(&input).zip(&original) {
+        assert_eq!(a["text"], o["text"], "text untouched");
+        let text = a["text"].as_str().unwrap().as_bytes();
+        let mut applied = Vec::new();
+        let mut at = 0;
+        for span in a["newsdedup"]["spans"].as_array().unwrap() {
+            let (s, e) = (span[0].as_u64().unwrap() as usize, span[1].as_u64().unwrap() as usize);
+            assert!(s >= at && e >= s && e <= text.len());
+            applied.extend_from_slice(&text[at..s]);
+            at = e;
+        }
+        applied.extend_from_slice(&text[at..]);
+        assert_eq!(String::from_utf8(applied).unwrap(), clean["text"].as_str().unwrap());
+    }
+    assert_eq!(annotated[0]["newsdedup"]["dropped"], 8);
+    assert_eq!(annotated[0]["newsdedup"]["spans"][0][2], "within-document");
+    assert_eq!(annotated[3]["newsdedup"]["spans"][0][2], "duplicate-document");
+}
+
+#[test]
+fn output_is_identical_for_any_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let shard = dir.path().join("big.jsonl");
+    let paras: Vec<String> =
+        (0..400).map(|i| format!("Paragraph number {i} of the generated wire stream, long enough.")).collect();
+    let mut body = String::new();
+    let mut state = 12345u64;
+    for id in 0..3000 {
+        let mut text = String::new();
+        for _ in 0..6 {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            text.push_str(&paras[(state >> 33) as usize % paras.len()]);
+            text.push('\n');
+        }
+        body.push_str(&format!("{}\n", json!({"id": id, "text": text})));
+    }
+    fs::write(&shard, body).unwrap();
+    let mut outputs = Vec::new();
+    for threads in ["1", "4"] {
+        let explain = dir.path().join(format!("explain-{threads}.jsonl"));
+        let out = ok(
+            &["clean", shard.to_str().unwrap(), "--threads", threads, "--explain", explain.to_str().unwrap(), "-q"],
+            None,
+        );
+        outputs.push((out.stdout, fs::read(&explain).unwrap()));
+    }
+    assert!(!outputs[0].0.is_empty() && !outputs[0].1.is_empty());
+    assert!(outputs[0] == outputs[1], "threads 1 and 4 differ");
+}
+
+#[test]
+fn non_jsonl_name_in_a_tree_is_text_and_jsonl_flag_overrides() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("data.txt");
+    fs::write(&f, format!("{}\n", json!({"text": "Looks like JSON but is a text file here."}))).unwrap();
+    let as_text = ok(&["clean", f.to_str().unwrap(), "-q"], None);
+    assert!(String::from_utf8_lossy(&as_text.stdout).starts_with("{\"text\":\"Looks"));
+    let as_jsonl = ok(&["clean", f.to_str().unwrap(), "--format", "jsonl", "-q"], None);
+    assert_eq!(records(&as_jsonl.stdout)[0]["text"], "Looks like JSON but is a text file here.\n");
+}
+
+#[test]
+fn broken_pipe_ends_quietly() {
+    let input: String = (0..20000)
+        .map(|i| format!("{}\n", json!({"id": i, "text": format!("Unique paragraph {i} with enough characters.")})))
+        .collect();
+    let mut child = Command::new(BIN)
+        .args(["clean", "--format", "jsonl", "-q", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(input.as_bytes());
+    });
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 64];
+    stdout.read_exact(&mut first).unwrap();
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stderr.is_empty(), "quiet on broken pipe: {}", String::from_utf8_lossy(&out.stderr));
+}
