@@ -201,6 +201,41 @@ enum Pass1 {
     ShortRepeat(Occurrence),
 }
 
+/// The document number used in an [`Occurrence`] that lies in an earlier
+/// run (found in the persistent index) rather than in this one.
+pub const EARLIER_RUN: u32 = u32::MAX;
+
+/// Where an earlier run first kept a key (from the persistent index).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Earlier {
+    /// 64-bit identity of the document (see [`doc_id`]).
+    pub doc_id: u64,
+    /// Paragraph index in it; [`WHOLE_DOCUMENT`] for a whole-document key.
+    pub para: u32,
+}
+
+/// The `para` of an index entry that records a whole-document key.
+pub const WHOLE_DOCUMENT: u32 = u32::MAX;
+
+/// What the persistent index says about one document, looked up before
+/// the decision (in parallel, since the index does not change during a run).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct History {
+    /// This document's identity.
+    pub doc_id: u64,
+    /// Per paragraph: where an earlier run first kept its key.
+    pub paragraphs: Vec<Option<Earlier>>,
+    /// Where an earlier run first saw this whole document.
+    pub document: Option<Earlier>,
+}
+
+/// The 64-bit identity of a document, from a stable name (its relative path,
+/// or `shard:line` for a JSONL record): the first 8 bytes of its SHA-256.
+pub fn doc_id(name: &str) -> u64 {
+    let d = Digest::of(name.as_bytes());
+    (d.prefix() >> 64) as u64
+}
+
 impl Deduper {
     /// An empty seen-set.
     pub fn new(rules: Rules) -> Deduper {
@@ -220,44 +255,92 @@ impl Deduper {
     /// Decides the next document (the next in corpus order). `whole` is the
     /// whole-document key, see [`document_key`].
     pub fn decide(&mut self, keys: &[Keyed], whole: &Digest) -> Plan {
+        self.decide_with_history(keys, whole, None)
+    }
+
+    /// As [`Deduper::decide`], with what earlier runs kept. A key the index
+    /// holds was first kept by an earlier run, so here it is a repeat —
+    /// unless the index names this very document and paragraph: then this is
+    /// a retry of the run that kept it, and it is kept again.
+    pub fn decide_with_history(&mut self, keys: &[Keyed], whole: &Digest, history: Option<&History>) -> Plan {
         let doc = self.next_doc;
         self.next_doc = self.next_doc.saturating_add(1);
         if self.rules.scope == Scope::Document {
             self.seen.clear();
         } else if !keys.is_empty() {
-            if let Some(&earlier) = self.docs.get(&slot(whole)) {
-                return self.duplicate(doc, earlier, keys);
+            if let Some(h) = history
+                && let Some(e) = h.document
+                && e.doc_id != h.doc_id
+            {
+                return self.duplicate(doc, EARLIER_RUN, keys, history);
             }
-            self.docs.insert(slot(whole), doc);
+            if let Some(&earlier) = self.docs.get(&slot(whole)) {
+                return self.duplicate(doc, earlier, keys, history);
+            }
+            // A document the index already holds (a retry) is not new to it.
+            if history.is_none_or(|h| h.document.is_none()) {
+                self.docs.insert(slot(whole), doc);
+            }
         }
-        let pass1: Vec<Pass1> = keys.iter().enumerate().map(|(i, k)| self.first_pass(doc, i, k)).collect();
+        let pass1: Vec<Pass1> = keys.iter().enumerate().map(|(i, k)| self.first_pass(doc, i, k, history)).collect();
         Plan { doc, verdicts: resolve_short_runs(&pass1), duplicate_of: None }
     }
 
-    fn first_pass(&mut self, doc: u32, i: usize, k: &Keyed) -> Pass1 {
-        let here = Occurrence { doc, para: u32::try_from(i).unwrap_or(u32::MAX) };
+    fn first_pass(&mut self, doc: u32, i: usize, k: &Keyed, history: Option<&History>) -> Pass1 {
+        let para = u32::try_from(i).unwrap_or(u32::MAX);
+        if let Some(h) = history
+            && let Some(Some(e)) = h.paragraphs.get(i)
+        {
+            if e.doc_id == h.doc_id && e.para == para {
+                return Pass1::Final(Verdict::Keep);
+            }
+            let first = Occurrence { doc: EARLIER_RUN, para: e.para };
+            let reason = if e.doc_id == h.doc_id { Reason::WithinDocument } else { Reason::AcrossDocuments };
+            return self.repeat(k, first, reason);
+        }
+        let here = Occurrence { doc, para };
         let first = *self.seen.entry(slot(&k.digest)).or_insert(here);
         if first == here {
             return Pass1::Final(Verdict::Keep);
         }
-        if k.chars < self.rules.min_chars {
-            return Pass1::ShortRepeat(first);
-        }
         let reason = if first.doc == doc { Reason::WithinDocument } else { Reason::AcrossDocuments };
-        Pass1::Final(Verdict::Drop { reason, first })
+        self.repeat(k, first, reason)
     }
 
-    fn duplicate(&self, doc: u32, earlier: u32, keys: &[Keyed]) -> Plan {
+    fn repeat(&self, k: &Keyed, first: Occurrence, reason: Reason) -> Pass1 {
+        if k.chars < self.rules.min_chars {
+            Pass1::ShortRepeat(first)
+        } else {
+            Pass1::Final(Verdict::Drop { reason, first })
+        }
+    }
+
+    fn duplicate(&self, doc: u32, earlier: u32, keys: &[Keyed], history: Option<&History>) -> Plan {
         let verdicts = keys
             .iter()
             .enumerate()
             .map(|(i, k)| {
-                let fallback = Occurrence { doc: earlier, para: u32::try_from(i).unwrap_or(u32::MAX) };
-                let first = self.first(&k.digest).unwrap_or(fallback);
+                let para = u32::try_from(i).unwrap_or(u32::MAX);
+                let from_index = history.and_then(|h| h.paragraphs.get(i).copied().flatten());
+                let first = match from_index {
+                    Some(e) => Occurrence { doc: EARLIER_RUN, para: e.para },
+                    None => self.first(&k.digest).unwrap_or(Occurrence { doc: earlier, para }),
+                };
                 Verdict::Drop { reason: Reason::DuplicateDocument, first }
             })
             .collect();
         Plan { doc, verdicts, duplicate_of: Some(earlier) }
+    }
+
+    /// The first occurrences this run added, for the persistent index:
+    /// `(key prefix, document number, paragraph)` for every paragraph key,
+    /// and `(whole-document key prefix, document number, WHOLE_DOCUMENT)`
+    /// for every document. Keys found in the index were never added.
+    pub fn first_occurrences(&self) -> impl Iterator<Item = (u128, u32, u32)> + '_ {
+        let prefix = |s: &Slot| (u128::from(s.0) << 64) | u128::from(s.1);
+        let paras = self.seen.iter().map(move |(s, o)| (prefix(s), o.doc, o.para));
+        let docs = self.docs.iter().map(move |(s, &d)| (prefix(s), d, WHOLE_DOCUMENT));
+        paras.chain(docs)
     }
 }
 
@@ -406,6 +489,51 @@ mod tests {
         let mut d = Deduper::new(Rules::default());
         decide(&mut d, &[]);
         assert_eq!(decide(&mut d, &[]).duplicate_of, None);
+    }
+
+    fn history(doc: &str, keys: &[Keyed], index: &[(Digest, &str, u32)]) -> History {
+        let find = |d: &Digest| index.iter().find(|(k, _, _)| k == d).map(|(_, n, p)| Earlier { doc_id: doc_id(n), para: *p });
+        History {
+            doc_id: doc_id(doc),
+            paragraphs: keys.iter().map(|k| find(&k.digest)).collect(),
+            document: find(&document_key(keys)),
+        }
+    }
+
+    #[test]
+    fn index_hits_are_repeats_unless_they_name_this_very_paragraph() {
+        let keys = keyed(&[A, B, C]);
+        let index = [(keys[0].digest, "old.txt", 3), (keys[1].digest, "today.txt", 1)];
+        let h = history("today.txt", &keys, &index);
+        let mut d = Deduper::new(Rules::default());
+        let plan = d.decide_with_history(&keys, &document_key(&keys), Some(&h));
+        assert_eq!(
+            plan.verdicts,
+            [
+                Verdict::Drop { reason: Reason::AcrossDocuments, first: Occurrence { doc: EARLIER_RUN, para: 3 } },
+                Verdict::Keep,
+                Verdict::Keep,
+            ]
+        );
+        // Only C is new to the index (B was already there), plus the document key.
+        let new: Vec<_> = d.first_occurrences().collect();
+        assert_eq!(new.len(), 2);
+        assert!(new.contains(&(keys[2].digest.prefix(), 0, 2)));
+        assert!(new.contains(&(document_key(&keys).prefix(), 0, WHOLE_DOCUMENT)));
+    }
+
+    #[test]
+    fn index_document_key_of_another_document_makes_a_duplicate() {
+        let keys = keyed(&[SAID, SAID]);
+        let whole = document_key(&keys);
+        let h = history("b.txt", &keys, &[(whole, "a.txt", WHOLE_DOCUMENT)]);
+        let plan = Deduper::new(Rules::default()).decide_with_history(&keys, &whole, Some(&h));
+        assert_eq!(plan.duplicate_of, Some(EARLIER_RUN));
+        let again = history("a.txt", &keys, &[(whole, "a.txt", WHOLE_DOCUMENT)]);
+        let mut d = Deduper::new(Rules::default());
+        let plan = d.decide_with_history(&keys, &whole, Some(&again));
+        assert_eq!(plan.duplicate_of, None, "a retry of the same document is not a duplicate of itself");
+        assert_eq!(d.first_occurrences().filter(|e| e.2 == WHOLE_DOCUMENT).count(), 0);
     }
 
     #[test]
