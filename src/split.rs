@@ -24,6 +24,9 @@
 //! The separator style of the output is taken from the document: if at least
 //! half of the gaps between consecutive paragraphs contain a blank line, the
 //! output puts a blank line between paragraphs, otherwise a single newline.
+//! A document split by **blank** always gets blank lines: its paragraphs may
+//! have been marked only by indentation, which the output no longer has, and
+//! single newlines would let a second run join them all into one paragraph.
 
 use std::ops::Range;
 
@@ -133,7 +136,13 @@ pub fn split(text: &str, mode: SplitMode, quotes: QuoteMode) -> Split {
         SplitMode::Blank => by_blocks(&norm, &recs),
         _ => by_lines(norm, &recs),
     };
-    Split { separator: separator_style(&gaps), text: text_buf, spans, mode, line_ending: line_ending.unwrap_or("\n") }
+    Split {
+        separator: separator_style(&gaps, mode),
+        text: text_buf,
+        spans,
+        mode,
+        line_ending: line_ending.unwrap_or("\n"),
+    }
 }
 
 fn terminator_at(text: &str, at: usize) -> &'static str {
@@ -217,9 +226,12 @@ fn by_blocks(norm: &str, recs: &[Line]) -> (String, Vec<Span>, Vec<bool>) {
     (text, spans, gaps)
 }
 
-fn separator_style(gaps: &[bool]) -> Option<Separator> {
+fn separator_style(gaps: &[bool], mode: SplitMode) -> Option<Separator> {
     if gaps.is_empty() {
         return None;
+    }
+    if mode == SplitMode::Blank {
+        return Some(Separator::BlankLine);
     }
     let blank = gaps.iter().filter(|&&b| b).count();
     Some(if blank * 2 >= gaps.len() { Separator::BlankLine } else { Separator::Newline })
@@ -252,6 +264,15 @@ mod tests {
         assert_eq!(paras("one\ntwo\n    three\nfour\n", SplitMode::Blank), ["one two", "three four"]);
         // Uniform indentation is not a paragraph mark.
         assert_eq!(paras("  one\n  two\n", SplitMode::Blank), ["one two"]);
+    }
+
+    #[test]
+    fn blank_mode_output_separates_paragraphs_with_a_blank_line() {
+        // Indent-marked paragraphs: the output has no indent left, so only a
+        // blank line keeps them apart when the clean text is split again.
+        let s = split("one\n    two\n", SplitMode::Blank, QuoteMode::Fold);
+        assert_eq!(s.spans.len(), 2);
+        assert_eq!(s.separator, Some(Separator::BlankLine));
     }
 
     #[test]
