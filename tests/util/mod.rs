@@ -267,3 +267,91 @@ pub fn is_subsequence<T: PartialEq>(sub: &[T], seq: &[T]) -> bool {
     let mut it = seq.iter();
     sub.iter().all(|s| it.any(|x| x == s))
 }
+
+/// A tiny deterministic generator (64-bit LCG, Knuth's MMIX constants).
+pub struct Lcg(u64);
+
+impl Lcg {
+    pub fn new(seed: u64) -> Lcg {
+        Lcg(seed)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+const WORDS: [&str; 24] = [
+    "minister",
+    "harbour",
+    "council",
+    "strike",
+    "budget",
+    "river",
+    "police",
+    "market",
+    "school",
+    "election",
+    "\u{201C}talks\u{201D}",
+    "caf\u{00E9}",
+    "M\u{00FC}nchen",
+    "\u{00AB}accord\u{00BB}",
+    "4,000",
+    "\u{00A3}12",
+    "night",
+    "ferry",
+    "union",
+    "report",
+    "court",
+    "storm",
+    "fans",
+    "rail",
+];
+
+/// Writes a corpus of `files` documents under `root`, built from a shared
+/// pool of paragraphs so that repeats happen within and across files: some
+/// files are exact copies, some are pasted twice, some use CRLF, NBSP or
+/// curly quotes, some hold boilerplate lines.
+pub fn generate_corpus(root: &Path, seed: u64, files: usize) {
+    let mut rng = Lcg::new(seed);
+    let pool: Vec<String> = (0..files / 2 + 20)
+        .map(|_| {
+            let n = 6 + rng.below(10);
+            let words: Vec<&str> = (0..n).map(|_| WORDS[rng.below(WORDS.len())]).collect();
+            format!("{}.", words.join(" "))
+        })
+        .collect();
+    let shorts = ["he said.", "Reuters", "Copyright 2024 Example News. All rights reserved."];
+    let mut written: Vec<Vec<u8>> = Vec::new();
+    for i in 0..files {
+        let rel = format!("{}/{:03}-{}.txt", ["a", "b", "b-c", "d/e"][rng.below(4)], i, rng.below(100));
+        let bytes = if !written.is_empty() && rng.below(12) == 0 {
+            written[rng.below(written.len())].clone()
+        } else {
+            let mut paras: Vec<String> = (0..1 + rng.below(6)).map(|_| pool[rng.below(pool.len())].clone()).collect();
+            if rng.below(3) == 0 {
+                paras.insert(rng.below(paras.len() + 1), shorts[rng.below(shorts.len())].to_owned());
+            }
+            if rng.below(6) == 0 {
+                let copy = paras.clone();
+                paras.extend(copy);
+            }
+            if rng.below(4) == 0 {
+                paras = paras.iter().map(|p| p.replacen(' ', "\u{00A0}", 2)).collect();
+            }
+            let sep = ["\n", "\n\n", "\r\n", "\r\n\r\n"][rng.below(4)];
+            let eol = if sep.starts_with('\r') { "\r\n" } else { "\n" };
+            (paras.join(sep) + eol).into_bytes()
+        };
+        let path = root.join(rel);
+        fs::create_dir_all(path.parent().expect("parent")).expect("create dir");
+        fs::write(path, &bytes).expect("write");
+        written.push(bytes);
+    }
+}
