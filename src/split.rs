@@ -12,7 +12,10 @@
 //!   hard-wrapped continuation lines start at column 0.
 //! * **auto** (default) — decided per document. A *joint* is a pair of
 //!   consecutive non-blank lines; it is *wrapped* when the first line does not
-//!   end a sentence (its last character is not one of [`SENTENCE_END`]). If
+//!   end a sentence (its last character, quote-folded by
+//!   [`crate::normalize::fold_quote`] whatever the quote mode, is not one of
+//!   [`SENTENCE_END`]; so a German closing “ counts as ", and `--quotes` never
+//!   changes the split). If
 //!   more than half of the joints are wrapped the document is hard-wrapped
 //!   and split by **blank**; otherwise (including a document with no joints at
 //!   all) by **line**.
@@ -30,7 +33,7 @@
 
 use std::ops::Range;
 
-use crate::normalize::{QuoteMode, lines, normalize_line_into};
+use crate::normalize::{QuoteMode, fold_quote, lines, normalize_line_into};
 
 /// How a document is cut into paragraphs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -162,7 +165,7 @@ fn detect(norm: &str, recs: &[Line]) -> SplitMode {
         }
         joints += 1;
         let last = norm[pair[0].norm.clone()].chars().next_back();
-        if !last.is_some_and(|c| SENTENCE_END.contains(&c)) {
+        if !last.is_some_and(|c| SENTENCE_END.contains(&fold_quote(c))) {
             wrapped += 1;
         }
     }
@@ -308,6 +311,16 @@ mod tests {
                 "A third block after a blank line here.",
             ]
         );
+    }
+
+    #[test]
+    fn auto_does_not_depend_on_the_quote_mode() {
+        // German quotes close with U+201C, which is not in SENTENCE_END.
+        let text = "\u{201E}Wir kommen morgen wieder\u{201C}\n\u{201E}Das ist nicht das Ende\u{201C}\nDer Streik geht weiter.\n";
+        for q in [QuoteMode::Fold, QuoteMode::Keep] {
+            let s = split(text, SplitMode::Auto, q);
+            assert_eq!((s.mode, s.spans.len()), (SplitMode::Line, 3), "{q:?}");
+        }
     }
 
     #[test]
