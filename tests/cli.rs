@@ -367,3 +367,20 @@ fn single_file_explain_names_the_file_and_keys() {
     let got: Vec<Value> = explain.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(got, want);
 }
+
+#[test]
+fn quotes_keep_on_german_keeps_ascii_copies_and_the_line_split() {
+    let t = TestDir::new();
+    let input = t.copy_input("non-english-quotes");
+    let text = fs::read_to_string(input.join("de.txt")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    // First copy kept as is („…“ and ‚…‘ untouched); of the 2nd copy only the
+    // two lines whose quotes were made ASCII differ; its NFD headline is the
+    // 1st headline after NFC and is dropped.
+    let expected: String = [0, 1, 2, 3, 4, 7, 8].iter().map(|&i| format!("{}\n", lines[i])).collect();
+    assert!(lines[7].starts_with('"') && lines[8].contains("'notwendigen"));
+    let file = input.join("de.txt");
+    t.cmd(["clean".as_ref(), file.as_os_str(), "--quotes".as_ref(), "keep".as_ref()])
+        .expect(0)
+        .stdout_is(expected.as_bytes());
+}
