@@ -18,9 +18,7 @@ fn golden_single_files(case: &str, extra: &[&str]) {
     assert!(!names.is_empty(), "fixture {case} has no input");
     for name in names {
         let expected = fs::read(fixture(case).join("expected").join(&name)).expect("expected file");
-        let mut args = vec![std::ffi::OsString::from("clean"), input.join(&name).into_os_string()];
-        args.extend(extra.iter().map(Into::into));
-        t.cmd(args).expect(0).stdout_is(&expected);
+        t.clean(&input.join(&name), extra).expect(0).stdout_is(&expected);
     }
 }
 
@@ -45,7 +43,7 @@ fn founding_case_prints_exactly_the_first_8_lines() {
     assert_eq!(seed.lines().count(), 16);
     let t = TestDir::new();
     let input = t.copy_input("doubled-article");
-    t.cmd(["clean".as_ref(), input.join("doubled-article.txt").as_os_str()]).expect(0).stdout_is(first8.as_bytes());
+    t.clean(&input.join("doubled-article.txt"), &[]).expect(0).stdout_is(first8.as_bytes());
     golden_single_files("doubled-article", &[]);
 }
 
@@ -68,10 +66,8 @@ fn emit_normalized_is_the_default() {
         \"Stay away from the sea front,\" a police spokeswoman said.\n\
         Forecasters expect the wind to ease by Monday evening.\n";
     let file = input.join("emit-original.txt");
-    t.cmd(["clean".as_ref(), file.as_os_str()]).expect(0).stdout_is(expected.as_bytes());
-    t.cmd(["clean".as_ref(), file.as_os_str(), "--emit".as_ref(), "normalized".as_ref()])
-        .expect(0)
-        .stdout_is(expected.as_bytes());
+    t.clean(&file, &[]).expect(0).stdout_is(expected.as_bytes());
+    t.clean(&file, &["--emit", "normalized"]).expect(0).stdout_is(expected.as_bytes());
 }
 
 #[test]
@@ -99,9 +95,7 @@ fn quotes_keep_makes_curly_and_ascii_copies_different() {
         expected.push('\n');
     }
     let file = input.join("doubled-article.txt");
-    t.cmd(["clean".as_ref(), file.as_os_str(), "--quotes".as_ref(), "keep".as_ref()])
-        .expect(0)
-        .stdout_is(expected.as_bytes());
+    t.clean(&file, &["--quotes", "keep"]).expect(0).stdout_is(expected.as_bytes());
 }
 
 #[test]
@@ -112,13 +106,11 @@ fn key_loose_ignores_case_and_punctuation_but_not_digits() {
                 Over 4,000 fighters were counted this year.\n\
                 Over 5,000 fighters were counted this year.\n";
     let file = t.write("in.txt", text);
-    t.cmd(["clean".as_ref(), file.as_os_str()]).expect(0).stdout_is(text.as_bytes());
+    t.clean(&file, &[]).expect(0).stdout_is(text.as_bytes());
     let loose = "Hello World, this is the evening news.\n\
                  Over 4,000 fighters were counted this year.\n\
                  Over 5,000 fighters were counted this year.\n";
-    t.cmd(["clean".as_ref(), file.as_os_str(), "--key".as_ref(), "loose".as_ref()])
-        .expect(0)
-        .stdout_is(loose.as_bytes());
+    t.clean(&file, &["--key", "loose"]).expect(0).stdout_is(loose.as_bytes());
 }
 
 #[test]
@@ -127,7 +119,7 @@ fn split_line_and_blank_modes() {
     let text = "The minister said the plan would\ncost 4 billion euros over ten years.\n\n\
                 The minister said the plan would\nbe reviewed by parliament next month.\n";
     let file = t.write("in.txt", text);
-    let run = |mode: &str| t.cmd(["clean".as_ref(), file.as_os_str(), "--split".as_ref(), mode.as_ref()]).expect(0);
+    let run = |mode: &str| t.clean(&file, &["--split", mode]).expect(0);
     // Line mode: each line is a paragraph, so the repeated first line goes.
     run("line").stdout_is(
         b"The minister said the plan would\ncost 4 billion euros over ten years.\nbe reviewed by parliament next month.\n",
@@ -149,9 +141,7 @@ fn min_chars_and_scope_flags() {
     // --min-chars 0: every repeat is dropped, so "he said." appears once.
     let once: String =
         expected.lines().enumerate().filter(|(i, _)| ![3, 5].contains(i)).map(|(_, l)| l.to_owned() + "\n").collect();
-    t.cmd(["clean".as_ref(), file.as_os_str(), "--min-chars".as_ref(), "0".as_ref()])
-        .expect(0)
-        .stdout_is(once.as_bytes());
+    t.clean(&file, &["--min-chars", "0"]).expect(0).stdout_is(once.as_bytes());
     // --scope document on a tree: a paragraph repeated in another file stays.
     t.write("scoped/a.txt", "A paragraph that appears in two different files.\n");
     t.write("scoped/b.txt", "A paragraph that appears in two different files.\nAnd one more line of text here.\n");
@@ -261,7 +251,7 @@ fn strict_encoding_fails_the_file_with_its_byte_offset() {
     let t = TestDir::new();
     let input = t.copy_input("corpus-tree");
     let latin1 = input.join("outlet-b/latin1.txt");
-    let o = t.cmd(["clean".as_ref(), latin1.as_os_str(), "--encoding".as_ref(), "strict".as_ref()]).expect(1);
+    let o = t.clean(&latin1, &["--encoding", "strict"]).expect(1);
     o.stderr_has("latin1.txt: invalid UTF-8 at byte offset 21");
     assert!(o.stdout.is_empty(), "a refused file printed output");
     // In a tree the other files are still written; the failure is reported.
@@ -324,7 +314,7 @@ fn dry_run_writes_nothing() {
     o.stderr_has("documents: 9 read, 0 written, 1 duplicate");
     assert_eq!(snapshot(t.path()), before, "--dry-run wrote something");
     let file = input.join("outlet-a/doubled.txt");
-    let o = t.cmd(["clean".as_ref(), file.as_os_str(), "--dry-run".as_ref()]).expect(0);
+    let o = t.clean(&file, &["--dry-run"]).expect(0);
     assert!(o.stdout.is_empty(), "--dry-run printed the text");
     // With a report, only the report appears.
     t.cmd(["clean", "input", "--dry-run", "--report", "r.json"]).expect(0);
@@ -342,7 +332,7 @@ fn single_file_explain_names_the_file_and_keys() {
     let t = TestDir::new();
     let input = t.copy_input("short-paragraphs");
     let file = input.join("short-paragraphs.txt");
-    t.cmd(["clean".as_ref(), file.as_os_str(), "--explain".as_ref(), "e.jsonl".as_ref()]).expect(0);
+    t.clean(&file, &["--explain", "e.jsonl"]).expect(0);
     let explain = fs::read_to_string(t.join("e.jsonl")).unwrap();
     let a = "Ministers met in Brussels on Tuesday to discuss the budget.";
     let b = "The talks are expected to last until Friday evening.";
@@ -380,7 +370,5 @@ fn quotes_keep_on_german_keeps_ascii_copies_and_the_line_split() {
     let expected: String = [0, 1, 2, 3, 4, 7, 8].iter().map(|&i| format!("{}\n", lines[i])).collect();
     assert!(lines[7].starts_with('"') && lines[8].contains("'notwendigen"));
     let file = input.join("de.txt");
-    t.cmd(["clean".as_ref(), file.as_os_str(), "--quotes".as_ref(), "keep".as_ref()])
-        .expect(0)
-        .stdout_is(expected.as_bytes());
+    t.clean(&file, &["--quotes", "keep"]).expect(0).stdout_is(expected.as_bytes());
 }

@@ -35,18 +35,8 @@ fn input_paragraphs(bytes: &[u8]) -> Vec<String> {
 fn bbc_news_end_to_end() {
     let Some(bbc) = corpus_dir() else { return };
     let t = TestDir::new();
-    let args = [
-        "clean".as_ref(),
-        bbc.as_os_str(),
-        "--glob".as_ref(),
-        "*/*.txt".as_ref(),
-        "--out".as_ref(),
-        "out".as_ref(),
-        "--report".as_ref(),
-        "report.json".as_ref(),
-        "--quiet".as_ref(),
-    ];
-    let run = t.cmd(args).expect(0);
+    let flags = ["--glob", "*/*.txt", "--out", "out", "--report", "report.json", "--quiet"];
+    let run = t.clean(&bbc, &flags).expect(0);
     let report = read_report(&t.join("report.json"));
     let totals = &report["totals"];
     eprintln!("bbc-news totals: {totals}");

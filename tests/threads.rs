@@ -9,20 +9,10 @@ use std::path::Path;
 use util::{TestDir, generate_corpus, read_report, snapshot};
 
 fn run_with_threads(t: &TestDir, input: &Path, threads: &str) {
-    let mut args = vec!["clean".into(), input.as_os_str().to_owned()];
-    for a in [
-        "--out".to_owned(),
-        format!("out-{threads}"),
-        "--threads".to_owned(),
-        threads.to_owned(),
-        "--report".to_owned(),
-        format!("report-{threads}.json"),
-        "--explain".to_owned(),
-        format!("explain-{threads}.jsonl"),
-    ] {
-        args.push(std::ffi::OsString::from(a));
-    }
-    let o = t.cmd(args).expect(0);
+    let (out, report, explain) =
+        (format!("out-{threads}"), format!("report-{threads}.json"), format!("explain-{threads}.jsonl"));
+    let flags = ["--out", &out, "--threads", threads, "--report", &report, "--explain", &explain];
+    let o = t.clean(input, &flags).expect(0);
     o.stderr_has(&format!("on {threads} threads"));
 }
 

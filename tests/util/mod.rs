@@ -53,6 +53,13 @@ impl TestDir {
         path
     }
 
+    /// `newsdedup clean FILE FLAGS...`, in this directory.
+    pub fn clean(&self, file: &Path, flags: &[&str]) -> Cmd {
+        let mut args = vec![OsStr::new("clean"), file.as_os_str()];
+        args.extend(flags.iter().map(OsStr::new));
+        self.cmd(args)
+    }
+
     /// A command running the binary with `args`, in this directory.
     pub fn cmd<I, S>(&self, args: I) -> Cmd
     where
