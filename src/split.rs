@@ -12,7 +12,10 @@
 //!   hard-wrapped continuation lines start at column 0.
 //! * **auto** (default) — decided per document. A *joint* is a pair of
 //!   consecutive non-blank lines; it is *wrapped* when the first line does not
-//!   end a sentence (its last character is not one of [`SENTENCE_END`]). If
+//!   end a sentence (its last character, quote-folded by
+//!   [`crate::normalize::fold_quote`] whatever the quote mode, is not one of
+//!   [`SENTENCE_END`]; so a German closing “ counts as ", and `--quotes` never
+//!   changes the split). If
 //!   more than half of the joints are wrapped the document is hard-wrapped
 //!   and split by **blank**; otherwise (including a document with no joints at
 //!   all) by **line**.
@@ -24,10 +27,13 @@
 //! The separator style of the output is taken from the document: if at least
 //! half of the gaps between consecutive paragraphs contain a blank line, the
 //! output puts a blank line between paragraphs, otherwise a single newline.
+//! A document split by **blank** always gets blank lines: its paragraphs may
+//! have been marked only by indentation, which the output no longer has, and
+//! single newlines would let a second run join them all into one paragraph.
 
 use std::ops::Range;
 
-use crate::normalize::{QuoteMode, lines, normalize_line_into};
+use crate::normalize::{QuoteMode, fold_quote, lines, normalize_line_into};
 
 /// How a document is cut into paragraphs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -133,7 +139,13 @@ pub fn split(text: &str, mode: SplitMode, quotes: QuoteMode) -> Split {
         SplitMode::Blank => by_blocks(&norm, &recs),
         _ => by_lines(norm, &recs),
     };
-    Split { separator: separator_style(&gaps), text: text_buf, spans, mode, line_ending: line_ending.unwrap_or("\n") }
+    Split {
+        separator: separator_style(&gaps, mode),
+        text: text_buf,
+        spans,
+        mode,
+        line_ending: line_ending.unwrap_or("\n"),
+    }
 }
 
 fn terminator_at(text: &str, at: usize) -> &'static str {
@@ -153,7 +165,7 @@ fn detect(norm: &str, recs: &[Line]) -> SplitMode {
         }
         joints += 1;
         let last = norm[pair[0].norm.clone()].chars().next_back();
-        if !last.is_some_and(|c| SENTENCE_END.contains(&c)) {
+        if !last.is_some_and(|c| SENTENCE_END.contains(&fold_quote(c))) {
             wrapped += 1;
         }
     }
@@ -217,9 +229,12 @@ fn by_blocks(norm: &str, recs: &[Line]) -> (String, Vec<Span>, Vec<bool>) {
     (text, spans, gaps)
 }
 
-fn separator_style(gaps: &[bool]) -> Option<Separator> {
+fn separator_style(gaps: &[bool], mode: SplitMode) -> Option<Separator> {
     if gaps.is_empty() {
         return None;
+    }
+    if mode == SplitMode::Blank {
+        return Some(Separator::BlankLine);
     }
     let blank = gaps.iter().filter(|&&b| b).count();
     Some(if blank * 2 >= gaps.len() { Separator::BlankLine } else { Separator::Newline })
@@ -255,6 +270,15 @@ mod tests {
     }
 
     #[test]
+    fn blank_mode_output_separates_paragraphs_with_a_blank_line() {
+        // Indent-marked paragraphs: the output has no indent left, so only a
+        // blank line keeps them apart when the clean text is split again.
+        let s = split("one\n    two\n", SplitMode::Blank, QuoteMode::Fold);
+        assert_eq!(s.spans.len(), 2);
+        assert_eq!(s.separator, Some(Separator::BlankLine));
+    }
+
+    #[test]
     fn paragraph_separator_splits_blocks() {
         assert_eq!(paras("a\u{2029}b", SplitMode::Blank), ["a", "b"]);
     }
@@ -287,6 +311,16 @@ mod tests {
                 "A third block after a blank line here.",
             ]
         );
+    }
+
+    #[test]
+    fn auto_does_not_depend_on_the_quote_mode() {
+        // German quotes close with U+201C, which is not in SENTENCE_END.
+        let text = "\u{201E}Wir kommen morgen wieder\u{201C}\n\u{201E}Das ist nicht das Ende\u{201C}\nDer Streik geht weiter.\n";
+        for q in [QuoteMode::Fold, QuoteMode::Keep] {
+            let s = split(text, SplitMode::Auto, q);
+            assert_eq!((s.mode, s.spans.len()), (SplitMode::Line, 3), "{q:?}");
+        }
     }
 
     #[test]
