@@ -203,7 +203,7 @@ fn corpus_tree_golden_output_report_and_explain() {
         "documents_read": 9, "documents_written": 6, "documents_duplicate": 1, "documents_emptied": 1,
         "documents_empty": 1, "inputs_failed": 0, "inputs_passed_over": 0, "inputs_repaired": 1,
         "paragraphs_in": 42, "paragraphs_kept": 25, "dropped_within_document": 4, "dropped_across_documents": 6,
-        "dropped_duplicate_document": 6, "dropped_inside_repeated_block": 1, "short_spared": 3,
+        "dropped_duplicate_document": 6, "dropped_inside_repeated_block": 1, "short_spared": 3, "records_rejected": 0,
         "bytes_in": input_bytes, "bytes_out": output_bytes,
     });
     assert_eq!(report["totals"], totals);
