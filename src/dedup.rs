@@ -25,7 +25,10 @@
 //! With [`Scope::Corpus`], a document whose whole sequence of paragraph keys
 //! equals an earlier document's is a **duplicate document**: every paragraph
 //! is dropped (reason `duplicate-document`) and the plan names the earlier
-//! document. Documents without paragraphs are never duplicates.
+//! document. Documents without a paragraph of at least `min_chars`
+//! characters are never duplicates: they are judged paragraph by paragraph
+//! like any other, so short paragraphs that rule 3 spared in one document
+//! are not lost as a "duplicate" when the clean output is cleaned again.
 //!
 //! # Memory
 //!
@@ -267,7 +270,7 @@ impl Deduper {
         self.next_doc = self.next_doc.saturating_add(1);
         if self.rules.scope == Scope::Document {
             self.seen.clear();
-        } else if !keys.is_empty() {
+        } else if keys.iter().any(|k| k.chars >= self.rules.min_chars) {
             if let Some(h) = history
                 && let Some(e) = h.document
                 && e.doc_id != h.doc_id
@@ -485,6 +488,15 @@ mod tests {
     }
 
     #[test]
+    fn documents_of_only_short_paragraphs_are_never_duplicates() {
+        let mut d = Deduper::new(Rules::default());
+        decide(&mut d, &[SAID]);
+        let plan = decide(&mut d, &[SAID]);
+        assert_eq!(plan.duplicate_of, None);
+        assert_eq!(plan.kept(), 1);
+    }
+
+    #[test]
     fn empty_documents_are_never_duplicates() {
         let mut d = Deduper::new(Rules::default());
         decide(&mut d, &[]);
@@ -492,7 +504,8 @@ mod tests {
     }
 
     fn history(doc: &str, keys: &[Keyed], index: &[(Digest, &str, u32)]) -> History {
-        let find = |d: &Digest| index.iter().find(|(k, _, _)| k == d).map(|(_, n, p)| Earlier { doc_id: doc_id(n), para: *p });
+        let find =
+            |d: &Digest| index.iter().find(|(k, _, _)| k == d).map(|(_, n, p)| Earlier { doc_id: doc_id(n), para: *p });
         History {
             doc_id: doc_id(doc),
             paragraphs: keys.iter().map(|k| find(&k.digest)).collect(),
@@ -524,7 +537,7 @@ mod tests {
 
     #[test]
     fn index_document_key_of_another_document_makes_a_duplicate() {
-        let keys = keyed(&[SAID, SAID]);
+        let keys = keyed(&[A, SAID]);
         let whole = document_key(&keys);
         let h = history("b.txt", &keys, &[(whole, "a.txt", WHOLE_DOCUMENT)]);
         let plan = Deduper::new(Rules::default()).decide_with_history(&keys, &whole, Some(&h));

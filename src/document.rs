@@ -10,7 +10,7 @@ use std::ops::Range;
 use crate::dedup::{Verdict, document_key};
 use crate::key::{Digest, KeyMode, Keyed, Keyer};
 use crate::normalize::QuoteMode;
-use crate::split::{Separator, Split, SplitMode, split};
+use crate::split::{Separator, Split, SplitMode, mostly_wrapped, split};
 
 /// How text becomes paragraphs and keys.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -94,12 +94,16 @@ impl Document {
     }
 
     fn render_normalized(&self, verdicts: &[Verdict], out: &mut Vec<u8>) {
+        let kept = || self.split.spans.iter().zip(verdicts).filter(|(_, v)| v.is_kept()).map(|(s, _)| s);
+        // Kept paragraphs written one per line must not read back as
+        // hard-wrapped text (the `auto` rule), or cleaning the output again
+        // would join them: then a blank line separates them instead.
+        let mut firsts = kept().map(|s| &self.split.text[s.text.clone()]).collect::<Vec<_>>();
+        firsts.pop();
+        let blank = self.split.separator == Some(Separator::BlankLine) || mostly_wrapped(firsts.into_iter());
         let mut first = true;
-        for (span, v) in self.split.spans.iter().zip(verdicts) {
-            if !v.is_kept() {
-                continue;
-            }
-            if !first && self.split.separator == Some(Separator::BlankLine) {
+        for span in kept() {
+            if !first && blank {
                 out.push(b'\n');
             }
             first = false;
@@ -187,6 +191,16 @@ mod tests {
         let spans = doc.removal_spans(&drop_at(4, &[0, 1, 2, 3]));
         assert_eq!(spans.first().map(|s| s.0.start), Some(0));
         assert_eq!(spans.last().map(|s| s.0.end), Some(text.len()));
+    }
+
+    #[test]
+    fn kept_lines_that_would_read_as_wrapped_get_blank_lines() {
+        // Bug found by the property tests: "Reuters" + one sentence, once the
+        // repeat is dropped, would read back as one hard-wrapped paragraph.
+        let text = "Reuters\nThe minister resigned on Monday evening.\nThe minister resigned on Monday evening.\n";
+        let once = crate::clean_text(text, &crate::CleanOptions::default());
+        assert_eq!(once, "Reuters\n\nThe minister resigned on Monday evening.\n");
+        assert_eq!(crate::clean_text(&once, &crate::CleanOptions::default()), once);
     }
 
     #[test]

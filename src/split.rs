@@ -158,18 +158,26 @@ fn terminator_at(text: &str, at: usize) -> &'static str {
 
 /// The `auto` rule: hard-wrapped when most joints are wrapped.
 fn detect(norm: &str, recs: &[Line]) -> SplitMode {
+    let joints = recs.windows(2).filter(|p| !p[0].norm.is_empty() && !p[1].norm.is_empty());
+    let lines = joints.map(|p| &norm[p[0].norm.clone()]);
+    if mostly_wrapped(lines) { SplitMode::Blank } else { SplitMode::Line }
+}
+
+/// True when a line does not end a sentence: its last character (quotes
+/// folded) is not one of [`SENTENCE_END`].
+pub fn is_wrapped(line: &str) -> bool {
+    !line.chars().next_back().is_some_and(|c| SENTENCE_END.contains(&fold_quote(c)))
+}
+
+/// The `auto` rule over the first lines of the joints: more than half of
+/// them are wrapped.
+pub fn mostly_wrapped<'a>(first_lines: impl Iterator<Item = &'a str>) -> bool {
     let (mut joints, mut wrapped) = (0usize, 0usize);
-    for pair in recs.windows(2) {
-        if pair[0].norm.is_empty() || pair[1].norm.is_empty() {
-            continue;
-        }
+    for line in first_lines {
         joints += 1;
-        let last = norm[pair[0].norm.clone()].chars().next_back();
-        if !last.is_some_and(|c| SENTENCE_END.contains(&fold_quote(c))) {
-            wrapped += 1;
-        }
+        wrapped += usize::from(is_wrapped(line));
     }
-    if wrapped * 2 > joints { SplitMode::Blank } else { SplitMode::Line }
+    wrapped * 2 > joints
 }
 
 /// Line mode: the normalised buffer already holds each paragraph.
