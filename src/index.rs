@@ -1,0 +1,563 @@
+//! Persistent, crash-safe, locked, versioned set of paragraph keys.
+//!
+//! An index is a directory holding immutable, sorted, memory-mapped *segment*
+//! files plus one small `MANIFEST` that names the live segments and the run log.
+//!
+//! # Use
+//! ```ignore
+//! # use newsdedup::index::*;
+//! # fn main() -> Result<(), IndexError> {
+//! let idx = Index::open(std::path::Path::new("/var/lib/newsdedup/index"))?; // locks
+//! let key: u128 = 0x0123_4567_89ab_cdef_0123_4567_89ab_cdef;
+//! idx.prefetch(key); // optional: start the DRAM fetch early, hash something else
+//! let seen = idx.get(key); // &self, Sync: call from many rayon threads
+//! let new = vec![Entry { key, doc: 42, para: 3 }];
+//! let run = RunInfo { timestamp: 1_700_000_000, docs: 1, paragraphs: 1, label: "daily".into() };
+//! if seen.is_none() {
+//!     idx.commit(new, run)?; // atomic; releases the lock
+//! }
+//! # Ok(()) }
+//! ```
+//! (Example not compiled: the crate path differs between crates.)
+//! For bulk lookups prefer [`Index::get_many`] (software-prefetched, ~1.5-2x
+//! the throughput of `get` in a loop).
+//!
+//! # Files in the directory
+//! * `LOCK` — empty; an exclusive `File::try_lock` on it is held by the open
+//!   [`Index`] (released on drop/commit). A second opener gets [`IndexError::Locked`].
+//! * `MANIFEST` — the only mutable state; replaced atomically.
+//! * `seg-XXXXXXXXXXXXXXXX.ndx` — segments (16 lowercase hex digits of the id).
+//! * `*.tmp` — temporaries; any left by a crash are deleted on the next open,
+//!   as are segment files not named in the manifest (orphans).
+//!
+//! # Segment format (all integers little-endian unless said otherwise)
+//! ```text
+//! off 0   8 B  magic  "NDDXSEG\0"
+//! off 8   4 B  version u32 = 1
+//! off 12  4 B  dir_bits u32 (0..=32)
+//! off 16  8 B  count u64 (number of keys, n)
+//! off 24  8 B  reserved, 0
+//! off 32  16n  keys, sorted strictly ascending, each u128 BIG-endian
+//!              (so byte order == numeric order)
+//! ...     12n  values, same order: doc u64, para u32
+//! ...     8(2^dir_bits+1)  directory: u64 d[b] = index of the first key whose
+//!              top dir_bits bits are >= b; d[0] = 0, d[2^dir_bits] = n
+//! end-8   4 B  crc32 (IEEE, crc32fast) of every byte before it
+//! end-4   4 B  end magic "NDXE"
+//! ```
+//! `dir_bits` = floor(log2(n / [`BUCKET_TARGET`])) (at least 0, at most 32),
+//! so buckets hold 64..128 keys and the directory is ~1/8 byte per key (1.25 MB
+//! for 10M keys: it stays in L2/L3). A lookup reads two directory words, then
+//! *interpolates* inside the bucket on the key bits below the bucket number
+//! (keys are uniform hashes, expected error ~sqrt(bucket)/2 = 4-6 keys, i.e.
+//! the guessed cache line or a neighbour) and steps to the key: about one
+//! DRAM miss per segment probed, plus
+//! one for the 12 value bytes on a hit. Nothing is built in memory at open.
+//!
+//! # Manifest format
+//! ```text
+//! 8 B magic "NDDXMANI", u32 version = 1, u32 reserved = 0,
+//! u64 generation (incremented by every write), u64 next_segment_id,
+//! u32 nseg, nseg x { u64 id, u64 count, u64 file_len, u32 file_crc32 }   (oldest first)
+//! u32 nruns, nruns x { u64 timestamp, u64 docs, u64 paragraphs, u64 new_keys,
+//!                      u64 total_keys, u32 label_len, label_len B UTF-8 label }
+//! u32 crc32 of all preceding bytes; the file must end exactly there.
+//! ```
+//!
+//! # Invariants
+//! * Within a segment keys are strictly increasing; the directory is monotone.
+//! * A key normally lives in only one segment. If a caller breaks the contract
+//!   and commits a key already present, [`Index::get`] still returns the *oldest*
+//!   entry (segments are searched oldest first and merges keep the older entry);
+//!   `len()` may count such a key twice until the segments holding it are merged.
+//! * Segment sizes strictly more than halve from oldest to newest (size-tiered:
+//!   on commit the newest segments are merged into the new one while the newest
+//!   has at most twice the keys accumulated so far), so there are at most
+//!   `log2(n) + 1` segments; each key is rewritten O(log n) times in total.
+//!
+//! # Crash safety
+//! A commit (1) writes the new segment under the manifest's `next_segment_id`
+//! (an id is only reused after a crash, and then the orphan holding it was
+//! deleted by the open that precedes the reuse), fsyncs it and the
+//! directory; (2) writes `MANIFEST.tmp`, fsyncs it, renames it over
+//! `MANIFEST` (atomic on POSIX) and fsyncs the directory; (3) only then deletes
+//! the segments that were merged away. A crash (even SIGKILL or power loss)
+//! before the rename leaves the old manifest, which only names old, untouched
+//! files, so the index opens as exactly the old state (the new segment is an
+//! orphan and is removed). After the rename the new manifest names only fully
+//! written, fsynced segments; old ones not yet deleted are orphans. Every file
+//! is checksummed and length-checked on open, so damage (a torn write that
+//! somehow got published, bit rot, truncation, a foreign file) is reported as
+//! [`IndexError::Corrupt`]/[`IndexError::Foreign`] naming the file instead of
+//! being read. The process holds no state that matters across the rename, so
+//! SIGKILL at any instant is covered by the same argument. (Assumes a POSIX
+//! filesystem where rename is atomic and fsync is honoured, e.g. ext4/xfs.)
+//! Segments are never modified while mapped; only the lock holder deletes them.
+//! Lookups never panic on bad data: every read is bounds-checked (`Option`).
+//! Tested with fail points before the manifest rename and before the old
+//! segments are deleted, and by `sigkill_during_commits`, which SIGKILLs a
+//! child process committing in a loop at random moments (10 kills) and checks
+//! the index is exactly the set of commits recorded in its run log.
+//! The lock is `flock`-style (`File::try_lock`): advisory, per open file
+//! description, released by the kernel when the process dies; not reliable on
+//! NFS. Caveat: a child forked while an `Index` is open shares the lock's file
+//! description until it execs or exits (the descriptor is close-on-exec), so
+//! a parent that drops and re-opens the index in that window gets `Locked`.
+//!
+//! # Why 128 bits of SHA-256 suffice
+//! For n distinct paragraphs the probability that any two share a 128-bit
+//! prefix is about n²/2¹²⁹: for n = 10¹⁰ (decades of news) that is ≈ 1.5·10⁻¹⁹.
+//!
+//! # Measured (2-vCPU AMD EPYC VM, 10M keys; details in RESULTS.md)
+//! * disk: 28.07 bytes/key (16 key + 12 value + 1/8 directory).
+//! * open: 20-30 ms (mmap + full CRC of 280 MB + directory check); RSS grows
+//!   only by the file pages touched (page cache, shared).
+//! * lookups: `get` 220-350 ns for a hit, 350-680 ns for a miss (2 segments,
+//!   latency-bound: ~200 ns per dependent DRAM access on this VM);
+//!   `get_many` (software prefetch, groups of 16) 165-180 ns per hit and
+//!   215-325 ns per miss on one thread; up to 12.9 M hits/s on 2 threads.
+//! * commit of 1M new keys into 10M: 145 ms without merge (parallel sort
+//!   ~25 ms, write 28 MB + fsync); amortized over 10 commits building the 10M
+//!   index 180-290 ms per 1M keys including tiered merges.
+//! * Rejected: building a `HashMap` of all keys on open (2.2-3.0 s for 10M
+//!   keys, +240 MB RSS; its lookups, 170-285 ns, are at best ~1.6x faster
+//!   since they too cost one DRAM miss, but the build eats 10x the budget).
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+
+mod manifest;
+mod segment;
+
+use manifest::{Manifest, write_manifest};
+use segment::{SegMeta, Segment, Source, prefetch, seg_name, write_segment};
+
+/// One record: a paragraph key (first 128 bits of its SHA-256, big-endian) and
+/// where it was first kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// First 128 bits of the key's SHA-256.
+    pub key: u128,
+    /// 64-bit identity of the document that first kept it.
+    pub doc: u64,
+    /// Paragraph index in that document.
+    pub para: u32,
+}
+
+/// What the caller tells [`Index::commit`] about a run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunInfo {
+    /// Unix time in seconds.
+    pub timestamp: u64,
+    /// Documents the run read.
+    pub docs: u64,
+    /// Paragraphs the run read.
+    pub paragraphs: u64,
+    /// Free text, at most [`MAX_LABEL`] bytes.
+    pub label: String,
+}
+
+/// A run as recorded in the manifest.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunRecord {
+    /// Unix time in seconds.
+    pub timestamp: u64,
+    /// Documents the run read.
+    pub docs: u64,
+    /// Paragraphs the run read.
+    pub paragraphs: u64,
+    /// Keys the run added.
+    pub new_keys: u64,
+    /// Keys in the index after the run.
+    pub total_keys: u64,
+    /// The run's label.
+    pub label: String,
+}
+
+/// Summary returned by [`Index::stats`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexStats {
+    /// Keys held.
+    pub keys: u64,
+    /// Bytes of all files of the index.
+    pub bytes_on_disk: u64,
+    /// Live segment files.
+    pub segments: usize,
+    /// Keys per segment, oldest first.
+    pub segment_keys: Vec<u64>,
+    /// Runs recorded.
+    pub runs: u64,
+    /// The most recent run.
+    pub last_run: Option<RunRecord>,
+}
+
+/// Every variant names the file concerned.
+#[derive(Debug, thiserror::Error)]
+#[allow(missing_docs)] // each variant's message is its documentation
+pub enum IndexError {
+    /// Reading or writing a file failed.
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// Another process holds the index.
+    #[error("index {path} is locked by another process")]
+    Locked { path: PathBuf },
+    /// A file fails its checks (checksum, length, order).
+    #[error("corrupt index file {path}: {reason}")]
+    Corrupt { path: PathBuf, reason: String },
+    /// A file or folder that is not a newsdedup index.
+    #[error("{path} is not a newsdedup index file")]
+    Foreign { path: PathBuf },
+    /// Written by a newer version.
+    #[error("{path} has unsupported format version {found} (this build reads {FORMAT_VERSION})")]
+    UnsupportedVersion { path: PathBuf, found: u32 },
+    /// The caller passed something unusable.
+    #[error("invalid input for {path}: {reason}")]
+    Invalid { path: PathBuf, reason: String },
+}
+
+/// On-disk format version of both segment and manifest files.
+pub const FORMAT_VERSION: u32 = 1;
+/// Longest accepted run label, in bytes.
+pub const MAX_LABEL: usize = 64 * 1024;
+/// Size-tiering: on commit, merge the newest segment into the new one while it
+/// holds at most `TIER_RATIO` times the keys accumulated so far.
+pub const TIER_RATIO: u64 = 2;
+/// Directory sizing: segments get 2^floor(log2(n / BUCKET_TARGET)) buckets,
+/// i.e. 64..128 keys per bucket on average.
+pub const BUCKET_TARGET: u64 = 64;
+
+const SEG_MAGIC: &[u8; 8] = b"NDDXSEG\0";
+const SEG_END: &[u8; 4] = b"NDXE";
+const MAN_MAGIC: &[u8; 8] = b"NDDXMANI";
+const HDR: usize = 32;
+const MANIFEST: &str = "MANIFEST";
+const MANIFEST_TMP: &str = "MANIFEST.tmp";
+
+type Result<T> = std::result::Result<T, IndexError>;
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> IndexError + '_ {
+    move |source| IndexError::Io { path: path.to_path_buf(), source }
+}
+fn corrupt(path: &Path, reason: impl Into<String>) -> IndexError {
+    IndexError::Corrupt { path: path.to_path_buf(), reason: reason.into() }
+}
+
+/// Test-only crash simulation points.
+#[cfg(test)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FailPoint {
+    BeforeManifestRename,
+    BeforeDeletingOld,
+}
+
+fn fsync_dir(dir: &Path) -> Result<()> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io_err(dir))
+}
+
+/// An open, exclusively locked index. Lookups are `&self` and `Sync`.
+pub struct Index {
+    dir: PathBuf,
+    _lock: File,
+    manifest: Manifest,
+    /// Oldest first, parallel to `manifest.segs`.
+    segs: Vec<Segment>,
+    #[cfg(test)]
+    fail: Option<FailPoint>,
+}
+
+impl Index {
+    /// Open (creating if absent) the index directory `path`, lock it and
+    /// validate every file, including full segment checksums. An existing
+    /// directory without a `MANIFEST` is only adopted if it is empty (apart
+    /// from `LOCK`/`*.tmp`); otherwise `Foreign` naming the directory.
+    pub fn open(path: &Path) -> Result<Index> {
+        fs::create_dir_all(path).map_err(io_err(path))?;
+        let ours = |n: &String| n == "LOCK" || n.ends_with(".tmp") || n.starts_with("seg-");
+        if !path.join(MANIFEST).exists() && !Self::list_dir(path)?.iter().all(ours) {
+            return Err(IndexError::Foreign { path: path.to_path_buf() });
+        }
+        let lock_path = path.join("LOCK");
+        let lock = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(io_err(&lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(IndexError::Locked { path: path.to_path_buf() });
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(io_err(&lock_path)(e)),
+        }
+        let mpath = path.join(MANIFEST);
+        let manifest = match fs::read(&mpath) {
+            Ok(b) => Manifest::decode(&mpath, &b)?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if Self::list_dir(path)?.iter().any(|n| n.starts_with("seg-")) {
+                    return Err(corrupt(&mpath, "missing, but segment files exist"));
+                }
+                let m = Manifest::default();
+                write_manifest(path, &m)?;
+                m
+            }
+            Err(e) => return Err(io_err(&mpath)(e)),
+        };
+        let mut segs = Vec::with_capacity(manifest.segs.len());
+        for meta in &manifest.segs {
+            segs.push(Segment::open(&path.join(seg_name(meta.id)), *meta, true)?);
+        }
+        let idx = Index {
+            dir: path.to_path_buf(),
+            _lock: lock,
+            manifest,
+            segs,
+            #[cfg(test)]
+            fail: None,
+        };
+        idx.remove_orphans()?;
+        Ok(idx)
+    }
+
+    fn list_dir(dir: &Path) -> Result<Vec<String>> {
+        let mut v = Vec::new();
+        for e in fs::read_dir(dir).map_err(io_err(dir))? {
+            let e = e.map_err(io_err(dir))?;
+            if let Some(n) = e.file_name().to_str() {
+                v.push(n.to_string());
+            }
+        }
+        Ok(v)
+    }
+
+    /// Delete temporaries and segment files the manifest does not name.
+    fn remove_orphans(&self) -> Result<()> {
+        for n in Self::list_dir(&self.dir)? {
+            let live = self.manifest.segs.iter().any(|s| seg_name(s.id) == n);
+            let orphan = n.ends_with(".tmp") || (n.starts_with("seg-") && n.ends_with(".ndx"));
+            if orphan && !live {
+                let p = self.dir.join(&n);
+                fs::remove_file(&p).map_err(io_err(&p))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Location of the first occurrence of `key`, if present. No allocation;
+    /// per segment (oldest first, stopping at a hit) one read of the
+    /// cache-resident directory and ~1 cache line of keys; +1 line on a hit.
+    /// Latency-bound (~1 DRAM miss per segment); for throughput prefer
+    /// [`Index::get_many`] or call [`Index::prefetch`] early.
+    #[inline]
+    pub fn get(&self, key: u128) -> Option<(u64, u32)> {
+        self.segs.iter().find_map(|s| s.locate(key).and_then(|i| s.value(i)))
+    }
+
+    /// Hint the CPU to start loading the cache lines `get(key)` will need, so
+    /// the miss latency overlaps with other work (e.g. hashing the next
+    /// paragraph). Never allocates; a no-op on non-x86_64.
+    #[inline]
+    pub fn prefetch(&self, key: u128) {
+        for s in &self.segs {
+            s.prefetch(key);
+        }
+    }
+
+    /// Batched lookup: `out[i] = self.get(keys[i])` for `i < min(len)`, with
+    /// software prefetching across groups of 16 keys so cache misses overlap
+    /// (several times the throughput of `get` in a loop). No allocation.
+    pub fn get_many(&self, keys: &[u128], out: &mut [Option<(u64, u32)>]) {
+        const G: usize = 16;
+        for (kc, oc) in keys.chunks(G).zip(out.chunks_mut(G)) {
+            for &k in kc {
+                self.prefetch(k);
+            }
+            let mut loc = [(usize::MAX, 0usize); G];
+            for (l, &k) in loc.iter_mut().zip(kc) {
+                for (si, s) in self.segs.iter().enumerate() {
+                    if let Some(i) = s.locate(k) {
+                        prefetch(&s.map, s.vals_off + 12 * i);
+                        *l = (si, i);
+                        break;
+                    }
+                }
+            }
+            for (o, &(si, i)) in oc.iter_mut().zip(&loc) {
+                *o = self.segs.get(si).and_then(|s| s.value(i));
+            }
+        }
+    }
+
+    /// Number of keys (see the duplicate caveat in the module doc).
+    pub fn len(&self) -> u64 {
+        self.manifest.segs.iter().map(|s| s.count).sum()
+    }
+
+    /// True when the index holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The run log, oldest first.
+    pub fn runs(&self) -> &[RunRecord] {
+        &self.manifest.runs
+    }
+
+    /// Keys, bytes on disk, segments, runs.
+    pub fn stats(&self) -> IndexStats {
+        let man = fs::metadata(self.dir.join(MANIFEST)).map_or(0, |m| m.len());
+        IndexStats {
+            keys: self.len(),
+            bytes_on_disk: man + self.manifest.segs.iter().map(|s| s.len).sum::<u64>(),
+            segments: self.segs.len(),
+            segment_keys: self.manifest.segs.iter().map(|s| s.count).collect(),
+            runs: self.manifest.runs.len() as u64,
+            last_run: self.manifest.runs.last().cloned(),
+        }
+    }
+
+    /// Add this run's new first occurrences (any order; keys must not be in
+    /// the index yet; if one key occurs several times in `new`, one of those
+    /// entries is kept, unspecified which) and record the run, atomically:
+    /// after a crash at any point the index opens as exactly the old or the
+    /// new state. Sorts on all cores (scoped std threads), writes one segment,
+    /// possibly merging the newest segments into it. Releases the lock.
+    pub fn commit(mut self, new: Vec<Entry>, run: RunInfo) -> Result<()> {
+        self.commit_in_place(new, run)
+    }
+
+    /// Like [`Index::commit`] but keeps the index open and locked.
+    pub fn commit_in_place(&mut self, mut new: Vec<Entry>, run: RunInfo) -> Result<()> {
+        if run.label.len() > MAX_LABEL {
+            return Err(IndexError::Invalid {
+                path: self.dir.clone(),
+                reason: format!("run label longer than {MAX_LABEL} bytes"),
+            });
+        }
+        let before = self.len();
+        let chunks = sort_chunks(&mut new);
+        let rec = RunRecord {
+            timestamp: run.timestamp,
+            docs: run.docs,
+            paragraphs: run.paragraphs,
+            new_keys: 0,
+            total_keys: 0,
+            label: run.label,
+        };
+        self.apply(&chunks, Some((rec, before)), false)
+    }
+
+    /// Merge all segments into one, atomically; releases the lock.
+    pub fn compact(mut self) -> Result<()> {
+        if self.segs.len() > 1 {
+            self.apply(&[], None, true)?;
+        }
+        Ok(())
+    }
+
+    /// Add every entry of the index at `other` (locked while read) whose key
+    /// is not already present here; on conflict the existing entry is kept.
+    /// Records a run labelled `merge_from <path>`. Returns the number added.
+    pub fn merge_from(&mut self, other: &Path, timestamp: u64) -> Result<u64> {
+        let o = Index::open(other)?;
+        let mut new = Vec::new();
+        for s in &o.segs {
+            for i in 0..s.meta.count as usize {
+                let e = s.entry(i).ok_or_else(|| corrupt(&other.join(seg_name(s.meta.id)), "entry out of range"))?;
+                if self.get(e.key).is_none() && o.get(e.key) == Some((e.doc, e.para)) {
+                    new.push(e);
+                }
+            }
+        }
+        drop(o);
+        let n = new.len() as u64;
+        self.commit_in_place(
+            new,
+            RunInfo { timestamp, docs: 0, paragraphs: 0, label: format!("merge_from {}", other.display()) },
+        )?;
+        Ok(n)
+    }
+
+    /// Write `new` (sorted, deduplicated) as a segment, merging the newest
+    /// segments per the tiering rule (or all of them if `full`), then swap the
+    /// manifest and delete merged-away files.
+    fn apply(&mut self, new: &[&[Entry]], run: Option<(RunRecord, u64)>, full: bool) -> Result<()> {
+        let mut acc: u64 = new.iter().map(|c| c.len() as u64).sum();
+        let mut keep = self.segs.len();
+        while keep > 0 && (full || (acc > 0 && self.segs[keep - 1].meta.count <= TIER_RATIO * acc)) {
+            keep -= 1;
+            acc += self.segs[keep].meta.count;
+        }
+        let mut m = self.manifest.clone();
+        m.generation += 1;
+        m.segs.truncate(keep);
+        let mut created: Option<SegMeta> = None;
+        if acc > 0 {
+            let mut srcs: Vec<Source<'_>> = self.segs[keep..].iter().map(Source::Seg).collect();
+            srcs.extend(new.iter().map(|c| Source::New(c)));
+            let id = m.next_id;
+            m.next_id += 1;
+            let meta = write_segment(&self.dir, id, &srcs)?;
+            fsync_dir(&self.dir)?;
+            m.segs.push(meta);
+            created = Some(meta);
+        }
+        if let Some((mut r, before)) = run {
+            r.total_keys = m.segs.iter().map(|s| s.count).sum();
+            r.new_keys = r.total_keys.saturating_sub(before);
+            m.runs.push(r);
+        }
+        #[cfg(test)]
+        if self.fail == Some(FailPoint::BeforeManifestRename) {
+            return Err(corrupt(&self.dir, "injected crash before rename"));
+        }
+        // Map the new segment before publishing it, so a failure leaves
+        // both disk and memory in the old state.
+        let new_seg = match created {
+            Some(meta) => Some(Segment::open(&self.dir.join(seg_name(meta.id)), meta, false)?),
+            None => None,
+        };
+        write_manifest(&self.dir, &m)?;
+        // The new state is durable. Swap in-memory state, then delete old files.
+        let old: Vec<Segment> = self.segs.drain(keep..).collect();
+        self.segs.extend(new_seg);
+        self.manifest = m;
+        #[cfg(test)]
+        if self.fail == Some(FailPoint::BeforeDeletingOld) {
+            return Err(corrupt(&self.dir, "injected crash before delete"));
+        }
+        for s in old {
+            let p = self.dir.join(seg_name(s.meta.id));
+            drop(s);
+            fs::remove_file(&p).map_err(io_err(&p))?;
+        }
+        Ok(())
+    }
+}
+
+/// Split `v` into one chunk per core and sort the chunks in parallel (in
+/// place, no allocation); the chunks become separate sorted merge inputs.
+fn sort_chunks(v: &mut [Entry]) -> Vec<&[Entry]> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    let per = v.len().div_ceil(threads).max(1 << 16);
+    std::thread::scope(|s| {
+        let mut it = v.chunks_mut(per);
+        let first = it.next();
+        for c in it {
+            s.spawn(move || c.sort_unstable_by_key(|e| e.key));
+        }
+        if let Some(c) = first {
+            c.sort_unstable_by_key(|e| e.key);
+        }
+    });
+    v.chunks(per).collect()
+}
+
+#[cfg(test)]
+mod tests;

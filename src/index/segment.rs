@@ -1,0 +1,409 @@
+//! Segment files: layout (see the parent module doc), validation, lookup,
+//! k-way merge and writing.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use memmap2::Mmap;
+
+use super::{BUCKET_TARGET, Entry, FORMAT_VERSION, HDR, IndexError, Result, SEG_END, SEG_MAGIC, corrupt, io_err};
+
+/// Manifest's record of one segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct SegMeta {
+    pub(super) id: u64,
+    pub(super) count: u64,
+    pub(super) len: u64,
+    pub(super) crc: u32,
+}
+
+/// An open, memory-mapped segment.
+pub(super) struct Segment {
+    pub(super) meta: SegMeta,
+    pub(super) map: Mmap,
+    dir_bits: u32,
+    pub(super) vals_off: usize,
+    dir_off: usize,
+}
+
+#[inline]
+pub(super) fn rd_u32(m: &[u8], off: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(m.get(off..off + 4)?.try_into().ok()?))
+}
+#[inline]
+pub(super) fn rd_u64(m: &[u8], off: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(m.get(off..off + 8)?.try_into().ok()?))
+}
+#[inline]
+pub(super) fn rd_key(m: &[u8], off: usize) -> Option<u128> {
+    Some(u128::from_be_bytes(m.get(off..off + 16)?.try_into().ok()?))
+}
+
+pub(super) fn seg_name(id: u64) -> String {
+    format!("seg-{id:016x}.ndx")
+}
+
+pub(super) fn dir_bits_for(count: u64) -> u32 {
+    let buckets = (count / BUCKET_TARGET).max(1);
+    (63 - buckets.leading_zeros()).min(32)
+}
+
+impl Segment {
+    /// Map and validate a segment file against its manifest record.
+    pub(super) fn open(path: &Path, meta: SegMeta, verify_crc: bool) -> Result<Segment> {
+        let file = File::open(path).map_err(|e| {
+            if e.kind() == io::ErrorKind::NotFound {
+                corrupt(path, "segment listed in MANIFEST is missing")
+            } else {
+                io_err(path)(e)
+            }
+        })?;
+        // SAFETY: segment files are immutable once written and only this
+        // (locked) index deletes them, after unmapping by reopen/drop.
+        let map = unsafe { Mmap::map(&file) }.map_err(io_err(path))?;
+        let m = &map[..];
+        let len = m.len();
+        if len as u64 != meta.len {
+            return Err(corrupt(path, format!("length {len}, manifest says {}", meta.len)));
+        }
+        if len < 8 || &m[..8] != SEG_MAGIC {
+            return Err(IndexError::Foreign { path: path.to_path_buf() });
+        }
+        let short = || corrupt(path, "truncated");
+        let version = rd_u32(m, 8).ok_or_else(short)?;
+        if version != FORMAT_VERSION {
+            return Err(IndexError::UnsupportedVersion { path: path.to_path_buf(), found: version });
+        }
+        let dir_bits = rd_u32(m, 12).ok_or_else(short)?;
+        let count = rd_u64(m, 16).ok_or_else(short)?;
+        if dir_bits > 32 {
+            return Err(corrupt(path, format!("dir_bits {dir_bits} > 32")));
+        }
+        if count != meta.count {
+            return Err(corrupt(path, format!("count {count}, manifest says {}", meta.count)));
+        }
+        let expect = (count as u128) * 28 + ((1u128 << dir_bits) + 1) * 8 + HDR as u128 + 8;
+        if expect != len as u128 {
+            return Err(corrupt(path, format!("length {len}, header implies {expect}")));
+        }
+        if &m[len - 4..] != SEG_END {
+            return Err(corrupt(path, "bad end marker (truncated?)"));
+        }
+        let stored = rd_u32(m, len - 8).ok_or_else(short)?;
+        if stored != meta.crc {
+            return Err(corrupt(path, "checksum differs from manifest"));
+        }
+        if verify_crc {
+            let got = crc32fast::hash(&m[..len - 8]);
+            if got != stored {
+                return Err(corrupt(path, format!("checksum mismatch: stored {stored:08x}, computed {got:08x}")));
+            }
+        }
+        let n = count as usize;
+        let vals_off = HDR + 16 * n;
+        let dir_off = vals_off + 12 * n;
+        // The directory must be monotone and bounded so lookups stay in range.
+        let mut prev = 0u64;
+        for b in 0..=(1usize << dir_bits) {
+            let d = rd_u64(m, dir_off + 8 * b).ok_or_else(short)?;
+            if d < prev || d > count || (b == 0 && d != 0) {
+                return Err(corrupt(path, format!("bad directory entry {b}")));
+            }
+            prev = d;
+        }
+        if prev != count {
+            return Err(corrupt(path, "directory does not end at count"));
+        }
+        Ok(Segment { meta, map, dir_bits, vals_off, dir_off })
+    }
+
+    #[inline]
+    pub(super) fn key(&self, i: usize) -> Option<u128> {
+        rd_key(&self.map, HDR + 16 * i)
+    }
+
+    #[inline]
+    pub(super) fn value(&self, i: usize) -> Option<(u64, u32)> {
+        let off = self.vals_off + 12 * i;
+        Some((rd_u64(&self.map, off)?, rd_u32(&self.map, off + 8)?))
+    }
+
+    pub(super) fn entry(&self, i: usize) -> Option<Entry> {
+        let (doc, para) = self.value(i)?;
+        Some(Entry { key: self.key(i)?, doc, para })
+    }
+
+    /// Bucket bounds and interpolated position for `key`: `(lo, guess, hi)`
+    /// with `lo <= guess < hi`, or `None` if the bucket is empty.
+    #[inline]
+    pub(super) fn guess(&self, key: u128) -> Option<(usize, usize, usize)> {
+        let m = &self.map[..];
+        let b = if self.dir_bits == 0 { 0 } else { (key >> (128 - self.dir_bits)) as usize };
+        let lo = rd_u64(m, self.dir_off + 8 * b)? as usize;
+        let hi = rd_u64(m, self.dir_off + 8 * b + 8)? as usize;
+        if lo >= hi {
+            return None;
+        }
+        // Keys are uniform: interpolate on the bits below the bucket number
+        // (expected error ~sqrt(bucket)/2 positions).
+        let frac = ((key << self.dir_bits) >> 64) as u64;
+        Some((lo, lo + ((frac as u128 * (hi - lo) as u128) >> 64) as usize, hi))
+    }
+
+    /// Hint the CPU to fetch the cache line where `key` probably is.
+    #[inline]
+    pub(super) fn prefetch(&self, key: u128) {
+        if let Some((lo, g, hi)) = self.guess(key) {
+            // The step from the guess usually stays within +-4 keys, which
+            // may cross into a neighbouring cache line.
+            let off = HDR + 16 * g;
+            prefetch(&self.map, off);
+            if g > lo {
+                prefetch(&self.map, off - 64);
+            }
+            if g + 1 < hi {
+                prefetch(&self.map, off + 64);
+            }
+        }
+    }
+
+    /// Position of `key` in this segment.
+    #[inline]
+    pub(super) fn locate(&self, key: u128) -> Option<usize> {
+        let (lo, g, hi) = self.guess(key)?;
+        let k = self.key(g)?;
+        if k == key {
+            return Some(g);
+        }
+        if k < key {
+            for i in g + 1..hi {
+                let k = self.key(i)?;
+                if k >= key {
+                    return (k == key).then_some(i);
+                }
+            }
+        } else {
+            for i in (lo..g).rev() {
+                let k = self.key(i)?;
+                if k <= key {
+                    return (k == key).then_some(i);
+                }
+            }
+        }
+        None
+    }
+}
+
+/// Prefetch the cache line holding `m[off]` (no-op off x86_64 or out of range).
+#[inline(always)]
+pub(super) fn prefetch(m: &[u8], off: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(p) = m.get(off) {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        // SAFETY: prefetch is only a hint and never faults; `p` is in bounds.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(p).cast::<i8>()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (m, off);
+}
+
+/// Sequential writer at a fixed file offset, with a running CRC.
+struct RegionWriter<'a> {
+    file: &'a File,
+    path: &'a Path,
+    off: u64,
+    buf: Vec<u8>,
+    crc: crc32fast::Hasher,
+}
+
+impl<'a> RegionWriter<'a> {
+    fn new(file: &'a File, path: &'a Path, off: u64) -> Self {
+        RegionWriter { file, path, off, buf: Vec::with_capacity(1 << 20), crc: crc32fast::Hasher::new() }
+    }
+    fn put(&mut self, bytes: &[u8]) -> Result<()> {
+        self.buf.extend_from_slice(bytes);
+        if self.buf.len() >= 1 << 20 {
+            self.flush()?;
+        }
+        Ok(())
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.crc.update(&self.buf);
+        self.file.write_all_at(&self.buf, self.off).map_err(io_err(self.path))?;
+        self.off += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
+    fn finish(mut self) -> Result<crc32fast::Hasher> {
+        self.flush()?;
+        Ok(self.crc)
+    }
+}
+
+/// A sorted input to a merge: an existing segment or the new batch.
+pub(super) enum Source<'a> {
+    Seg(&'a Segment),
+    New(&'a [Entry]),
+}
+
+/// Cursor over one merge source, with its current head key cached.
+struct Head<'a> {
+    keys: &'a [u8],
+    vals: &'a [u8],
+    new: &'a [Entry],
+    pos: usize,
+    len: usize,
+    key: u128,
+}
+
+impl<'a> Head<'a> {
+    fn new(src: &Source<'a>) -> Self {
+        let (keys, vals, new, len): (&[u8], &[u8], &[Entry], usize) = match src {
+            Source::Seg(s) => {
+                let n = s.meta.count as usize;
+                let m = &s.map[..];
+                (m.get(HDR..s.vals_off).unwrap_or_default(), m.get(s.vals_off..s.dir_off).unwrap_or_default(), &[], n)
+            }
+            Source::New(v) => (&[], &[], v, v.len()),
+        };
+        let mut h = Head { keys, vals, new, pos: 0, len, key: 0 };
+        h.load();
+        h
+    }
+    #[inline]
+    fn load(&mut self) {
+        if self.pos < self.len {
+            self.key = if self.new.is_empty() {
+                rd_key(self.keys, 16 * self.pos).unwrap_or(0)
+            } else {
+                self.new.get(self.pos).map_or(0, |e| e.key)
+            };
+        }
+    }
+    #[inline]
+    fn live(&self) -> bool {
+        self.pos < self.len
+    }
+    /// Value bytes of the head: doc u64 LE then para u32 LE.
+    #[inline]
+    pub(super) fn value(&self) -> [u8; 12] {
+        let mut v = [0u8; 12];
+        if self.new.is_empty() {
+            if let Some(b) = self.vals.get(12 * self.pos..12 * self.pos + 12) {
+                v.copy_from_slice(b);
+            }
+        } else if let Some(e) = self.new.get(self.pos) {
+            v[..8].copy_from_slice(&e.doc.to_le_bytes());
+            v[8..].copy_from_slice(&e.para.to_le_bytes());
+        }
+        v
+    }
+}
+
+/// K-way merge over sources ordered oldest first; on equal keys the oldest
+/// source's entry wins and the others are skipped. Calls `f(key, value)`.
+pub(super) fn merge_each(srcs: &[Source<'_>], mut f: impl FnMut(u128, &[u8; 12]) -> Result<()>) -> Result<()> {
+    let mut heads: Vec<Head<'_>> = srcs.iter().map(Head::new).collect();
+    heads.retain(|h| h.live());
+    while !heads.is_empty() {
+        let mut best = 0;
+        for (s, h) in heads.iter().enumerate().skip(1) {
+            if h.key < heads[best].key {
+                best = s;
+            }
+        }
+        let bk = heads[best].key;
+        f(bk, &heads[best].value())?;
+        let mut dead = false;
+        for h in heads.iter_mut() {
+            while h.live() && h.key == bk {
+                h.pos += 1;
+                h.load();
+            }
+            dead |= !h.live();
+        }
+        if dead {
+            heads.retain(|h| h.live());
+        }
+    }
+    Ok(())
+}
+
+/// Write segment `id` holding the merge of `srcs`; returns its manifest record.
+pub(super) fn write_segment(dir: &Path, id: u64, srcs: &[Source<'_>]) -> Result<SegMeta> {
+    let path = dir.join(seg_name(id));
+    // Optimistically assume no key occurs in two sources (the contract); if
+    // one does, the result is shorter and we write again with the exact count.
+    let bound: u64 = srcs
+        .iter()
+        .map(|s| match s {
+            Source::Seg(s) => s.meta.count,
+            Source::New(v) => v.len() as u64,
+        })
+        .sum();
+    match write_segment_with(&path, id, srcs, bound)? {
+        Ok(meta) => Ok(meta),
+        Err(actual) => match write_segment_with(&path, id, srcs, actual)? {
+            Ok(meta) => Ok(meta),
+            Err(_) => Err(corrupt(&path, "merge produced inconsistent counts")),
+        },
+    }
+}
+
+/// Inner write; `Ok(Err(actual))` if the merge yielded `actual != count` keys.
+fn write_segment_with(
+    path: &Path,
+    id: u64,
+    srcs: &[Source<'_>],
+    count: u64,
+) -> Result<std::result::Result<SegMeta, u64>> {
+    let bits = dir_bits_for(count);
+    let nb = 1usize << bits;
+    let file = OpenOptions::new().write(true).create(true).truncate(true).open(path).map_err(io_err(path))?;
+    let mut hdr = [0u8; HDR];
+    hdr[..8].copy_from_slice(SEG_MAGIC);
+    hdr[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    hdr[12..16].copy_from_slice(&bits.to_le_bytes());
+    hdr[16..24].copy_from_slice(&count.to_le_bytes());
+    let mut hw = RegionWriter::new(&file, path, 0);
+    hw.put(&hdr)?;
+    let vals_off = HDR as u64 + 16 * count;
+    let mut kw = RegionWriter::new(&file, path, HDR as u64);
+    let mut vw = RegionWriter::new(&file, path, vals_off);
+    let mut dirv: Vec<u64> = Vec::with_capacity(nb + 1);
+    let mut i = 0u64;
+    merge_each(srcs, |key, val| {
+        let b = if bits == 0 { 0 } else { (key >> (128 - bits)) as usize };
+        while dirv.len() <= b {
+            dirv.push(i);
+        }
+        kw.put(&key.to_be_bytes())?;
+        vw.put(val)?;
+        i += 1;
+        Ok(())
+    })?;
+    if i != count {
+        return Ok(Err(i));
+    }
+    while dirv.len() <= nb {
+        dirv.push(i);
+    }
+    let mut dw = RegionWriter::new(&file, path, vals_off + 12 * count);
+    for d in &dirv {
+        dw.put(&d.to_le_bytes())?;
+    }
+    let end_off = dw.off + dw.buf.len() as u64;
+    let mut crc = hw.finish()?;
+    crc.combine(&kw.finish()?);
+    crc.combine(&vw.finish()?);
+    crc.combine(&dw.finish()?);
+    let crc = crc.finalize();
+    let mut foot = [0u8; 8];
+    foot[..4].copy_from_slice(&crc.to_le_bytes());
+    foot[4..].copy_from_slice(SEG_END);
+    file.write_all_at(&foot, end_off).map_err(io_err(path))?;
+    file.sync_data().map_err(io_err(path))?;
+    Ok(Ok(SegMeta { id, count, len: end_off + 8, crc }))
+}

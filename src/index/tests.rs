@@ -1,0 +1,439 @@
+//! Tests for the index module.
+
+use super::*;
+use proptest::prelude::*;
+use std::collections::HashMap;
+
+/// The SIGKILL test forks; a forked child shares the `LOCK` file description
+/// of any index open in another test thread until it execs, which would make
+/// that test's next `open` fail with `Locked`. So the SIGKILL test runs alone.
+static SERIAL: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    SERIAL.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn splitmix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+fn key(i: u64) -> u128 {
+    ((splitmix(2 * i) as u128) << 64) | splitmix(2 * i + 1) as u128
+}
+
+fn entries(lo: u64, hi: u64) -> Vec<Entry> {
+    (lo..hi).map(|i| Entry { key: key(i), doc: i * 7, para: (i % 13) as u32 }).collect()
+}
+
+fn run(label: &str) -> RunInfo {
+    RunInfo { timestamp: 1_700_000_000, docs: 1, paragraphs: 2, label: label.into() }
+}
+
+fn check_all(idx: &Index, lo: u64, hi: u64) {
+    for e in entries(lo, hi) {
+        assert_eq!(idx.get(e.key), Some((e.doc, e.para)), "key {}", e.key);
+    }
+}
+
+fn seg_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .expect("read_dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.to_string_lossy().ends_with(".ndx"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn index_is_sync_and_send() {
+    let _serial = shared();
+    fn assert_sync<T: Sync + Send>() {}
+    assert_sync::<Index>();
+}
+
+#[test]
+fn roundtrip() {
+    let _serial = shared();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("idx");
+    let idx = Index::open(&dir).expect("open new");
+    assert!(idx.is_empty());
+    assert_eq!(idx.get(key(1)), None);
+    idx.commit(entries(0, 20_000), run("first")).expect("commit");
+    let idx = Index::open(&dir).expect("reopen");
+    assert_eq!(idx.len(), 20_000);
+    check_all(&idx, 0, 20_000);
+    for i in 1_000_000..1_020_000 {
+        assert_eq!(idx.get(key(i)), None);
+    }
+    // Boundary keys.
+    for k in [0u128, 1, u128::MAX, u128::MAX - 1, 1 << 127] {
+        assert_eq!(idx.get(k), None);
+    }
+    // get_many agrees with get, including a ragged last group.
+    let keys: Vec<u128> = (19_990..20_013).map(key).collect();
+    let mut out = vec![Some((0, 0)); keys.len()];
+    idx.get_many(&keys, &mut out);
+    for (k, o) in keys.iter().zip(&out) {
+        assert_eq!(*o, idx.get(*k));
+    }
+    for k in &keys {
+        idx.prefetch(*k);
+    }
+    let st = idx.stats();
+    assert_eq!(st.keys, 20_000);
+    assert_eq!(st.segments, 1);
+    assert_eq!(st.runs, 1);
+    let last = st.last_run.expect("last run");
+    assert_eq!(last.label, "first");
+    assert_eq!((last.new_keys, last.total_keys), (20_000, 20_000));
+    assert!(st.bytes_on_disk > 20_000 * 28);
+}
+
+#[test]
+fn extreme_keys_and_duplicates_in_batch() {
+    let _serial = shared();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let mut idx = Index::open(dir).expect("open");
+    let mk = |key, doc| Entry { key, doc, para: 0 };
+    let batch = vec![mk(u128::MAX, 1), mk(0, 2), mk(5, 3), mk(5, 3), mk(1 << 127, 4)];
+    idx.commit_in_place(batch, run("x")).expect("commit");
+    assert_eq!(idx.len(), 4);
+    assert_eq!(idx.get(u128::MAX), Some((1, 0)));
+    assert_eq!(idx.get(0), Some((2, 0)));
+    assert_eq!(idx.get(5), Some((3, 0)));
+    assert_eq!(idx.get(1 << 127), Some((4, 0)));
+    // Contract violation (key already present): the old entry still wins.
+    idx.commit_in_place(vec![mk(5, 99)], run("y")).expect("commit");
+    assert_eq!(idx.get(5), Some((3, 0)));
+    drop(idx);
+    let idx = Index::open(dir).expect("reopen");
+    assert_eq!(idx.get(5), Some((3, 0)));
+    idx.compact().expect("compact");
+    let idx = Index::open(dir).expect("reopen");
+    assert_eq!((idx.len(), idx.get(5)), (4, Some((3, 0))));
+}
+
+#[test]
+fn empty_commit_records_run() {
+    let _serial = shared();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    Index::open(tmp.path()).expect("open").commit(Vec::new(), run("nothing new")).expect("commit");
+    let idx = Index::open(tmp.path()).expect("reopen");
+    assert_eq!((idx.len(), idx.stats().segments, idx.runs().len()), (0, 0, 1));
+    assert_eq!(idx.runs()[0].label, "nothing new");
+}
+
+#[test]
+fn many_commits_stay_logarithmic_then_compact_and_merge() {
+    let _serial = shared();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("a");
+    let mut next = 0u64;
+    for c in 0..60u64 {
+        let n = 1 + splitmix(c) % 3000;
+        let idx = Index::open(&dir).expect("open");
+        idx.commit(entries(next, next + n), run(&format!("run {c}"))).expect("commit");
+        next += n;
+        let idx = Index::open(&dir).expect("reopen");
+        let st = idx.stats();
+        let bound = 64 - st.keys.leading_zeros() as usize + 1;
+        assert!(st.segments <= bound, "{} segments for {} keys", st.segments, st.keys);
+        for w in st.segment_keys.windows(2) {
+            assert!(w[0] > TIER_RATIO * w[1], "tiering invariant {:?}", st.segment_keys);
+        }
+        assert_eq!(seg_files(&dir).len(), st.segments, "no stray files");
+    }
+    let idx = Index::open(&dir).expect("open");
+    assert_eq!(idx.len(), next);
+    assert_eq!(idx.runs().len(), 60);
+    check_all(&idx, 0, next);
+    idx.compact().expect("compact");
+    let idx = Index::open(&dir).expect("open");
+    assert_eq!(idx.stats().segments, 1);
+    assert_eq!(idx.len(), next);
+    check_all(&idx, 0, next);
+    assert_eq!(idx.get(key(next + 1)), None);
+    assert_eq!(seg_files(&dir).len(), 1);
+
+    // merge_from: overlapping ranges; on conflict the existing entry wins.
+    let other = tmp.path().join("b");
+    let conflicting: Vec<Entry> =
+        entries(next - 100, next + 500).into_iter().map(|e| Entry { doc: 424242, ..e }).collect();
+    Index::open(&other).expect("open other").commit(conflicting, run("other")).expect("commit other");
+    let mut idx = idx;
+    let added = idx.merge_from(&other, 1_800_000_000).expect("merge");
+    assert_eq!(added, 500);
+    assert_eq!(idx.len(), next + 500);
+    check_all(&idx, 0, next);
+    for i in next..next + 500 {
+        assert_eq!(idx.get(key(i)).map(|v| v.0), Some(424242));
+    }
+    assert!(idx.runs().last().expect("run").label.starts_with("merge_from"));
+    // The other index was unlocked again and is intact.
+    assert_eq!(Index::open(&other).expect("reopen other").len(), 600);
+}
+
+#[test]
+fn lock_is_exclusive() {
+    let _serial = shared();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let a = Index::open(tmp.path()).expect("open");
+    match Index::open(tmp.path()) {
+        Err(IndexError::Locked { path }) => assert_eq!(path, tmp.path()),
+        other => panic!("expected Locked, got {:?}", other.map(|_| ())),
+    }
+    let msg = Index::open(tmp.path()).err().expect("err").to_string();
+    assert!(msg.contains(&tmp.path().display().to_string()), "{msg}");
+    drop(a);
+    let b = Index::open(tmp.path()).expect("open after drop");
+    b.commit(entries(0, 10), run("r")).expect("commit");
+    Index::open(tmp.path()).expect("open after commit");
+}
+
+/// Build an index with two segments and return (dir, segment paths).
+fn two_segments(tmp: &tempfile::TempDir) -> (PathBuf, Vec<PathBuf>) {
+    let dir = tmp.path().join("idx");
+    Index::open(&dir).expect("open").commit(entries(0, 5000), run("a")).expect("commit");
+    Index::open(&dir).expect("open").commit(entries(5000, 6000), run("b")).expect("commit");
+    let segs = seg_files(&dir);
+    assert_eq!(segs.len(), 2);
+    (dir, segs)
+}
+
+fn expect_corrupt(dir: &Path, file: &Path) {
+    match Index::open(dir) {
+        Err(IndexError::Corrupt { path, reason }) => assert_eq!(path, file, "{reason}"),
+        other => panic!("expected Corrupt({}), got {:?}", file.display(), other.map(|_| ())),
+    }
+}
+
+#[test]
+fn corruption_is_detected() {
+    let _serial = shared();
+    // Flip a byte anywhere in a segment (keys, values, directory, header).
+    for pos in [40usize, 5000 * 16 + 100, 5000 * 28 + 40, 13] {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (dir, segs) = two_segments(&tmp);
+        let mut b = fs::read(&segs[0]).expect("read");
+        b[pos] ^= 0x40;
+        fs::write(&segs[0], &b).expect("write");
+        expect_corrupt(&dir, &segs[0]);
+    }
+    // Truncated segment.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (dir, segs) = two_segments(&tmp);
+    let b = fs::read(&segs[1]).expect("read");
+    fs::write(&segs[1], &b[..b.len() - 3]).expect("write");
+    expect_corrupt(&dir, &segs[1]);
+    // Missing segment.
+    fs::remove_file(&segs[1]).expect("rm");
+    expect_corrupt(&dir, &segs[1]);
+    // Truncated / empty manifest.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (dir, _) = two_segments(&tmp);
+    let man = dir.join(MANIFEST);
+    let b = fs::read(&man).expect("read");
+    for cut in [b.len() - 1, 20, 3, 0] {
+        fs::write(&man, &b[..cut]).expect("write");
+        expect_corrupt(&dir, &man);
+    }
+    // Manifest deleted while segments exist: refuse rather than start empty.
+    fs::remove_file(&man).expect("rm");
+    expect_corrupt(&dir, &man);
+}
+
+#[test]
+fn foreign_and_future_files() {
+    let _serial = shared();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (dir, segs) = two_segments(&tmp);
+    let man = dir.join(MANIFEST);
+    let good = fs::read(&man).expect("read");
+    fs::write(&man, b"{\"some\": \"json config, not an index\"}\n").expect("write");
+    match Index::open(&dir) {
+        Err(IndexError::Foreign { path }) => assert_eq!(path, man),
+        other => panic!("expected Foreign, got {:?}", other.map(|_| ())),
+    }
+    // Future manifest version.
+    let mut b = good.clone();
+    b[8..12].copy_from_slice(&2u32.to_le_bytes());
+    fs::write(&man, &b).expect("write");
+    match Index::open(&dir) {
+        Err(IndexError::UnsupportedVersion { path, found }) => {
+            assert_eq!((path, found), (man.clone(), 2));
+        }
+        other => panic!("expected UnsupportedVersion, got {:?}", other.map(|_| ())),
+    }
+    fs::write(&man, &good).expect("restore");
+    Index::open(&dir).expect("open restored");
+    // Future segment version.
+    let mut b = fs::read(&segs[0]).expect("read");
+    b[8..12].copy_from_slice(&7u32.to_le_bytes());
+    fs::write(&segs[0], &b).expect("write");
+    match Index::open(&dir) {
+        Err(IndexError::UnsupportedVersion { path, found }) => {
+            assert_eq!((path, found), (segs[0].clone(), 7));
+        }
+        other => panic!("expected UnsupportedVersion, got {:?}", other.map(|_| ())),
+    }
+    // A foreign file in place of a segment (same length).
+    let len = b.len();
+    fs::write(&segs[0], vec![b'x'; len]).expect("write");
+    match Index::open(&dir) {
+        Err(IndexError::Foreign { path }) => assert_eq!(path, segs[0]),
+        other => panic!("expected Foreign, got {:?}", other.map(|_| ())),
+    }
+}
+
+#[test]
+fn refuses_to_adopt_unrelated_directory() {
+    let _serial = shared();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    fs::write(tmp.path().join("notes.txt"), b"hello").expect("write");
+    match Index::open(tmp.path()) {
+        Err(IndexError::Foreign { path }) => assert_eq!(path, tmp.path()),
+        other => panic!("expected Foreign, got {:?}", other.map(|_| ())),
+    }
+    assert!(!tmp.path().join("LOCK").exists(), "nothing created");
+}
+
+#[test]
+fn crash_before_manifest_rename_keeps_old_state() {
+    let _serial = shared();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (dir, segs) = two_segments(&tmp);
+    let before = fs::read(dir.join(MANIFEST)).expect("read");
+    let mut idx = Index::open(&dir).expect("open");
+    idx.fail = Some(FailPoint::BeforeManifestRename);
+    // 2000 new keys: merges both old segments into a new one.
+    assert!(idx.commit_in_place(entries(6000, 8000), run("c")).is_err());
+    drop(idx);
+    // Also leave a half-written manifest temp and another temp file behind.
+    fs::write(dir.join(MANIFEST_TMP), b"NDDXMANI garbage").expect("write");
+    fs::write(dir.join("seg-00000000000000ff.ndx.tmp"), b"junk").expect("write");
+    assert_eq!(seg_files(&dir).len(), 3, "new segment written, not published");
+    let idx = Index::open(&dir).expect("reopen");
+    assert_eq!(fs::read(dir.join(MANIFEST)).expect("read"), before);
+    assert_eq!(idx.len(), 6000);
+    check_all(&idx, 0, 6000);
+    assert_eq!(idx.get(key(6000)), None);
+    assert_eq!(idx.runs().len(), 2);
+    assert_eq!(seg_files(&dir), segs, "orphan segment removed");
+    assert!(!dir.join(MANIFEST_TMP).exists());
+    assert!(!dir.join("seg-00000000000000ff.ndx.tmp").exists());
+    // The next commit works and does not trip over the reused id.
+    idx.commit(entries(6000, 8000), run("c")).expect("commit");
+    let idx = Index::open(&dir).expect("reopen");
+    check_all(&idx, 0, 8000);
+}
+
+#[test]
+fn crash_after_rename_has_new_state() {
+    let _serial = shared();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (dir, _) = two_segments(&tmp);
+    let mut idx = Index::open(&dir).expect("open");
+    idx.fail = Some(FailPoint::BeforeDeletingOld);
+    assert!(idx.commit_in_place(entries(6000, 8000), run("c")).is_err());
+    drop(idx);
+    assert_eq!(seg_files(&dir).len(), 3, "old segments not yet deleted");
+    let idx = Index::open(&dir).expect("reopen");
+    assert_eq!(idx.len(), 8000);
+    check_all(&idx, 0, 8000);
+    assert_eq!(idx.stats().segments, 1);
+    assert_eq!(seg_files(&dir).len(), 1, "merged-away segments removed");
+}
+
+#[test]
+fn label_too_long_is_rejected() {
+    let _serial = shared();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut idx = Index::open(tmp.path()).expect("open");
+    let r = RunInfo { label: "x".repeat(MAX_LABEL + 1), ..RunInfo::default() };
+    assert!(matches!(idx.commit_in_place(vec![], r), Err(IndexError::Invalid { .. })));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    /// Random batches over a small key space (so keys repeat across batches,
+    /// violating the contract on purpose): the index behaves like an
+    /// insert-if-absent map, across reopen and compaction.
+    #[test]
+    fn behaves_like_first_wins_map(batches in prop::collection::vec(
+        prop::collection::vec(0u64..3000, 0..400), 1..12)) {
+        let _serial = shared();
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut model: HashMap<u128, u64> = HashMap::new();
+        for (b, batch) in batches.iter().enumerate() {
+            let new: Vec<Entry> = batch.iter().map(|&i| Entry { key: key(i), doc: b as u64, para: 0 }).collect();
+            for e in &new {
+                model.entry(e.key).or_insert(e.doc);
+            }
+            Index::open(tmp.path()).expect("open").commit(new, run("p")).expect("commit");
+        }
+        let idx = Index::open(tmp.path()).expect("open");
+        for i in 0..3000u64 {
+            prop_assert_eq!(idx.get(key(i)).map(|v| v.0), model.get(&key(i)).copied());
+        }
+        idx.compact().expect("compact");
+        let idx = Index::open(tmp.path()).expect("open");
+        prop_assert_eq!(idx.len(), model.len() as u64);
+        for i in 0..3000u64 {
+            prop_assert_eq!(idx.get(key(i)).map(|v| v.0), model.get(&key(i)).copied());
+        }
+    }
+}
+
+/// Real crash test: a child process (this test binary, re-executed) commits in
+/// a loop and is SIGKILLed at random moments; after each kill the index must
+/// open and hold exactly the commits whose run records are in the manifest.
+#[test]
+fn sigkill_during_commits() {
+    const K: u64 = 40_000;
+    if let Ok(dir) = std::env::var("NDX_SIGKILL_CHILD") {
+        let dir = PathBuf::from(dir);
+        loop {
+            let idx = Index::open(&dir).expect("child open");
+            let c = idx.runs().len() as u64;
+            idx.commit(entries(c * K, (c + 1) * K), run(&c.to_string())).expect("child commit");
+        }
+    }
+    let _exclusive = SERIAL.write().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut landed_total = 0;
+    for trial in 0..10u64 {
+        let mut child = std::process::Command::new(&exe)
+            .args(["index::tests::sigkill_during_commits", "--exact", "--test-threads=1"])
+            .env("NDX_SIGKILL_CHILD", tmp.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(std::time::Duration::from_millis(30 + splitmix(trial) % 250));
+        child.kill().expect("kill"); // SIGKILL on Unix
+        child.wait().expect("wait");
+        let idx = Index::open(tmp.path()).expect("open after SIGKILL");
+        let r = idx.runs().len() as u64;
+        for (i, rec) in idx.runs().iter().enumerate() {
+            assert_eq!(rec.label, i.to_string());
+        }
+        assert_eq!(idx.len(), r * K, "trial {trial}");
+        assert_eq!(idx.get(key(r * K)), None);
+        for i in (0..r * K).step_by(97) {
+            assert_eq!(idx.get(key(i)), Some((i * 7, (i % 13) as u32)));
+        }
+        let live = idx.stats().segments;
+        drop(idx);
+        assert_eq!(seg_files(tmp.path()).len(), live, "orphans cleaned");
+        landed_total = r;
+        eprintln!("trial {trial}: {r} commits landed, {live} segments");
+    }
+    assert!(landed_total > 0, "child never committed");
+}
