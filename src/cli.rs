@@ -47,7 +47,33 @@ pub enum Command {
     ///
     /// EXIT CODES: 0 ok; 1 some inputs were skipped (each is reported); 2
     /// usage or fatal error; 130 interrupted.
-    Clean(CleanArgs),
+    Clean(Box<CleanArgs>),
+    /// Inspect or maintain a persistent index (see `clean --index`).
+    #[command(subcommand)]
+    Index(IndexCommand),
+}
+
+/// `newsdedup index ...`.
+#[derive(Debug, Subcommand)]
+pub enum IndexCommand {
+    /// Keys, bytes on disk, segments, runs recorded and the last run.
+    Stats {
+        /// The index folder.
+        path: PathBuf,
+    },
+    /// Merge all segments into one (atomically), for the fastest lookups.
+    Compact {
+        /// The index folder.
+        path: PathBuf,
+    },
+    /// Add the keys of another index; where both hold a key, this index's
+    /// first occurrence wins.
+    Merge {
+        /// The index folder to add to.
+        path: PathBuf,
+        /// The index folder to add from (read only).
+        other: PathBuf,
+    },
 }
 
 /// Arguments of `newsdedup clean`.
@@ -177,6 +203,13 @@ pub struct CleanArgs {
     /// text, and counts. No record is dropped.
     #[arg(long, value_name = "FIELD", num_args = 0..=1, default_missing_value = "newsdedup")]
     pub annotate: Option<String>,
+
+    /// Persistent index folder (created if absent): paragraphs that earlier
+    /// runs kept are dropped here; this run's first occurrences are added
+    /// when it ends. A retry of documents an earlier run ingested keeps what
+    /// that run kept. Locked while in use. Not updated by --dry-run.
+    #[arg(long, value_name = "DIR")]
+    pub index: Option<PathBuf>,
 
     /// JSONL written to stdout: compress the stream. Output files take the
     /// compression of their name (.gz, .zst).
@@ -325,6 +358,7 @@ impl CleanArgs {
             FormatArg::Jsonl => Format::Jsonl,
         };
         cfg.text_field = self.text_field;
+        cfg.index = self.index;
         cfg.keep_empty = self.keep_empty;
         cfg.rejects = self.rejects;
         cfg.annotate = self.annotate;
@@ -349,7 +383,9 @@ mod tests {
 
     #[test]
     fn defaults_translate_to_default_config() {
-        let Command::Clean(args) = Cli::parse_from(["newsdedup", "clean", "x.txt"]).command;
+        let Command::Clean(args) = Cli::parse_from(["newsdedup", "clean", "x.txt"]).command else {
+            panic!("clean parses as clean")
+        };
         let cfg = args.into_config().unwrap();
         assert_eq!(cfg.input, Input::Path("x.txt".into()));
         assert_eq!(cfg.output, Output::Stdout);
@@ -361,7 +397,7 @@ mod tests {
     fn dash_is_stdin_and_flags_map() {
         let cli =
             Cli::parse_from(["newsdedup", "clean", "-", "--key", "loose", "--quotes", "keep", "--scope", "document"]);
-        let Command::Clean(args) = cli.command;
+        let Command::Clean(args) = cli.command else { panic!("clean parses as clean") };
         let cfg = args.into_config().unwrap();
         assert_eq!(cfg.input, Input::Stdin);
         assert_eq!(cfg.text.key, KeyMode::Loose);

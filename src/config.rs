@@ -77,6 +77,8 @@ pub struct Config {
     pub annotate: Option<String>,
     /// JSONL to stdout: compression of the stream.
     pub compress: Compression,
+    /// The persistent index of keys kept by earlier runs.
+    pub index: Option<PathBuf>,
 }
 
 impl Config {
@@ -102,6 +104,7 @@ impl Config {
             rejects: None,
             annotate: None,
             compress: Compression::None,
+            index: None,
         }
     }
 }

@@ -192,6 +192,28 @@ pub struct IndexStats {
     pub last_run: Option<RunRecord>,
 }
 
+impl std::fmt::Display for IndexStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "keys: {}", self.keys)?;
+        writeln!(
+            f,
+            "bytes on disk: {} ({:.1} per key)",
+            self.bytes_on_disk,
+            self.bytes_on_disk as f64 / self.keys.max(1) as f64
+        )?;
+        writeln!(f, "segments: {} (keys per segment, oldest first: {:?})", self.segments, self.segment_keys)?;
+        writeln!(f, "runs recorded: {}", self.runs)?;
+        match &self.last_run {
+            Some(r) => writeln!(
+                f,
+                "last run: unix time {}, {} documents, {} paragraphs, {} new keys, label {:?}",
+                r.timestamp, r.docs, r.paragraphs, r.new_keys, r.label
+            ),
+            None => writeln!(f, "last run: none"),
+        }
+    }
+}
+
 /// Every variant names the file concerned.
 #[derive(Debug, thiserror::Error)]
 #[allow(missing_docs)] // each variant's message is its documentation

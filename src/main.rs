@@ -3,13 +3,14 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use newsdedup::cli::{Cli, Command};
+use newsdedup::cli::{Cli, Command, IndexCommand};
 use newsdedup::error::exit;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::Clean(args) => clean(args),
+        Command::Clean(args) => clean(*args),
+        Command::Index(cmd) => index(cmd),
     };
     ExitCode::from(code as u8)
 }
@@ -26,6 +27,26 @@ fn clean(args: newsdedup::cli::CleanArgs) -> i32 {
         Err(err) if err.is::<newsdedup::pipeline::BrokenPipe>() => exit::SUCCESS,
         Err(err) => {
             eprintln!("newsdedup: {err:#}");
+            exit::FATAL
+        }
+    }
+}
+
+fn index(cmd: IndexCommand) -> i32 {
+    let result = match cmd {
+        IndexCommand::Stats { path } => newsdedup::index::Index::open(&path).map(|ix| print!("{}", ix.stats())),
+        IndexCommand::Compact { path } => newsdedup::index::Index::open(&path).and_then(|ix| ix.compact()),
+        IndexCommand::Merge { path, other } => newsdedup::index::Index::open(&path).and_then(|mut ix| {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            let added = ix.merge_from(&other, now)?;
+            eprintln!("added {added} keys from {}", other.display());
+            Ok(())
+        }),
+    };
+    match result {
+        Ok(()) => exit::SUCCESS,
+        Err(err) => {
+            eprintln!("newsdedup: {err}");
             exit::FATAL
         }
     }

@@ -31,9 +31,10 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::config::{Config, Input, Output};
-use crate::dedup::{Deduper, Plan, Verdict};
+use crate::dedup::{Deduper, EARLIER_RUN, Earlier, History, Plan, Verdict, doc_id};
 use crate::document::Document;
 use crate::error::Error;
+use crate::index::{Entry as IndexEntry, Index, RunInfo};
 use crate::jsonl::{self, Format, Record};
 use crate::read::{Decoding, decode};
 use crate::report::{DroppedRecord, FileRow, Report, Stats};
@@ -69,6 +70,7 @@ pub fn run(cfg: &Config) -> anyhow::Result<Report> {
 struct Prepared {
     file: InputFile,
     doc: Document,
+    history: Option<History>,
     bytes_in: u64,
     decoding: Decoding,
 }
@@ -81,13 +83,25 @@ struct Decided {
 }
 
 /// Reads and prepares one file.
-fn prepare_file(file: &InputFile, cfg: &Config) -> Result<Prepared, Error> {
+fn prepare_file(file: &InputFile, cfg: &Config, ix: Option<&Index>) -> Result<Prepared, Error> {
     let bytes = read_limited(&file.path, cfg.max_bytes)?;
     let bytes_in = bytes.len() as u64;
     let (text, decoding) =
         decode(bytes, cfg.encoding).map_err(|source| Error::Decode { path: file.path.clone(), source })?;
     let doc = Document::prepare(text, &cfg.text);
-    Ok(Prepared { file: file.clone(), doc, bytes_in, decoding })
+    let history = ix.map(|ix| history(ix, &file.rel.to_string_lossy(), &doc));
+    Ok(Prepared { file: file.clone(), doc, bytes_in, decoding, history })
+}
+
+/// Looks a document up in the persistent index (parallel step: the index
+/// does not change during a run).
+fn history(ix: &Index, name: &str, doc: &Document) -> History {
+    let earlier = |key: u128| ix.get(key).map(|(doc_id, para)| Earlier { doc_id, para });
+    History {
+        doc_id: doc_id(name),
+        paragraphs: doc.keys.iter().map(|k| earlier(k.digest.prefix())).collect(),
+        document: if doc.is_empty() { None } else { earlier(doc.whole.prefix()) },
+    }
 }
 
 fn read_limited(path: &Path, max: Option<u64>) -> Result<Vec<u8>, Error> {
@@ -125,6 +139,14 @@ struct Decider {
     explain_path: Option<PathBuf>,
     rejects: Option<BufWriter<File>>,
     rejects_path: Option<PathBuf>,
+    /// The persistent index, when `--index` is given.
+    index: Option<Index>,
+    /// Document number -> identity, when an index is used.
+    doc_ids: Vec<u64>,
+    /// Nothing is written (and the index is not updated).
+    dry_run: bool,
+    /// The run's label in the index: the input path.
+    label: String,
     report: Report,
 }
 
@@ -161,6 +183,17 @@ impl Decider {
             explain_path: cfg.explain.clone(),
             rejects: create(&cfg.rejects)?,
             rejects_path: cfg.rejects.clone(),
+            index: match &cfg.index {
+                Some(path) if cfg.rules.scope == crate::dedup::Scope::Corpus => Some(Index::open(path)?),
+                Some(_) => anyhow::bail!("--index needs --scope corpus"),
+                None => None,
+            },
+            doc_ids: Vec::new(),
+            dry_run: cfg.output == Output::DryRun,
+            label: match &cfg.input {
+                Input::Stdin => "<stdin>".to_owned(),
+                Input::Path(p) => p.display().to_string(),
+            },
             report: Report::default(),
         })
     }
@@ -173,15 +206,21 @@ impl Decider {
 
     /// `file`, or `file:line` for a JSONL record.
     fn doc_name(&self, doc: u32) -> String {
+        if doc == EARLIER_RUN {
+            return "<index>".to_owned();
+        }
         let (input, line) = self.docs[doc as usize];
         let name = &self.inputs[input as usize];
         if line == 0 { name.clone() } else { format!("{name}:{line}") }
     }
 
     /// Decides one document (`line` is 0 for a whole file).
-    fn decide(&mut self, input: u32, line: u64, doc: &Document) -> anyhow::Result<Plan> {
-        let plan = self.deduper.decide(&doc.keys, &doc.whole);
+    fn decide(&mut self, input: u32, line: u64, doc: &Document, history: Option<&History>) -> anyhow::Result<Plan> {
+        let plan = self.deduper.decide_with_history(&doc.keys, &doc.whole, history);
         self.docs.push((input, line));
+        if let Some(h) = history {
+            self.doc_ids.push(h.doc_id);
+        }
         if self.explain.is_some() {
             self.explain(doc, &plan)?;
         }
@@ -195,13 +234,16 @@ impl Decider {
         let (input, line) = self.docs[plan.doc as usize];
         for (i, v) in plan.verdicts.iter().enumerate() {
             if let Verdict::Drop { reason, first } = v {
-                let (first_input, first_line) = self.docs[first.doc as usize];
+                let (first_file, first_line) = match self.docs.get(first.doc as usize) {
+                    Some(&(i, l)) => (self.inputs[i as usize].as_str(), l),
+                    None => ("<index>", 0),
+                };
                 let entry = ExplainLine {
                     file: &self.inputs[input as usize],
                     line: (line > 0).then_some(line),
                     paragraph: i,
                     key: doc.keys[i].digest.to_hex(),
-                    first_file: &self.inputs[first_input as usize],
+                    first_file,
                     first_line: (first_line > 0).then_some(first_line),
                     first_paragraph: first.para,
                     reason: reason.as_str(),
@@ -233,7 +275,34 @@ impl Decider {
             }
         }
         self.report.distinct_keys = self.deduper.distinct_keys() as u64;
+        if let Some(index) = self.index.take() {
+            self.commit(index)?;
+        }
         Ok(self.report)
+    }
+
+    /// Adds this run's first occurrences to the index, atomically. Called
+    /// after every output was written, so a run killed before this point
+    /// leaves the index as it was, and a rerun gives the same output.
+    fn commit(&self, index: Index) -> anyhow::Result<()> {
+        if self.dry_run {
+            return Ok(());
+        }
+        let entries: Vec<IndexEntry> = self
+            .deduper
+            .first_occurrences()
+            .filter_map(|(key, doc, para)| Some(IndexEntry { key, doc: *self.doc_ids.get(doc as usize)?, para }))
+            .filter(|e| index.get(e.key).is_none())
+            .collect();
+        let timestamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let run = RunInfo {
+            timestamp,
+            docs: self.report.totals.documents_read,
+            paragraphs: self.report.totals.paragraphs_in,
+            label: self.label.clone(),
+        };
+        index.commit(entries, run)?;
+        Ok(())
     }
 }
 
@@ -334,7 +403,7 @@ fn is_jsonl(file: &InputFile, cfg: &Config) -> bool {
 fn run_text_files(cfg: &Config, decider: &mut Decider, files: &[InputFile], bar: &ProgressBar) -> anyhow::Result<()> {
     let windows = windows(files);
     let mut cleaned_dirs = std::collections::HashSet::new();
-    let mut next = windows.first().map(|w| prepare_window(w, cfg));
+    let mut next = windows.first().map(|w| prepare_window(w, cfg, decider.index.as_ref()));
     for i in 0..windows.len() {
         let prepared = next.take().unwrap_or_default();
         let decided = decide_window(decider, prepared)?;
@@ -350,7 +419,7 @@ fn run_text_files(cfg: &Config, decider: &mut Decider, files: &[InputFile], bar:
         }
         let (rows, upcoming) = rayon::join(
             || decided.par_iter().map(|d| emit(d, cfg)).collect::<Vec<_>>(),
-            || windows.get(i + 1).map(|w| prepare_window(w, cfg)),
+            || windows.get(i + 1).map(|w| prepare_window(w, cfg, decider.index.as_ref())),
         );
         next = upcoming;
         for (d, row) in decided.iter().zip(rows) {
@@ -364,8 +433,8 @@ fn run_text_files(cfg: &Config, decider: &mut Decider, files: &[InputFile], bar:
 
 type Window = Vec<Result<Prepared, (InputFile, Error)>>;
 
-fn prepare_window(files: &[InputFile], cfg: &Config) -> Window {
-    files.par_iter().map(|f| prepare_file(f, cfg).map_err(|e| (f.clone(), e))).collect()
+fn prepare_window(files: &[InputFile], cfg: &Config, ix: Option<&Index>) -> Window {
+    files.par_iter().map(|f| prepare_file(f, cfg, ix).map_err(|e| (f.clone(), e))).collect()
 }
 
 /// The ordered step: decisions in corpus order; failed inputs are reported here.
@@ -375,7 +444,7 @@ fn decide_window(decider: &mut Decider, window: Window) -> anyhow::Result<Vec<De
         match item {
             Ok(p) => {
                 let input = decider.input(&p.file.rel);
-                let plan = decider.decide(input, 0, &p.doc)?;
+                let plan = decider.decide(input, 0, &p.doc, p.history.as_ref())?;
                 let duplicate_of = plan.duplicate_of.map(|d| decider.doc_name(d));
                 out.push(Decided { prepared: p, plan, duplicate_of });
             }
@@ -455,7 +524,9 @@ fn run_stdin(cfg: &Config) -> anyhow::Result<Report> {
     let mut decider = Decider::new(cfg)?;
     let prepared = match decode(bytes, cfg.encoding) {
         Ok((text, decoding)) => {
-            Ok(Prepared { doc: Document::prepare(text, &cfg.text), file: file.clone(), bytes_in, decoding })
+            let doc = Document::prepare(text, &cfg.text);
+            let history = decider.index.as_ref().map(|ix| history(ix, "<stdin>", &doc));
+            Ok(Prepared { doc, file: file.clone(), bytes_in, decoding, history })
         }
         Err(source) => Err((file.clone(), Error::Decode { path: file.path.clone(), source })),
     };
@@ -484,12 +555,14 @@ struct Shard {
 }
 
 /// One line of a shard after preparation (parallel step).
+// Nearly every line is a `Doc`; boxing it would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 enum Line {
-    Doc { line: u64, record: Record, doc: Document, repaired: bool, bytes: u64 },
+    Doc { line: u64, record: Record, doc: Document, history: Option<History>, repaired: bool, bytes: u64 },
     Rejected { line: u64, raw: Vec<u8>, error: String },
 }
 
-fn prepare_line(line: u64, raw: Vec<u8>, cfg: &Config) -> Line {
+fn prepare_line(shard: &str, line: u64, raw: Vec<u8>, cfg: &Config, ix: Option<&Index>) -> Line {
     let bytes = raw.len() as u64 + 1;
     let decoded = match String::from_utf8(raw) {
         Ok(text) => Ok((text, false)),
@@ -506,7 +579,11 @@ fn prepare_line(line: u64, raw: Vec<u8>, cfg: &Config) -> Line {
         Err((raw, error)) => return Line::Rejected { line, raw, error },
     };
     match Record::parse(text, &cfg.text_field) {
-        Ok((record, text)) => Line::Doc { line, record, doc: Document::prepare(text, &cfg.text), repaired, bytes },
+        Ok((record, text)) => {
+            let doc = Document::prepare(text, &cfg.text);
+            let history = ix.map(|ix| history(ix, &format!("{shard}:{line}"), &doc));
+            Line::Doc { line, record, doc, history, repaired, bytes }
+        }
         Err((text, err)) => Line::Rejected { line, raw: text.into_bytes(), error: err.to_string() },
     }
 }
@@ -711,12 +788,14 @@ fn process_batch(
     out: &mut ShardOut<'_>,
     row: &mut FileRow,
 ) -> anyhow::Result<()> {
-    let lines: Vec<Line> = batch.into_par_iter().map(|(n, raw)| prepare_line(n, raw, cfg)).collect();
+    let name = shard.rel.to_string_lossy();
+    let ix = decider.index.as_ref();
+    let lines: Vec<Line> = batch.into_par_iter().map(|(n, raw)| prepare_line(&name, n, raw, cfg, ix)).collect();
     let mut plans = Vec::with_capacity(lines.len());
     for l in &lines {
         match l {
-            Line::Doc { line, doc, repaired, bytes, .. } => {
-                let plan = decider.decide(input, *line, doc)?;
+            Line::Doc { line, doc, history, repaired, bytes, .. } => {
+                let plan = decider.decide(input, *line, doc, history.as_ref())?;
                 let mut stats = Stats::of_plan(&plan);
                 stats.bytes_in = *bytes;
                 stats.inputs_repaired = u64::from(*repaired);
