@@ -22,6 +22,7 @@ pub mod config;
 pub mod dedup;
 pub mod document;
 pub mod error;
+pub mod interrupt;
 pub mod key;
 pub mod normalize;
 pub mod pipeline;
