@@ -24,6 +24,9 @@
 //! The separator style of the output is taken from the document: if at least
 //! half of the gaps between consecutive paragraphs contain a blank line, the
 //! output puts a blank line between paragraphs, otherwise a single newline.
+//! A document split by **blank** always gets blank lines: its blocks may have
+//! been cut at an indent or U+2029, and single newlines would join them when
+//! the output is read again.
 
 use std::ops::Range;
 
@@ -133,7 +136,13 @@ pub fn split(text: &str, mode: SplitMode, quotes: QuoteMode) -> Split {
         SplitMode::Blank => by_blocks(&norm, &recs),
         _ => by_lines(norm, &recs),
     };
-    Split { separator: separator_style(&gaps), text: text_buf, spans, mode, line_ending: line_ending.unwrap_or("\n") }
+    // Blocks split at a deeper indent or U+2029 still need a blank line
+    // between them in the output, or reading it back would join them.
+    let separator = match mode {
+        SplitMode::Blank if spans.len() > 1 => Some(Separator::BlankLine),
+        _ => separator_style(&gaps),
+    };
+    Split { separator, text: text_buf, spans, mode, line_ending: line_ending.unwrap_or("\n") }
 }
 
 fn terminator_at(text: &str, at: usize) -> &'static str {
@@ -252,6 +261,14 @@ mod tests {
         assert_eq!(paras("one\ntwo\n    three\nfour\n", SplitMode::Blank), ["one two", "three four"]);
         // Uniform indentation is not a paragraph mark.
         assert_eq!(paras("  one\n  two\n", SplitMode::Blank), ["one two"]);
+    }
+
+    #[test]
+    fn blank_mode_output_separates_blocks_with_blank_lines() {
+        let s = split("one\ntwo\n    three\nfour\n", SplitMode::Blank, QuoteMode::Fold);
+        assert_eq!(s.separator, Some(Separator::BlankLine));
+        let s = split("a\u{2029}b", SplitMode::Blank, QuoteMode::Fold);
+        assert_eq!(s.separator, Some(Separator::BlankLine));
     }
 
     #[test]
