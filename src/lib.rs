@@ -4,7 +4,7 @@
 //! [`walk`] (sorted inputs) → [`read`] (bytes to text) → [`normalize`] →
 //! [`split`] (paragraphs with byte spans) → [`key`] (SHA-256 digests) →
 //! [`dedup`] (first occurrence in corpus order wins) → [`document`]
-//! (render the kept paragraphs) → [`write`] (atomic output) → [`report`].
+//! (render the kept paragraphs) → [`write`](mod@write) (atomic output) → [`report`].
 //! [`pipeline`] drives them and is the only module that uses threads.
 //!
 //! Cleaning one text:
