@@ -25,7 +25,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 para: (i % 10) as u32,
             })
             .collect();
-        let run = RunInfo { timestamp: 1_700_000_000 + day * 86_400, docs: 100_000, paragraphs: 1_000_000, label: format!("fill day {day}") };
+        let run = RunInfo {
+            timestamp: 1_700_000_000 + day * 86_400,
+            docs: 100_000,
+            paragraphs: 1_000_000,
+            label: format!("fill day {day}"),
+        };
         Index::open(std::path::Path::new(dir))?.commit(entries, run)?;
     }
     print!("{}", Index::open(std::path::Path::new(dir))?.stats());

@@ -19,7 +19,12 @@ pub mod exit {
     /// Usage error, or a fatal error that stopped the run (output not
     /// writable, index locked, ...).
     pub const FATAL: i32 = 2;
-    /// Interrupted by SIGINT or SIGTERM; temporary files were removed.
+    /// Interrupted by SIGINT, SIGTERM or SIGHUP: the run stopped between
+    /// files. Every file under its final name is complete; files not yet
+    /// reached were not written (rerun to finish: the output is a pure
+    /// function of the input, so the rerun gives the full tree). No
+    /// temporary file is left, except after a second signal or SIGKILL;
+    /// the next run over the same `--out` removes those.
     pub const INTERRUPTED: i32 = 130;
 }
 
@@ -60,6 +65,9 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// The run was stopped by a signal (see [`crate::interrupt`]).
+    #[error("interrupted; the output is incomplete (every file written is complete: rerun to finish)")]
+    Interrupted,
 }
 
 impl Error {
@@ -85,6 +93,7 @@ impl Error {
             Error::Decode { .. } => "encoding",
             Error::TooLarge { .. } => "too-large",
             Error::Invalid { .. } => "invalid",
+            Error::Interrupted => "interrupted",
         }
     }
 }

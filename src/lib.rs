@@ -23,6 +23,7 @@ pub mod dedup;
 pub mod document;
 pub mod error;
 pub mod index;
+pub mod interrupt;
 pub mod jsonl;
 pub mod key;
 pub mod normalize;

@@ -2,9 +2,12 @@
 
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::Parser;
 use newsdedup::cli::{Cli, Command, IndexCommand};
-use newsdedup::error::exit;
+use newsdedup::config::Input;
+use newsdedup::error::{Error, exit};
+use newsdedup::interrupt;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -16,7 +19,14 @@ fn main() -> ExitCode {
 }
 
 fn clean(args: newsdedup::cli::CleanArgs) -> i32 {
-    let result = args.into_config().and_then(|cfg| newsdedup::pipeline::run(&cfg).map(|r| (cfg, r)));
+    let result = args.into_config().and_then(|cfg| {
+        // Standard input is read in one blocking call that a flag cannot
+        // stop: there the default signal behaviour (end at once) is kept.
+        if matches!(cfg.input, Input::Path(_)) {
+            interrupt::install().context("cannot install the signal handler")?;
+        }
+        newsdedup::pipeline::run(&cfg).map(|r| (cfg, r))
+    });
     match result {
         Ok((cfg, report)) => {
             if !cfg.quiet {
@@ -27,7 +37,10 @@ fn clean(args: newsdedup::cli::CleanArgs) -> i32 {
         Err(err) if err.is::<newsdedup::pipeline::BrokenPipe>() => exit::SUCCESS,
         Err(err) => {
             eprintln!("newsdedup: {err:#}");
-            exit::FATAL
+            match err.downcast_ref::<Error>() {
+                Some(Error::Interrupted) => exit::INTERRUPTED,
+                _ => exit::FATAL,
+            }
         }
     }
 }

@@ -18,7 +18,19 @@
 //! [`WINDOW_BYTES`] of input each (a single larger file forms a window of its
 //! own), each held as decoded text plus normalised paragraphs (about 2–3× its
 //! size). Per-file report rows and the names of files (for `--explain`)
-//! are kept too: `O(files)`, not `O(text)`.
+//! are kept too: `O(files)`, not `O(text)`. One file is held whole, so the
+//! largest input (or `--max-bytes`) bounds the peak: a 1 GiB file without a
+//! line break is one 1 GiB paragraph, held about three times over.
+//!
+//! # Faults
+//!
+//! A file that cannot be read or decoded is reported (path and reason, with
+//! the byte offset when known) and skipped; the run goes on and exits 1. A
+//! write error is fatal: the run stops with exit 2, the error names the
+//! path, and the temporary file is removed, so no partial file ever carries
+//! a final name. On SIGINT/SIGTERM ([`crate::interrupt`]) no new file is read
+//! or written, the files in flight are finished, and the run returns
+//! [`Error::Interrupted`].
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
@@ -35,6 +47,7 @@ use crate::dedup::{Deduper, EARLIER_RUN, Earlier, History, Plan, Verdict, doc_id
 use crate::document::Document;
 use crate::error::Error;
 use crate::index::{Entry as IndexEntry, Index, RunInfo};
+use crate::interrupt;
 use crate::jsonl::{self, Format, Record};
 use crate::read::{Decoding, decode};
 use crate::report::{DroppedRecord, FileRow, Report, Stats};
@@ -405,6 +418,9 @@ fn run_text_files(cfg: &Config, decider: &mut Decider, files: &[InputFile], bar:
     let mut cleaned_dirs = std::collections::HashSet::new();
     let mut next = windows.first().map(|w| prepare_window(w, cfg, decider.index.as_ref()));
     for i in 0..windows.len() {
+        if interrupt::requested() {
+            return Err(Error::Interrupted.into());
+        }
         let prepared = next.take().unwrap_or_default();
         let decided = decide_window(decider, prepared)?;
         if let Output::Dir(out) = &cfg.output {
@@ -422,10 +438,21 @@ fn run_text_files(cfg: &Config, decider: &mut Decider, files: &[InputFile], bar:
             || windows.get(i + 1).map(|w| prepare_window(w, cfg, decider.index.as_ref())),
         );
         next = upcoming;
+        let mut stopped = None;
         for (d, row) in decided.iter().zip(rows) {
-            let row = row?;
+            let row = match row {
+                Ok(row) => row,
+                Err(e) if is_interruption(&e) => {
+                    stopped = Some(e);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             bar.inc(d.prepared.bytes_in);
             decider.report.push(row);
+        }
+        if let Some(e) = stopped {
+            return Err(e);
         }
     }
     Ok(())
@@ -433,8 +460,22 @@ fn run_text_files(cfg: &Config, decider: &mut Decider, files: &[InputFile], bar:
 
 type Window = Vec<Result<Prepared, (InputFile, Error)>>;
 
+/// Prepares a window; once a stop is requested, files are no longer read
+/// (the window is then discarded before any decision).
 fn prepare_window(files: &[InputFile], cfg: &Config, ix: Option<&Index>) -> Window {
-    files.par_iter().map(|f| prepare_file(f, cfg, ix).map_err(|e| (f.clone(), e))).collect()
+    files
+        .par_iter()
+        .map(|f| {
+            if interrupt::requested() {
+                return Err((f.clone(), Error::Interrupted));
+            }
+            prepare_file(f, cfg, ix).map_err(|e| (f.clone(), e))
+        })
+        .collect()
+}
+
+fn is_interruption(e: &anyhow::Error) -> bool {
+    matches!(e.downcast_ref::<Error>(), Some(Error::Interrupted))
 }
 
 /// The ordered step: decisions in corpus order; failed inputs are reported here.
@@ -467,7 +508,11 @@ fn decide_window(decider: &mut Decider, window: Window) -> anyhow::Result<Vec<De
 
 /// Renders and writes one decided file; returns its report row. A write
 /// error is fatal (`Err`): the run stops, and no partial file is left.
+/// Once a stop is requested, nothing more is written (`Err(Interrupted)`).
 fn emit(d: &Decided, cfg: &Config) -> anyhow::Result<FileRow> {
+    if interrupt::requested() {
+        return Err(Error::Interrupted.into());
+    }
     let p = &d.prepared;
     let mut stats = Stats::of_plan(&d.plan);
     stats.bytes_in = p.bytes_in;
@@ -749,6 +794,10 @@ fn run_shard(
     let mut next_line = 0u64;
     let mut batch = read_batch(&mut *reader, &mut next_line);
     loop {
+        if interrupt::requested() {
+            // The temporary output is dropped (removed); the index is not touched.
+            return Err(Error::Interrupted.into());
+        }
         let current = match batch {
             Ok(b) if b.is_empty() => break,
             Ok(b) => b,
@@ -844,4 +893,23 @@ fn run_stdin_jsonl(cfg: &Config) -> anyhow::Result<Report> {
     run_shard(cfg, &mut decider, &shard, &mut stdout)?;
     finish_stdout(stdout)?;
     decider.finish()
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What happens when a listed file vanishes, or is replaced by a folder,
+    /// between the walk and the read (a race a test cannot time from outside).
+    #[test]
+    fn a_file_gone_or_replaced_after_the_walk_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = Config::new(Input::Path(dir.path().into()), Output::DryRun);
+        let file = |name: &str| InputFile { path: dir.path().join(name), rel: name.into(), size: 10 };
+        let gone = prepare_file(&file("gone.txt"), &cfg, None).err().unwrap();
+        assert_eq!(gone.kind(), "not-found");
+        assert!(gone.to_string().contains("gone.txt: No such file or directory"), "{gone}");
+        fs::create_dir(dir.path().join("now-a-dir.txt")).unwrap();
+        let dir_err = prepare_file(&file("now-a-dir.txt"), &cfg, None).err().unwrap();
+        assert!(dir_err.to_string().contains("now-a-dir.txt: Is a directory"), "{dir_err}");
+    }
 }

@@ -1,0 +1,227 @@
+//! Harness for `tests/robustness.rs`: runs the binary, snapshots trees,
+//! builds seeded corpora. Included with `mod robust_util;` (cargo also builds
+//! it as a test crate of its own, with no tests).
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_newsdedup");
+
+/// The outcome of one run of the binary.
+pub struct Run {
+    /// The command line, for failure messages.
+    pub cmd: String,
+    /// Exit status.
+    pub status: ExitStatus,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Run {
+    /// Exit code, or 128 + signal.
+    pub fn code(&self) -> i32 {
+        use std::os::unix::process::ExitStatusExt;
+        self.status.code().unwrap_or_else(|| 128 + self.status.signal().unwrap_or(0))
+    }
+
+    /// Panics with the command, stdout and stderr unless the exit code is `code`.
+    pub fn expect_code(&self, code: i32) -> &Run {
+        assert_eq!(self.code(), code, "{self}");
+        self
+    }
+
+    /// Panics unless stderr contains `needle`.
+    pub fn expect_stderr(&self, needle: &str) -> &Run {
+        assert!(self.stderr.contains(needle), "stderr lacks {needle:?}\n{self}");
+        self
+    }
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "command: {}\nstatus: {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.cmd, self.status, self.stdout, self.stderr
+        )
+    }
+}
+
+/// `newsdedup` with these arguments (not yet run).
+pub fn command<S: AsRef<OsStr>>(args: &[S]) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(args).stdin(Stdio::null());
+    c
+}
+
+/// Runs a prepared command to completion.
+pub fn finish(mut c: Command) -> Run {
+    let cmd = format!("{c:?}");
+    let out = c.output().expect("cannot start the binary");
+    Run {
+        cmd,
+        status: out.status,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Runs `newsdedup` with these arguments.
+pub fn run<S: AsRef<OsStr>>(args: &[S]) -> Run {
+    finish(command(args))
+}
+
+/// Writes `bytes` to `root/rel`, creating folders.
+pub fn put(root: &Path, rel: impl AsRef<Path>, bytes: impl AsRef<[u8]>) -> PathBuf {
+    let path = root.join(rel);
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// Every regular file under `root` (hidden ones too; symlinks not followed):
+/// relative path bytes → contents.
+pub fn tree(root: &Path) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else { continue };
+        for e in entries {
+            let e = e.unwrap();
+            let ft = e.file_type().unwrap();
+            if ft.is_dir() {
+                stack.push(e.path());
+            } else if ft.is_file() {
+                let rel = e.path().strip_prefix(root).unwrap().as_os_str().as_bytes().to_vec();
+                out.insert(rel, fs::read(e.path()).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// Contents, mode, inode, mtime seconds and nanoseconds of one file.
+pub type Meta = (Vec<u8>, u32, u64, i64, i64);
+
+/// Like [`tree`], with mode, inode and mtime: what "never written" means.
+pub fn tree_meta(root: &Path) -> BTreeMap<Vec<u8>, Meta> {
+    tree(root)
+        .into_iter()
+        .map(|(rel, bytes)| {
+            let m = fs::metadata(root.join(OsStr::from_bytes(&rel))).unwrap();
+            (rel, (bytes, m.mode(), m.ino(), m.mtime(), m.mtime_nsec()))
+        })
+        .collect()
+}
+
+/// Relative paths of temporary files left under `root`.
+pub fn temps(root: &Path) -> Vec<String> {
+    tree(root)
+        .into_keys()
+        .map(|k| String::from_utf8_lossy(&k).into_owned())
+        .filter(|k| {
+            let name = k.rsplit('/').next().unwrap_or(k);
+            name.starts_with(".newsdedup-") && name.ends_with(".tmp")
+        })
+        .collect()
+}
+
+/// Panics unless every file of `got` is byte-identical to the file of the
+/// same name in `reference` (files may be missing from `got`).
+pub fn assert_subset(got: &BTreeMap<Vec<u8>, Vec<u8>>, reference: &BTreeMap<Vec<u8>, Vec<u8>>, what: &str) {
+    for (rel, bytes) in got {
+        let name = String::from_utf8_lossy(rel);
+        let Some(want) = reference.get(rel) else { panic!("{what}: unexpected file {name}") };
+        assert!(
+            bytes == want,
+            "{what}: {name} differs from the uninterrupted run ({} vs {} bytes)",
+            bytes.len(),
+            want.len()
+        );
+    }
+}
+
+/// A small seeded generator (SplitMix64): no dependency, same corpus everywhere.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// Next 64 random bits.
+    pub fn bits(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number below `n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.bits() % n
+    }
+}
+
+const WORDS: [&str; 24] = [
+    "minister",
+    "said",
+    "the",
+    "market",
+    "fell",
+    "sharply",
+    "on",
+    "Tuesday",
+    "after",
+    "reports",
+    "of",
+    "a",
+    "new",
+    "deal",
+    "between",
+    "unions",
+    "and",
+    "police",
+    "in",
+    "London",
+    "\u{201C}quoted\u{201D}",
+    "caf\u{e9}",
+    "profits",
+    "rose",
+];
+
+/// A sentence of 6–16 seeded words ending in a full stop.
+pub fn sentence(rng: &mut Rng) -> String {
+    let n = 6 + rng.below(11);
+    let words: Vec<&str> = (0..n).map(|_| WORDS[rng.below(WORDS.len() as u64) as usize]).collect();
+    format!("{}.", words.join(" "))
+}
+
+/// Writes `files` seeded news files of a few KB under `root` in folders of
+/// 100; about a third of the paragraphs come from a shared pool, so there
+/// is real cross-document dedup work. Returns the total bytes.
+pub fn corpus(root: &Path, files: usize, seed: u64) -> u64 {
+    let mut rng = Rng(seed);
+    let pool: Vec<String> = (0..500).map(|_| sentence(&mut rng)).collect();
+    let mut total = 0;
+    for i in 0..files {
+        let mut text = String::new();
+        for _ in 0..(10 + rng.below(30)) {
+            if rng.below(3) == 0 {
+                text.push_str(&pool[rng.below(pool.len() as u64) as usize]);
+            } else {
+                text.push_str(&sentence(&mut rng));
+            }
+            text.push('\n');
+        }
+        total += text.len() as u64;
+        put(root, format!("s{:03}/f{i:05}.txt", i / 100), text);
+    }
+    total
+}
