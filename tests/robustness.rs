@@ -142,6 +142,46 @@ fn strict_encoding_refuses_a_file_with_the_byte_offset_and_goes_on() {
     assert_eq!(tree(&out).len(), 3);
 }
 
+/// A file that vanishes, and one replaced by a folder, after the walk and
+/// before the read. The walk lists all 3000 files at once, then window 1
+/// (2048 files) is read for about a second; the two files are in window 2
+/// and are changed 300 ms after the start. If the walk was slower than that
+/// the run simply never lists them (exit 0), so it tries up to three times.
+#[test]
+fn files_that_vanish_or_become_folders_after_the_walk_are_reported() {
+    let dir = tmp();
+    let input = dir.path().join("in");
+    corpus(&input, SIGNAL_CORPUS, 4);
+    let (gone, swapped) = (input.join("s029/f02950.txt"), input.join("s029/f02960.txt"));
+    for attempt in 0..3 {
+        let out = dir.path().join(format!("out{attempt}"));
+        let (gone_text, swapped_text) = (fs::read(&gone).unwrap(), fs::read(&swapped).unwrap());
+        let child = spawn_until(&input, &out, At::Start(Duration::from_millis(300)));
+        fs::remove_file(&gone).unwrap();
+        fs::remove_file(&swapped).unwrap();
+        fs::create_dir(&swapped).unwrap();
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let code = output.status.code();
+        if code == Some(0) {
+            eprintln!("attempt {attempt}: the walk had not listed them yet");
+        } else {
+            assert_eq!(code, Some(1), "{stderr}");
+            assert!(stderr.contains("s029/f02950.txt: No such file or directory (os error 2)"), "{stderr}");
+            assert!(stderr.contains("s029/f02960.txt: Is a directory (os error 21)"), "{stderr}");
+            // Everything else is cleaned as if the two files never existed.
+            let reference = dir.path().join("ref");
+            clean_to(&input, &reference, &["-j2"]).expect_code(0);
+            assert!(tree(&out) == tree(&reference), "the other files differ from a run without the two");
+            return;
+        }
+        fs::remove_dir(&swapped).unwrap();
+        fs::write(&gone, gone_text).unwrap();
+        fs::write(&swapped, swapped_text).unwrap();
+    }
+    panic!("the walk never finished within 300 ms; cannot test the race here");
+}
+
 /// `pre_exec` hook that drops root for `nobody` (65534), so file modes bite.
 fn as_nobody(c: &mut Command) {
     unsafe {
