@@ -198,10 +198,11 @@ pub struct CleanArgs {
     #[arg(long, value_name = "FILE")]
     pub rejects: Option<PathBuf>,
 
-    /// JSONL: leave the text untouched and add a field (default `newsdedup`)
-    /// with the dropped paragraphs as [start, end, reason] byte spans of the
-    /// text, and counts. No record is dropped.
-    #[arg(long, value_name = "FIELD", num_args = 0..=1, default_missing_value = "newsdedup")]
+    /// JSONL: leave the text untouched and add a field (`--annotate` for
+    /// `newsdedup`, or `--annotate=FIELD`) with the dropped paragraphs as
+    /// [start, end, reason] byte spans of the text, and counts. No record is
+    /// dropped.
+    #[arg(long, value_name = "FIELD", num_args = 0..=1, require_equals = true, default_missing_value = "newsdedup")]
     pub annotate: Option<String>,
 
     /// Persistent index folder (created if absent): paragraphs that earlier
@@ -307,8 +308,13 @@ impl CleanArgs {
             (None, false, true) => Output::InPlace { backup: self.backup },
             (None, false, false) => Output::Stdout,
         };
-        if input == Input::Stdin && matches!(output, Output::InPlace { .. }) {
-            anyhow::bail!("--in-place needs a file or directory, not standard input");
+        if input == Input::Stdin && matches!(output, Output::InPlace { .. } | Output::Dir(_)) {
+            anyhow::bail!(
+                "--in-place and --out need a file or directory input; standard input is cleaned to standard output"
+            );
+        }
+        if self.annotate.as_ref().is_some_and(|f| *f == self.text_field) {
+            anyhow::bail!("--annotate={0}: the annotation field must not be the text field {0:?}", self.text_field);
         }
         let mut cfg = Config::new(input, output);
         cfg.text = TextOptions {

@@ -270,7 +270,7 @@ impl Deduper {
         self.next_doc = self.next_doc.saturating_add(1);
         if self.rules.scope == Scope::Document {
             self.seen.clear();
-        } else if keys.iter().any(|k| k.chars >= self.rules.min_chars) {
+        } else if keys.iter().any(|k| self.is_long(k)) {
             if let Some(h) = history
                 && let Some(e) = h.document
                 && e.doc_id != h.doc_id
@@ -310,12 +310,14 @@ impl Deduper {
         self.repeat(k, first, reason)
     }
 
+    /// A key long enough to be dropped on its own. An empty key (a line of
+    /// only punctuation under `--key loose`) never is, whatever `min_chars`.
+    fn is_long(&self, k: &Keyed) -> bool {
+        k.chars >= self.rules.min_chars.max(1)
+    }
+
     fn repeat(&self, k: &Keyed, first: Occurrence, reason: Reason) -> Pass1 {
-        if k.chars < self.rules.min_chars {
-            Pass1::ShortRepeat(first)
-        } else {
-            Pass1::Final(Verdict::Drop { reason, first })
-        }
+        if !self.is_long(k) { Pass1::ShortRepeat(first) } else { Pass1::Final(Verdict::Drop { reason, first }) }
     }
 
     fn duplicate(&self, doc: u32, earlier: u32, keys: &[Keyed], history: Option<&History>) -> Plan {
@@ -547,6 +549,14 @@ mod tests {
         let plan = d.decide_with_history(&keys, &whole, Some(&again));
         assert_eq!(plan.duplicate_of, None, "a retry of the same document is not a duplicate of itself");
         assert_eq!(d.first_occurrences().filter(|e| e.2 == WHOLE_DOCUMENT).count(), 0);
+    }
+
+    #[test]
+    fn empty_keys_are_never_dropped_on_their_own() {
+        let mut k = Keyer::new(KeyMode::Loose);
+        let keys: Vec<Keyed> = ["---", "***", "---"].iter().map(|p| k.keyed(p)).collect();
+        let plan = Deduper::new(Rules { min_chars: 0, ..Rules::default() }).decide(&keys, &document_key(&keys));
+        assert_eq!(plan.kept(), 3);
     }
 
     #[test]

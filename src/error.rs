@@ -32,20 +32,20 @@ pub mod exit {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Reading or writing failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {cause}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// The cause.
-        source: io::Error,
+        cause: io::Error,
     },
     /// The bytes could not be decoded, or the file is binary.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {cause}", path.display())]
     Decode {
         /// The file.
         path: PathBuf,
         /// The cause, with the byte offset.
-        source: DecodeError,
+        cause: DecodeError,
     },
     /// The file is larger than `--max-bytes`.
     #[error("{}: file too large ({size} bytes, limit {limit})", path.display())]
@@ -73,7 +73,7 @@ pub enum Error {
 impl Error {
     /// An I/O error about `path`.
     pub fn io(path: &Path, source: io::Error) -> Error {
-        Error::Io { path: path.to_path_buf(), source }
+        Error::Io { path: path.to_path_buf(), cause: source }
     }
 
     /// A usage error about `path`.
@@ -84,12 +84,12 @@ impl Error {
     /// A short machine-readable name of the kind of error, used in reports.
     pub fn kind(&self) -> &'static str {
         match self {
-            Error::Io { source, .. } => match source.kind() {
+            Error::Io { cause, .. } => match cause.kind() {
                 io::ErrorKind::NotFound => "not-found",
                 io::ErrorKind::PermissionDenied => "permission-denied",
                 _ => "io",
             },
-            Error::Decode { source: DecodeError::Binary { .. }, .. } => "binary",
+            Error::Decode { cause: DecodeError::Binary { .. }, .. } => "binary",
             Error::Decode { .. } => "encoding",
             Error::TooLarge { .. } => "too-large",
             Error::Invalid { .. } => "invalid",

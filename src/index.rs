@@ -293,6 +293,15 @@ pub struct Index {
 }
 
 impl Index {
+    /// Opens an index that must already exist (for inspection and
+    /// maintenance, where creating one would hide a mistyped path).
+    pub fn open_existing(path: &Path) -> Result<Index> {
+        if !path.join(MANIFEST).is_file() {
+            return Err(IndexError::Invalid { path: path.to_path_buf(), reason: "no index here (no MANIFEST)".into() });
+        }
+        Index::open(path)
+    }
+
     /// Open (creating if absent) the index directory `path`, lock it and
     /// validate every file, including full segment checksums. An existing
     /// directory without a `MANIFEST` is only adopted if it is empty (apart
@@ -487,7 +496,14 @@ impl Index {
     /// is not already present here; on conflict the existing entry is kept.
     /// Records a run labelled `merge_from <path>`. Returns the number added.
     pub fn merge_from(&mut self, other: &Path, timestamp: u64) -> Result<u64> {
-        let o = Index::open(other)?;
+        let same = fs::canonicalize(other).ok() == fs::canonicalize(&self.dir).ok();
+        if same {
+            return Err(IndexError::Invalid {
+                path: other.to_path_buf(),
+                reason: "cannot merge an index into itself".into(),
+            });
+        }
+        let o = Index::open_existing(other)?;
         let mut new = Vec::new();
         for s in &o.segs {
             for i in 0..s.meta.count as usize {

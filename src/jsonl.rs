@@ -153,6 +153,8 @@ pub enum RecordError {
     MissingField(String),
     /// The field is not a string.
     NotAString(String),
+    /// The field occurs more than once (which one to clean is ambiguous).
+    DuplicateField(String),
 }
 
 impl fmt::Display for RecordError {
@@ -161,6 +163,7 @@ impl fmt::Display for RecordError {
             RecordError::Json(m) => write!(f, "not a JSON object: {m}"),
             RecordError::MissingField(n) => write!(f, "no \"{n}\" field"),
             RecordError::NotAString(n) => write!(f, "field \"{n}\" is not a string"),
+            RecordError::DuplicateField(n) => write!(f, "field \"{n}\" occurs more than once"),
         }
     }
 }
@@ -215,10 +218,11 @@ impl Record {
                 (k.clone().into_owned(), start..start + v.get().len())
             })
             .collect();
-        let text_at = fields
-            .iter()
-            .rposition(|(k, _)| k == text_field)
-            .ok_or_else(|| RecordError::MissingField(text_field.to_owned()))?;
+        let mut at = fields.iter().enumerate().filter(|(_, (k, _))| k == text_field).map(|(i, _)| i);
+        let text_at = at.next().ok_or_else(|| RecordError::MissingField(text_field.to_owned()))?;
+        if at.next().is_some() {
+            return Err(RecordError::DuplicateField(text_field.to_owned()));
+        }
         let text: String =
             serde_json::from_str(raw[text_at].1.get()).map_err(|_| RecordError::NotAString(text_field.to_owned()))?;
         Ok((fields, text_at, text))
@@ -299,6 +303,7 @@ mod tests {
         assert!(matches!(err("[1,2]"), (_, RecordError::Json(_))));
         assert_eq!(err(r#"{"body":"x"}"#), (r#"{"body":"x"}"#.to_owned(), RecordError::MissingField("text".into())));
         assert_eq!(err(r#"{"text":3}"#).1, RecordError::NotAString("text".into()));
+        assert_eq!(err(r#"{"text":"a","text":"b"}"#).1, RecordError::DuplicateField("text".into()));
     }
 
     #[test]

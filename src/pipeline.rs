@@ -50,9 +50,11 @@ use crate::index::{Entry as IndexEntry, Index, RunInfo};
 use crate::interrupt;
 use crate::jsonl::{self, Format, Record};
 use crate::read::{Decoding, decode};
-use crate::report::{DroppedRecord, FileRow, Report, Stats};
+use crate::report::{DroppedRecord, FileRow, Report, Stats, unwritten_status};
 use crate::walk::{InputFile, walk};
-use crate::write::{check_out_dir, remove_stale_temps, replace_in_place, write_atomic};
+use crate::write::{
+    check_out_dir, check_side_file, remove_in_place, remove_stale_temps, replace_in_place, write_atomic,
+};
 
 /// Most files in one window.
 pub const WINDOW_FILES: usize = 2048;
@@ -100,7 +102,7 @@ fn prepare_file(file: &InputFile, cfg: &Config, ix: Option<&Index>) -> Result<Pr
     let bytes = read_limited(&file.path, cfg.max_bytes)?;
     let bytes_in = bytes.len() as u64;
     let (text, decoding) =
-        decode(bytes, cfg.encoding).map_err(|source| Error::Decode { path: file.path.clone(), source })?;
+        decode(bytes, cfg.encoding).map_err(|source| Error::Decode { path: file.path.clone(), cause: source })?;
     let doc = Document::prepare(text, &cfg.text);
     let history = ix.map(|ix| history(ix, &file.rel.to_string_lossy(), &doc));
     Ok(Prepared { file: file.clone(), doc, bytes_in, decoding, history })
@@ -229,6 +231,9 @@ impl Decider {
 
     /// Decides one document (`line` is 0 for a whole file).
     fn decide(&mut self, input: u32, line: u64, doc: &Document, history: Option<&History>) -> anyhow::Result<Plan> {
+        if self.docs.len() >= EARLIER_RUN as usize {
+            anyhow::bail!("more than {} documents in one run; split the input into several runs", EARLIER_RUN - 1);
+        }
         let plan = self.deduper.decide_with_history(&doc.keys, &doc.whole, history);
         self.docs.push((input, line));
         if let Some(h) = history {
@@ -360,7 +365,15 @@ fn run_tree(cfg: &Config, root: &Path) -> anyhow::Result<Report> {
         }
         _ => {}
     }
-    let listing = walk(root, &cfg.walk);
+    for (flag, path) in [("--report", &cfg.report), ("--explain", &cfg.explain), ("--rejects", &cfg.rejects)] {
+        if let Some(path) = path {
+            check_side_file(root, path, flag)?;
+        }
+    }
+    let mut listing = walk(root, &cfg.walk);
+    if let Output::InPlace { backup: Some(suffix) } = &cfg.output {
+        check_backups(&mut listing, suffix)?;
+    }
     let mut decider = Decider::new(cfg)?;
     for s in listing.skipped {
         if s.failure || !cfg.quiet {
@@ -390,7 +403,18 @@ fn run_tree(cfg: &Config, root: &Path) -> anyhow::Result<Report> {
     while let Some(first) = rest.first() {
         if is_jsonl(first, cfg) {
             let shard = Shard { path: first.path.clone(), rel: first.rel.clone() };
-            run_shard(cfg, &mut decider, &shard, &mut stdout)?;
+            match cfg.max_bytes {
+                Some(limit) if first.size > limit => {
+                    let err = Error::TooLarge { path: first.path.clone(), size: first.size, limit };
+                    decider.input(&first.rel);
+                    fail_shard(
+                        &mut decider,
+                        FileRow { path: first.rel.to_string_lossy().into_owned(), ..FileRow::default() },
+                        err,
+                    );
+                }
+                _ => run_shard(cfg, &mut decider, &shard, &mut stdout)?,
+            }
             bar.inc(first.size);
             rest = &rest[1..];
         } else {
@@ -402,6 +426,25 @@ fn run_tree(cfg: &Config, root: &Path) -> anyhow::Result<Report> {
     finish_stdout(stdout)?;
     bar.finish_and_clear();
     decider.finish()
+}
+
+/// `--in-place --backup SUFFIX`: earlier backups are not inputs, and an
+/// existing backup is never overwritten (a second run would otherwise
+/// replace the original with the first run's output).
+fn check_backups(listing: &mut crate::walk::Walk, suffix: &str) -> anyhow::Result<()> {
+    let is_backup = |f: &InputFile| f.rel.as_os_str().as_encoded_bytes().ends_with(suffix.as_bytes());
+    listing.files.retain(|f| !is_backup(f));
+    for f in &listing.files {
+        let mut name = f.path.as_os_str().to_owned();
+        name.push(suffix);
+        if Path::new(&name).exists() {
+            anyhow::bail!(
+                "{}: backup already exists; move it away or choose another --backup suffix (nothing was changed)",
+                Path::new(&name).display()
+            );
+        }
+    }
+    Ok(())
 }
 
 fn is_jsonl(file: &InputFile, cfg: &Config) -> bool {
@@ -492,14 +535,7 @@ fn decide_window(decider: &mut Decider, window: Window) -> anyhow::Result<Vec<De
             Err((file, err)) => {
                 decider.input(&file.rel);
                 eprintln!("newsdedup: {err}");
-                let row = FileRow {
-                    path: file.rel.to_string_lossy().into_owned(),
-                    status: "failed".into(),
-                    error: Some(format!("{err} [{}]", err.kind())),
-                    stats: Stats { inputs_failed: 1, ..Stats::default() },
-                    ..FileRow::default()
-                };
-                decider.report.push(row);
+                decider.report.push(FileRow::failed(&file.rel, &err));
             }
         }
     }
@@ -517,19 +553,20 @@ fn emit(d: &Decided, cfg: &Config) -> anyhow::Result<FileRow> {
     let mut stats = Stats::of_plan(&d.plan);
     stats.bytes_in = p.bytes_in;
     stats.inputs_repaired = u64::from(p.decoding.first_invalid.is_some());
-    let kept = stats.paragraphs_kept > 0;
-    let status = if d.plan.duplicate_of.is_some() {
-        "duplicate"
-    } else if p.doc.is_empty() {
-        "empty"
-    } else if !kept {
-        "emptied"
-    } else if cfg.output == Output::DryRun {
-        "dry-run"
-    } else {
-        "written"
+    let unwritten = unwritten_status(&d.plan);
+    let status = match (unwritten, &cfg.output) {
+        (Some(s), _) => s,
+        (None, Output::DryRun) => "dry-run",
+        (None, _) => "written",
     };
-    if kept {
+    if unwritten.is_some()
+        && let Output::InPlace { backup } = &cfg.output
+    {
+        // Cleaning in place: a file with nothing left goes away (or becomes
+        // its backup), as it would be absent from a mirrored --out tree.
+        remove_in_place(&p.file.path, backup.as_deref())?;
+    }
+    if unwritten.is_none() {
         let mut bytes = Vec::with_capacity(p.doc.original.len());
         p.doc.render_into(&d.plan.verdicts, cfg.emit, &mut bytes);
         stats.bytes_out = bytes.len() as u64;
@@ -573,7 +610,7 @@ fn run_stdin(cfg: &Config) -> anyhow::Result<Report> {
             let history = decider.index.as_ref().map(|ix| history(ix, "<stdin>", &doc));
             Ok(Prepared { doc, file: file.clone(), bytes_in, decoding, history })
         }
-        Err(source) => Err((file.clone(), Error::Decode { path: file.path.clone(), source })),
+        Err(source) => Err((file.clone(), Error::Decode { path: file.path.clone(), cause: source })),
     };
     let decided = decide_window(&mut decider, vec![prepared])?;
     for d in &decided {
@@ -593,10 +630,17 @@ pub const BATCH_BYTES: usize = 32 << 20;
 #[error("broken pipe on stdout")]
 pub struct BrokenPipe;
 
-/// A JSONL input: a file or stdin.
+/// A JSONL input: a file or stdin (`-`).
 struct Shard {
     path: PathBuf,
     rel: PathBuf,
+}
+
+impl Shard {
+    /// The name used in messages: the path, or `<stdin>`.
+    fn name(&self) -> &Path {
+        if self.path.as_os_str() == "-" { &self.rel } else { &self.path }
+    }
 }
 
 /// One line of a shard after preparation (parallel step).
@@ -645,6 +689,9 @@ fn read_batch(reader: &mut dyn io::BufRead, next_line: &mut u64) -> io::Result<V
         }
         *next_line += 1;
         bytes += buf.len();
+        if *next_line == 1 && buf.starts_with("\u{FEFF}".as_bytes()) {
+            buf.drain(..3); // a UTF-8 byte order mark before the first record
+        }
         while matches!(buf.last(), Some(b'\n' | b'\r')) {
             buf.pop();
         }
@@ -714,9 +761,7 @@ impl ShardOut<'_> {
         if let ShardOut::File { sink, tmp, dest, backup } = self {
             sink.finish().map_err(|e| Error::io(&dest, e))?;
             if let Some(suffix) = backup {
-                let mut name = dest.as_os_str().to_owned();
-                name.push(suffix);
-                fs::copy(&dest, PathBuf::from(name)).map_err(|e| Error::io(&dest, e))?;
+                crate::write::make_backup(&dest, &suffix)?;
             }
             tmp.persist(&dest).map_err(|e| Error::io(&dest, e.error))?;
         }
@@ -802,7 +847,11 @@ fn run_shard(
             Ok(b) if b.is_empty() => break,
             Ok(b) => b,
             Err(e) => {
-                let err = Error::io(&shard.path, io::Error::new(e.kind(), format!("line {}: {e}", next_line + 1)));
+                // The records before the damage were decided: write them, so
+                // that no paragraph kept from them is lost; report the shard
+                // as failed at the line where reading stopped.
+                out.commit()?;
+                let err = Error::io(shard.name(), io::Error::new(e.kind(), format!("line {}: {e}", next_line + 1)));
                 fail_shard(decider, row, err);
                 return Ok(());
             }
@@ -820,12 +869,13 @@ fn run_shard(
     Ok(())
 }
 
-fn fail_shard(decider: &mut Decider, mut row: FileRow, err: Error) {
+fn fail_shard(decider: &mut Decider, row: FileRow, err: Error) {
     eprintln!("newsdedup: {err}");
-    row.status = "failed".into();
-    row.error = Some(format!("{err} [{}]", err.kind()));
-    row.stats.inputs_failed += 1;
-    decider.report.push(row);
+    let mut failed = FileRow::failed(Path::new(&row.path), &err);
+    failed.stats += row.stats;
+    failed.dropped_records = row.dropped_records;
+    failed.rejected_lines = row.rejected_lines;
+    decider.report.push(failed);
 }
 
 fn process_batch(
@@ -850,14 +900,7 @@ fn process_batch(
                 stats.inputs_repaired = u64::from(*repaired);
                 let written = cfg.annotate.is_some() || plan.kept() > 0 || cfg.keep_empty;
                 stats.documents_written = u64::from(written && cfg.output != Output::DryRun);
-                if !written {
-                    let status = if plan.duplicate_of.is_some() {
-                        "duplicate"
-                    } else if plan.verdicts.is_empty() {
-                        "empty"
-                    } else {
-                        "emptied"
-                    };
+                if let (false, Some(status)) = (written, unwritten_status(&plan)) {
                     let duplicate_of = plan.duplicate_of.map(|d| decider.doc_name(d));
                     row.dropped_records.push(DroppedRecord { line: *line, status: status.into(), duplicate_of });
                 }
@@ -865,7 +908,7 @@ fn process_batch(
                 plans.push(Some(plan));
             }
             Line::Rejected { line, raw, error } => {
-                decider.reject(&shard.path, *line, raw, error, row)?;
+                decider.reject(shard.name(), *line, raw, error, row)?;
                 plans.push(None);
             }
         }

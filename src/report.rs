@@ -96,12 +96,11 @@ impl Stats {
                 },
             }
         }
-        if plan.duplicate_of.is_some() {
-            s.documents_duplicate = 1;
-        } else if plan.verdicts.is_empty() {
-            s.documents_empty = 1;
-        } else if s.paragraphs_kept == 0 {
-            s.documents_emptied = 1;
+        match unwritten_status(plan) {
+            Some("duplicate") => s.documents_duplicate = 1,
+            Some("empty") => s.documents_empty = 1,
+            Some(_) => s.documents_emptied = 1,
+            None => {}
         }
         s
     }
@@ -112,6 +111,21 @@ impl Stats {
             + self.dropped_across_documents
             + self.dropped_duplicate_document
             + self.dropped_inside_repeated_block
+    }
+}
+
+/// The status of a decided document that is not written: `duplicate`,
+/// `empty` (no paragraph in the input) or `emptied` (every paragraph
+/// dropped); `None` when it keeps a paragraph.
+pub fn unwritten_status(plan: &Plan) -> Option<&'static str> {
+    if plan.duplicate_of.is_some() {
+        Some("duplicate")
+    } else if plan.verdicts.is_empty() {
+        Some("empty")
+    } else if !plan.verdicts.iter().any(|v| v.is_kept()) {
+        Some("emptied")
+    } else {
+        None
     }
 }
 
@@ -141,6 +155,19 @@ pub struct FileRow {
     /// The counts.
     #[serde(flatten)]
     pub stats: Stats,
+}
+
+impl FileRow {
+    /// The row of an input that could not be read (counted as failed).
+    pub fn failed(rel: &std::path::Path, error: &crate::error::Error) -> FileRow {
+        FileRow {
+            path: rel.to_string_lossy().into_owned(),
+            status: "failed".into(),
+            error: Some(format!("{error} [{}]", error.kind())),
+            stats: Stats { inputs_failed: 1, ..Stats::default() },
+            ..FileRow::default()
+        }
+    }
 }
 
 /// A JSONL record that was not written.

@@ -43,19 +43,53 @@ pub fn write_atomic(path: &Path, bytes: &[u8], like: Option<&fs::Metadata>) -> R
 }
 
 /// Replaces `path` in place, atomically; with a backup suffix the original
-/// is first hard-linked (or copied) to `path` + suffix.
+/// is first kept as `path` + suffix (see [`make_backup`]).
 pub fn replace_in_place(path: &Path, bytes: &[u8], backup: Option<&str>) -> Result<()> {
     let meta = fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if let Some(suffix) = backup {
-        let mut name = path.as_os_str().to_owned();
-        name.push(suffix);
-        let backup_path = PathBuf::from(name);
-        let _ = fs::remove_file(&backup_path);
-        if fs::hard_link(path, &backup_path).is_err() {
-            fs::copy(path, &backup_path).map_err(|e| Error::io(&backup_path, e))?;
-        }
+        make_backup(path, suffix)?;
     }
     write_atomic(path, bytes, Some(&meta))
+}
+
+/// Keeps the original of `path` as `path` + `suffix`: a hard link (the very
+/// original inode), or a copy where links are not possible. An existing
+/// backup is never overwritten.
+pub fn make_backup(path: &Path, suffix: &str) -> Result<()> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    let backup = PathBuf::from(name);
+    if backup.exists() {
+        return Err(Error::invalid(&backup, "backup already exists"));
+    }
+    if fs::hard_link(path, &backup).is_err() {
+        fs::copy(path, &backup).map_err(|e| Error::io(&backup, e))?;
+    }
+    Ok(())
+}
+
+/// Removes a file that has nothing left, in place; with a backup suffix it
+/// is renamed to its backup instead.
+pub fn remove_in_place(path: &Path, backup: Option<&str>) -> Result<()> {
+    match backup {
+        Some(suffix) => {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            fs::rename(path, PathBuf::from(name)).map_err(|e| Error::io(path, e))
+        }
+        None => fs::remove_file(path).map_err(|e| Error::io(path, e)),
+    }
+}
+
+/// Refuses a side file (`--report`, `--explain`, `--rejects`) that is the
+/// input or lies inside the input tree: the input is never written.
+pub fn check_side_file(input: &Path, path: &Path, flag: &str) -> Result<()> {
+    let i = resolve(input).map_err(|e| Error::io(input, e))?;
+    let p = resolve(path).map_err(|e| Error::io(path, e))?;
+    if p == i || p.starts_with(&i) {
+        return Err(Error::invalid(path, format!("{flag} would write into the input {}", input.display())));
+    }
+    Ok(())
 }
 
 /// Removes stale temporary files left in `dir` by a killed run.
@@ -146,6 +180,20 @@ mod tests {
         replace_in_place(&f, b"new", Some(".bak")).unwrap();
         assert_eq!(fs::read_to_string(&f).unwrap(), "new");
         assert_eq!(fs::read_to_string(dir.path().join("x.txt.bak")).unwrap(), "old");
+        // A second replacement never overwrites the backup of the original.
+        assert!(replace_in_place(&f, b"newer", Some(".bak")).is_err());
+        assert_eq!(fs::read_to_string(dir.path().join("x.txt.bak")).unwrap(), "old");
+        assert_eq!(fs::read_to_string(&f).unwrap(), "new");
+    }
+
+    #[test]
+    fn side_files_inside_the_input_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in");
+        fs::create_dir(&input).unwrap();
+        assert!(check_side_file(&input, &input.join("a/1.txt"), "--explain").is_err());
+        assert!(check_side_file(&input, &input, "--report").is_err());
+        assert!(check_side_file(&input, &dir.path().join("report.json"), "--report").is_ok());
     }
 
     #[test]

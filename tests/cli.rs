@@ -372,3 +372,17 @@ fn quotes_keep_on_german_keeps_ascii_copies_and_the_line_split() {
     let file = input.join("de.txt");
     t.clean(&file, &["--quotes", "keep"]).expect(0).stdout_is(expected.as_bytes());
 }
+
+#[test]
+fn side_files_inside_the_input_are_refused_and_the_input_is_untouched() {
+    let t = TestDir::new();
+    let input = t.copy_input("corpus-tree");
+    let before = snapshot(&input);
+    let victim = snapshot(&input).keys().next().unwrap().clone();
+    let victim = input.join(victim);
+    for flag in ["--explain", "--report", "--rejects"] {
+        let o = t.clean(&input, &["--out", t.join("out").to_str().unwrap(), flag, victim.to_str().unwrap()]).expect(2);
+        o.stderr_has("would write into the input");
+    }
+    assert!(snapshot(&input) == before, "the input changed");
+}

@@ -9,7 +9,7 @@
 //! `read::decode` → `Document::prepare` → `Deduper::decide` → `render` — and
 //! asserts that nothing panics and that:
 //! 1. every distinct key keeps its first occurrence (`Keep`), and a key of at
-//!    least `min_chars` characters is kept nowhere else;
+//!    least `min_chars` characters (and at least one) is kept nowhere else;
 //! 2. the output holds the kept paragraphs in input order (cleaning the
 //!    output again keeps all of them: same keys, same order);
 //! 3. cleaning is idempotent: cleaning the output changes nothing.
@@ -69,7 +69,7 @@ pub fn check(data: &[u8]) {
         let first = seen.insert(k.digest);
         if first {
             assert_eq!(*v, Verdict::Keep, "first occurrence of a key not kept");
-        } else if k.chars >= p.rules.min_chars {
+        } else if k.chars >= p.rules.min_chars.max(1) {
             assert!(!v.is_kept(), "a repeat of a long key was kept");
         }
         if v.is_kept() {

@@ -302,3 +302,51 @@ fn broken_pipe_ends_quietly() {
     assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     assert!(out.stderr.is_empty(), "quiet on broken pipe: {}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn a_shard_damaged_midway_keeps_what_was_read_and_fails_naming_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let shards = dir.path().join("shards");
+    fs::create_dir(&shards).unwrap();
+    let body: String = (0..20000)
+        .map(|i| {
+            format!("{}\n", json!({"id": i, "text": format!("Record {i} has a paragraph of its own, long enough.")}))
+        })
+        .collect();
+    let zipped = gz(body.as_bytes());
+    fs::write(shards.join("a.jsonl.gz"), &zipped[..zipped.len() * 3 / 4]).unwrap();
+    // b repeats the first records of a: they must survive somewhere.
+    fs::write(shards.join("b.jsonl"), body.lines().take(3).map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+    let out = dir.path().join("out");
+    let o = run(&["clean", shards.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"], None);
+    assert_eq!(o.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("a.jsonl.gz: line "), "{stderr}");
+    let a = records(&gunzip(&fs::read(out.join("a.jsonl.gz")).unwrap()));
+    assert!(a.len() > 1000, "records read before the damage are written ({})", a.len());
+    assert_eq!(a[0]["id"], 0);
+    assert!(fs::read(out.join("b.jsonl")).unwrap().is_empty(), "b's records are duplicates of a's, kept in a");
+}
+
+#[test]
+fn a_duplicated_text_field_is_rejected() {
+    let o =
+        run(&["clean", "--format", "jsonl", "-"], Some(b"{\"id\":1,\"text\":\"One text here.\",\"text\":\"Two.\"}\n"));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("<stdin>:1: field \"text\" occurs more than once"));
+    assert!(o.stdout.is_empty());
+}
+
+#[test]
+fn annotate_takes_its_field_name_with_an_equals_sign() {
+    let line = format!(
+        "{}\n",
+        json!({"id": 1, "text": "Same paragraph, long enough to count.\nSame paragraph, long enough to count."})
+    );
+    let o = ok(&["clean", "--format", "jsonl", "-q", "--annotate", "-"], Some(line.as_bytes()));
+    assert_eq!(records(&o.stdout)[0]["newsdedup"]["dropped"], 1);
+    let o = ok(&["clean", "--format", "jsonl", "-q", "--annotate=dd", "-"], Some(line.as_bytes()));
+    assert_eq!(records(&o.stdout)[0]["dd"]["kept"], 1);
+    let o = run(&["clean", "--format", "jsonl", "--annotate=text", "-"], Some(line.as_bytes()));
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -429,7 +429,7 @@ fn in_place_replaces_atomically_keeps_modes_and_backups() {
     let (input, pristine, reference) = (dir.path().join("in"), dir.path().join("pristine"), dir.path().join("ref"));
     for root in [&input, &pristine] {
         good_files(root);
-        put(root, "dup.txt", A); // an exact duplicate of a.txt: not rewritten
+        put(root, "dup.txt", A); // an exact duplicate of a.txt: becomes its backup
     }
     fs::set_permissions(input.join("a.txt"), fs::Permissions::from_mode(0o640)).unwrap();
     fs::set_permissions(input.join("b.txt"), fs::Permissions::from_mode(0o600)).unwrap();
@@ -442,23 +442,35 @@ fn in_place_replaces_atomically_keeps_modes_and_backups() {
     let reference = tree(&reference);
     for (rel, (old, mode, ino, ..)) in &before {
         let name = String::from_utf8_lossy(rel);
-        let (new, new_mode, new_ino, ..) = &after[rel];
+        let mut backup = rel.clone();
+        backup.extend_from_slice(b".orig");
+        let Some((new, new_mode, new_ino, ..)) = after.get(rel) else {
+            // Nothing left (the duplicate): the file became its backup.
+            assert!(!reference.contains_key(rel), "{name}: removed but has clean text");
+            let (kept, _, backup_ino, ..) = &after[&backup];
+            assert_eq!((kept, backup_ino), (old, ino), "{name}: its backup is not the original");
+            continue;
+        };
         assert_eq!(new_mode, mode, "{name}: mode changed");
         match reference.get(rel) {
             Some(clean) => {
                 assert_eq!(new, clean, "{name}: not the clean text");
                 assert_ne!(new_ino, ino, "{name}: rewritten in place instead of renamed over");
-                let mut backup = rel.clone();
-                backup.extend_from_slice(b".orig");
                 let (kept, _, backup_ino, ..) = &after[&backup];
                 assert_eq!(kept, old, "{name}: backup is not the original");
                 assert_eq!(backup_ino, ino, "{name}: backup should be the original file itself");
             }
-            None => assert_eq!(new, old, "{name}: a file that is not written must be left alone"),
+            None => panic!("{name}: has nothing left but is still there"),
         }
     }
     assert!(temps(&input).is_empty());
+    assert!(!after.contains_key(b"dup.txt".as_slice()), "the duplicate is gone from the cleaned tree");
     assert_eq!(after.len(), before.len() + reference.len(), "one backup per rewritten file");
+    // A second run must not overwrite the backups of the originals.
+    let again =
+        run(&[OsStr::new("clean"), input.as_os_str(), "--in-place".as_ref(), "--backup".as_ref(), ".orig".as_ref()]);
+    again.expect_code(2);
+    assert!(tree_meta(&input) == after, "a refused second run changed the tree");
 }
 
 #[test]
