@@ -150,10 +150,8 @@ struct Decider {
     /// Document number -> (input number, line; 0 for a whole file): 16
     /// bytes per document, so names are not stored per record.
     docs: Vec<(u32, u64)>,
-    explain: Option<BufWriter<File>>,
-    explain_path: Option<PathBuf>,
-    rejects: Option<BufWriter<File>>,
-    rejects_path: Option<PathBuf>,
+    explain: Option<SideFile>,
+    rejects: Option<SideFile>,
     /// The persistent index, when `--index` is given.
     index: Option<Index>,
     /// Document number -> identity, when an index is used.
@@ -179,12 +177,34 @@ struct ExplainLine<'a> {
     reason: &'static str,
 }
 
-fn create(path: &Option<PathBuf>) -> anyhow::Result<Option<BufWriter<File>>> {
-    match path {
-        Some(p) => {
-            Ok(Some(BufWriter::new(File::create(p).with_context(|| format!("{}: cannot create", p.display()))?)))
-        }
-        None => Ok(None),
+/// `--explain` or `--rejects`: written to a temporary file beside its final
+/// name and renamed into place when the run completes, so a failed or
+/// interrupted run leaves no partial file under that name.
+struct SideFile {
+    out: BufWriter<tempfile::NamedTempFile>,
+    path: PathBuf,
+}
+
+impl SideFile {
+    fn create(path: &Option<PathBuf>) -> anyhow::Result<Option<SideFile>> {
+        let Some(path) = path else { return Ok(None) };
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let tmp = tempfile::Builder::new()
+            .prefix(crate::write::TEMP_PREFIX)
+            .suffix(crate::write::TEMP_SUFFIX)
+            .tempfile_in(parent)
+            .map_err(|e| Error::io(path, e))?;
+        Ok(Some(SideFile { out: BufWriter::new(tmp), path: path.clone() }))
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        self.out.write_all(bytes).map_err(|e| Error::io(&self.path, e).into())
+    }
+
+    fn commit(self) -> anyhow::Result<()> {
+        let tmp = self.out.into_inner().map_err(|e| Error::io(&self.path, e.into_error()))?;
+        tmp.persist(&self.path).map_err(|e| Error::io(&self.path, e.error))?;
+        Ok(())
     }
 }
 
@@ -194,10 +214,8 @@ impl Decider {
             deduper: Deduper::new(cfg.rules),
             inputs: Vec::new(),
             docs: Vec::new(),
-            explain: create(&cfg.explain)?,
-            explain_path: cfg.explain.clone(),
-            rejects: create(&cfg.rejects)?,
-            rejects_path: cfg.rejects.clone(),
+            explain: SideFile::create(&cfg.explain)?,
+            rejects: SideFile::create(&cfg.rejects)?,
             index: match &cfg.index {
                 Some(path) if cfg.rules.scope == crate::dedup::Scope::Corpus => Some(Index::open(path)?),
                 Some(_) => anyhow::bail!("--index needs --scope corpus"),
@@ -246,9 +264,7 @@ impl Decider {
     }
 
     fn explain(&mut self, doc: &Document, plan: &Plan) -> anyhow::Result<()> {
-        let (Some(out), Some(path)) = (self.explain.as_mut(), self.explain_path.as_ref()) else {
-            return Ok(());
-        };
+        let Some(out) = self.explain.as_mut() else { return Ok(()) };
         let (input, line) = self.docs[plan.doc as usize];
         for (i, v) in plan.verdicts.iter().enumerate() {
             if let Verdict::Drop { reason, first } = v {
@@ -266,8 +282,9 @@ impl Decider {
                     first_paragraph: first.para,
                     reason: reason.as_str(),
                 };
-                serde_json::to_writer(&mut *out, &entry)?;
-                out.write_all(b"\n").with_context(|| format!("{}: cannot write", path.display()))?;
+                let mut line = serde_json::to_vec(&entry)?;
+                line.push(b'\n');
+                out.write(&line)?;
             }
         }
         Ok(())
@@ -276,10 +293,9 @@ impl Decider {
     /// Records a rejected JSONL line: stderr, the rejects file, the row.
     fn reject(&mut self, shard: &Path, line: u64, raw: &[u8], error: &str, row: &mut FileRow) -> anyhow::Result<()> {
         eprintln!("newsdedup: {}:{line}: {error}", shard.display());
-        if let (Some(out), Some(path)) = (self.rejects.as_mut(), self.rejects_path.as_ref()) {
-            out.write_all(raw)
-                .and_then(|()| out.write_all(b"\n"))
-                .with_context(|| format!("{}: cannot write", path.display()))?;
+        if let Some(out) = self.rejects.as_mut() {
+            out.write(raw)?;
+            out.write(b"\n")?;
         }
         row.stats.records_rejected += 1;
         row.rejected_lines.push(line);
@@ -287,10 +303,8 @@ impl Decider {
     }
 
     fn finish(mut self) -> anyhow::Result<Report> {
-        for (out, path) in [(self.explain.take(), &self.explain_path), (self.rejects.take(), &self.rejects_path)] {
-            if let (Some(mut out), Some(path)) = (out, path) {
-                out.flush().with_context(|| format!("{}: cannot write", path.display()))?;
-            }
+        for side in [self.explain.take(), self.rejects.take()].into_iter().flatten() {
+            side.commit()?;
         }
         self.report.distinct_keys = self.deduper.distinct_keys() as u64;
         if let Some(index) = self.index.take() {
@@ -714,7 +728,9 @@ fn render_line(line: &Line, plan: Option<&Plan>, cfg: &Config, out: &mut Vec<u8>
     }
     let mut text = Vec::with_capacity(doc.original.len());
     doc.render_into(&plan.verdicts, cfg.emit, &mut text);
-    record.write_with_text(&String::from_utf8_lossy(&text), out);
+    // Only whole `str` slices and ASCII line breaks were rendered: valid UTF-8.
+    let text = String::from_utf8(text).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    record.write_with_text(&text, out);
 }
 
 /// The `--annotate` value: dropped paragraphs as `[start, end, reason]` byte

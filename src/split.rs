@@ -83,9 +83,6 @@ pub struct Split {
     pub mode: SplitMode,
     /// The document's separator style.
     pub separator: Option<Separator>,
-    /// The document's first line terminator (`"\n"`, `"\r\n"` or `"\r"`), used
-    /// when original text is written back.
-    pub line_ending: &'static str,
 }
 
 impl Split {
@@ -118,11 +115,7 @@ struct Line {
 pub fn split(text: &str, mode: SplitMode, quotes: QuoteMode) -> Split {
     let mut norm = String::with_capacity(text.len());
     let mut recs = Vec::new();
-    let mut line_ending = None;
     for line in lines(text) {
-        if line_ending.is_none() && line.terminated {
-            line_ending = Some(terminator_at(text, line.span.end));
-        }
         let start = norm.len();
         normalize_line_into(line.text, quotes, &mut norm);
         let indent = line.text.len() - line.text.trim_start().len();
@@ -139,21 +132,7 @@ pub fn split(text: &str, mode: SplitMode, quotes: QuoteMode) -> Split {
         SplitMode::Blank => by_blocks(&norm, &recs),
         _ => by_lines(norm, &recs),
     };
-    Split {
-        separator: separator_style(&gaps, mode),
-        text: text_buf,
-        spans,
-        mode,
-        line_ending: line_ending.unwrap_or("\n"),
-    }
-}
-
-fn terminator_at(text: &str, at: usize) -> &'static str {
-    match &text.as_bytes()[at..] {
-        [b'\r', b'\n', ..] => "\r\n",
-        [b'\r', ..] => "\r",
-        _ => "\n",
-    }
+    Split { separator: separator_style(&gaps, mode), text: text_buf, spans, mode }
 }
 
 /// The `auto` rule: hard-wrapped when most joints are wrapped.
@@ -338,7 +317,6 @@ mod tests {
         assert_eq!(&text[s.spans[0].orig.clone()], "\u{201C}Caf\u{00E9}\u{201D}");
         assert_eq!(&text[s.spans[1].orig.clone()], "x  y");
         assert_eq!(s.paragraph(0), "\"Caf\u{00E9}\"");
-        assert_eq!(s.line_ending, "\r\n");
         let w = split(WRAPPED, SplitMode::Blank, QuoteMode::Fold);
         assert_eq!(&WRAPPED[w.spans[1].orig.clone()], "    The dry period means the temporao will\nbe late this year.");
     }
