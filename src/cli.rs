@@ -298,6 +298,22 @@ pub enum EncodingArg {
     Lossy,
 }
 
+impl IndexCommand {
+    /// Runs the maintenance command; `stats` prints to stdout.
+    pub fn run(self) -> Result<(), crate::index::IndexError> {
+        use crate::index::{Index, unix_now};
+        match self {
+            IndexCommand::Stats { path } => print!("{}", Index::open_existing(&path)?.stats()),
+            IndexCommand::Compact { path } => Index::open_existing(&path)?.compact()?,
+            IndexCommand::Merge { path, other } => {
+                let added = Index::open_existing(&path)?.merge_from(&other, unix_now())?;
+                eprintln!("added {added} keys from {}", other.display());
+            }
+        }
+        Ok(())
+    }
+}
+
 impl CleanArgs {
     /// The one translation from command line to [`Config`].
     pub fn into_config(self) -> anyhow::Result<Config> {

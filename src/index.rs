@@ -242,6 +242,11 @@ pub enum IndexError {
     Invalid { path: PathBuf, reason: String },
 }
 
+/// Seconds since the Unix epoch, for run records (0 if the clock is before it).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
 /// On-disk format version of both segment and manifest files.
 pub const FORMAT_VERSION: u32 = 1;
 /// Longest accepted run label, in bytes.

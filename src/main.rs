@@ -46,19 +46,7 @@ fn clean(args: newsdedup::cli::CleanArgs) -> i32 {
 }
 
 fn index(cmd: IndexCommand) -> i32 {
-    let result = match cmd {
-        IndexCommand::Stats { path } => {
-            newsdedup::index::Index::open_existing(&path).map(|ix| print!("{}", ix.stats()))
-        }
-        IndexCommand::Compact { path } => newsdedup::index::Index::open_existing(&path).and_then(|ix| ix.compact()),
-        IndexCommand::Merge { path, other } => newsdedup::index::Index::open_existing(&path).and_then(|mut ix| {
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-            let added = ix.merge_from(&other, now)?;
-            eprintln!("added {added} keys from {}", other.display());
-            Ok(())
-        }),
-    };
-    match result {
+    match cmd.run() {
         Ok(()) => exit::SUCCESS,
         Err(err) => {
             eprintln!("newsdedup: {err}");

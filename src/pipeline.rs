@@ -326,9 +326,8 @@ impl Decider {
             .filter_map(|(key, doc, para)| Some(IndexEntry { key, doc: *self.doc_ids.get(doc as usize)?, para }))
             .filter(|e| index.get(e.key).is_none())
             .collect();
-        let timestamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let run = RunInfo {
-            timestamp,
+            timestamp: crate::index::unix_now(),
             docs: self.report.totals.documents_read,
             paragraphs: self.report.totals.paragraphs_in,
             label: self.label.clone(),

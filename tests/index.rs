@@ -181,3 +181,25 @@ fn a_damaged_or_foreign_index_is_refused_naming_the_file() {
         .expect(2);
     o.stderr_has("foreign");
 }
+
+#[test]
+fn index_maintenance_commands() {
+    let t = TestDir::new();
+    t.write("a/x.txt", "A paragraph that is long enough to be a key.\n");
+    t.write(
+        "b/y.txt",
+        "Another paragraph, long enough to be a key too.\nA paragraph that is long enough to be a key.\n",
+    );
+    let (ia, ib) = (t.join("ia"), t.join("ib"));
+    clean(&t, &t.join("a"), &t.join("oa"), &ia);
+    clean(&t, &t.join("b"), &t.join("ob"), &ib);
+    // A mistyped path is an error, not a new empty index.
+    t.cmd(["index", "stats", t.join("typo").to_str().unwrap()]).expect(2).stderr_has("no index here");
+    assert!(!t.join("typo").exists());
+    t.cmd(["index", "merge", ia.to_str().unwrap(), ia.to_str().unwrap()]).expect(2).stderr_has("into itself");
+    // ib holds 3 keys (2 paragraphs + its document); one paragraph is in ia already.
+    t.cmd(["index", "merge", ia.to_str().unwrap(), ib.to_str().unwrap()]).expect(0).stderr_has("added 2 keys");
+    t.cmd(["index", "compact", ia.to_str().unwrap()]).expect(0);
+    let stats = t.cmd(["index", "stats", ia.to_str().unwrap()]).expect(0).stdout_str();
+    assert!(stats.contains("keys: 4") && stats.contains("segments: 1"), "{stats}");
+}
