@@ -80,7 +80,7 @@ struct Decided {
 
 /// Reads and prepares one file.
 fn prepare_file(file: &InputFile, cfg: &Config) -> Result<Prepared, Error> {
-    let bytes = read_limited(&file.path, cfg.max_bytes)?;
+    let bytes = read_limited(file, cfg.max_bytes)?;
     let bytes_in = bytes.len() as u64;
     let (text, decoding) =
         decode(bytes, cfg.encoding).map_err(|source| Error::Decode { path: file.path.clone(), source })?;
@@ -88,20 +88,22 @@ fn prepare_file(file: &InputFile, cfg: &Config) -> Result<Prepared, Error> {
     Ok(Prepared { file: file.clone(), doc, bytes_in, decoding })
 }
 
-fn read_limited(path: &Path, max: Option<u64>) -> Result<Vec<u8>, Error> {
-    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
-    let size = f.metadata().map_err(|e| Error::io(path, e))?.len();
+/// Reads a whole file in four system calls (open, read, read to see the
+/// end, close): the size from the walk sizes the buffer, so no `fstat` or
+/// `lseek` is needed (`File::read_to_end` would make both). A file that
+/// changed size since the walk is still read whole; the limit is enforced on
+/// what is actually read.
+fn read_limited(file: &InputFile, max: Option<u64>) -> Result<Vec<u8>, Error> {
+    let path = &file.path;
     if let Some(limit) = max
-        && size > limit
+        && file.size > limit
     {
-        return Err(Error::TooLarge { path: path.to_path_buf(), size, limit });
+        return Err(Error::TooLarge { path: path.to_path_buf(), size: file.size, limit });
     }
-    let mut buf = Vec::with_capacity(size as usize + 1);
-    match max {
-        Some(limit) => f.take(limit + 1).read_to_end(&mut buf),
-        None => f.read_to_end(&mut buf),
-    }
-    .map_err(|e| Error::io(path, e))?;
+    let f = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut buf = Vec::with_capacity(file.size as usize + 1);
+    // `Take` has no size-probing specialisation: it reads straight into `buf`.
+    f.take(max.map_or(u64::MAX, |limit| limit + 1)).read_to_end(&mut buf).map_err(|e| Error::io(path, e))?;
     if let Some(limit) = max
         && buf.len() as u64 > limit
     {
