@@ -126,11 +126,15 @@ impl<'a> Iterator for Lines<'a> {
             return None;
         }
         let start = self.pos;
-        // All terminators begin with '\n', '\r' or a byte >= 0xC2; find the
-        // first candidate quickly, then check it.
+        // All terminators begin with '\n', '\r', 0xC2 (NEL) or 0xE2
+        // (U+2028, U+2029); find the first candidate quickly, then check it.
         let mut i = 0;
         let bytes = rest.as_bytes();
-        while i < bytes.len() {
+        loop {
+            i = next_candidate(bytes, i);
+            if i >= bytes.len() {
+                break;
+            }
             let (len, para) = match bytes[i] {
                 b'\n' => (1, false),
                 b'\r' if bytes.get(i + 1) == Some(&b'\n') => (2, false),
@@ -149,6 +153,28 @@ impl<'a> Iterator for Lines<'a> {
         self.pos = self.text.len();
         Some(RawLine { text: rest, span: start..self.text.len(), paragraph_break: false, terminated: false })
     }
+}
+
+/// True for the bytes a line terminator can start with.
+fn may_start_terminator(b: u8) -> bool {
+    matches!(b, b'\n' | b'\r' | 0xC2 | 0xE2)
+}
+
+/// Index of the first byte at or after `from` that may start a line
+/// terminator (or `bytes.len()`). Tests 16 bytes at a time without an early
+/// exit, which the compiler turns into vector compares.
+fn next_candidate(bytes: &[u8], from: usize) -> usize {
+    let mut i = from;
+    while let Some(chunk) = bytes.get(i..i + 16) {
+        if chunk.iter().fold(false, |any, &b| any | may_start_terminator(b)) {
+            break;
+        }
+        i += 16;
+    }
+    while i < bytes.len() && !may_start_terminator(bytes[i]) {
+        i += 1;
+    }
+    i
 }
 
 /// Normalises one line (no line breaks inside) and appends it to `out`.
@@ -478,6 +504,21 @@ mod tests {
         assert_eq!(lines("").count(), 0);
         assert_eq!(lines("a\n").count(), 1);
         assert_eq!(lines("\n\n").count(), 2);
+    }
+
+    #[test]
+    fn lines_finds_terminators_at_every_offset_of_a_long_line() {
+        for term in ["\n", "\r\n", "\r", "\u{0085}", "\u{2028}", "\u{2029}"] {
+            for at in 0..40 {
+                let head = "\u{00E9}x\u{201C}".repeat(at)[..].chars().take(at).collect::<String>();
+                let text = format!("{head}{term}tail with more than sixteen bytes");
+                let got: Vec<_> = lines(&text).collect();
+                assert_eq!(got.len(), 2, "{term:?} at {at}");
+                assert_eq!(got[0].text, head, "{term:?} at {at}");
+                assert_eq!(got[1].text, "tail with more than sixteen bytes");
+                assert_eq!(got[0].paragraph_break, term == "\u{2029}");
+            }
+        }
     }
 
     #[test]
