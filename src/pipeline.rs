@@ -37,7 +37,7 @@ use crate::error::Error;
 use crate::read::{Decoding, decode};
 use crate::report::{FileRow, Report, Stats};
 use crate::walk::{InputFile, walk};
-use crate::write::{check_out_dir, remove_stale_temps, replace_in_place, write_atomic};
+use crate::write::{check_out_dir, remove_stale_temps, replace_in_place, write_atomic, write_atomic_with};
 
 /// Most files in one window.
 pub const WINDOW_FILES: usize = 2048;
@@ -57,8 +57,13 @@ pub fn run(cfg: &Config) -> anyhow::Result<Report> {
     report.threads = pool.current_num_threads();
     report.finish(started.elapsed());
     if let Some(path) = &cfg.report {
-        let json = serde_json::to_vec_pretty(&report)?;
-        write_atomic(path, &json, None)?;
+        // Streamed: the report has a row per file, and a corpus of a
+        // million files would otherwise hold its whole JSON text in memory.
+        write_atomic_with(path, None, |f| {
+            let mut out = BufWriter::with_capacity(1 << 16, f);
+            serde_json::to_writer_pretty(&mut out, &report)?;
+            out.flush()
+        })?;
     }
     Ok(report)
 }

@@ -30,12 +30,22 @@ pub const TEMP_SUFFIX: &str = ".tmp";
 /// Cost: four system calls per file (open, write, close, rename) in a folder
 /// that exists; the folder is only created after the open reports it missing.
 pub fn write_atomic(path: &Path, bytes: &[u8], like: Option<&fs::Metadata>) -> Result<()> {
+    write_atomic_with(path, like, |f| f.write_all(bytes))
+}
+
+/// [`write_atomic`] for content produced by `fill`, which writes it to the
+/// temporary file (streaming: the content need not be in memory at once).
+pub fn write_atomic_with(
+    path: &Path,
+    like: Option<&fs::Metadata>,
+    fill: impl FnOnce(&mut fs::File) -> io::Result<()>,
+) -> Result<()> {
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
     let (mut file, tmp) = create_temp(parent)?;
-    file.write_all(bytes).map_err(|e| Error::io(path, e))?;
+    fill(&mut file).map_err(|e| Error::io(path, e))?;
     if let Some(meta) = like {
         file.set_permissions(meta.permissions()).map_err(|e| Error::io(path, e))?;
     }
