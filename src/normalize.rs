@@ -68,12 +68,13 @@ pub const DOUBLE_QUOTES: [char; 8] = [
 ///
 /// NFKC alone does not do this: it leaves “ ” ‘ ’ « » untouched.
 pub fn fold_quote(c: char) -> char {
-    if SINGLE_QUOTES.contains(&c) {
-        '\''
-    } else if DOUBLE_QUOTES.contains(&c) {
-        '"'
-    } else {
-        c
+    // A match compiles to a few range tests; the tables stay the one
+    // definition (a test checks that both agree for every `char`).
+    match c {
+        '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}' | '\u{2032}' | '\u{2039}' | '\u{203A}' | '\u{02BC}'
+        | '\u{FF07}' => '\'',
+        '\u{201C}' | '\u{201D}' | '\u{201E}' | '\u{201F}' | '\u{2033}' | '\u{00AB}' | '\u{00BB}' | '\u{FF02}' => '"',
+        _ => c,
     }
 }
 
@@ -125,11 +126,14 @@ impl<'a> Iterator for Lines<'a> {
             return None;
         }
         let start = self.pos;
-        // All terminators begin with '\n', '\r' or a byte >= 0xC2; find the
-        // first candidate quickly, then check it.
+        // Find the next terminator quickly, then see which one it is.
         let mut i = 0;
         let bytes = rest.as_bytes();
-        while i < bytes.len() {
+        loop {
+            i = next_candidate(bytes, i);
+            if i >= bytes.len() {
+                break;
+            }
             let (len, para) = match bytes[i] {
                 b'\n' => (1, false),
                 b'\r' if bytes.get(i + 1) == Some(&b'\n') => (2, false),
@@ -150,37 +154,119 @@ impl<'a> Iterator for Lines<'a> {
     }
 }
 
+/// True when a line terminator starts at `b[0]` (`b[1..]` is what follows it).
+fn terminator_at(b: &[u8]) -> bool {
+    match b {
+        [b'\n' | b'\r', ..] | [0xC2, 0x85, ..] => true,
+        [0xE2, 0x80, c, ..] => *c & 0xFE == 0xA8,
+        _ => false,
+    }
+}
+
+/// Index of the first line terminator at or after `from` (or
+/// `bytes.len()`). Tests 16 positions at a time, exactly and without an
+/// early exit, which the compiler turns into vector compares; typographic
+/// text full of curly quotes (also lead byte 0xE2) stays on the fast path.
+fn next_candidate(bytes: &[u8], from: usize) -> usize {
+    let mut i = from;
+    while let Some(Ok(window)) = bytes.get(i..i + 18).map(<&[u8; 18]>::try_from) {
+        // Non-short-circuit `|` and `&`: no branches, so it vectorises.
+        let mut any = false;
+        for j in 0..16 {
+            let (b0, b1, b2) = (window[j], window[j + 1], window[j + 2]);
+            any |= (b0 == b'\n') | (b0 == b'\r');
+            any |= (b0 == 0xC2) & (b1 == 0x85);
+            any |= (b0 == 0xE2) & (b1 == 0x80) & (b2 & 0xFE == 0xA8);
+        }
+        if any {
+            break;
+        }
+        i += 16;
+    }
+    while i < bytes.len() && !terminator_at(&bytes[i..]) {
+        i += 1;
+    }
+    i
+}
+
 /// Normalises one line (no line breaks inside) and appends it to `out`.
 ///
 /// Applies rules 2–5 of the module documentation. Allocation-free for
-/// lines that need no removal and are already NFC (all ASCII lines).
+/// lines that need no removal and are already NFC (all ASCII lines): those
+/// take one pass that copies runs of unchanged text whole.
 pub fn normalize_line_into(line: &str, quotes: QuoteMode, out: &mut String) {
-    let cleaned: Cow<'_, str> = if line.chars().any(is_removed) {
-        Cow::Owned(line.chars().filter(|&c| !is_removed(c)).collect())
-    } else {
-        Cow::Borrowed(line)
-    };
-    let composed: Cow<'_, str> = if cleaned.is_ascii() || is_nfc_quick(cleaned.chars()) == IsNormalized::Yes {
-        cleaned
+    let ascii = line.is_ascii();
+    if ascii || is_nfc_quick(line.chars()) == IsNormalized::Yes {
+        let start = out.len();
+        // In ASCII there is nothing for a removed control to compose with,
+        // so it can be skipped on the way; elsewhere removal must come
+        // before NFC (rule 2), so meeting one means taking the slow path.
+        if collapse_into(line, quotes, ascii, out) {
+            return;
+        }
+        out.truncate(start);
+    }
+    let cleaned: String = line.chars().filter(|&c| !is_removed(c)).collect();
+    let composed: Cow<'_, str> = if is_nfc_quick(cleaned.chars()) == IsNormalized::Yes {
+        Cow::Borrowed(&cleaned)
     } else {
         Cow::Owned(cleaned.nfc().collect())
     };
+    collapse_into(&composed, quotes, true, out);
+}
+
+/// Rules 4 and 5 on text that is NFC: folds quotes, collapses whitespace
+/// runs to one space, trims. Runs of characters that stay as they are (with
+/// single ASCII spaces between them) are copied whole. A removed character
+/// is skipped when `skip_removed`; otherwise the function stops and returns
+/// false (the caller then removes first and starts again).
+fn collapse_into(line: &str, quotes: QuoteMode, skip_removed: bool, out: &mut String) -> bool {
+    let bytes = line.as_bytes();
+    let printable = |b: u8| (0x21..0x7F).contains(&b);
+    let kept_as_is =
+        |c: char| !c.is_whitespace() && !is_removed(c) && (quotes == QuoteMode::Keep || fold_quote(c) == c);
     let start = out.len();
     let mut pending_space = false;
-    for c in composed.chars() {
+    let mut i = 0;
+    while i < bytes.len() {
+        let run = i;
+        loop {
+            while i < bytes.len() && printable(bytes[i]) {
+                i += 1;
+            }
+            match bytes.get(i) {
+                Some(&b) if b >= 0x80 => match line[i..].chars().next() {
+                    Some(c) if kept_as_is(c) => i += c.len_utf8(),
+                    _ => break,
+                },
+                Some(b' ') if i > run && bytes.get(i + 1).is_some_and(|&b| printable(b)) => i += 2,
+                _ => break,
+            }
+        }
+        if i > run {
+            if pending_space && out.len() > start {
+                out.push(' ');
+            }
+            pending_space = false;
+            out.push_str(&line[run..i]);
+        }
+        let Some(c) = line[i..].chars().next() else { break };
+        i += c.len_utf8();
         if c.is_whitespace() {
             pending_space = true;
-            continue;
+        } else if is_removed(c) {
+            if !skip_removed {
+                return false;
+            }
+        } else {
+            if pending_space && out.len() > start {
+                out.push(' ');
+            }
+            pending_space = false;
+            out.push(fold_quote(c));
         }
-        if pending_space && out.len() > start {
-            out.push(' ');
-        }
-        pending_space = false;
-        out.push(match quotes {
-            QuoteMode::Fold => fold_quote(c),
-            QuoteMode::Keep => c,
-        });
     }
+    true
 }
 
 /// Normalises one line and returns it; see [`normalize_line_into`].
@@ -231,6 +317,106 @@ mod tests {
     fn every_double_quote_folds_to_ascii_double_quote() {
         for q in DOUBLE_QUOTES {
             assert_eq!(n(&format!("a{q}b")), "a\"b", "U+{:04X}", q as u32);
+        }
+    }
+
+    #[test]
+    fn fold_quote_agrees_with_the_tables_for_every_char() {
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            let want = if SINGLE_QUOTES.contains(&c) {
+                '\''
+            } else if DOUBLE_QUOTES.contains(&c) {
+                '"'
+            } else {
+                c
+            };
+            assert_eq!(fold_quote(c), want, "U+{:04X}", c as u32);
+        }
+    }
+
+    /// The slow path (removal, NFC, then collapse), for comparison with
+    /// the one-pass path: a removed non-ASCII character forces it.
+    fn general(line: &str) -> String {
+        let mut out = String::new();
+        normalize_line_into(&format!("{line}\u{200B}"), QuoteMode::Fold, &mut out);
+        out
+    }
+
+    /// A straightforward char-by-char statement of rules 2-5, as the
+    /// reference for the run-copying implementation.
+    fn reference(line: &str, quotes: QuoteMode) -> String {
+        let cleaned: String = line.chars().filter(|&c| !is_removed(c)).collect();
+        let composed: String = cleaned.nfc().collect();
+        let mut out = String::new();
+        for word in composed.split(char::is_whitespace).filter(|w| !w.is_empty()) {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.extend(word.chars().map(|c| if quotes == QuoteMode::Fold { fold_quote(c) } else { c }));
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn one_pass_agrees_with_reference_on_random_lines(
+            line in "[ab \t\u{0}\u{1}\u{7f}\u{9f}\u{a0}\u{ad}\u{301}\u{316}\u{5b0}\u{5b1}\u{2018}\u{201c}\u{200b}\u{2000}\u{3000}\u{e9}\u{fb01}\u{feff}]{0,12}"
+        ) {
+            for q in [QuoteMode::Fold, QuoteMode::Keep] {
+                proptest::prop_assert_eq!(normalize_line(&line, q), reference(&line, q));
+            }
+        }
+    }
+
+    #[test]
+    fn one_pass_agrees_with_reference() {
+        let cases = [
+            "\u{201C}Hello,\u{00A0}\u{00A0}world\u{201D} \u{2018}x\u{2019}",
+            "caf\u{00E9} \u{00A3}600m \u{2014} \u{2026}",
+            "\u{00A0}lead\u{3000}",
+            "a\u{0085}b",
+            "e\u{0301} \u{FB01} \u{FF21}",
+            "x\u{05B1}\u{00AD}\u{05B0}",
+            "x\u{05B1}\u{0001}\u{05B0} y",
+            "\u{00AB}q\u{00BB}  \u{2033}",
+            "\u{1F468}\u{200D}\u{1F469} ok",
+        ];
+        for case in cases {
+            for q in [QuoteMode::Fold, QuoteMode::Keep] {
+                assert_eq!(normalize_line(case, q), reference(case, q), "{case:?} {q:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn ascii_path_agrees_with_general_path() {
+        let cases = [
+            "",
+            " ",
+            "a",
+            " a ",
+            "a  b",
+            "a \t b",
+            "\x00a\x01 b\x7f",
+            "a\x00 \x00b",
+            " \x0b\x0cx\x1c\x1fy ",
+            "a b c",
+            "  lead and trail  ",
+            "x \x07 y",
+            "\x1b[0m",
+            "tab\there",
+            "a b  c   d",
+        ];
+        for case in cases {
+            let mut fast = String::from("prefix:");
+            normalize_line_into(case, QuoteMode::Fold, &mut fast);
+            assert_eq!(fast, format!("prefix:{}", general(case)), "{case:?}");
+        }
+        for b in 0u8..0x80 {
+            let case = format!("a{}b {} c", b as char, b as char);
+            let mut fast = String::new();
+            normalize_line_into(&case, QuoteMode::Fold, &mut fast);
+            assert_eq!(fast, general(&case), "byte {b:#04x}");
         }
     }
 
@@ -330,6 +516,21 @@ mod tests {
         assert_eq!(lines("").count(), 0);
         assert_eq!(lines("a\n").count(), 1);
         assert_eq!(lines("\n\n").count(), 2);
+    }
+
+    #[test]
+    fn lines_finds_terminators_at_every_offset_of_a_long_line() {
+        for term in ["\n", "\r\n", "\r", "\u{0085}", "\u{2028}", "\u{2029}"] {
+            for at in 0..40 {
+                let head = "\u{00E9}x\u{201C}".repeat(at)[..].chars().take(at).collect::<String>();
+                let text = format!("{head}{term}tail with more than sixteen bytes");
+                let got: Vec<_> = lines(&text).collect();
+                assert_eq!(got.len(), 2, "{term:?} at {at}");
+                assert_eq!(got[0].text, head, "{term:?} at {at}");
+                assert_eq!(got[1].text, "tail with more than sixteen bytes");
+                assert_eq!(got[0].paragraph_break, term == "\u{2029}");
+            }
+        }
     }
 
     #[test]

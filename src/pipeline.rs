@@ -54,6 +54,7 @@ use crate::report::{DroppedRecord, FileRow, Report, Stats, unwritten_status};
 use crate::walk::{InputFile, walk};
 use crate::write::{
     check_out_dir, check_side_file, remove_in_place, remove_stale_temps, replace_in_place, write_atomic,
+    write_atomic_with,
 };
 
 /// Most files in one window.
@@ -75,8 +76,13 @@ pub fn run(cfg: &Config) -> anyhow::Result<Report> {
     report.threads = pool.current_num_threads();
     report.finish(started.elapsed());
     if let Some(path) = &cfg.report {
-        let json = serde_json::to_vec_pretty(&report)?;
-        write_atomic(path, &json, None)?;
+        // Streamed: the report has a row per file, and a corpus of a
+        // million files would otherwise hold its whole JSON text in memory.
+        write_atomic_with(path, None, |f| {
+            let mut out = BufWriter::with_capacity(1 << 16, f);
+            serde_json::to_writer_pretty(&mut out, &report)?;
+            out.flush()
+        })?;
     }
     Ok(report)
 }
@@ -99,7 +105,7 @@ struct Decided {
 
 /// Reads and prepares one file.
 fn prepare_file(file: &InputFile, cfg: &Config, ix: Option<&Index>) -> Result<Prepared, Error> {
-    let bytes = read_limited(&file.path, cfg.max_bytes)?;
+    let bytes = read_limited(file, cfg.max_bytes)?;
     let bytes_in = bytes.len() as u64;
     let (text, decoding) =
         decode(bytes, cfg.encoding).map_err(|source| Error::Decode { path: file.path.clone(), cause: source })?;
@@ -119,20 +125,22 @@ fn history(ix: &Index, name: &str, doc: &Document) -> History {
     }
 }
 
-fn read_limited(path: &Path, max: Option<u64>) -> Result<Vec<u8>, Error> {
-    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
-    let size = f.metadata().map_err(|e| Error::io(path, e))?.len();
+/// Reads a whole file in four system calls (open, read, read to see the
+/// end, close): the size from the walk sizes the buffer, so no `fstat` or
+/// `lseek` is needed (`File::read_to_end` would make both). A file that
+/// changed size since the walk is still read whole; the limit is enforced on
+/// what is actually read.
+fn read_limited(file: &InputFile, max: Option<u64>) -> Result<Vec<u8>, Error> {
+    let path = &file.path;
     if let Some(limit) = max
-        && size > limit
+        && file.size > limit
     {
-        return Err(Error::TooLarge { path: path.to_path_buf(), size, limit });
+        return Err(Error::TooLarge { path: path.to_path_buf(), size: file.size, limit });
     }
-    let mut buf = Vec::with_capacity(size as usize + 1);
-    match max {
-        Some(limit) => f.take(limit + 1).read_to_end(&mut buf),
-        None => f.read_to_end(&mut buf),
-    }
-    .map_err(|e| Error::io(path, e))?;
+    let f = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut buf = Vec::with_capacity(file.size as usize + 1);
+    // `Take` has no size-probing specialisation: it reads straight into `buf`.
+    f.take(max.map_or(u64::MAX, |limit| limit + 1)).read_to_end(&mut buf).map_err(|e| Error::io(path, e))?;
     if let Some(limit) = max
         && buf.len() as u64 > limit
     {
@@ -181,20 +189,16 @@ struct ExplainLine<'a> {
 /// name and renamed into place when the run completes, so a failed or
 /// interrupted run leaves no partial file under that name.
 struct SideFile {
-    out: BufWriter<tempfile::NamedTempFile>,
+    out: BufWriter<File>,
+    tmp: crate::write::TempPath,
     path: PathBuf,
 }
 
 impl SideFile {
     fn create(path: &Option<PathBuf>) -> anyhow::Result<Option<SideFile>> {
         let Some(path) = path else { return Ok(None) };
-        let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let tmp = tempfile::Builder::new()
-            .prefix(crate::write::TEMP_PREFIX)
-            .suffix(crate::write::TEMP_SUFFIX)
-            .tempfile_in(parent)
-            .map_err(|e| Error::io(path, e))?;
-        Ok(Some(SideFile { out: BufWriter::new(tmp), path: path.clone() }))
+        let (file, tmp) = crate::write::temp_beside(path)?;
+        Ok(Some(SideFile { out: BufWriter::new(file), tmp, path: path.clone() }))
     }
 
     fn write(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
@@ -202,8 +206,9 @@ impl SideFile {
     }
 
     fn commit(self) -> anyhow::Result<()> {
-        let tmp = self.out.into_inner().map_err(|e| Error::io(&self.path, e.into_error()))?;
-        tmp.persist(&self.path).map_err(|e| Error::io(&self.path, e.error))?;
+        let file = self.out.into_inner().map_err(|e| Error::io(&self.path, e.into_error()))?;
+        drop(file);
+        self.tmp.persist(&self.path)?;
         Ok(())
     }
 }
@@ -757,8 +762,14 @@ fn annotation(doc: &Document, plan: &Plan) -> serde_json::Value {
 
 /// Where a shard's output goes: a temporary file renamed into place at the
 /// end (tree output, in-place), the shared stdout stream, or nowhere.
+/// In place: the original's permissions, and the backup suffix if any.
+struct InPlace {
+    like: fs::Metadata,
+    backup: Option<String>,
+}
+
 enum ShardOut<'a> {
-    File { sink: Box<jsonl::Sink>, tmp: tempfile::TempPath, dest: PathBuf, backup: Option<String> },
+    File { sink: Box<jsonl::Sink>, tmp: crate::write::TempPath, dest: PathBuf, in_place: Option<Box<InPlace>> },
     Stdout(&'a mut Option<jsonl::Sink>),
     Nowhere,
 }
@@ -773,12 +784,16 @@ impl ShardOut<'_> {
     }
 
     fn commit(self) -> anyhow::Result<()> {
-        if let ShardOut::File { sink, tmp, dest, backup } = self {
-            sink.finish().map_err(|e| Error::io(&dest, e))?;
-            if let Some(suffix) = backup {
-                crate::write::make_backup(&dest, &suffix)?;
+        if let ShardOut::File { sink, tmp, dest, in_place } = self {
+            let file = sink.finish().map_err(|e| Error::io(&dest, e))?;
+            drop(file);
+            if let Some(InPlace { like, backup }) = in_place.map(|b| *b) {
+                fs::set_permissions(tmp.path(), like.permissions()).map_err(|e| Error::io(&dest, e))?;
+                if let Some(suffix) = backup {
+                    crate::write::make_backup(&dest, &suffix)?;
+                }
             }
-            tmp.persist(&dest).map_err(|e| Error::io(&dest, e.error))?;
+            tmp.persist(&dest)?;
         }
         Ok(())
     }
@@ -804,7 +819,7 @@ fn open_shard_out<'a>(
     shard: &Shard,
     stdout: &'a mut Option<jsonl::Sink>,
 ) -> anyhow::Result<ShardOut<'a>> {
-    let (dest, backup) = match &cfg.output {
+    let (dest, in_place) = match &cfg.output {
         Output::DryRun => return Ok(ShardOut::Nowhere),
         Output::Stdout => {
             if stdout.is_none() {
@@ -813,18 +828,14 @@ fn open_shard_out<'a>(
             return Ok(ShardOut::Stdout(stdout));
         }
         Output::Dir(out) => (out.join(&shard.rel), None),
-        Output::InPlace { backup } => (shard.path.clone(), backup.clone()),
+        Output::InPlace { backup } => {
+            let like = fs::metadata(&shard.path).map_err(|e| Error::io(&shard.path, e))?;
+            (shard.path.clone(), Some(Box::new(InPlace { like, backup: backup.clone() })))
+        }
     };
-    let parent = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(crate::write::TEMP_PREFIX)
-        .suffix(crate::write::TEMP_SUFFIX)
-        .tempfile_in(parent)
-        .map_err(|e| Error::io(parent, e))?;
-    let (file, tmp) = tmp.into_parts();
+    let (file, tmp) = crate::write::temp_beside(&dest)?;
     let sink = jsonl::Sink::new(Box::new(file), jsonl::Compression::of_path(&dest)).map_err(|e| Error::io(&dest, e))?;
-    Ok(ShardOut::File { sink: Box::new(sink), tmp, dest, backup })
+    Ok(ShardOut::File { sink: Box::new(sink), tmp, dest, in_place })
 }
 
 /// Streams one JSONL shard: batches of lines are prepared in parallel,

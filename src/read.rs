@@ -119,7 +119,9 @@ pub fn decode(bytes: Vec<u8>, policy: EncodingPolicy) -> Result<(String, Decodin
 }
 
 fn memchr_nul(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|&b| b == 0)
+    // `contains` on bytes is core's word-at-a-time memchr; `position` alone
+    // is a byte loop. Text rarely has a NUL, so the second pass is rare.
+    if bytes.contains(&0) { bytes.iter().position(|&b| b == 0) } else { None }
 }
 
 fn utf16_bom(bytes: &[u8]) -> Option<bool> {

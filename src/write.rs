@@ -12,6 +12,8 @@
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Component, Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 
@@ -22,24 +24,104 @@ pub const TEMP_SUFFIX: &str = ".tmp";
 
 /// Writes `bytes` to `path` atomically (temporary file + rename). The
 /// parent folder is created when missing. When `like` is given, the new
-/// file takes that file's permissions.
+/// file takes that file's permissions; otherwise it gets the usual mode of a
+/// new file (0666 less the umask), as `cp` would give it.
+///
+/// Cost: four system calls per file (open, write, close, rename) in a folder
+/// that exists; the folder is only created after the open reports it missing.
 pub fn write_atomic(path: &Path, bytes: &[u8], like: Option<&fs::Metadata>) -> Result<()> {
+    write_atomic_with(path, like, |f| f.write_all(bytes))
+}
+
+/// [`write_atomic`] for content produced by `fill`, which writes it to the
+/// temporary file (streaming: the content need not be in memory at once).
+pub fn write_atomic_with(
+    path: &Path,
+    like: Option<&fs::Metadata>,
+    fill: impl FnOnce(&mut fs::File) -> io::Result<()>,
+) -> Result<()> {
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(TEMP_PREFIX)
-        .suffix(TEMP_SUFFIX)
-        .tempfile_in(parent)
-        .map_err(|e| Error::io(parent, e))?;
-    tmp.write_all(bytes).map_err(|e| Error::io(path, e))?;
+    let (mut file, tmp) = create_temp(parent)?;
+    fill(&mut file).map_err(|e| Error::io(path, e))?;
     if let Some(meta) = like {
-        fs::set_permissions(tmp.path(), meta.permissions()).map_err(|e| Error::io(path, e))?;
+        file.set_permissions(meta.permissions()).map_err(|e| Error::io(path, e))?;
     }
-    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    drop(file);
+    fs::rename(&tmp.0, path).map_err(|e| Error::io(path, e))?;
+    tmp.keep();
     Ok(())
+}
+
+/// Distinguishes the temporary files of one process.
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// The process id, asked of the kernel once (`getpid` is a system call).
+fn pid() -> u32 {
+    static PID: OnceLock<u32> = OnceLock::new();
+    *PID.get_or_init(std::process::id)
+}
+
+/// A temporary file's path; the file is removed on drop unless kept.
+pub struct TempPath(PathBuf);
+
+impl TempPath {
+    /// The file was renamed away: nothing to remove.
+    fn keep(self) {
+        std::mem::forget(self);
+    }
+
+    /// Where the temporary file is.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// Renames the temporary file to `dest` (atomically replacing it).
+    pub fn persist(self, dest: &Path) -> Result<()> {
+        fs::rename(&self.0, dest).map_err(|e| Error::io(dest, e))?;
+        self.keep();
+        Ok(())
+    }
+}
+
+/// A new temporary file in the folder of `dest` (created when missing), for
+/// content streamed in and then [`TempPath::persist`]ed to `dest`. It gets
+/// the usual mode of a new file (0666 less the umask).
+pub fn temp_beside(dest: &Path) -> Result<(fs::File, TempPath)> {
+    let parent = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    create_temp(parent)
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
+}
+
+/// Creates a new temporary file in `dir` (`.newsdedup-<pid>-<n>.tmp`),
+/// creating `dir` when it is missing. The name is unique within the process;
+/// a leftover of an earlier process with the same pid is stepped over.
+fn create_temp(dir: &Path) -> Result<(fs::File, TempPath)> {
+    let mut made_dir = false;
+    for _ in 0..1000 {
+        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let tmp = dir.join(format!("{TEMP_PREFIX}{}-{n}{TEMP_SUFFIX}", pid()));
+        match fs::OpenOptions::new().write(true).create_new(true).open(&tmp) {
+            Ok(f) => return Ok((f, TempPath(tmp))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !made_dir => {
+                fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+                made_dir = true;
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::io(dir, e)),
+        }
+    }
+    Err(Error::io(dir, io::Error::new(io::ErrorKind::AlreadyExists, "cannot create a temporary file")))
 }
 
 /// Replaces `path` in place, atomically; with a backup suffix the original

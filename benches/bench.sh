@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# End-to-end benchmark: newsdedup against the tools it should be compared with.
+#
+#   benches/bench.sh [SIZE_MB]          (default 200)
+#
+# Environment: SEED (corpus seed, default 1), REPS (timed runs per row, default
+# 3; the median is reported), BENCH_DIR (corpus and outputs, default
+# target/bench/<size>mb-s<seed>; outputs go to the same filesystem as the
+# corpus), NEWSDEDUP (binary to test; default: cargo build --release).
+#
+# The corpus (benches/gencorpus.py) is generated once per size and seed and
+# reused. Every row runs warm-cache: one untimed run first, then REPS timed
+# runs. Needs python3 and GNU time (/usr/bin/time; Debian package `time`).
+#
+# Outputs are not deleted between runs: each run writes to a fresh path
+# ($O), and all are removed at the end. On ext4 without a journal, creating
+# files right after deleting many is slow for every tool (the inode allocator
+# skips recently deleted inodes, fs/ext4/ialloc.c recently_deleted()), which
+# would make the timings depend on what the previous run deleted. For the same
+# reason, wait a few minutes between two invocations of this script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MB=${1:-200}
+SEED=${SEED:-1}
+REPS=${REPS:-3}
+DIR=${BENCH_DIR:-target/bench/${MB}mb-s${SEED}}
+if [[ -z "${NEWSDEDUP:-}" ]]; then
+    cargo build --release --quiet
+    NEWSDEDUP=target/release/newsdedup
+fi
+BIN=$(realpath "$NEWSDEDUP")
+TIME=/usr/bin/time
+[[ -x $TIME ]] || { echo "bench.sh: needs GNU time at /usr/bin/time (apt-get install time)" >&2; exit 2; }
+
+if [[ ! -f $DIR/.complete ]]; then
+    rm -rf "$DIR"
+    python3 benches/gencorpus.py "$DIR" --mb "$MB" --seed "$SEED"
+    touch "$DIR/.complete"
+fi
+TREE=$DIR/tree ALL=$DIR/all.txt JSONL=$DIR/big.jsonl OUT=$DIR/out-$$
+trap 'rm -rf "$OUT"' EXIT
+mkdir -p "$OUT"
+TREE_BYTES=$(stat -c %s "$ALL")
+JSONL_BYTES=$(stat -c %s "$JSONL")
+FILES=$(find "$TREE" -type f | wc -l)
+find "$TREE" -type f -print0 | xargs -0 cat >/dev/null
+cat "$ALL" "$JSONL" >/dev/null
+
+declare -A SECS RSS
+ROWS=()
+
+# measure NAME INPUT_BYTES 'shell command'  -- median seconds, max peak RSS (KB).
+# The command writes its output to "$O", a fresh path for every run.
+RUN=0
+measure() {
+    local name=$1 bytes=$2 cmd=$3 times=() peak=0 t m
+    for ((i = 0; i <= REPS; i++)); do
+        RUN=$((RUN + 1))
+        sync
+        O=$OUT/$RUN $TIME -f "%e %M" -o "$DIR/time.txt" bash -c "$cmd" || { echo "bench.sh: failed: $cmd" >&2; return 1; }
+        read -r t m <"$DIR/time.txt"
+        ((i == 0)) && continue # warm-up
+        times+=("$t")
+        ((m > peak)) && peak=$m
+    done
+    SECS[$name]=$(printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+    RSS[$name]=$peak
+    ROWS+=("$name|$bytes")
+    printf '  %-34s %8.2f s  (runs: %s)\n' "$name" "${SECS[$name]}" "${times[*]}" >&2
+}
+
+echo "corpus: $DIR: $FILES files, $TREE_BYTES bytes; JSONL $JSONL_BYTES bytes" >&2
+measure "cp -r (tree)" "$TREE_BYTES" "cp -r '$TREE' \"\$O\""
+measure "newsdedup tree->tree -j2" "$TREE_BYTES" "'$BIN' clean '$TREE' --out \"\$O\" -q -j2 --report '$DIR/report.json'"
+measure "newsdedup tree->tree -j1" "$TREE_BYTES" "'$BIN' clean '$TREE' --out \"\$O\" -q -j1"
+measure "awk '!seen[\$0]++' (all.txt)" "$TREE_BYTES" "awk '!seen[\$0]++' '$ALL' > \"\$O\""
+measure "openssl dgst -sha256 (jsonl)" "$JSONL_BYTES" "openssl dgst -sha256 '$JSONL' > /dev/null"
+JSONL_OK=0
+if "$BIN" clean --help 2>&1 | grep -q -- '--format'; then
+    JSONL_OK=1
+    measure "newsdedup jsonl->jsonl -j2" "$JSONL_BYTES" "'$BIN' clean --format jsonl '$JSONL' -q -j2 --report '$DIR/report-jsonl.json' > \"\$O\""
+    measure "newsdedup jsonl->jsonl -j1" "$JSONL_BYTES" "'$BIN' clean --format jsonl '$JSONL' -q -j1 > \"\$O\""
+else
+    echo "  (skipping JSONL rows: this newsdedup has no --format flag)" >&2
+fi
+# Half the outlets: the difference to the full run is what the seen-set costs.
+HALF_GLOBS=$(find "$TREE" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort | head -4 | sed "s|.*|--glob '&/**'|" | tr '\n' ' ')
+measure "newsdedup tree->tree, half corpus" 0 "'$BIN' clean '$TREE' --out \"\$O\" -q -j2 $HALF_GLOBS --report '$DIR/report-half.json'"
+
+keys() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["distinct_keys"])' "$1"; }
+KEYS=$(keys "$DIR/report.json")
+KEYS_HALF=$(keys "$DIR/report-half.json")
+
+ratio() { awk -v a="${SECS[$1]}" -v b="${SECS[$2]}" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+
+echo
+echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, Linux $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "corpus:  $FILES files, $((TREE_BYTES / 1000000)) MB tree; $((JSONL_BYTES / 1000000)) MB JSONL; seed $SEED; median of $REPS warm runs"
+echo
+printf '| %-34s | %8s | %8s | %13s |\n' "run" "seconds" "MB/s" "peak RSS (MB)"
+printf '|%s|%s|%s|%s|\n' "------------------------------------" "----------" "----------" "---------------"
+for row in "${ROWS[@]}"; do
+    name=${row%|*} bytes=${row#*|}
+    [[ $bytes == 0 ]] && continue
+    awk -v n="$name" -v s="${SECS[$name]}" -v b="$bytes" -v r="${RSS[$name]}" \
+        'BEGIN { printf "| %-34s | %8.2f | %8.1f | %13.1f |\n", n, s, (s > 0 ? b / 1e6 / s : 0), r / 1024 }'
+done
+echo
+echo "ratios (time; lower is better for newsdedup):"
+echo "  tree->tree -j2 / cp -r:             $(ratio 'newsdedup tree->tree -j2' 'cp -r (tree)')   (target <= 1.00)"
+echo "  tree->tree -j2 / awk dedup:         $(ratio 'newsdedup tree->tree -j2' "awk '!seen[\$0]++' (all.txt)")"
+echo "  tree->tree speed-up -j1 -> -j2:     $(ratio 'newsdedup tree->tree -j1' 'newsdedup tree->tree -j2')x"
+if ((JSONL_OK)); then
+    echo "  jsonl -j2 / openssl dgst -sha256:   $(ratio 'newsdedup jsonl->jsonl -j2' 'openssl dgst -sha256 (jsonl)')   (target <= 1.00)"
+    echo "  jsonl speed-up -j1 -> -j2:          $(ratio 'newsdedup jsonl->jsonl -j1' 'newsdedup jsonl->jsonl -j2')x   (target >= 1.70)"
+fi
+awk -v r="${RSS['newsdedup tree->tree -j2']}" -v rh="${RSS['newsdedup tree->tree, half corpus']}" -v k="$KEYS" -v kh="$KEYS_HALF" 'BEGIN {
+    printf "memory: %d distinct paragraphs, peak RSS %.1f MB = %.0f bytes per distinct paragraph (all of RSS)\n", k, r / 1024, r * 1024 / k
+    printf "        half corpus: %d distinct, %.1f MB; marginal %.0f bytes per extra distinct paragraph (target <= 64)\n", kh, rh / 1024, (k > kh ? (r - rh) * 1024 / (k - kh) : 0)
+}'

@@ -1,0 +1,131 @@
+//! Micro-benchmarks of the per-paragraph hot path: normalise, split, key +
+//! SHA-256. Quick by design (each benchmark stops after half a second):
+//!
+//! ```text
+//! cargo bench --bench micro
+//! ```
+//!
+//! Inputs are the `doubled-article` fixture (plain ASCII news text) and
+//! typographic variants of it: curly quotes and NBSP, CRLF, hard-wrapped wire
+//! copy, decomposed (NFD) accents. Throughput is in input bytes.
+
+use divan::counter::BytesCount;
+use divan::{Bencher, black_box};
+use newsdedup::document::{Document, TextOptions};
+use newsdedup::key::{Digest, KeyMode, Keyer};
+use newsdedup::normalize::{QuoteMode, normalize, normalize_line};
+use newsdedup::split::{SplitMode, split};
+
+const ARTICLE: &str = include_str!("../fixtures/doubled-article/input/doubled-article.txt");
+
+fn main() {
+    divan::main();
+}
+
+/// The fixture with the typography of a web outlet: curly quotes, NBSP after
+/// full stops, CRLF.
+fn typographic() -> String {
+    let mut out = String::new();
+    let mut open = true;
+    for c in ARTICLE.chars() {
+        match c {
+            '"' => {
+                out.push(if open { '\u{201C}' } else { '\u{201D}' });
+                open = !open;
+            }
+            '\'' => out.push('\u{2019}'),
+            '\n' => out.push_str("\r\n"),
+            _ => out.push(c),
+        }
+    }
+    out.replace(". ", ".\u{00A0} ")
+}
+
+/// The fixture hard-wrapped at 64 columns, paragraphs marked by a 4-space
+/// indent (Reuters wire copy).
+fn wrapped() -> String {
+    let mut out = String::new();
+    for para in ARTICLE.lines() {
+        let mut col = 0;
+        out.push_str("    ");
+        for word in para.split(' ') {
+            if col > 0 && col + word.len() > 64 {
+                out.push('\n');
+                col = 0;
+            } else if col > 0 {
+                out.push(' ');
+            }
+            out.push_str(word);
+            col += word.len() + 1;
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn inputs() -> [(&'static str, String); 4] {
+    [
+        ("ascii", ARTICLE.to_owned()),
+        ("typographic", typographic()),
+        ("wrapped", wrapped()),
+        ("nfd", ARTICLE.replace('e', "e\u{0301}")),
+    ]
+}
+
+fn input(name: &str) -> String {
+    inputs().into_iter().find(|(n, _)| *n == name).map(|(_, t)| t).unwrap_or_default()
+}
+
+const KINDS: [&str; 4] = ["ascii", "typographic", "wrapped", "nfd"];
+
+/// `normalize` over a whole document.
+#[divan::bench(args = KINDS, max_time = 0.5)]
+fn normalize_document(bencher: Bencher, kind: &str) {
+    let text = input(kind);
+    bencher.counter(BytesCount::of_str(&text)).bench(|| normalize(black_box(&text), QuoteMode::Fold));
+}
+
+/// `normalize_line` on one paragraph-sized line.
+#[divan::bench(args = KINDS, max_time = 0.5)]
+fn normalize_one_line(bencher: Bencher, kind: &str) {
+    let text = input(kind);
+    let line = text.lines().nth(1).unwrap_or_default().trim_end_matches('\r').to_owned();
+    bencher.counter(BytesCount::of_str(&line)).bench(|| normalize_line(black_box(&line), QuoteMode::Fold));
+}
+
+/// `split` (auto mode): lines, normalisation, paragraph assembly.
+#[divan::bench(args = KINDS, max_time = 0.5)]
+fn split_document(bencher: Bencher, kind: &str) {
+    let text = input(kind);
+    bencher.counter(BytesCount::of_str(&text)).bench(|| split(black_box(&text), SplitMode::Auto, QuoteMode::Fold));
+}
+
+/// Key (NFKC quick check) + SHA-256 of every paragraph of a split document.
+#[divan::bench(args = KINDS, max_time = 0.5)]
+fn key_and_hash_paragraphs(bencher: Bencher, kind: &str) {
+    let text = input(kind);
+    let s = split(&text, SplitMode::Auto, QuoteMode::Fold);
+    let mut keyer = Keyer::new(KeyMode::Exact);
+    bencher.counter(BytesCount::of_str(&s.text)).bench_local(|| {
+        for p in s.paragraphs() {
+            black_box(keyer.keyed(black_box(p)));
+        }
+    });
+}
+
+/// Raw SHA-256 (sha2 picks SHA-NI at run time where the CPU has it).
+#[divan::bench(args = [64, 256, 4096], max_time = 0.5)]
+fn sha256(bencher: Bencher, len: usize) {
+    let bytes = vec![b'x'; len];
+    bencher.counter(BytesCount::new(len)).bench(|| Digest::of(black_box(&bytes)));
+}
+
+/// The whole per-document preparation: split + keys + document key.
+#[divan::bench(args = KINDS, max_time = 0.5)]
+fn prepare_document(bencher: Bencher, kind: &str) {
+    let text = input(kind);
+    bencher
+        .counter(BytesCount::of_str(&text))
+        .with_inputs(|| text.clone())
+        .bench_values(|t| Document::prepare(t, &TextOptions::default()));
+}
