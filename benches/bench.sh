@@ -81,6 +81,11 @@ if "$BIN" clean --help 2>&1 | grep -q -- '--format'; then
     JSONL_OK=1
     measure "newsdedup jsonl->jsonl -j2" "$JSONL_BYTES" "'$BIN' clean --format jsonl '$JSONL' -q -j2 --report '$DIR/report-jsonl.json' > \"\$O\""
     measure "newsdedup jsonl->jsonl -j1" "$JSONL_BYTES" "'$BIN' clean --format jsonl '$JSONL' -q -j1 > \"\$O\""
+    # Half the records: in JSONL mode the report has one row per shard, so the
+    # difference in peak RSS is what the extra distinct paragraphs cost.
+    HALF_JSONL=$DIR/half.jsonl
+    [[ -f $HALF_JSONL ]] || head -n "$(($(wc -l <"$JSONL") / 2))" "$JSONL" >"$HALF_JSONL"
+    measure "newsdedup jsonl, half the records" 0 "'$BIN' clean --format jsonl '$HALF_JSONL' -q -j2 --report '$DIR/report-jsonl-half.json' > \"\$O\""
 else
     echo "  (skipping JSONL rows: this newsdedup has no --format flag)" >&2
 fi
@@ -114,6 +119,13 @@ echo "  tree->tree speed-up -j1 -> -j2:     $(ratio 'newsdedup tree->tree -j1' '
 if ((JSONL_OK)); then
     echo "  jsonl -j2 / openssl dgst -sha256:   $(ratio 'newsdedup jsonl->jsonl -j2' 'openssl dgst -sha256 (jsonl)')   (target <= 1.00)"
     echo "  jsonl speed-up -j1 -> -j2:          $(ratio 'newsdedup jsonl->jsonl -j1' 'newsdedup jsonl->jsonl -j2')x   (target >= 1.70)"
+fi
+if ((JSONL_OK)); then
+    awk -v r="${RSS['newsdedup jsonl->jsonl -j2']}" -v rh="${RSS['newsdedup jsonl, half the records']}" \
+        -v k="$(keys "$DIR/report-jsonl.json")" -v kh="$(keys "$DIR/report-jsonl-half.json")" 'BEGIN {
+        printf "memory (jsonl): %d distinct paragraphs, peak RSS %.1f MB; half the records: %d, %.1f MB\n", k, r / 1024, kh, rh / 1024
+        printf "        marginal %.0f bytes per extra distinct paragraph (target <= 64)\n", (k > kh ? (r - rh) * 1024 / (k - kh) : 0)
+    }'
 fi
 awk -v r="${RSS['newsdedup tree->tree -j2']}" -v rh="${RSS['newsdedup tree->tree, half corpus']}" -v k="$KEYS" -v kh="$KEYS_HALF" 'BEGIN {
     printf "memory: %d distinct paragraphs, peak RSS %.1f MB = %.0f bytes per distinct paragraph (all of RSS)\n", k, r / 1024, r * 1024 / k

@@ -117,12 +117,16 @@ fn prepare_file(file: &InputFile, cfg: &Config, ix: Option<&Index>) -> Result<Pr
 /// Looks a document up in the persistent index (parallel step: the index
 /// does not change during a run).
 fn history(ix: &Index, name: &str, doc: &Document) -> History {
-    let earlier = |key: u128| ix.get(key).map(|(doc_id, para)| Earlier { doc_id, para });
-    History {
-        doc_id: doc_id(name),
-        paragraphs: doc.keys.iter().map(|k| earlier(k.digest.prefix())).collect(),
-        document: if doc.is_empty() { None } else { earlier(doc.whole.prefix()) },
-    }
+    // One batched lookup for the paragraphs and the whole document, so the
+    // memory misses of the lookups overlap (`Index::get_many` prefetches).
+    let mut keys: Vec<u128> = doc.keys.iter().map(|k| k.digest.prefix()).collect();
+    keys.push(doc.whole.prefix());
+    let mut found = vec![None; keys.len()];
+    ix.get_many(&keys, &mut found);
+    let earlier = |f: Option<(u64, u32)>| f.map(|(doc_id, para)| Earlier { doc_id, para });
+    let document = if doc.is_empty() { None } else { found.pop().flatten() };
+    found.truncate(doc.keys.len());
+    History { doc_id: doc_id(name), paragraphs: found.into_iter().map(earlier).collect(), document: earlier(document) }
 }
 
 /// Reads a whole file in four system calls (open, read, read to see the
@@ -318,7 +322,9 @@ impl Decider {
         Ok(self.report)
     }
 
-    /// Adds this run's first occurrences to the index, atomically. Called
+    /// Adds this run's first occurrences to the index, atomically (keys
+    /// found in the index were never added to the seen-set, so none is
+    /// committed twice). Called
     /// after every output was written, so a run killed before this point
     /// leaves the index as it was, and a rerun gives the same output.
     fn commit(&self, index: Index) -> anyhow::Result<()> {
@@ -329,7 +335,6 @@ impl Decider {
             .deduper
             .first_occurrences()
             .filter_map(|(key, doc, para)| Some(IndexEntry { key, doc: *self.doc_ids.get(doc as usize)?, para }))
-            .filter(|e| index.get(e.key).is_none())
             .collect();
         let run = RunInfo {
             timestamp: crate::index::unix_now(),
