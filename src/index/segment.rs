@@ -160,8 +160,10 @@ impl Segment {
             // may cross into a neighbouring cache line.
             let off = HDR + 16 * g;
             prefetch(&self.map, off);
-            if g > lo {
-                prefetch(&self.map, off - 64);
+            if g > lo
+                && let Some(before) = off.checked_sub(64)
+            {
+                prefetch(&self.map, before);
             }
             if g + 1 < hi {
                 prefetch(&self.map, off + 64);

@@ -55,6 +55,26 @@ fn index_is_sync_and_send() {
     assert_sync::<Index>();
 }
 
+/// A segment of a few keys: lookups and prefetches near the start of the
+/// file must not step before it (found by the pipeline's tests in a debug
+/// build: an offset underflow in `prefetch`).
+#[test]
+fn tiny_segments_look_up_and_prefetch_safely() {
+    let _serial = shared();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("idx");
+    Index::open(&dir).expect("open new").commit(entries(0, 3), run("tiny")).expect("commit");
+    let idx = Index::open(&dir).expect("reopen");
+    let keys: Vec<u128> = (0..6).map(key).chain([0, u128::MAX]).collect();
+    let mut out = vec![None; keys.len()];
+    idx.get_many(&keys, &mut out);
+    for (k, o) in keys.iter().zip(&out) {
+        idx.prefetch(*k);
+        assert_eq!(*o, idx.get(*k));
+    }
+    assert_eq!(out.iter().filter(|o| o.is_some()).count(), 3);
+}
+
 #[test]
 fn roundtrip() {
     let _serial = shared();
