@@ -4,7 +4,8 @@
 #   benches/index.sh [INDEX_MILLIONS] [NEW_PARAGRAPHS]     (defaults 10 and 1000000)
 #
 # Builds (once) an index of INDEX_MILLIONS million keys with examples/fill_index.rs and a JSONL file of
-# NEW_PARAGRAPHS distinct new paragraphs (10 per record), then times, warm cache, REPS times each (median):
+# NEW_PARAGRAPHS distinct new paragraphs (10 per record, WORDS words each: default 60, about 390 bytes, the
+# average paragraph of the BBC corpus), then times, warm cache, REPS times each (median):
 #   A  newsdedup clean new.jsonl --out ...                     (no index)
 #   B  newsdedup clean new.jsonl --out ... --index COPY        (lookups + commit of the new keys)
 # COPY is a fresh copy of the index for every run (the copy is not timed). Prints both and B/A.
@@ -12,8 +13,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 M=${1:-10}
 N=${2:-1000000}
+WORDS=${WORDS:-60}
 REPS=${REPS:-3}
-DIR=${BENCH_DIR:-target/bench/index-${M}m-${N}}
+DIR=${BENCH_DIR:-target/bench/index-${M}m-${N}-w${WORDS}}
 cargo build --release --quiet --example fill_index
 cargo build --release --quiet
 BIN=$(realpath target/release/newsdedup)
@@ -24,14 +26,14 @@ if [[ ! -f $DIR/index.complete ]]; then
     touch "$DIR/index.complete"
 fi
 if [[ ! -f $DIR/new.jsonl ]]; then
-    python3 - "$DIR/new.jsonl" "$N" <<'PY'
+    python3 - "$DIR/new.jsonl" "$N" "$WORDS" <<'PY'
 import json, random, sys
-path, n = sys.argv[1], int(sys.argv[2])
+path, n, nwords = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 rng = random.Random(7)
 words = [w.strip() for w in "the of and to in a is that for on with as by at from his it an were are which this be has had have not been or who but their they its one new after also two first more said would year government people over".split()]
 with open(path, "w") as f:
     for rec in range(n // 10):
-        paras = [f"{rec}-{p} " + " ".join(rng.choice(words) for _ in range(14)) + "." for p in range(10)]
+        paras = [f"{rec}-{p} " + " ".join(rng.choices(words, k=nwords)) + "." for p in range(10)]
         f.write(json.dumps({"id": rec, "text": "\n".join(paras)}) + "\n")
 PY
 fi
