@@ -3,7 +3,7 @@
 #
 #   benches/index.sh [INDEX_MILLIONS] [NEW_PARAGRAPHS]     (defaults 10 and 1000000)
 #
-# Builds (once) an index of INDEX_MILLIONS million keys with examples/fill_index.rs and a JSONL file of
+# Builds (once) an index of INDEX_MILLIONS million keys with examples/index_bench.rs --fill and a JSONL file of
 # NEW_PARAGRAPHS distinct new paragraphs (10 per record, WORDS words each: default 60, about 390 bytes, the
 # average paragraph of the BBC corpus), then times, warm cache, REPS times each (median):
 #   A  newsdedup clean new.jsonl --out ...                     (no index)
@@ -16,13 +16,13 @@ N=${2:-1000000}
 WORDS=${WORDS:-60}
 REPS=${REPS:-3}
 DIR=${BENCH_DIR:-target/bench/index-${M}m-${N}-w${WORDS}}
-cargo build --release --quiet --example fill_index
+cargo build --release --quiet --example index_bench
 cargo build --release --quiet
 BIN=$(realpath target/release/newsdedup)
 mkdir -p "$DIR"
 if [[ ! -f $DIR/index.complete ]]; then
     rm -rf "$DIR/index"
-    target/release/examples/fill_index "$DIR/index" "$M" >/dev/null
+    target/release/examples/index_bench --fill "$DIR/index" "$M" >/dev/null
     touch "$DIR/index.complete"
 fi
 if [[ ! -f $DIR/new.jsonl ]]; then

@@ -1,6 +1,7 @@
 //! Benchmark for the index module: `cargo run --release --example index_bench`.
 //! Builds a 10M-key index in 10 commits of 1M, then measures open, lookups,
 //! a 1M-key commit, bytes/key and peak RSS. Uses a temp dir under /tmp.
+//! `--fill DIR MILLIONS` only builds an index in DIR (for `benches/index.sh`).
 
 use newsdedup::index::{Entry, Index, RunInfo};
 use std::time::Instant;
@@ -61,8 +62,27 @@ fn lookups_many(idx: &Index, keys: &[u128], threads: usize) -> (f64, usize) {
     (keys.len() as f64 / t.elapsed().as_secs_f64(), found)
 }
 
+/// `--fill DIR MILLIONS`: leave an index of that many random keys in DIR,
+/// committed one million at a time (one "day" each), for `benches/index.sh`.
+fn fill(dir: &str, millions: &str) -> Result<(), Box<dyn std::error::Error>> {
+    const M: u64 = 1_000_000;
+    let dir = std::path::Path::new(dir);
+    for day in 0..millions.parse::<u64>()? {
+        Index::open(dir)?.commit(entries(day * M, (day + 1) * M), run(M))?;
+    }
+    print!("{}", Index::open(dir)?.stats());
+    Ok(())
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     const M: u64 = 1_000_000;
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--fill") {
+        let (Some(dir), Some(millions)) = (args.get(2), args.get(3)) else {
+            return Err("usage: index_bench --fill DIR MILLIONS".into());
+        };
+        return fill(dir, millions);
+    }
     let commits: u64 = std::env::args().nth(1).map_or(Ok(10), |a| a.parse())?;
     let tmp = tempfile::Builder::new().prefix("index_bench").tempdir_in("/tmp")?;
     let dir = tmp.path().join("idx");

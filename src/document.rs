@@ -98,9 +98,10 @@ impl Document {
         // Kept paragraphs written one per line must not read back as
         // hard-wrapped text (the `auto` rule), or cleaning the output again
         // would join them: then a blank line separates them instead.
-        let mut firsts = kept().map(|s| &self.split.text[s.text.clone()]).collect::<Vec<_>>();
-        firsts.pop();
-        let blank = self.split.separator == Some(Separator::BlankLine) || mostly_wrapped(firsts.into_iter());
+        let blank = self.split.separator == Some(Separator::BlankLine) || {
+            let n = kept().count();
+            mostly_wrapped(kept().take(n.saturating_sub(1)).map(|s| &self.split.text[s.text.clone()]))
+        };
         let mut first = true;
         for span in kept() {
             if !first && blank {

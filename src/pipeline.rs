@@ -105,7 +105,11 @@ struct Decided {
 
 /// Reads and prepares one file.
 fn prepare_file(file: &InputFile, cfg: &Config, ix: Option<&Index>) -> Result<Prepared, Error> {
-    let bytes = read_limited(file, cfg.max_bytes)?;
+    prepare_bytes(file, read_limited(file, cfg.max_bytes)?, cfg, ix)
+}
+
+/// Decodes, splits, keys and looks up one document read from `file`.
+fn prepare_bytes(file: &InputFile, bytes: Vec<u8>, cfg: &Config, ix: Option<&Index>) -> Result<Prepared, Error> {
     let bytes_in = bytes.len() as u64;
     let (text, decoding) =
         decode(bytes, cfg.encoding).map_err(|source| Error::Decode { path: file.path.clone(), cause: source })?;
@@ -402,20 +406,7 @@ fn run_tree(cfg: &Config, root: &Path) -> anyhow::Result<Report> {
         if s.failure || !cfg.quiet {
             eprintln!("newsdedup: {}", s.error);
         }
-        let status = if s.failure { "failed" } else { "passed-over" };
-        let stats = Stats {
-            inputs_failed: u64::from(s.failure),
-            inputs_passed_over: u64::from(!s.failure),
-            ..Stats::default()
-        };
-        let row = FileRow {
-            path: s.rel.to_string_lossy().into_owned(),
-            status: status.into(),
-            error: Some(s.error.to_string()),
-            stats,
-            ..FileRow::default()
-        };
-        decider.report.push(row);
+        decider.report.push(FileRow::skipped(&s.rel, &s.error, s.failure));
     }
     if cfg.output == Output::Stdout && meta.is_dir() && listing.files.iter().any(|f| !is_jsonl(f, cfg)) {
         anyhow::bail!("{}: is a directory of text files; give --out DIR (or --dry-run, or --in-place)", root.display())
@@ -625,16 +616,8 @@ fn run_stdin(cfg: &Config) -> anyhow::Result<Report> {
     let mut bytes = Vec::new();
     io::stdin().lock().read_to_end(&mut bytes).context("<stdin>: cannot read")?;
     let file = InputFile { path: "<stdin>".into(), rel: "<stdin>".into(), size: bytes.len() as u64 };
-    let bytes_in = bytes.len() as u64;
     let mut decider = Decider::new(cfg)?;
-    let prepared = match decode(bytes, cfg.encoding) {
-        Ok((text, decoding)) => {
-            let doc = Document::prepare(text, &cfg.text);
-            let history = decider.index.as_ref().map(|ix| history(ix, "<stdin>", &doc));
-            Ok(Prepared { doc, file: file.clone(), bytes_in, decoding, history })
-        }
-        Err(source) => Err((file.clone(), Error::Decode { path: file.path.clone(), cause: source })),
-    };
+    let prepared = prepare_bytes(&file, bytes, cfg, decider.index.as_ref()).map_err(|e| (file.clone(), e));
     let decided = decide_window(&mut decider, vec![prepared])?;
     for d in &decided {
         let row = emit(d, cfg)?;

@@ -158,6 +158,22 @@ pub struct FileRow {
 }
 
 impl FileRow {
+    /// The row of an entry the walk did not take: a failure (counted as
+    /// failed) or a deliberate pass-over such as an unfollowed symlink.
+    pub fn skipped(rel: &std::path::Path, error: &crate::error::Error, failure: bool) -> FileRow {
+        FileRow {
+            path: rel.to_string_lossy().into_owned(),
+            status: if failure { "failed" } else { "passed-over" }.into(),
+            error: Some(error.to_string()),
+            stats: Stats {
+                inputs_failed: u64::from(failure),
+                inputs_passed_over: u64::from(!failure),
+                ..Stats::default()
+            },
+            ..FileRow::default()
+        }
+    }
+
     /// The row of an input that could not be read (counted as failed).
     pub fn failed(rel: &std::path::Path, error: &crate::error::Error) -> FileRow {
         FileRow {

@@ -128,11 +128,20 @@ pub fn split(text: &str, mode: SplitMode, quotes: QuoteMode) -> Split {
         SplitMode::Auto => detect(&norm, &recs),
         m => m,
     };
-    let (text_buf, spans, gaps) = match mode {
-        SplitMode::Blank => by_blocks(&norm, &recs),
-        _ => by_lines(norm, &recs),
+    let (text_buf, spans, separator) = match mode {
+        SplitMode::Blank => {
+            let (text, spans) = by_blocks(&norm, &recs);
+            // Always blank lines: blocks cut at an indent or U+2029 would
+            // otherwise be joined when the output is read again.
+            let separator = (spans.len() > 1).then_some(Separator::BlankLine);
+            (text, spans, separator)
+        }
+        _ => {
+            let (text, spans, gaps) = by_lines(norm, &recs);
+            (text, spans, separator_style(&gaps))
+        }
     };
-    Split { separator: separator_style(&gaps, mode), text: text_buf, spans, mode }
+    Split { separator, text: text_buf, spans, mode }
 }
 
 /// The `auto` rule: hard-wrapped when most joints are wrapped.
@@ -179,17 +188,14 @@ fn by_lines(norm: String, recs: &[Line]) -> (String, Vec<Span>, Vec<bool>) {
 }
 
 /// Blank mode: join the lines of each block with one space.
-fn by_blocks(norm: &str, recs: &[Line]) -> (String, Vec<Span>, Vec<bool>) {
+fn by_blocks(norm: &str, recs: &[Line]) -> (String, Vec<Span>) {
     let mut text = String::with_capacity(norm.len());
     let mut spans: Vec<Span> = Vec::new();
-    let mut gaps = Vec::new();
     let mut open = false;
-    let mut blank_since_last = false;
     let mut prev_indent = 0;
     for rec in recs {
         if rec.norm.is_empty() {
             open = false;
-            blank_since_last = true;
             continue;
         }
         let deeper = open && rec.indent > prev_indent;
@@ -204,24 +210,19 @@ fn by_blocks(norm: &str, recs: &[Line]) -> (String, Vec<Span>, Vec<bool>) {
             last.orig.end = rec.orig.end;
             continue;
         }
-        if !spans.is_empty() {
-            gaps.push(blank_since_last);
-        }
-        blank_since_last = false;
         open = true;
         let start = text.len();
         text.push_str(&norm[rec.norm.clone()]);
         spans.push(Span { text: start..text.len(), orig: rec.orig.clone() });
     }
-    (text, spans, gaps)
+    (text, spans)
 }
 
-fn separator_style(gaps: &[bool], mode: SplitMode) -> Option<Separator> {
+/// Line mode: a blank line between paragraphs when at least half of the
+/// gaps have one.
+fn separator_style(gaps: &[bool]) -> Option<Separator> {
     if gaps.is_empty() {
         return None;
-    }
-    if mode == SplitMode::Blank {
-        return Some(Separator::BlankLine);
     }
     let blank = gaps.iter().filter(|&&b| b).count();
     Some(if blank * 2 >= gaps.len() { Separator::BlankLine } else { Separator::Newline })
