@@ -195,6 +195,9 @@ pub struct Deduper {
     seen: SlotMap<Occurrence>,
     docs: SlotMap<u32>,
     next_doc: u32,
+    /// Keys the last decision added, when recording (see
+    /// [`Deduper::record_new_firsts`]).
+    fresh: Option<Vec<(u128, u32)>>,
 }
 
 /// A paragraph's state between the two passes of [`Deduper::decide`].
@@ -226,7 +229,8 @@ pub const WHOLE_DOCUMENT: u32 = u32::MAX;
 pub struct History {
     /// This document's identity.
     pub doc_id: u64,
-    /// Per paragraph: where an earlier run first kept its key.
+    /// Per paragraph: where an earlier run first kept its key. May be
+    /// empty (or shorter than the document): a missing entry means none.
     pub paragraphs: Vec<Option<Earlier>>,
     /// Where an earlier run first saw this whole document.
     pub document: Option<Earlier>,
@@ -243,6 +247,21 @@ impl Deduper {
     /// An empty seen-set.
     pub fn new(rules: Rules) -> Deduper {
         Deduper { rules, ..Deduper::default() }
+    }
+
+    /// Starts recording the first occurrences each decision adds, for
+    /// [`Deduper::take_new_firsts`] (a run with a persistent index).
+    pub fn record_new_firsts(&mut self) {
+        self.fresh.get_or_insert_with(Vec::new);
+    }
+
+    /// The first occurrences the last decision added, emptying the record:
+    /// `(key prefix, paragraph)` for every paragraph key new to this run and
+    /// to the index, and `(whole-document key prefix, WHOLE_DOCUMENT)` for
+    /// a new document. Keys found in the index are never added. Nothing
+    /// unless [`Deduper::record_new_firsts`] was called.
+    pub fn take_new_firsts(&mut self) -> impl Iterator<Item = (u128, u32)> + '_ {
+        self.fresh.iter_mut().flat_map(|f| f.drain(..))
     }
 
     /// Number of distinct keys remembered.
@@ -283,6 +302,9 @@ impl Deduper {
             // A document the index already holds (a retry) is not new to it.
             if history.is_none_or(|h| h.document.is_none()) {
                 self.docs.insert(slot(whole), doc);
+                if let Some(fresh) = &mut self.fresh {
+                    fresh.push((whole.prefix(), WHOLE_DOCUMENT));
+                }
             }
         }
         let pass1: Vec<Pass1> = keys.iter().enumerate().map(|(i, k)| self.first_pass(doc, i, k, history)).collect();
@@ -304,6 +326,9 @@ impl Deduper {
         let here = Occurrence { doc, para };
         let first = *self.seen.entry(slot(&k.digest)).or_insert(here);
         if first == here {
+            if let Some(fresh) = &mut self.fresh {
+                fresh.push((k.digest.prefix(), para));
+            }
             return Pass1::Final(Verdict::Keep);
         }
         let reason = if first.doc == doc { Reason::WithinDocument } else { Reason::AcrossDocuments };
@@ -335,17 +360,6 @@ impl Deduper {
             })
             .collect();
         Plan { doc, verdicts, duplicate_of: Some(earlier) }
-    }
-
-    /// The first occurrences this run added, for the persistent index:
-    /// `(key prefix, document number, paragraph)` for every paragraph key,
-    /// and `(whole-document key prefix, document number, WHOLE_DOCUMENT)`
-    /// for every document. Keys found in the index were never added.
-    pub fn first_occurrences(&self) -> impl Iterator<Item = (u128, u32, u32)> + '_ {
-        let prefix = |s: &Slot| (u128::from(s.0) << 64) | u128::from(s.1);
-        let paras = self.seen.iter().map(move |(s, o)| (prefix(s), o.doc, o.para));
-        let docs = self.docs.iter().map(move |(s, &d)| (prefix(s), d, WHOLE_DOCUMENT));
-        paras.chain(docs)
     }
 }
 
@@ -521,6 +535,7 @@ mod tests {
         let index = [(keys[0].digest, "old.txt", 3), (keys[1].digest, "today.txt", 1)];
         let h = history("today.txt", &keys, &index);
         let mut d = Deduper::new(Rules::default());
+        d.record_new_firsts();
         let plan = d.decide_with_history(&keys, &document_key(&keys), Some(&h));
         assert_eq!(
             plan.verdicts,
@@ -531,10 +546,14 @@ mod tests {
             ]
         );
         // Only C is new to the index (B was already there), plus the document key.
-        let new: Vec<_> = d.first_occurrences().collect();
+        let new: Vec<_> = d.take_new_firsts().collect();
         assert_eq!(new.len(), 2);
-        assert!(new.contains(&(keys[2].digest.prefix(), 0, 2)));
-        assert!(new.contains(&(document_key(&keys).prefix(), 0, WHOLE_DOCUMENT)));
+        assert!(new.contains(&(keys[2].digest.prefix(), 2)));
+        assert!(new.contains(&(document_key(&keys).prefix(), WHOLE_DOCUMENT)));
+        assert_eq!(d.take_new_firsts().count(), 0, "taking empties the record");
+        // The next document repeats C: nothing new.
+        d.decide_with_history(&keys[2..], &document_key(&keys[2..]), None);
+        assert_eq!(d.take_new_firsts().collect::<Vec<_>>(), [(document_key(&keys[2..]).prefix(), WHOLE_DOCUMENT)]);
     }
 
     #[test]
@@ -546,9 +565,10 @@ mod tests {
         assert_eq!(plan.duplicate_of, Some(EARLIER_RUN));
         let again = history("a.txt", &keys, &[(whole, "a.txt", WHOLE_DOCUMENT)]);
         let mut d = Deduper::new(Rules::default());
+        d.record_new_firsts();
         let plan = d.decide_with_history(&keys, &whole, Some(&again));
         assert_eq!(plan.duplicate_of, None, "a retry of the same document is not a duplicate of itself");
-        assert_eq!(d.first_occurrences().filter(|e| e.2 == WHOLE_DOCUMENT).count(), 0);
+        assert_eq!(d.take_new_firsts().filter(|e| e.1 == WHOLE_DOCUMENT).count(), 0);
     }
 
     #[test]

@@ -126,6 +126,9 @@
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
 
 mod manifest;
 mod segment;
@@ -248,7 +251,7 @@ pub fn unix_now() -> u64 {
 }
 
 /// On-disk format version of both segment and manifest files.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// Longest accepted run label, in bytes.
 pub const MAX_LABEL: usize = 64 * 1024;
 /// Size-tiering: on commit, merge the newest segment into the new one while it
@@ -257,6 +260,10 @@ pub const TIER_RATIO: u64 = 2;
 /// Directory sizing: segments get 2^floor(log2(n / BUCKET_TARGET)) buckets,
 /// i.e. 64..128 keys per bucket on average.
 pub const BUCKET_TARGET: u64 = 64;
+/// Filter sizing: each segment carries a blocked Bloom filter of about this
+/// many bits per key (one 64-byte block per lookup, 8 bits set per key),
+/// which answers "certainly absent" for ~99% of absent keys.
+pub const FILTER_BITS_PER_KEY: u64 = 10;
 
 const SEG_MAGIC: &[u8; 8] = b"NDDXSEG\0";
 const SEG_END: &[u8; 4] = b"NDXE";
@@ -289,12 +296,62 @@ fn fsync_dir(dir: &Path) -> Result<()> {
 /// An open, exclusively locked index. Lookups are `&self` and `Sync`.
 pub struct Index {
     dir: PathBuf,
+    /// Declared before the lock: dropped (cancelled and joined) first.
+    pending: Option<PendingMerge>,
     _lock: File,
     manifest: Manifest,
     /// Oldest first, parallel to `manifest.segs`.
-    segs: Vec<Segment>,
+    segs: Vec<Arc<Segment>>,
     #[cfg(test)]
     fail: Option<FailPoint>,
+}
+
+/// A tiering merge of `segs[keep..]` running on its own thread, writing
+/// segment `id` (an orphan until a commit names it in the manifest).
+struct PendingMerge {
+    keep: usize,
+    id: u64,
+    path: PathBuf,
+    cancel: Arc<AtomicBool>,
+    handle: Option<JoinHandle<Result<SegMeta>>>,
+}
+
+impl PendingMerge {
+    /// Waits for the merge; the file is then the caller's to publish.
+    fn finish(mut self) -> Result<SegMeta> {
+        let handle = self.handle.take().ok_or_else(|| corrupt(&self.path, "merge already finished"))?;
+        let done = handle.join().unwrap_or_else(|_| Err(corrupt(&self.path, "merge thread panicked")));
+        if done.is_err() {
+            let _ = fs::remove_file(&self.path);
+        }
+        done
+    }
+}
+
+impl Drop for PendingMerge {
+    /// An unpublished merge is cancelled, waited for and its file removed,
+    /// so no thread writes into the directory once the lock is released.
+    fn drop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            self.cancel.store(true, Ordering::Relaxed);
+            let _ = handle.join();
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// The size-tiering rule: the newest segment absorbs the segments before it
+/// while the next holds at most [`TIER_RATIO`] times the keys gathered so
+/// far. Returns `keep`: the segments `counts[keep..]` are to be merged into
+/// one (nothing to do when fewer than two).
+fn tier_plan(counts: &[u64]) -> usize {
+    let Some(&newest) = counts.last() else { return 0 };
+    let (mut keep, mut acc) = (counts.len() - 1, newest);
+    while keep > 0 && counts[keep - 1] <= TIER_RATIO.saturating_mul(acc) {
+        keep -= 1;
+        acc += counts[keep];
+    }
+    keep
 }
 
 impl Index {
@@ -347,10 +404,11 @@ impl Index {
         };
         let mut segs = Vec::with_capacity(manifest.segs.len());
         for meta in &manifest.segs {
-            segs.push(Segment::open(&path.join(seg_name(meta.id)), *meta, true)?);
+            segs.push(Arc::new(Segment::open(&path.join(seg_name(meta.id)), *meta, true)?));
         }
         let idx = Index {
             dir: path.to_path_buf(),
+            pending: None,
             _lock: lock,
             manifest,
             segs,
@@ -392,7 +450,7 @@ impl Index {
     /// [`Index::get_many`] or call [`Index::prefetch`] early.
     #[inline]
     pub fn get(&self, key: u128) -> Option<(u64, u32)> {
-        self.segs.iter().find_map(|s| s.locate(key).and_then(|i| s.value(i)))
+        self.segs.iter().find_map(|s| if s.may_contain(key) { s.locate(key).and_then(|i| s.value(i)) } else { None })
     }
 
     /// Hint the CPU to start loading the cache lines `get(key)` will need, so
@@ -401,7 +459,7 @@ impl Index {
     #[inline]
     pub fn prefetch(&self, key: u128) {
         for s in &self.segs {
-            s.prefetch(key);
+            s.prefetch_filter(key);
         }
     }
 
@@ -411,13 +469,23 @@ impl Index {
     pub fn get_many(&self, keys: &[u128], out: &mut [Option<(u64, u32)>]) {
         const G: usize = 16;
         for (kc, oc) in keys.chunks(G).zip(out.chunks_mut(G)) {
+            // Three stages, each overlapping the memory misses of 16 keys:
+            // filter blocks; keys in the segments whose filter admits the
+            // key; values of the keys found.
             for &k in kc {
                 self.prefetch(k);
+            }
+            for &k in kc {
+                for s in &self.segs {
+                    if s.may_contain(k) {
+                        s.prefetch(k);
+                    }
+                }
             }
             let mut loc = [(usize::MAX, 0usize); G];
             for (l, &k) in loc.iter_mut().zip(kc) {
                 for (si, s) in self.segs.iter().enumerate() {
-                    if let Some(i) = s.locate(k) {
+                    if let Some(i) = s.may_contain(k).then(|| s.locate(k)).flatten() {
                         prefetch(&s.map, s.vals_off + 12 * i);
                         *l = (si, i);
                         break;
@@ -458,12 +526,13 @@ impl Index {
         }
     }
 
-    /// Add this run's new first occurrences (any order; keys must not be in
-    /// the index yet; if one key occurs several times in `new`, one of those
-    /// entries is kept, unspecified which) and record the run, atomically:
-    /// after a crash at any point the index opens as exactly the old or the
-    /// new state. Sorts on all cores (scoped std threads), writes one segment,
-    /// possibly merging the newest segments into it. Releases the lock.
+    /// Add this run's new first occurrences (in any order; keys must not be in the index yet; if one key occurs
+    /// several times in `new`, one of those entries is kept, unspecified
+    /// which) and record the run, atomically: after a crash at any point the
+    /// index opens as exactly the old or the new state. Publishes the
+    /// tiering merge of the existing segments (waiting for the one
+    /// [`Index::start_merge`] began, or doing it now) and the new keys as a
+    /// segment of their own. Releases the lock.
     pub fn commit(mut self, new: Vec<Entry>, run: RunInfo) -> Result<()> {
         self.commit_in_place(new, run)
     }
@@ -527,30 +596,87 @@ impl Index {
         Ok(n)
     }
 
-    /// Write `new` (sorted, deduplicated) as a segment, merging the newest
-    /// segments per the tiering rule (or all of them if `full`), then swap the
-    /// manifest and delete merged-away files.
-    fn apply(&mut self, new: &[&[Entry]], run: Option<(RunRecord, u64)>, full: bool) -> Result<()> {
-        let mut acc: u64 = new.iter().map(|c| c.len() as u64).sum();
-        let mut keep = self.segs.len();
-        while keep > 0 && (full || (acc > 0 && self.segs[keep - 1].meta.count <= TIER_RATIO * acc)) {
-            keep -= 1;
-            acc += self.segs[keep].meta.count;
+    /// Starts the tiering merge that the next commit would otherwise do
+    /// inline ([`TIER_RATIO`]: the newest segments fold into one) on a
+    /// background thread, so that it overlaps the run instead of lengthening
+    /// its end. Lookups keep using the old, immutable segments meanwhile; the
+    /// merged file stays an orphan (deleted by the next open after a crash)
+    /// until [`Index::commit`] publishes it together with the run's keys.
+    /// Dropping the index cancels and removes an unpublished merge. Does
+    /// nothing if no merge is due or one is already running.
+    pub fn start_merge(&mut self) -> Result<()> {
+        let keep = tier_plan(&self.manifest.segs.iter().map(|s| s.count).collect::<Vec<_>>());
+        if self.pending.is_some() || self.segs.len() < keep + 2 {
+            return Ok(());
         }
+        let id = self.manifest.next_id;
+        let segs: Vec<Arc<Segment>> = self.segs[keep..].to_vec();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let (dir, stop) = (self.dir.clone(), Arc::clone(&cancel));
+        let handle = std::thread::Builder::new()
+            .name("index-merge".into())
+            .spawn(move || {
+                let srcs: Vec<Source<'_>> = segs.iter().map(|s| Source::Seg(s)).collect();
+                write_segment(&dir, id, &srcs, &stop)
+            })
+            .map_err(io_err(&self.dir))?;
+        let path = self.dir.join(seg_name(id));
+        self.pending = Some(PendingMerge { keep, id, path, cancel, handle: Some(handle) });
+        Ok(())
+    }
+
+    /// Publishes a new state atomically: the tiering merge of the existing
+    /// segments (the one [`Index::start_merge`] started, or done now), or
+    /// with `full` all of them merged into one, plus `new` (sorted chunks,
+    /// deduplicated) as the newest segment; then deletes merged-away files.
+    /// The new keys are never merged in the commit that adds them: the next
+    /// run's merge picks them up, so a commit writes only its own keys.
+    fn apply(&mut self, new: &[&[Entry]], run: Option<(RunRecord, u64)>, full: bool) -> Result<()> {
+        let never = AtomicBool::new(false);
         let mut m = self.manifest.clone();
         m.generation += 1;
-        m.segs.truncate(keep);
-        let mut created: Option<SegMeta> = None;
-        if acc > 0 {
-            let mut srcs: Vec<Source<'_>> = self.segs[keep..].iter().map(Source::Seg).collect();
-            srcs.extend(new.iter().map(|c| Source::New(c)));
-            let id = m.next_id;
-            m.next_id += 1;
-            let meta = write_segment(&self.dir, id, &srcs)?;
-            fsync_dir(&self.dir)?;
-            m.segs.push(meta);
-            created = Some(meta);
+        let mut created: Vec<SegMeta> = Vec::new();
+        let mut keep = self.segs.len();
+        let pending = self.pending.take();
+        if full {
+            drop(pending);
+            let mut srcs: Vec<Source<'_>> = self.segs.iter().map(|s| Source::Seg(s)).collect();
+            srcs.extend(new.iter().filter(|c| !c.is_empty()).map(|c| Source::New(c)));
+            keep = 0;
+            if srcs.len() > 1 || new.iter().any(|c| !c.is_empty()) {
+                created.push(write_segment(&self.dir, m.next_id, &srcs, &never)?);
+                m.next_id += 1;
+            } else {
+                keep = self.segs.len();
+            }
+        } else {
+            match pending {
+                Some(p) => {
+                    keep = p.keep;
+                    m.next_id = p.id + 1;
+                    created.push(p.finish()?);
+                }
+                None => {
+                    let plan = tier_plan(&self.manifest.segs.iter().map(|s| s.count).collect::<Vec<_>>());
+                    if self.segs.len() >= plan + 2 {
+                        keep = plan;
+                        let srcs: Vec<Source<'_>> = self.segs[keep..].iter().map(|s| Source::Seg(s)).collect();
+                        created.push(write_segment(&self.dir, m.next_id, &srcs, &never)?);
+                        m.next_id += 1;
+                    }
+                }
+            }
+            if new.iter().any(|c| !c.is_empty()) {
+                let srcs: Vec<Source<'_>> = new.iter().map(|c| Source::New(c)).collect();
+                created.push(write_segment(&self.dir, m.next_id, &srcs, &never)?);
+                m.next_id += 1;
+            }
         }
+        if !created.is_empty() {
+            fsync_dir(&self.dir)?;
+        }
+        m.segs.truncate(keep);
+        m.segs.extend(&created);
         if let Some((mut r, before)) = run {
             r.total_keys = m.segs.iter().map(|s| s.count).sum();
             r.new_keys = r.total_keys.saturating_sub(before);
@@ -560,16 +686,16 @@ impl Index {
         if self.fail == Some(FailPoint::BeforeManifestRename) {
             return Err(corrupt(&self.dir, "injected crash before rename"));
         }
-        // Map the new segment before publishing it, so a failure leaves
+        // Map the new segments before publishing them, so a failure leaves
         // both disk and memory in the old state.
-        let new_seg = match created {
-            Some(meta) => Some(Segment::open(&self.dir.join(seg_name(meta.id)), meta, false)?),
-            None => None,
-        };
+        let mut opened = Vec::with_capacity(created.len());
+        for meta in &created {
+            opened.push(Arc::new(Segment::open(&self.dir.join(seg_name(meta.id)), *meta, false)?));
+        }
         write_manifest(&self.dir, &m)?;
         // The new state is durable. Swap in-memory state, then delete old files.
-        let old: Vec<Segment> = self.segs.drain(keep..).collect();
-        self.segs.extend(new_seg);
+        let old: Vec<Arc<Segment>> = self.segs.drain(keep..).collect();
+        self.segs.extend(opened);
         self.manifest = m;
         #[cfg(test)]
         if self.fail == Some(FailPoint::BeforeDeletingOld) {

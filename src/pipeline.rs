@@ -121,16 +121,39 @@ fn prepare_bytes(file: &InputFile, bytes: Vec<u8>, cfg: &Config, ix: Option<&Ind
 /// Looks a document up in the persistent index (parallel step: the index
 /// does not change during a run).
 fn history(ix: &Index, name: &str, doc: &Document) -> History {
-    // One batched lookup for the paragraphs and the whole document, so the
-    // memory misses of the lookups overlap (`Index::get_many` prefetches).
-    let mut keys: Vec<u128> = doc.keys.iter().map(|k| k.digest.prefix()).collect();
-    keys.push(doc.whole.prefix());
-    let mut found = vec![None; keys.len()];
-    ix.get_many(&keys, &mut found);
+    // Batched lookups of the paragraph keys and then the whole-document
+    // key, 64 at a time from the stack, so the memory misses overlap
+    // (`Index::get_many` prefetches); most documents are new, and their
+    // history then allocates nothing.
+    const CHUNK: usize = 64;
+    let n = doc.keys.len();
+    let key = |j: usize| doc.keys.get(j).map_or(doc.whole.prefix(), |k| k.digest.prefix());
     let earlier = |f: Option<(u64, u32)>| f.map(|(doc_id, para)| Earlier { doc_id, para });
-    let document = if doc.is_empty() { None } else { found.pop().flatten() };
-    found.truncate(doc.keys.len());
-    History { doc_id: doc_id(name), paragraphs: found.into_iter().map(earlier).collect(), document: earlier(document) }
+    let (mut paragraphs, mut document) = (Vec::new(), None);
+    let (mut keys, mut found) = ([0u128; CHUNK], [None; CHUNK]);
+    let total = if doc.is_empty() { 0 } else { n + 1 };
+    for start in (0..total).step_by(CHUNK) {
+        let len = CHUNK.min(total - start);
+        for (i, k) in keys[..len].iter_mut().enumerate() {
+            *k = key(start + i);
+        }
+        ix.get_many(&keys[..len], &mut found[..len]);
+        for (i, f) in found[..len].iter().enumerate() {
+            match (start + i, f) {
+                (_, None) => {}
+                (j, Some(_)) if j == n => document = earlier(*f),
+                (j, Some(_)) => {
+                    if paragraphs.is_empty() {
+                        paragraphs = vec![None; n];
+                    }
+                    if let Some(p) = paragraphs.get_mut(j) {
+                        *p = earlier(*f);
+                    }
+                }
+            }
+        }
+    }
+    History { doc_id: doc_id(name), paragraphs, document }
 }
 
 /// Reads a whole file in four system calls (open, read, read to see the
@@ -170,8 +193,9 @@ struct Decider {
     rejects: Option<SideFile>,
     /// The persistent index, when `--index` is given.
     index: Option<Index>,
-    /// Document number -> identity, when an index is used.
-    doc_ids: Vec<u64>,
+    /// This run's new first occurrences, gathered as documents are decided,
+    /// when an index is used.
+    new_keys: Vec<IndexEntry>,
     /// Nothing is written (and the index is not updated).
     dry_run: bool,
     /// The run's label in the index: the input path.
@@ -223,19 +247,30 @@ impl SideFile {
 
 impl Decider {
     fn new(cfg: &Config) -> anyhow::Result<Decider> {
+        let dry_run = cfg.output == Output::DryRun;
+        let mut deduper = Deduper::new(cfg.rules);
+        let index = match &cfg.index {
+            Some(path) if cfg.rules.scope == crate::dedup::Scope::Corpus => {
+                let mut index = Index::open(path)?;
+                if !dry_run {
+                    // The index's housekeeping overlaps the run.
+                    index.start_merge()?;
+                    deduper.record_new_firsts();
+                }
+                Some(index)
+            }
+            Some(_) => anyhow::bail!("--index needs --scope corpus"),
+            None => None,
+        };
         Ok(Decider {
-            deduper: Deduper::new(cfg.rules),
+            deduper,
             inputs: Vec::new(),
             docs: Vec::new(),
             explain: SideFile::create(&cfg.explain)?,
             rejects: SideFile::create(&cfg.rejects)?,
-            index: match &cfg.index {
-                Some(path) if cfg.rules.scope == crate::dedup::Scope::Corpus => Some(Index::open(path)?),
-                Some(_) => anyhow::bail!("--index needs --scope corpus"),
-                None => None,
-            },
-            doc_ids: Vec::new(),
-            dry_run: cfg.output == Output::DryRun,
+            index,
+            new_keys: Vec::new(),
+            dry_run,
             label: match &cfg.input {
                 Input::Stdin => "<stdin>".to_owned(),
                 Input::Path(p) => p.display().to_string(),
@@ -268,7 +303,9 @@ impl Decider {
         let plan = self.deduper.decide_with_history(&doc.keys, &doc.whole, history);
         self.docs.push((input, line));
         if let Some(h) = history {
-            self.doc_ids.push(h.doc_id);
+            for (key, para) in self.deduper.take_new_firsts() {
+                self.new_keys.push(IndexEntry { key, doc: h.doc_id, para });
+            }
         }
         if self.explain.is_some() {
             self.explain(doc, &plan)?;
@@ -326,27 +363,22 @@ impl Decider {
         Ok(self.report)
     }
 
-    /// Adds this run's first occurrences to the index, atomically (keys
-    /// found in the index were never added to the seen-set, so none is
-    /// committed twice). Called
-    /// after every output was written, so a run killed before this point
-    /// leaves the index as it was, and a rerun gives the same output.
-    fn commit(&self, index: Index) -> anyhow::Result<()> {
+    /// Adds this run's first occurrences to the index, atomically, with the
+    /// merge started at open (keys found in the index were never added to
+    /// the seen-set, so none is committed twice). Called after every output
+    /// was written, so a run killed before this point leaves the index as it
+    /// was, and a rerun gives the same output.
+    fn commit(&mut self, index: Index) -> anyhow::Result<()> {
         if self.dry_run {
             return Ok(());
         }
-        let entries: Vec<IndexEntry> = self
-            .deduper
-            .first_occurrences()
-            .filter_map(|(key, doc, para)| Some(IndexEntry { key, doc: *self.doc_ids.get(doc as usize)?, para }))
-            .collect();
         let run = RunInfo {
             timestamp: crate::index::unix_now(),
             docs: self.report.totals.documents_read,
             paragraphs: self.report.totals.paragraphs_in,
             label: self.label.clone(),
         };
-        index.commit(entries, run)?;
+        index.commit(std::mem::take(&mut self.new_keys), run)?;
         Ok(())
     }
 }

@@ -81,12 +81,26 @@ fn a_retry_keeps_what_the_first_run_kept() {
 fn sigkill_at_any_point_leaves_a_usable_index_and_a_rerun_gives_the_same_output() {
     let t = TestDir::new();
     generate_corpus(&t.join("day0"), 31, 200);
+    generate_corpus(&t.join("day0b"), 33, 200);
     generate_corpus(&t.join("day1"), 32, 1500);
     let base = t.join("index-base");
+    // Two earlier runs of similar size: two segments, which day 1's run
+    // merges in the background, so kills also land during that merge.
     clean(&t, &t.join("day0"), &t.join("out0"), &base);
+    clean(&t, &t.join("day0b"), &t.join("out0b"), &base);
     let reference_index = t.join("index-ref");
     util::copy_tree(&base, &reference_index);
     clean(&t, &t.join("day1"), &t.join("reference"), &reference_index);
+    let segments = |index: &Path| {
+        let out = t.cmd(["index", "stats", index.to_str().unwrap()]).expect(0).stdout_str();
+        out.lines().find(|l| l.starts_with("segments:")).unwrap_or_default().to_owned()
+    };
+    assert!(segments(&base).starts_with("segments: 2 "), "{}", segments(&base));
+    assert!(
+        segments(&reference_index).starts_with("segments: 2 "),
+        "day 1 merged the two: {}",
+        segments(&reference_index)
+    );
     for (i, delay_ms) in [5u64, 30, 80, 150, 300].into_iter().enumerate() {
         let index = t.join(&format!("index-{i}"));
         util::copy_tree(&base, &index);
@@ -119,7 +133,14 @@ fn sigkill_at_any_point_leaves_a_usable_index_and_a_rerun_gives_the_same_output(
         }
         clean(&t, &t.join("day1"), &out, &index);
         assert_same(&t.join("reference"), &out);
+        assert_eq!(keys_line(&t, &index), keys_line(&t, &reference_index), "kill at {delay_ms} ms");
     }
+}
+
+/// The `keys:` line of `index stats`.
+fn keys_line(t: &TestDir, index: &Path) -> String {
+    let out = t.cmd(["index", "stats", index.to_str().unwrap()]).expect(0).stdout_str();
+    out.lines().find(|l| l.starts_with("keys:")).unwrap_or_default().to_owned()
 }
 
 #[test]

@@ -162,11 +162,15 @@ fn many_commits_stay_logarithmic_then_compact_and_merge() {
         next += n;
         let idx = Index::open(&dir).expect("reopen");
         let st = idx.stats();
-        let bound = 64 - st.keys.leading_zeros() as usize + 1;
+        let bound = 64 - st.keys.leading_zeros() as usize + 2;
         assert!(st.segments <= bound, "{} segments for {} keys", st.segments, st.keys);
-        for w in st.segment_keys.windows(2) {
+        // Every segment but the newest (this commit's keys, merged by the
+        // next one) holds more than TIER_RATIO times the next.
+        let older = &st.segment_keys[..st.segments.saturating_sub(1)];
+        for w in older.windows(2) {
             assert!(w[0] > TIER_RATIO * w[1], "tiering invariant {:?}", st.segment_keys);
         }
+        assert_eq!(st.segment_keys.last(), Some(&n), "the newest segment is this commit's keys");
         assert_eq!(seg_files(&dir).len(), st.segments, "no stray files");
     }
     let idx = Index::open(&dir).expect("open");
@@ -216,11 +220,12 @@ fn lock_is_exclusive() {
     Index::open(tmp.path()).expect("open after commit");
 }
 
-/// Build an index with two segments and return (dir, segment paths).
+/// Build an index with two segments of 3000 keys (which the next commit
+/// merges) and return (dir, segment paths).
 fn two_segments(tmp: &tempfile::TempDir) -> (PathBuf, Vec<PathBuf>) {
     let dir = tmp.path().join("idx");
-    Index::open(&dir).expect("open").commit(entries(0, 5000), run("a")).expect("commit");
-    Index::open(&dir).expect("open").commit(entries(5000, 6000), run("b")).expect("commit");
+    Index::open(&dir).expect("open").commit(entries(0, 3000), run("a")).expect("commit");
+    Index::open(&dir).expect("open").commit(entries(3000, 6000), run("b")).expect("commit");
     let segs = seg_files(&dir);
     assert_eq!(segs.len(), 2);
     (dir, segs)
@@ -236,11 +241,13 @@ fn expect_corrupt(dir: &Path, file: &Path) {
 #[test]
 fn corruption_is_detected() {
     let _serial = shared();
-    // Flip a byte anywhere in a segment (keys, values, directory, header).
-    for pos in [40usize, 5000 * 16 + 100, 5000 * 28 + 40, 13] {
+    // Flip a byte anywhere in a segment of 3000 keys (keys, values,
+    // directory, filter, header: dir_bits, filter block count).
+    for pos in [40usize, 3000 * 16 + 100, 3000 * 28 + 40, usize::MAX, 13, 25] {
         let tmp = tempfile::tempdir().expect("tempdir");
         let (dir, segs) = two_segments(&tmp);
         let mut b = fs::read(&segs[0]).expect("read");
+        let pos = pos.min(b.len() - 100);
         b[pos] ^= 0x40;
         fs::write(&segs[0], &b).expect("write");
         expect_corrupt(&dir, &segs[0]);
@@ -280,15 +287,18 @@ fn foreign_and_future_files() {
         Err(IndexError::Foreign { path }) => assert_eq!(path, man),
         other => panic!("expected Foreign, got {:?}", other.map(|_| ())),
     }
-    // Future manifest version.
-    let mut b = good.clone();
-    b[8..12].copy_from_slice(&2u32.to_le_bytes());
-    fs::write(&man, &b).expect("write");
-    match Index::open(&dir) {
-        Err(IndexError::UnsupportedVersion { path, found }) => {
-            assert_eq!((path, found), (man.clone(), 2));
+    // A future manifest version, and version 1 (before segments had
+    // filters): both refused, naming the version.
+    for version in [FORMAT_VERSION + 1, 1] {
+        let mut b = good.clone();
+        b[8..12].copy_from_slice(&version.to_le_bytes());
+        fs::write(&man, &b).expect("write");
+        match Index::open(&dir) {
+            Err(IndexError::UnsupportedVersion { path, found }) => {
+                assert_eq!((path, found), (man.clone(), version));
+            }
+            other => panic!("expected UnsupportedVersion, got {:?}", other.map(|_| ())),
         }
-        other => panic!("expected UnsupportedVersion, got {:?}", other.map(|_| ())),
     }
     fs::write(&man, &good).expect("restore");
     Index::open(&dir).expect("open restored");
@@ -331,13 +341,14 @@ fn crash_before_manifest_rename_keeps_old_state() {
     let before = fs::read(dir.join(MANIFEST)).expect("read");
     let mut idx = Index::open(&dir).expect("open");
     idx.fail = Some(FailPoint::BeforeManifestRename);
-    // 2000 new keys: merges both old segments into a new one.
+    // Merges both old segments into one and writes the 2000 new keys as
+    // another, then "crashes" before publishing either.
     assert!(idx.commit_in_place(entries(6000, 8000), run("c")).is_err());
     drop(idx);
     // Also leave a half-written manifest temp and another temp file behind.
     fs::write(dir.join(MANIFEST_TMP), b"NDDXMANI garbage").expect("write");
     fs::write(dir.join("seg-00000000000000ff.ndx.tmp"), b"junk").expect("write");
-    assert_eq!(seg_files(&dir).len(), 3, "new segment written, not published");
+    assert_eq!(seg_files(&dir).len(), 4, "merged and new segments written, not published");
     let idx = Index::open(&dir).expect("reopen");
     assert_eq!(fs::read(dir.join(MANIFEST)).expect("read"), before);
     assert_eq!(idx.len(), 6000);
@@ -362,12 +373,85 @@ fn crash_after_rename_has_new_state() {
     idx.fail = Some(FailPoint::BeforeDeletingOld);
     assert!(idx.commit_in_place(entries(6000, 8000), run("c")).is_err());
     drop(idx);
-    assert_eq!(seg_files(&dir).len(), 3, "old segments not yet deleted");
+    assert_eq!(seg_files(&dir).len(), 4, "old segments not yet deleted");
     let idx = Index::open(&dir).expect("reopen");
     assert_eq!(idx.len(), 8000);
     check_all(&idx, 0, 8000);
-    assert_eq!(idx.stats().segments, 1);
-    assert_eq!(seg_files(&dir).len(), 1, "merged-away segments removed");
+    assert_eq!(idx.stats().segment_keys, [6000, 2000]);
+    assert_eq!(seg_files(&dir).len(), 2, "merged-away segments removed");
+}
+
+#[test]
+fn background_merge_publishes_the_same_state_as_an_inline_one() {
+    let _serial = shared();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (dir, _) = two_segments(&tmp);
+    let inline = tmp.path().join("inline");
+    for (d, lo, hi) in [(&inline, 0, 3000), (&inline, 3000, 6000)] {
+        Index::open(d).expect("open").commit(entries(lo, hi), run("x")).expect("commit");
+    }
+    let mut idx = Index::open(&dir).expect("open");
+    idx.start_merge().expect("start");
+    idx.start_merge().expect("a second call is a no-op");
+    // Lookups use the old segments while the merge runs.
+    check_all(&idx, 0, 6000);
+    assert_eq!(idx.get(key(6000)), None);
+    idx.commit(entries(6000, 6500), run("c")).expect("commit");
+    Index::open(&inline).expect("open").commit(entries(6000, 6500), run("c")).expect("commit");
+    let (a, b) = (Index::open(&dir).expect("reopen"), Index::open(&inline).expect("reopen"));
+    assert_eq!(a.stats().segment_keys, [6000, 500]);
+    assert_eq!(a.stats().segment_keys, b.stats().segment_keys);
+    check_all(&a, 0, 6500);
+    assert_eq!(seg_files(&dir).len(), 2);
+    // Byte-identical segment files: the merge does not depend on where it ran.
+    for (x, y) in seg_files(&dir).iter().zip(seg_files(&inline)) {
+        assert_eq!(fs::read(x).expect("read"), fs::read(y).expect("read"));
+    }
+}
+
+#[test]
+fn dropping_an_index_cancels_its_merge_and_leaves_no_file() {
+    let _serial = shared();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (dir, segs) = two_segments(&tmp);
+    let before = fs::read(dir.join(MANIFEST)).expect("read");
+    let mut idx = Index::open(&dir).expect("open");
+    idx.start_merge().expect("start");
+    drop(idx);
+    assert_eq!(seg_files(&dir), segs, "the unpublished merge was removed, not left for the next open");
+    assert_eq!(fs::read(dir.join(MANIFEST)).expect("read"), before);
+    let idx = Index::open(&dir).expect("reopen: the lock was released");
+    check_all(&idx, 0, 6000);
+}
+
+#[test]
+fn compact_after_start_merge_merges_everything() {
+    let _serial = shared();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (dir, _) = two_segments(&tmp);
+    Index::open(&dir).expect("open").commit(entries(6000, 6100), run("c")).expect("commit");
+    let mut idx = Index::open(&dir).expect("open");
+    idx.start_merge().expect("start");
+    idx.compact().expect("compact");
+    let idx = Index::open(&dir).expect("reopen");
+    assert_eq!(idx.stats().segment_keys, [6100]);
+    assert_eq!(seg_files(&dir).len(), 1);
+    check_all(&idx, 0, 6100);
+}
+
+#[test]
+fn filters_have_no_false_negatives_and_few_false_positives() {
+    let _serial = shared();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    Index::open(tmp.path()).expect("open").commit(entries(0, 100_000), run("a")).expect("commit");
+    let idx = Index::open(tmp.path()).expect("reopen");
+    let seg = &idx.segs[0];
+    assert!((0..100_000).all(|i| seg.may_contain(key(i))), "a filter never rejects a present key");
+    let absent = 200_000u64;
+    let admitted = (1_000_000..1_000_000 + absent).filter(|&i| seg.may_contain(key(i))).count();
+    let rate = admitted as f64 / absent as f64;
+    // 10 bits per key, 8 bits set per key in a 512-bit block: about 1%.
+    assert!(rate > 0.001 && rate < 0.02, "false-positive rate {rate}");
 }
 
 #[test]
