@@ -134,7 +134,7 @@ mod manifest;
 mod segment;
 
 use manifest::{Manifest, write_manifest};
-use segment::{SegMeta, Segment, Source, prefetch, seg_name, write_segment};
+use segment::{FilterMask, SegMeta, Segment, Source, prefetch, seg_name, write_segment};
 
 /// One record: a paragraph key (first 128 bits of its SHA-256, big-endian) and
 /// where it was first kept.
@@ -468,6 +468,15 @@ impl Index {
     /// (several times the throughput of `get` in a loop). No allocation.
     pub fn get_many(&self, keys: &[u128], out: &mut [Option<(u64, u32)>]) {
         const G: usize = 16;
+        // Segments whose filter admits a key, as bits (only the first 64
+        // segments are tracked; any beyond are always probed).
+        let admitting =
+            |k: u128, mask: &FilterMask| {
+                self.segs
+                    .iter()
+                    .enumerate()
+                    .fold(0u64, |bits, (si, s)| if si < 64 && s.admits(k, mask) { bits | 1 << si } else { bits })
+            };
         for (kc, oc) in keys.chunks(G).zip(out.chunks_mut(G)) {
             // Three stages, each overlapping the memory misses of 16 keys:
             // filter blocks; keys in the segments whose filter admits the
@@ -475,17 +484,21 @@ impl Index {
             for &k in kc {
                 self.prefetch(k);
             }
-            for &k in kc {
-                for s in &self.segs {
-                    if s.may_contain(k) {
+            let mut admit = [0u64; G];
+            for (a, &k) in admit.iter_mut().zip(kc) {
+                *a = admitting(k, &FilterMask::of(k));
+                for (si, s) in self.segs.iter().enumerate() {
+                    if si >= 64 || *a & 1 << si != 0 {
                         s.prefetch(k);
                     }
                 }
             }
             let mut loc = [(usize::MAX, 0usize); G];
-            for (l, &k) in loc.iter_mut().zip(kc) {
+            for ((l, &k), &a) in loc.iter_mut().zip(kc).zip(&admit) {
                 for (si, s) in self.segs.iter().enumerate() {
-                    if let Some(i) = s.may_contain(k).then(|| s.locate(k)).flatten() {
+                    if (si >= 64 || a & 1 << si != 0)
+                        && let Some(i) = s.locate(k)
+                    {
                         prefetch(&s.map, s.vals_off + 12 * i);
                         *l = (si, i);
                         break;
