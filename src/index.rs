@@ -7,14 +7,15 @@
 //! ```ignore
 //! # use newsdedup::index::*;
 //! # fn main() -> Result<(), IndexError> {
-//! let idx = Index::open(std::path::Path::new("/var/lib/newsdedup/index"))?; // locks
+//! let mut idx = Index::open(std::path::Path::new("/var/lib/newsdedup/index"))?; // locks
+//! idx.start_merge()?; // optional: do the due tiering merge while we work
 //! let key: u128 = 0x0123_4567_89ab_cdef_0123_4567_89ab_cdef;
 //! idx.prefetch(key); // optional: start the DRAM fetch early, hash something else
 //! let seen = idx.get(key); // &self, Sync: call from many rayon threads
 //! let new = vec![Entry { key, doc: 42, para: 3 }];
 //! let run = RunInfo { timestamp: 1_700_000_000, docs: 1, paragraphs: 1, label: "daily".into() };
 //! if seen.is_none() {
-//!     idx.commit(new, run)?; // atomic; releases the lock
+//!     idx.commit(new, run)?; // atomic, with the merge; releases the lock
 //! }
 //! # Ok(()) }
 //! ```
@@ -33,15 +34,17 @@
 //! # Segment format (all integers little-endian unless said otherwise)
 //! ```text
 //! off 0   8 B  magic  "NDDXSEG\0"
-//! off 8   4 B  version u32 = 1
+//! off 8   4 B  version u32 = 2
 //! off 12  4 B  dir_bits u32 (0..=32)
 //! off 16  8 B  count u64 (number of keys, n)
-//! off 24  8 B  reserved, 0
+//! off 24  8 B  filter_blocks u64 = f = max(1, ceil(10n / 512))
 //! off 32  16n  keys, sorted strictly ascending, each u128 BIG-endian
 //!              (so byte order == numeric order)
 //! ...     12n  values, same order: doc u64, para u32
 //! ...     8(2^dir_bits+1)  directory: u64 d[b] = index of the first key whose
 //!              top dir_bits bits are >= b; d[0] = 0, d[2^dir_bits] = n
+//! ...     0..63 B zero padding, so the filter starts at a multiple of 64
+//! ...     64f  filter: f blocks of 8 u64 words (see below)
 //! end-8   4 B  crc32 (IEEE, crc32fast) of every byte before it
 //! end-4   4 B  end magic "NDXE"
 //! ```
@@ -54,9 +57,17 @@
 //! DRAM miss per segment probed, plus
 //! one for the 12 value bytes on a hit. Nothing is built in memory at open.
 //!
+//! The filter is a blocked Bloom filter of [`FILTER_BITS_PER_KEY`] bits per
+//! key: a key's block is `(high 64 bits × f) >> 64` (monotone in the key, so
+//! a segment written in key order fills it front to back), and it sets one
+//! bit in each of the block's 8 words, bit `(low 64 bits >> 6w) & 63` of word
+//! `w`. A key absent from a segment is answered from one cache line with
+//! probability ~99%; lookups read the filter before the directory.
+//! Version 1 segments (no filter) and manifests are refused by version.
+//!
 //! # Manifest format
 //! ```text
-//! 8 B magic "NDDXMANI", u32 version = 1, u32 reserved = 0,
+//! 8 B magic "NDDXMANI", u32 version = 2, u32 reserved = 0,
 //! u64 generation (incremented by every write), u64 next_segment_id,
 //! u32 nseg, nseg x { u64 id, u64 count, u64 file_len, u32 file_crc32 }   (oldest first)
 //! u32 nruns, nruns x { u64 timestamp, u64 docs, u64 paragraphs, u64 new_keys,
@@ -70,13 +81,18 @@
 //!   and commits a key already present, [`Index::get`] still returns the *oldest*
 //!   entry (segments are searched oldest first and merges keep the older entry);
 //!   `len()` may count such a key twice until the segments holding it are merged.
-//! * Segment sizes strictly more than halve from oldest to newest (size-tiered:
-//!   on commit the newest segments are merged into the new one while the newest
-//!   has at most twice the keys accumulated so far), so there are at most
-//!   `log2(n) + 1` segments; each key is rewritten O(log n) times in total.
+//! * Segment sizes strictly more than halve from oldest to newest, except for
+//!   the newest segment, which holds the last commit's keys (size-tiered: a
+//!   commit first merges the newest existing segments into one while the next
+//!   older holds at most [`TIER_RATIO`] times the keys gathered so far, then
+//!   adds its own keys as a new segment). So there are at most `log2(n) + 2`
+//!   segments and each key is rewritten O(log n) times in total. The merge is
+//!   the same whether [`Index::start_merge`] ran it in the background during a
+//!   run or the commit runs it inline: its plan depends only on the manifest.
 //!
 //! # Crash safety
-//! A commit (1) writes the new segment under the manifest's `next_segment_id`
+//! A commit (1) writes the new segments (the merged one, perhaps written by
+//! the background merge, then the run's) under the manifest's next ids
 //! (an id is only reused after a crash, and then the orphan holding it was
 //! deleted by the open that precedes the reuse), fsyncs it and the
 //! directory; (2) writes `MANIFEST.tmp`, fsyncs it, renames it over
@@ -94,6 +110,10 @@
 //! filesystem where rename is atomic and fsync is honoured, e.g. ext4/xfs.)
 //! Segments are never modified while mapped; only the lock holder deletes them.
 //! Lookups never panic on bad data: every read is bounds-checked (`Option`).
+//! A background merge writes only a file the manifest does not name: if the
+//! run fails or the [`Index`] is dropped, it is cancelled, joined and the file
+//! removed (so nothing writes into the directory once the lock is released);
+//! after a crash it is an orphan like any other.
 //! Tested with fail points before the manifest rename and before the old
 //! segments are deleted, and by `sigkill_during_commits`, which SIGKILLs a
 //! child process committing in a loop at random moments (10 kills) and checks
@@ -108,20 +128,28 @@
 //! For n distinct paragraphs the probability that any two share a 128-bit
 //! prefix is about n²/2¹²⁹: for n = 10¹⁰ (decades of news) that is ≈ 1.5·10⁻¹⁹.
 //!
-//! # Measured (2-vCPU AMD EPYC VM, 10M keys; details in RESULTS.md)
-//! * disk: 28.07 bytes/key (16 key + 12 value + 1/8 directory).
-//! * open: 20-30 ms (mmap + full CRC of 280 MB + directory check); RSS grows
-//!   only by the file pages touched (page cache, shared).
-//! * lookups: `get` 220-350 ns for a hit, 350-680 ns for a miss (2 segments,
-//!   latency-bound: ~200 ns per dependent DRAM access on this VM);
-//!   `get_many` (software prefetch, groups of 16) 165-180 ns per hit and
-//!   215-325 ns per miss on one thread; up to 12.9 M hits/s on 2 threads.
-//! * commit of 1M new keys into 10M: 145 ms without merge (parallel sort
-//!   ~25 ms, write 28 MB + fsync); amortized over 10 commits building the 10M
-//!   index 180-290 ms per 1M keys including tiered merges.
+//! # Measured (2-vCPU AMD EPYC VM, 10M keys in segments [8M, 1M, 1M];
+//! `cargo run --release --example index_bench`)
+//! * disk: 29.3 bytes/key (16 key + 12 value + 1/8 directory + 10/8 filter).
+//! * open: 14-20 ms (mmap + CRC of 293 MB on all cores + directory check);
+//!   RSS grows only by the file pages touched (page cache, shared).
+//! * `get_many` (software prefetch, groups of 16, one thread): 94-150 ns per
+//!   absent key (three filter lines), 150-300 ns per present key; up to
+//!   ~20 M absent keys/s on 2 threads. Format 1 (no filter) took 200-245 ns
+//!   per absent key with only two segments.
+//! * daily commit of 1M new keys into 10M: ~115 ms (sort on all cores, write
+//!   31 MB + fsync) when the merge ran in the background; with the merge
+//!   inline 230-265 ms. Amortized over the 10 commits that build the index
+//!   200-240 ms per 1M keys including merges.
 //! * Rejected: building a `HashMap` of all keys on open (2.2-3.0 s for 10M
 //!   keys, +240 MB RSS; its lookups, 170-285 ns, are at best ~1.6x faster
 //!   since they too cost one DRAM miss, but the build eats 10x the budget).
+//!   Tried and dropped: copying segments or filters into huge-page memory (no
+//!   change: the cost is DRAM misses, not TLB misses); prefetching each key's
+//!   filter lines as soon as it is hashed (saved lookup time, cost as much in
+//!   the hashing loop); looking a whole batch up in key order (the counting
+//!   sort cost what the locality saved); radix-bucketed commit batches (the
+//!   pushes cost more than the sort saved).
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -470,13 +498,12 @@ impl Index {
         const G: usize = 16;
         // Segments whose filter admits a key, as bits (only the first 64
         // segments are tracked; any beyond are always probed).
-        let admitting =
-            |k: u128, mask: &FilterMask| {
-                self.segs
-                    .iter()
-                    .enumerate()
-                    .fold(0u64, |bits, (si, s)| if si < 64 && s.admits(k, mask) { bits | 1 << si } else { bits })
-            };
+        let admitting = |k: u128, mask: &FilterMask| {
+            self.segs
+                .iter()
+                .enumerate()
+                .fold(0u64, |bits, (si, s)| if si < 64 && s.admits(k, mask) { bits | 1 << si } else { bits })
+        };
         for (kc, oc) in keys.chunks(G).zip(out.chunks_mut(G)) {
             // Three stages, each overlapping the memory misses of 16 keys:
             // filter blocks; keys in the segments whose filter admits the
