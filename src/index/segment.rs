@@ -270,7 +270,7 @@ impl Segment {
     }
 
     /// [`Segment::may_contain`] with the key's bits computed once for all
-    /// segments. Branch-free over the 8 words, so it compiles to vector code.
+    /// segments (what [`super::Index::get_many`] does).
     #[inline]
     pub(super) fn admits(&self, key: u128, mask: &FilterMask) -> bool {
         let off = self.filter_off + 64 * filter_block(key, self.filter_blocks) as usize;
