@@ -6,15 +6,10 @@
 use newsdedup::index::{Entry, Index, RunInfo};
 use std::time::Instant;
 
-fn splitmix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
-fn key(i: u64) -> u128 {
-    ((splitmix(2 * i) as u128) << 64) | splitmix(2 * i + 1) as u128
-}
+#[path = "../src/index/tests/keys.rs"]
+mod keys;
+use keys::{key, splitmix};
+
 fn entries(lo: u64, hi: u64) -> Vec<Entry> {
     (lo..hi).map(|i| Entry { key: key(i), doc: i / 10, para: (i % 10) as u32 }).collect()
 }

@@ -4,6 +4,9 @@ use super::*;
 use proptest::prelude::*;
 use std::collections::HashMap;
 
+mod keys;
+use keys::{key, splitmix};
+
 /// The SIGKILL test forks; a forked child shares the `LOCK` file description
 /// of any index open in another test thread until it execs, which would make
 /// that test's next `open` fail with `Locked`. So the SIGKILL test runs alone.
@@ -11,17 +14,6 @@ static SERIAL: std::sync::RwLock<()> = std::sync::RwLock::new(());
 
 fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
     SERIAL.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn splitmix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
-
-fn key(i: u64) -> u128 {
-    ((splitmix(2 * i) as u128) << 64) | splitmix(2 * i + 1) as u128
 }
 
 fn entries(lo: u64, hi: u64) -> Vec<Entry> {
