@@ -478,7 +478,8 @@ impl Index {
     /// [`Index::get_many`] or call [`Index::prefetch`] early.
     #[inline]
     pub fn get(&self, key: u128) -> Option<(u64, u32)> {
-        self.segs.iter().find_map(|s| if s.may_contain(key) { s.locate(key).and_then(|i| s.value(i)) } else { None })
+        let mask = FilterMask::of(key);
+        self.segs.iter().find_map(|s| if s.admits(key, &mask) { s.locate(key).and_then(|i| s.value(i)) } else { None })
     }
 
     /// Hint the CPU to start loading the cache lines `get(key)` will need, so
@@ -645,10 +646,7 @@ impl Index {
     /// Dropping the index cancels and removes an unpublished merge. Does
     /// nothing if no merge is due or one is already running.
     pub fn start_merge(&mut self) -> Result<()> {
-        let keep = tier_plan(&self.manifest.segs.iter().map(|s| s.count).collect::<Vec<_>>());
-        if self.pending.is_some() || self.segs.len() < keep + 2 {
-            return Ok(());
-        }
+        let Some(keep) = self.due_merge().filter(|_| self.pending.is_none()) else { return Ok(()) };
         let id = self.manifest.next_id;
         let segs: Vec<Arc<Segment>> = self.segs[keep..].to_vec();
         let cancel = Arc::new(AtomicBool::new(false));
@@ -665,6 +663,13 @@ impl Index {
         Ok(())
     }
 
+    /// The tiering merge due now: `Some(keep)` when `segs[keep..]` (at least
+    /// two segments) are to be merged into one.
+    fn due_merge(&self) -> Option<usize> {
+        let keep = tier_plan(&self.manifest.segs.iter().map(|s| s.count).collect::<Vec<_>>());
+        (self.segs.len() >= keep + 2).then_some(keep)
+    }
+
     /// Publishes a new state atomically: the tiering merge of the existing
     /// segments (the one [`Index::start_merge`] started, or done now), or
     /// with `full` all of them merged into one, plus `new` (sorted chunks,
@@ -678,37 +683,29 @@ impl Index {
         let mut created: Vec<SegMeta> = Vec::new();
         let mut keep = self.segs.len();
         let pending = self.pending.take();
+        let fresh: Vec<Source<'_>> = new.iter().filter(|c| !c.is_empty()).map(|c| Source::New(c)).collect();
         if full {
             drop(pending);
-            let mut srcs: Vec<Source<'_>> = self.segs.iter().map(|s| Source::Seg(s)).collect();
-            srcs.extend(new.iter().filter(|c| !c.is_empty()).map(|c| Source::New(c)));
-            keep = 0;
-            if srcs.len() > 1 || new.iter().any(|c| !c.is_empty()) {
+            if self.segs.len() > 1 || !fresh.is_empty() {
+                let mut srcs: Vec<Source<'_>> = self.segs.iter().map(|s| Source::Seg(s)).collect();
+                srcs.extend(fresh);
+                keep = 0;
                 created.push(write_segment(&self.dir, m.next_id, &srcs, &never)?);
                 m.next_id += 1;
-            } else {
-                keep = self.segs.len();
             }
         } else {
-            match pending {
-                Some(p) => {
-                    keep = p.keep;
-                    m.next_id = p.id + 1;
-                    created.push(p.finish()?);
-                }
-                None => {
-                    let plan = tier_plan(&self.manifest.segs.iter().map(|s| s.count).collect::<Vec<_>>());
-                    if self.segs.len() >= plan + 2 {
-                        keep = plan;
-                        let srcs: Vec<Source<'_>> = self.segs[keep..].iter().map(|s| Source::Seg(s)).collect();
-                        created.push(write_segment(&self.dir, m.next_id, &srcs, &never)?);
-                        m.next_id += 1;
-                    }
-                }
-            }
-            if new.iter().any(|c| !c.is_empty()) {
-                let srcs: Vec<Source<'_>> = new.iter().map(|c| Source::New(c)).collect();
+            if let Some(p) = pending {
+                keep = p.keep;
+                m.next_id = p.id + 1;
+                created.push(p.finish()?);
+            } else if let Some(plan) = self.due_merge() {
+                keep = plan;
+                let srcs: Vec<Source<'_>> = self.segs[keep..].iter().map(|s| Source::Seg(s)).collect();
                 created.push(write_segment(&self.dir, m.next_id, &srcs, &never)?);
+                m.next_id += 1;
+            }
+            if !fresh.is_empty() {
+                created.push(write_segment(&self.dir, m.next_id, &fresh, &never)?);
                 m.next_id += 1;
             }
         }
@@ -750,11 +747,16 @@ impl Index {
     }
 }
 
+/// Cores the index's own threads use (sorting a commit, checksumming at
+/// open): all of them, up to 8.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+}
+
 /// Split `v` into one chunk per core and sort the chunks in parallel (in
 /// place, no allocation); the chunks become separate sorted merge inputs.
 fn sort_chunks(v: &mut [Entry]) -> Vec<&[Entry]> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-    let per = v.len().div_ceil(threads).max(1 << 16);
+    let per = v.len().div_ceil(cores()).max(1 << 16);
     std::thread::scope(|s| {
         let mut it = v.chunks_mut(per);
         let first = it.next();

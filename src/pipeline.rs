@@ -138,18 +138,18 @@ fn history(ix: &Index, name: &str, doc: &Document) -> History {
             *k = key(start + i);
         }
         ix.get_many(&keys[..len], &mut found[..len]);
-        for (i, f) in found[..len].iter().enumerate() {
-            match (start + i, f) {
-                (_, None) => {}
-                (j, Some(_)) if j == n => document = earlier(*f),
-                (j, Some(_)) => {
+        for (j, e) in (start..).zip(found[..len].iter().map(|f| earlier(*f))) {
+            match e {
+                Some(_) if j == n => document = e,
+                Some(_) => {
                     if paragraphs.is_empty() {
                         paragraphs = vec![None; n];
                     }
                     if let Some(p) = paragraphs.get_mut(j) {
-                        *p = earlier(*f);
+                        *p = e;
                     }
                 }
+                None => {}
             }
         }
     }

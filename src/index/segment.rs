@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use memmap2::Mmap;
 
 use super::{
-    BUCKET_TARGET, Entry, FILTER_BITS_PER_KEY, FORMAT_VERSION, HDR, IndexError, Result, SEG_END, SEG_MAGIC, corrupt,
-    io_err,
+    BUCKET_TARGET, Entry, FILTER_BITS_PER_KEY, FORMAT_VERSION, HDR, IndexError, Result, SEG_END, SEG_MAGIC, cores,
+    corrupt, io_err,
 };
 
 /// Manifest's record of one segment.
@@ -54,12 +54,10 @@ pub(super) fn seg_name(id: u64) -> String {
 /// CRC-32 of `bytes`, computed in pieces on all cores (up to 8) and
 /// combined: verifying a 10M-key index at open reads ~290 MB.
 fn crc32_parallel(bytes: &[u8]) -> u32 {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-    let per = bytes.len().div_ceil(threads).max(8 << 20);
-    let parts: Vec<crc32fast::Hasher> = std::thread::scope(|s| {
-        let handles: Vec<_> = bytes
+    let per = bytes.len().div_ceil(cores()).max(8 << 20);
+    std::thread::scope(|s| {
+        let parts: Vec<_> = bytes
             .chunks(per)
-            .skip(1)
             .map(|c| {
                 s.spawn(move || {
                     let mut h = crc32fast::Hasher::new();
@@ -68,15 +66,14 @@ fn crc32_parallel(bytes: &[u8]) -> u32 {
                 })
             })
             .collect();
-        let mut first = crc32fast::Hasher::new();
-        first.update(bytes.chunks(per).next().unwrap_or_default());
-        std::iter::once(first).chain(handles.into_iter().map(|h| h.join().unwrap_or_default())).collect()
-    });
-    let mut all = crc32fast::Hasher::new();
-    for p in &parts {
-        all.combine(p);
-    }
-    all.finalize()
+        let mut all = crc32fast::Hasher::new();
+        for p in parts {
+            // A lost piece (a panicked thread, never expected) makes the
+            // checksum differ: the segment is reported, not trusted.
+            all.combine(&p.join().unwrap_or_default());
+        }
+        all.finalize()
+    })
 }
 
 /// Filter blocks (64 bytes each) for a segment of `count` keys.
@@ -262,15 +259,9 @@ impl Segment {
         Some((lo, lo + ((frac as u128 * (hi - lo) as u128) >> 64) as usize, hi))
     }
 
-    /// False when `key` is certainly not in this segment (the filter
-    /// admits about 1% of absent keys, see [`FILTER_BITS_PER_KEY`]).
-    #[inline]
-    pub(super) fn may_contain(&self, key: u128) -> bool {
-        self.admits(key, &FilterMask::of(key))
-    }
-
-    /// [`Segment::may_contain`] with the key's bits computed once for all
-    /// segments (what [`super::Index::get_many`] does).
+    /// False when `key` (whose filter bits are `mask`) is certainly not in
+    /// this segment; the filter admits about 1% of absent keys (see
+    /// [`FILTER_BITS_PER_KEY`]).
     #[inline]
     pub(super) fn admits(&self, key: u128, mask: &FilterMask) -> bool {
         let off = self.filter_off + 64 * filter_block(key, self.filter_blocks) as usize;
@@ -283,7 +274,7 @@ impl Segment {
         all
     }
 
-    /// Hint the CPU to fetch the filter block [`Segment::may_contain`] reads.
+    /// Hint the CPU to fetch the filter block [`Segment::admits`] reads.
     #[inline]
     pub(super) fn prefetch_filter(&self, key: u128) {
         prefetch(&self.map, self.filter_off + 64 * filter_block(key, self.filter_blocks) as usize);
