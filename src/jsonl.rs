@@ -7,7 +7,14 @@
 //! (only the whitespace between top-level tokens is not kept).
 //!
 //! Compression is chosen by the file name: `.gz` (gzip) and `.zst`
-//! (zstd), read and written as streams; a shard is never loaded whole.
+//! (zstd), read and written as streams; a shard is never loaded whole. A
+//! gzip file may hold several members and end with zero padding (both are
+//! accepted, as `gzip -dc` accepts them); any other trailing byte is an
+//! error, reported after every complete line before it was read.
+//!
+//! Bytes are kept as read: a line's fields other than the text field are
+//! copied from the raw line, invalid UTF-8 included; only the text field is
+//! decoded (by the [`EncodingPolicy`]).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -17,13 +24,17 @@ use std::ops::Range;
 use std::path::Path;
 
 use serde::Deserialize;
+
+use crate::read::{EncodingPolicy, decode};
 use serde::de::{MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 /// The format of an input file.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Format {
-    /// By file name: JSONL for `.jsonl`, `.ndjson` (optionally `.gz`/`.zst`), text otherwise.
+    /// By file name: JSONL for `.jsonl`, `.ndjson`, `.json` (optionally
+    /// `.gz`/`.zst`), text otherwise; standard input and a file named
+    /// otherwise that is the whole input: by content ([`looks_like_jsonl`]).
     #[default]
     Auto,
     /// One document per file.
@@ -55,12 +66,28 @@ impl Compression {
     }
 }
 
-/// True when a file name says JSON Lines: `.jsonl` or `.ndjson`, optionally
-/// followed by `.gz` or `.zst`.
+/// True when a file name says JSON Lines: `.jsonl`, `.ndjson` or `.json`
+/// (dolma's shards are `*.json.gz`), optionally followed by `.gz` or `.zst`.
 pub fn is_jsonl_name(path: &Path) -> bool {
     let name = path.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
     let base = name.strip_suffix(".gz").or_else(|| name.strip_suffix(".zst")).unwrap_or(&name);
-    base.ends_with(".jsonl") || base.ends_with(".ndjson")
+    base.ends_with(".jsonl") || base.ends_with(".ndjson") || base.ends_with(".json")
+}
+
+/// True when `first_line` (a UTF-8 byte order mark and surrounding
+/// whitespace allowed) is a JSON object: how `--format auto` recognises
+/// JSON Lines on standard input or under another name.
+pub fn looks_like_jsonl(first_line: &[u8]) -> bool {
+    let body = first_line.strip_prefix("\u{FEFF}".as_bytes()).unwrap_or(first_line);
+    let body = body.trim_ascii();
+    body.first() == Some(&b'{') && serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
+}
+
+/// The first line of a (possibly compressed) file, at most `limit` bytes.
+pub fn first_line(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    let mut line = Vec::new();
+    open(path)?.take(limit).read_until(b'\n', &mut line)?;
+    Ok(line)
 }
 
 /// A buffered, decompressing reader.
@@ -68,9 +95,59 @@ pub fn reader(inner: Box<dyn Read + Send>, c: Compression) -> io::Result<Box<dyn
     const BUF: usize = 1 << 20;
     Ok(match c {
         Compression::None => Box::new(BufReader::with_capacity(BUF, inner)),
-        Compression::Gzip => Box::new(BufReader::with_capacity(BUF, flate2::read::MultiGzDecoder::new(inner))),
+        Compression::Gzip => Box::new(BufReader::with_capacity(BUF, Gzip::new(BufReader::new(inner)))),
         Compression::Zstd => Box::new(BufReader::with_capacity(BUF, zstd::Decoder::new(inner)?)),
     })
+}
+
+/// A gzip stream of one or more members, optionally followed by zero bytes
+/// (padding, as tape and some writers leave; `gzip -dc` ignores it). Any
+/// other byte after a member that does not start a new member is an error.
+struct Gzip<R: BufRead> {
+    member: Option<flate2::bufread::GzDecoder<R>>,
+}
+
+impl<R: BufRead> Gzip<R> {
+    fn new(inner: R) -> Gzip<R> {
+        Gzip { member: Some(flate2::bufread::GzDecoder::new(inner)) }
+    }
+}
+
+impl<R: BufRead> Read for Gzip<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let Some(member) = self.member.as_mut() else { return Ok(0) };
+            let n = member.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            // The member ended: EOF, zero padding, or the next member.
+            let Some(mut inner) = self.member.take().map(flate2::bufread::GzDecoder::into_inner) else {
+                return Ok(0);
+            };
+            let rest = inner.fill_buf()?;
+            match rest.first() {
+                None => return Ok(0),
+                Some(0) => return zero_padding(&mut inner),
+                Some(_) => self.member = Some(flate2::bufread::GzDecoder::new(inner)),
+            }
+        }
+    }
+}
+
+/// Reads to the end, accepting only zero bytes.
+fn zero_padding(inner: &mut impl BufRead) -> io::Result<usize> {
+    loop {
+        let rest = inner.fill_buf()?;
+        if rest.is_empty() {
+            return Ok(0);
+        }
+        if rest.iter().any(|&b| b != 0) {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "trailing bytes after the gzip stream"));
+        }
+        let n = rest.len();
+        inner.consume(n);
+    }
 }
 
 /// Opens a (possibly compressed) file for reading.
@@ -136,10 +213,10 @@ impl Write for Sink {
 }
 
 /// A parsed record: the object's fields in order, each value kept as its
-/// raw JSON text (a byte range of the line).
+/// raw JSON text (a byte range of the line as read).
 #[derive(Debug)]
 pub struct Record {
-    line: String,
+    line: Vec<u8>,
     fields: Vec<(String, Range<usize>)>,
     text_at: usize,
 }
@@ -155,6 +232,12 @@ pub enum RecordError {
     NotAString(String),
     /// The field occurs more than once (which one to clean is ambiguous).
     DuplicateField(String),
+    /// The field is a string literal that does not decode (a lone surrogate
+    /// escape such as `"\ud800"`, a bad escape): field name, parser message.
+    BadString(String, String),
+    /// Invalid UTF-8 that the encoding policy refuses, or in a field name
+    /// (names are re-serialised, so they must be text): byte offset in the line.
+    Encoding(usize),
 }
 
 impl fmt::Display for RecordError {
@@ -164,6 +247,8 @@ impl fmt::Display for RecordError {
             RecordError::MissingField(n) => write!(f, "no \"{n}\" field"),
             RecordError::NotAString(n) => write!(f, "field \"{n}\" is not a string"),
             RecordError::DuplicateField(n) => write!(f, "field \"{n}\" occurs more than once"),
+            RecordError::BadString(n, m) => write!(f, "field \"{n}\" is not a valid JSON string: {m}"),
+            RecordError::Encoding(at) => write!(f, "invalid UTF-8 at byte offset {at} of the line"),
         }
     }
 }
@@ -190,19 +275,164 @@ impl<'de> Deserialize<'de> for Fields<'de> {
     }
 }
 
+/// The names of the fields of a JSON object line, or `None` when it is not one.
+pub fn field_names(line: &[u8]) -> Option<Vec<String>> {
+    let text = String::from_utf8_lossy(line);
+    let body = text.strip_prefix('\u{FEFF}').unwrap_or(&text);
+    let Fields(raw) = serde_json::from_str(body).ok()?;
+    Some(raw.into_iter().map(|(k, _)| k.into_owned()).collect())
+}
+
+/// A misconfiguration seen in the first batch of a shard: said once, with
+/// the fix, instead of one error per line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Misfit {
+    /// No line is a JSON object: the input is not JSON Lines.
+    NotJsonl {
+        /// The first non-blank line.
+        line: u64,
+    },
+    /// Lines are JSON objects, but none has the text field.
+    NoTextField {
+        /// The first object's line.
+        line: u64,
+        /// The text field asked for.
+        field: String,
+        /// The fields the first object has.
+        fields: Vec<String>,
+    },
+}
+
+impl Misfit {
+    /// Looks at a shard's first batch (line number, bytes): `None` when some
+    /// line is an object with the text field.
+    pub fn of(lines: &[(u64, Vec<u8>)], text_field: &str) -> Option<Misfit> {
+        let mut first_object = None;
+        for (n, raw) in lines {
+            if let Some(names) = field_names(raw) {
+                if names.iter().any(|k| k == text_field) {
+                    return None;
+                }
+                first_object.get_or_insert((*n, names));
+            }
+        }
+        match first_object {
+            Some((line, fields)) => Some(Misfit::NoTextField { line, field: text_field.to_owned(), fields }),
+            None => lines.first().map(|(line, _)| Misfit::NotJsonl { line: *line }),
+        }
+    }
+
+    /// True for a wrong option (every shard would fail the same way).
+    pub fn is_config(&self) -> bool {
+        matches!(self, Misfit::NoTextField { .. })
+    }
+}
+
+impl fmt::Display for Misfit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Misfit::NotJsonl { line } => write!(
+                f,
+                "not JSON Lines: line {line} is not a JSON object, nor is any line after it in the first batch \
+                 (a text file? use --format text, or --format auto to choose by file name); nothing was written for it"
+            ),
+            Misfit::NoTextField { line, field, fields } => {
+                let names: Vec<String> = fields.iter().map(|n| format!("{n:?}")).collect();
+                write!(
+                    f,
+                    "no record of the first batch has a \"{field}\" field; the first (line {line}) has {}: \
+                     name the text field with --text-field",
+                    if names.is_empty() { "no field".to_owned() } else { format!("fields {}", names.join(", ")) }
+                )
+            }
+        }
+    }
+}
+
+/// A parsed line before the text field is decoded.
+#[allow(clippy::type_complexity)]
+type Parsed = (Vec<(String, Range<usize>)>, usize);
+
 impl Record {
     /// Parses one line (without its line break); returns the record and the
     /// JSON-decoded text of `text_field`. On error the line is handed back.
     pub fn parse(line: String, text_field: &str) -> Result<(Record, String), (String, RecordError)> {
-        let parsed = Self::parse_fields(&line, text_field);
-        match parsed {
-            Ok((fields, text_at, text)) => Ok((Record { line, fields, text_at }, text)),
-            Err(e) => Err((line, e)),
+        match Record::parse_bytes(line.into_bytes(), text_field, EncodingPolicy::Strict) {
+            Ok((record, text, _)) => Ok((record, text)),
+            // The bytes came from a `String`: they are UTF-8.
+            Err((raw, e)) => Err((String::from_utf8_lossy(&raw).into_owned(), e)),
         }
     }
 
+    /// Parses one line as read (a UTF-8 byte order mark, a CR before the
+    /// line break and invalid UTF-8 allowed); returns the record, the
+    /// decoded text of `text_field` and whether invalid UTF-8 in it was
+    /// repaired by `policy`. Invalid UTF-8 elsewhere in a value is kept as it
+    /// is; in a field name, or anywhere under the strict policy, it is an
+    /// error. On error the line is handed back unchanged.
+    pub fn parse_bytes(
+        line: Vec<u8>,
+        text_field: &str,
+        policy: EncodingPolicy,
+    ) -> Result<(Record, String, bool), (Vec<u8>, RecordError)> {
+        let start = if line.starts_with("\u{FEFF}".as_bytes()) { 3 } else { 0 };
+        let (fields, text_at, text, repaired) = match Self::parse_at(&line, start, text_field, policy) {
+            Ok(p) => p,
+            Err(e) => return Err((line, e)),
+        };
+        Ok((Record { line, fields, text_at }, text, repaired))
+    }
+
     #[allow(clippy::type_complexity)]
-    fn parse_fields(line: &str, text_field: &str) -> Result<(Vec<(String, Range<usize>)>, usize, String), RecordError> {
+    fn parse_at(
+        line: &[u8],
+        start: usize,
+        text_field: &str,
+        policy: EncodingPolicy,
+    ) -> Result<(Vec<(String, Range<usize>)>, usize, String, bool), RecordError> {
+        let body = &line[start..];
+        // Invalid bytes become `?` (same length) for the parser, so that value
+        // ranges index the raw line; they can only be valid inside strings.
+        let mut invalid = Vec::new();
+        let parsed = match std::str::from_utf8(body) {
+            Ok(text) => Self::parse_fields(text, text_field)?,
+            Err(e) => {
+                if policy == EncodingPolicy::Strict {
+                    return Err(RecordError::Encoding(start + e.valid_up_to()));
+                }
+                let mut masked = Vec::with_capacity(body.len());
+                for chunk in body.utf8_chunks() {
+                    masked.extend_from_slice(chunk.valid().as_bytes());
+                    if !chunk.invalid().is_empty() {
+                        invalid.push(masked.len());
+                    }
+                    masked.resize(masked.len() + chunk.invalid().len(), b'?');
+                }
+                let masked = String::from_utf8(masked).map_err(|_| RecordError::Encoding(start))?;
+                Self::parse_fields(&masked, text_field)?
+            }
+        };
+        let (mut fields, text_at) = parsed;
+        for (_, r) in &mut fields {
+            *r = r.start + start..r.end + start;
+        }
+        let inside = |at: usize| fields.iter().any(|(_, r)| r.contains(&(at + start)));
+        if let Some(&at) = invalid.iter().find(|&&at| !inside(at)) {
+            return Err(RecordError::Encoding(start + at));
+        }
+        let raw = &line[fields[text_at].1.clone()];
+        let (literal, repaired) = match std::str::from_utf8(raw) {
+            Ok(t) => (Cow::Borrowed(t), false),
+            Err(_) => match decode(raw.to_vec(), policy) {
+                Ok((t, _)) => (Cow::Owned(t), true),
+                Err(e) => return Err(RecordError::BadString(text_field.to_owned(), e.to_string())),
+            },
+        };
+        let text = Self::decode_string(&literal, text_field)?;
+        Ok((fields, text_at, text, repaired))
+    }
+
+    fn parse_fields(line: &str, text_field: &str) -> Result<Parsed, RecordError> {
         let Fields(raw) = serde_json::from_str(line).map_err(|e| {
             // serde_json says "at line 1 column N"; the line is ours to name.
             let msg = e.to_string();
@@ -223,14 +453,36 @@ impl Record {
         if at.next().is_some() {
             return Err(RecordError::DuplicateField(text_field.to_owned()));
         }
-        let text: String =
-            serde_json::from_str(raw[text_at].1.get()).map_err(|_| RecordError::NotAString(text_field.to_owned()))?;
-        Ok((fields, text_at, text))
+        Ok((fields, text_at))
     }
 
-    /// The line as read.
-    pub fn line(&self) -> &str {
+    /// Decodes a JSON string literal, saying what is wrong when it is not one.
+    fn decode_string(literal: &str, name: &str) -> Result<String, RecordError> {
+        if !literal.starts_with('"') {
+            return Err(RecordError::NotAString(name.to_owned()));
+        }
+        serde_json::from_str(literal).map_err(|e| {
+            let msg = match lone_surrogate(literal) {
+                Some((at, esc)) => format!(
+                    "the escape {esc} at byte {at} of the value is a lone UTF-16 surrogate, which is not a character"
+                ),
+                None => {
+                    let msg = e.to_string();
+                    msg.split(" at line ").next().unwrap_or(&msg).to_owned()
+                }
+            };
+            RecordError::BadString(name.to_owned(), msg)
+        })
+    }
+
+    /// The line as read (without its line break).
+    pub fn line(&self) -> &[u8] {
         &self.line
+    }
+
+    /// True when the record has a field named `name`.
+    pub fn has_field(&self, name: &str) -> bool {
+        self.fields.iter().any(|(k, _)| k == name)
     }
 
     /// Writes the record with the text field replaced by `text`.
@@ -238,8 +490,9 @@ impl Record {
         self.write(Some(text), None, out);
     }
 
-    /// Writes the record unchanged but for an added (or replaced) field
-    /// `name` holding `value`.
+    /// Writes the record unchanged but for an added field `name` holding
+    /// `value`. The caller checks [`Record::has_field`] first: an existing
+    /// field is never replaced (it would be written twice).
     pub fn write_with_field(&self, name: &str, value: &serde_json::Value, out: &mut Vec<u8>) {
         self.write(None, Some((name, value)), out);
     }
@@ -248,9 +501,6 @@ impl Record {
         out.push(b'{');
         let mut first = true;
         for (i, (k, v)) in self.fields.iter().enumerate() {
-            if extra.is_some_and(|(name, _)| name == k) {
-                continue;
-            }
             if !first {
                 out.push(b',');
             }
@@ -259,7 +509,7 @@ impl Record {
             out.push(b':');
             match text {
                 Some(t) if i == self.text_at => write_json(out, t),
-                _ => out.extend_from_slice(self.line[v.clone()].as_bytes()),
+                _ => out.extend_from_slice(&self.line[v.clone()]),
             }
         }
         if let Some((name, value)) = extra {
@@ -272,6 +522,40 @@ impl Record {
         }
         out.extend_from_slice(b"}\n");
     }
+}
+
+/// The first `\uXXXX` escape of a JSON string literal that is a surrogate
+/// without its partner: its byte offset and text.
+fn lone_surrogate(literal: &str) -> Option<(usize, String)> {
+    let b = literal.as_bytes();
+    let unit = |at: usize| -> Option<u16> {
+        let hex = literal.get(at + 2..at + 6)?;
+        (b.get(at) == Some(&b'\\') && b.get(at + 1) == Some(&b'u')).then(|| u16::from_str_radix(hex, 16).ok())?
+    };
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        let Some(u) = unit(i) else {
+            i += 2; // another escape: skip the escaped character
+            continue;
+        };
+        let lone = match u {
+            0xD800..=0xDBFF if unit(i + 6).is_some_and(|l| (0xDC00..=0xDFFF).contains(&l)) => {
+                i += 12;
+                continue;
+            }
+            0xD800..=0xDFFF => true,
+            _ => false,
+        };
+        if lone {
+            return Some((i, literal[i..i + 6].to_owned()));
+        }
+        i += 6;
+    }
+    None
 }
 
 fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
@@ -307,11 +591,45 @@ mod tests {
     }
 
     #[test]
-    fn annotation_field_is_added_or_replaced() {
-        let (rec, _) = Record::parse(r#"{"text":"t","newsdedup":1,"id":2}"#.to_owned(), "text").unwrap();
+    fn annotation_field_is_added_and_existing_fields_are_seen() {
+        let (rec, _) = Record::parse(r#"{"text":"t","id":2}"#.to_owned(), "text").unwrap();
+        assert!(rec.has_field("id") && !rec.has_field("newsdedup"));
         let mut out = Vec::new();
         rec.write_with_field("newsdedup", &serde_json::json!({"k": 1}), &mut out);
         assert_eq!(String::from_utf8(out).unwrap(), "{\"text\":\"t\",\"id\":2,\"newsdedup\":{\"k\":1}}\n");
+    }
+
+    #[test]
+    fn invalid_utf8_outside_the_text_is_kept_byte_for_byte() {
+        let line = b"\xEF\xBB\xBF{\"id\":\"\xff\xfe bad\",\"text\":\"caf\xe9\"}\r".to_vec();
+        let (rec, text, repaired) = Record::parse_bytes(line, "text", EncodingPolicy::Repair).unwrap();
+        assert_eq!((text.as_str(), repaired), ("caf\u{e9}", true));
+        let mut out = Vec::new();
+        rec.write_with_text("x", &mut out);
+        assert_eq!(out, b"{\"id\":\"\xff\xfe bad\",\"text\":\"x\"}\n");
+        let strict = Record::parse_bytes(b"{\"text\":\"\xff\"}".to_vec(), "text", EncodingPolicy::Strict);
+        assert_eq!(strict.unwrap_err().1, RecordError::Encoding(9));
+        let in_name = Record::parse_bytes(b"{\"\xff\":1,\"text\":\"a\"}".to_vec(), "text", EncodingPolicy::Repair);
+        assert_eq!(in_name.unwrap_err().1, RecordError::Encoding(2));
+    }
+
+    #[test]
+    fn a_lone_surrogate_is_named_as_such() {
+        for (line, at) in
+            [(r#"{"text":"a\ud800b"}"#, 2), (r#"{"text":"\\\udc00"}"#, 3), (r#"{"text":"\ud83d\ud83d"}"#, 1)]
+        {
+            let (_, e) = Record::parse(line.to_owned(), "text").unwrap_err();
+            assert!(e.to_string().contains(&format!("at byte {at} of the value is a lone UTF-16 surrogate")), "{e}");
+        }
+        assert!(Record::parse(r#"{"text":"\ud83d\ude00 \\ud800"}"#.to_owned(), "text").is_ok());
+    }
+
+    #[test]
+    fn jsonl_is_recognised_by_content_and_name() {
+        assert!(looks_like_jsonl(b"\xEF\xBB\xBF {\"text\":\"a\"}\r\n"));
+        assert!(!looks_like_jsonl(b"{not json\n"));
+        assert!(!looks_like_jsonl(b"[1,2]\n"));
+        assert!(is_jsonl_name(Path::new("dolma/0001.json.gz")));
     }
 
     #[test]
