@@ -26,8 +26,16 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::read::{EncodingPolicy, decode};
+
+mod gzip;
+mod misfit;
+mod surrogate;
+
+use gzip::Gzip;
+pub use misfit::{Misfit, field_names, looks_like_jsonl};
 use serde::de::{MapAccess, Visitor};
 use serde_json::value::RawValue;
+use surrogate::lone_surrogate;
 
 /// The format of an input file.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -74,15 +82,6 @@ pub fn is_jsonl_name(path: &Path) -> bool {
     base.ends_with(".jsonl") || base.ends_with(".ndjson") || base.ends_with(".json")
 }
 
-/// True when `first_line` (a UTF-8 byte order mark and surrounding
-/// whitespace allowed) is a JSON object: how `--format auto` recognises
-/// JSON Lines on standard input or under another name.
-pub fn looks_like_jsonl(first_line: &[u8]) -> bool {
-    let body = first_line.strip_prefix("\u{FEFF}".as_bytes()).unwrap_or(first_line);
-    let body = body.trim_ascii();
-    body.first() == Some(&b'{') && serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
-}
-
 /// The first line of a (possibly compressed) file, at most `limit` bytes.
 pub fn first_line(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
     let mut line = Vec::new();
@@ -98,56 +97,6 @@ pub fn reader(inner: Box<dyn Read + Send>, c: Compression) -> io::Result<Box<dyn
         Compression::Gzip => Box::new(BufReader::with_capacity(BUF, Gzip::new(BufReader::new(inner)))),
         Compression::Zstd => Box::new(BufReader::with_capacity(BUF, zstd::Decoder::new(inner)?)),
     })
-}
-
-/// A gzip stream of one or more members, optionally followed by zero bytes
-/// (padding, as tape and some writers leave; `gzip -dc` ignores it). Any
-/// other byte after a member that does not start a new member is an error.
-struct Gzip<R: BufRead> {
-    member: Option<flate2::bufread::GzDecoder<R>>,
-}
-
-impl<R: BufRead> Gzip<R> {
-    fn new(inner: R) -> Gzip<R> {
-        Gzip { member: Some(flate2::bufread::GzDecoder::new(inner)) }
-    }
-}
-
-impl<R: BufRead> Read for Gzip<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            let Some(member) = self.member.as_mut() else { return Ok(0) };
-            let n = member.read(buf)?;
-            if n > 0 || buf.is_empty() {
-                return Ok(n);
-            }
-            // The member ended: EOF, zero padding, or the next member.
-            let Some(mut inner) = self.member.take().map(flate2::bufread::GzDecoder::into_inner) else {
-                return Ok(0);
-            };
-            let rest = inner.fill_buf()?;
-            match rest.first() {
-                None => return Ok(0),
-                Some(0) => return zero_padding(&mut inner),
-                Some(_) => self.member = Some(flate2::bufread::GzDecoder::new(inner)),
-            }
-        }
-    }
-}
-
-/// Reads to the end, accepting only zero bytes.
-fn zero_padding(inner: &mut impl BufRead) -> io::Result<usize> {
-    loop {
-        let rest = inner.fill_buf()?;
-        if rest.is_empty() {
-            return Ok(0);
-        }
-        if rest.iter().any(|&b| b != 0) {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "trailing bytes after the gzip stream"));
-        }
-        let n = rest.len();
-        inner.consume(n);
-    }
 }
 
 /// Opens a (possibly compressed) file for reading.
@@ -272,80 +221,6 @@ impl<'de> Deserialize<'de> for Fields<'de> {
             }
         }
         d.deserialize_map(V)
-    }
-}
-
-/// The names of the fields of a JSON object line, or `None` when it is not one.
-pub fn field_names(line: &[u8]) -> Option<Vec<String>> {
-    let text = String::from_utf8_lossy(line);
-    let body = text.strip_prefix('\u{FEFF}').unwrap_or(&text);
-    let Fields(raw) = serde_json::from_str(body).ok()?;
-    Some(raw.into_iter().map(|(k, _)| k.into_owned()).collect())
-}
-
-/// A misconfiguration seen in the first batch of a shard: said once, with
-/// the fix, instead of one error per line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Misfit {
-    /// No line is a JSON object: the input is not JSON Lines.
-    NotJsonl {
-        /// The first non-blank line.
-        line: u64,
-    },
-    /// Lines are JSON objects, but none has the text field.
-    NoTextField {
-        /// The first object's line.
-        line: u64,
-        /// The text field asked for.
-        field: String,
-        /// The fields the first object has.
-        fields: Vec<String>,
-    },
-}
-
-impl Misfit {
-    /// Looks at a shard's first batch (line number, bytes): `None` when some
-    /// line is an object with the text field.
-    pub fn of(lines: &[(u64, Vec<u8>)], text_field: &str) -> Option<Misfit> {
-        let mut first_object = None;
-        for (n, raw) in lines {
-            if let Some(names) = field_names(raw) {
-                if names.iter().any(|k| k == text_field) {
-                    return None;
-                }
-                first_object.get_or_insert((*n, names));
-            }
-        }
-        match first_object {
-            Some((line, fields)) => Some(Misfit::NoTextField { line, field: text_field.to_owned(), fields }),
-            None => lines.first().map(|(line, _)| Misfit::NotJsonl { line: *line }),
-        }
-    }
-
-    /// True for a wrong option (every shard would fail the same way).
-    pub fn is_config(&self) -> bool {
-        matches!(self, Misfit::NoTextField { .. })
-    }
-}
-
-impl fmt::Display for Misfit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Misfit::NotJsonl { line } => write!(
-                f,
-                "not JSON Lines: line {line} is not a JSON object, nor is any line after it in the first batch \
-                 (a text file? use --format text, or --format auto to choose by file name); nothing was written for it"
-            ),
-            Misfit::NoTextField { line, field, fields } => {
-                let names: Vec<String> = fields.iter().map(|n| format!("{n:?}")).collect();
-                write!(
-                    f,
-                    "no record of the first batch has a \"{field}\" field; the first (line {line}) has {}: \
-                     name the text field with --text-field",
-                    if names.is_empty() { "no field".to_owned() } else { format!("fields {}", names.join(", ")) }
-                )
-            }
-        }
     }
 }
 
@@ -524,40 +399,6 @@ impl Record {
     }
 }
 
-/// The first `\uXXXX` escape of a JSON string literal that is a surrogate
-/// without its partner: its byte offset and text.
-fn lone_surrogate(literal: &str) -> Option<(usize, String)> {
-    let b = literal.as_bytes();
-    let unit = |at: usize| -> Option<u16> {
-        let hex = literal.get(at + 2..at + 6)?;
-        (b.get(at) == Some(&b'\\') && b.get(at + 1) == Some(&b'u')).then(|| u16::from_str_radix(hex, 16).ok())?
-    };
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] != b'\\' {
-            i += 1;
-            continue;
-        }
-        let Some(u) = unit(i) else {
-            i += 2; // another escape: skip the escaped character
-            continue;
-        };
-        let lone = match u {
-            0xD800..=0xDBFF if unit(i + 6).is_some_and(|l| (0xDC00..=0xDFFF).contains(&l)) => {
-                i += 12;
-                continue;
-            }
-            0xD800..=0xDFFF => true,
-            _ => false,
-        };
-        if lone {
-            return Some((i, literal[i..i + 6].to_owned()));
-        }
-        i += 6;
-    }
-    None
-}
-
 fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
     // Serialising a str or a Value into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, v);
@@ -625,10 +466,7 @@ mod tests {
     }
 
     #[test]
-    fn jsonl_is_recognised_by_content_and_name() {
-        assert!(looks_like_jsonl(b"\xEF\xBB\xBF {\"text\":\"a\"}\r\n"));
-        assert!(!looks_like_jsonl(b"{not json\n"));
-        assert!(!looks_like_jsonl(b"[1,2]\n"));
+    fn dolma_json_gz_is_a_jsonl_name() {
         assert!(is_jsonl_name(Path::new("dolma/0001.json.gz")));
     }
 
