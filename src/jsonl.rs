@@ -27,11 +27,11 @@ use serde::Deserialize;
 
 use crate::read::{EncodingPolicy, decode};
 
-mod gzip;
+mod frames;
 mod misfit;
 mod surrogate;
 
-use gzip::Gzip;
+use frames::{Gzip, Zstd};
 pub use misfit::{Misfit, field_names, looks_like_jsonl};
 use serde::de::{MapAccess, Visitor};
 use serde_json::value::RawValue;
@@ -95,7 +95,7 @@ pub fn reader(inner: Box<dyn Read + Send>, c: Compression) -> io::Result<Box<dyn
     Ok(match c {
         Compression::None => Box::new(BufReader::with_capacity(BUF, inner)),
         Compression::Gzip => Box::new(BufReader::with_capacity(BUF, Gzip::new(BufReader::new(inner)))),
-        Compression::Zstd => Box::new(BufReader::with_capacity(BUF, zstd::Decoder::new(inner)?)),
+        Compression::Zstd => Box::new(BufReader::with_capacity(BUF, Zstd::new(BufReader::new(inner))?)),
     })
 }
 
