@@ -7,7 +7,7 @@ mod util;
 
 use std::fs;
 use std::io::{Read, Write};
-use std::os::unix::fs::{OpenOptionsExt as _, symlink};
+use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _, symlink};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -148,22 +148,12 @@ fn side_files_follow_links_write_fifos_and_take_dash_as_stdout() {
     let mut explained = Vec::new();
     let _ = reader.read_to_end(&mut explained);
     assert_eq!(parse_lines(&explained)[0]["reason"], "within-document");
-    assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo_like(), "the FIFO is still a FIFO");
+    assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo(), "the FIFO is still a FIFO");
     let o = t.clean(&t.join("in"), &["--dry-run", "--report", "-"]).expect(0);
     assert_eq!(serde_json::from_slice::<Value>(&o.stdout).unwrap()["totals"]["paragraphs_in"], 2);
     assert!(!t.join("-").exists(), "no file named -");
     t.clean(&input, &["--report", "-"]).expect(2).stderr_has("standard output carries the cleaned data");
     assert!(!t.join("-").exists());
-}
-
-trait FifoLike {
-    fn is_fifo_like(&self) -> bool;
-}
-
-impl FifoLike for fs::FileType {
-    fn is_fifo_like(&self) -> bool {
-        std::os::unix::fs::FileTypeExt::is_fifo(self)
-    }
 }
 
 /// Item 5: side files may not overwrite the output or each other.
@@ -255,7 +245,7 @@ fn a_broken_stderr_does_not_cost_the_job() {
 #[test]
 fn a_closed_stdout_is_never_a_success() {
     let t = TestDir::new();
-    let text = t.write("a.txt", "A paragraph long enough to count as news.\n".repeat(1));
+    let text = t.write("a.txt", "A paragraph long enough to count as news.\n");
     let shard = t.write("all.jsonl", records(20000));
     for (input, flags) in [(&text, vec!["--report", "r1.json"]), (&shard, vec!["--report", "r2.json", "--index", "ix"])]
     {
