@@ -1032,7 +1032,14 @@ fn process_batch(
             buf
         })
         .collect();
-    for r in rendered {
+    // In place, a rejected line stays in the shard exactly as read: the
+    // shard is its only copy (with --out, the input still holds it).
+    let in_place = matches!(cfg.output, Output::InPlace { .. });
+    for (l, mut r) in lines.iter().zip(rendered) {
+        if let (true, Line::Rejected { raw, .. }) = (in_place, l) {
+            r.extend_from_slice(raw);
+            r.push(b'\n');
+        }
         row.stats.bytes_out += r.len() as u64;
         out.write(&r)?;
     }

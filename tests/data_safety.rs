@@ -220,6 +220,22 @@ fn other_fields_and_rejected_lines_are_kept_byte_for_byte() {
     assert_eq!(fs::read(t.join("rejects.jsonl")).unwrap(), want, "rejected lines exactly as read");
 }
 
+/// Item 7, in place: the shard is the only copy of a rejected line, so it
+/// stays there, exactly as read (and goes to `--rejects` too).
+#[test]
+fn in_place_keeps_rejected_lines_in_the_shard() {
+    let t = TestDir::new();
+    let bad = b"{\"text\": \"unterminated \xff\r";
+    let mut shard = format!("{}\n", json!({"text": "A paragraph long enough to count as news."})).into_bytes();
+    shard.extend_from_slice(bad);
+    shard.push(b'\n');
+    let path = t.write("a.jsonl", &shard);
+    t.clean(&path, &["--in-place", "--rejects", "rejects.jsonl"]).expect(1);
+    let after = fs::read(&path).unwrap();
+    assert!(after.ends_with(&[&bad[..], b"\n"].concat()), "{:?}", String::from_utf8_lossy(&after));
+    assert_eq!(fs::read(t.join("rejects.jsonl")).unwrap(), [&bad[..], b"\n"].concat());
+}
+
 /// Item 8: a stderr that cannot be written does not stop the job.
 #[test]
 fn a_broken_stderr_does_not_cost_the_job() {
