@@ -994,7 +994,7 @@ fn process_batch(
             {
                 let msg = format!(
                     "line {line}: the record already has a field \"{field}\"; --annotate never overwrites a field \
-                     (choose another name with --annotate=FIELD); nothing was written for this shard"
+                     (choose another name with --annotate=FIELD); this shard is not written under its name"
                 );
                 return Err(Error::invalid(shard.name(), msg).into());
             }

@@ -161,15 +161,17 @@ pub fn check_paths(cfg: &Config) -> Result<()> {
         }
         let resolved = match &target {
             Target::Atomic(p) => Some(resolve(p).map_err(|e| Error::io(path, e))?),
+            Target::Direct(p) => fs::canonicalize(p).ok(),
             _ => None,
         };
+        let atomic = matches!(target, Target::Atomic(_));
         for (other, other_path, other_resolved) in &seen {
             let same_stream = target == Target::Stdout && Target::of(other_path).ok() == Some(Target::Stdout);
             if same_stream || (resolved.is_some() && resolved == *other_resolved) {
                 return Err(Error::invalid(path, format!("{flag} and {other} name the same file; give each its own")));
             }
         }
-        if let (Some(r), Output::Dir(out)) = (&resolved, &cfg.output) {
+        if let (true, Some(r), Output::Dir(out)) = (atomic, &resolved, &cfg.output) {
             let out_r = resolve(out).map_err(|e| Error::io(out, e))?;
             if r.starts_with(&out_r) {
                 return Err(Error::invalid(
@@ -178,10 +180,58 @@ pub fn check_paths(cfg: &Config) -> Result<()> {
                 ));
             }
         }
-        if let (Some(_), Input::Path(root)) = (&resolved, &cfg.input) {
+        if let (true, Input::Path(root)) = (atomic, &cfg.input) {
             check_side_file(root, path, flag)?;
         }
         seen.push((flag, path, resolved));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_by_kind() {
+        assert_eq!(Target::of(Path::new("-")).unwrap(), Target::Stdout);
+        assert_eq!(Target::of(Path::new("/dev/stdout")).unwrap(), Target::Stdout);
+        assert_eq!(Target::of(Path::new("/dev/stderr")).unwrap(), Target::Stderr);
+        assert_eq!(Target::of(Path::new("/dev/null")).unwrap(), Target::Direct("/dev/null".into()));
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().canonicalize().unwrap();
+        assert!(Target::of(&base).is_err(), "a folder is not a side file");
+        assert_eq!(Target::of(&base.join("new.json")).unwrap(), Target::Atomic(base.join("new.json")));
+        #[cfg(unix)]
+        {
+            // A chain of links, the last one dangling: its final target.
+            std::os::unix::fs::symlink("b.json", base.join("a.json")).unwrap();
+            std::os::unix::fs::symlink(base.join("c.json"), base.join("b.json")).unwrap();
+            assert_eq!(Target::of(&base.join("a.json")).unwrap(), Target::Atomic(base.join("c.json")));
+            fs::write(base.join("c.json"), "old").unwrap();
+            assert_eq!(Target::of(&base.join("a.json")).unwrap(), Target::Atomic(base.join("c.json")));
+        }
+    }
+
+    #[test]
+    fn collisions_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in");
+        fs::create_dir(&input).unwrap();
+        let mut cfg = Config::new(Input::Path(input.clone()), Output::Dir(dir.path().join("out")));
+        cfg.report = Some(dir.path().join("r.json"));
+        cfg.explain = Some(dir.path().join("e.jsonl"));
+        assert!(check_paths(&cfg).is_ok());
+        cfg.rejects = Some(dir.path().join("./e.jsonl"));
+        assert!(check_paths(&cfg).unwrap_err().to_string().contains("--rejects and --explain name the same file"));
+        cfg.rejects = Some(dir.path().join("out/x/rejects.jsonl"));
+        assert!(check_paths(&cfg).unwrap_err().to_string().contains("inside --out"));
+        cfg.rejects = Some(input.join("rejects.jsonl"));
+        assert!(check_paths(&cfg).unwrap_err().to_string().contains("would write into the input"));
+        cfg.rejects = None;
+        cfg.report = Some("-".into());
+        assert!(check_paths(&cfg).is_ok(), "stdout is free with --out");
+        cfg.output = Output::Stdout;
+        assert!(check_paths(&cfg).unwrap_err().to_string().contains("standard output carries the cleaned data"));
+    }
 }
