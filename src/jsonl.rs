@@ -82,10 +82,18 @@ pub fn is_jsonl_name(path: &Path) -> bool {
     base.ends_with(".jsonl") || base.ends_with(".ndjson") || base.ends_with(".json")
 }
 
-/// The first line of a (possibly compressed) file, at most `limit` bytes.
+/// The first line of a (possibly compressed) file, at most `limit` bytes;
+/// empty when the file does not start with `{` (after a byte order mark and
+/// whitespace), so a text file is not read further than its first buffer.
 pub fn first_line(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    let mut reader = open(path)?;
+    let head = reader.fill_buf()?;
+    let head = head.strip_prefix("\u{FEFF}".as_bytes()).unwrap_or(head);
+    if head.trim_ascii_start().first() != Some(&b'{') {
+        return Ok(Vec::new());
+    }
     let mut line = Vec::new();
-    open(path)?.take(limit).read_until(b'\n', &mut line)?;
+    reader.take(limit).read_until(b'\n', &mut line)?;
     Ok(line)
 }
 

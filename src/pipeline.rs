@@ -29,9 +29,14 @@
 //! write error is fatal: the run stops with exit 2, the error names the
 //! path, and the temporary file is removed, so no partial file ever carries
 //! a final name. A closed stdout ends the run with [`BrokenPipe`] (the
-//! output is incomplete; the exit code says so). On SIGINT/SIGTERM ([`crate::interrupt`]) no new file is read
-//! or written, the files in flight are finished, and the run returns
-//! [`Error::Interrupted`].
+//! output is incomplete; the exit code says so). On SIGINT/SIGTERM
+//! ([`crate::interrupt`]) no new file is read or written, the files in
+//! flight are finished, and the run returns [`Error::Interrupted`].
+//!
+//! A JSONL shard that cannot be read to its end keeps every complete line
+//! before the damage (written with `--out` or to stdout); in place it is
+//! left as it was. Side files are in [`crate::side`], the backups of
+//! in-place runs in [`crate::backups`].
 
 use std::fs::{self, File};
 use std::io::{self, BufRead, IsTerminal, Read, Write};
