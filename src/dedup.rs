@@ -6,29 +6,25 @@
 //!
 //! # The rule
 //!
-//! For each paragraph, in order:
-//!
-//! 1. If its key has not been seen (in this document, or — with
-//!    [`Scope::Corpus`] — in any earlier document), it is **kept** and its
-//!    position is remembered as the first occurrence.
-//! 2. A *repeat* whose key has at least `min_chars` characters is
-//!    **dropped** (reason `within-document` or `across-documents`).
-//! 3. A *short* repeat (key shorter than `min_chars`, such as "he said." or
-//!    "Reuters") is **spared** — it may recur legitimately — unless it sits
-//!    inside a run of dropped repeats. Precisely: take each maximal run of
-//!    consecutive short repeats; look at the paragraph just before the run
-//!    (or the start of the document) and just after it (or the end). If
-//!    each side is either a dropped repeat or a document boundary, and at
-//!    least one side is a dropped repeat, the whole run is part of a pasted
-//!    copy and is **dropped** (reason `inside-repeated-block`).
+//! Each document's verdicts come from [`judge`] (module [`context`]), a pure
+//! function of the document's keys and, per paragraph, *which document*
+//! first kept its key (if not this one). In short: a first occurrence is
+//! **kept**; a repeat within the document is **dropped** when its key has at
+//! least [`Rules::min_chars_within`] characters; a repeat of another
+//! document is **dropped** when its key has at least [`Rules::min_chars`]
+//! characters, or when this document repeats another key first kept by that
+//! same document, or when it sits in a run of dropped repeats. A short
+//! repeat on its own is **spared** (kept, and counted): a line such as "Qtly
+//! div 10 cts vs 10 cts prior" or a venue repeated from an unrelated story
+//! is this story's fact. The [`context`] module has the precise rule.
 //!
 //! With [`Scope::Corpus`], a document whose whole sequence of paragraph keys
 //! equals an earlier document's is a **duplicate document**: every paragraph
 //! is dropped (reason `duplicate-document`) and the plan names the earlier
 //! document. Documents without a paragraph of at least `min_chars`
 //! characters are never duplicates: they are judged paragraph by paragraph
-//! like any other, so short paragraphs that rule 3 spared in one document
-//! are not lost as a "duplicate" when the clean output is cleaned again.
+//! like any other, so short paragraphs spared in one document are not lost as
+//! a "duplicate" when the clean output is cleaned again.
 //!
 //! # Memory
 //!
@@ -42,6 +38,10 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use crate::key::{Digest, Keyed};
+
+pub mod context;
+
+pub use context::{Origin, Source, judge};
 
 /// Where a paragraph occurred: document number in corpus order (0-based)
 /// and paragraph index within the document (0-based).
@@ -74,17 +74,21 @@ pub enum Reason {
     DuplicateDocument,
     /// A short repeat inside a run of dropped repeats.
     InsideRepeatedBlock,
+    /// A short repeat of an earlier document that this document repeats
+    /// other paragraphs of.
+    SameSource,
 }
 
 impl Reason {
     /// The name used in reports: `within-document`, `across-documents`,
-    /// `duplicate-document`, `inside-repeated-block`.
+    /// `duplicate-document`, `inside-repeated-block`, `same-source`.
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::WithinDocument => "within-document",
             Reason::AcrossDocuments => "across-documents",
             Reason::DuplicateDocument => "duplicate-document",
             Reason::InsideRepeatedBlock => "inside-repeated-block",
+            Reason::SameSource => "same-source",
         }
     }
 }
@@ -94,7 +98,7 @@ impl Reason {
 pub enum Verdict {
     /// First occurrence: kept.
     Keep,
-    /// A short repeat that was kept (rule 3).
+    /// A short repeat that was kept: alone, not in a run of repeats.
     Spared {
         /// The first occurrence of its key.
         first: Occurrence,
@@ -177,14 +181,25 @@ fn slot(d: &Digest) -> Slot {
 pub struct Rules {
     /// Which paragraphs are compared.
     pub scope: Scope,
-    /// Keys shorter than this many characters are spared unless inside a
-    /// repeated block.
+    /// A repeat of another document is dropped on its own when its key has
+    /// at least this many characters; a shorter one only in context (see
+    /// [`context`]).
     pub min_chars: usize,
+    /// A repeat within the same document is dropped when its key has at
+    /// least this many characters; a shorter one only inside a run of
+    /// dropped repeats.
+    pub min_chars_within: usize,
 }
+
+/// The default of [`Rules::min_chars`], chosen by measurement (README, "Short
+/// repeats").
+pub const DEFAULT_MIN_CHARS: usize = 60;
+/// The default of [`Rules::min_chars_within`].
+pub const DEFAULT_MIN_CHARS_WITHIN: usize = 20;
 
 impl Default for Rules {
     fn default() -> Rules {
-        Rules { scope: Scope::Corpus, min_chars: 20 }
+        Rules { scope: Scope::Corpus, min_chars: DEFAULT_MIN_CHARS, min_chars_within: DEFAULT_MIN_CHARS_WITHIN }
     }
 }
 
@@ -198,13 +213,6 @@ pub struct Deduper {
     /// Keys the last decision added, when recording (see
     /// [`Deduper::record_new_firsts`]).
     fresh: Option<Vec<(u128, u32)>>,
-}
-
-/// A paragraph's state between the two passes of [`Deduper::decide`].
-#[derive(Clone, Copy)]
-enum Pass1 {
-    Final(Verdict),
-    ShortRepeat(Occurrence),
 }
 
 /// The document number used in an [`Occurrence`] that lies in an earlier
@@ -307,42 +315,41 @@ impl Deduper {
                 }
             }
         }
-        let pass1: Vec<Pass1> = keys.iter().enumerate().map(|(i, k)| self.first_pass(doc, i, k, history)).collect();
-        Plan { doc, verdicts: resolve_short_runs(&pass1), duplicate_of: None }
+        let origins: Vec<Origin> = keys.iter().enumerate().map(|(i, k)| self.origin(doc, i, k, history)).collect();
+        Plan { doc, verdicts: judge(doc, keys, &origins, &self.rules), duplicate_of: None }
     }
 
-    fn first_pass(&mut self, doc: u32, i: usize, k: &Keyed, history: Option<&History>) -> Pass1 {
+    /// Where this document's paragraph `i` was first kept, for [`judge`];
+    /// a key new to the run and the index becomes a first occurrence here.
+    fn origin(&mut self, doc: u32, i: usize, k: &Keyed, history: Option<&History>) -> Origin {
         let para = u32::try_from(i).unwrap_or(u32::MAX);
         if let Some(h) = history
             && let Some(Some(e)) = h.paragraphs.get(i)
         {
-            if e.doc_id == h.doc_id && e.para == para {
-                return Pass1::Final(Verdict::Keep);
-            }
             let first = Occurrence { doc: EARLIER_RUN, para: e.para };
-            let reason = if e.doc_id == h.doc_id { Reason::WithinDocument } else { Reason::AcrossDocuments };
-            return self.repeat(k, first, reason);
+            return match (e.doc_id == h.doc_id, e.para == para) {
+                // A retry of the run that kept it: kept again.
+                (true, true) => Origin::Here,
+                (true, false) => Origin::EarlierRunOfThis { first },
+                (false, _) => Origin::Elsewhere { source: Source::Index(e.doc_id), first },
+            };
         }
         let here = Occurrence { doc, para };
         let first = *self.seen.entry(slot(&k.digest)).or_insert(here);
-        if first == here {
-            if let Some(fresh) = &mut self.fresh {
-                fresh.push((k.digest.prefix(), para));
-            }
-            return Pass1::Final(Verdict::Keep);
+        if first == here
+            && let Some(fresh) = &mut self.fresh
+        {
+            fresh.push((k.digest.prefix(), para));
         }
-        let reason = if first.doc == doc { Reason::WithinDocument } else { Reason::AcrossDocuments };
-        self.repeat(k, first, reason)
+        if first.doc == doc { Origin::Here } else { Origin::Elsewhere { source: Source::Run(first.doc), first } }
     }
 
-    /// A key long enough to be dropped on its own. An empty key (a line of
-    /// only punctuation under `--key loose`) never is, whatever `min_chars`.
+    /// A key long enough to be dropped on its own as a repeat of another
+    /// document (and to make its document eligible as a duplicate). An empty
+    /// key (a line of only punctuation under `--key loose`) never is,
+    /// whatever `min_chars`.
     fn is_long(&self, k: &Keyed) -> bool {
         k.chars >= self.rules.min_chars.max(1)
-    }
-
-    fn repeat(&self, k: &Keyed, first: Occurrence, reason: Reason) -> Pass1 {
-        if !self.is_long(k) { Pass1::ShortRepeat(first) } else { Pass1::Final(Verdict::Drop { reason, first }) }
     }
 
     fn duplicate(&self, doc: u32, earlier: u32, keys: &[Keyed], history: Option<&History>) -> Plan {
@@ -361,39 +368,6 @@ impl Deduper {
             .collect();
         Plan { doc, verdicts, duplicate_of: Some(earlier) }
     }
-}
-
-/// Rule 3: a run of short repeats is dropped when both its neighbours are
-/// dropped repeats or document boundaries, and at least one is a repeat.
-fn resolve_short_runs(pass1: &[Pass1]) -> Vec<Verdict> {
-    let dropped = |i: usize| matches!(pass1[i], Pass1::Final(Verdict::Drop { .. }));
-    let mut out = Vec::with_capacity(pass1.len());
-    let mut i = 0;
-    while i < pass1.len() {
-        match pass1[i] {
-            Pass1::Final(v) => {
-                out.push(v);
-                i += 1;
-            }
-            Pass1::ShortRepeat(_) => {
-                let end = (i..pass1.len()).find(|&j| matches!(pass1[j], Pass1::Final(_))).unwrap_or(pass1.len());
-                let left = if i == 0 { None } else { Some(dropped(i - 1)) };
-                let right = if end == pass1.len() { None } else { Some(dropped(end)) };
-                let inside = left != Some(false) && right != Some(false) && (left.is_some() || right.is_some());
-                for p in &pass1[i..end] {
-                    if let Pass1::ShortRepeat(first) = *p {
-                        out.push(if inside {
-                            Verdict::Drop { reason: Reason::InsideRepeatedBlock, first }
-                        } else {
-                            Verdict::Spared { first }
-                        });
-                    }
-                }
-                i = end;
-            }
-        }
-    }
-    out
 }
 
 /// The whole-document key: SHA-256 over the sequence of paragraph digests.
@@ -425,9 +399,9 @@ mod tests {
         paras.iter().zip(&plan.verdicts).filter(|(_, v)| v.is_kept()).map(|(p, _)| *p).collect()
     }
 
-    const A: &str = "Interpol has identified over 4,000 foreign fighters.";
-    const B: &str = "Stock was speaking at the opening of a meeting.";
-    const C: &str = "A recent UN report showed an increase in fighters.";
+    const A: &str = "Interpol has identified over 4,000 foreign fighters who joined jihadist groups.";
+    const B: &str = "Stock was speaking at the opening of a meeting in the northeastern Spanish city.";
+    const C: &str = "A recent UN report showed an increase in the number of foreign fighters.";
     const SAID: &str = "he said.";
 
     #[test]
@@ -582,7 +556,39 @@ mod tests {
     #[test]
     fn min_chars_zero_drops_every_repeat() {
         let paras = [SAID, A, SAID];
-        let plan = decide(&mut Deduper::new(Rules { min_chars: 0, ..Rules::default() }), &paras);
-        assert_eq!(kept(&paras, &plan), [SAID, A]);
+        let mut d = Deduper::new(Rules { min_chars: 0, min_chars_within: 0, ..Rules::default() });
+        assert_eq!(kept(&paras, &decide(&mut d, &paras)), [SAID, A]);
+        let next = [C, SAID];
+        assert_eq!(kept(&next, &decide(&mut d, &next)), [C]);
+    }
+
+    const QTLY: &str = "Qtly div 10 cts vs 10 cts prior";
+
+    #[test]
+    fn a_short_line_from_an_unrelated_story_is_kept_once_per_story() {
+        let mut d = Deduper::new(Rules::default());
+        decide(&mut d, &[A, QTLY]);
+        let plan = decide(&mut d, &[B, QTLY]);
+        assert_eq!(plan.verdicts[1], Verdict::Spared { first: Occurrence { doc: 0, para: 1 } });
+        // A story that repeats more of the first one loses the short line too.
+        let plan = decide(&mut d, &[C, A, SAID, QTLY]);
+        assert_eq!(kept(&[C, A, SAID, QTLY], &plan), [C, SAID]);
+        assert!(matches!(plan.verdicts[3], Verdict::Drop { reason: Reason::SameSource, .. }));
+    }
+
+    #[test]
+    fn index_sources_group_like_run_sources() {
+        // Story 0 was ingested by an earlier run; story 1 repeats two of its
+        // short lines: the same verdicts as when both are in one run.
+        let (k0, k1) = (keyed(&[A, QTLY, SAID]), keyed(&[B, QTLY, SAID]));
+        let mut one_run = Deduper::new(Rules::default());
+        one_run.decide(&k0, &document_key(&k0));
+        let single = one_run.decide(&k1, &document_key(&k1));
+        let index = [(k0[1].digest, "old.txt", 1), (k0[2].digest, "old.txt", 2), (k0[0].digest, "old.txt", 0)];
+        let h = history("new.txt", &k1, &index);
+        let with_index = Deduper::new(Rules::default()).decide_with_history(&k1, &document_key(&k1), Some(&h));
+        let kept = |p: &Plan| p.verdicts.iter().map(|v| v.is_kept()).collect::<Vec<_>>();
+        assert_eq!(kept(&single), [true, false, false]);
+        assert_eq!(kept(&with_index), kept(&single));
     }
 }

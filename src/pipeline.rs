@@ -224,6 +224,8 @@ struct Decider {
     /// bytes per document, so names are not stored per record.
     docs: Vec<(u32, u64)>,
     explain: Option<SideFile>,
+    /// `--explain-spared`: spared short repeats are listed too.
+    explain_spared: bool,
     rejects: Option<SideFile>,
     /// The persistent index, when `--index` is given.
     index: Option<Index>,
@@ -251,6 +253,9 @@ struct ExplainLine<'a> {
     first_line: Option<u64>,
     first_paragraph: u32,
     reason: &'static str,
+    /// Only on spared lines (`--explain-spared`): the paragraph was kept.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    kept: bool,
 }
 
 impl Decider {
@@ -275,6 +280,7 @@ impl Decider {
             inputs: Vec::new(),
             docs: Vec::new(),
             explain: SideFile::create(&cfg.explain)?,
+            explain_spared: cfg.explain_spared,
             rejects: SideFile::create(&cfg.rejects)?,
             index,
             new_keys: Vec::new(),
@@ -330,29 +336,35 @@ impl Decider {
         Ok(plan)
     }
 
+    /// One explain line per dropped paragraph, and per spared short repeat
+    /// with `--explain-spared`.
     fn explain(&mut self, doc: &Document, plan: &Plan) -> anyhow::Result<()> {
         let Some(out) = self.explain.as_mut() else { return Ok(()) };
         let (input, line) = self.docs[plan.doc as usize];
         for (i, v) in plan.verdicts.iter().enumerate() {
-            if let Verdict::Drop { reason, first } = v {
-                let (first_file, first_line) = match self.docs.get(first.doc as usize) {
-                    Some(&(i, l)) => (self.inputs[i as usize].as_str(), l),
-                    None => ("<index>", 0),
-                };
-                let entry = ExplainLine {
-                    file: &self.inputs[input as usize],
-                    line: (line > 0).then_some(line),
-                    paragraph: i,
-                    key: doc.keys[i].digest.to_hex(),
-                    first_file,
-                    first_line: (first_line > 0).then_some(first_line),
-                    first_paragraph: first.para,
-                    reason: reason.as_str(),
-                };
-                let mut line = serde_json::to_vec(&entry)?;
-                line.push(b'\n');
-                out.write(&line).map_err(side_error_of)?;
-            }
+            let (first, reason, kept) = match *v {
+                Verdict::Drop { reason, first } => (first, reason.as_str(), false),
+                Verdict::Spared { first } if self.explain_spared => (first, "spared", true),
+                _ => continue,
+            };
+            let (first_file, first_line) = match self.docs.get(first.doc as usize) {
+                Some(&(i, l)) => (self.inputs[i as usize].as_str(), l),
+                None => ("<index>", 0),
+            };
+            let entry = ExplainLine {
+                file: &self.inputs[input as usize],
+                line: (line > 0).then_some(line),
+                paragraph: i,
+                key: doc.keys[i].digest.to_hex(),
+                first_file,
+                first_line: (first_line > 0).then_some(first_line),
+                first_paragraph: first.para,
+                reason,
+                kept,
+            };
+            let mut line = serde_json::to_vec(&entry)?;
+            line.push(b'\n');
+            out.write(&line).map_err(side_error_of)?;
         }
         Ok(())
     }
