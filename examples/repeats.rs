@@ -19,7 +19,10 @@
 //! * `isolated`: cross-document drops with no dropped neighbour, and `<12w`
 //!   those under 12 words (the measure of facts lost); `run 12w+`:
 //!   drops of 12+ words next to another drop (pasted or re-sent copy);
-//! * per probe: stories holding the line, and stories that lost it.
+//! * `table`: dropped lines starting "Qtly div", "Shr", "Net", "Revs", "Pay"
+//!   or "Record" (Reuters' templated figures) outside duplicate documents;
+//! * per probe: stories holding the line, and stories that lost it
+//!   (duplicate documents included).
 //!
 //! Then the most frequent spared lines and short dropped lines, as examples.
 
@@ -32,7 +35,6 @@ use newsdedup::read::{EncodingPolicy, decode};
 use newsdedup::walk::{WalkOptions, walk};
 
 struct Doc {
-    name: String,
     doc: Document,
     paras: Vec<String>,
 }
@@ -47,7 +49,7 @@ fn load(root: &PathBuf) -> Vec<Doc> {
             let (text, _) = decode(bytes, EncodingPolicy::Repair).ok()?;
             let doc = Document::prepare(text, &TextOptions::default());
             let paras = doc.split.paragraphs().map(str::to_owned).collect();
-            Some(Doc { name: f.rel.to_string_lossy().into_owned(), doc, paras })
+            Some(Doc { doc, paras })
         })
         .collect()
 }
@@ -63,27 +65,39 @@ struct Tally {
     isolated: u64,
     isolated_short: u64,
     run_long: u64,
+    table: u64,
+    isolated_lines: HashMap<String, u64>,
     probes: Vec<(u64, u64)>,
     spared_lines: HashMap<String, u64>,
     dropped_short: HashMap<String, u64>,
+}
+
+impl Tally {
+    /// An exact duplicate document: counted, and each probe it holds is lost.
+    fn duplicate(&mut self, d: &Doc, probes: &[String]) {
+        self.duplicate_docs += 1;
+        for (p, probe) in probes.iter().enumerate() {
+            let held = u64::from(d.paras.contains(probe));
+            self.probes[p].0 += held;
+            self.probes[p].1 += held;
+        }
+    }
 }
 
 /// Decides the whole corpus with `rules`; `context: false` is the old rule.
 fn measure(docs: &[Doc], rules: Rules, context: bool, probes: &[String]) -> Tally {
     let mut t = Tally { probes: vec![(0, 0); probes.len()], ..Tally::default() };
     let mut seen: HashMap<u128, Occurrence> = HashMap::new();
-    let mut whole: HashMap<u128, u32> = HashMap::new();
+    let mut whole = std::collections::HashSet::new();
     let mut unique = 0u64;
     for (n, d) in docs.iter().enumerate() {
         let n = n as u32;
         let keys = &d.doc.keys;
         let has_long = keys.iter().any(|k| k.chars >= rules.min_chars.max(1));
-        if has_long && !keys.is_empty() {
-            if whole.contains_key(&d.doc.whole.prefix()) {
-                t.duplicate_docs += 1;
-                continue;
-            }
-            whole.insert(d.doc.whole.prefix(), n);
+        let copy = !keys.is_empty() && !whole.insert(d.doc.whole.prefix());
+        if copy && has_long {
+            t.duplicate(d, probes);
+            continue;
         }
         let origins: Vec<Origin> = keys
             .iter()
@@ -100,6 +114,10 @@ fn measure(docs: &[Doc], rules: Rules, context: bool, probes: &[String]) -> Tall
             })
             .collect();
         let verdicts = judge(n, keys, &origins, &rules);
+        if copy && !verdicts.iter().any(|v| v.is_kept()) {
+            t.duplicate(d, probes);
+            continue;
+        }
         let dropped = |i: usize| verdicts.get(i).is_some_and(|v| !v.is_kept());
         let mut counted = std::collections::HashSet::new();
         for (i, (o, v)) in origins.iter().zip(&verdicts).enumerate() {
@@ -126,10 +144,17 @@ fn measure(docs: &[Doc], rules: Rules, context: bool, probes: &[String]) -> Tall
                     let isolated = !(i > 0 && dropped(i - 1)) && !dropped(i + 1);
                     t.isolated += u64::from(isolated);
                     t.isolated_short += u64::from(isolated && words < 12);
+                    if isolated && words < 12 {
+                        *t.isolated_lines.entry(text.clone()).or_default() += 1;
+                    }
                     t.run_long += u64::from(!isolated && words >= 12);
                 }
                 Verdict::Keep => {}
             }
+        }
+        for (text, v) in d.paras.iter().zip(&verdicts) {
+            let table = ["Qtly div", "Shr ", "Net ", "Revs ", "Pay ", "Record "].iter().any(|t| text.starts_with(t));
+            t.table += u64::from(table && !v.is_kept());
         }
         for (p, probe) in probes.iter().enumerate() {
             if let Some(i) = d.paras.iter().position(|x| x == probe) {
@@ -163,19 +188,31 @@ fn main() -> anyhow::Result<()> {
     println!("{}: {} documents, {} paragraphs", root.display(), docs.len(), paragraphs);
     let mut runs = vec![("old-20".to_owned(), Rules { min_chars: 20, ..Rules::default() }, false)];
     runs.extend(mins.iter().map(|&m| (format!("ctx-{m}"), Rules { min_chars: m, ..Rules::default() }, true)));
-    println!("| rule | dup docs | cross | long | same-src | in-run | spared | isolated | <12w | run 12w+ | probes |");
+    println!(
+        "| rule | dup docs | cross | long | same-src | in-run | spared | isolated | <12w | run 12w+ | table | probes |"
+    );
     let mut examples = Vec::new();
     for (label, rules, context) in runs {
         let t = measure(&docs, rules, context, &probes);
         let probe = t.probes.iter().map(|(h, l)| format!("{l}/{h}")).collect::<Vec<_>>().join(" ");
         println!(
-            "| {label} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {probe} |",
-            t.duplicate_docs, t.cross, t.long, t.same_source, t.in_run, t.spared, t.isolated, t.isolated_short, t.run_long
+            "| {label} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {probe} |",
+            t.duplicate_docs,
+            t.cross,
+            t.long,
+            t.same_source,
+            t.in_run,
+            t.spared,
+            t.isolated,
+            t.isolated_short,
+            t.run_long,
+            t.table
         );
         examples.push(format!(
-            "{label}: spared: {}\n{label}: dropped short: {}",
-            top(&t.spared_lines, 6),
-            top(&t.dropped_short, 6)
+            "{label}: spared: {}\n{label}: dropped short: {}\n{label}: isolated <12w: {}",
+            top(&t.spared_lines, 8),
+            top(&t.dropped_short, 8),
+            top(&t.isolated_lines, 8)
         ));
     }
     for (p, probe) in probes.iter().enumerate() {

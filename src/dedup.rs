@@ -21,10 +21,11 @@
 //! With [`Scope::Corpus`], a document whose whole sequence of paragraph keys
 //! equals an earlier document's is a **duplicate document**: every paragraph
 //! is dropped (reason `duplicate-document`) and the plan names the earlier
-//! document. Documents without a paragraph of at least `min_chars`
-//! characters are never duplicates: they are judged paragraph by paragraph
-//! like any other, so short paragraphs spared in one document are not lost as
-//! a "duplicate" when the clean output is cleaned again.
+//! document. A document without a paragraph of at least `min_chars`
+//! characters is judged paragraph by paragraph like any other, and is a
+//! duplicate only when that judgement drops every paragraph (the label
+//! changes, not the output): so short paragraphs spared in one document are
+//! never lost as a "duplicate" when the clean output is cleaned again.
 //!
 //! # Memory
 //!
@@ -297,24 +298,35 @@ impl Deduper {
         self.next_doc = self.next_doc.saturating_add(1);
         if self.rules.scope == Scope::Document {
             self.seen.clear();
-        } else if keys.iter().any(|k| self.is_long(k)) {
-            if let Some(h) = history
-                && let Some(e) = h.document
-                && e.doc_id != h.doc_id
-            {
-                return self.duplicate(doc, EARLIER_RUN, keys, history);
-            }
-            if let Some(&earlier) = self.docs.get(&slot(whole)) {
-                return self.duplicate(doc, earlier, keys, history);
-            }
-            // A document the index already holds (a retry) is not new to it.
-            if history.is_none_or(|h| h.document.is_none()) {
-                self.docs.insert(slot(whole), doc);
-                if let Some(fresh) = &mut self.fresh {
-                    fresh.push((whole.prefix(), WHOLE_DOCUMENT));
+        } else if !keys.is_empty() {
+            let in_index = history.and_then(|h| h.document.map(|e| e.doc_id != h.doc_id));
+            let earlier = match in_index {
+                Some(true) => Some(EARLIER_RUN),
+                _ => self.docs.get(&slot(whole)).copied(),
+            };
+            match earlier {
+                Some(e) if keys.iter().any(|k| self.is_long(k)) => return self.duplicate(doc, e, keys, history),
+                Some(e) => {
+                    // Only short paragraphs: a duplicate only if judged one
+                    // by one it loses them all (see the module docs).
+                    let plan = self.judged(doc, keys, history);
+                    return if plan.kept() == 0 { self.duplicate(doc, e, keys, history) } else { plan };
                 }
+                // A document the index already holds (a retry) is not new to it.
+                None if in_index.is_none() => {
+                    self.docs.insert(slot(whole), doc);
+                    if let Some(fresh) = &mut self.fresh {
+                        fresh.push((whole.prefix(), WHOLE_DOCUMENT));
+                    }
+                }
+                None => {}
             }
         }
+        self.judged(doc, keys, history)
+    }
+
+    /// The plan of a document judged paragraph by paragraph.
+    fn judged(&mut self, doc: u32, keys: &[Keyed], history: Option<&History>) -> Plan {
         let origins: Vec<Origin> = keys.iter().enumerate().map(|(i, k)| self.origin(doc, i, k, history)).collect();
         Plan { doc, verdicts: judge(doc, keys, &origins, &self.rules), duplicate_of: None }
     }

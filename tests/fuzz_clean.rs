@@ -44,7 +44,11 @@ pub fn pick(b: u8) -> Picked {
     let key = if b & 0x20 == 0 { KeyMode::Exact } else { KeyMode::Loose };
     let min_chars = [20, 0, 5, 80][usize::from(b >> 6)];
     let scope = if b & 0x01 == 0 { Scope::Corpus } else { Scope::Document };
-    Picked { policy, text: TextOptions { split, quotes, key }, rules: Rules { scope, min_chars, min_chars_within: min_chars } }
+    Picked {
+        policy,
+        text: TextOptions { split, quotes, key },
+        rules: Rules { scope, min_chars, min_chars_within: min_chars },
+    }
 }
 
 /// Cleans `text` as one document; returns the document, its verdicts and the output.
