@@ -27,7 +27,7 @@
 //! Then the most frequent spared lines and short dropped lines, as examples.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use newsdedup::dedup::{Occurrence, Origin, Reason, Rules, Source, Verdict, judge};
 use newsdedup::document::{Document, TextOptions};
@@ -39,7 +39,7 @@ struct Doc {
     paras: Vec<String>,
 }
 
-fn load(root: &PathBuf) -> Vec<Doc> {
+fn load(root: &Path) -> Vec<Doc> {
     let listing = walk(root, &WalkOptions::default());
     listing
         .files
@@ -141,7 +141,8 @@ fn measure(docs: &[Doc], rules: Rules, context: bool, probes: &[String]) -> Tall
                     if keys[i].chars < rules.min_chars {
                         *t.dropped_short.entry(text.clone()).or_default() += 1;
                     }
-                    let isolated = !(i > 0 && dropped(i - 1)) && !dropped(i + 1);
+                    let next_to_drop = (i > 0 && dropped(i - 1)) || dropped(i + 1);
+                    let isolated = !next_to_drop;
                     t.isolated += u64::from(isolated);
                     t.isolated_short += u64::from(isolated && words < 12);
                     if isolated && words < 12 {
