@@ -66,6 +66,7 @@ struct Tally {
     isolated_short: u64,
     run_long: u64,
     table: u64,
+    table_lines: HashMap<String, u64>,
     isolated_lines: HashMap<String, u64>,
     probes: Vec<(u64, u64)>,
     spared_lines: HashMap<String, u64>,
@@ -156,6 +157,9 @@ fn measure(docs: &[Doc], rules: Rules, context: bool, probes: &[String]) -> Tall
         for (text, v) in d.paras.iter().zip(&verdicts) {
             let table = ["Qtly div", "Shr ", "Net ", "Revs ", "Pay ", "Record "].iter().any(|t| text.starts_with(t));
             t.table += u64::from(table && !v.is_kept());
+            if table && !v.is_kept() {
+                *t.table_lines.entry(format!("{text} [{}]", reason(v))).or_default() += 1;
+            }
         }
         for (p, probe) in probes.iter().enumerate() {
             if let Some(i) = d.paras.iter().position(|x| x == probe) {
@@ -165,6 +169,10 @@ fn measure(docs: &[Doc], rules: Rules, context: bool, probes: &[String]) -> Tall
         }
     }
     t
+}
+
+fn reason(v: &Verdict) -> &'static str {
+    if let Verdict::Drop { reason, .. } = v { reason.as_str() } else { "kept" }
 }
 
 fn top(map: &HashMap<String, u64>, n: usize) -> String {
@@ -210,10 +218,11 @@ fn main() -> anyhow::Result<()> {
             t.table
         );
         examples.push(format!(
-            "{label}: spared: {}\n{label}: dropped short: {}\n{label}: isolated <12w: {}",
+            "{label}: spared: {}\n{label}: dropped short: {}\n{label}: isolated <12w: {}\n{label}: table: {}",
             top(&t.spared_lines, 8),
             top(&t.dropped_short, 8),
-            top(&t.isolated_lines, 8)
+            top(&t.isolated_lines, 8),
+            top(&t.table_lines, 8)
         ));
     }
     for (p, probe) in probes.iter().enumerate() {

@@ -12,8 +12,9 @@
 //! **kept**; a repeat within the document is **dropped** when its key has at
 //! least [`Rules::min_chars_within`] characters; a repeat of another
 //! document is **dropped** when its key has at least [`Rules::min_chars`]
-//! characters, or when this document repeats another key first kept by that
-//! same document, or when it sits in a run of dropped repeats. A short
+//! characters, or when this document repeats another key (of at least
+//! `min_chars_within` characters) first kept by that same document, or when
+//! it sits in a run of dropped repeats. A short
 //! repeat on its own is **spared** (kept, and counted): a line such as "Qtly
 //! div 10 cts vs 10 cts prior" or a venue repeated from an unrelated story
 //! is this story's fact. The [`context`] module has the precise rule.
@@ -592,7 +593,8 @@ mod tests {
     fn index_sources_group_like_run_sources() {
         // Story 0 was ingested by an earlier run; story 1 repeats two of its
         // short lines: the same verdicts as when both are in one run.
-        let (k0, k1) = (keyed(&[A, QTLY, SAID]), keyed(&[B, QTLY, SAID]));
+        const PAY: &str = "Pay April 13 Record March 13";
+        let (k0, k1) = (keyed(&[A, QTLY, PAY]), keyed(&[B, QTLY, PAY]));
         let mut one_run = Deduper::new(Rules::default());
         one_run.decide(&k0, &document_key(&k0));
         let single = one_run.decide(&k1, &document_key(&k1));

@@ -27,8 +27,12 @@
 //! 2. A cross-document repeat of at least [`Rules::min_chars`] characters is
 //!    **dropped** (`across-documents`): long enough to be news on its own.
 //! 3. A shorter cross-document repeat is **dropped** (`same-source`) when the
-//!    document repeats another key first kept by the *same* earlier document:
-//!    this document is copying that one, and the short line goes with it.
+//!    document repeats another key of at least [`Rules::min_chars_within`]
+//!    characters first kept by the *same* earlier document: this document is
+//!    copying that one, and the short line goes with it. Keys shorter than
+//!    that (a "Reuter" sign-off, "More", "he said.") recur in every other
+//!    story, so they are no evidence of copying — but they do go with a
+//!    copy.
 //! 4. The remaining short repeats are judged by runs, as before: take each
 //!    maximal run of consecutive undecided short repeats; if the paragraph
 //!    before it is a dropped repeat or the start of the document, and the one
@@ -103,7 +107,7 @@ enum Pass1 {
 /// entry counts as [`Origin::Here`].
 pub fn judge(doc: u32, keys: &[Keyed], origins: &[Origin], rules: &Rules) -> Vec<Verdict> {
     let classes = classify(keys, origins);
-    let shared = shared_sources(&classes);
+    let evidence = evidence(&classes, keys, rules.min_chars_within);
     let long = |min: usize, k: &Keyed| k.chars >= min.max(1);
     let pass1: Vec<Pass1> = classes
         .iter()
@@ -121,7 +125,7 @@ pub fn judge(doc: u32, keys: &[Keyed], origins: &[Origin], rules: &Rules) -> Vec
             Class::Across(source, first) => {
                 if long(rules.min_chars, k) {
                     Pass1::Final(Verdict::Drop { reason: Reason::AcrossDocuments, first })
-                } else if shared.binary_search(&source).is_ok() {
+                } else if evidence.others(source, long(rules.min_chars_within, k)) {
                     Pass1::Final(Verdict::Drop { reason: Reason::SameSource, first })
                 } else {
                     Pass1::ShortRepeat(first)
@@ -174,14 +178,30 @@ fn classify(keys: &[Keyed], origins: &[Origin]) -> Vec<Class> {
         .collect()
 }
 
-/// The sources that first kept at least two of this document's keys, sorted.
-fn shared_sources(classes: &[Class]) -> Vec<Source> {
-    let mut sources: Vec<Source> =
-        classes.iter().filter_map(|c| if let Class::Across(s, _) = *c { Some(s) } else { None }).collect();
+/// Per source, how many of this document's keys it first kept that are
+/// long enough to count as evidence of copying (at least `min` characters).
+struct Evidence(Vec<(Source, usize)>);
+
+impl Evidence {
+    /// True when `source` first kept evidence other than the paragraph
+    /// asking (`is_evidence`: whether that paragraph counts itself).
+    fn others(&self, source: Source, is_evidence: bool) -> bool {
+        let n = self.0.binary_search_by_key(&source, |e| e.0).map_or(0, |i| self.0[i].1);
+        n > usize::from(is_evidence)
+    }
+}
+
+fn evidence(classes: &[Class], keys: &[Keyed], min: usize) -> Evidence {
+    let mut sources: Vec<Source> = classes
+        .iter()
+        .zip(keys)
+        .filter_map(|(c, k)| match *c {
+            Class::Across(s, _) if k.chars >= min.max(1) => Some(s),
+            _ => None,
+        })
+        .collect();
     sources.sort_unstable();
-    let mut shared: Vec<Source> = sources.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).collect();
-    shared.dedup();
-    shared
+    Evidence(sources.chunk_by(|a, b| a == b).map(|g| (g[0], g.len())).collect())
 }
 
 /// Rule 4: a run of short repeats is dropped when both its neighbours are
@@ -262,6 +282,14 @@ mod tests {
         let v = judge(5, &keys, &[Origin::Here, from(1, 0), from(1, 1)], &Rules::default());
         assert_eq!(kept(&v), [true, false, false]);
         assert!(matches!(v[1], Verdict::Drop { reason: Reason::SameSource, .. }));
+    }
+
+    #[test]
+    fn a_tiny_line_from_the_same_document_is_no_evidence_but_goes_with_a_copy() {
+        let keys = keyed(&[NEW, QTLY, "Reuter"]);
+        let v = judge(5, &keys, &[Origin::Here, from(1, 0), from(1, 1)], &Rules::default());
+        assert!(matches!(v[1], Verdict::Spared { .. }), "a sign-off does not make the fact a copy");
+        assert!(matches!(v[2], Verdict::Drop { reason: Reason::SameSource, .. }));
     }
 
     #[test]
