@@ -14,10 +14,10 @@
 //! document is **dropped** when its key has at least [`Rules::min_chars`]
 //! characters, or when this document repeats another key (of at least
 //! `min_chars_within` characters) first kept by that same document, or when
-//! it sits in a run of dropped repeats. A short
-//! repeat on its own is **spared** (kept, and counted): a line such as "Qtly
-//! div 10 cts vs 10 cts prior" or a venue repeated from an unrelated story
-//! is this story's fact. The [`context`] module has the precise rule.
+//! it sits in a run of dropped repeats. A short repeat on its own is
+//! **spared** (kept, and counted): a line such as "Qtly div 10 cts vs 10 cts
+//! prior" or a venue repeated from an unrelated story is this story's fact.
+//! The [`context`] module has the precise rule.
 //!
 //! With [`Scope::Corpus`], a document whose whole sequence of paragraph keys
 //! equals an earlier document's is a **duplicate document**: every paragraph
@@ -77,7 +77,7 @@ pub enum Reason {
     /// A short repeat inside a run of dropped repeats.
     InsideRepeatedBlock,
     /// A short repeat of an earlier document that this document repeats
-    /// other paragraphs of.
+    /// more of (another key of at least `min_chars_within` characters).
     SameSource,
 }
 
