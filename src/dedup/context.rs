@@ -23,7 +23,10 @@
 //! Then:
 //!
 //! 1. A within-document repeat of at least [`Rules::min_chars_within`]
-//!    characters is **dropped** (`within-document`).
+//!    characters is **dropped** (`within-document`). A shorter one of a key
+//!    another document kept first goes with that document like the key's
+//!    first paragraph here (rule 3): otherwise, once its first paragraph is
+//!    dropped, cleaning the output again would judge it differently.
 //! 2. A cross-document repeat of at least [`Rules::min_chars`] characters is
 //!    **dropped** (`across-documents`): long enough to be news on its own.
 //! 3. A shorter cross-document repeat is **dropped** (`same-source`) when the
@@ -116,8 +119,19 @@ pub fn judge(doc: u32, keys: &[Keyed], origins: &[Origin], rules: &Rules) -> Vec
             Class::First => Pass1::Final(Verdict::Keep),
             Class::Within { .. } | Class::WithinEarlierRun(_) => {
                 let first = if let Class::WithinEarlierRun(f) = *c { f } else { Occurrence::default() };
+                // The key's source, when another document kept it first.
+                let source = match *c {
+                    Class::Within { of } => match classes[of] {
+                        Class::Across(source, _) => Some(source),
+                        _ => None,
+                    },
+                    _ => None,
+                };
                 if long(rules.min_chars_within, k) {
                     Pass1::Final(Verdict::Drop { reason: Reason::WithinDocument, first })
+                } else if source.is_some_and(|s| evidence.others(s, false)) {
+                    // Goes with its source like the key's first paragraph here.
+                    Pass1::Final(Verdict::Drop { reason: Reason::SameSource, first })
                 } else {
                     Pass1::ShortRepeat(first)
                 }
@@ -332,6 +346,17 @@ mod tests {
         assert_eq!(v[2], Verdict::Spared { first: Occurrence { doc: 5, para: 0 } });
         let v = judge(5, &keys, &[from(1, 0), Origin::Here, from(1, 0)], &Rules::default());
         assert_eq!(v[2], Verdict::Drop { reason: Reason::WithinDocument, first: Occurrence { doc: 5, para: 0 } });
+    }
+
+    #[test]
+    fn a_tiny_line_twice_goes_with_its_source_both_times() {
+        // Found by the property test: the second "he said." used to survive
+        // as a within-document repeat, then lose to its source once the
+        // first had gone, so cleaning the output changed it.
+        let keys = keyed(&["he said.", QTLY, NEW, "he said."]);
+        let v = judge(5, &keys, &[from(1, 1), from(1, 0), Origin::Here, from(1, 1)], &Rules::default());
+        assert_eq!(kept(&v), [false, true, true, false]);
+        assert_eq!(v[3], Verdict::Drop { reason: Reason::SameSource, first: Occurrence { doc: 1, para: 1 } });
     }
 
     #[test]
