@@ -32,6 +32,7 @@ pub mod read;
 pub mod report;
 pub mod split;
 pub mod walk;
+pub mod wrap;
 pub mod write;
 
 use dedup::{Deduper, Rules, Scope};
