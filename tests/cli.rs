@@ -49,8 +49,14 @@ fn founding_case_prints_exactly_the_first_8_lines() {
 
 #[test]
 fn golden_single_file_cases() {
-    for case in ["doubled-article", "crlf-nbsp", "short-paragraphs", "hard-wrapped", "non-english-quotes"] {
+    for case in
+        ["doubled-article", "crlf-nbsp", "short-paragraphs", "non-english-quotes", "plain-table", "jsonl-as-text"]
+    {
         golden_single_files(case, &[]);
+        golden_tree(case, &[]);
+    }
+    // Cases about several files: only the tree run sees them all.
+    for case in ["hard-wrapped", "bbc-lists", "wrapped-shared-start"] {
         golden_tree(case, &[]);
     }
     golden_single_files("emit-original", &["--emit", "original"]);
