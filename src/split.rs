@@ -8,9 +8,8 @@
 //! * **auto** (default) — a line continues the paragraph of the line before
 //!   it when the break between them is a hard wrap, by the per-line rule of
 //!   [`crate::wrap`] (the document's wrap width, sentence ends, list items,
-//!   table rows, headings, JSON/CSV/markup), and the line is not more
-//!   indented than the one before. Text that is not hard-wrapped (the seed,
-//!   the BBC corpus: one paragraph per line) thus has one paragraph per line.
+//!   table rows, headings, JSON/CSV/markup). Text that is not hard-wrapped
+//!   (the seed, the BBC corpus) thus has one paragraph per line.
 //! * **line** — every non-blank line is a paragraph.
 //! * **blank** — a paragraph is a run of non-blank lines ended by a blank
 //!   line or by a line *more indented* (in the original) than the line
@@ -186,12 +185,10 @@ fn paragraphs(lines: &[Line], mode: SplitMode, width: usize) -> Vec<Span> {
 /// True when `b`, the line after `a`, continues `a`'s paragraph.
 fn joins(a: &Line, b: &Line, mode: SplitMode, width: usize) -> bool {
     let adjacent = !a.is_blank() && a.terminator == Terminator::Newline;
-    let deeper = b.indent > a.indent;
     adjacent
-        && !deeper
         && match mode {
             SplitMode::Line => false,
-            SplitMode::Blank => true,
+            SplitMode::Blank => b.indent <= a.indent,
             SplitMode::Auto => continues(&a.class, &b.class, width),
         }
 }
