@@ -28,7 +28,7 @@ use crate::dedup::{Verdict, document_key};
 use crate::key::{Digest, KeyMode, Keyed, Keyer};
 use crate::normalize::QuoteMode;
 use crate::split::{Split, SplitMode, Terminator, split, would_join};
-use crate::wrap::{LineClass, classify};
+use crate::wrap::WrapLine;
 
 /// How text becomes paragraphs and keys.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -128,7 +128,7 @@ impl Document {
         let width = pieces
             .iter()
             .filter_map(|p| match *p {
-                Piece::Text { para, line } => Some(text(para, line).chars().count()),
+                Piece::Text { para, line } => Some(self.output_chars(para, line, unwrap)),
                 Piece::Break(_) => None,
             })
             .max()
@@ -142,7 +142,12 @@ impl Document {
                     if let Some((p, l)) = prev
                         && p != para
                         && breaks == 1
-                        && would_join(&out_class(&text(p, l)), &out_class(&t), self.split.mode, width)
+                        && would_join(
+                            &WrapLine::of_output(&text(p, l)),
+                            &WrapLine::of_output(&t),
+                            self.split.mode,
+                            width,
+                        )
                     {
                         out.push(b'\n');
                     }
@@ -160,6 +165,17 @@ impl Document {
                 }
             }
         }
+    }
+
+    /// Length in characters of an output line: line `line`, or, unwrapped,
+    /// paragraph `para` (its lines and the spaces joining them).
+    fn output_chars(&self, para: usize, line: usize, unwrap: bool) -> usize {
+        let lines = &self.split.lines;
+        if !unwrap {
+            return lines[line].chars;
+        }
+        let range = self.split.spans[para].lines.clone();
+        lines[range.clone()].iter().map(|l| l.chars).sum::<usize>() + range.len() - 1
     }
 
     /// What is left of the document's lines once the dropped paragraphs are
@@ -252,12 +268,6 @@ enum Piece {
     Text { para: usize, line: usize },
     /// A line break.
     Break(Terminator),
-}
-
-/// How a line of the output will be classified when it is read again: its
-/// normalised text is then the original too.
-fn out_class(text: &str) -> LineClass {
-    classify(text, text)
 }
 
 #[cfg(test)]

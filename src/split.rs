@@ -30,7 +30,7 @@ use std::borrow::Cow;
 use std::ops::Range;
 
 use crate::normalize::{QuoteMode, fold_quote, lines, normalize_line_into};
-use crate::wrap::{LineClass, classify, continues};
+use crate::wrap::{WrapLine, continues, fits_a_wrap, is_block};
 
 /// How a document is cut into paragraphs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -73,8 +73,8 @@ pub struct Line {
     pub terminator: Terminator,
     /// Leading whitespace in the original, in bytes.
     pub indent: usize,
-    /// What the hard-wrap rule needs to know about it.
-    pub class: LineClass,
+    /// Length of the normalised line in characters.
+    pub chars: usize,
 }
 
 impl Line {
@@ -147,29 +147,45 @@ pub fn split(text: &str, mode: SplitMode, quotes: QuoteMode) -> Split {
     for line in lines(text) {
         let start = norm.len();
         normalize_line_into(line.text, quotes, &mut norm);
-        let class = classify(&norm[start..], line.text);
-        width = width.max(class.chars);
+        let chars = norm[start..].chars().count();
+        width = width.max(chars);
         let terminator = match (line.paragraph_break, line.terminated) {
             (true, _) => Terminator::Paragraph,
             (false, true) => Terminator::Newline,
             (false, false) => Terminator::None,
         };
         let indent = line.text.len() - line.text.trim_start().len();
-        recs.push(Line { norm: start..norm.len(), orig: line.span.clone(), terminator, indent, class });
+        recs.push(Line { norm: start..norm.len(), orig: line.span.clone(), terminator, indent, chars });
         norm.push('\n');
     }
-    let spans = paragraphs(&recs, mode, width);
+    let spans = paragraphs(text, &norm, &recs, mode, width);
     Split { text: norm, lines: recs, spans, mode, width }
 }
 
 /// Groups the non-blank lines into paragraphs.
-fn paragraphs(lines: &[Line], mode: SplitMode, width: usize) -> Vec<Span> {
+fn paragraphs(text: &str, norm: &str, lines: &[Line], mode: SplitMode, width: usize) -> Vec<Span> {
+    let wrap_line = |l: &Line| WrapLine { norm: &norm[l.norm.clone()], orig: &text[l.orig.clone()], chars: l.chars };
+    // Whether line `i` is a block line, computed at most once per line.
+    let mut block: Option<(usize, bool)> = None;
+    let mut is_block_at = |i: usize| match block {
+        Some((j, b)) if j == i => b,
+        _ => {
+            let b = is_block(&wrap_line(&lines[i]));
+            block = Some((i, b));
+            b
+        }
+    };
     let mut spans: Vec<Span> = Vec::new();
     for (i, line) in lines.iter().enumerate() {
         if line.is_blank() {
             continue;
         }
-        let joined = i > 0 && joins(&lines[i - 1], line, mode, width);
+        let joined = i > 0
+            && joins(&lines[i - 1], line, mode, || {
+                fits_a_wrap(&wrap_line(&lines[i - 1]), &wrap_line(line), width)
+                    && !is_block_at(i - 1)
+                    && !is_block_at(i)
+            });
         match spans.last_mut() {
             Some(last) if joined => {
                 last.text.end = line.norm.end;
@@ -182,14 +198,15 @@ fn paragraphs(lines: &[Line], mode: SplitMode, width: usize) -> Vec<Span> {
     spans
 }
 
-/// True when `b`, the line after `a`, continues `a`'s paragraph.
-fn joins(a: &Line, b: &Line, mode: SplitMode, width: usize) -> bool {
+/// True when `b`, the line after `a`, continues `a`'s paragraph;
+/// `wrapped` applies the rule of [`crate::wrap`].
+fn joins(a: &Line, b: &Line, mode: SplitMode, wrapped: impl FnOnce() -> bool) -> bool {
     let adjacent = !a.is_blank() && a.terminator == Terminator::Newline;
     adjacent
         && match mode {
             SplitMode::Line => false,
             SplitMode::Blank => b.indent <= a.indent,
-            SplitMode::Auto => continues(&a.class, &b.class, width),
+            SplitMode::Auto => wrapped(),
         }
 }
 
@@ -202,7 +219,7 @@ pub fn is_wrapped(line: &str) -> bool {
 /// Whether, in a text read again with `mode`, the line classified `b`
 /// would continue the line classified `a` right before it (wrap width
 /// `width`). Used to keep the clean output splitting as the input did.
-pub fn would_join(a: &LineClass, b: &LineClass, mode: SplitMode, width: usize) -> bool {
+pub fn would_join(a: &WrapLine<'_>, b: &WrapLine<'_>, mode: SplitMode, width: usize) -> bool {
     match mode {
         SplitMode::Line => false,
         SplitMode::Blank => a.chars > 0 && b.chars > 0,

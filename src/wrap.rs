@@ -70,44 +70,51 @@ pub const WRAP_SLACK: usize = 6;
 const ABBREVIATIONS: [&str; 14] =
     ["Mr.", "Mrs.", "Ms.", "Dr.", "St.", "Prof.", "Gen.", "Sen.", "Rep.", "Gov.", "Lt.", "Col.", "No.", "vs."];
 
-/// What the rule needs to know about one normalised line.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct LineClass {
-    /// Length in characters (0 for a blank line).
+/// One line as the rule sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WrapLine<'a> {
+    /// The normalised line (empty: blank).
+    pub norm: &'a str,
+    /// The same line as it was in the input (for the column gaps that
+    /// normalisation collapses); the normalised line when reading output.
+    pub orig: &'a str,
+    /// Length of `norm` in characters.
     pub chars: usize,
-    /// Length of the first word in characters.
-    pub first_word: usize,
-    /// The last character (quote-folded) is one of [`SENTENCE_END`].
-    pub ends_sentence: bool,
-    /// Starts with a list marker.
-    pub list_item: bool,
-    /// A table row, heading or non-prose line: never joined to a neighbour.
-    pub block: bool,
 }
 
-/// Classifies a normalised line; `orig` is the same line as it was in the
-/// input (for the runs of spaces that normalisation collapses).
-pub fn classify(norm: &str, orig: &str) -> LineClass {
-    let chars = norm.chars().count();
-    let first_word = norm.split(' ').next().map_or(0, |w| w.chars().count());
-    let ends_sentence = norm.chars().next_back().is_some_and(|c| SENTENCE_END.contains(&fold_quote(c)))
-        && !ends_with_abbreviation(norm);
-    let block = is_table_row(norm, orig) || is_heading(norm) || is_not_prose(norm);
-    LineClass { chars, first_word, ends_sentence, list_item: is_list_item(norm), block }
+impl<'a> WrapLine<'a> {
+    /// A line of clean output, where the normalised text is the original.
+    pub fn of_output(norm: &'a str) -> WrapLine<'a> {
+        WrapLine { norm, orig: norm, chars: norm.chars().count() }
+    }
 }
 
 /// True when the break between `a` and the next line `b` falls inside a
 /// paragraph of a document of wrap width `width` (see the module docs).
-pub fn continues(a: &LineClass, b: &LineClass, width: usize) -> bool {
-    width <= MAX_WRAP_WIDTH
-        && a.chars > 0
-        && b.chars > 0
-        && !a.ends_sentence
-        && !a.block
-        && !b.block
-        && !b.list_item
-        && a.chars * 2 >= width
-        && a.chars + 1 + b.first_word + WRAP_SLACK > width
+/// The cheap tests come first: most breaks are decided by the width.
+pub fn continues(a: &WrapLine<'_>, b: &WrapLine<'_>, width: usize) -> bool {
+    fits_a_wrap(a, b, width) && !is_block(a) && !is_block(b)
+}
+
+/// [`continues`] without the block-line test (the costly part, which a
+/// caller walking a document can compute once per line).
+pub fn fits_a_wrap(a: &WrapLine<'_>, b: &WrapLine<'_>, width: usize) -> bool {
+    if width > MAX_WRAP_WIDTH || a.chars == 0 || b.chars == 0 || a.chars * 2 < width {
+        return false;
+    }
+    let first_word = b.norm.split(' ').next().map_or(0, |w| w.chars().count());
+    a.chars + 1 + first_word + WRAP_SLACK > width && !ends_sentence(a.norm) && !is_list_item(b.norm)
+}
+
+/// The last character (quote-folded) is one of [`SENTENCE_END`], and the
+/// last word is not an abbreviation.
+pub fn ends_sentence(norm: &str) -> bool {
+    norm.chars().next_back().is_some_and(|c| SENTENCE_END.contains(&fold_quote(c))) && !ends_with_abbreviation(norm)
+}
+
+/// A table row, heading or non-prose line: never joined to a neighbour.
+pub fn is_block(line: &WrapLine<'_>) -> bool {
+    is_table_row(line.norm, line.orig) || is_heading(line.norm) || is_not_prose(line.norm)
 }
 
 /// The last word is an initialism (`U.S.`, `p.m.`) or one of
@@ -142,16 +149,51 @@ pub fn is_list_item(norm: &str) -> bool {
 /// a full stop or by mistake), a `|`, or at least three words of which half
 /// or more are numbers (a digit and no letter).
 pub fn is_table_row(norm: &str, orig: &str) -> bool {
-    let inner = orig.trim();
-    if inner.contains("   ") || inner.contains('\t') || inner.matches("  ").count() >= 2 || norm.contains('|') {
+    column_gaps(orig.trim(), norm) || norm.contains('|') || mostly_numbers(norm)
+}
+
+/// A tab, a run of three or more spaces, or two runs of two spaces in the
+/// trimmed original line `inner`. This runs on every line of hard-wrapped
+/// text, so the common case is settled by fast whole-line tests: when
+/// normalisation did not shorten the line, no run of spaces was collapsed.
+fn column_gaps(inner: &str, norm: &str) -> bool {
+    if inner.contains('\t') {
         return true;
     }
-    let (mut words, mut numbers) = (0usize, 0usize);
-    for w in norm.split(' ') {
-        words += 1;
-        numbers += usize::from(w.chars().any(|c| c.is_ascii_digit()) && !w.chars().any(char::is_alphabetic));
+    if inner.len() == norm.len() && inner.is_ascii() {
+        // ASCII only shrinks under normalisation: nothing was collapsed.
+        return false;
     }
-    words >= 3 && numbers * 2 >= words
+    let (mut run, mut doubles) = (0usize, 0usize);
+    for &b in inner.as_bytes() {
+        if b == b' ' {
+            run += 1;
+            continue;
+        }
+        doubles += usize::from(run == 2);
+        if run >= 3 || doubles >= 2 {
+            return true;
+        }
+        run = 0;
+    }
+    false
+}
+
+/// At least three words, half or more of them numbers (an ASCII digit and
+/// no letter; any non-ASCII character counts as a letter).
+fn mostly_numbers(norm: &str) -> bool {
+    let b = norm.as_bytes();
+    // Quick reject: there cannot be more numbers than digits.
+    let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
+    let words = b.iter().filter(|&&c| c == b' ').count() + 1;
+    if words < 3 || digits * 2 < words {
+        return false;
+    }
+    let numbers = norm
+        .split(' ')
+        .filter(|w| w.bytes().any(|c| c.is_ascii_digit()) && !w.bytes().any(|c| c.is_ascii_alphabetic() || c >= 0x80))
+        .count();
+    numbers * 2 >= words
 }
 
 /// Starts with `#`, or has at least two letters and no lower-case one
@@ -175,24 +217,22 @@ pub fn is_heading(norm: &str) -> bool {
 /// two or more commas none of which is followed by a space or sits between
 /// two digits (`a,b,c`).
 pub fn is_not_prose(norm: &str) -> bool {
-    let structured = norm.starts_with(['{', '[']) || norm.ends_with(['}', ']']) || norm.contains("\",\"");
-    if structured || starts_with_tag(norm) || ends_with_tag(norm) {
+    if norm.starts_with(['{', '[']) || norm.ends_with(['}', ']']) || starts_with_tag(norm) || ends_with_tag(norm) {
         return true;
     }
     let b = norm.as_bytes();
-    let mut commas = 0;
-    for (i, &c) in b.iter().enumerate() {
-        if c != b',' {
-            continue;
-        }
+    let (mut commas, mut spaced) = (0usize, false);
+    for (i, _) in b.iter().enumerate().filter(|(_, c)| **c == b',') {
+        let prev = i.checked_sub(1).map(|p| b[p]);
         let next = b.get(i + 1).copied();
-        let numeric = i > 0 && b[i - 1].is_ascii_digit() && next.is_some_and(|n| n.is_ascii_digit());
-        if next == Some(b' ') {
-            return false;
+        if prev == Some(b'"') && next == Some(b'"') {
+            return true;
         }
+        spaced |= next == Some(b' ');
+        let numeric = prev.is_some_and(|p| p.is_ascii_digit()) && next.is_some_and(|n| n.is_ascii_digit());
         commas += usize::from(!numeric);
     }
-    commas >= 2
+    !spaced && commas >= 2
 }
 
 /// `<` then `/`, `!` or a lower-case tag name ended by `>`, `/` or a space.
@@ -219,8 +259,8 @@ fn ends_with_tag(s: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn c(line: &str) -> LineClass {
-        classify(line, line)
+    fn c(line: &str) -> WrapLine<'_> {
+        WrapLine::of_output(line)
     }
 
     #[test]
