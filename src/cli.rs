@@ -38,7 +38,9 @@ pub enum Command {
     /// every kept line normalised (see --emit) and kept with its line break.
     ///
     /// WHAT COUNTS AS A DUPLICATE: two paragraphs are the same when their
-    /// keys are equal. The key is the paragraph after normalisation (quotes
+    /// keys are equal. A paragraph is a line, or the lines of a hard-wrapped
+    /// paragraph (see --split); it is kept or dropped whole. The key is its
+    /// words joined by one space after normalisation (quotes
     /// folded to ASCII, whitespace runs to one space, invisible characters
     /// removed, NFC), in NFKC; with --key loose also lower-cased and without
     /// punctuation (digits always count). The first occurrence in corpus
@@ -260,7 +262,7 @@ pub enum CompressArg {
 /// `--split`.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum SplitArg {
-    /// Decide per document.
+    /// Hard-wrapped paragraphs found line by line.
     Auto,
     /// Every non-blank line is a paragraph.
     Line,
