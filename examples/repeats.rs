@@ -48,7 +48,7 @@ fn load(root: &Path) -> Vec<Doc> {
             let bytes = std::fs::read(&f.path).ok()?;
             let (text, _) = decode(bytes, EncodingPolicy::Repair).ok()?;
             let doc = Document::prepare(text, &TextOptions::default());
-            let paras = doc.split.paragraphs().map(str::to_owned).collect();
+            let paras = doc.split.paragraphs().map(|p| p.into_owned()).collect();
             Some(Doc { doc, paras })
         })
         .collect()

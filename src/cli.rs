@@ -33,8 +33,14 @@ pub struct Cli {
 pub enum Command {
     /// Clean a document or a corpus: drop repeated paragraphs and blocks.
     ///
+    /// The cleaner removes, it never rewrites: the output is the input with
+    /// the dropped paragraphs (and the line breaks between them) cut out,
+    /// every kept line normalised (see --emit) and kept with its line break.
+    ///
     /// WHAT COUNTS AS A DUPLICATE: two paragraphs are the same when their
-    /// keys are equal. The key is the paragraph after normalisation (quotes
+    /// keys are equal. A paragraph is a line, or the lines of a hard-wrapped
+    /// paragraph (see --split); it is kept or dropped whole. The key is its
+    /// words joined by one space after normalisation (quotes
     /// folded to ASCII, whitespace runs to one space, invisible characters
     /// removed, NFC), in NFKC; with --key loose also lower-cased and without
     /// punctuation (digits always count). The first occurrence in corpus
@@ -105,12 +111,24 @@ pub struct CleanArgs {
     #[arg(long, value_name = "SUFFIX", requires = "in_place")]
     pub backup: Option<String>,
 
-    /// How documents are cut into paragraphs. `line`: every non-blank line.
-    /// `blank`: blocks separated by blank lines (or a deeper indent), lines
-    /// joined with a space, for hard-wrapped text. `auto`: `blank` when most
-    /// line joints fall mid-sentence, else `line`; decided per document.
+    /// How documents are cut into paragraphs (the units that are keyed and
+    /// dropped whole). `auto`: a line continues the paragraph of the line
+    /// before when that line was hard-wrapped: it does not end a sentence,
+    /// is at least half the document's width (its longest line, at most 100
+    /// columns) and the next line's first word would not have fitted on it;
+    /// list items, table rows, headings and JSON/CSV/markup lines are never
+    /// joined. Otherwise every line is a paragraph. `line`: every non-blank
+    /// line. `blank`: blocks separated by blank lines (or a deeper indent).
+    /// A paragraph's key is its words joined by one space, so the same text
+    /// wrapped at another width is the same paragraph.
     #[arg(long, value_enum, default_value_t = SplitArg::Auto)]
     pub split: SplitArg,
+
+    /// Write each kept paragraph on one line, a hard-wrapped paragraph's
+    /// lines joined by one space. By default the kept lines are written as
+    /// they were, line breaks included.
+    #[arg(long, conflicts_with = "emit")]
+    pub unwrap: bool,
 
     /// `exact`: the key is the normalised paragraph in NFKC. `loose`: also
     /// lower-cased, punctuation ignored (never digits: "4,000" ≠ "5,000").
@@ -142,8 +160,9 @@ pub struct CleanArgs {
     #[arg(long, value_enum, default_value_t = ScopeArg::Corpus)]
     pub scope: ScopeArg,
 
-    /// `normalized`: write the normalised text. `original`: write kept
-    /// paragraphs exactly as they were in the input.
+    /// `normalized`: write the kept lines normalised (quotes, whitespace,
+    /// Unicode; line breaks as `\n`), nothing else changed. `original`:
+    /// write kept paragraphs exactly as they were in the input.
     #[arg(long, value_enum, default_value_t = EmitArg::Normalized)]
     pub emit: EmitArg,
 
@@ -267,7 +286,7 @@ pub enum CompressArg {
 /// `--split`.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum SplitArg {
-    /// Decide per document.
+    /// Hard-wrapped paragraphs found line by line.
     Auto,
     /// Every non-blank line is a paragraph.
     Line,
@@ -380,9 +399,10 @@ impl CleanArgs {
             min_chars: self.min_chars,
             min_chars_within: self.min_chars_within,
         };
-        cfg.emit = match self.emit {
-            EmitArg::Normalized => Emit::Normalized,
-            EmitArg::Original => Emit::Original,
+        cfg.emit = match (self.emit, self.unwrap) {
+            (_, true) => Emit::Unwrapped,
+            (EmitArg::Normalized, false) => Emit::Normalized,
+            (EmitArg::Original, false) => Emit::Original,
         };
         cfg.encoding = match self.encoding {
             EncodingArg::Repair => EncodingPolicy::Repair,
@@ -451,5 +471,20 @@ mod tests {
         assert_eq!(cfg.text.key, KeyMode::Loose);
         assert_eq!(cfg.text.quotes, QuoteMode::Keep);
         assert_eq!(cfg.rules.scope, Scope::Document);
+    }
+
+    #[test]
+    fn unwrap_is_off_by_default_and_excludes_emit_original() {
+        let parse = |args: &[&str]| {
+            let mut all = vec!["newsdedup", "clean", "x.txt"];
+            all.extend(args);
+            Cli::try_parse_from(all).map(|c| match c.command {
+                Command::Clean(a) => a.into_config().map(|c| c.emit).ok(),
+                Command::Index(_) => None,
+            })
+        };
+        assert_eq!(parse(&[]).ok().flatten(), Some(Emit::Normalized));
+        assert_eq!(parse(&["--unwrap"]).ok().flatten(), Some(Emit::Unwrapped));
+        assert!(parse(&["--unwrap", "--emit", "original"]).is_err());
     }
 }

@@ -35,6 +35,7 @@ pub mod report;
 pub mod side;
 pub mod split;
 pub mod walk;
+pub mod wrap;
 pub mod write;
 
 use dedup::{Deduper, Rules, Scope};

@@ -795,6 +795,12 @@ fn render_line(line: &Line, plan: Option<&Plan>, cfg: &Config, out: &mut Vec<u8>
     }
     let mut text = Vec::with_capacity(doc.original.len());
     doc.render_into(&plan.verdicts, cfg.emit, &mut text);
+    if text == doc.original.as_bytes() {
+        // Nothing dropped, nothing normalised: the record as it was read.
+        out.extend_from_slice(record.line());
+        out.push(b'\n');
+        return;
+    }
     // Only whole `str` slices and ASCII line breaks were rendered: valid UTF-8.
     let text = String::from_utf8(text).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
     record.write_with_text(&text, out);
