@@ -195,9 +195,11 @@ pub struct Deduper {
     seen: SlotMap<Occurrence>,
     docs: SlotMap<u32>,
     next_doc: u32,
-    /// Keys the last decision added, when recording (see
-    /// [`Deduper::record_new_firsts`]).
-    fresh: Option<Vec<(u128, u32)>>,
+    /// Keys the last decision added with their document's anchor, when
+    /// recording (see [`Deduper::record_new_firsts`]).
+    fresh: Option<Vec<(u128, u64)>>,
+    /// The batch number of this run in the index (see [`Deduper::set_batch`]).
+    batch: Option<u32>,
 }
 
 /// A paragraph's state between the two passes of [`Deduper::decide`].
@@ -208,27 +210,24 @@ enum Pass1 {
 }
 
 /// The document number used in an [`Occurrence`] that lies in an earlier
-/// run (found in the persistent index) rather than in this one.
+/// run (found in the persistent index) rather than in this one; its `para`
+/// is then 0 and carries no meaning.
 pub const EARLIER_RUN: u32 = u32::MAX;
 
-/// Where an earlier run first kept a key (from the persistent index).
+/// Where an earlier run first kept a key (from the persistent index): the
+/// identity of the document of its first occurrence.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Earlier {
-    /// 64-bit identity of the document (see [`doc_id`]).
-    pub doc_id: u64,
-    /// Paragraph index in it; [`WHOLE_DOCUMENT`] for a whole-document key.
-    pub para: u32,
+    /// The batch of that run (see [`crate::index::Batch`]).
+    pub batch: u32,
+    /// That document's anchor within the batch (see [`anchor`]).
+    pub doc: u64,
 }
-
-/// The `para` of an index entry that records a whole-document key.
-pub const WHOLE_DOCUMENT: u32 = u32::MAX;
 
 /// What the persistent index says about one document, looked up before
 /// the decision (in parallel, since the index does not change during a run).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct History {
-    /// This document's identity.
-    pub doc_id: u64,
     /// Per paragraph: where an earlier run first kept its key. May be
     /// empty (or shorter than the document): a missing entry means none.
     pub paragraphs: Vec<Option<Earlier>>,
@@ -236,11 +235,15 @@ pub struct History {
     pub document: Option<Earlier>,
 }
 
-/// The 64-bit identity of a document, from a stable name (its relative path,
-/// or `shard:line` for a JSONL record): the first 8 bytes of its SHA-256.
-pub fn doc_id(name: &str) -> u64 {
-    let d = Digest::of(name.as_bytes());
-    (d.prefix() >> 64) as u64
+/// A document's *anchor*: the first 64 bits of the key of the first
+/// paragraph it kept first (or, if it kept no paragraph first, of its
+/// whole-document key). The index stores it with every key the document
+/// kept first. Cleaning a document in place removes only paragraphs it did
+/// not keep, and renaming or renumbering it (JSONL lines shift when records
+/// are removed) changes nothing either, so a retry recognises the document
+/// by its anchor where a name or a paragraph index would have moved.
+pub fn anchor(key: &Digest) -> u64 {
+    (key.prefix() >> 64) as u64
 }
 
 impl Deduper {
@@ -255,12 +258,20 @@ impl Deduper {
         self.fresh.get_or_insert_with(Vec::new);
     }
 
+    /// This run's batch number in the persistent index: index entries of
+    /// this batch are this run's own first occurrences when the run is a
+    /// retry (see [`Deduper::decide_with_history`]).
+    pub fn set_batch(&mut self, batch: u32) {
+        self.batch = Some(batch);
+    }
+
     /// The first occurrences the last decision added, emptying the record:
-    /// `(key prefix, paragraph)` for every paragraph key new to this run and
-    /// to the index, and `(whole-document key prefix, WHOLE_DOCUMENT)` for
-    /// a new document. Keys found in the index are never added. Nothing
-    /// unless [`Deduper::record_new_firsts`] was called.
-    pub fn take_new_firsts(&mut self) -> impl Iterator<Item = (u128, u32)> + '_ {
+    /// `(key prefix, anchor of the document)` for every paragraph key new to
+    /// this run and to the index, and for the whole-document key of a new
+    /// document. Keys found in the index are never added, nor the
+    /// whole-document key of a document a retry recognised as its own.
+    /// Nothing unless [`Deduper::record_new_firsts`] was called.
+    pub fn take_new_firsts(&mut self) -> impl Iterator<Item = (u128, u64)> + '_ {
         self.fresh.iter_mut().flat_map(|f| f.drain(..))
     }
 
@@ -282,52 +293,100 @@ impl Deduper {
 
     /// As [`Deduper::decide`], with what earlier runs kept. A key the index
     /// holds was first kept by an earlier run, so here it is a repeat —
-    /// unless the index names this very document and paragraph: then this is
-    /// a retry of the run that kept it, and it is kept again.
+    /// unless this run is a retry of that run's batch and this is the very
+    /// document that kept it (its anchor, see [`anchor`], is this
+    /// document's): then it is kept again at its first place in the
+    /// document, wherever that is now, and a later copy in this run is a
+    /// repeat of it. So a retry keeps exactly what the first run kept and
+    /// names the same first occurrences, also over files the first run
+    /// already cleaned in place.
     pub fn decide_with_history(&mut self, keys: &[Keyed], whole: &Digest, history: Option<&History>) -> Plan {
         let doc = self.next_doc;
         self.next_doc = self.next_doc.saturating_add(1);
+        let own = history.and_then(|h| self.own_anchor(keys, whole, h));
+        let fresh_from = self.fresh.as_ref().map_or(0, Vec::len);
+        let mut new_document = false;
         if self.rules.scope == Scope::Document {
             self.seen.clear();
         } else if keys.iter().any(|k| self.is_long(k)) {
-            if let Some(h) = history
-                && let Some(e) = h.document
-                && e.doc_id != h.doc_id
-            {
-                return self.duplicate(doc, EARLIER_RUN, keys, history);
-            }
             if let Some(&earlier) = self.docs.get(&slot(whole)) {
                 return self.duplicate(doc, earlier, keys, history);
             }
-            // A document the index already holds (a retry) is not new to it.
-            if history.is_none_or(|h| h.document.is_none()) {
-                self.docs.insert(slot(whole), doc);
-                if let Some(fresh) = &mut self.fresh {
-                    fresh.push((whole.prefix(), WHOLE_DOCUMENT));
+            match history.and_then(|h| h.document) {
+                // This very document, retried: remembered in this run, but
+                // not new to the index.
+                Some(e) if self.is_own(e, own) => {
+                    self.docs.insert(slot(whole), doc);
+                }
+                Some(_) => return self.duplicate(doc, EARLIER_RUN, keys, history),
+                None => {
+                    self.docs.insert(slot(whole), doc);
+                    // A retried document whose text changed (cleaned in
+                    // place) keeps its first run's document key.
+                    new_document = own.is_none();
                 }
             }
         }
-        let pass1: Vec<Pass1> = keys.iter().enumerate().map(|(i, k)| self.first_pass(doc, i, k, history)).collect();
+        let pass1: Vec<Pass1> =
+            keys.iter().enumerate().map(|(i, k)| self.first_pass(doc, i, k, history, own)).collect();
+        if let Some(fresh) = &mut self.fresh {
+            let doc_anchor =
+                own.or_else(|| fresh.get(fresh_from).map(|&(k, _)| (k >> 64) as u64)).unwrap_or_else(|| anchor(whole));
+            if new_document {
+                fresh.push((whole.prefix(), 0));
+            }
+            for f in &mut fresh[fresh_from..] {
+                f.1 = doc_anchor;
+            }
+        }
         Plan { doc, verdicts: resolve_short_runs(&pass1), duplicate_of: None }
     }
 
-    fn first_pass(&mut self, doc: u32, i: usize, k: &Keyed, history: Option<&History>) -> Pass1 {
+    /// The anchor of this document if the index names it as the first
+    /// occurrence of one of its keys in this run's batch: the key of a
+    /// paragraph (or the whole-document key) whose entry's anchor is that
+    /// key itself. A paragraph this run already kept is a copy of another
+    /// document's anchor, not this document's, and is passed over.
+    fn own_anchor(&self, keys: &[Keyed], whole: &Digest, h: &History) -> Option<u64> {
+        let batch = self.batch?;
+        let mine =
+            |e: &Option<Earlier>, d: &Digest| e.filter(|e| e.batch == batch && e.doc == anchor(d)).map(|e| e.doc);
+        keys.iter()
+            .zip(&h.paragraphs)
+            .filter(|(k, _)| !self.seen.contains_key(&slot(&k.digest)))
+            .find_map(|(k, e)| mine(e, &k.digest))
+            .or_else(|| mine(&h.document, whole))
+    }
+
+    /// True when `e` names this run's batch and this document.
+    fn is_own(&self, e: Earlier, own: Option<u64>) -> bool {
+        self.batch == Some(e.batch) && own == Some(e.doc)
+    }
+
+    fn first_pass(&mut self, doc: u32, i: usize, k: &Keyed, history: Option<&History>, own: Option<u64>) -> Pass1 {
         let para = u32::try_from(i).unwrap_or(u32::MAX);
+        let here = Occurrence { doc, para };
         if let Some(h) = history
             && let Some(Some(e)) = h.paragraphs.get(i)
         {
-            if e.doc_id == h.doc_id && e.para == para {
+            let s = slot(&k.digest);
+            // Only keys of this run's own batch ever enter the seen-set
+            // (below): a copy of one kept earlier in this run.
+            if let Some(&first) = self.seen.get(&s) {
+                let reason = if first.doc == doc { Reason::WithinDocument } else { Reason::AcrossDocuments };
+                return self.repeat(k, first, reason);
+            }
+            if self.is_own(*e, own) {
+                self.seen.insert(s, here);
                 return Pass1::Final(Verdict::Keep);
             }
-            let first = Occurrence { doc: EARLIER_RUN, para: e.para };
-            let reason = if e.doc_id == h.doc_id { Reason::WithinDocument } else { Reason::AcrossDocuments };
-            return self.repeat(k, first, reason);
+            let first = Occurrence { doc: EARLIER_RUN, para: 0 };
+            return self.repeat(k, first, Reason::AcrossDocuments);
         }
-        let here = Occurrence { doc, para };
         let first = *self.seen.entry(slot(&k.digest)).or_insert(here);
         if first == here {
             if let Some(fresh) = &mut self.fresh {
-                fresh.push((k.digest.prefix(), para));
+                fresh.push((k.digest.prefix(), 0));
             }
             return Pass1::Final(Verdict::Keep);
         }
@@ -351,11 +410,13 @@ impl Deduper {
             .enumerate()
             .map(|(i, k)| {
                 let para = u32::try_from(i).unwrap_or(u32::MAX);
+                // This run's seen-set first: in a retry it holds the keys of
+                // this batch with their real place.
                 let from_index = history.and_then(|h| h.paragraphs.get(i).copied().flatten());
-                let first = match from_index {
-                    Some(e) => Occurrence { doc: EARLIER_RUN, para: e.para },
-                    None => self.first(&k.digest).unwrap_or(Occurrence { doc: earlier, para }),
-                };
+                let first = self.first(&k.digest).unwrap_or(match from_index {
+                    Some(_) => Occurrence { doc: EARLIER_RUN, para: 0 },
+                    None => Occurrence { doc: earlier, para },
+                });
                 Verdict::Drop { reason: Reason::DuplicateDocument, first }
             })
             .collect();
@@ -405,6 +466,9 @@ pub fn document_key(keys: &[Keyed]) -> Digest {
     }
     Digest(h.finalize().into())
 }
+
+#[cfg(test)]
+mod retry_tests;
 
 #[cfg(test)]
 mod tests {
@@ -517,58 +581,6 @@ mod tests {
         let mut d = Deduper::new(Rules::default());
         decide(&mut d, &[]);
         assert_eq!(decide(&mut d, &[]).duplicate_of, None);
-    }
-
-    fn history(doc: &str, keys: &[Keyed], index: &[(Digest, &str, u32)]) -> History {
-        let find =
-            |d: &Digest| index.iter().find(|(k, _, _)| k == d).map(|(_, n, p)| Earlier { doc_id: doc_id(n), para: *p });
-        History {
-            doc_id: doc_id(doc),
-            paragraphs: keys.iter().map(|k| find(&k.digest)).collect(),
-            document: find(&document_key(keys)),
-        }
-    }
-
-    #[test]
-    fn index_hits_are_repeats_unless_they_name_this_very_paragraph() {
-        let keys = keyed(&[A, B, C]);
-        let index = [(keys[0].digest, "old.txt", 3), (keys[1].digest, "today.txt", 1)];
-        let h = history("today.txt", &keys, &index);
-        let mut d = Deduper::new(Rules::default());
-        d.record_new_firsts();
-        let plan = d.decide_with_history(&keys, &document_key(&keys), Some(&h));
-        assert_eq!(
-            plan.verdicts,
-            [
-                Verdict::Drop { reason: Reason::AcrossDocuments, first: Occurrence { doc: EARLIER_RUN, para: 3 } },
-                Verdict::Keep,
-                Verdict::Keep,
-            ]
-        );
-        // Only C is new to the index (B was already there), plus the document key.
-        let new: Vec<_> = d.take_new_firsts().collect();
-        assert_eq!(new.len(), 2);
-        assert!(new.contains(&(keys[2].digest.prefix(), 2)));
-        assert!(new.contains(&(document_key(&keys).prefix(), WHOLE_DOCUMENT)));
-        assert_eq!(d.take_new_firsts().count(), 0, "taking empties the record");
-        // The next document repeats C: nothing new.
-        d.decide_with_history(&keys[2..], &document_key(&keys[2..]), None);
-        assert_eq!(d.take_new_firsts().collect::<Vec<_>>(), [(document_key(&keys[2..]).prefix(), WHOLE_DOCUMENT)]);
-    }
-
-    #[test]
-    fn index_document_key_of_another_document_makes_a_duplicate() {
-        let keys = keyed(&[A, SAID]);
-        let whole = document_key(&keys);
-        let h = history("b.txt", &keys, &[(whole, "a.txt", WHOLE_DOCUMENT)]);
-        let plan = Deduper::new(Rules::default()).decide_with_history(&keys, &whole, Some(&h));
-        assert_eq!(plan.duplicate_of, Some(EARLIER_RUN));
-        let again = history("a.txt", &keys, &[(whole, "a.txt", WHOLE_DOCUMENT)]);
-        let mut d = Deduper::new(Rules::default());
-        d.record_new_firsts();
-        let plan = d.decide_with_history(&keys, &whole, Some(&again));
-        assert_eq!(plan.duplicate_of, None, "a retry of the same document is not a duplicate of itself");
-        assert_eq!(d.take_new_firsts().filter(|e| e.1 == WHOLE_DOCUMENT).count(), 0);
     }
 
     #[test]

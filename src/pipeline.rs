@@ -43,10 +43,10 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::config::{Config, Input, Output};
-use crate::dedup::{Deduper, EARLIER_RUN, Earlier, History, Plan, Verdict, doc_id};
+use crate::dedup::{Deduper, EARLIER_RUN, History, Plan, Verdict};
 use crate::document::Document;
 use crate::error::Error;
-use crate::index::{Entry as IndexEntry, Index, RunInfo};
+use crate::index::Index;
 use crate::interrupt;
 use crate::jsonl::{self, Format, Record};
 use crate::read::{Decoding, decode};
@@ -54,8 +54,10 @@ use crate::report::{DroppedRecord, FileRow, Report, Stats, unwritten_status};
 use crate::walk::{InputFile, walk};
 use crate::write::{
     check_out_dir, check_side_file, remove_in_place, remove_stale_temps, replace_in_place, write_atomic,
-    write_atomic_with,
 };
+
+mod index_run;
+use index_run::{IndexRun, history};
 
 /// Most files in one window.
 pub const WINDOW_FILES: usize = 2048;
@@ -63,28 +65,39 @@ pub const WINDOW_FILES: usize = 2048;
 pub const WINDOW_BYTES: u64 = 64 << 20;
 
 /// Runs the configured job and returns its report. Per-input failures are in
-/// the report (and printed on stderr); an `Err` is a fatal error.
+/// the report (and printed on stderr); an `Err` is a fatal error. The steps
+/// and their order (the index commit is the last) are described in
+/// [`index_run`].
 pub fn run(cfg: &Config) -> anyhow::Result<Report> {
     let pool =
         rayon::ThreadPoolBuilder::new().num_threads(cfg.threads).build().context("cannot start worker threads")?;
     let started = Instant::now();
-    let mut report = pool.install(|| match &cfg.input {
+    let Finished { mut report, report_file, index } = pool.install(|| match &cfg.input {
         Input::Stdin if cfg.format == Format::Jsonl => run_stdin_jsonl(cfg),
         Input::Stdin => run_stdin(cfg),
         Input::Path(root) => run_tree(cfg, root),
     })?;
     report.threads = pool.current_num_threads();
     report.finish(started.elapsed());
-    if let Some(path) = &cfg.report {
+    if let Some(mut file) = report_file {
         // Streamed: the report has a row per file, and a corpus of a
         // million files would otherwise hold its whole JSON text in memory.
-        write_atomic_with(path, None, |f| {
-            let mut out = BufWriter::with_capacity(1 << 16, f);
-            serde_json::to_writer_pretty(&mut out, &report)?;
-            out.flush()
-        })?;
+        file.write_json(&report)?;
+        file.commit()?;
+    }
+    // The last step; nothing after it can fail.
+    if let Some(index) = index {
+        index.commit(&report)?;
     }
     Ok(report)
+}
+
+/// A run whose outputs are written, before its report and index commit.
+struct Finished {
+    report: Report,
+    /// The report's temporary file, created when the run started.
+    report_file: Option<SideFile>,
+    index: Option<IndexRun>,
 }
 
 /// A document read and prepared, not yet decided.
@@ -114,46 +127,8 @@ fn prepare_bytes(file: &InputFile, bytes: Vec<u8>, cfg: &Config, ix: Option<&Ind
     let (text, decoding) =
         decode(bytes, cfg.encoding).map_err(|source| Error::Decode { path: file.path.clone(), cause: source })?;
     let doc = Document::prepare(text, &cfg.text);
-    let history = ix.map(|ix| history(ix, &file.rel.to_string_lossy(), &doc));
+    let history = ix.map(|ix| history(ix, &doc));
     Ok(Prepared { file: file.clone(), doc, bytes_in, decoding, history })
-}
-
-/// Looks a document up in the persistent index (parallel step: the index
-/// does not change during a run).
-fn history(ix: &Index, name: &str, doc: &Document) -> History {
-    // Batched lookups of the paragraph keys and then the whole-document
-    // key, 64 at a time from the stack, so the memory misses overlap
-    // (`Index::get_many` prefetches); most documents are new, and their
-    // history then allocates nothing.
-    const CHUNK: usize = 64;
-    let n = doc.keys.len();
-    let key = |j: usize| doc.keys.get(j).map_or(doc.whole.prefix(), |k| k.digest.prefix());
-    let earlier = |f: Option<(u64, u32)>| f.map(|(doc_id, para)| Earlier { doc_id, para });
-    let (mut paragraphs, mut document) = (Vec::new(), None);
-    let (mut keys, mut found) = ([0u128; CHUNK], [None; CHUNK]);
-    let total = if doc.is_empty() { 0 } else { n + 1 };
-    for start in (0..total).step_by(CHUNK) {
-        let len = CHUNK.min(total - start);
-        for (i, k) in keys[..len].iter_mut().enumerate() {
-            *k = key(start + i);
-        }
-        ix.get_many(&keys[..len], &mut found[..len]);
-        for (j, e) in (start..).zip(found[..len].iter().map(|f| earlier(*f))) {
-            match e {
-                Some(_) if j == n => document = e,
-                Some(_) => {
-                    if paragraphs.is_empty() {
-                        paragraphs = vec![None; n];
-                    }
-                    if let Some(p) = paragraphs.get_mut(j) {
-                        *p = e;
-                    }
-                }
-                None => {}
-            }
-        }
-    }
-    History { doc_id: doc_id(name), paragraphs, document }
 }
 
 /// Reads a whole file in four system calls (open, read, read to see the
@@ -191,15 +166,10 @@ struct Decider {
     docs: Vec<(u32, u64)>,
     explain: Option<SideFile>,
     rejects: Option<SideFile>,
+    /// `--report`: created at the start, written after everything else.
+    report_file: Option<SideFile>,
     /// The persistent index, when `--index` is given.
-    index: Option<Index>,
-    /// This run's new first occurrences, gathered as documents are decided,
-    /// when an index is used.
-    new_keys: Vec<IndexEntry>,
-    /// Nothing is written (and the index is not updated).
-    dry_run: bool,
-    /// The run's label in the index: the input path.
-    label: String,
+    index: Option<IndexRun>,
     report: Report,
 }
 
@@ -213,7 +183,12 @@ struct ExplainLine<'a> {
     first_file: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     first_line: Option<u64>,
-    first_paragraph: u32,
+    /// Absent when the first occurrence is in an earlier batch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first_paragraph: Option<u32>,
+    /// The earlier batch holding the first occurrence (`first_file` is then `<index>`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first_batch: Option<String>,
     reason: &'static str,
 }
 
@@ -237,6 +212,11 @@ impl SideFile {
         self.out.write_all(bytes).map_err(|e| Error::io(&self.path, e).into())
     }
 
+    fn write_json(&mut self, value: &impl Serialize) -> anyhow::Result<()> {
+        serde_json::to_writer_pretty(&mut self.out, value).map_err(|e| Error::io(&self.path, e.into()))?;
+        Ok(())
+    }
+
     fn commit(self) -> anyhow::Result<()> {
         let file = self.out.into_inner().map_err(|e| Error::io(&self.path, e.into_error()))?;
         drop(file);
@@ -247,36 +227,27 @@ impl SideFile {
 
 impl Decider {
     fn new(cfg: &Config) -> anyhow::Result<Decider> {
-        let dry_run = cfg.output == Output::DryRun;
         let mut deduper = Deduper::new(cfg.rules);
-        let index = match &cfg.index {
-            Some(path) if cfg.rules.scope == crate::dedup::Scope::Corpus => {
-                let mut index = Index::open(path)?;
-                if !dry_run {
-                    // The index's housekeeping overlaps the run.
-                    index.start_merge()?;
-                    deduper.record_new_firsts();
-                }
-                Some(index)
-            }
-            Some(_) => anyhow::bail!("--index needs --scope corpus"),
-            None => None,
-        };
+        let index = IndexRun::open(cfg)?;
+        if let Some(ix) = &index {
+            deduper.set_batch(ix.batch_number());
+            deduper.record_new_firsts();
+        }
         Ok(Decider {
             deduper,
             inputs: Vec::new(),
             docs: Vec::new(),
             explain: SideFile::create(&cfg.explain)?,
             rejects: SideFile::create(&cfg.rejects)?,
+            report_file: SideFile::create(&cfg.report)?,
             index,
-            new_keys: Vec::new(),
-            dry_run,
-            label: match &cfg.input {
-                Input::Stdin => "<stdin>".to_owned(),
-                Input::Path(p) => p.display().to_string(),
-            },
             report: Report::default(),
         })
+    }
+
+    /// The index, for the parallel lookups.
+    fn lookup(&self) -> Option<&Index> {
+        self.index.as_ref().map(IndexRun::index)
     }
 
     /// Registers an input (file or shard) and returns its number.
@@ -302,25 +273,27 @@ impl Decider {
         }
         let plan = self.deduper.decide_with_history(&doc.keys, &doc.whole, history);
         self.docs.push((input, line));
-        if let Some(h) = history {
-            for (key, para) in self.deduper.take_new_firsts() {
-                self.new_keys.push(IndexEntry { key, doc: h.doc_id, para });
-            }
+        if let Some(ix) = &mut self.index {
+            ix.add(self.deduper.take_new_firsts());
         }
         if self.explain.is_some() {
-            self.explain(doc, &plan)?;
+            self.explain(doc, &plan, history)?;
         }
         Ok(plan)
     }
 
-    fn explain(&mut self, doc: &Document, plan: &Plan) -> anyhow::Result<()> {
+    fn explain(&mut self, doc: &Document, plan: &Plan, history: Option<&History>) -> anyhow::Result<()> {
         let Some(out) = self.explain.as_mut() else { return Ok(()) };
         let (input, line) = self.docs[plan.doc as usize];
         for (i, v) in plan.verdicts.iter().enumerate() {
             if let Verdict::Drop { reason, first } = v {
-                let (first_file, first_line) = match self.docs.get(first.doc as usize) {
-                    Some(&(i, l)) => (self.inputs[i as usize].as_str(), l),
-                    None => ("<index>", 0),
+                let (first_file, first_line, first_batch) = match self.docs.get(first.doc as usize) {
+                    Some(&(i, l)) => (self.inputs[i as usize].as_str(), l, None),
+                    None => {
+                        let entry = history.and_then(|h| h.paragraphs.get(i).copied().flatten().or(h.document));
+                        let batch = entry.zip(self.index.as_ref()).map(|(e, ix)| ix.batch_name(e.batch));
+                        ("<index>", 0, batch)
+                    }
                 };
                 let entry = ExplainLine {
                     file: &self.inputs[input as usize],
@@ -329,7 +302,8 @@ impl Decider {
                     key: doc.keys[i].digest.to_hex(),
                     first_file,
                     first_line: (first_line > 0).then_some(first_line),
-                    first_paragraph: first.para,
+                    first_paragraph: first_batch.is_none().then_some(first.para),
+                    first_batch,
                     reason: reason.as_str(),
                 };
                 let mut line = serde_json::to_vec(&entry)?;
@@ -352,34 +326,14 @@ impl Decider {
         Ok(())
     }
 
-    fn finish(mut self) -> anyhow::Result<Report> {
+    /// Publishes the explain and rejects files; the report and the index
+    /// commit are left to [`run`], in that order.
+    fn finish(mut self) -> anyhow::Result<Finished> {
         for side in [self.explain.take(), self.rejects.take()].into_iter().flatten() {
             side.commit()?;
         }
         self.report.distinct_keys = self.deduper.distinct_keys() as u64;
-        if let Some(index) = self.index.take() {
-            self.commit(index)?;
-        }
-        Ok(self.report)
-    }
-
-    /// Adds this run's first occurrences to the index, atomically, with the
-    /// merge started at open (keys found in the index were never added to
-    /// the seen-set, so none is committed twice). Called after every output
-    /// was written, so a run killed before this point leaves the index as it
-    /// was, and a rerun gives the same output.
-    fn commit(&mut self, index: Index) -> anyhow::Result<()> {
-        if self.dry_run {
-            return Ok(());
-        }
-        let run = RunInfo {
-            timestamp: crate::index::unix_now(),
-            docs: self.report.totals.documents_read,
-            paragraphs: self.report.totals.paragraphs_in,
-            label: self.label.clone(),
-        };
-        index.commit(std::mem::take(&mut self.new_keys), run)?;
-        Ok(())
+        Ok(Finished { report: self.report, report_file: self.report_file, index: self.index })
     }
 }
 
@@ -412,7 +366,7 @@ fn progress_bar(cfg: &Config, total: u64) -> ProgressBar {
     bar
 }
 
-fn run_tree(cfg: &Config, root: &Path) -> anyhow::Result<Report> {
+fn run_tree(cfg: &Config, root: &Path) -> anyhow::Result<Finished> {
     let meta = fs::metadata(root).map_err(|e| Error::io(root, e))?;
     match &cfg.output {
         Output::Dir(out) => {
@@ -505,7 +459,7 @@ fn is_jsonl(file: &InputFile, cfg: &Config) -> bool {
 fn run_text_files(cfg: &Config, decider: &mut Decider, files: &[InputFile], bar: &ProgressBar) -> anyhow::Result<()> {
     let windows = windows(files);
     let mut cleaned_dirs = std::collections::HashSet::new();
-    let mut next = windows.first().map(|w| prepare_window(w, cfg, decider.index.as_ref()));
+    let mut next = windows.first().map(|w| prepare_window(w, cfg, decider.lookup()));
     for i in 0..windows.len() {
         if interrupt::requested() {
             return Err(Error::Interrupted.into());
@@ -524,7 +478,7 @@ fn run_text_files(cfg: &Config, decider: &mut Decider, files: &[InputFile], bar:
         }
         let (rows, upcoming) = rayon::join(
             || decided.par_iter().map(|d| emit(d, cfg)).collect::<Vec<_>>(),
-            || windows.get(i + 1).map(|w| prepare_window(w, cfg, decider.index.as_ref())),
+            || windows.get(i + 1).map(|w| prepare_window(w, cfg, decider.lookup())),
         );
         next = upcoming;
         let mut stopped = None;
@@ -644,12 +598,12 @@ fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
     }
 }
 
-fn run_stdin(cfg: &Config) -> anyhow::Result<Report> {
+fn run_stdin(cfg: &Config) -> anyhow::Result<Finished> {
     let mut bytes = Vec::new();
     io::stdin().lock().read_to_end(&mut bytes).context("<stdin>: cannot read")?;
     let file = InputFile { path: "<stdin>".into(), rel: "<stdin>".into(), size: bytes.len() as u64 };
     let mut decider = Decider::new(cfg)?;
-    let prepared = prepare_bytes(&file, bytes, cfg, decider.index.as_ref()).map_err(|e| (file.clone(), e));
+    let prepared = prepare_bytes(&file, bytes, cfg, decider.lookup()).map_err(|e| (file.clone(), e));
     let decided = decide_window(&mut decider, vec![prepared])?;
     for d in &decided {
         let row = emit(d, cfg)?;
@@ -689,7 +643,7 @@ enum Line {
     Rejected { line: u64, raw: Vec<u8>, error: String },
 }
 
-fn prepare_line(shard: &str, line: u64, raw: Vec<u8>, cfg: &Config, ix: Option<&Index>) -> Line {
+fn prepare_line(line: u64, raw: Vec<u8>, cfg: &Config, ix: Option<&Index>) -> Line {
     let bytes = raw.len() as u64 + 1;
     let decoded = match String::from_utf8(raw) {
         Ok(text) => Ok((text, false)),
@@ -708,7 +662,7 @@ fn prepare_line(shard: &str, line: u64, raw: Vec<u8>, cfg: &Config, ix: Option<&
     match Record::parse(text, &cfg.text_field) {
         Ok((record, text)) => {
             let doc = Document::prepare(text, &cfg.text);
-            let history = ix.map(|ix| history(ix, &format!("{shard}:{line}"), &doc));
+            let history = ix.map(|ix| history(ix, &doc));
             Line::Doc { line, record, doc, history, repaired, bytes }
         }
         Err((text, err)) => Line::Rejected { line, raw: text.into_bytes(), error: err.to_string() },
@@ -933,9 +887,8 @@ fn process_batch(
     out: &mut ShardOut<'_>,
     row: &mut FileRow,
 ) -> anyhow::Result<()> {
-    let name = shard.rel.to_string_lossy();
-    let ix = decider.index.as_ref();
-    let lines: Vec<Line> = batch.into_par_iter().map(|(n, raw)| prepare_line(&name, n, raw, cfg, ix)).collect();
+    let ix = decider.lookup();
+    let lines: Vec<Line> = batch.into_par_iter().map(|(n, raw)| prepare_line(n, raw, cfg, ix)).collect();
     let mut plans = Vec::with_capacity(lines.len());
     for l in &lines {
         match l {
@@ -975,7 +928,7 @@ fn process_batch(
     Ok(())
 }
 
-fn run_stdin_jsonl(cfg: &Config) -> anyhow::Result<Report> {
+fn run_stdin_jsonl(cfg: &Config) -> anyhow::Result<Finished> {
     let mut decider = Decider::new(cfg)?;
     let mut stdout = None;
     let shard = Shard { path: "-".into(), rel: "<stdin>".into() };

@@ -17,16 +17,22 @@ fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
 }
 
 fn entries(lo: u64, hi: u64) -> Vec<Entry> {
-    (lo..hi).map(|i| Entry { key: key(i), doc: i * 7, para: (i % 13) as u32 }).collect()
+    (lo..hi).map(|i| Entry { key: key(i), doc: i * 7, batch: 0 }).collect()
 }
 
 fn run(label: &str) -> RunInfo {
-    RunInfo { timestamp: 1_700_000_000, docs: 1, paragraphs: 2, label: label.into() }
+    RunInfo {
+        timestamp: 1_700_000_000,
+        docs: 1,
+        paragraphs: 2,
+        label: label.into(),
+        batch: Batch::Named(b"tests".to_vec()),
+    }
 }
 
 fn check_all(idx: &Index, lo: u64, hi: u64) {
     for e in entries(lo, hi) {
-        assert_eq!(idx.get(e.key), Some((e.doc, e.para)), "key {}", e.key);
+        assert_eq!(idx.get(e.key), Some((e.doc, e.batch)), "key {}", e.key);
     }
 }
 
@@ -112,7 +118,7 @@ fn extreme_keys_and_duplicates_in_batch() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path();
     let mut idx = Index::open(dir).expect("open");
-    let mk = |key, doc| Entry { key, doc, para: 0 };
+    let mk = |key, doc| Entry { key, doc, batch: 0 };
     let batch = vec![mk(u128::MAX, 1), mk(0, 2), mk(5, 3), mk(5, 3), mk(1 << 127, 4)];
     idx.commit_in_place(batch, run("x")).expect("commit");
     assert_eq!(idx.len(), 4);
@@ -337,8 +343,10 @@ fn crash_before_manifest_rename_keeps_old_state() {
     // another, then "crashes" before publishing either.
     assert!(idx.commit_in_place(entries(6000, 8000), run("c")).is_err());
     drop(idx);
-    // Also leave a half-written manifest temp and another temp file behind.
+    // Also leave a half-written manifest temp and a probe behind, and a
+    // file the index did not write.
     fs::write(dir.join(MANIFEST_TMP), b"NDDXMANI garbage").expect("write");
+    fs::write(dir.join(PROBE), b"").expect("write");
     fs::write(dir.join("seg-00000000000000ff.ndx.tmp"), b"junk").expect("write");
     assert_eq!(seg_files(&dir).len(), 4, "merged and new segments written, not published");
     let idx = Index::open(&dir).expect("reopen");
@@ -349,7 +357,8 @@ fn crash_before_manifest_rename_keeps_old_state() {
     assert_eq!(idx.runs().len(), 2);
     assert_eq!(seg_files(&dir), segs, "orphan segment removed");
     assert!(!dir.join(MANIFEST_TMP).exists());
-    assert!(!dir.join("seg-00000000000000ff.ndx.tmp").exists());
+    assert!(!dir.join(PROBE).exists());
+    assert!(dir.join("seg-00000000000000ff.ndx.tmp").exists(), "not the index's: left alone");
     // The next commit works and does not trip over the reused id.
     idx.commit(entries(6000, 8000), run("c")).expect("commit");
     let idx = Index::open(&dir).expect("reopen");
@@ -468,7 +477,7 @@ proptest! {
         let tmp = tempfile::tempdir().expect("tempdir");
         let mut model: HashMap<u128, u64> = HashMap::new();
         for (b, batch) in batches.iter().enumerate() {
-            let new: Vec<Entry> = batch.iter().map(|&i| Entry { key: key(i), doc: b as u64, para: 0 }).collect();
+            let new: Vec<Entry> = batch.iter().map(|&i| Entry { key: key(i), doc: b as u64, batch: 0 }).collect();
             for e in &new {
                 model.entry(e.key).or_insert(e.doc);
             }
@@ -524,7 +533,7 @@ fn sigkill_during_commits() {
         assert_eq!(idx.len(), r * K, "trial {trial}");
         assert_eq!(idx.get(key(r * K)), None);
         for i in (0..r * K).step_by(97) {
-            assert_eq!(idx.get(key(i)), Some((i * 7, (i % 13) as u32)));
+            assert_eq!(idx.get(key(i)), Some((i * 7, 0)));
         }
         let live = idx.stats().segments;
         drop(idx);
