@@ -308,24 +308,23 @@ impl Deduper {
         let mut new_document = false;
         if self.rules.scope == Scope::Document {
             self.seen.clear();
+        } else if let Some(&earlier) = self.docs.get(&slot(whole))
+            && keys.iter().any(|k| self.is_long(k))
+        {
+            return self.duplicate(doc, earlier, keys, history);
+        } else if own.is_some() {
+            // A retried document of this batch: it kept keys first (or its
+            // document key) in the first run, so it was no duplicate then,
+            // whatever its text is now (cleaned in place, its document key
+            // changed and may even equal a later document's). Remembered in
+            // this run, not new to the index.
+            self.docs.entry(slot(whole)).or_insert(doc);
         } else if keys.iter().any(|k| self.is_long(k)) {
-            if let Some(&earlier) = self.docs.get(&slot(whole)) {
-                return self.duplicate(doc, earlier, keys, history);
+            if history.is_some_and(|h| h.document.is_some()) {
+                return self.duplicate(doc, EARLIER_RUN, keys, history);
             }
-            match history.and_then(|h| h.document) {
-                // This very document, retried: remembered in this run, but
-                // not new to the index.
-                Some(e) if self.is_own(e, own) => {
-                    self.docs.insert(slot(whole), doc);
-                }
-                Some(_) => return self.duplicate(doc, EARLIER_RUN, keys, history),
-                None => {
-                    self.docs.insert(slot(whole), doc);
-                    // A retried document whose text changed (cleaned in
-                    // place) keeps its first run's document key.
-                    new_document = own.is_none();
-                }
-            }
+            self.docs.insert(slot(whole), doc);
+            new_document = true;
         }
         let pass1: Vec<Pass1> =
             keys.iter().enumerate().map(|(i, k)| self.first_pass(doc, i, k, history, own)).collect();

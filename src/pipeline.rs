@@ -204,6 +204,10 @@ struct SideFile {
 impl SideFile {
     fn create(path: &Option<PathBuf>) -> anyhow::Result<Option<SideFile>> {
         let Some(path) = path else { return Ok(None) };
+        // Found now rather than by the rename at the end, after the outputs.
+        if path.is_dir() {
+            return Err(Error::invalid(path, "is a directory; give a file name").into());
+        }
         let (file, tmp) = crate::write::temp_beside(path)?;
         Ok(Some(SideFile { out: BufWriter::new(file), tmp, path: path.clone() }))
     }

@@ -160,3 +160,47 @@ fn without_a_batch_every_index_hit_is_a_repeat() {
     assert!(!plan.verdicts[0].is_kept());
     assert!(plan.verdicts[1].is_kept());
 }
+
+/// Found by the property test: cleaned in place, a document can equal a
+/// later document of its batch (made only of repeats) whose document key
+/// the first run recorded; the retry must still keep it.
+#[test]
+fn a_cleaned_document_equal_to_a_later_one_is_still_kept() {
+    let mut ix = FakeIndex::default();
+    let day = vec![vec![A, B], vec![C, A, B], vec![C]];
+    let (first, new) = ix.run(0, &day);
+    assert_eq!(kept(&day[1], &first[1]), [C]);
+    assert_eq!(first[2].kept(), 0);
+    assert_eq!(first[2].duplicate_of, None, "[C] is not a duplicate: no earlier document is [C]");
+    ix.commit(new);
+    let cleaned = vec![vec![A, B], vec![C]];
+    let (retry, new) = ix.run(0, &cleaned);
+    assert_eq!(kept(&cleaned[1], &retry[1]), [C], "{:?}", retry[1]);
+    assert!(new.is_empty());
+    // And a later batch's document equal to the cleaned one does not make
+    // it a duplicate in a retry of the first batch either.
+    let (_, new) = ix.run(1, &[vec![C, A]]);
+    ix.commit(new);
+    let (retry, _) = ix.run(0, &cleaned);
+    assert_eq!(kept(&cleaned[1], &retry[1]), [C]);
+}
+
+/// Found by the property test: a document made only of repeats (recognised
+/// in a retry by its document key) followed by an identical one: the second
+/// is a duplicate of the first, in the retry as in the first run.
+#[test]
+fn a_retried_document_of_repeats_still_has_its_duplicates() {
+    let mut ix = FakeIndex::default();
+    let (_, new) = ix.run(0, &[vec![A]]);
+    ix.commit(new);
+    let day = vec![vec![A], vec![B], vec![A]];
+    let (first, new) = ix.run(1, &day);
+    assert_eq!(first[0].duplicate_of, Some(EARLIER_RUN));
+    let day = vec![vec![C, A], vec![A, B], vec![A, B]];
+    let (first, new2) = ix.run(1, &day);
+    assert_eq!(first[2].duplicate_of, Some(1));
+    drop(new);
+    ix.commit(new2);
+    let (retry, _) = ix.run(1, &day);
+    assert_eq!(retry, first);
+}
