@@ -65,9 +65,12 @@ pub const WINDOW_FILES: usize = 2048;
 pub const WINDOW_BYTES: u64 = 64 << 20;
 
 /// Runs the configured job and returns its report. Per-input failures are in
-/// the report (and printed on stderr); an `Err` is a fatal error. The steps
-/// and their order (the index commit is the last) are described in
-/// [`index_run`].
+/// the report (and printed on stderr); an `Err` is a fatal error.
+///
+/// Order: every check that can be made (paths, the index opened, locked and
+/// probed, the side files' temporaries created); the outputs; the explain
+/// and rejects files; the report; the index commit, last, after which
+/// nothing can fail.
 pub fn run(cfg: &Config) -> anyhow::Result<Report> {
     let pool =
         rayon::ThreadPoolBuilder::new().num_threads(cfg.threads).build().context("cannot start worker threads")?;

@@ -543,3 +543,61 @@ fn sigkill_during_commits() {
     }
     assert!(landed_total > 0, "child never committed");
 }
+
+/// Issue 13: once the manifest names the new state the commit has
+/// succeeded; an old segment that cannot be deleted afterwards is left as
+/// an orphan instead of failing a run that was in fact recorded.
+#[test]
+fn a_failed_delete_after_the_commit_is_not_an_error() {
+    let _serial = shared();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (dir, segs) = two_segments(&tmp);
+    let mut idx = Index::open(&dir).expect("open");
+    // The mapped segments stay readable; their names now hold folders,
+    // which `remove_file` cannot delete (a real failure, like EIO).
+    for s in &segs {
+        fs::rename(s, s.with_extension("moved")).expect("move");
+        fs::create_dir(s).expect("mkdir");
+    }
+    idx.commit_in_place(entries(6000, 7000), run("c")).expect("the commit succeeded");
+    assert!(segs.iter().all(|s| s.is_dir()), "the undeletable names are left");
+    check_all(&idx, 0, 7000);
+    drop(idx);
+    for s in &segs {
+        fs::remove_dir(s).expect("rmdir");
+    }
+    let idx = Index::open(&dir).expect("reopen");
+    check_all(&idx, 0, 7000);
+    assert_eq!(idx.runs().len(), 3);
+}
+
+/// Batches: numbers are stable, retries are found by name (raw bytes),
+/// anonymous batches are never found, merges carry batches over.
+#[test]
+fn batches_are_numbered_found_by_name_and_merged() {
+    let _serial = shared();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let named = |n: &[u8]| Batch::Named(n.to_vec());
+    let mut idx = Index::open(&a).expect("open");
+    assert_eq!(idx.batch_id(&named(b"day1")), BatchId { number: 0, retry: false });
+    let info = |batch: Batch| RunInfo { batch, ..RunInfo::default() };
+    idx.commit_in_place(vec![Entry { key: key(1), doc: 5, batch: 0 }], info(named(b"day1"))).expect("commit");
+    assert_eq!(idx.batch_id(&named(b"day1")), BatchId { number: 0, retry: true });
+    assert_eq!(idx.batch_id(&named(b"day1\xff")), BatchId { number: 1, retry: false });
+    idx.commit_in_place(vec![], info(Batch::Anonymous)).expect("commit");
+    assert_eq!(idx.batch_id(&Batch::Anonymous), BatchId { number: 2, retry: false });
+    let bad = idx.commit_in_place(vec![Entry { key: key(2), doc: 5, batch: 7 }], info(named(b"x")));
+    assert!(matches!(bad, Err(IndexError::Invalid { .. })), "an entry naming an unknown batch");
+    drop(idx);
+    let mut other = Index::open(&b).expect("open");
+    other.commit_in_place(vec![Entry { key: key(3), doc: 9, batch: 0 }], info(named(b"day2"))).expect("commit");
+    drop(other);
+    let mut idx = Index::open(&a).expect("reopen");
+    assert_eq!(idx.merge_from(&b, 0).expect("merge"), 1);
+    let day2 = idx.batch_id(&named(b"day2"));
+    assert!(day2.retry);
+    assert_eq!(idx.get(key(3)), Some((9, day2.number)));
+    assert_eq!(idx.batch(day2.number), Some(&named(b"day2")));
+    assert_eq!(idx.get(key(1)), Some((5, 0)));
+}
