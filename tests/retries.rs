@@ -344,3 +344,47 @@ fn a_truncated_segment_is_refused_at_open() {
     o.stderr_has(s(&seg));
     o.stderr_has(&format!("length {}, manifest says {len}", len / 2));
 }
+
+/// Issue 13, item 4: the report is written before the commit, so a report
+/// that fails (disk full) leaves the index as it was and exits 2; the rerun
+/// with room for the report is a first run, not a retry, and completes.
+#[test]
+fn a_report_that_fails_on_a_full_disk_leaves_the_index_unrecorded() {
+    let t = TestDir::new();
+    let full = t.join("full");
+    fs::create_dir(&full).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+        .arg(&full)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|st| st.success());
+    if !mounted {
+        eprintln!("skipped: cannot mount a tmpfs here");
+        return;
+    }
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _guard = Unmount(&full);
+    // Fill the tmpfs to the last block.
+    let mut filler = fs::File::create(full.join("filler")).unwrap();
+    while std::io::Write::write_all(&mut filler, &[b'x'; 4096]).is_ok() {}
+    util::generate_corpus(&t.join("news"), 5, 60);
+    let index = t.join("index");
+    let out = t.join("out");
+    let report = full.join("report.json");
+    let o = t.clean(&t.join("news"), &["--out", s(&out), "--index", s(&index), "--report", s(&report)]).expect(2);
+    o.stderr_has("No space left on device");
+    assert_eq!(stat_line(&index_stats(&t, &index), "runs recorded:"), "runs recorded: 0");
+    let report = t.join("report.json");
+    t.clean(&t.join("news"), &["--out", s(&out), "--index", s(&index), "--report", s(&report), "-q"]).expect(0);
+    assert_eq!(stat_line(&index_stats(&t, &index), "runs recorded:"), "runs recorded: 1");
+    t.clean(&t.join("news"), &["--out", s(&t.join("reference")), "-q"]).expect(0);
+    if let Some(d) = diff_trees(&snapshot(&t.join("reference")), &snapshot(&out)) {
+        panic!("{d}");
+    }
+}
