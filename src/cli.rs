@@ -406,6 +406,7 @@ impl CleanArgs {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+    use std::ffi::OsStr;
 
     #[test]
     fn verify_cli() {
@@ -422,6 +423,17 @@ mod tests {
         assert_eq!(cfg.output, Output::Stdout);
         assert_eq!(cfg.text, TextOptions::default());
         assert_eq!(cfg.rules, Rules::default());
+    }
+
+    #[test]
+    fn batch_is_raw_bytes_and_needs_an_index() {
+        use std::os::unix::ffi::OsStrExt;
+        let name = std::ffi::OsStr::from_bytes(b"day-\xff");
+        let args = [OsStr::new("newsdedup"), OsStr::new("clean"), OsStr::new("in"), OsStr::new("--batch"), name];
+        assert!(Cli::try_parse_from(args).is_err(), "--batch without --index");
+        let cli = Cli::parse_from(args.iter().copied().chain([OsStr::new("--index"), OsStr::new("ix")]));
+        let Command::Clean(args) = cli.command else { panic!("clean parses as clean") };
+        assert_eq!(args.into_config().unwrap().batch.as_deref(), Some(&b"day-\xff"[..]));
     }
 
     #[test]

@@ -130,6 +130,10 @@ fn an_in_place_retry_deletes_nothing_that_was_kept() {
         }
     }
     assert_eq!(stat_line(&index_stats(&t, &index), "runs recorded:"), "runs recorded: 1");
+    t.clean(&t.join("news"), &["--in-place", "--index", s(&index)])
+        .expect(0)
+        .stderr_has("a retry of batch")
+        .stderr_has("nothing new, the index is unchanged");
 }
 
 #[test]

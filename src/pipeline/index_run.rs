@@ -47,6 +47,8 @@ pub(super) struct IndexRun {
     dry_run: bool,
     /// The run's label in the index: the input path.
     label: String,
+    /// `--quiet`: no notice that a retry left the index unchanged.
+    quiet: bool,
     /// This run's new first occurrences, gathered as documents are decided.
     new_keys: Vec<Entry>,
 }
@@ -80,7 +82,7 @@ impl IndexRun {
             Input::Stdin => "<stdin>".to_owned(),
             Input::Path(p) => p.display().to_string(),
         };
-        Ok(Some(IndexRun { index, batch, id, dry_run, label, new_keys: Vec::new() }))
+        Ok(Some(IndexRun { index, batch, id, dry_run, label, quiet: cfg.quiet, new_keys: Vec::new() }))
     }
 
     /// The index, for lookups.
@@ -108,7 +110,13 @@ impl IndexRun {
     /// the run, atomically. A dry run adds nothing; a retry that found
     /// nothing new leaves the index untouched (the run is not recorded twice).
     pub(super) fn commit(self, report: &Report) -> anyhow::Result<()> {
-        if self.dry_run || (self.id.retry && self.new_keys.is_empty()) {
+        if self.dry_run {
+            return Ok(());
+        }
+        if self.id.retry && self.new_keys.is_empty() {
+            if !self.quiet {
+                eprintln!("newsdedup: a retry of batch {}: nothing new, the index is unchanged", self.batch.display());
+            }
             return Ok(());
         }
         let run = RunInfo {
