@@ -111,7 +111,9 @@
 //! deleted by the open that precedes the reuse), fsyncs it and the
 //! directory; (2) writes `MANIFEST.tmp`, fsyncs it, renames it over
 //! `MANIFEST` (atomic on POSIX) and fsyncs the directory; (3) only then deletes
-//! the segments that were merged away. A crash (even SIGKILL or power loss)
+//! the segments that were merged away (a file that cannot be deleted is left
+//! as an orphan for the next open: the commit has happened, and reporting it
+//! as failed would make a caller report a recorded run as failed). A crash (even SIGKILL or power loss)
 //! before the rename leaves the old manifest, which only names old, untouched
 //! files, so the index opens as exactly the old state (the new segment is an
 //! orphan and is removed). After the rename the new manifest names only fully
