@@ -238,7 +238,9 @@ impl Decider {
         let index = IndexRun::open(cfg)?;
         if let Some(ix) = &index {
             deduper.set_batch(ix.batch_number());
-            deduper.record_new_firsts();
+            if ix.records() {
+                deduper.record_new_firsts();
+            }
         }
         Ok(Decider {
             deduper,

@@ -90,6 +90,11 @@ impl IndexRun {
         &self.index
     }
 
+    /// True when the run's first occurrences are to be recorded (not a dry run).
+    pub(super) fn records(&self) -> bool {
+        !self.dry_run
+    }
+
     /// This run's batch number (entries of it are this run's own).
     pub(super) fn batch_number(&self) -> u32 {
         self.id.number
