@@ -30,6 +30,9 @@
 //!   [`Index`] (released on drop/commit). A second opener gets [`IndexError::Locked`].
 //! * `MANIFEST` — the only mutable state; replaced atomically.
 //! * `seg-XXXXXXXXXXXXXXXX.ndx` — segments (16 lowercase hex digits of the id).
+//! * `pending-XXXXXXXXXXXXXXXX.jnl` — first occurrences journaled by a run
+//!   that changes its input, for the next run of its batch (see [`Journal`]);
+//!   removed by the commit of that batch.
 //! * `MANIFEST.tmp`, `WRITE-PROBE.tmp` — temporaries; any left by a crash are
 //!   deleted on the next open, as are segment files (exactly that name
 //!   pattern) not named in the manifest (orphans). No other file is ever
@@ -175,10 +178,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
 mod batch;
+mod journal;
 mod manifest;
 mod segment;
 
 pub use batch::{Batch, BatchId};
+pub use journal::Journal;
+use journal::is_journal_name;
 
 use manifest::{Manifest, write_manifest};
 use segment::{FilterMask, SegMeta, Segment, Source, prefetch, seg_name, write_segment};
@@ -442,7 +448,8 @@ impl Index {
             return Err(IndexError::NotADirectory { path: path.to_path_buf() });
         }
         fs::create_dir_all(path).map_err(io_err(path))?;
-        let ours = |n: &String| n == "LOCK" || n == MANIFEST_TMP || n == PROBE || is_segment_name(n);
+        let ours =
+            |n: &String| n == "LOCK" || n == MANIFEST_TMP || n == PROBE || is_segment_name(n) || is_journal_name(n);
         if !path.join(MANIFEST).exists() && !Self::list_dir(path)?.iter().all(ours) {
             return Err(IndexError::Foreign { path: path.to_path_buf() });
         }
@@ -639,6 +646,7 @@ impl Index {
                 reason: format!("run label longer than {MAX_LABEL} bytes"),
             });
         }
+        let batch = run.batch.clone();
         let (batches, number) = self.batches_with(run.batch, &new)?;
         let before = self.len();
         let chunks = sort_chunks(&mut new);
@@ -651,7 +659,9 @@ impl Index {
             batch: number,
             label: run.label,
         };
-        self.apply(&chunks, Some((rec, before)), batches, false)
+        self.apply(&chunks, Some((rec, before)), batches, false)?;
+        self.drop_journal(&batch);
+        Ok(())
     }
 
     /// Merge all segments into one, atomically; releases the lock.

@@ -46,7 +46,6 @@ use crate::config::{Config, Input, Output};
 use crate::dedup::{Deduper, EARLIER_RUN, History, Plan, Verdict};
 use crate::document::Document;
 use crate::error::Error;
-use crate::index::Index;
 use crate::interrupt;
 use crate::jsonl::{self, Format, Record};
 use crate::read::{Decoding, decode};
@@ -120,12 +119,12 @@ struct Decided {
 }
 
 /// Reads and prepares one file.
-fn prepare_file(file: &InputFile, cfg: &Config, ix: Option<&Index>) -> Result<Prepared, Error> {
+fn prepare_file(file: &InputFile, cfg: &Config, ix: Option<&IndexRun>) -> Result<Prepared, Error> {
     prepare_bytes(file, read_limited(file, cfg.max_bytes)?, cfg, ix)
 }
 
 /// Decodes, splits, keys and looks up one document read from `file`.
-fn prepare_bytes(file: &InputFile, bytes: Vec<u8>, cfg: &Config, ix: Option<&Index>) -> Result<Prepared, Error> {
+fn prepare_bytes(file: &InputFile, bytes: Vec<u8>, cfg: &Config, ix: Option<&IndexRun>) -> Result<Prepared, Error> {
     let bytes_in = bytes.len() as u64;
     let (text, decoding) =
         decode(bytes, cfg.encoding).map_err(|source| Error::Decode { path: file.path.clone(), cause: source })?;
@@ -255,8 +254,14 @@ impl Decider {
     }
 
     /// The index, for the parallel lookups.
-    fn lookup(&self) -> Option<&Index> {
-        self.index.as_ref().map(IndexRun::index)
+    fn lookup(&self) -> Option<&IndexRun> {
+        self.index.as_ref()
+    }
+
+    /// `--in-place` with `--index`: journals the first occurrences decided so
+    /// far, before the files holding them are replaced.
+    fn journal(&mut self) -> anyhow::Result<()> {
+        self.index.as_mut().map_or(Ok(()), IndexRun::flush)
     }
 
     /// Registers an input (file or shard) and returns its number.
@@ -475,6 +480,7 @@ fn run_text_files(cfg: &Config, decider: &mut Decider, files: &[InputFile], bar:
         }
         let prepared = next.take().unwrap_or_default();
         let decided = decide_window(decider, prepared)?;
+        decider.journal()?;
         if let Output::Dir(out) = &cfg.output {
             for d in &decided {
                 let dir = out.join(&d.prepared.file.rel);
@@ -514,7 +520,7 @@ type Window = Vec<Result<Prepared, (InputFile, Error)>>;
 
 /// Prepares a window; once a stop is requested, files are no longer read
 /// (the window is then discarded before any decision).
-fn prepare_window(files: &[InputFile], cfg: &Config, ix: Option<&Index>) -> Window {
+fn prepare_window(files: &[InputFile], cfg: &Config, ix: Option<&IndexRun>) -> Window {
     files
         .par_iter()
         .map(|f| {
@@ -652,7 +658,7 @@ enum Line {
     Rejected { line: u64, raw: Vec<u8>, error: String },
 }
 
-fn prepare_line(line: u64, raw: Vec<u8>, cfg: &Config, ix: Option<&Index>) -> Line {
+fn prepare_line(line: u64, raw: Vec<u8>, cfg: &Config, ix: Option<&IndexRun>) -> Line {
     let bytes = raw.len() as u64 + 1;
     let decoded = match String::from_utf8(raw) {
         Ok(text) => Ok((text, false)),
@@ -859,6 +865,7 @@ fn run_shard(
                 // The records before the damage were decided: write them, so
                 // that no paragraph kept from them is lost; report the shard
                 // as failed at the line where reading stopped.
+                decider.journal()?;
                 out.commit()?;
                 let err = Error::io(shard.name(), io::Error::new(e.kind(), format!("line {}: {e}", next_line + 1)));
                 fail_shard(decider, row, err);
@@ -872,6 +879,7 @@ fn run_shard(
         done?;
         batch = upcoming;
     }
+    decider.journal()?;
     out.commit()?;
     row.status = if cfg.output == Output::DryRun { "dry-run" } else { "written" }.into();
     decider.report.push(row);

@@ -601,3 +601,40 @@ fn batches_are_numbered_found_by_name_and_merged() {
     assert_eq!(idx.batch(day2.number), Some(&named(b"day2")));
     assert_eq!(idx.get(key(1)), Some((5, 0)));
 }
+
+/// The journal of a run that changes its input: entries come back for the
+/// same batch name only, a torn chunk ends it, and the batch's commit
+/// removes it.
+#[test]
+fn journal_round_trip_torn_tail_and_removal_by_commit() {
+    let _serial = shared();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("idx");
+    let day = Batch::Named(b"day\xff".to_vec());
+    let idx = Index::open(&dir).expect("open");
+    assert!(idx.pending(&day, 0).expect("none yet").is_empty());
+    let mut j = idx.journal(&day).expect("journal").expect("named batch");
+    j.append(&[(key(1), 10), (key(2), 10)]).expect("append");
+    j.append(&[(key(3), 30)]).expect("append");
+    drop(j);
+    let jnl = fs::read_dir(&dir)
+        .expect("read_dir")
+        .map(|e| e.expect("entry").path())
+        .find(|p| p.extension().is_some_and(|e| e == "jnl"))
+        .expect("a journal file");
+    // A chunk torn by a crash: its count and part of a record.
+    let mut f = OpenOptions::new().append(true).open(&jnl).expect("open journal");
+    std::io::Write::write_all(&mut f, &[5, 0, 0, 0, 1, 2, 3]).expect("write");
+    drop(f);
+    let want = |n| [(1, 10), (2, 10), (3, 30)].map(|(k, doc)| Entry { key: key(k), doc, batch: n }).to_vec();
+    assert_eq!(idx.pending(&day, 4).expect("pending"), want(4));
+    assert!(idx.pending(&Batch::Named(b"day\xfe".to_vec()), 0).expect("other").is_empty());
+    assert!(idx.journal(&Batch::Anonymous).expect("anonymous").is_none());
+    drop(idx);
+    // Reopening keeps it (not an orphan); the batch's commit removes it.
+    let mut idx = Index::open(&dir).expect("reopen");
+    assert!(jnl.exists());
+    idx.commit_in_place(want(0), RunInfo { batch: day.clone(), ..RunInfo::default() }).expect("commit");
+    assert!(!jnl.exists());
+    assert!(idx.pending(&day, 0).expect("pending").is_empty());
+}

@@ -20,6 +20,10 @@
 //!    `--explain`, `--rejects` and `--report` created beside their final
 //!    names.
 //! 2. Documents are decided and their outputs written (each file atomically).
+//!    With `--in-place`, the first occurrences of a window are journaled
+//!    (see [`crate::index::Journal`]) before its files are replaced, so a
+//!    run killed before its commit leaves the next run of the batch able to
+//!    recognise the files it cleaned.
 //! 3. The explain and rejects files are renamed into place, then the report
 //!    is written and renamed into place.
 //! 4. The index commit, last: one atomic manifest rename. Nothing after it
@@ -27,6 +31,7 @@
 //!    kill at any earlier point leaves the index as it was, so the rerun is
 //!    a plain rerun.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -34,7 +39,7 @@ use anyhow::Context as _;
 use crate::config::{Config, Input, Output};
 use crate::dedup::{Earlier, History};
 use crate::document::Document;
-use crate::index::{Batch, BatchId, Entry, Index, RunInfo};
+use crate::index::{Batch, BatchId, Entry, Index, Journal, RunInfo};
 use crate::report::Report;
 use crate::write::resolve;
 
@@ -51,6 +56,13 @@ pub(super) struct IndexRun {
     quiet: bool,
     /// This run's new first occurrences, gathered as documents are decided.
     new_keys: Vec<Entry>,
+    /// First occurrences journaled by a killed `--in-place` run of this
+    /// batch (key -> document anchor): this run's own, like a retry's.
+    pending: HashMap<u128, u64>,
+    /// `--in-place`: where first occurrences are journaled before the
+    /// files holding them are replaced, and how many of `new_keys` are.
+    journal: Option<Journal>,
+    journaled: usize,
 }
 
 impl IndexRun {
@@ -82,12 +94,34 @@ impl IndexRun {
             Input::Stdin => "<stdin>".to_owned(),
             Input::Path(p) => p.display().to_string(),
         };
-        Ok(Some(IndexRun { index, batch, id, dry_run, label, quiet: cfg.quiet, new_keys: Vec::new() }))
+        let pending = if id.retry { Vec::new() } else { index.pending(&batch, id.number)? };
+        let journal = match cfg.output {
+            Output::InPlace { .. } => index.journal(&batch)?,
+            _ => None,
+        };
+        Ok(Some(IndexRun {
+            index,
+            batch,
+            id,
+            dry_run,
+            label,
+            quiet: cfg.quiet,
+            new_keys: Vec::new(),
+            pending: pending.into_iter().map(|e| (e.key, e.doc)).collect(),
+            journal,
+            journaled: 0,
+        }))
     }
 
-    /// The index, for lookups.
-    pub(super) fn index(&self) -> &Index {
-        &self.index
+    /// `--in-place`: journals the first occurrences decided so far; called
+    /// before the files holding them are replaced (see [`Journal`]).
+    pub(super) fn flush(&mut self) -> anyhow::Result<()> {
+        if let Some(journal) = &mut self.journal {
+            let fresh: Vec<(u128, u64)> = self.new_keys[self.journaled..].iter().map(|e| (e.key, e.doc)).collect();
+            journal.append(&fresh)?;
+            self.journaled = self.new_keys.len();
+        }
+        Ok(())
     }
 
     /// True when the run's first occurrences are to be recorded (not a dry run).
@@ -119,6 +153,7 @@ impl IndexRun {
             return Ok(());
         }
         if self.id.retry && self.new_keys.is_empty() {
+            self.index.drop_journal(&self.batch);
             if !self.quiet {
                 eprintln!("newsdedup: a retry of batch {}: nothing new, the index is unchanged", self.batch.display());
             }
@@ -131,7 +166,18 @@ impl IndexRun {
             label: self.label,
             batch: self.batch,
         };
-        self.index.commit(self.new_keys, run)?;
+        // What a killed run journaled and this one found in place.
+        let number = self.id.number;
+        let mut new_keys = self.new_keys;
+        let index = &self.index;
+        new_keys.extend(
+            self.pending.into_iter().filter(|&(key, _)| index.get(key).is_none()).map(|(key, doc)| Entry {
+                key,
+                doc,
+                batch: number,
+            }),
+        );
+        self.index.commit(new_keys, run)?;
         Ok(())
     }
 }
@@ -169,9 +215,11 @@ fn check_apart(root: &Path, index: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Looks a document up in the persistent index (parallel step: the index
-/// does not change during a run).
-pub(super) fn history(ix: &Index, doc: &Document) -> History {
+/// Looks a document up in the persistent index, and in what a killed run of
+/// this batch journaled (parallel step: neither changes during a run).
+pub(super) fn history(run: &IndexRun, doc: &Document) -> History {
+    let ix = &run.index;
+    let journaled = |key: u128| run.pending.get(&key).map(|&doc| (doc, run.id.number));
     // Batched lookups of the paragraph keys and then the whole-document
     // key, 64 at a time from the stack, so the memory misses overlap
     // (`Index::get_many` prefetches); most documents are new, and their
@@ -189,6 +237,11 @@ pub(super) fn history(ix: &Index, doc: &Document) -> History {
             *k = key(start + i);
         }
         ix.get_many(&keys[..len], &mut found[..len]);
+        if !run.pending.is_empty() {
+            for (f, &k) in found[..len].iter_mut().zip(&keys[..len]) {
+                *f = f.or_else(|| journaled(k));
+            }
+        }
         for (j, e) in (start..).zip(found[..len].iter().map(|f| earlier(*f))) {
             match e {
                 Some(_) if j == n => document = e,
