@@ -46,7 +46,8 @@ pub enum Command {
     /// duplicate and is not written.
     ///
     /// EXIT CODES: 0 ok; 1 some inputs were skipped (each is reported); 2
-    /// usage or fatal error; 130 interrupted.
+    /// usage or fatal error; 130 interrupted; 141 standard output was closed
+    /// before everything was written.
     Clean(Box<CleanArgs>),
     /// Inspect or maintain a persistent index (see `clean --index`).
     #[command(subcommand)]
@@ -163,7 +164,11 @@ pub struct CleanArgs {
     #[arg(long, short = 'j', value_name = "N", default_value_t = 0)]
     pub threads: usize,
 
-    /// Write a JSON report (totals and one row per file) here.
+    /// Write a JSON report (totals and one row per file) here. For this and
+    /// --explain and --rejects: `-` is standard output (unless it carries
+    /// the data); a symlink is followed and its target replaced atomically; a
+    /// FIFO or device is written directly. Must not be inside --out or the
+    /// input, nor name the same file as another of them.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
 
@@ -176,8 +181,10 @@ pub struct CleanArgs {
     #[arg(long, short)]
     pub quiet: bool,
 
-    /// Input format. `auto`: JSON Lines for files named *.jsonl or *.ndjson
-    /// (optionally .gz or .zst), text otherwise; standard input is text.
+    /// Input format. `auto`: JSON Lines for files named *.jsonl, *.ndjson or
+    /// *.json (optionally .gz or .zst), text otherwise; standard input, and a
+    /// file given as the input under another name, are JSON Lines when their
+    /// first line is a JSON object.
     /// `jsonl`: every input is JSON Lines, one document per line.
     #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
     pub format: FormatArg,
@@ -315,7 +322,7 @@ impl IndexCommand {
             IndexCommand::Compact { path } => Index::open_existing(&path)?.compact()?,
             IndexCommand::Merge { path, other } => {
                 let added = Index::open_existing(&path)?.merge_from(&other, unix_now())?;
-                eprintln!("added {added} keys from {}", other.display());
+                crate::diag::line(format_args!("added {added} keys from {}", other.display()));
             }
         }
         Ok(())

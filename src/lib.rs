@@ -17,9 +17,11 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod backups;
 pub mod cli;
 pub mod config;
 pub mod dedup;
+pub mod diag;
 pub mod document;
 pub mod error;
 pub mod index;
@@ -30,6 +32,7 @@ pub mod normalize;
 pub mod pipeline;
 pub mod read;
 pub mod report;
+pub mod side;
 pub mod split;
 pub mod walk;
 pub mod write;

@@ -211,7 +211,11 @@ pub struct Report {
     pub elapsed_seconds: f64,
     /// Input megabytes (10⁶ bytes) per second of wall time.
     pub mb_per_second: f64,
-    /// Per-file rows, in corpus order; failed inputs appear where met.
+    /// Backups made by earlier `--in-place` runs that this run passed over
+    /// (never read, rewritten or removed; see [`crate::backups`]).
+    pub backups_left_alone: u64,
+    /// Per-file rows, in corpus order (failed and passed-over inputs
+    /// included, where their path sorts).
     pub files: Vec<FileRow>,
 }
 
@@ -225,6 +229,17 @@ impl Report {
     pub fn push(&mut self, row: FileRow) {
         self.totals += row.stats;
         self.files.push(row);
+    }
+
+    /// Puts the rows in corpus order: the relative paths compared byte-wise.
+    /// `rels` are the relative paths of every row's input, in any order;
+    /// the sort is stable, so rows of equal path keep their order.
+    pub fn sort_rows(&mut self, rels: &[std::path::PathBuf]) {
+        let bytes: std::collections::HashMap<String, &[u8]> =
+            rels.iter().map(|r| (r.to_string_lossy().into_owned(), r.as_os_str().as_encoded_bytes())).collect();
+        self.files.sort_by_cached_key(|row| {
+            bytes.get(&row.path).map_or_else(|| row.path.as_bytes().to_vec(), |b| b.to_vec())
+        });
     }
 
     /// Records the wall time.
@@ -268,6 +283,9 @@ impl Report {
             "bytes: {} in, {} out; {:.1} MB/s; {:.3} s on {} threads; {} distinct keys",
             t.bytes_in, t.bytes_out, self.mb_per_second, self.elapsed_seconds, self.threads, self.distinct_keys
         );
+        if self.backups_left_alone > 0 {
+            let _ = writeln!(s, "backups: {} made by earlier --in-place runs, left alone", self.backups_left_alone);
+        }
         s
     }
 }

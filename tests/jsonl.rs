@@ -268,18 +268,26 @@ fn output_is_identical_for_any_thread_count() {
 }
 
 #[test]
-fn non_jsonl_name_in_a_tree_is_text_and_jsonl_flag_overrides() {
+fn non_jsonl_name_in_a_tree_is_text_but_a_lone_file_is_judged_by_content() {
     let dir = tempfile::tempdir().unwrap();
-    let f = dir.path().join("data.txt");
-    fs::write(&f, format!("{}\n", json!({"text": "Looks like JSON but is a text file here."}))).unwrap();
-    let as_text = ok(&["clean", f.to_str().unwrap(), "-q"], None);
-    assert!(String::from_utf8_lossy(&as_text.stdout).starts_with("{\"text\":\"Looks"));
-    let as_jsonl = ok(&["clean", f.to_str().unwrap(), "--format", "jsonl", "-q"], None);
-    assert_eq!(records(&as_jsonl.stdout)[0]["text"], "Looks like JSON but is a text file here.\n");
+    let f = dir.path().join("in/data.txt");
+    fs::create_dir(dir.path().join("in")).unwrap();
+    let line = json!({"text": "Looks like JSON but is a text file here.", "id": 1}).to_string();
+    fs::write(&f, format!("{line}\n")).unwrap();
+    // In a tree, names decide: data.txt is a text document.
+    let out = dir.path().join("out");
+    ok(&["clean", dir.path().join("in").to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"], None);
+    assert_eq!(fs::read_to_string(out.join("data.txt")).unwrap(), format!("{line}\n"));
+    // Given alone, its first line is a JSON object: JSON Lines.
+    let alone = ok(&["clean", f.to_str().unwrap(), "-q"], None);
+    assert_eq!(records(&alone.stdout)[0]["text"], "Looks like JSON but is a text file here.\n");
+    assert_eq!(records(&alone.stdout)[0]["id"], 1);
+    let as_text = ok(&["clean", f.to_str().unwrap(), "--format", "text", "-q"], None);
+    assert_eq!(as_text.stdout, format!("{line}\n").into_bytes());
 }
 
 #[test]
-fn broken_pipe_ends_quietly() {
+fn broken_pipe_ends_the_run_with_an_exit_code_saying_the_output_is_incomplete() {
     let input: String = (0..20000)
         .map(|i| format!("{}\n", json!({"id": i, "text": format!("Unique paragraph {i} with enough characters.")})))
         .collect();
@@ -300,8 +308,10 @@ fn broken_pipe_ends_quietly() {
     drop(stdout);
     let out = child.wait_with_output().unwrap();
     writer.join().unwrap();
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.stderr.is_empty(), "quiet on broken pipe: {}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "stderr: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line, no error per record: {stderr}");
+    assert!(stderr.contains("the output is incomplete"), "{stderr}");
 }
 
 #[test]

@@ -125,9 +125,9 @@ impl Setup {
         let stats = Command::new(BIN).args(["index", "stats"]).arg(self.root.join("index")).output().unwrap();
         let stats = String::from_utf8_lossy(&stats.stdout).into_owned();
         let line = |p: &str| stats.lines().find(|l| l.starts_with(p)).unwrap_or_default().to_owned();
-        // A SIGKILL can leave a hidden temporary file, never a partial file
-        // under a final name; a later run over --out removes those, but one
-        // left in the input by --in-place stays (and is never read: hidden).
+        // A SIGKILL can leave a hidden temporary file (never a partial file
+        // under a final name); a later run removes those it meets, so one
+        // may remain only in a folder the last run wrote nothing to.
         let mut tree = snapshot(&self.out(d));
         tree.retain(|rel, _| !rel.file_name().is_some_and(|n| n.to_string_lossy().starts_with(".newsdedup-")));
         State {

@@ -467,7 +467,9 @@ fn in_place_replaces_atomically_keeps_modes_and_backups() {
     }
     assert!(temps(&input).is_empty());
     assert!(!after.contains_key(b"dup.txt".as_slice()), "the duplicate is gone from the cleaned tree");
-    assert_eq!(after.len(), before.len() + reference.len(), "one backup per rewritten file");
+    let manifests = after.keys().filter(|k| k.ends_with(b".newsdedup-backups")).count();
+    assert!(manifests > 0, "in-place backups are recorded in a manifest");
+    assert_eq!(after.len(), before.len() + reference.len() + manifests, "one backup per rewritten file");
     // A second run must not overwrite the backups of the originals.
     let again =
         run(&[OsStr::new("clean"), input.as_os_str(), "--in-place".as_ref(), "--backup".as_ref(), ".orig".as_ref()]);
