@@ -61,6 +61,8 @@ pub struct Config {
     pub report: Option<PathBuf>,
     /// Where to write one JSON line per dropped paragraph.
     pub explain: Option<PathBuf>,
+    /// Also list spared short repeats in the explain file.
+    pub explain_spared: bool,
     /// Show a progress bar (only honoured when stderr is a terminal).
     pub progress: bool,
     /// Print nothing on stderr but errors.
@@ -99,6 +101,7 @@ impl Config {
             threads: 0,
             report: None,
             explain: None,
+            explain_spared: false,
             progress: true,
             quiet: false,
             format: Format::Auto,

@@ -6,29 +6,27 @@
 //!
 //! # The rule
 //!
-//! For each paragraph, in order:
-//!
-//! 1. If its key has not been seen (in this document, or — with
-//!    [`Scope::Corpus`] — in any earlier document), it is **kept** and its
-//!    position is remembered as the first occurrence.
-//! 2. A *repeat* whose key has at least `min_chars` characters is
-//!    **dropped** (reason `within-document` or `across-documents`).
-//! 3. A *short* repeat (key shorter than `min_chars`, such as "he said." or
-//!    "Reuters") is **spared** — it may recur legitimately — unless it sits
-//!    inside a run of dropped repeats. Precisely: take each maximal run of
-//!    consecutive short repeats; look at the paragraph just before the run
-//!    (or the start of the document) and just after it (or the end). If
-//!    each side is either a dropped repeat or a document boundary, and at
-//!    least one side is a dropped repeat, the whole run is part of a pasted
-//!    copy and is **dropped** (reason `inside-repeated-block`).
+//! Each document's verdicts come from [`judge`] (module [`context`]), a pure
+//! function of the document's keys and, per paragraph, *which document*
+//! first kept its key (if not this one). In short: a first occurrence is
+//! **kept**; a repeat within the document is **dropped** when its key has at
+//! least [`Rules::min_chars_within`] characters; a repeat of another
+//! document is **dropped** when its key has at least [`Rules::min_chars`]
+//! characters, or when this document repeats another key (of at least
+//! `min_chars_within` characters) first kept by that same document, or when
+//! it sits in a run of dropped repeats. A short repeat on its own is
+//! **spared** (kept, and counted): a line such as "Qtly div 10 cts vs 10 cts
+//! prior" or a venue repeated from an unrelated story is this story's fact.
+//! The [`context`] module has the precise rule.
 //!
 //! With [`Scope::Corpus`], a document whose whole sequence of paragraph keys
 //! equals an earlier document's is a **duplicate document**: every paragraph
 //! is dropped (reason `duplicate-document`) and the plan names the earlier
-//! document. Documents without a paragraph of at least `min_chars`
-//! characters are never duplicates: they are judged paragraph by paragraph
-//! like any other, so short paragraphs that rule 3 spared in one document
-//! are not lost as a "duplicate" when the clean output is cleaned again.
+//! document. A document without a paragraph of at least `min_chars`
+//! characters is judged paragraph by paragraph like any other, and is a
+//! duplicate only when that judgement drops every paragraph (the label
+//! changes, not the output): so short paragraphs spared in one document are
+//! never lost as a "duplicate" when the clean output is cleaned again.
 //!
 //! # Memory
 //!
@@ -42,6 +40,10 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use crate::key::{Digest, Keyed};
+
+pub mod context;
+
+pub use context::{Origin, Source, judge};
 
 /// Where a paragraph occurred: document number in corpus order (0-based)
 /// and paragraph index within the document (0-based).
@@ -74,17 +76,21 @@ pub enum Reason {
     DuplicateDocument,
     /// A short repeat inside a run of dropped repeats.
     InsideRepeatedBlock,
+    /// A short repeat of an earlier document that this document repeats
+    /// more of (another key of at least `min_chars_within` characters).
+    SameSource,
 }
 
 impl Reason {
     /// The name used in reports: `within-document`, `across-documents`,
-    /// `duplicate-document`, `inside-repeated-block`.
+    /// `duplicate-document`, `inside-repeated-block`, `same-source`.
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::WithinDocument => "within-document",
             Reason::AcrossDocuments => "across-documents",
             Reason::DuplicateDocument => "duplicate-document",
             Reason::InsideRepeatedBlock => "inside-repeated-block",
+            Reason::SameSource => "same-source",
         }
     }
 }
@@ -94,7 +100,7 @@ impl Reason {
 pub enum Verdict {
     /// First occurrence: kept.
     Keep,
-    /// A short repeat that was kept (rule 3).
+    /// A short repeat that was kept: alone, not in a run of repeats.
     Spared {
         /// The first occurrence of its key.
         first: Occurrence,
@@ -177,14 +183,25 @@ fn slot(d: &Digest) -> Slot {
 pub struct Rules {
     /// Which paragraphs are compared.
     pub scope: Scope,
-    /// Keys shorter than this many characters are spared unless inside a
-    /// repeated block.
+    /// A repeat of another document is dropped on its own when its key has
+    /// at least this many characters; a shorter one only in context (see
+    /// [`context`]).
     pub min_chars: usize,
+    /// A repeat within the same document is dropped when its key has at
+    /// least this many characters; a shorter one only inside a run of
+    /// dropped repeats.
+    pub min_chars_within: usize,
 }
+
+/// The default of [`Rules::min_chars`], chosen by measurement (README, "Short
+/// repeats").
+pub const DEFAULT_MIN_CHARS: usize = 60;
+/// The default of [`Rules::min_chars_within`].
+pub const DEFAULT_MIN_CHARS_WITHIN: usize = 20;
 
 impl Default for Rules {
     fn default() -> Rules {
-        Rules { scope: Scope::Corpus, min_chars: 20 }
+        Rules { scope: Scope::Corpus, min_chars: DEFAULT_MIN_CHARS, min_chars_within: DEFAULT_MIN_CHARS_WITHIN }
     }
 }
 
@@ -200,13 +217,6 @@ pub struct Deduper {
     fresh: Option<Vec<(u128, u64)>>,
     /// The batch number of this run in the index (see [`Deduper::set_batch`]).
     batch: Option<u32>,
-}
-
-/// A paragraph's state between the two passes of [`Deduper::decide`].
-#[derive(Clone, Copy)]
-enum Pass1 {
-    Final(Verdict),
-    ShortRepeat(Occurrence),
 }
 
 /// The document number used in an [`Occurrence`] that lies in an earlier
@@ -308,37 +318,55 @@ impl Deduper {
         let mut new_document = false;
         if self.rules.scope == Scope::Document {
             self.seen.clear();
-        } else if let Some(&earlier) = self.docs.get(&slot(whole))
-            && keys.iter().any(|k| self.is_long(k))
-        {
-            return self.duplicate(doc, earlier, keys, history);
-        } else if own.is_some() {
-            // A retried document of this batch: it kept keys first (or its
-            // document key) in the first run, so it was no duplicate then,
-            // whatever its text is now (cleaned in place, its document key
-            // changed and may even equal a later document's). Remembered in
-            // this run, not new to the index.
-            self.docs.entry(slot(whole)).or_insert(doc);
-        } else if keys.iter().any(|k| self.is_long(k)) {
-            if history.is_some_and(|h| h.document.is_some()) {
-                return self.duplicate(doc, EARLIER_RUN, keys, history);
+        } else if !keys.is_empty() {
+            let earlier = match (self.docs.get(&slot(whole)).copied(), own, history.and_then(|h| h.document)) {
+                (Some(e), _, _) => Some(e),
+                // A retried document of this batch: it kept keys first (or
+                // its document key) in the first run, so it was no duplicate
+                // then, whatever its text is now (cleaned in place, its
+                // document key changed and may even equal a later one's).
+                (None, Some(_), _) => None,
+                (None, None, Some(_)) => Some(EARLIER_RUN),
+                (None, None, None) => None,
+            };
+            match earlier {
+                Some(e) if keys.iter().any(|k| self.is_long(k)) => return self.duplicate(doc, e, keys, history),
+                Some(e) => {
+                    // Only short paragraphs: a duplicate only if judged one
+                    // by one it loses them all (see the module docs).
+                    let plan = self.judged(doc, keys, history, own);
+                    if plan.kept() == 0 {
+                        return self.duplicate(doc, e, keys, history);
+                    }
+                    self.anchor_fresh(fresh_from, own, whole, false);
+                    return plan;
+                }
+                // Remembered in this run; new to the index unless retried.
+                None => {
+                    self.docs.entry(slot(whole)).or_insert(doc);
+                    new_document = own.is_none();
+                }
             }
-            self.docs.insert(slot(whole), doc);
-            new_document = true;
         }
-        let pass1: Vec<Pass1> =
-            keys.iter().enumerate().map(|(i, k)| self.first_pass(doc, i, k, history, own)).collect();
+        let plan = self.judged(doc, keys, history, own);
+        self.anchor_fresh(fresh_from, own, whole, new_document);
+        plan
+    }
+
+    /// Gives the first occurrences this document added its anchor (its
+    /// own, when retried; else its first new paragraph's key, else its
+    /// document key), and records a new document's key.
+    fn anchor_fresh(&mut self, from: usize, own: Option<u64>, whole: &Digest, new_document: bool) {
         if let Some(fresh) = &mut self.fresh {
             let doc_anchor =
-                own.or_else(|| fresh.get(fresh_from).map(|&(k, _)| (k >> 64) as u64)).unwrap_or_else(|| anchor(whole));
+                own.or_else(|| fresh.get(from).map(|&(k, _)| (k >> 64) as u64)).unwrap_or_else(|| anchor(whole));
             if new_document {
                 fresh.push((whole.prefix(), 0));
             }
-            for f in &mut fresh[fresh_from..] {
+            for f in &mut fresh[from..] {
                 f.1 = doc_anchor;
             }
         }
-        Plan { doc, verdicts: resolve_short_runs(&pass1), duplicate_of: None }
     }
 
     /// The anchor of this document if the index names it as the first
@@ -357,14 +385,25 @@ impl Deduper {
             .or_else(|| mine(&h.document, whole))
     }
 
-    /// True when `e` names this run's batch and this document.
-    fn is_own(&self, e: Earlier, own: Option<u64>) -> bool {
-        self.batch == Some(e.batch) && own == Some(e.doc)
+    /// The plan of a document judged paragraph by paragraph.
+    fn judged(&mut self, doc: u32, keys: &[Keyed], history: Option<&History>, own: Option<u64>) -> Plan {
+        let origins: Vec<Origin> = keys.iter().enumerate().map(|(i, k)| self.origin(doc, i, k, history, own)).collect();
+        Plan { doc, verdicts: judge(doc, keys, &origins, &self.rules), duplicate_of: None }
     }
 
-    fn first_pass(&mut self, doc: u32, i: usize, k: &Keyed, history: Option<&History>, own: Option<u64>) -> Pass1 {
+    /// Where this document's paragraph `i` was first kept, for [`judge`];
+    /// a key new to the run and the index becomes a first occurrence here.
+    /// A key the index holds is another document's ([`Source::Index`], by
+    /// anchor: unique across batches, as every key is first kept once) —
+    /// unless this run retries that key's batch and this is the document
+    /// that kept it: then it is kept again at its first place here, and
+    /// later copies in this run repeat that place.
+    fn origin(&mut self, doc: u32, i: usize, k: &Keyed, history: Option<&History>, own: Option<u64>) -> Origin {
         let para = u32::try_from(i).unwrap_or(u32::MAX);
         let here = Occurrence { doc, para };
+        let run_origin = |first: Occurrence| {
+            if first.doc == doc { Origin::Here } else { Origin::Elsewhere { source: Source::Run(first.doc), first } }
+        };
         if let Some(h) = history
             && let Some(Some(e)) = h.paragraphs.get(i)
         {
@@ -372,35 +411,29 @@ impl Deduper {
             // Only keys of this run's own batch ever enter the seen-set
             // (below): a copy of one kept earlier in this run.
             if let Some(&first) = self.seen.get(&s) {
-                let reason = if first.doc == doc { Reason::WithinDocument } else { Reason::AcrossDocuments };
-                return self.repeat(k, first, reason);
+                return run_origin(first);
             }
-            if self.is_own(*e, own) {
+            if self.batch == Some(e.batch) && own == Some(e.doc) {
                 self.seen.insert(s, here);
-                return Pass1::Final(Verdict::Keep);
+                return Origin::Here;
             }
-            let first = Occurrence { doc: EARLIER_RUN, para: 0 };
-            return self.repeat(k, first, Reason::AcrossDocuments);
+            return Origin::Elsewhere { source: Source::Index(e.doc), first: Occurrence { doc: EARLIER_RUN, para: 0 } };
         }
         let first = *self.seen.entry(slot(&k.digest)).or_insert(here);
-        if first == here {
-            if let Some(fresh) = &mut self.fresh {
-                fresh.push((k.digest.prefix(), 0));
-            }
-            return Pass1::Final(Verdict::Keep);
+        if first == here
+            && let Some(fresh) = &mut self.fresh
+        {
+            fresh.push((k.digest.prefix(), 0));
         }
-        let reason = if first.doc == doc { Reason::WithinDocument } else { Reason::AcrossDocuments };
-        self.repeat(k, first, reason)
+        run_origin(first)
     }
 
-    /// A key long enough to be dropped on its own. An empty key (a line of
-    /// only punctuation under `--key loose`) never is, whatever `min_chars`.
+    /// A key long enough to be dropped on its own as a repeat of another
+    /// document (and to make its document eligible as a duplicate). An empty
+    /// key (a line of only punctuation under `--key loose`) never is,
+    /// whatever `min_chars`.
     fn is_long(&self, k: &Keyed) -> bool {
         k.chars >= self.rules.min_chars.max(1)
-    }
-
-    fn repeat(&self, k: &Keyed, first: Occurrence, reason: Reason) -> Pass1 {
-        if !self.is_long(k) { Pass1::ShortRepeat(first) } else { Pass1::Final(Verdict::Drop { reason, first }) }
     }
 
     fn duplicate(&self, doc: u32, earlier: u32, keys: &[Keyed], history: Option<&History>) -> Plan {
@@ -423,39 +456,6 @@ impl Deduper {
     }
 }
 
-/// Rule 3: a run of short repeats is dropped when both its neighbours are
-/// dropped repeats or document boundaries, and at least one is a repeat.
-fn resolve_short_runs(pass1: &[Pass1]) -> Vec<Verdict> {
-    let dropped = |i: usize| matches!(pass1[i], Pass1::Final(Verdict::Drop { .. }));
-    let mut out = Vec::with_capacity(pass1.len());
-    let mut i = 0;
-    while i < pass1.len() {
-        match pass1[i] {
-            Pass1::Final(v) => {
-                out.push(v);
-                i += 1;
-            }
-            Pass1::ShortRepeat(_) => {
-                let end = (i..pass1.len()).find(|&j| matches!(pass1[j], Pass1::Final(_))).unwrap_or(pass1.len());
-                let left = if i == 0 { None } else { Some(dropped(i - 1)) };
-                let right = if end == pass1.len() { None } else { Some(dropped(end)) };
-                let inside = left != Some(false) && right != Some(false) && (left.is_some() || right.is_some());
-                for p in &pass1[i..end] {
-                    if let Pass1::ShortRepeat(first) = *p {
-                        out.push(if inside {
-                            Verdict::Drop { reason: Reason::InsideRepeatedBlock, first }
-                        } else {
-                            Verdict::Spared { first }
-                        });
-                    }
-                }
-                i = end;
-            }
-        }
-    }
-    out
-}
-
 /// The whole-document key: SHA-256 over the sequence of paragraph digests.
 pub fn document_key(keys: &[Keyed]) -> Digest {
     use sha2::{Digest as _, Sha256};
@@ -470,130 +470,4 @@ pub fn document_key(keys: &[Keyed]) -> Digest {
 mod retry_tests;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::key::{KeyMode, Keyer};
-
-    fn keyed(paras: &[&str]) -> Vec<Keyed> {
-        let mut k = Keyer::new(KeyMode::Exact);
-        paras.iter().map(|p| k.keyed(p)).collect()
-    }
-
-    fn decide(d: &mut Deduper, paras: &[&str]) -> Plan {
-        let keys = keyed(paras);
-        d.decide(&keys, &document_key(&keys))
-    }
-
-    fn kept<'a>(paras: &[&'a str], plan: &Plan) -> Vec<&'a str> {
-        paras.iter().zip(&plan.verdicts).filter(|(_, v)| v.is_kept()).map(|(p, _)| *p).collect()
-    }
-
-    const A: &str = "Interpol has identified over 4,000 foreign fighters.";
-    const B: &str = "Stock was speaking at the opening of a meeting.";
-    const C: &str = "A recent UN report showed an increase in fighters.";
-    const SAID: &str = "he said.";
-
-    #[test]
-    fn long_repeat_within_document_is_dropped() {
-        let paras = [A, B, A];
-        let plan = decide(&mut Deduper::new(Rules::default()), &paras);
-        assert_eq!(kept(&paras, &plan), [A, B]);
-        assert_eq!(
-            plan.verdicts[2],
-            Verdict::Drop { reason: Reason::WithinDocument, first: Occurrence { doc: 0, para: 0 } }
-        );
-    }
-
-    #[test]
-    fn short_repeat_between_distinct_paragraphs_is_spared() {
-        let paras = [A, SAID, B, SAID, C];
-        let plan = decide(&mut Deduper::new(Rules::default()), &paras);
-        assert_eq!(kept(&paras, &plan), paras);
-        assert!(matches!(plan.verdicts[3], Verdict::Spared { .. }));
-    }
-
-    #[test]
-    fn short_repeat_inside_a_pasted_copy_is_dropped() {
-        let paras = [A, SAID, B, A, SAID, B];
-        let plan = decide(&mut Deduper::new(Rules::default()), &paras);
-        assert_eq!(kept(&paras, &plan), [A, SAID, B]);
-        assert!(matches!(plan.verdicts[4], Verdict::Drop { reason: Reason::InsideRepeatedBlock, .. }));
-    }
-
-    #[test]
-    fn short_repeat_between_a_dropped_repeat_and_the_end_is_dropped() {
-        let paras = [A, SAID, A, SAID];
-        let plan = decide(&mut Deduper::new(Rules::default()), &paras);
-        assert_eq!(kept(&paras, &plan), [A, SAID]);
-    }
-
-    #[test]
-    fn short_repeat_next_to_a_kept_paragraph_is_spared() {
-        let paras = [SAID, A, SAID, C];
-        let plan = decide(&mut Deduper::new(Rules::default()), &paras);
-        assert_eq!(kept(&paras, &plan), paras);
-    }
-
-    #[test]
-    fn document_of_only_short_repeats_is_kept() {
-        let mut d = Deduper::new(Rules::default());
-        decide(&mut d, &[SAID, A]);
-        let plan = decide(&mut d, &[SAID]);
-        assert_eq!(plan.verdicts, [Verdict::Spared { first: Occurrence { doc: 0, para: 0 } }]);
-    }
-
-    #[test]
-    fn across_documents_and_duplicate_documents() {
-        let mut d = Deduper::new(Rules::default());
-        decide(&mut d, &[A, B]);
-        let second = decide(&mut d, &[C, B]);
-        assert_eq!(
-            second.verdicts[1],
-            Verdict::Drop { reason: Reason::AcrossDocuments, first: Occurrence { doc: 0, para: 1 } }
-        );
-        let third = decide(&mut d, &[A, B]);
-        assert_eq!(third.duplicate_of, Some(0));
-        assert!(third.verdicts.iter().all(|v| matches!(v, Verdict::Drop { reason: Reason::DuplicateDocument, .. })));
-        assert_eq!(d.distinct_keys(), 3);
-    }
-
-    #[test]
-    fn document_scope_forgets_between_documents() {
-        let mut d = Deduper::new(Rules { scope: Scope::Document, ..Rules::default() });
-        decide(&mut d, &[A, B]);
-        let second = decide(&mut d, &[A, B, A]);
-        assert_eq!(second.duplicate_of, None);
-        assert_eq!(second.kept(), 2);
-    }
-
-    #[test]
-    fn documents_of_only_short_paragraphs_are_never_duplicates() {
-        let mut d = Deduper::new(Rules::default());
-        decide(&mut d, &[SAID]);
-        let plan = decide(&mut d, &[SAID]);
-        assert_eq!(plan.duplicate_of, None);
-        assert_eq!(plan.kept(), 1);
-    }
-
-    #[test]
-    fn empty_documents_are_never_duplicates() {
-        let mut d = Deduper::new(Rules::default());
-        decide(&mut d, &[]);
-        assert_eq!(decide(&mut d, &[]).duplicate_of, None);
-    }
-
-    #[test]
-    fn empty_keys_are_never_dropped_on_their_own() {
-        let mut k = Keyer::new(KeyMode::Loose);
-        let keys: Vec<Keyed> = ["---", "***", "---"].iter().map(|p| k.keyed(p)).collect();
-        let plan = Deduper::new(Rules { min_chars: 0, ..Rules::default() }).decide(&keys, &document_key(&keys));
-        assert_eq!(plan.kept(), 3);
-    }
-
-    #[test]
-    fn min_chars_zero_drops_every_repeat() {
-        let paras = [SAID, A, SAID];
-        let plan = decide(&mut Deduper::new(Rules { min_chars: 0, ..Rules::default() }), &paras);
-        assert_eq!(kept(&paras, &plan), [SAID, A]);
-    }
-}
+mod tests;

@@ -205,6 +205,8 @@ struct Decider {
     /// bytes per document, so names are not stored per record.
     docs: Vec<(u32, u64)>,
     explain: Option<SideFile>,
+    /// `--explain-spared`: spared short repeats are listed too.
+    explain_spared: bool,
     rejects: Option<SideFile>,
     /// `--report`: created at the start, written after everything else.
     report_file: Option<SideFile>,
@@ -232,6 +234,9 @@ struct ExplainLine<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     first_batch: Option<String>,
     reason: &'static str,
+    /// Only on spared lines (`--explain-spared`): the paragraph was kept.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    kept: bool,
 }
 
 impl Decider {
@@ -249,6 +254,7 @@ impl Decider {
             inputs: Vec::new(),
             docs: Vec::new(),
             explain: SideFile::create(&cfg.explain)?,
+            explain_spared: cfg.explain_spared,
             rejects: SideFile::create(&cfg.rejects)?,
             report_file: SideFile::create(&cfg.report)?,
             index,
@@ -303,34 +309,40 @@ impl Decider {
         Ok(plan)
     }
 
+    /// One explain line per dropped paragraph, and per spared short repeat
+    /// with `--explain-spared`.
     fn explain(&mut self, doc: &Document, plan: &Plan, history: Option<&History>) -> anyhow::Result<()> {
         let Some(out) = self.explain.as_mut() else { return Ok(()) };
         let (input, line) = self.docs[plan.doc as usize];
         for (i, v) in plan.verdicts.iter().enumerate() {
-            if let Verdict::Drop { reason, first } = v {
-                let (first_file, first_line, first_batch) = match self.docs.get(first.doc as usize) {
-                    Some(&(i, l)) => (self.inputs[i as usize].as_str(), l, None),
-                    None => {
-                        let entry = history.and_then(|h| h.paragraphs.get(i).copied().flatten().or(h.document));
-                        let batch = entry.zip(self.index.as_ref()).map(|(e, ix)| ix.batch_name(e.batch));
-                        ("<index>", 0, batch)
-                    }
-                };
-                let entry = ExplainLine {
-                    file: &self.inputs[input as usize],
-                    line: (line > 0).then_some(line),
-                    paragraph: i,
-                    key: doc.keys[i].digest.to_hex(),
-                    first_file,
-                    first_line: (first_line > 0).then_some(first_line),
-                    first_paragraph: first_batch.is_none().then_some(first.para),
-                    first_batch,
-                    reason: reason.as_str(),
-                };
-                let mut line = serde_json::to_vec(&entry)?;
-                line.push(b'\n');
-                out.write(&line).map_err(side_error_of)?;
-            }
+            let (first, reason, kept) = match *v {
+                Verdict::Drop { reason, first } => (first, reason.as_str(), false),
+                Verdict::Spared { first } if self.explain_spared => (first, "spared", true),
+                _ => continue,
+            };
+            let (first_file, first_line, first_batch) = match self.docs.get(first.doc as usize) {
+                Some(&(i, l)) => (self.inputs[i as usize].as_str(), l, None),
+                None => {
+                    let entry = history.and_then(|h| h.paragraphs.get(i).copied().flatten().or(h.document));
+                    let batch = entry.zip(self.index.as_ref()).map(|(e, ix)| ix.batch_name(e.batch));
+                    ("<index>", 0, batch)
+                }
+            };
+            let entry = ExplainLine {
+                file: &self.inputs[input as usize],
+                line: (line > 0).then_some(line),
+                paragraph: i,
+                key: doc.keys[i].digest.to_hex(),
+                first_file,
+                first_line: (first_line > 0).then_some(first_line),
+                first_paragraph: first_batch.is_none().then_some(first.para),
+                first_batch,
+                reason,
+                kept,
+            };
+            let mut line = serde_json::to_vec(&entry)?;
+            line.push(b'\n');
+            out.write(&line).map_err(side_error_of)?;
         }
         Ok(())
     }

@@ -46,7 +46,11 @@ pub struct Stats {
     pub dropped_duplicate_document: u64,
     /// Dropped: short repeat inside a run of dropped repeats.
     pub dropped_inside_repeated_block: u64,
-    /// Short repeats kept (below `--min-chars`, not inside a repeated block).
+    /// Dropped: short repeat of an earlier document that this document
+    /// repeats other paragraphs of.
+    pub dropped_same_source: u64,
+    /// Short repeats kept: alone (no other paragraph of the same earlier
+    /// document) and not inside a run of dropped repeats.
     pub short_spared: u64,
     /// Input bytes.
     pub bytes_in: u64,
@@ -71,6 +75,7 @@ impl AddAssign for Stats {
         self.dropped_across_documents += o.dropped_across_documents;
         self.dropped_duplicate_document += o.dropped_duplicate_document;
         self.dropped_inside_repeated_block += o.dropped_inside_repeated_block;
+        self.dropped_same_source += o.dropped_same_source;
         self.short_spared += o.short_spared;
         self.bytes_in += o.bytes_in;
         self.bytes_out += o.bytes_out;
@@ -93,6 +98,7 @@ impl Stats {
                     Reason::AcrossDocuments => s.dropped_across_documents += 1,
                     Reason::DuplicateDocument => s.dropped_duplicate_document += 1,
                     Reason::InsideRepeatedBlock => s.dropped_inside_repeated_block += 1,
+                    Reason::SameSource => s.dropped_same_source += 1,
                 },
             }
         }
@@ -111,6 +117,7 @@ impl Stats {
             + self.dropped_across_documents
             + self.dropped_duplicate_document
             + self.dropped_inside_repeated_block
+            + self.dropped_same_source
     }
 }
 
@@ -268,12 +275,13 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "paragraphs: {} in, {} kept, {} dropped ({} within a document, {} across documents, {} in duplicate documents, {} inside repeated blocks), {} short repeats spared",
+            "paragraphs: {} in, {} kept, {} dropped ({} within a document, {} across documents, {} short with their source, {} in duplicate documents, {} inside repeated blocks), {} short repeats spared",
             t.paragraphs_in,
             t.paragraphs_kept,
             t.dropped(),
             t.dropped_within_document,
             t.dropped_across_documents,
+            t.dropped_same_source,
             t.dropped_duplicate_document,
             t.dropped_inside_repeated_block,
             t.short_spared
@@ -305,15 +313,17 @@ mod tests {
                 Verdict::Spared { first },
                 Verdict::Drop { reason: Reason::WithinDocument, first },
                 Verdict::Drop { reason: Reason::InsideRepeatedBlock, first },
+                Verdict::Drop { reason: Reason::SameSource, first },
             ],
             duplicate_of: None,
         };
         let s = Stats::of_plan(&plan);
-        assert_eq!((s.paragraphs_in, s.paragraphs_kept, s.short_spared, s.dropped()), (4, 2, 1, 2));
+        assert_eq!((s.paragraphs_in, s.paragraphs_kept, s.short_spared, s.dropped()), (5, 2, 1, 3));
+        assert_eq!(s.dropped_same_source, 1);
         let mut total = Stats::default();
         total += s;
         total += s;
-        assert_eq!(total.paragraphs_in, 8);
+        assert_eq!(total.paragraphs_in, 10);
         assert_eq!(total.documents_read, 2);
     }
 }

@@ -77,6 +77,19 @@ fn bbc_news_end_to_end() {
     let out199 = std::fs::read_to_string(t.join("out/sport/199.txt")).expect("sport/199.txt written as UTF-8");
     assert!(out199.contains("\u{00A3}15.8m"), "no £ in sport/199.txt output");
 
+    // Short facts repeated from another story stay in both (issue 19): a
+    // referee, a venue, a date of two different match previews.
+    for (line, files) in [
+        ("P Dowd (Staffordshire).", ["sport/163.txt", "sport/240.txt"]),
+        ("Lansdowne Road, Dublin", ["sport/323.txt", "sport/378.txt"]),
+        ("Saturday, 26 February", ["sport/320.txt", "sport/322.txt"]),
+    ] {
+        for f in files {
+            let out = std::fs::read_to_string(t.join("out").join(f)).expect("written");
+            assert!(out.lines().any(|l| l == line), "{f}: {line:?} was dropped");
+        }
+    }
+
     // Invariants: every distinct long key survives exactly once, in the first
     // file holding it; every output is an in-order subsequence of its input.
     let outputs = snapshot(&t.join("out"));

@@ -9,7 +9,8 @@
 //! `read::decode` → `Document::prepare` → `Deduper::decide` → `render` — and
 //! asserts that nothing panics and that:
 //! 1. every distinct key keeps its first occurrence (`Keep`), and a key of at
-//!    least `min_chars` characters (and at least one) is kept nowhere else;
+//!    least `min_chars_within` characters (and at least one) is kept nowhere
+//!    else (one document: every repeat is a repeat within it);
 //! 2. the output holds the kept paragraphs in input order (cleaning the
 //!    output again keeps all of them: same keys, same order);
 //! 3. cleaning is idempotent: cleaning the output changes nothing.
@@ -43,7 +44,11 @@ pub fn pick(b: u8) -> Picked {
     let key = if b & 0x20 == 0 { KeyMode::Exact } else { KeyMode::Loose };
     let min_chars = [20, 0, 5, 80][usize::from(b >> 6)];
     let scope = if b & 0x01 == 0 { Scope::Corpus } else { Scope::Document };
-    Picked { policy, text: TextOptions { split, quotes, key }, rules: Rules { scope, min_chars } }
+    Picked {
+        policy,
+        text: TextOptions { split, quotes, key },
+        rules: Rules { scope, min_chars, min_chars_within: min_chars },
+    }
 }
 
 /// Cleans `text` as one document; returns the document, its verdicts and the output.
@@ -69,7 +74,7 @@ pub fn check(data: &[u8]) {
         let first = seen.insert(k.digest);
         if first {
             assert_eq!(*v, Verdict::Keep, "first occurrence of a key not kept");
-        } else if k.chars >= p.rules.min_chars.max(1) {
+        } else if k.chars >= p.rules.min_chars_within.max(1) {
             assert!(!v.is_kept(), "a repeat of a long key was kept");
         }
         if v.is_kept() {

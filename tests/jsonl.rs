@@ -50,8 +50,8 @@ fn stream() -> Vec<Value> {
     let lines: Vec<&str> = SEED.lines().collect();
     vec![
         json!({"id": "1", "text": SEED, "source": "wire", "metadata": {"n": 1.50, "tags": ["a", "b"]}}),
-        json!({"id": "2", "text": format!("{}\n{}\nCopyright Example News, all rights reserved.", lines[2], "A fresh paragraph about something else entirely."), "source": "outlet"}),
-        json!({"id": "3", "text": "Another story starts here, with its own words.\nCopyright Example News, all rights reserved.", "source": "outlet"}),
+        json!({"id": "2", "text": format!("{}\n{}\nCopyright Example News, all rights reserved. Not to be redistributed.", lines[2], "A fresh paragraph about something else entirely."), "source": "outlet"}),
+        json!({"id": "3", "text": "Another story starts here, with its own words.\nCopyright Example News, all rights reserved. Not to be redistributed.", "source": "outlet"}),
         json!({"id": "4", "text": SEED, "source": "copy"}),
         json!({"id": "5", "text": "", "source": "empty"}),
     ]
@@ -81,7 +81,7 @@ fn jsonl_in_jsonl_out_preserves_fields_and_order() {
     assert_eq!(got[0]["text"].as_str().unwrap(), format!("{}\n", first.join("\n")));
     assert_eq!(
         got[1]["text"],
-        "A fresh paragraph about something else entirely.\nCopyright Example News, all rights reserved.\n"
+        "A fresh paragraph about something else entirely.\nCopyright Example News, all rights reserved. Not to be redistributed.\n"
     );
     assert_eq!(got[2]["text"], "Another story starts here, with its own words.\n");
 }
@@ -189,7 +189,7 @@ fn stdout_compression_flag() {
 fn bad_lines_are_reported_with_file_and_line_and_written_to_rejects() {
     let dir = tempfile::tempdir().unwrap();
     let shard = dir.path().join("s.jsonl");
-    let good = json!({"id": 1, "text": "A perfectly good paragraph of news text."});
+    let good = json!({"id": 1, "text": "A perfectly good paragraph of news text, long enough to be news on its own."});
     let body = format!("{good}\n{{not json\n{{\"id\":2,\"body\":\"x\"}}\n\n{{\"id\":3,\"text\":42}}\n{good}\n");
     fs::write(&shard, &body).unwrap();
     let rejects = dir.path().join("rejects.jsonl");
@@ -321,7 +321,7 @@ fn a_shard_damaged_midway_keeps_what_was_read_and_fails_naming_the_line() {
     fs::create_dir(&shards).unwrap();
     let body: String = (0..20000)
         .map(|i| {
-            format!("{}\n", json!({"id": i, "text": format!("Record {i} has a paragraph of its own, long enough.")}))
+            format!("{}\n", json!({"id": i, "text": format!("Record {i} has a paragraph of its own, long enough to count as news alone.")}))
         })
         .collect();
     let zipped = gz(body.as_bytes());

@@ -1,6 +1,7 @@
 //! Property tests of the invariants: normalisation is idempotent, cleaning
 //! is idempotent, every distinct long paragraph survives exactly once (in
-//! the first file that holds it), and kept paragraphs keep their order.
+//! the first file that holds it), a short paragraph survives once in every
+//! story that repeats it alone, and kept paragraphs keep their order.
 
 mod util;
 
@@ -82,10 +83,12 @@ fn any_text() -> impl Strategy<Value = String> {
 fn text_options(splits: &'static [SplitMode]) -> impl Strategy<Value = CleanOptions> {
     let quotes = prop::sample::select(&[QuoteMode::Fold, QuoteMode::Keep][..]);
     let keys = prop::sample::select(&[KeyMode::Exact, KeyMode::Loose][..]);
-    (prop::sample::select(splits), quotes, keys, 0usize..30).prop_map(|(split, quotes, key, min_chars)| CleanOptions {
-        text: TextOptions { split, quotes, key },
-        rules: Rules { min_chars, ..Rules::default() },
-        emit: Emit::Normalized,
+    (prop::sample::select(splits), quotes, keys, 0usize..30).prop_map(|(split, quotes, key, min_chars_within)| {
+        CleanOptions {
+            text: TextOptions { split, quotes, key },
+            rules: Rules { min_chars_within, ..Rules::default() },
+            emit: Emit::Normalized,
+        }
     })
 }
 
@@ -118,7 +121,7 @@ proptest! {
             let n = count.get(&k).copied().unwrap_or(0);
             // The first occurrence of every key is kept; long keys only once.
             prop_assert!(n >= 1, "key {:?} lost", k);
-            if k.chars().count() >= opts.rules.min_chars.max(1) {
+            if k.chars().count() >= opts.rules.min_chars_within.max(1) {
                 prop_assert_eq!(n, 1, "long key {:?} kept {} times", k, n);
             }
         }
@@ -148,8 +151,23 @@ fn auto_mode_reads_clean_output_back_the_same() {
 /// Relative paths in byte-wise corpus order ('-' < '/').
 const NAMES: [&str; 6] = ["a.txt", "b-x.txt", "b/a/d.txt", "b/c.txt", "c.txt", "z/y.txt"];
 
+/// Paragraphs of the corpus tests: long ones (at least the default
+/// `--min-chars`, 60), short facts that recur in unrelated stories, and tiny
+/// lines (under `--min-chars-within`, 20).
+const CORPUS_POOL: &[&str] = &[
+    "Interpol has identified over 4,000 foreign fighters who have joined jihadist groups.",
+    "\"We must remember that information is shared across many borders,\" he said.",
+    "Stock was speaking at the opening of a meeting of police forces in Barcelona.",
+    "Qtly div 10 cts vs 10 cts prior",
+    "Lansdowne Road, Dublin",
+    "Le march\u{00E9} de No\u{00EB}l ouvre ses portes.",
+    "he said.",
+    "Reuters",
+];
+
 /// Up to six files of pool paragraphs, line or blank-line separated.
 fn corpus() -> impl Strategy<Value = Vec<String>> {
+    const POOL: &[&str] = CORPUS_POOL;
     let file = (prop::collection::vec((0..POOL.len(), 0u8..4), 0..8), any::<bool>(), any::<bool>());
     prop::collection::vec(file, 1..=NAMES.len()).prop_map(|files| {
         files
@@ -199,18 +217,17 @@ fn check_corpus(files: &[String]) -> Result<(util::TestDir, BTreeMap<PathBuf, Ve
     clean_tree(&t.join("in"), &t.join("out"));
     let inputs = snapshot(&t.join("in"));
     let outputs = snapshot(&t.join("out"));
-    let min = Rules::default().min_chars;
-    // Where each long key must survive: the first file (corpus order) holding it.
-    // (A `BTreeMap<PathBuf, _>` iterates component-wise; corpus order is byte-wise.)
+    let rules = Rules::default();
+    let long = rules.min_chars.max(rules.min_chars_within);
+    // Files in corpus order: a `BTreeMap<PathBuf, _>` iterates
+    // component-wise; corpus order is byte-wise.
     let mut ordered: Vec<_> = inputs.iter().collect();
     ordered.sort_by(|a, b| a.0.as_os_str().as_encoded_bytes().cmp(b.0.as_os_str().as_encoded_bytes()));
+    // Where each key first occurs: long keys must survive there only.
     let mut home: HashMap<String, PathBuf> = HashMap::new();
-    for (rel, bytes) in ordered {
+    for (rel, bytes) in &ordered {
         for p in paragraphs_of(bytes) {
-            let k = key(&p, KeyMode::Exact);
-            if k.chars().count() >= min {
-                home.entry(k).or_insert_with(|| rel.clone());
-            }
+            home.entry(key(&p, KeyMode::Exact)).or_insert_with(|| (*rel).clone());
         }
     }
     let mut found: HashMap<String, Vec<PathBuf>> = HashMap::new();
@@ -220,15 +237,52 @@ fn check_corpus(files: &[String]) -> Result<(util::TestDir, BTreeMap<PathBuf, Ve
         prop_assert!(is_subsequence(&kept, &input), "{}: {:?} not a subsequence of {:?}", rel.display(), kept, input);
         for p in kept {
             let k = key(&p, KeyMode::Exact);
-            if k.chars().count() >= min {
+            if k.chars().count() >= long {
                 found.entry(k).or_default().push(rel.clone());
             }
         }
     }
-    for (k, rel) in &home {
+    for (k, rel) in home.iter().filter(|(k, _)| k.chars().count() >= long) {
         prop_assert_eq!(found.get(k), Some(&vec![rel.clone()]), "key {:?}", k);
     }
+    for (rel, bytes) in &ordered {
+        let keys: Vec<String> = paragraphs_of(bytes).iter().map(|p| key(p, KeyMode::Exact)).collect();
+        let out: Vec<String> = outputs
+            .get(*rel)
+            .map(|b| paragraphs_of(b).iter().map(|p| key(p, KeyMode::Exact)).collect())
+            .unwrap_or_default();
+        check_short_repeats(rel, &keys, &out, &home, &rules)?;
+    }
     Ok((t, outputs))
+}
+
+/// The short keys of one story that repeat another story's: kept once
+/// where the story repeats nothing else; dropped where the story repeats
+/// another key of at least `min_chars_within` characters from the same
+/// earlier story (each checked for keys occurring once in the story).
+fn check_short_repeats(
+    rel: &Path,
+    keys: &[String],
+    out: &[String],
+    home: &HashMap<String, PathBuf>,
+    rules: &Rules,
+) -> Result<(), TestCaseError> {
+    let once = |k: &String| keys.iter().filter(|x| *x == k).count() == 1;
+    let source = |k: &String| home.get(k).filter(|h| h.as_path() != rel);
+    let repeats: Vec<&String> = keys.iter().filter(|k| source(k).is_some()).collect();
+    let all_unique = keys.iter().all(once);
+    for k in keys.iter().filter(|k| source(k).is_some() && k.chars().count() < rules.min_chars && once(k)) {
+        let kept = out.iter().filter(|x| *x == k).count();
+        if repeats.len() == 1 && all_unique {
+            prop_assert_eq!(kept, 1, "{}: short key {:?} repeated alone was not kept once", rel.display(), k);
+        }
+        let evidence =
+            repeats.iter().any(|o| *o != k && source(o) == source(k) && o.chars().count() >= rules.min_chars_within);
+        if evidence {
+            prop_assert_eq!(kept, 0, "{}: short key {:?} kept with more of its source story", rel.display(), k);
+        }
+    }
+    Ok(())
 }
 
 proptest! {

@@ -11,10 +11,11 @@ use std::path::{Path, PathBuf};
 
 use util::{TestDir, diff_trees, read_report, snapshot};
 
-const ALPHA: &str = "Alpha: the council approved the harbour budget on Monday.";
-const SHARED: &str = "Shared: the ferry union called off its strike after talks.";
-const OMEGA: &str = "Omega: storms are expected along the coast by Friday night.";
-const BETA: &str = "Beta only: the court adjourned the rail case until March.";
+// Each long enough (at least 60 characters) to be news on its own.
+const ALPHA: &str = "Alpha: the city council approved the new harbour budget on Monday.";
+const SHARED: &str = "Shared: the ferry union called off its strike after overnight talks.";
+const OMEGA: &str = "Omega: heavy storms are expected along the coast by Friday night.";
+const BETA: &str = "Beta only: the high court adjourned the rail case until late March.";
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()

@@ -41,10 +41,10 @@ fn row<'a>(report: &'a Value, path: &str) -> &'a Value {
 }
 
 const A: &str = "The minister said the budget would be balanced by next year.\n\
-                 Markets rose sharply on the news in early trading.\n";
-const B: &str = "Markets rose sharply on the news in early trading.\n\
+                 Markets rose sharply on the news in early trading on Tuesday morning.\n";
+const B: &str = "Markets rose sharply on the news in early trading on Tuesday morning.\n\
                  Unions called the plan a betrayal of working families.\n";
-const C: &str = "Police closed the bridge after a lorry overturned at dawn.\n";
+const C: &str = "Police closed the bridge after a lorry overturned at dawn on Monday morning.\n";
 
 /// The good part of the mixed trees below.
 fn good_files(root: &Path) {

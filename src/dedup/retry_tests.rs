@@ -13,6 +13,12 @@ const C: &str = "A recent UN report showed an increase in fighters.";
 const D: &str = "The ministers agreed on a common list of measures.";
 const SAID: &str = "he said.";
 
+/// The paragraphs above are news on their own (`min_chars` 20), so a
+/// repeat of one is dropped by itself.
+fn rules() -> Rules {
+    Rules { min_chars: 20, ..Rules::default() }
+}
+
 fn keyed(paras: &[&str]) -> Vec<Keyed> {
     let mut k = Keyer::new(KeyMode::Exact);
     paras.iter().map(|p| k.keyed(p)).collect()
@@ -32,7 +38,7 @@ impl FakeIndex {
 
     /// One run of `batch` over `docs`: the plans, and what it would commit.
     fn run(&self, batch: u32, docs: &[Vec<&str>]) -> (Vec<Plan>, Vec<(u128, Earlier)>) {
-        let mut d = Deduper::new(Rules::default());
+        let mut d = Deduper::new(rules());
         d.record_new_firsts();
         d.set_batch(batch);
         let mut new = Vec::new();
@@ -112,7 +118,8 @@ fn a_retry_over_text_cleaned_in_place_keeps_everything_the_first_run_kept() {
     // What --in-place left: the kept paragraphs; documents with nothing left are gone.
     let cleaned: Vec<Vec<&str>> =
         day.iter().zip(&first).map(|(d, p)| kept(d, p)).filter(|d: &Vec<&str>| !d.is_empty()).collect();
-    assert_eq!(cleaned, [vec![A, SAID, B], vec![C, SAID]]);
+    // (The last document loses "he said." with B: both first kept by the first.)
+    assert_eq!(cleaned, [vec![A, SAID, B], vec![C]]);
     let (retry, new) = ix.run(1, &cleaned);
     for (d, p) in cleaned.iter().zip(&retry) {
         assert_eq!(kept(d, p), *d, "{p:?}");
@@ -155,7 +162,7 @@ fn without_a_batch_every_index_hit_is_a_repeat() {
     let (_, new) = ix.run(0, &[vec![A, B]]);
     ix.commit(new);
     let keys = keyed(&[A, C]);
-    let mut d = Deduper::new(Rules::default());
+    let mut d = Deduper::new(rules());
     let plan = d.decide_with_history(&keys, &document_key(&keys), Some(&ix.history(&keys)));
     assert!(!plan.verdicts[0].is_kept());
     assert!(plan.verdicts[1].is_kept());
