@@ -248,12 +248,20 @@ pub struct CleanArgs {
     #[arg(long, value_name = "FIELD", num_args = 0..=1, require_equals = true, default_missing_value = "newsdedup")]
     pub annotate: Option<String>,
 
-    /// Persistent index folder (created if absent): paragraphs that earlier
-    /// runs kept are dropped here; this run's first occurrences are added
-    /// when it ends. A retry of documents an earlier run ingested keeps what
-    /// that run kept. Locked while in use. Not updated by --dry-run.
+    /// Persistent index folder (created if absent; not inside the input):
+    /// paragraphs that earlier runs kept are dropped here; this run's first
+    /// occurrences are added as its very last step. A retry (a run of a
+    /// batch the index already holds) keeps exactly what the first run of
+    /// that batch kept. Locked while in use. Neither created nor updated by
+    /// --dry-run.
     #[arg(long, value_name = "DIR")]
     pub index: Option<PathBuf>,
+
+    /// With --index: the batch this run belongs to (default: the canonical
+    /// input path; standard input has none, so every stdin run is new). A
+    /// run of a batch the index already holds is a retry of it.
+    #[arg(long, value_name = "NAME", requires = "index")]
+    pub batch: Option<std::ffi::OsString>,
 
     /// JSONL written to stdout: compress the stream. Output files take the
     /// compression of their name (.gz, .zst).
@@ -427,6 +435,7 @@ impl CleanArgs {
         };
         cfg.text_field = self.text_field;
         cfg.index = self.index;
+        cfg.batch = self.batch.map(std::ffi::OsString::into_encoded_bytes);
         cfg.keep_empty = self.keep_empty;
         cfg.rejects = self.rejects;
         cfg.annotate = self.annotate;
@@ -443,6 +452,7 @@ impl CleanArgs {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+    use std::ffi::OsStr;
 
     #[test]
     fn verify_cli() {
@@ -459,6 +469,17 @@ mod tests {
         assert_eq!(cfg.output, Output::Stdout);
         assert_eq!(cfg.text, TextOptions::default());
         assert_eq!(cfg.rules, Rules::default());
+    }
+
+    #[test]
+    fn batch_is_raw_bytes_and_needs_an_index() {
+        use std::os::unix::ffi::OsStrExt;
+        let name = std::ffi::OsStr::from_bytes(b"day-\xff");
+        let args = [OsStr::new("newsdedup"), OsStr::new("clean"), OsStr::new("in"), OsStr::new("--batch"), name];
+        assert!(Cli::try_parse_from(args).is_err(), "--batch without --index");
+        let cli = Cli::parse_from(args.iter().copied().chain([OsStr::new("--index"), OsStr::new("ix")]));
+        let Command::Clean(args) = cli.command else { panic!("clean parses as clean") };
+        assert_eq!(args.into_config().unwrap().batch.as_deref(), Some(&b"day-\xff"[..]));
     }
 
     #[test]

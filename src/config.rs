@@ -81,6 +81,9 @@ pub struct Config {
     pub compress: Compression,
     /// The persistent index of keys kept by earlier runs.
     pub index: Option<PathBuf>,
+    /// The batch the run belongs to in the index (raw bytes); `None`: the
+    /// canonical input path, or an anonymous batch for standard input.
+    pub batch: Option<Vec<u8>>,
 }
 
 impl Config {
@@ -108,6 +111,7 @@ impl Config {
             annotate: None,
             compress: Compression::None,
             index: None,
+            batch: None,
         }
     }
 }

@@ -212,33 +212,32 @@ pub struct Deduper {
     seen: SlotMap<Occurrence>,
     docs: SlotMap<u32>,
     next_doc: u32,
-    /// Keys the last decision added, when recording (see
-    /// [`Deduper::record_new_firsts`]).
-    fresh: Option<Vec<(u128, u32)>>,
+    /// Keys the last decision added with their document's anchor, when
+    /// recording (see [`Deduper::record_new_firsts`]).
+    fresh: Option<Vec<(u128, u64)>>,
+    /// The batch number of this run in the index (see [`Deduper::set_batch`]).
+    batch: Option<u32>,
 }
 
 /// The document number used in an [`Occurrence`] that lies in an earlier
-/// run (found in the persistent index) rather than in this one.
+/// run (found in the persistent index) rather than in this one; its `para`
+/// is then 0 and carries no meaning.
 pub const EARLIER_RUN: u32 = u32::MAX;
 
-/// Where an earlier run first kept a key (from the persistent index).
+/// Where an earlier run first kept a key (from the persistent index): the
+/// identity of the document of its first occurrence.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Earlier {
-    /// 64-bit identity of the document (see [`doc_id`]).
-    pub doc_id: u64,
-    /// Paragraph index in it; [`WHOLE_DOCUMENT`] for a whole-document key.
-    pub para: u32,
+    /// The batch of that run (see [`crate::index::Batch`]).
+    pub batch: u32,
+    /// That document's anchor within the batch (see [`anchor`]).
+    pub doc: u64,
 }
-
-/// The `para` of an index entry that records a whole-document key.
-pub const WHOLE_DOCUMENT: u32 = u32::MAX;
 
 /// What the persistent index says about one document, looked up before
 /// the decision (in parallel, since the index does not change during a run).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct History {
-    /// This document's identity.
-    pub doc_id: u64,
     /// Per paragraph: where an earlier run first kept its key. May be
     /// empty (or shorter than the document): a missing entry means none.
     pub paragraphs: Vec<Option<Earlier>>,
@@ -246,11 +245,15 @@ pub struct History {
     pub document: Option<Earlier>,
 }
 
-/// The 64-bit identity of a document, from a stable name (its relative path,
-/// or `shard:line` for a JSONL record): the first 8 bytes of its SHA-256.
-pub fn doc_id(name: &str) -> u64 {
-    let d = Digest::of(name.as_bytes());
-    (d.prefix() >> 64) as u64
+/// A document's *anchor*: the first 64 bits of the key of the first
+/// paragraph it kept first (or, if it kept no paragraph first, of its
+/// whole-document key). The index stores it with every key the document
+/// kept first. Cleaning a document in place removes only paragraphs it did
+/// not keep, and renaming or renumbering it (JSONL lines shift when records
+/// are removed) changes nothing either, so a retry recognises the document
+/// by its anchor where a name or a paragraph index would have moved.
+pub fn anchor(key: &Digest) -> u64 {
+    (key.prefix() >> 64) as u64
 }
 
 impl Deduper {
@@ -265,12 +268,20 @@ impl Deduper {
         self.fresh.get_or_insert_with(Vec::new);
     }
 
+    /// This run's batch number in the persistent index: index entries of
+    /// this batch are this run's own first occurrences when the run is a
+    /// retry (see [`Deduper::decide_with_history`]).
+    pub fn set_batch(&mut self, batch: u32) {
+        self.batch = Some(batch);
+    }
+
     /// The first occurrences the last decision added, emptying the record:
-    /// `(key prefix, paragraph)` for every paragraph key new to this run and
-    /// to the index, and `(whole-document key prefix, WHOLE_DOCUMENT)` for
-    /// a new document. Keys found in the index are never added. Nothing
-    /// unless [`Deduper::record_new_firsts`] was called.
-    pub fn take_new_firsts(&mut self) -> impl Iterator<Item = (u128, u32)> + '_ {
+    /// `(key prefix, anchor of the document)` for every paragraph key new to
+    /// this run and to the index, and for the whole-document key of a new
+    /// document. Keys found in the index are never added, nor the
+    /// whole-document key of a document a retry recognised as its own.
+    /// Nothing unless [`Deduper::record_new_firsts`] was called.
+    pub fn take_new_firsts(&mut self) -> impl Iterator<Item = (u128, u64)> + '_ {
         self.fresh.iter_mut().flat_map(|f| f.drain(..))
     }
 
@@ -292,69 +303,129 @@ impl Deduper {
 
     /// As [`Deduper::decide`], with what earlier runs kept. A key the index
     /// holds was first kept by an earlier run, so here it is a repeat —
-    /// unless the index names this very document and paragraph: then this is
-    /// a retry of the run that kept it, and it is kept again.
+    /// unless this run is a retry of that run's batch and this is the very
+    /// document that kept it (its anchor, see [`anchor`], is this
+    /// document's): then it is kept again at its first place in the
+    /// document, wherever that is now, and a later copy in this run is a
+    /// repeat of it. So a retry keeps exactly what the first run kept and
+    /// names the same first occurrences, also over files the first run
+    /// already cleaned in place.
     pub fn decide_with_history(&mut self, keys: &[Keyed], whole: &Digest, history: Option<&History>) -> Plan {
         let doc = self.next_doc;
         self.next_doc = self.next_doc.saturating_add(1);
+        let own = history.and_then(|h| self.own_anchor(keys, whole, h));
+        let fresh_from = self.fresh.as_ref().map_or(0, Vec::len);
+        let mut new_document = false;
         if self.rules.scope == Scope::Document {
             self.seen.clear();
         } else if !keys.is_empty() {
-            let in_index = history.and_then(|h| h.document.map(|e| e.doc_id != h.doc_id));
-            let earlier = match in_index {
-                Some(true) => Some(EARLIER_RUN),
-                _ => self.docs.get(&slot(whole)).copied(),
+            let earlier = match (self.docs.get(&slot(whole)).copied(), own, history.and_then(|h| h.document)) {
+                (Some(e), _, _) => Some(e),
+                // A retried document of this batch: it kept keys first (or
+                // its document key) in the first run, so it was no duplicate
+                // then, whatever its text is now (cleaned in place, its
+                // document key changed and may even equal a later one's).
+                (None, Some(_), _) => None,
+                (None, None, Some(_)) => Some(EARLIER_RUN),
+                (None, None, None) => None,
             };
             match earlier {
                 Some(e) if keys.iter().any(|k| self.is_long(k)) => return self.duplicate(doc, e, keys, history),
                 Some(e) => {
                     // Only short paragraphs: a duplicate only if judged one
                     // by one it loses them all (see the module docs).
-                    let plan = self.judged(doc, keys, history);
-                    return if plan.kept() == 0 { self.duplicate(doc, e, keys, history) } else { plan };
-                }
-                // A document the index already holds (a retry) is not new to it.
-                None if in_index.is_none() => {
-                    self.docs.insert(slot(whole), doc);
-                    if let Some(fresh) = &mut self.fresh {
-                        fresh.push((whole.prefix(), WHOLE_DOCUMENT));
+                    let plan = self.judged(doc, keys, history, own);
+                    if plan.kept() == 0 {
+                        return self.duplicate(doc, e, keys, history);
                     }
+                    self.anchor_fresh(fresh_from, own, whole, false);
+                    return plan;
                 }
-                None => {}
+                // Remembered in this run; new to the index unless retried.
+                None => {
+                    self.docs.entry(slot(whole)).or_insert(doc);
+                    new_document = own.is_none();
+                }
             }
         }
-        self.judged(doc, keys, history)
+        let plan = self.judged(doc, keys, history, own);
+        self.anchor_fresh(fresh_from, own, whole, new_document);
+        plan
+    }
+
+    /// Gives the first occurrences this document added its anchor (its
+    /// own, when retried; else its first new paragraph's key, else its
+    /// document key), and records a new document's key.
+    fn anchor_fresh(&mut self, from: usize, own: Option<u64>, whole: &Digest, new_document: bool) {
+        if let Some(fresh) = &mut self.fresh {
+            let doc_anchor =
+                own.or_else(|| fresh.get(from).map(|&(k, _)| (k >> 64) as u64)).unwrap_or_else(|| anchor(whole));
+            if new_document {
+                fresh.push((whole.prefix(), 0));
+            }
+            for f in &mut fresh[from..] {
+                f.1 = doc_anchor;
+            }
+        }
+    }
+
+    /// The anchor of this document if the index names it as the first
+    /// occurrence of one of its keys in this run's batch: the key of a
+    /// paragraph (or the whole-document key) whose entry's anchor is that
+    /// key itself. A paragraph this run already kept is a copy of another
+    /// document's anchor, not this document's, and is passed over.
+    fn own_anchor(&self, keys: &[Keyed], whole: &Digest, h: &History) -> Option<u64> {
+        let batch = self.batch?;
+        let mine =
+            |e: &Option<Earlier>, d: &Digest| e.filter(|e| e.batch == batch && e.doc == anchor(d)).map(|e| e.doc);
+        keys.iter()
+            .zip(&h.paragraphs)
+            .filter(|(k, _)| !self.seen.contains_key(&slot(&k.digest)))
+            .find_map(|(k, e)| mine(e, &k.digest))
+            .or_else(|| mine(&h.document, whole))
     }
 
     /// The plan of a document judged paragraph by paragraph.
-    fn judged(&mut self, doc: u32, keys: &[Keyed], history: Option<&History>) -> Plan {
-        let origins: Vec<Origin> = keys.iter().enumerate().map(|(i, k)| self.origin(doc, i, k, history)).collect();
+    fn judged(&mut self, doc: u32, keys: &[Keyed], history: Option<&History>, own: Option<u64>) -> Plan {
+        let origins: Vec<Origin> = keys.iter().enumerate().map(|(i, k)| self.origin(doc, i, k, history, own)).collect();
         Plan { doc, verdicts: judge(doc, keys, &origins, &self.rules), duplicate_of: None }
     }
 
     /// Where this document's paragraph `i` was first kept, for [`judge`];
     /// a key new to the run and the index becomes a first occurrence here.
-    fn origin(&mut self, doc: u32, i: usize, k: &Keyed, history: Option<&History>) -> Origin {
+    /// A key the index holds is another document's ([`Source::Index`], by
+    /// anchor: unique across batches, as every key is first kept once) —
+    /// unless this run retries that key's batch and this is the document
+    /// that kept it: then it is kept again at its first place here, and
+    /// later copies in this run repeat that place.
+    fn origin(&mut self, doc: u32, i: usize, k: &Keyed, history: Option<&History>, own: Option<u64>) -> Origin {
         let para = u32::try_from(i).unwrap_or(u32::MAX);
+        let here = Occurrence { doc, para };
+        let run_origin = |first: Occurrence| {
+            if first.doc == doc { Origin::Here } else { Origin::Elsewhere { source: Source::Run(first.doc), first } }
+        };
         if let Some(h) = history
             && let Some(Some(e)) = h.paragraphs.get(i)
         {
-            let first = Occurrence { doc: EARLIER_RUN, para: e.para };
-            return match (e.doc_id == h.doc_id, e.para == para) {
-                // A retry of the run that kept it: kept again.
-                (true, true) => Origin::Here,
-                (true, false) => Origin::EarlierRunOfThis { first },
-                (false, _) => Origin::Elsewhere { source: Source::Index(e.doc_id), first },
-            };
+            let s = slot(&k.digest);
+            // Only keys of this run's own batch ever enter the seen-set
+            // (below): a copy of one kept earlier in this run.
+            if let Some(&first) = self.seen.get(&s) {
+                return run_origin(first);
+            }
+            if self.batch == Some(e.batch) && own == Some(e.doc) {
+                self.seen.insert(s, here);
+                return Origin::Here;
+            }
+            return Origin::Elsewhere { source: Source::Index(e.doc), first: Occurrence { doc: EARLIER_RUN, para: 0 } };
         }
-        let here = Occurrence { doc, para };
         let first = *self.seen.entry(slot(&k.digest)).or_insert(here);
         if first == here
             && let Some(fresh) = &mut self.fresh
         {
-            fresh.push((k.digest.prefix(), para));
+            fresh.push((k.digest.prefix(), 0));
         }
-        if first.doc == doc { Origin::Here } else { Origin::Elsewhere { source: Source::Run(first.doc), first } }
+        run_origin(first)
     }
 
     /// A key long enough to be dropped on its own as a repeat of another
@@ -371,11 +442,13 @@ impl Deduper {
             .enumerate()
             .map(|(i, k)| {
                 let para = u32::try_from(i).unwrap_or(u32::MAX);
+                // This run's seen-set first: in a retry it holds the keys of
+                // this batch with their real place.
                 let from_index = history.and_then(|h| h.paragraphs.get(i).copied().flatten());
-                let first = match from_index {
-                    Some(e) => Occurrence { doc: EARLIER_RUN, para: e.para },
-                    None => self.first(&k.digest).unwrap_or(Occurrence { doc: earlier, para }),
-                };
+                let first = self.first(&k.digest).unwrap_or(match from_index {
+                    Some(_) => Occurrence { doc: EARLIER_RUN, para: 0 },
+                    None => Occurrence { doc: earlier, para },
+                });
                 Verdict::Drop { reason: Reason::DuplicateDocument, first }
             })
             .collect();
@@ -392,6 +465,9 @@ pub fn document_key(keys: &[Keyed]) -> Digest {
     }
     Digest(h.finalize().into())
 }
+
+#[cfg(test)]
+mod retry_tests;
 
 #[cfg(test)]
 mod tests;

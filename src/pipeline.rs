@@ -50,11 +50,10 @@ use serde::Serialize;
 
 use crate::backups;
 use crate::config::{Config, Input, Output};
-use crate::dedup::{Deduper, EARLIER_RUN, Earlier, History, Plan, Verdict, doc_id};
+use crate::dedup::{Deduper, EARLIER_RUN, History, Plan, Verdict};
 use crate::diag::diag;
 use crate::document::Document;
 use crate::error::Error;
-use crate::index::{Entry as IndexEntry, Index, RunInfo};
 use crate::interrupt;
 use crate::jsonl::{self, Format, Record, RecordError};
 use crate::read::{Decoding, decode};
@@ -66,6 +65,9 @@ use crate::write::{
     write_atomic,
 };
 
+mod index_run;
+use index_run::{IndexRun, history};
+
 /// Most files in one window.
 pub const WINDOW_FILES: usize = 2048;
 /// About this many input bytes in one window.
@@ -73,25 +75,42 @@ pub const WINDOW_BYTES: u64 = 64 << 20;
 
 /// Runs the configured job and returns its report. Per-input failures are in
 /// the report (and printed on stderr); an `Err` is a fatal error.
+///
+/// Order: every check that can be made (paths, the index opened, locked and
+/// probed, the side files' temporaries created); the outputs; the explain
+/// and rejects files; the report; the index commit, last, after which
+/// nothing can fail.
 pub fn run(cfg: &Config) -> anyhow::Result<Report> {
     let pool =
         rayon::ThreadPoolBuilder::new().num_threads(cfg.threads).build().context("cannot start worker threads")?;
     side::check_paths(cfg)?;
     let started = Instant::now();
-    let mut report = pool.install(|| match &cfg.input {
+    let Finished { mut report, report_file, index } = pool.install(|| match &cfg.input {
         Input::Stdin => run_stdin_any(cfg),
         Input::Path(root) => run_tree(cfg, root),
     })?;
     report.threads = pool.current_num_threads();
     report.finish(started.elapsed());
-    if let Some(mut out) = SideFile::create(&cfg.report)? {
+    if let Some(mut out) = report_file {
         // Streamed: the report has a row per file, and a corpus of a
         // million files would otherwise hold its whole JSON text in memory.
         serde_json::to_writer_pretty(&mut out, &report).map_err(|e| side_error(cfg.report.as_deref(), e.into()))?;
         out.write(b"\n").map_err(side_error_of)?;
         out.commit().map_err(side_error_of)?;
     }
+    // The last step; nothing after it can fail.
+    if let Some(index) = index {
+        index.commit(&report)?;
+    }
     Ok(report)
+}
+
+/// A run whose outputs are written, before its report and index commit.
+struct Finished {
+    report: Report,
+    /// The report's temporary file, created when the run started.
+    report_file: Option<SideFile>,
+    index: Option<IndexRun>,
 }
 
 /// A side-file error; a closed stdout (`--report -`) is a [`BrokenPipe`].
@@ -111,7 +130,7 @@ fn side_error_of(e: Error) -> anyhow::Error {
 
 /// Standard input under `--format auto`: JSON Lines when its first line is
 /// a JSON object, one text document otherwise.
-fn run_stdin_any(cfg: &Config) -> anyhow::Result<Report> {
+fn run_stdin_any(cfg: &Config) -> anyhow::Result<Finished> {
     let mut first = Vec::new();
     if cfg.format == Format::Auto {
         io::stdin().lock().read_until(b'\n', &mut first).context("<stdin>: cannot read")?;
@@ -138,56 +157,18 @@ struct Decided {
 }
 
 /// Reads and prepares one file.
-fn prepare_file(file: &InputFile, cfg: &Config, ix: Option<&Index>) -> Result<Prepared, Error> {
+fn prepare_file(file: &InputFile, cfg: &Config, ix: Option<&IndexRun>) -> Result<Prepared, Error> {
     prepare_bytes(file, read_limited(file, cfg.max_bytes)?, cfg, ix)
 }
 
 /// Decodes, splits, keys and looks up one document read from `file`.
-fn prepare_bytes(file: &InputFile, bytes: Vec<u8>, cfg: &Config, ix: Option<&Index>) -> Result<Prepared, Error> {
+fn prepare_bytes(file: &InputFile, bytes: Vec<u8>, cfg: &Config, ix: Option<&IndexRun>) -> Result<Prepared, Error> {
     let bytes_in = bytes.len() as u64;
     let (text, decoding) =
         decode(bytes, cfg.encoding).map_err(|source| Error::Decode { path: file.path.clone(), cause: source })?;
     let doc = Document::prepare(text, &cfg.text);
-    let history = ix.map(|ix| history(ix, &file.rel.to_string_lossy(), &doc));
+    let history = ix.map(|ix| history(ix, &doc));
     Ok(Prepared { file: file.clone(), doc, bytes_in, decoding, history })
-}
-
-/// Looks a document up in the persistent index (parallel step: the index
-/// does not change during a run).
-fn history(ix: &Index, name: &str, doc: &Document) -> History {
-    // Batched lookups of the paragraph keys and then the whole-document
-    // key, 64 at a time from the stack, so the memory misses overlap
-    // (`Index::get_many` prefetches); most documents are new, and their
-    // history then allocates nothing.
-    const CHUNK: usize = 64;
-    let n = doc.keys.len();
-    let key = |j: usize| doc.keys.get(j).map_or(doc.whole.prefix(), |k| k.digest.prefix());
-    let earlier = |f: Option<(u64, u32)>| f.map(|(doc_id, para)| Earlier { doc_id, para });
-    let (mut paragraphs, mut document) = (Vec::new(), None);
-    let (mut keys, mut found) = ([0u128; CHUNK], [None; CHUNK]);
-    let total = if doc.is_empty() { 0 } else { n + 1 };
-    for start in (0..total).step_by(CHUNK) {
-        let len = CHUNK.min(total - start);
-        for (i, k) in keys[..len].iter_mut().enumerate() {
-            *k = key(start + i);
-        }
-        ix.get_many(&keys[..len], &mut found[..len]);
-        for (j, e) in (start..).zip(found[..len].iter().map(|f| earlier(*f))) {
-            match e {
-                Some(_) if j == n => document = e,
-                Some(_) => {
-                    if paragraphs.is_empty() {
-                        paragraphs = vec![None; n];
-                    }
-                    if let Some(p) = paragraphs.get_mut(j) {
-                        *p = e;
-                    }
-                }
-                None => {}
-            }
-        }
-    }
-    History { doc_id: doc_id(name), paragraphs, document }
 }
 
 /// Reads a whole file in four system calls (open, read, read to see the
@@ -227,15 +208,10 @@ struct Decider {
     /// `--explain-spared`: spared short repeats are listed too.
     explain_spared: bool,
     rejects: Option<SideFile>,
+    /// `--report`: created at the start, written after everything else.
+    report_file: Option<SideFile>,
     /// The persistent index, when `--index` is given.
-    index: Option<Index>,
-    /// This run's new first occurrences, gathered as documents are decided,
-    /// when an index is used.
-    new_keys: Vec<IndexEntry>,
-    /// Nothing is written (and the index is not updated).
-    dry_run: bool,
-    /// The run's label in the index: the input path.
-    label: String,
+    index: Option<IndexRun>,
     /// Folders already rid of stale temporary files.
     swept: std::collections::HashSet<PathBuf>,
     report: Report,
@@ -251,7 +227,12 @@ struct ExplainLine<'a> {
     first_file: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     first_line: Option<u64>,
-    first_paragraph: u32,
+    /// Absent when the first occurrence is in an earlier batch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first_paragraph: Option<u32>,
+    /// The earlier batch holding the first occurrence (`first_file` is then `<index>`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first_batch: Option<String>,
     reason: &'static str,
     /// Only on spared lines (`--explain-spared`): the paragraph was kept.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -260,21 +241,14 @@ struct ExplainLine<'a> {
 
 impl Decider {
     fn new(cfg: &Config) -> anyhow::Result<Decider> {
-        let dry_run = cfg.output == Output::DryRun;
         let mut deduper = Deduper::new(cfg.rules);
-        let index = match &cfg.index {
-            Some(path) if cfg.rules.scope == crate::dedup::Scope::Corpus => {
-                let mut index = Index::open(path)?;
-                if !dry_run {
-                    // The index's housekeeping overlaps the run.
-                    index.start_merge()?;
-                    deduper.record_new_firsts();
-                }
-                Some(index)
+        let index = IndexRun::open(cfg)?;
+        if let Some(ix) = &index {
+            deduper.set_batch(ix.batch_number());
+            if ix.records() {
+                deduper.record_new_firsts();
             }
-            Some(_) => anyhow::bail!("--index needs --scope corpus"),
-            None => None,
-        };
+        }
         Ok(Decider {
             deduper,
             inputs: Vec::new(),
@@ -282,16 +256,17 @@ impl Decider {
             explain: SideFile::create(&cfg.explain)?,
             explain_spared: cfg.explain_spared,
             rejects: SideFile::create(&cfg.rejects)?,
+            report_file: SideFile::create(&cfg.report)?,
             index,
-            new_keys: Vec::new(),
-            dry_run,
-            label: match &cfg.input {
-                Input::Stdin => "<stdin>".to_owned(),
-                Input::Path(p) => p.display().to_string(),
-            },
             swept: std::collections::HashSet::new(),
             report: Report::default(),
         })
+    }
+
+    /// `--in-place` with `--index`: journals the first occurrences decided so
+    /// far, before the files holding them are replaced.
+    fn journal(&mut self) -> anyhow::Result<()> {
+        self.index.as_mut().map_or(Ok(()), IndexRun::flush)
     }
 
     /// Removes stale temporary files from a folder this run writes to, once.
@@ -325,20 +300,18 @@ impl Decider {
         }
         let plan = self.deduper.decide_with_history(&doc.keys, &doc.whole, history);
         self.docs.push((input, line));
-        if let Some(h) = history {
-            for (key, para) in self.deduper.take_new_firsts() {
-                self.new_keys.push(IndexEntry { key, doc: h.doc_id, para });
-            }
+        if let Some(ix) = &mut self.index {
+            ix.add(self.deduper.take_new_firsts());
         }
         if self.explain.is_some() {
-            self.explain(doc, &plan)?;
+            self.explain(doc, &plan, history)?;
         }
         Ok(plan)
     }
 
     /// One explain line per dropped paragraph, and per spared short repeat
     /// with `--explain-spared`.
-    fn explain(&mut self, doc: &Document, plan: &Plan) -> anyhow::Result<()> {
+    fn explain(&mut self, doc: &Document, plan: &Plan, history: Option<&History>) -> anyhow::Result<()> {
         let Some(out) = self.explain.as_mut() else { return Ok(()) };
         let (input, line) = self.docs[plan.doc as usize];
         for (i, v) in plan.verdicts.iter().enumerate() {
@@ -347,9 +320,13 @@ impl Decider {
                 Verdict::Spared { first } if self.explain_spared => (first, "spared", true),
                 _ => continue,
             };
-            let (first_file, first_line) = match self.docs.get(first.doc as usize) {
-                Some(&(i, l)) => (self.inputs[i as usize].as_str(), l),
-                None => ("<index>", 0),
+            let (first_file, first_line, first_batch) = match self.docs.get(first.doc as usize) {
+                Some(&(i, l)) => (self.inputs[i as usize].as_str(), l, None),
+                None => {
+                    let entry = history.and_then(|h| h.paragraphs.get(i).copied().flatten().or(h.document));
+                    let batch = entry.zip(self.index.as_ref()).map(|(e, ix)| ix.batch_name(e.batch));
+                    ("<index>", 0, batch)
+                }
             };
             let entry = ExplainLine {
                 file: &self.inputs[input as usize],
@@ -358,7 +335,8 @@ impl Decider {
                 key: doc.keys[i].digest.to_hex(),
                 first_file,
                 first_line: (first_line > 0).then_some(first_line),
-                first_paragraph: first.para,
+                first_paragraph: first_batch.is_none().then_some(first.para),
+                first_batch,
                 reason,
                 kept,
             };
@@ -382,34 +360,14 @@ impl Decider {
         Ok(())
     }
 
-    fn finish(mut self) -> anyhow::Result<Report> {
+    /// Publishes the explain and rejects files; the report and the index
+    /// commit are left to [`run`], in that order.
+    fn finish(mut self) -> anyhow::Result<Finished> {
         for side in [self.explain.take(), self.rejects.take()].into_iter().flatten() {
             side.commit().map_err(side_error_of)?;
         }
         self.report.distinct_keys = self.deduper.distinct_keys() as u64;
-        if let Some(index) = self.index.take() {
-            self.commit(index)?;
-        }
-        Ok(self.report)
-    }
-
-    /// Adds this run's first occurrences to the index, atomically, with the
-    /// merge started at open (keys found in the index were never added to
-    /// the seen-set, so none is committed twice). Called after every output
-    /// was written, so a run killed before this point leaves the index as it
-    /// was, and a rerun gives the same output.
-    fn commit(&mut self, index: Index) -> anyhow::Result<()> {
-        if self.dry_run {
-            return Ok(());
-        }
-        let run = RunInfo {
-            timestamp: crate::index::unix_now(),
-            docs: self.report.totals.documents_read,
-            paragraphs: self.report.totals.paragraphs_in,
-            label: self.label.clone(),
-        };
-        index.commit(std::mem::take(&mut self.new_keys), run)?;
-        Ok(())
+        Ok(Finished { report: self.report, report_file: self.report_file, index: self.index })
     }
 }
 
@@ -442,7 +400,7 @@ fn progress_bar(cfg: &Config, total: u64) -> ProgressBar {
     bar
 }
 
-fn run_tree(cfg: &Config, root: &Path) -> anyhow::Result<Report> {
+fn run_tree(cfg: &Config, root: &Path) -> anyhow::Result<Finished> {
     let meta = fs::metadata(root).map_err(|e| Error::io(root, e))?;
     let created = match &cfg.output {
         Output::Dir(out) => {
@@ -470,7 +428,7 @@ fn sniff_single_file(cfg: &Config, root: &Path, meta: &fs::Metadata) -> Option<C
     jsonl::looks_like_jsonl(&first).then(|| Config { format: Format::Jsonl, ..cfg.clone() })
 }
 
-fn run_listing(cfg: &Config, root: &Path, meta: &fs::Metadata) -> anyhow::Result<Report> {
+fn run_listing(cfg: &Config, root: &Path, meta: &fs::Metadata) -> anyhow::Result<Finished> {
     let sniffed = sniff_single_file(cfg, root, meta);
     let cfg = sniffed.as_ref().unwrap_or(cfg);
     let mut listing = walk(root, &cfg.walk);
@@ -522,10 +480,10 @@ fn run_listing(cfg: &Config, root: &Path, meta: &fs::Metadata) -> anyhow::Result
     }
     finish_stdout(stdout)?;
     bar.finish_and_clear();
-    let mut report = decider.finish()?;
-    report.backups_left_alone = left_alone;
-    report.sort_rows(&rels);
-    Ok(report)
+    let mut finished = decider.finish()?;
+    finished.report.backups_left_alone = left_alone;
+    finished.report.sort_rows(&rels);
+    Ok(finished)
 }
 
 /// `--in-place --backup SUFFIX`: earlier backups are not inputs, and an
@@ -565,6 +523,7 @@ fn run_text_files(cfg: &Config, decider: &mut Decider, files: &[InputFile], bar:
         }
         let prepared = next.take().unwrap_or_default();
         let decided = decide_window(decider, prepared)?;
+        decider.journal()?;
         for d in &decided {
             match &cfg.output {
                 Output::Dir(out) => decider.sweep(out.join(&d.prepared.file.rel).parent()),
@@ -601,7 +560,7 @@ type Window = Vec<Result<Prepared, (InputFile, Error)>>;
 
 /// Prepares a window; once a stop is requested, files are no longer read
 /// (the window is then discarded before any decision).
-fn prepare_window(files: &[InputFile], cfg: &Config, ix: Option<&Index>) -> Window {
+fn prepare_window(files: &[InputFile], cfg: &Config, ix: Option<&IndexRun>) -> Window {
     files
         .par_iter()
         .map(|f| {
@@ -691,7 +650,7 @@ fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
     out.write_all(bytes).and_then(|()| out.flush()).map_err(stdout_error)
 }
 
-fn run_stdin(cfg: &Config, mut input: impl Read) -> anyhow::Result<Report> {
+fn run_stdin(cfg: &Config, mut input: impl Read) -> anyhow::Result<Finished> {
     let mut bytes = Vec::new();
     input.read_to_end(&mut bytes).context("<stdin>: cannot read")?;
     let file = InputFile { path: "<stdin>".into(), rel: "<stdin>".into(), size: bytes.len() as u64 };
@@ -741,12 +700,12 @@ enum Line {
 }
 
 /// Parses and prepares one line (`raw` exactly as read, without the `\n`).
-fn prepare_line(shard: &str, line: u64, raw: Vec<u8>, cfg: &Config, ix: Option<&Index>) -> Line {
+fn prepare_line(line: u64, raw: Vec<u8>, cfg: &Config, ix: Option<&IndexRun>) -> Line {
     let bytes = raw.len() as u64 + 1;
     match Record::parse_bytes(raw, &cfg.text_field, cfg.encoding) {
         Ok((record, text, repaired)) => {
             let doc = Document::prepare(text, &cfg.text);
-            let history = ix.map(|ix| history(ix, &format!("{shard}:{line}"), &doc));
+            let history = ix.map(|ix| history(ix, &doc));
             Line::Doc { line, record, doc, history, repaired, bytes }
         }
         Err((raw, error)) => Line::Rejected { line, raw, error },
@@ -983,6 +942,7 @@ fn run_shard(
         fail_shard(decider, row, Error::io(shard.name(), cause));
         return Ok(());
     }
+    decider.journal()?;
     out.commit()?;
     row.status = if cfg.output == Output::DryRun { "dry-run" } else { "written" }.into();
     decider.report.push(row);
@@ -1007,9 +967,8 @@ fn process_batch(
     out: &mut ShardOut<'_>,
     row: &mut FileRow,
 ) -> anyhow::Result<()> {
-    let name = shard.rel.to_string_lossy();
     let ix = decider.index.as_ref();
-    let lines: Vec<Line> = batch.into_par_iter().map(|(n, raw)| prepare_line(&name, n, raw, cfg, ix)).collect();
+    let lines: Vec<Line> = batch.into_par_iter().map(|(n, raw)| prepare_line(n, raw, cfg, ix)).collect();
     if let Some(field) = &cfg.annotate {
         for l in &lines {
             if let Line::Doc { line, record, .. } = l
@@ -1069,7 +1028,7 @@ fn process_batch(
     Ok(())
 }
 
-fn run_stdin_jsonl(cfg: &Config, input: Box<dyn Read + Send>) -> anyhow::Result<Report> {
+fn run_stdin_jsonl(cfg: &Config, input: Box<dyn Read + Send>) -> anyhow::Result<Finished> {
     let mut decider = Decider::new(cfg)?;
     let mut stdout = None;
     let shard = Shard { path: "-".into(), rel: "<stdin>".into() };

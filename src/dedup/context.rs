@@ -59,7 +59,8 @@ pub enum Source {
     /// A document of this run, by number in corpus order.
     Run(u32),
     /// A document of an earlier run, by its 64-bit identity in the
-    /// persistent index (see [`super::doc_id`]).
+    /// persistent index: its anchor (see [`super::anchor`]), unique across
+    /// batches since every key is first kept by one document.
     Index(u64),
 }
 

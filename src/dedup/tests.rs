@@ -110,57 +110,7 @@ fn empty_documents_are_never_duplicates() {
     assert_eq!(decide(&mut d, &[]).duplicate_of, None);
 }
 
-fn history(doc: &str, keys: &[Keyed], index: &[(Digest, &str, u32)]) -> History {
-    let find =
-        |d: &Digest| index.iter().find(|(k, _, _)| k == d).map(|(_, n, p)| Earlier { doc_id: doc_id(n), para: *p });
-    History {
-        doc_id: doc_id(doc),
-        paragraphs: keys.iter().map(|k| find(&k.digest)).collect(),
-        document: find(&document_key(keys)),
-    }
-}
-
-#[test]
-fn index_hits_are_repeats_unless_they_name_this_very_paragraph() {
-    let keys = keyed(&[A, B, C]);
-    let index = [(keys[0].digest, "old.txt", 3), (keys[1].digest, "today.txt", 1)];
-    let h = history("today.txt", &keys, &index);
-    let mut d = Deduper::new(Rules::default());
-    d.record_new_firsts();
-    let plan = d.decide_with_history(&keys, &document_key(&keys), Some(&h));
-    assert_eq!(
-        plan.verdicts,
-        [
-            Verdict::Drop { reason: Reason::AcrossDocuments, first: Occurrence { doc: EARLIER_RUN, para: 3 } },
-            Verdict::Keep,
-            Verdict::Keep,
-        ]
-    );
-    // Only C is new to the index (B was already there), plus the document key.
-    let new: Vec<_> = d.take_new_firsts().collect();
-    assert_eq!(new.len(), 2);
-    assert!(new.contains(&(keys[2].digest.prefix(), 2)));
-    assert!(new.contains(&(document_key(&keys).prefix(), WHOLE_DOCUMENT)));
-    assert_eq!(d.take_new_firsts().count(), 0, "taking empties the record");
-    // The next document repeats C: nothing new.
-    d.decide_with_history(&keys[2..], &document_key(&keys[2..]), None);
-    assert_eq!(d.take_new_firsts().collect::<Vec<_>>(), [(document_key(&keys[2..]).prefix(), WHOLE_DOCUMENT)]);
-}
-
-#[test]
-fn index_document_key_of_another_document_makes_a_duplicate() {
-    let keys = keyed(&[A, SAID]);
-    let whole = document_key(&keys);
-    let h = history("b.txt", &keys, &[(whole, "a.txt", WHOLE_DOCUMENT)]);
-    let plan = Deduper::new(Rules::default()).decide_with_history(&keys, &whole, Some(&h));
-    assert_eq!(plan.duplicate_of, Some(EARLIER_RUN));
-    let again = history("a.txt", &keys, &[(whole, "a.txt", WHOLE_DOCUMENT)]);
-    let mut d = Deduper::new(Rules::default());
-    d.record_new_firsts();
-    let plan = d.decide_with_history(&keys, &whole, Some(&again));
-    assert_eq!(plan.duplicate_of, None, "a retry of the same document is not a duplicate of itself");
-    assert_eq!(d.take_new_firsts().filter(|e| e.1 == WHOLE_DOCUMENT).count(), 0);
-}
+// The decision with a persistent index (earlier batches, retries): `retry_tests.rs`.
 
 #[test]
 fn empty_keys_are_never_dropped_on_their_own() {
@@ -202,8 +152,10 @@ fn index_sources_group_like_run_sources() {
     let mut one_run = Deduper::new(Rules::default());
     one_run.decide(&k0, &document_key(&k0));
     let single = one_run.decide(&k1, &document_key(&k1));
-    let index = [(k0[1].digest, "old.txt", 1), (k0[2].digest, "old.txt", 2), (k0[0].digest, "old.txt", 0)];
-    let h = history("new.txt", &k1, &index);
+    // The index names story 0 by its anchor (its first paragraph's key).
+    let old = Earlier { batch: 0, doc: anchor(&k0[0].digest) };
+    let find = |d: &Digest| k0.iter().any(|k| k.digest == *d).then_some(old);
+    let h = History { paragraphs: k1.iter().map(|k| find(&k.digest)).collect(), document: None };
     let with_index = Deduper::new(Rules::default()).decide_with_history(&k1, &document_key(&k1), Some(&h));
     let kept = |p: &Plan| p.verdicts.iter().map(|v| v.is_kept()).collect::<Vec<_>>();
     assert_eq!(kept(&single), [true, false, false]);
