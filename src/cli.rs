@@ -61,6 +61,15 @@ pub enum Command {
     /// Inspect or maintain a persistent index (see `clean --index`).
     #[command(subcommand)]
     Index(IndexCommand),
+    /// Print a shell completion script on standard output, e.g.
+    /// `newsdedup completions bash > ~/.local/share/bash-completion/completions/newsdedup`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) on standard output, e.g.
+    /// `newsdedup man > ~/.local/share/man/man1/newsdedup.1`.
+    Man,
 }
 
 /// `newsdedup index ...`.
@@ -70,6 +79,9 @@ pub enum IndexCommand {
     Stats {
         /// The index folder.
         path: PathBuf,
+        /// Print the figures as one JSON object.
+        #[arg(long)]
+        json: bool,
     },
     /// Merge all segments into one (atomically), for the fastest lookups.
     Compact {
@@ -89,8 +101,12 @@ pub enum IndexCommand {
 /// Arguments of `newsdedup clean`.
 #[derive(Debug, clap::Args)]
 pub struct CleanArgs {
-    /// A file, a directory tree, or `-` for standard input.
-    pub input: PathBuf,
+    /// Files, directory trees, or `-` for standard input. With several
+    /// inputs the corpus order is the order given, then the relative path
+    /// within each; each input is mirrored under --out by its own name (two
+    /// inputs with the same name are refused).
+    #[arg(value_name = "INPUT")]
+    pub input: Vec<PathBuf>,
 
     /// Write the clean tree here, mirroring the input's layout. Required for
     /// a directory input. Files already there that this run does not write
@@ -98,8 +114,9 @@ pub struct CleanArgs {
     #[arg(long, short, value_name = "DIR")]
     pub out: Option<PathBuf>,
 
-    /// Do everything but write the output.
-    #[arg(long, conflicts_with_all = ["out", "in_place"])]
+    /// Do everything but write the output (--out is then accepted and
+    /// ignored; --attributes, --report, --explain are still written).
+    #[arg(long, conflicts_with = "in_place")]
     pub dry_run: bool,
 
     /// Replace each input file with its clean version, atomically. Without
@@ -218,17 +235,33 @@ pub struct CleanArgs {
     pub quiet: bool,
 
     /// Input format. `auto`: JSON Lines for files named *.jsonl, *.ndjson or
-    /// *.json (optionally .gz or .zst), text otherwise; standard input, and a
-    /// file given as the input under another name, are JSON Lines when their
-    /// first line is a JSON object.
-    /// `jsonl`: every input is JSON Lines, one document per line.
+    /// *.json, CSV for *.csv (either optionally .gz or .zst), text
+    /// otherwise; standard input, and a file given as the input under
+    /// another name, are JSON Lines when their first line is a JSON object.
+    /// `jsonl`: every input is JSON Lines, one document per line. `csv`:
+    /// every input is CSV with a header row, one document per row (the text
+    /// in the --text-field column; every other column, the header and the
+    /// quoting passed through byte for byte).
     #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
     pub format: FormatArg,
 
-    /// JSONL: the field that holds the document text. Every other field is
-    /// passed through unchanged.
+    /// JSONL and CSV: the field (column) that holds the document text.
+    /// Every other field is passed through unchanged.
     #[arg(long, value_name = "NAME", default_value = "text")]
     pub text_field: String,
+
+    /// JSONL and CSV: the field (column) naming each record. Explain lines,
+    /// rejects, the report and --attributes name records by it as well as
+    /// by file:line, when a record has it.
+    #[arg(long, value_name = "NAME", default_value = "id")]
+    pub id_field: String,
+
+    /// JSONL and CSV: write dolma attributes here, one file per shard
+    /// mirrored by its relative path: per record `{"id": ..., "attributes":
+    /// {"newsdedup__paragraph_duplicates": [[start, end, 1.0], ...]}}`, the
+    /// dropped spans in characters, for `dolma mix` span_replacement.
+    #[arg(long, value_name = "DIR")]
+    pub attributes: Option<PathBuf>,
 
     /// JSONL: keep a record left with no paragraph, with empty text (by
     /// default it is dropped and listed in the report).
@@ -241,11 +274,12 @@ pub struct CleanArgs {
     #[arg(long, value_name = "FILE")]
     pub rejects: Option<PathBuf>,
 
-    /// JSONL: leave the text untouched and add a field (`--annotate` for
-    /// `newsdedup`, or `--annotate=FIELD`) with the dropped paragraphs as
-    /// [start, end, reason] byte spans of the text, and counts. No record is
-    /// dropped.
-    #[arg(long, value_name = "FIELD", num_args = 0..=1, require_equals = true, default_missing_value = "newsdedup")]
+    /// JSONL and CSV: leave the text untouched and add a field (`--annotate`
+    /// for `newsdedup`, or `--annotate FIELD`) with the dropped paragraphs
+    /// as [start, end, reason] byte spans of the text, and counts (in CSV a
+    /// last column holding that JSON). No record is dropped. A FIELD that
+    /// names an existing file (or `-`) before any input is taken as the input.
+    #[arg(long, value_name = "FIELD", num_args = 0..=1, default_missing_value = "newsdedup")]
     pub annotate: Option<String>,
 
     /// Persistent index folder (created if absent; not inside the input):
@@ -278,6 +312,8 @@ pub enum FormatArg {
     Text,
     /// One JSON object per line.
     Jsonl,
+    /// A header row, then one document per row.
+    Csv,
 }
 
 /// `--compress`.
@@ -354,7 +390,10 @@ impl IndexCommand {
     pub fn run(self) -> Result<(), crate::index::IndexError> {
         use crate::index::{Index, unix_now};
         match self {
-            IndexCommand::Stats { path } => print!("{}", Index::open_existing(&path)?.stats()),
+            IndexCommand::Stats { path, json: false } => print!("{}", Index::open_existing(&path)?.stats()),
+            IndexCommand::Stats { path, json: true } => {
+                println!("{}", stats_json(&Index::open_existing(&path)?.stats()));
+            }
             IndexCommand::Compact { path } => Index::open_existing(&path)?.compact()?,
             IndexCommand::Merge { path, other } => {
                 let added = Index::open_existing(&path)?.merge_from(&other, unix_now())?;
@@ -365,16 +404,80 @@ impl IndexCommand {
     }
 }
 
+/// `index stats --json`: the figures as one JSON object.
+fn stats_json(s: &crate::index::IndexStats) -> serde_json::Value {
+    let last_run = s.last_run.as_ref().map(|r| serde_json::json!({"batch": r.batch, "label": r.label}));
+    serde_json::json!({
+        "keys": s.keys,
+        "bytes_on_disk": s.bytes_on_disk,
+        "segments": s.segments,
+        "segment_keys": s.segment_keys,
+        "runs": s.runs,
+        "batches": s.batches,
+        "last_run": last_run,
+        "last_batch": s.last_batch.as_ref().map(|b| format!("{b:?}")),
+    })
+}
+
+/// Prints a completion script (`completions`) or the man page (`man`).
+pub fn print_help_file(command: &Command) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    // Rendered in memory first: clap_complete panics on a write error.
+    let mut buf = Vec::new();
+    match command {
+        Command::Completions { shell } => clap_complete::generate(*shell, &mut cmd, "newsdedup", &mut buf),
+        Command::Man => clap_mangen::Man::new(cmd).render(&mut buf)?,
+        _ => {}
+    }
+    let mut out = std::io::stdout().lock();
+    std::io::Write::write_all(&mut out, &buf)?;
+    std::io::Write::flush(&mut out)
+}
+
 impl CleanArgs {
+    /// The inputs, with a `--annotate` value that is really an input (an
+    /// existing path or `-`, given before any input) moved back among them.
+    fn inputs(&mut self) -> anyhow::Result<Vec<PathBuf>> {
+        let mut inputs = std::mem::take(&mut self.input);
+        if let Some(value) = self.annotate.clone()
+            && (value == "-" || std::path::Path::new(&value).exists())
+        {
+            if !inputs.is_empty() {
+                anyhow::bail!(
+                    "--annotate {value}: {value:?} names a file; write --annotate=FIELD, or put --annotate after \
+                     the inputs"
+                );
+            }
+            inputs.push(PathBuf::from(value));
+            self.annotate = Some("newsdedup".to_owned());
+        }
+        if inputs.is_empty() {
+            anyhow::bail!("no input given: name files, directories, or `-` for standard input");
+        }
+        Ok(inputs)
+    }
+
     /// The one translation from command line to [`Config`].
-    pub fn into_config(self) -> anyhow::Result<Config> {
-        let input = if self.input.as_os_str() == "-" { Input::Stdin } else { Input::Path(self.input) };
+    pub fn into_config(mut self) -> anyhow::Result<Config> {
+        let mut inputs = self.inputs()?;
+        let input = match inputs.len() {
+            1 if inputs[0].as_os_str() == "-" => Input::Stdin,
+            1 => Input::Path(inputs.remove(0)),
+            _ if inputs.iter().any(|p| p.as_os_str() == "-") => {
+                anyhow::bail!("standard input (`-`) cannot be one of several inputs")
+            }
+            _ => Input::Paths(inputs),
+        };
         let output = match (self.out, self.dry_run, self.in_place) {
+            (_, true, _) => Output::DryRun,
             (Some(dir), _, _) => Output::Dir(dir),
-            (None, true, _) => Output::DryRun,
             (None, false, true) => Output::InPlace { backup: self.backup },
             (None, false, false) => Output::Stdout,
         };
+        if input == Input::Stdin && self.attributes.is_some() {
+            anyhow::bail!("--attributes needs file or directory inputs: standard input has no name to mirror");
+        }
         if input == Input::Stdin && matches!(output, Output::InPlace { .. } | Output::Dir(_)) {
             anyhow::bail!(
                 "--in-place and --out need a file or directory input; standard input is cleaned to standard output"
@@ -432,7 +535,10 @@ impl CleanArgs {
             FormatArg::Auto => Format::Auto,
             FormatArg::Text => Format::Text,
             FormatArg::Jsonl => Format::Jsonl,
+            FormatArg::Csv => Format::Csv,
         };
+        cfg.id_field = self.id_field;
+        cfg.attributes = self.attributes;
         cfg.text_field = self.text_field;
         cfg.index = self.index;
         cfg.batch = self.batch.map(std::ffi::OsString::into_encoded_bytes);
@@ -501,7 +607,7 @@ mod tests {
             all.extend(args);
             Cli::try_parse_from(all).map(|c| match c.command {
                 Command::Clean(a) => a.into_config().map(|c| c.emit).ok(),
-                Command::Index(_) => None,
+                _ => None,
             })
         };
         assert_eq!(parse(&[]).ok().flatten(), Some(Emit::Normalized));

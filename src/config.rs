@@ -18,6 +18,20 @@ pub enum Input {
     Stdin,
     /// A file or a directory tree.
     Path(PathBuf),
+    /// Several files or trees, in corpus order; each is mirrored under the
+    /// output folder by its file name.
+    Paths(Vec<PathBuf>),
+}
+
+impl Input {
+    /// The input paths (none for standard input).
+    pub fn paths(&self) -> &[PathBuf] {
+        match self {
+            Input::Stdin => &[],
+            Input::Path(p) => std::slice::from_ref(p),
+            Input::Paths(ps) => ps,
+        }
+    }
 }
 
 /// Where the clean text goes.
@@ -71,6 +85,11 @@ pub struct Config {
     pub format: Format,
     /// JSONL: the field holding the document text.
     pub text_field: String,
+    /// Records: the field (JSONL) or column (CSV) naming each record in
+    /// explain lines, rejects, reports and attributes, when present.
+    pub id_field: String,
+    /// Write dolma attribute files (one per record shard) under this folder.
+    pub attributes: Option<PathBuf>,
     /// JSONL: keep a record left with no paragraph (with empty text) instead of dropping it.
     pub keep_empty: bool,
     /// JSONL: write lines that are not usable records here, unchanged.
@@ -106,6 +125,8 @@ impl Config {
             quiet: false,
             format: Format::Auto,
             text_field: "text".to_owned(),
+            id_field: "id".to_owned(),
+            attributes: None,
             keep_empty: false,
             rejects: None,
             annotate: None,

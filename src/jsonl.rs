@@ -49,6 +49,8 @@ pub enum Format {
     Text,
     /// One document per line.
     Jsonl,
+    /// One document per CSV row (see [`crate::formats::csv`]).
+    Csv,
 }
 
 /// Stream compression.
@@ -195,6 +197,13 @@ pub enum RecordError {
     /// Invalid UTF-8 that the encoding policy refuses, or in a field name
     /// (names are re-serialised, so they must be text): byte offset in the line.
     Encoding(usize),
+    /// CSV: a row with another number of fields than the header.
+    Columns {
+        /// Fields in the row.
+        found: usize,
+        /// Fields in the header.
+        expected: usize,
+    },
 }
 
 impl fmt::Display for RecordError {
@@ -206,6 +215,9 @@ impl fmt::Display for RecordError {
             RecordError::DuplicateField(n) => write!(f, "field \"{n}\" occurs more than once"),
             RecordError::BadString(n, m) => write!(f, "field \"{n}\" is not a valid JSON string: {m}"),
             RecordError::Encoding(at) => write!(f, "invalid UTF-8 at byte offset {at} of the line"),
+            RecordError::Columns { found, expected } => {
+                write!(f, "{found} fields where the header has {expected}")
+            }
         }
     }
 }
@@ -361,6 +373,11 @@ impl Record {
     /// The line as read (without its line break).
     pub fn line(&self) -> &[u8] {
         &self.line
+    }
+
+    /// The raw JSON text of a field's value, when the record has it.
+    pub fn raw_field(&self, name: &str) -> Option<&[u8]> {
+        self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| &self.line[v.clone()])
     }
 
     /// True when the record has a field named `name`.

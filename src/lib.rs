@@ -24,6 +24,7 @@ pub mod dedup;
 pub mod diag;
 pub mod document;
 pub mod error;
+pub mod formats;
 pub mod index;
 pub mod interrupt;
 pub mod jsonl;

@@ -15,6 +15,14 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Clean(args) => clean(*args),
         Command::Index(cmd) => index(cmd),
+        cmd @ (Command::Completions { .. } | Command::Man) => match newsdedup::cli::print_help_file(&cmd) {
+            Ok(()) => exit::SUCCESS,
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit::BROKEN_PIPE,
+            Err(e) => {
+                diag::line(format_args!("newsdedup: <stdout>: {e}"));
+                exit::FATAL
+            }
+        },
     };
     ExitCode::from(code as u8)
 }
@@ -23,7 +31,7 @@ fn clean(args: newsdedup::cli::CleanArgs) -> i32 {
     let result = args.into_config().and_then(|cfg| {
         // Standard input is read in one blocking call that a flag cannot
         // stop: there the default signal behaviour (end at once) is kept.
-        if matches!(cfg.input, Input::Path(_)) {
+        if !matches!(cfg.input, Input::Stdin) {
             interrupt::install().context("cannot install the signal handler")?;
         }
         newsdedup::pipeline::run(&cfg).map(|r| (cfg, r))

@@ -54,18 +54,21 @@ use crate::dedup::{Deduper, EARLIER_RUN, History, Plan, Verdict};
 use crate::diag::diag;
 use crate::document::Document;
 use crate::error::Error;
+use crate::formats::{Kind, Parser, Row, Source};
 use crate::interrupt;
-use crate::jsonl::{self, Format, Record, RecordError};
+use crate::jsonl::{self, Format, RecordError};
 use crate::read::{Decoding, decode};
 use crate::report::{DroppedRecord, FileRow, Report, Stats, unwritten_status};
 use crate::side::{self, SideFile};
-use crate::walk::{InputFile, walk};
+use crate::walk::InputFile;
 use crate::write::{
     check_out_dir, create_out_dir, remove_empty_dirs, remove_in_place, replace_in_place, sweep_stale_temps,
     write_atomic,
 };
 
 mod index_run;
+mod inputs;
+mod records;
 use index_run::{IndexRun, history};
 
 /// Most files in one window.
@@ -87,7 +90,7 @@ pub fn run(cfg: &Config) -> anyhow::Result<Report> {
     let started = Instant::now();
     let Finished { mut report, report_file, index } = pool.install(|| match &cfg.input {
         Input::Stdin => run_stdin_any(cfg),
-        Input::Path(root) => run_tree(cfg, root),
+        Input::Path(_) | Input::Paths(_) => run_tree(cfg, cfg.input.paths()),
     })?;
     report.threads = pool.current_num_threads();
     report.finish(started.elapsed());
@@ -137,7 +140,11 @@ fn run_stdin_any(cfg: &Config) -> anyhow::Result<Finished> {
     }
     let jsonl = cfg.format == Format::Jsonl || (cfg.format == Format::Auto && jsonl::looks_like_jsonl(&first));
     let input = io::Cursor::new(first).chain(io::stdin());
-    if jsonl { run_stdin_jsonl(cfg, Box::new(input)) } else { run_stdin(cfg, input) }
+    match (jsonl, cfg.format) {
+        (_, Format::Csv) => run_stdin_jsonl(cfg, Kind::Csv, Box::new(input)),
+        (true, _) => run_stdin_jsonl(cfg, Kind::Jsonl, Box::new(input)),
+        _ => run_stdin(cfg, input),
+    }
 }
 
 /// A document read and prepared, not yet decided.
@@ -204,6 +211,8 @@ struct Decider {
     /// Document number -> (input number, line; 0 for a whole file): 16
     /// bytes per document, so names are not stored per record.
     docs: Vec<(u32, u64)>,
+    /// Document number -> record id (`--id-field`), for records that have one.
+    ids: std::collections::HashMap<u32, Box<str>>,
     explain: Option<SideFile>,
     /// `--explain-spared`: spared short repeats are listed too.
     explain_spared: bool,
@@ -222,11 +231,17 @@ struct ExplainLine<'a> {
     file: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     line: Option<u64>,
+    /// The record's id (`--id-field`), when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
     paragraph: usize,
     key: String,
     first_file: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     first_line: Option<u64>,
+    /// The id of the record holding the first occurrence, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first_id: Option<&'a str>,
     /// Absent when the first occurrence is in an earlier batch.
     #[serde(skip_serializing_if = "Option::is_none")]
     first_paragraph: Option<u32>,
@@ -253,6 +268,7 @@ impl Decider {
             deduper,
             inputs: Vec::new(),
             docs: Vec::new(),
+            ids: std::collections::HashMap::new(),
             explain: SideFile::create(&cfg.explain)?,
             explain_spared: cfg.explain_spared,
             rejects: SideFile::create(&cfg.rejects)?,
@@ -293,12 +309,27 @@ impl Decider {
         if line == 0 { name.clone() } else { format!("{name}:{line}") }
     }
 
-    /// Decides one document (`line` is 0 for a whole file).
-    fn decide(&mut self, input: u32, line: u64, doc: &Document, history: Option<&History>) -> anyhow::Result<Plan> {
+    /// The id of a document (a record with `--id-field`), when it has one.
+    fn doc_id(&self, doc: u32) -> Option<String> {
+        self.ids.get(&doc).map(|id| id.to_string())
+    }
+
+    /// Decides one document (`line` is 0 for a whole file; `id` the
+    /// record's id, when it has one).
+    fn decide(
+        &mut self,
+        input: u32,
+        (line, id): (u64, Option<&str>),
+        doc: &Document,
+        history: Option<&History>,
+    ) -> anyhow::Result<Plan> {
         if self.docs.len() >= EARLIER_RUN as usize {
             anyhow::bail!("more than {} documents in one run; split the input into several runs", EARLIER_RUN - 1);
         }
         let plan = self.deduper.decide_with_history(&doc.keys, &doc.whole, history);
+        if let Some(id) = id {
+            self.ids.insert(plan.doc, id.into());
+        }
         self.docs.push((input, line));
         if let Some(ix) = &mut self.index {
             ix.add(self.deduper.take_new_firsts());
@@ -331,6 +362,8 @@ impl Decider {
             let entry = ExplainLine {
                 file: &self.inputs[input as usize],
                 line: (line > 0).then_some(line),
+                id: self.ids.get(&plan.doc).map(|id| &**id),
+                first_id: self.ids.get(&first.doc).map(|id| &**id),
                 paragraph: i,
                 key: doc.keys[i].digest.to_hex(),
                 first_file,
@@ -349,14 +382,29 @@ impl Decider {
 
     /// Records a rejected JSONL line: stderr, the rejects file (the line
     /// exactly as read, with a line break), the row.
-    fn reject(&mut self, shard: &Path, line: u64, raw: &[u8], error: &str, row: &mut FileRow) -> anyhow::Result<()> {
-        diag!("newsdedup: {}:{line}: {error}", shard.display());
+    fn reject(
+        &mut self,
+        shard: &Path,
+        (line, id): (u64, Option<String>),
+        raw: &[u8],
+        error: &str,
+        row: &mut FileRow,
+    ) -> anyhow::Result<()> {
+        match &id {
+            Some(id) => diag!("newsdedup: {}:{line}: {error} (id {id})", shard.display()),
+            None => diag!("newsdedup: {}:{line}: {error}", shard.display()),
+        }
         if let Some(out) = self.rejects.as_mut() {
             out.write(raw).map_err(side_error_of)?;
-            out.write(b"\n").map_err(side_error_of)?;
+            if !raw.ends_with(b"\n") {
+                out.write(b"\n").map_err(side_error_of)?;
+            }
         }
         row.stats.records_rejected += 1;
         row.rejected_lines.push(line);
+        if let Some(id) = id {
+            row.rejected_ids.insert(line, id);
+        }
         Ok(())
     }
 
@@ -400,19 +448,27 @@ fn progress_bar(cfg: &Config, total: u64) -> ProgressBar {
     bar
 }
 
-fn run_tree(cfg: &Config, root: &Path) -> anyhow::Result<Finished> {
-    let meta = fs::metadata(root).map_err(|e| Error::io(root, e))?;
+fn run_tree(cfg: &Config, roots: &[PathBuf]) -> anyhow::Result<Finished> {
+    let metas = roots.iter().map(|r| fs::metadata(r).map_err(|e| Error::io(r, e))).collect::<Result<Vec<_>, _>>()?;
+    if roots.len() > 1 {
+        inputs::check_names(roots)?;
+    }
     let created = match &cfg.output {
         Output::Dir(out) => {
-            check_out_dir(root, out)?;
+            for root in roots {
+                check_out_dir(root, out)?;
+            }
             create_out_dir(out)?
         }
-        Output::Stdout if meta.is_dir() => {
-            anyhow::bail!("{}: is a directory; give --out DIR (or --dry-run, or --in-place)", root.display())
+        _ => {
+            if let (Output::Stdout, Some((root, _))) = (&cfg.output, roots.iter().zip(&metas).find(|(_, m)| m.is_dir()))
+            {
+                anyhow::bail!("{}: is a directory; give --out DIR (or --dry-run, or --in-place)", root.display())
+            }
+            None
         }
-        _ => None,
     };
-    let result = run_listing(cfg, root, &meta);
+    let result = run_listing(cfg, roots, &metas);
     if let (Err(_), Some(dir)) = (&result, created) {
         // A refused or failed run leaves no empty --out behind.
         remove_empty_dirs(&dir);
@@ -423,17 +479,20 @@ fn run_tree(cfg: &Config, root: &Path) -> anyhow::Result<Finished> {
 /// A single input file not named as JSONL whose first line is a JSON
 /// object is JSON Lines under `--format auto`.
 fn sniff_single_file(cfg: &Config, root: &Path, meta: &fs::Metadata) -> Option<Config> {
-    let unnamed = meta.is_file() && cfg.format == Format::Auto && !jsonl::is_jsonl_name(root);
+    let unnamed = meta.is_file() && cfg.format == Format::Auto && Kind::of(root, cfg.format).is_none();
     let first = if unnamed { jsonl::first_line(root, 1 << 24).ok()? } else { return None };
     jsonl::looks_like_jsonl(&first).then(|| Config { format: Format::Jsonl, ..cfg.clone() })
 }
 
-fn run_listing(cfg: &Config, root: &Path, meta: &fs::Metadata) -> anyhow::Result<Finished> {
-    let sniffed = sniff_single_file(cfg, root, meta);
+fn run_listing(cfg: &Config, roots: &[PathBuf], metas: &[fs::Metadata]) -> anyhow::Result<Finished> {
+    let sniffed = match (roots, metas) {
+        ([root], [meta]) => sniff_single_file(cfg, root, meta),
+        _ => None,
+    };
     let cfg = sniffed.as_ref().unwrap_or(cfg);
-    let mut listing = walk(root, &cfg.walk);
     let in_place = matches!(cfg.output, Output::InPlace { .. });
-    let left_alone = backups::pass_over(&mut listing.files, meta.is_file(), in_place)?;
+    let (mut listing, left_alone) = inputs::walk_all(roots, metas, &cfg.walk, in_place)?;
+    let several = roots.len() > 1 || metas.iter().any(fs::Metadata::is_dir);
     if let Output::InPlace { backup: Some(suffix) } = &cfg.output {
         check_backups(&mut listing, suffix)?;
     }
@@ -449,15 +508,17 @@ fn run_listing(cfg: &Config, root: &Path, meta: &fs::Metadata) -> anyhow::Result
         }
         decider.report.push(FileRow::skipped(&s.rel, &s.error, s.failure));
     }
-    if cfg.output == Output::Stdout && meta.is_dir() && listing.files.iter().any(|f| !is_jsonl(f, cfg)) {
-        anyhow::bail!("{}: is a directory of text files; give --out DIR (or --dry-run, or --in-place)", root.display())
+    if cfg.output == Output::Stdout && several && listing.files.iter().any(|f| !is_jsonl(f, cfg)) {
+        let names: Vec<_> = roots.iter().map(|r| r.display().to_string()).collect();
+        anyhow::bail!("{}: several text files; give --out DIR (or --dry-run, or --in-place)", names.join(", "))
     }
     let bar = progress_bar(cfg, listing.files.iter().map(|f| f.size).sum());
     let mut stdout: Option<jsonl::Sink> = None;
     let mut rest = &listing.files[..];
     while let Some(first) = rest.first() {
         if is_jsonl(first, cfg) {
-            let shard = Shard { path: first.path.clone(), rel: first.rel.clone() };
+            let kind = Kind::of(&first.rel, cfg.format).unwrap_or(Kind::Jsonl);
+            let shard = Shard { path: first.path.clone(), rel: first.rel.clone(), kind };
             match cfg.max_bytes {
                 Some(limit) if first.size > limit => {
                     let err = Error::TooLarge { path: first.path.clone(), size: first.size, limit };
@@ -505,12 +566,9 @@ fn check_backups(listing: &mut crate::walk::Walk, suffix: &str) -> anyhow::Resul
     Ok(())
 }
 
+/// True for a record shard (JSON Lines or CSV), false for a text file.
 fn is_jsonl(file: &InputFile, cfg: &Config) -> bool {
-    match cfg.format {
-        Format::Jsonl => true,
-        Format::Text => false,
-        Format::Auto => jsonl::is_jsonl_name(&file.rel),
-    }
+    Kind::of(&file.rel, cfg.format).is_some()
 }
 
 /// Text files, one document each, in windows (see the module docs).
@@ -583,7 +641,7 @@ fn decide_window(decider: &mut Decider, window: Window) -> anyhow::Result<Vec<De
         match item {
             Ok(p) => {
                 let input = decider.input(&p.file.rel);
-                let plan = decider.decide(input, 0, &p.doc, p.history.as_ref())?;
+                let plan = decider.decide(input, (0, None), &p.doc, p.history.as_ref())?;
                 let duplicate_of = plan.duplicate_of.map(|d| decider.doc_name(d));
                 out.push(Decided { prepared: p, plan, duplicate_of });
             }
@@ -678,10 +736,11 @@ pub const BATCH_BYTES: usize = 32 << 20;
 )]
 pub struct BrokenPipe;
 
-/// A JSONL input: a file or stdin (`-`).
+/// A record shard (JSONL or CSV): a file or stdin (`-`).
 struct Shard {
     path: PathBuf,
     rel: PathBuf,
+    kind: Kind,
 }
 
 impl Shard {
@@ -695,14 +754,14 @@ impl Shard {
 // Nearly every line is a `Doc`; boxing it would only add an allocation.
 #[allow(clippy::large_enum_variant)]
 enum Line {
-    Doc { line: u64, record: Record, doc: Document, history: Option<History>, repaired: bool, bytes: u64 },
+    Doc { line: u64, record: Row, doc: Document, history: Option<History>, repaired: bool, bytes: u64 },
     Rejected { line: u64, raw: Vec<u8>, error: RecordError },
 }
 
 /// Parses and prepares one line (`raw` exactly as read, without the `\n`).
-fn prepare_line(line: u64, raw: Vec<u8>, cfg: &Config, ix: Option<&IndexRun>) -> Line {
-    let bytes = raw.len() as u64 + 1;
-    match Record::parse_bytes(raw, &cfg.text_field, cfg.encoding) {
+fn prepare_line(line: u64, raw: Vec<u8>, cfg: &Config, parser: &Parser, ix: Option<&IndexRun>) -> Line {
+    let bytes = raw.len() as u64 + u64::from(parser.csv.is_none());
+    match parser.parse(raw) {
         Ok((record, text, repaired)) => {
             let doc = Document::prepare(text, &cfg.text);
             let history = ix.map(|ix| history(ix, &doc));
@@ -743,10 +802,10 @@ fn read_batch(reader: &mut dyn io::BufRead, next_line: &mut u64) -> Batch {
 }
 
 /// What a decided record becomes.
-fn render_line(line: &Line, plan: Option<&Plan>, cfg: &Config, out: &mut Vec<u8>) {
+fn render_line(line: &Line, plan: Option<&Plan>, cfg: &Config, parser: &Parser, out: &mut Vec<u8>) {
     let (Line::Doc { record, doc, .. }, Some(plan)) = (line, plan) else { return };
     if let Some(field) = &cfg.annotate {
-        record.write_with_field(field, &annotation(doc, plan), out);
+        parser.write_with_field(record, field, &annotation(doc, plan), out);
         return;
     }
     if plan.kept() == 0 && !cfg.keep_empty {
@@ -756,13 +815,12 @@ fn render_line(line: &Line, plan: Option<&Plan>, cfg: &Config, out: &mut Vec<u8>
     doc.render_into(&plan.verdicts, cfg.emit, &mut text);
     if text == doc.original.as_bytes() {
         // Nothing dropped, nothing normalised: the record as it was read.
-        out.extend_from_slice(record.line());
-        out.push(b'\n');
+        parser.write_as_read(record, out);
         return;
     }
     // Only whole `str` slices and ASCII line breaks were rendered: valid UTF-8.
     let text = String::from_utf8(text).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-    record.write_with_text(&text, out);
+    parser.write_with_text(record, &text, out);
 }
 
 /// The `--annotate` value: dropped paragraphs as `[start, end, reason]` byte
@@ -882,21 +940,43 @@ fn run_shard(
         Some(r) => Ok(r),
         None => jsonl::open(&shard.path),
     };
-    let mut reader = match opened {
+    let reader = match opened {
         Ok(r) => r,
         Err(e) => {
             fail_shard(decider, row, Error::io(&shard.path, e));
             return Ok(());
         }
     };
+    let (mut source, parser) =
+        match Source::open(shard.kind, reader, &cfg.text_field, Some(&cfg.id_field), cfg.encoding) {
+            Ok(opened) => opened,
+            // The text column is missing: the configuration does not fit the data.
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                return Err(Error::invalid(shard.name(), e.to_string()).into());
+            }
+            Err(e) => {
+                fail_shard(decider, row, Error::io(shard.name(), e));
+                return Ok(());
+            }
+        };
+    if let (Some(field), Some((header, _))) = (&cfg.annotate, &parser.csv)
+        && header.column(field).is_some()
+    {
+        let msg = format!("the header already has a column \"{field}\"; --annotate never overwrites a field");
+        return Err(Error::invalid(shard.name(), msg).into());
+    }
+    let mut attributes = records::Attributes::open(cfg, shard)?;
     match &cfg.output {
         Output::Dir(out) => decider.sweep(out.join(&shard.rel).parent()),
         Output::InPlace { .. } => decider.sweep(shard.path.parent()),
         _ => {}
     }
     let mut out = open_shard_out(cfg, shard, stdout)?;
+    let header = parser.header(cfg.annotate.as_deref());
+    row.stats.bytes_out += header.len() as u64;
+    out.write(&header)?;
     let mut next_line = 0u64;
-    let mut batch = read_batch(&mut *reader, &mut next_line);
+    let mut batch = records::read(&mut source, &mut next_line);
     let mut first = true;
     loop {
         if interrupt::requested() {
@@ -904,7 +984,10 @@ fn run_shard(
             return Err(Error::Interrupted.into());
         }
         let (current, damage) = batch;
-        if first && let Some(misfit) = jsonl::Misfit::of(&current, &cfg.text_field) {
+        if first
+            && shard.kind == Kind::Jsonl
+            && let Some(misfit) = jsonl::Misfit::of(&current, &cfg.text_field)
+        {
             let fatal = cfg.format == Format::Jsonl || shard.path.as_os_str() == "-" || misfit.is_config();
             let err = Error::invalid(shard.name(), misfit.to_string());
             if fatal {
@@ -918,9 +1001,10 @@ fn run_shard(
             if current.is_empty() {
                 break;
             }
+            let mut sink = BatchOut { out: &mut out, attributes: attributes.as_mut() };
             let (done, upcoming) = rayon::join(
-                || process_batch(cfg, decider, input, shard, current, &mut out, &mut row),
-                || read_batch(&mut *reader, &mut next_line),
+                || process_batch(cfg, decider, input, (shard, &parser), current, &mut sink, &mut row),
+                || records::read(&mut source, &mut next_line),
             );
             done?;
             batch = upcoming;
@@ -929,13 +1013,15 @@ fn run_shard(
         // Every complete line before the damage is cleaned and written (so
         // no paragraph kept from them is lost), except in place: a shard
         // that could not be read to its end is never replaced.
-        process_batch(cfg, decider, input, shard, current, &mut out, &mut row)?;
+        let mut sink = BatchOut { out: &mut out, attributes: attributes.as_mut() };
+        process_batch(cfg, decider, input, (shard, &parser), current, &mut sink, &mut row)?;
         let in_place = matches!(&out, ShardOut::File { in_place: Some(_), .. });
         let what = if in_place {
             drop(out);
             "the shard was left as it was"
         } else {
             out.commit()?;
+            attributes.map_or(Ok(()), records::Attributes::commit)?;
             "the records before it were cleaned and written"
         };
         let cause = io::Error::new(e.kind(), format!("line {}: {e}; {what}", next_line + 1));
@@ -944,6 +1030,7 @@ fn run_shard(
     }
     decider.journal()?;
     out.commit()?;
+    attributes.map_or(Ok(()), records::Attributes::commit)?;
     row.status = if cfg.output == Output::DryRun { "dry-run" } else { "written" }.into();
     decider.report.push(row);
     Ok(())
@@ -955,24 +1042,31 @@ fn fail_shard(decider: &mut Decider, row: FileRow, err: Error) {
     failed.stats += row.stats;
     failed.dropped_records = row.dropped_records;
     failed.rejected_lines = row.rejected_lines;
+    failed.rejected_ids = row.rejected_ids;
     decider.report.push(failed);
+}
+
+/// Where a decided batch goes: the shard's output and its attribute file.
+struct BatchOut<'a, 'b> {
+    out: &'a mut ShardOut<'b>,
+    attributes: Option<&'a mut records::Attributes>,
 }
 
 fn process_batch(
     cfg: &Config,
     decider: &mut Decider,
     input: u32,
-    shard: &Shard,
+    (shard, parser): (&Shard, &Parser),
     batch: Vec<(u64, Vec<u8>)>,
-    out: &mut ShardOut<'_>,
+    sink: &mut BatchOut<'_, '_>,
     row: &mut FileRow,
 ) -> anyhow::Result<()> {
     let ix = decider.index.as_ref();
-    let lines: Vec<Line> = batch.into_par_iter().map(|(n, raw)| prepare_line(n, raw, cfg, ix)).collect();
+    let lines: Vec<Line> = batch.into_par_iter().map(|(n, raw)| prepare_line(n, raw, cfg, parser, ix)).collect();
     if let Some(field) = &cfg.annotate {
         for l in &lines {
             if let Line::Doc { line, record, .. } = l
-                && record.has_field(field)
+                && parser.has_field(record, field)
             {
                 let msg = format!(
                     "line {line}: the record already has a field \"{field}\"; --annotate never overwrites a field \
@@ -985,8 +1079,9 @@ fn process_batch(
     let mut plans = Vec::with_capacity(lines.len());
     for l in &lines {
         match l {
-            Line::Doc { line, doc, history, repaired, bytes, .. } => {
-                let plan = decider.decide(input, *line, doc, history.as_ref())?;
+            Line::Doc { line, record, doc, history, repaired, bytes } => {
+                let id = parser.id(record);
+                let plan = decider.decide(input, (*line, id.as_deref()), doc, history.as_ref())?;
                 let mut stats = Stats::of_plan(&plan);
                 stats.bytes_in = *bytes;
                 stats.inputs_repaired = u64::from(*repaired);
@@ -994,13 +1089,16 @@ fn process_batch(
                 stats.documents_written = u64::from(written && cfg.output != Output::DryRun);
                 if let (false, Some(status)) = (written, unwritten_status(&plan)) {
                     let duplicate_of = plan.duplicate_of.map(|d| decider.doc_name(d));
-                    row.dropped_records.push(DroppedRecord { line: *line, status: status.into(), duplicate_of });
+                    let duplicate_of_id = plan.duplicate_of.and_then(|d| decider.doc_id(d));
+                    let status = status.into();
+                    row.dropped_records.push(DroppedRecord { line: *line, status, duplicate_of, id, duplicate_of_id });
                 }
                 row.stats += stats;
                 plans.push(Some(plan));
             }
             Line::Rejected { line, raw, error } => {
-                decider.reject(shard.name(), *line, raw, &error.to_string(), row)?;
+                let id = parser.id_of_raw(raw);
+                decider.reject(shard.name(), (*line, id), raw, &error.to_string(), row)?;
                 plans.push(None);
             }
         }
@@ -1010,7 +1108,7 @@ fn process_batch(
         .zip(plans.par_iter())
         .map(|(l, p)| {
             let mut buf = Vec::new();
-            render_line(l, p.as_ref(), cfg, &mut buf);
+            render_line(l, p.as_ref(), cfg, parser, &mut buf);
             buf
         })
         .collect();
@@ -1020,18 +1118,23 @@ fn process_batch(
     for (l, mut r) in lines.iter().zip(rendered) {
         if let (true, Line::Rejected { raw, .. }) = (in_place, l) {
             r.extend_from_slice(raw);
-            r.push(b'\n');
+            if parser.csv.is_none() {
+                r.push(b'\n');
+            }
         }
         row.stats.bytes_out += r.len() as u64;
-        out.write(&r)?;
+        sink.out.write(&r)?;
+    }
+    if let Some(attributes) = sink.attributes.as_mut() {
+        attributes.write(parser, &lines, &plans)?;
     }
     Ok(())
 }
 
-fn run_stdin_jsonl(cfg: &Config, input: Box<dyn Read + Send>) -> anyhow::Result<Finished> {
+fn run_stdin_jsonl(cfg: &Config, kind: Kind, input: Box<dyn Read + Send>) -> anyhow::Result<Finished> {
     let mut decider = Decider::new(cfg)?;
     let mut stdout = None;
-    let shard = Shard { path: "-".into(), rel: "<stdin>".into() };
+    let shard = Shard { path: "-".into(), rel: "<stdin>".into(), kind };
     let reader = jsonl::reader(input, jsonl::Compression::None).context("<stdin>")?;
     run_shard(cfg, &mut decider, &shard, Some(reader), &mut stdout)?;
     finish_stdout(stdout)?;

@@ -159,6 +159,9 @@ pub struct FileRow {
     /// JSONL: line numbers of rejected lines.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rejected_lines: Vec<u64>,
+    /// The ids (`--id-field`) of rejected records that have one, by line.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub rejected_ids: std::collections::BTreeMap<u64, String>,
     /// The counts.
     #[serde(flatten)]
     pub stats: Stats,
@@ -203,6 +206,12 @@ pub struct DroppedRecord {
     /// For a duplicate, the earlier document (`shard:line`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duplicate_of: Option<String>,
+    /// The record's id (`--id-field`), when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// For a duplicate, the earlier record's id, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate_of_id: Option<String>,
 }
 
 /// The outcome of a run.

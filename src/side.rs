@@ -22,7 +22,7 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use crate::config::{Config, Input, Output};
+use crate::config::{Config, Output};
 use crate::error::{Error, Result};
 use crate::write::{TempPath, check_side_file, resolve, sweep_stale_temps, temp_beside};
 
@@ -180,7 +180,7 @@ pub fn check_paths(cfg: &Config) -> Result<()> {
                 ));
             }
         }
-        if let (true, Input::Path(root)) = (atomic, &cfg.input) {
+        for root in cfg.input.paths().iter().filter(|_| atomic) {
             check_side_file(root, path, flag)?;
         }
         seen.push((flag, path, resolved));
@@ -191,6 +191,7 @@ pub fn check_paths(cfg: &Config) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Input;
 
     #[test]
     fn targets_by_kind() {

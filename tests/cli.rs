@@ -300,7 +300,9 @@ fn usage_errors_exit_2() {
     t.cmd(["clean", "input/outlet-a", "--out", "."]).expect(2).stderr_has("contains the input");
     t.cmd(["clean"]).expect(2);
     t.cmd(["clean", "input", "--no-such-flag"]).expect(2);
-    t.cmd(["clean", "input", "--out", "o", "--dry-run"]).expect(2);
+    t.cmd(["clean", "input", "--dry-run", "--in-place"]).expect(2);
+    // --dry-run accepts --out and ignores it: nothing is written there.
+    t.cmd(["clean", "input", "--out", "o", "--dry-run"]).expect(0);
     assert_eq!(snapshot(&input), before, "a refused run touched the input");
     assert!(!t.join("o").exists());
 }

@@ -171,7 +171,10 @@ fn compressed_shards_in_and_out_mirror_the_tree() {
     let row = rep["files"].as_array().unwrap().iter().find(|r| r["path"] == "b/c.jsonl.zst").unwrap();
     assert_eq!(
         row["dropped_records"],
-        json!([{"line": 2, "status": "duplicate", "duplicate_of": "a.jsonl.gz:1"}, {"line": 3, "status": "empty"}])
+        json!([
+            {"line": 2, "id": "4", "status": "duplicate", "duplicate_of": "a.jsonl.gz:1", "duplicate_of_id": "1"},
+            {"line": 3, "id": "5", "status": "empty"}
+        ])
     );
 }
 

@@ -73,7 +73,7 @@ impl IndexRun {
         if cfg.rules.scope != crate::dedup::Scope::Corpus {
             anyhow::bail!("--index needs --scope corpus");
         }
-        if let Input::Path(root) = &cfg.input {
+        for root in cfg.input.paths() {
             check_apart(root, path)?;
         }
         let dry_run = cfg.output == Output::DryRun;
@@ -93,6 +93,7 @@ impl IndexRun {
         let label = match &cfg.input {
             Input::Stdin => "<stdin>".to_owned(),
             Input::Path(p) => p.display().to_string(),
+            Input::Paths(ps) => ps.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" "),
         };
         let pending = if id.retry { Vec::new() } else { index.pending(&batch, id.number)? };
         let journal = match cfg.output {
@@ -190,9 +191,17 @@ fn batch_of(cfg: &Config) -> anyhow::Result<Batch> {
     }
     match &cfg.input {
         Input::Stdin => Ok(Batch::Anonymous),
-        Input::Path(p) => {
-            let canonical = std::fs::canonicalize(p).with_context(|| format!("{}: cannot resolve", p.display()))?;
-            Ok(Batch::Named(canonical.into_os_string().into_encoded_bytes()))
+        // Several inputs: their canonical paths in order, NUL-separated.
+        Input::Path(_) | Input::Paths(_) => {
+            let mut name = Vec::new();
+            for (i, p) in cfg.input.paths().iter().enumerate() {
+                let canonical = std::fs::canonicalize(p).with_context(|| format!("{}: cannot resolve", p.display()))?;
+                if i > 0 {
+                    name.push(0);
+                }
+                name.extend(canonical.into_os_string().into_encoded_bytes());
+            }
+            Ok(Batch::Named(name))
         }
     }
 }
