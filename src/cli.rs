@@ -241,7 +241,9 @@ pub struct CleanArgs {
     /// `jsonl`: every input is JSON Lines, one document per line. `csv`:
     /// every input is CSV with a header row, one document per row (the text
     /// in the --text-field column; every other column, the header and the
-    /// quoting passed through byte for byte).
+    /// quoting passed through byte for byte). `parquet`: every input is
+    /// Parquet (*.parquet under auto), one document per row; the output has
+    /// the input's schema.
     #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
     pub format: FormatArg,
 
@@ -314,6 +316,8 @@ pub enum FormatArg {
     Jsonl,
     /// A header row, then one document per row.
     Csv,
+    /// Apache Parquet: one document per row, the text in a string column.
+    Parquet,
 }
 
 /// `--compress`.
@@ -536,6 +540,7 @@ impl CleanArgs {
             FormatArg::Text => Format::Text,
             FormatArg::Jsonl => Format::Jsonl,
             FormatArg::Csv => Format::Csv,
+            FormatArg::Parquet => Format::Parquet,
         };
         cfg.id_field = self.id_field;
         cfg.attributes = self.attributes;

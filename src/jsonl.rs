@@ -51,6 +51,8 @@ pub enum Format {
     Jsonl,
     /// One document per CSV row (see [`crate::formats::csv`]).
     Csv,
+    /// One document per row of a Parquet file.
+    Parquet,
 }
 
 /// Stream compression.

@@ -68,6 +68,7 @@ use crate::write::{
 
 mod index_run;
 mod inputs;
+mod parquet_run;
 mod records;
 use index_run::{IndexRun, history};
 
@@ -142,6 +143,7 @@ fn run_stdin_any(cfg: &Config) -> anyhow::Result<Finished> {
     let input = io::Cursor::new(first).chain(io::stdin());
     match (jsonl, cfg.format) {
         (_, Format::Csv) => run_stdin_jsonl(cfg, Kind::Csv, Box::new(input)),
+        (_, Format::Parquet) => run_stdin_jsonl(cfg, Kind::Parquet, Box::new(input)),
         (true, _) => run_stdin_jsonl(cfg, Kind::Jsonl, Box::new(input)),
         _ => run_stdin(cfg, input),
     }
@@ -934,6 +936,9 @@ fn run_shard(
     stdin: Option<Box<dyn BufRead + Send>>,
     stdout: &mut Option<jsonl::Sink>,
 ) -> anyhow::Result<()> {
+    if shard.kind == Kind::Parquet {
+        return parquet_run::run(cfg, decider, shard);
+    }
     let input = decider.input(&shard.rel);
     let mut row = FileRow { path: shard.rel.to_string_lossy().into_owned(), ..FileRow::default() };
     let opened = match stdin {

@@ -22,6 +22,9 @@ pub enum Kind {
     Jsonl,
     /// One CSV row per record, after a header row.
     Csv,
+    /// One row of a Parquet file per record (read by record batches, not
+    /// through [`Source`]).
+    Parquet,
 }
 
 impl Kind {
@@ -31,9 +34,11 @@ impl Kind {
         match format {
             Format::Jsonl => Some(Kind::Jsonl),
             Format::Csv => Some(Kind::Csv),
+            Format::Parquet => Some(Kind::Parquet),
             Format::Text => None,
             Format::Auto if jsonl::is_jsonl_name(path) => Some(Kind::Jsonl),
             Format::Auto if csv::is_csv_name(path) => Some(Kind::Csv),
+            Format::Auto if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet")) => Some(Kind::Parquet),
             Format::Auto => None,
         }
     }
@@ -191,7 +196,7 @@ impl Source {
         let mut parser =
             Parser { text_field: text_field.to_owned(), id_field: id_field.map(str::to_owned), policy, csv: None };
         match kind {
-            Kind::Jsonl => Ok((Source::Jsonl(reader), parser)),
+            Kind::Jsonl | Kind::Parquet => Ok((Source::Jsonl(reader), parser)),
             Kind::Csv => {
                 let (source, header) = csv::Source::new(reader)?;
                 // An empty file has no header and no row: nothing to look up.

@@ -1,0 +1,279 @@
+//! Parquet shards (`--format parquet`, or `*.parquet` by name): the format
+//! Hugging Face datasets ship in.
+//!
+//! One string column (`--text-field`, `Utf8` or `LargeUtf8`) is cleaned;
+//! every other column passes through as it was (values, types, nulls), and
+//! the output's Arrow schema, schema metadata included, is the input's. The
+//! shard is streamed: record batches of at most [`ROWS`] rows are read
+//! from the row groups one at a time, prepared in parallel, decided in row
+//! order and written, so memory is bounded by a batch (plus the seen-set),
+//! not by the shard. Records not written (duplicates, emptied) are removed
+//! from the batch, as in JSONL. The output is compressed with the codec of
+//! the input's first column chunk (snappy, gzip, zstd or none; another
+//! codec is written as zstd).
+//!
+//! A record's "line" in explain lines and the report is its row number
+//! (1-based). A row whose text is null is passed through and not counted as
+//! a document. Not supported for Parquet: `--annotate` (it would change the
+//! schema), `--attributes`, standard input and output (Parquet needs a
+//! seekable file; use `--out`, `--in-place` or `--dry-run`).
+
+use std::fs::{self, File};
+use std::sync::Arc;
+
+use arrow_array::{Array, ArrayRef, BooleanArray, LargeStringArray, RecordBatch, StringArray};
+use arrow_schema::DataType;
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::{Compression, GzipLevel, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use rayon::prelude::*;
+
+use super::{Decider, Shard, fail_shard, history};
+use crate::config::{Config, Output};
+use crate::dedup::Plan;
+use crate::document::Document;
+use crate::error::Error;
+use crate::interrupt;
+use crate::report::{DroppedRecord, FileRow, Stats, unwritten_status};
+
+/// Rows per record batch read.
+pub const ROWS: usize = 4096;
+
+fn invalid(shard: &Shard, msg: impl Into<String>) -> anyhow::Error {
+    Error::invalid(&shard.path, msg).into()
+}
+
+/// Cleans one Parquet shard.
+pub(super) fn run(cfg: &Config, decider: &mut Decider, shard: &Shard) -> anyhow::Result<()> {
+    if shard.path.as_os_str() == "-" || cfg.output == Output::Stdout {
+        anyhow::bail!(
+            "{}: Parquet needs a file in and --out, --in-place or --dry-run out (not standard input or output)",
+            shard.name().display()
+        );
+    }
+    if cfg.annotate.is_some() || cfg.attributes.is_some() {
+        return Err(invalid(shard, "--annotate and --attributes are not supported for Parquet shards"));
+    }
+    let input = decider.input(&shard.rel);
+    let row = FileRow { path: shard.rel.to_string_lossy().into_owned(), ..FileRow::default() };
+    let opened = File::open(&shard.path).map_err(|e| Error::io(&shard.path, e)).and_then(|f| {
+        ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| Error::invalid(&shard.path, e.to_string()))
+    });
+    let builder = match opened {
+        Ok(b) => b,
+        Err(e) => {
+            fail_shard(decider, row, e);
+            return Ok(());
+        }
+    };
+    let schema = builder.schema().clone();
+    let text_at = schema.index_of(&cfg.text_field).map_err(|_| {
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        invalid(
+            shard,
+            format!("no column \"{}\" (columns: {}); choose one with --text-field", cfg.text_field, names.join(", ")),
+        )
+    })?;
+    if !matches!(schema.field(text_at).data_type(), DataType::Utf8 | DataType::LargeUtf8) {
+        let t = schema.field(text_at).data_type();
+        return Err(invalid(shard, format!("column \"{}\" is {t}, not a string column", cfg.text_field)));
+    }
+    let id_at = schema.index_of(&cfg.id_field).ok();
+    let codec = builder
+        .metadata()
+        .row_groups()
+        .first()
+        .and_then(|g| g.columns().first())
+        .map_or(Compression::SNAPPY, |c| c.compression());
+    let reader = builder.with_batch_size(ROWS).build().map_err(|e| invalid(shard, e.to_string()))?;
+    let mut out = Out::open(cfg, shard, schema.clone(), codec)?;
+    let mut state = ShardState { row, next_row: 0, text_at, id_at };
+    for batch in reader {
+        if interrupt::requested() {
+            return Err(Error::Interrupted.into());
+        }
+        let batch = match batch {
+            Ok(b) => b,
+            Err(e) => {
+                // Rows before the damage are written (not in place), as for JSONL.
+                let in_place = matches!(cfg.output, Output::InPlace { .. });
+                if !in_place {
+                    state.row.stats.bytes_out = out.commit()?;
+                }
+                let what = if in_place { "the shard was left as it was" } else { "the rows before it were written" };
+                let msg = format!("row {}: {e}; {what}", state.next_row + 1);
+                fail_shard(decider, state.row, Error::invalid(&shard.path, msg));
+                return Ok(());
+            }
+        };
+        let cleaned = clean_batch(cfg, decider, input, &mut state, &batch)?;
+        out.write(&cleaned)?;
+    }
+    decider.journal()?;
+    let mut row = state.row;
+    row.stats.bytes_out = out.commit()?;
+    row.stats.bytes_in = fs::metadata(&shard.path).map_or(0, |m| m.len());
+    row.status = if cfg.output == Output::DryRun { "dry-run" } else { "written" }.into();
+    decider.report.push(row);
+    Ok(())
+}
+
+/// Per-shard bookkeeping across batches.
+struct ShardState {
+    row: FileRow,
+    next_row: u64,
+    text_at: usize,
+    id_at: Option<usize>,
+}
+
+/// The text column's values (`None` for null).
+fn texts(column: &ArrayRef) -> Vec<Option<&str>> {
+    if let Some(a) = column.as_any().downcast_ref::<StringArray>() {
+        return a.iter().collect();
+    }
+    if let Some(a) = column.as_any().downcast_ref::<LargeStringArray>() {
+        return a.iter().collect();
+    }
+    vec![None; column.len()]
+}
+
+/// A row's id: a string or integer column's value.
+fn id_of(column: &ArrayRef, i: usize) -> Option<String> {
+    use arrow_array::{Int32Array, Int64Array, UInt64Array};
+    if column.is_null(i) {
+        return None;
+    }
+    let any = column.as_any();
+    if let Some(a) = any.downcast_ref::<StringArray>() {
+        return Some(a.value(i).to_owned());
+    }
+    if let Some(a) = any.downcast_ref::<LargeStringArray>() {
+        return Some(a.value(i).to_owned());
+    }
+    if let Some(a) = any.downcast_ref::<Int64Array>() {
+        return Some(a.value(i).to_string());
+    }
+    if let Some(a) = any.downcast_ref::<Int32Array>() {
+        return Some(a.value(i).to_string());
+    }
+    any.downcast_ref::<UInt64Array>().map(|a| a.value(i).to_string())
+}
+
+/// Prepares, decides and renders one record batch; returns the rows to write.
+fn clean_batch(
+    cfg: &Config,
+    decider: &mut Decider,
+    input: u32,
+    state: &mut ShardState,
+    batch: &RecordBatch,
+) -> anyhow::Result<RecordBatch> {
+    let column = batch.column(state.text_at);
+    let ix = decider.index.as_ref();
+    let docs: Vec<Option<(Document, Option<crate::dedup::History>)>> = texts(column)
+        .into_par_iter()
+        .map(|t| {
+            t.map(|t| {
+                let doc = Document::prepare(t.to_owned(), &cfg.text);
+                let h = ix.map(|ix| history(ix, &doc));
+                (doc, h)
+            })
+        })
+        .collect();
+    let mut plans: Vec<Option<Plan>> = Vec::with_capacity(docs.len());
+    for (i, d) in docs.iter().enumerate() {
+        let line = state.next_row + i as u64 + 1;
+        let Some((doc, hist)) = d else {
+            plans.push(None);
+            continue;
+        };
+        let id = state.id_at.and_then(|at| id_of(batch.column(at), i));
+        let plan = decider.decide(input, (line, id.as_deref()), doc, hist.as_ref())?;
+        let mut stats = Stats::of_plan(&plan);
+        let written = plan.kept() > 0 || cfg.keep_empty;
+        stats.documents_written = u64::from(written && cfg.output != Output::DryRun);
+        if let (false, Some(status)) = (written, unwritten_status(&plan)) {
+            let duplicate_of = plan.duplicate_of.map(|d| decider.doc_name(d));
+            let duplicate_of_id = plan.duplicate_of.and_then(|d| decider.doc_id(d));
+            let status = status.into();
+            state.row.dropped_records.push(DroppedRecord { line, status, duplicate_of, id, duplicate_of_id });
+        }
+        state.row.stats += stats;
+        plans.push(Some(plan));
+    }
+    state.next_row += docs.len() as u64;
+    let rendered: Vec<Option<String>> = docs
+        .par_iter()
+        .zip(plans.par_iter())
+        .map(|(d, p)| match (d, p) {
+            (Some((doc, _)), Some(plan)) => Some(doc.render(&plan.verdicts, cfg.emit)),
+            _ => None,
+        })
+        .collect();
+    let keep: BooleanArray =
+        plans.iter().map(|p| Some(p.as_ref().is_none_or(|p| p.kept() > 0 || cfg.keep_empty))).collect();
+    let new_text: ArrayRef = match column.data_type() {
+        DataType::LargeUtf8 => Arc::new(LargeStringArray::from(rendered)),
+        _ => Arc::new(StringArray::from(rendered)),
+    };
+    let mut columns = batch.columns().to_vec();
+    columns[state.text_at] = new_text;
+    let rebuilt = RecordBatch::try_new(batch.schema(), columns)?;
+    Ok(arrow_select::filter::filter_record_batch(&rebuilt, &keep)?)
+}
+
+/// The shard's output: a temporary file renamed into place at the end.
+enum Out {
+    File {
+        writer: Box<ArrowWriter<File>>,
+        tmp: crate::write::TempPath,
+        dest: std::path::PathBuf,
+        /// In place: the original's metadata and the backup suffix.
+        like: Option<Box<(fs::Metadata, Option<String>)>>,
+    },
+    Nowhere,
+}
+
+impl Out {
+    fn open(cfg: &Config, shard: &Shard, schema: arrow_schema::SchemaRef, codec: Compression) -> anyhow::Result<Out> {
+        let (dest, like) = match &cfg.output {
+            Output::Dir(out) => (out.join(&shard.rel), None),
+            Output::InPlace { backup } => {
+                let like = fs::metadata(&shard.path).map_err(|e| Error::io(&shard.path, e))?;
+                (shard.path.clone(), Some(Box::new((like, backup.clone()))))
+            }
+            _ => return Ok(Out::Nowhere),
+        };
+        let (file, tmp) = crate::write::temp_beside(&dest)?;
+        let codec = match codec {
+            Compression::UNCOMPRESSED | Compression::SNAPPY => codec,
+            Compression::GZIP(_) => Compression::GZIP(GzipLevel::default()),
+            _ => Compression::ZSTD(ZstdLevel::default()),
+        };
+        let props = WriterProperties::builder().set_compression(codec).build();
+        let writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| invalid(shard, e.to_string()))?;
+        Ok(Out::File { writer: Box::new(writer), tmp, dest, like })
+    }
+
+    fn write(&mut self, batch: &RecordBatch) -> anyhow::Result<()> {
+        if let Out::File { writer, dest, .. } = self {
+            writer.write(batch).map_err(|e| Error::io(dest, std::io::Error::other(e.to_string())))?;
+        }
+        Ok(())
+    }
+
+    /// Completes the file and gives it its name; returns its size.
+    fn commit(self) -> anyhow::Result<u64> {
+        let Out::File { writer, tmp, dest, like } = self else { return Ok(0) };
+        writer.close().map_err(|e| Error::io(&dest, std::io::Error::other(e.to_string())))?;
+        let size = fs::metadata(tmp.path()).map_or(0, |m| m.len());
+        if let Some((like, backup)) = like.map(|b| *b) {
+            fs::set_permissions(tmp.path(), like.permissions()).map_err(|e| Error::io(&dest, e))?;
+            if let Some(suffix) = backup {
+                crate::write::make_backup(&dest, &suffix)?;
+            }
+        }
+        tmp.persist(&dest)?;
+        Ok(size)
+    }
+}
