@@ -18,6 +18,9 @@
 #![deny(missing_docs)]
 
 pub mod backups;
+// The command line and signal handling belong to the binary: public only so
+// `main.rs` can reach them, not library API.
+#[doc(hidden)]
 pub mod cli;
 pub mod config;
 pub mod dedup;
@@ -26,6 +29,7 @@ pub mod document;
 pub mod error;
 pub mod formats;
 pub mod index;
+#[doc(hidden)]
 pub mod interrupt;
 pub mod jsonl;
 pub mod key;

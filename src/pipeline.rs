@@ -978,6 +978,7 @@ fn run_shard(
     }
     let mut out = open_shard_out(cfg, shard, stdout)?;
     let header = parser.header(cfg.annotate.as_deref());
+    row.stats.bytes_in += parser.csv.as_ref().map_or(0, |(h, _)| h.raw.len() as u64);
     row.stats.bytes_out += header.len() as u64;
     out.write(&header)?;
     let mut next_line = 0u64;
