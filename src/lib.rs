@@ -30,6 +30,7 @@ pub mod normalize;
 pub mod pipeline;
 pub mod read;
 pub mod report;
+pub mod session;
 pub mod split;
 pub mod walk;
 pub mod write;

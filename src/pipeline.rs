@@ -120,7 +120,7 @@ fn prepare_bytes(file: &InputFile, bytes: Vec<u8>, cfg: &Config, ix: Option<&Ind
 
 /// Looks a document up in the persistent index (parallel step: the index
 /// does not change during a run).
-fn history(ix: &Index, name: &str, doc: &Document) -> History {
+pub fn history(ix: &Index, name: &str, doc: &Document) -> History {
     // Batched lookups of the paragraph keys and then the whole-document
     // key, 64 at a time from the stack, so the memory misses overlap
     // (`Index::get_many` prefetches); most documents are new, and their

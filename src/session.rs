@@ -1,0 +1,280 @@
+//! In-process cleaning for programs that hold their documents in memory: the
+//! library side of the Python package (`python/`).
+//!
+//! A [`Session`] is the sequential part of a run ([`crate::pipeline`]'s
+//! decider) without files: documents are decided **in the order they are
+//! given** (that order is the corpus order), each against every earlier one
+//! and, with a persistent index, against earlier runs. [`Session::clean_batch`]
+//! prepares (splits, keys, looks up the index) and renders in parallel on the
+//! rayon pool while the decisions stay sequential, so its results equal
+//! calling [`Session::clean`] once per document in order.
+//!
+//! With an index ([`Session::new`] with a path) the session works like
+//! `newsdedup clean --index DIR`: the index is opened and locked at once
+//! (a second user gets [`IndexError::Locked`]), its tiering merge starts in
+//! the background, every document needs a stable name (its identity in the
+//! index, as the CLI uses a relative path or `shard:line`), and nothing is
+//! written to the index until [`Session::commit`], which adds the first
+//! occurrences decided since the previous commit in one atomic step (see
+//! [`crate::index`] for the crash-safety argument). Commit only once the clean
+//! output is stored: a process that dies before leaves the index as it was,
+//! and a rerun over the same named documents gives the same output; one that
+//! dies after finds its own paragraphs in the index on a rerun and keeps them
+//! again (retries are idempotent).
+//!
+//! [`signature`] holds the compact per-document keys and plans used to split
+//! the work of a session over many processes.
+
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use crate::dedup::{Deduper, EARLIER_RUN, History, Occurrence, Plan, Rules, Scope};
+use crate::document::{Document, Emit, TextOptions};
+use crate::index::{Entry as IndexEntry, Index, IndexError, RunInfo};
+use crate::key::{Digest, Keyed};
+use crate::read::EncodingPolicy;
+
+pub mod signature;
+
+/// Everything that decides how documents are cleaned (the `clean` flags that
+/// do not concern files).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Splitting, quotes and keys (`--split`, `--quotes`, `--key`).
+    pub text: TextOptions,
+    /// Scope and `--min-chars`.
+    pub rules: Rules,
+    /// `--emit`.
+    pub emit: Emit,
+    /// `--encoding`, for documents given as bytes.
+    pub encoding: EncodingPolicy,
+}
+
+/// What can go wrong in a session.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The persistent index failed (it names its file).
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    /// A document without a name was given to a session with an index.
+    #[error("{index}: every document needs a name (its stable identity in the index)", index = .0.display())]
+    Unnamed(PathBuf),
+    /// `--index` needs `--scope corpus`.
+    #[error("{index}: an index needs scope corpus", index = .0.display())]
+    DocumentScope(PathBuf),
+    /// The session's index was closed.
+    #[error("{index}: the index was closed", index = .0.display())]
+    Closed(PathBuf),
+    /// More documents than a session can number.
+    #[error("more than {} documents in one session; start a new one", EARLIER_RUN - 1)]
+    TooManyDocuments,
+}
+
+/// A document split, keyed and looked up, not yet decided.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    /// The document.
+    pub doc: Document,
+    /// Its name, if given.
+    pub name: Option<String>,
+    history: Option<History>,
+}
+
+/// A decided document: its paragraphs, the plan, and the clean text.
+#[derive(Clone, Debug)]
+pub struct Cleaned {
+    /// The document (original text, paragraphs with byte spans, keys).
+    pub doc: Document,
+    /// Its name, if given.
+    pub name: Option<String>,
+    /// One verdict per paragraph; `plan.doc` is its number in the session.
+    pub plan: Plan,
+    /// The clean text, as `newsdedup clean` writes it (empty when nothing
+    /// is kept).
+    pub text: String,
+}
+
+/// The in-process deduper; see the module documentation.
+pub struct Session {
+    opts: Options,
+    deduper: Deduper,
+    index: Option<Index>,
+    index_path: Option<PathBuf>,
+    new_keys: Vec<IndexEntry>,
+    names: Vec<Option<String>>,
+    /// Documents and paragraphs decided since the last commit.
+    uncommitted: (u64, u64),
+}
+
+impl Session {
+    /// A session; with `index`, the persistent index there is opened
+    /// (created if absent) and locked until [`Session::close`] or drop.
+    pub fn new(opts: Options, index: Option<&Path>) -> Result<Session, SessionError> {
+        let mut deduper = Deduper::new(opts.rules);
+        let index_path = index.map(Path::to_path_buf);
+        let index = match index {
+            Some(path) if opts.rules.scope == Scope::Document => return Err(SessionError::DocumentScope(path.into())),
+            Some(path) => {
+                let mut ix = Index::open(path)?;
+                ix.start_merge()?;
+                deduper.record_new_firsts();
+                Some(ix)
+            }
+            None => None,
+        };
+        Ok(Session { opts, deduper, index, index_path, new_keys: Vec::new(), names: Vec::new(), uncommitted: (0, 0) })
+    }
+
+    /// The options.
+    pub fn options(&self) -> &Options {
+        &self.opts
+    }
+
+    /// The index folder, if the session has one (also after it was closed).
+    pub fn index_path(&self) -> Option<&Path> {
+        self.index_path.as_deref()
+    }
+
+    /// True while the index is open (and locked by this session).
+    pub fn index_open(&self) -> bool {
+        self.index.is_some()
+    }
+
+    /// Number of documents decided so far.
+    pub fn documents(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Number of distinct paragraph keys remembered in this session.
+    pub fn distinct_keys(&self) -> usize {
+        self.deduper.distinct_keys()
+    }
+
+    /// The name of document number `doc`, if it was given one; `None` too
+    /// for [`EARLIER_RUN`] (a first occurrence found in the index).
+    pub fn name_of(&self, doc: u32) -> Option<&str> {
+        self.names.get(doc as usize).and_then(|n| n.as_deref())
+    }
+
+    /// Splits and keys `text` and looks it up in the index. Needs only
+    /// `&self`: call it from many threads.
+    pub fn prepare(&self, text: String, name: Option<String>) -> Result<Prepared, SessionError> {
+        let doc = Document::prepare(text, &self.opts.text);
+        let history = self.lookup(&doc, name.as_deref())?;
+        Ok(Prepared { doc, name, history })
+    }
+
+    /// What the index says about a document (`None` without an index).
+    fn lookup(&self, doc: &Document, name: Option<&str>) -> Result<Option<History>, SessionError> {
+        match (&self.index_path, &self.index, name) {
+            (None, _, _) => Ok(None),
+            (Some(p), None, _) => Err(SessionError::Closed(p.clone())),
+            (Some(p), Some(_), None) => Err(SessionError::Unnamed(p.clone())),
+            (Some(_), Some(ix), Some(name)) => Ok(Some(crate::pipeline::history(ix, name, doc))),
+        }
+    }
+
+    /// Decides the next document in corpus order.
+    pub fn decide(&mut self, p: &Prepared) -> Result<Plan, SessionError> {
+        self.decide_keys(&p.doc.keys, &p.doc.whole, p.name.clone(), p.history.as_ref())
+    }
+
+    /// Decides the next document from its keys alone (a [`signature`]).
+    /// With an index, `name` must be given and `history` is looked up here
+    /// when `None`.
+    pub fn decide_keys(
+        &mut self,
+        keys: &[Keyed],
+        whole: &Digest,
+        name: Option<String>,
+        history: Option<&History>,
+    ) -> Result<Plan, SessionError> {
+        if self.names.len() >= EARLIER_RUN as usize {
+            return Err(SessionError::TooManyDocuments);
+        }
+        let looked_up;
+        let history = match history {
+            Some(h) => Some(h),
+            None if self.index_path.is_some() => {
+                // Lookups take a `Document`; only its keys are read.
+                let shell =
+                    Document { original: String::new(), split: Default::default(), keys: keys.to_vec(), whole: *whole };
+                looked_up = self.lookup(&shell, name.as_deref())?;
+                looked_up.as_ref()
+            }
+            None => None,
+        };
+        let plan = self.deduper.decide_with_history(keys, whole, history);
+        if let Some(h) = history {
+            for (key, para) in self.deduper.take_new_firsts() {
+                self.new_keys.push(IndexEntry { key, doc: h.doc_id, para });
+            }
+        }
+        self.names.push(name);
+        self.uncommitted.0 += 1;
+        self.uncommitted.1 += keys.len() as u64;
+        Ok(plan)
+    }
+
+    /// Cleans the next document in corpus order.
+    pub fn clean(&mut self, text: String, name: Option<String>) -> Result<Cleaned, SessionError> {
+        let p = self.prepare(text, name)?;
+        let plan = self.decide(&p)?;
+        Ok(render(p, plan, self.opts.emit))
+    }
+
+    /// Cleans documents in order: the same results as [`Session::clean`] on
+    /// each in turn, with preparation and rendering on all cores. On an
+    /// error nothing after the failing document is decided.
+    pub fn clean_batch(&mut self, docs: Vec<(String, Option<String>)>) -> Result<Vec<Cleaned>, SessionError> {
+        let prepared: Vec<Prepared> =
+            docs.into_par_iter().map(|(text, name)| self.prepare(text, name)).collect::<Result<_, _>>()?;
+        let plans: Vec<Plan> = prepared.iter().map(|p| self.decide(p)).collect::<Result<_, _>>()?;
+        let emit = self.opts.emit;
+        Ok(prepared.into_par_iter().zip(plans).map(|(p, plan)| render(p, plan, emit)).collect())
+    }
+
+    /// Adds the first occurrences decided since the last commit to the
+    /// index, atomically, recording a run labelled `label`; the index stays
+    /// open and locked. Returns the number of keys added. Without an index,
+    /// does nothing and returns 0.
+    pub fn commit(&mut self, label: &str) -> Result<u64, SessionError> {
+        let Some(path) = &self.index_path else { return Ok(0) };
+        let Some(ix) = self.index.as_mut() else { return Err(SessionError::Closed(path.clone())) };
+        let new = std::mem::take(&mut self.new_keys);
+        let added = new.len() as u64;
+        let run = RunInfo {
+            timestamp: crate::index::unix_now(),
+            docs: self.uncommitted.0,
+            paragraphs: self.uncommitted.1,
+            label: label.chars().take(crate::index::MAX_LABEL / 4).collect(),
+        };
+        ix.commit_in_place(new, run)?;
+        self.uncommitted = (0, 0);
+        Ok(added)
+    }
+
+    /// Releases the index (and its lock) without committing: what was
+    /// decided since the last commit is not added. Later documents are an
+    /// error ([`SessionError::Closed`]).
+    pub fn close(&mut self) {
+        self.index = None;
+        self.new_keys = Vec::new();
+    }
+}
+
+/// Renders a decided document.
+fn render(p: Prepared, plan: Plan, emit: Emit) -> Cleaned {
+    let text = p.doc.render(&plan.verdicts, emit);
+    Cleaned { doc: p.doc, name: p.name, plan, text }
+}
+
+/// The first occurrence of a dropped or spared paragraph, when it lies in
+/// this session (`None` for one found in the index).
+pub fn in_session(first: Occurrence) -> Option<Occurrence> {
+    (first.doc != EARLIER_RUN).then_some(first)
+}
+
+#[cfg(test)]
+mod tests;
