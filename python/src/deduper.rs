@@ -1,0 +1,227 @@
+//! `newsdedup.Deduper`: a [`Session`] behind a mutex. Every call releases
+//! the GIL before taking the mutex, so Python threads run while Rust works
+//! and two threads sharing one Deduper take turns instead of deadlocking.
+
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
+
+use newsdedup::document::Document;
+use newsdedup::read::{DecodeError, EncodingPolicy};
+use newsdedup::session::{Session, SessionError, signature};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyType};
+use rayon::prelude::*;
+
+use crate::args::{OptionArgs, Raw, raw};
+use crate::errors::{decode_error, session_error};
+use crate::result::CleanResult;
+
+/// A failure inside Rust, turned into an exception once the GIL is back.
+enum Fail {
+    Decode(DecodeError, Option<String>),
+    Session(SessionError),
+    Signature(signature::SignatureError),
+}
+
+impl Fail {
+    fn into_py(self, py: Python<'_>) -> PyErr {
+        match self {
+            Fail::Decode(cause, name) => decode_error(py, &cause, name.as_deref()),
+            Fail::Session(e) => session_error(py, &e),
+            Fail::Signature(e) => PyValueError::new_err(e.to_string()),
+        }
+    }
+}
+
+impl From<SessionError> for Fail {
+    fn from(e: SessionError) -> Fail {
+        Fail::Session(e)
+    }
+}
+
+/// A corpus-order deduper (see the package documentation and ``Deduper.pyi``).
+#[pyclass(frozen, module = "newsdedup._core")]
+pub struct Deduper {
+    session: Mutex<Session>,
+    encoding: EncodingPolicy,
+    label: String,
+}
+
+impl Deduper {
+    fn lock(&self) -> MutexGuard<'_, Session> {
+        // A panic while locked cannot leave the session half-updated in a
+        // way that matters more than the panic itself: keep going.
+        self.session.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn decode(&self, raw: Raw, name: &Option<String>) -> Result<String, Fail> {
+        raw.text(self.encoding).map_err(|e| Fail::Decode(e, name.clone()))
+    }
+}
+
+#[pymethods]
+impl Deduper {
+    #[new]
+    #[pyo3(signature = (*, split="auto", quotes="fold", key="exact", min_chars=20, scope="corpus",
+                        emit="normalized", encoding="repair", index=None, label="python"))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        split: &str,
+        quotes: &str,
+        key: &str,
+        min_chars: usize,
+        scope: &str,
+        emit: &str,
+        encoding: &str,
+        index: Option<PathBuf>,
+        label: &str,
+    ) -> PyResult<Deduper> {
+        let opts = OptionArgs { split, quotes, key, min_chars, scope, emit, encoding }.options()?;
+        let session = py.detach(|| Session::new(opts, index.as_deref())).map_err(|e| session_error(py, &e))?;
+        Ok(Deduper { session: Mutex::new(session), encoding: opts.encoding, label: label.to_owned() })
+    }
+
+    /// Cleans the next document in corpus order.
+    #[pyo3(signature = (text, id=None))]
+    fn clean(&self, py: Python<'_>, text: &Bound<'_, PyAny>, id: Option<String>) -> PyResult<CleanResult> {
+        let raw = raw(text, self.encoding, id.as_deref())?;
+        py.detach(|| -> Result<CleanResult, Fail> {
+            let text = self.decode(raw, &id)?;
+            let mut s = self.lock();
+            let cleaned = s.clean(text, id)?;
+            Ok(CleanResult::new(cleaned, &s))
+        })
+        .map_err(|f| f.into_py(py))
+    }
+
+    /// Cleans a list of documents in order, in parallel, without the GIL.
+    #[pyo3(signature = (texts, ids=None))]
+    fn clean_batch(
+        &self,
+        py: Python<'_>,
+        texts: &Bound<'_, PyAny>,
+        ids: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Vec<CleanResult>> {
+        let names: Vec<Option<String>> = match ids {
+            Some(ids) => ids.try_iter()?.map(|i| i?.extract::<Option<String>>()).collect::<PyResult<_>>()?,
+            None => Vec::new(),
+        };
+        let mut raws = Vec::with_capacity(names.len());
+        for (i, t) in texts.try_iter()?.enumerate() {
+            raws.push(raw(&t?, self.encoding, names.get(i).and_then(|n| n.as_deref()))?);
+        }
+        if ids.is_some() && names.len() != raws.len() {
+            return Err(PyValueError::new_err(format!("{} texts but {} ids", raws.len(), names.len())));
+        }
+        let mut names = names.into_iter();
+        let docs: Vec<(Raw, Option<String>)> = raws.into_iter().map(|r| (r, names.next().flatten())).collect();
+        py.detach(|| -> Result<Vec<CleanResult>, Fail> {
+            let docs: Vec<(String, Option<String>)> = docs
+                .into_par_iter()
+                .map(|(r, name)| self.decode(r, &name).map(|t| (t, name)))
+                .collect::<Result<_, _>>()?;
+            let mut s = self.lock();
+            let cleaned = s.clean_batch(docs)?;
+            let s = &*s;
+            Ok(cleaned.into_par_iter().map(|c| CleanResult::new(c, s)).collect())
+        })
+        .map_err(|f| f.into_py(py))
+    }
+
+    /// Stage 1 of a split run: the document's keys, as bytes.
+    fn signature<'py>(&self, py: Python<'py>, text: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+        let raw = raw(text, self.encoding, None)?;
+        let sig = py
+            .detach(|| -> Result<Vec<u8>, Fail> {
+                let text = self.decode(raw, &None)?;
+                let opts = *self.lock().options();
+                Ok(signature::encode(&Document::prepare(text, &opts.text)))
+            })
+            .map_err(|f| f.into_py(py))?;
+        Ok(PyBytes::new(py, &sig))
+    }
+
+    /// Stage 2 of a split run: decides the next document from its signature.
+    #[pyo3(signature = (signature, id=None))]
+    fn decide_signature<'py>(
+        &self,
+        py: Python<'py>,
+        signature: &[u8],
+        id: Option<String>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let plan = py
+            .detach(|| -> Result<Vec<u8>, Fail> {
+                let (keys, whole) = signature::decode(signature).map_err(Fail::Signature)?;
+                let plan = self.lock().decide_keys(&keys, &whole, id, None)?;
+                Ok(signature::encode_plan(&plan))
+            })
+            .map_err(|f| f.into_py(py))?;
+        Ok(PyBytes::new(py, &plan))
+    }
+
+    /// Stage 3 of a split run: the clean text of a document by its plan.
+    fn apply_plan(&self, py: Python<'_>, text: &Bound<'_, PyAny>, plan: &[u8]) -> PyResult<String> {
+        let raw = raw(text, self.encoding, None)?;
+        py.detach(|| -> Result<String, Fail> {
+            let text = self.decode(raw, &None)?;
+            let opts = *self.lock().options();
+            let doc = Document::prepare(text, &opts.text);
+            let verdicts = signature::decode_plan(&doc, plan).map_err(Fail::Signature)?;
+            Ok(doc.render(&verdicts, opts.emit))
+        })
+        .map_err(|f| f.into_py(py))
+    }
+
+    /// Adds this session's first occurrences to the index (atomically).
+    fn commit(&self, py: Python<'_>) -> PyResult<u64> {
+        py.detach(|| self.lock().commit(&self.label)).map_err(|e| session_error(py, &e))
+    }
+
+    /// Releases the index and its lock without committing.
+    fn close(&self, py: Python<'_>) {
+        py.detach(|| self.lock().close());
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (exc_type=None, _exc=None, _tb=None))]
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        exc_type: Option<&Bound<'_, PyType>>,
+        _exc: Option<&Bound<'_, PyAny>>,
+        _tb: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        let committed = if exc_type.is_none() { self.commit(py).map(drop) } else { Ok(()) };
+        self.close(py);
+        committed.map(|()| false)
+    }
+
+    /// Documents decided so far.
+    #[getter]
+    fn documents(&self, py: Python<'_>) -> usize {
+        py.detach(|| self.lock().documents())
+    }
+
+    /// Distinct paragraph keys seen in this session.
+    #[getter]
+    fn distinct_keys(&self, py: Python<'_>) -> usize {
+        py.detach(|| self.lock().distinct_keys())
+    }
+
+    /// The index folder, or None.
+    #[getter]
+    fn index(&self, py: Python<'_>) -> Option<String> {
+        py.detach(|| self.lock().index_path().map(|p| p.to_string_lossy().into_owned()))
+    }
+
+    /// True while the index is open and locked by this Deduper.
+    #[getter]
+    fn index_open(&self, py: Python<'_>) -> bool {
+        py.detach(|| self.lock().index_open())
+    }
+}
