@@ -40,7 +40,20 @@ impl From<SessionError> for Fail {
     }
 }
 
-/// A corpus-order deduper (see the package documentation and ``Deduper.pyi``).
+/// A corpus-order deduper: each call to ``clean`` / ``clean_batch`` decides
+/// the next documents against every earlier one (the call order is the
+/// corpus order), with the rules of ``newsdedup clean`` and its options.
+///
+/// With ``index=PATH`` the persistent index of ``newsdedup clean --index``
+/// is opened (created if absent) and locked (``IndexLockedError`` for a
+/// second user): paragraphs that earlier runs kept are dropped, and
+/// ``commit()`` adds this session's first occurrences atomically (crash-safe:
+/// the index is either as before or fully updated). Every document then
+/// needs an ``id``, its stable identity in the index (the CLI uses the
+/// relative path, or ``shard:line`` for JSONL): a retry of documents that an
+/// earlier session committed keeps what it kept. Commit once the output is
+/// stored. As a context manager the Deduper commits on a clean exit and
+/// releases the index either way.
 #[pyclass(frozen, module = "newsdedup._core")]
 pub struct Deduper {
     session: Mutex<Session>,
@@ -83,7 +96,10 @@ impl Deduper {
         Ok(Deduper { session: Mutex::new(session), encoding: opts.encoding, label: label.to_owned() })
     }
 
-    /// Cleans the next document in corpus order.
+    /// Cleans the next document in corpus order and returns a
+    /// ``CleanResult``: ``.text`` is what ``newsdedup clean`` writes for it.
+    /// ``text`` is ``str`` or ``bytes`` (decoded like a file, by
+    /// ``encoding``; a ``DecodeError`` carries the id and byte offset).
     #[pyo3(signature = (text, id=None))]
     fn clean(&self, py: Python<'_>, text: &Bound<'_, PyAny>, id: Option<String>) -> PyResult<CleanResult> {
         let raw = raw(text, self.encoding, id.as_deref())?;
@@ -96,7 +112,12 @@ impl Deduper {
         .map_err(|f| f.into_py(py))
     }
 
-    /// Cleans a list of documents in order, in parallel, without the GIL.
+    /// Cleans the documents of ``texts`` (an iterable of ``str``/``bytes``) in
+    /// order and returns their ``CleanResult`` list: the same results as
+    /// ``clean`` called on each in turn. Splitting, hashing, index lookups and
+    /// rendering run on all cores with the GIL released; ``ids`` (same
+    /// length) names the documents. On an error, documents before the failing
+    /// one stay decided.
     #[pyo3(signature = (texts, ids=None))]
     fn clean_batch(
         &self,
@@ -130,7 +151,8 @@ impl Deduper {
         .map_err(|f| f.into_py(py))
     }
 
-    /// Stage 1 of a split run: the document's keys, as bytes.
+    /// Stage 1 of a run split over processes: the document's paragraph keys,
+    /// as bytes (no decision, nothing remembered).
     fn signature<'py>(&self, py: Python<'py>, text: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
         let raw = raw(text, self.encoding, None)?;
         let sig = py
@@ -143,7 +165,9 @@ impl Deduper {
         Ok(PyBytes::new(py, &sig))
     }
 
-    /// Stage 2 of a split run: decides the next document from its signature.
+    /// Stage 2 of a split run: decides the next document in corpus order from
+    /// its ``signature`` bytes, as ``clean`` would, and returns its plan (one
+    /// byte per paragraph).
     #[pyo3(signature = (signature, id=None))]
     fn decide_signature<'py>(
         &self,
@@ -161,7 +185,9 @@ impl Deduper {
         Ok(PyBytes::new(py, &plan))
     }
 
-    /// Stage 3 of a split run: the clean text of a document by its plan.
+    /// Stage 3 of a split run: the clean text of ``text`` by the ``plan`` that
+    /// ``decide_signature`` made for it ("" when nothing is kept).
+    /// ``ValueError`` if the plan does not fit the text.
     fn apply_plan(&self, py: Python<'_>, text: &Bound<'_, PyAny>, plan: &[u8]) -> PyResult<String> {
         let raw = raw(text, self.encoding, None)?;
         py.detach(|| -> Result<String, Fail> {
@@ -174,12 +200,15 @@ impl Deduper {
         .map_err(|f| f.into_py(py))
     }
 
-    /// Adds this session's first occurrences to the index (atomically).
+    /// Adds the first occurrences decided since the last commit to the index,
+    /// in one atomic step, and records the run (labelled ``label``); the index
+    /// stays open. Returns the number of keys added (0 without an index).
     fn commit(&self, py: Python<'_>) -> PyResult<u64> {
         py.detach(|| self.lock().commit(&self.label)).map_err(|e| session_error(py, &e))
     }
 
-    /// Releases the index and its lock without committing.
+    /// Releases the index and its lock without committing; later documents
+    /// raise ``NewsdedupError`` (kind "closed"). No effect without an index.
     fn close(&self, py: Python<'_>) {
         py.detach(|| self.lock().close());
     }
