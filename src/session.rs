@@ -225,8 +225,9 @@ impl Session {
     }
 
     /// Cleans documents in order: the same results as [`Session::clean`] on
-    /// each in turn, with preparation and rendering on all cores. On an
-    /// error nothing after the failing document is decided.
+    /// each in turn, with preparation and rendering on all cores. A
+    /// preparation error (a missing name, a closed index) comes before any
+    /// document of the batch is decided.
     pub fn clean_batch(&mut self, docs: Vec<(String, Option<String>)>) -> Result<Vec<Cleaned>, SessionError> {
         let prepared: Vec<Prepared> =
             docs.into_par_iter().map(|(text, name)| self.prepare(text, name)).collect::<Result<_, _>>()?;

@@ -159,6 +159,8 @@ def test_errors_carry_paths_offsets_and_kinds(tmp_path):
     assert (e.value.path, e.value.offset, e.value.kind) == ("blob", 3, "binary")
     with pytest.raises(ValueError, match="split="):
         newsdedup.Deduper(split="paragraph")
+    with pytest.raises(ValueError, match="scope corpus"):
+        newsdedup.Deduper(scope="document", index=str(tmp_path / "ix"))
 
 
 def test_surrogate_escaped_text_follows_the_encoding_policy():
