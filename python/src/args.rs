@@ -45,17 +45,15 @@ impl OptionArgs<'_> {
                 min_chars: self.min_chars,
             },
             emit: pick("emit", self.emit, &[("normalized", Emit::Normalized), ("original", Emit::Original)])?,
-            encoding: pick(
-                "encoding",
-                self.encoding,
-                &[
-                    ("repair", EncodingPolicy::Repair),
-                    ("strict", EncodingPolicy::Strict),
-                    ("lossy", EncodingPolicy::Lossy),
-                ],
-            )?,
+            encoding: encoding_policy(self.encoding)?,
         })
     }
+}
+
+/// The `encoding` option.
+pub fn encoding_policy(value: &str) -> PyResult<EncodingPolicy> {
+    use EncodingPolicy as E;
+    pick("encoding", value, &[("repair", E::Repair), ("strict", E::Strict), ("lossy", E::Lossy)])
 }
 
 /// A document as Python gave it, copied out so it can cross into Rust

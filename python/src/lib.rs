@@ -42,16 +42,7 @@ fn clean_text(
 #[pyfunction]
 #[pyo3(signature = (path, *, encoding="repair"))]
 fn read_text(py: Python<'_>, path: PathBuf, encoding: &str) -> PyResult<String> {
-    let args = OptionArgs {
-        split: "auto",
-        quotes: "fold",
-        key: "exact",
-        min_chars: 20,
-        scope: "document",
-        emit: "normalized",
-        encoding,
-    };
-    let policy = args.options()?.encoding;
+    let policy = args::encoding_policy(encoding)?;
     py.detach(|| newsdedup::read::read_file(&path, policy)).map_err(|e| errors::file_error(py, &e))
 }
 
