@@ -68,6 +68,11 @@ impl Deduper {
         self.session.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Runs `f` on the session (call without the GIL).
+    pub fn with_session<R>(&self, f: impl FnOnce(&Session) -> R) -> R {
+        f(&self.lock())
+    }
+
     fn decode(&self, raw: Raw, name: &Option<String>) -> Result<String, Fail> {
         raw.text(self.encoding).map_err(|e| Fail::Decode(e, name.clone()))
     }
@@ -101,15 +106,13 @@ impl Deduper {
     /// ``text`` is ``str`` or ``bytes`` (decoded like a file, by
     /// ``encoding``; a ``DecodeError`` carries the id and byte offset).
     #[pyo3(signature = (text, id=None))]
-    fn clean(&self, py: Python<'_>, text: &Bound<'_, PyAny>, id: Option<String>) -> PyResult<CleanResult> {
-        let raw = raw(text, self.encoding, id.as_deref())?;
-        py.detach(|| -> Result<CleanResult, Fail> {
-            let text = self.decode(raw, &id)?;
-            let mut s = self.lock();
-            let cleaned = s.clean(text, id)?;
-            Ok(CleanResult::new(cleaned, &s))
-        })
-        .map_err(|f| f.into_py(py))
+    fn clean(slf: &Bound<'_, Self>, text: &Bound<'_, PyAny>, id: Option<String>) -> PyResult<CleanResult> {
+        let (py, this) = (slf.py(), slf.get());
+        let raw = raw(text, this.encoding, id.as_deref())?;
+        let cleaned = py
+            .detach(|| -> Result<_, Fail> { Ok(this.lock().clean(this.decode(raw, &id)?, id)?) })
+            .map_err(|f| f.into_py(py))?;
+        Ok(CleanResult::new(cleaned, slf.clone().unbind()))
     }
 
     /// Cleans the documents of ``texts`` (an iterable of ``str``/``bytes``) in
@@ -122,35 +125,34 @@ impl Deduper {
     /// sets the number).
     #[pyo3(signature = (texts, ids=None))]
     fn clean_batch(
-        &self,
-        py: Python<'_>,
+        slf: &Bound<'_, Self>,
         texts: &Bound<'_, PyAny>,
         ids: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Vec<CleanResult>> {
+        let (py, this) = (slf.py(), slf.get());
         let names: Vec<Option<String>> = match ids {
             Some(ids) => ids.try_iter()?.map(|i| i?.extract::<Option<String>>()).collect::<PyResult<_>>()?,
             None => Vec::new(),
         };
         let mut raws = Vec::with_capacity(names.len());
         for (i, t) in texts.try_iter()?.enumerate() {
-            raws.push(raw(&t?, self.encoding, names.get(i).and_then(|n| n.as_deref()))?);
+            raws.push(raw(&t?, this.encoding, names.get(i).and_then(|n| n.as_deref()))?);
         }
         if ids.is_some() && names.len() != raws.len() {
             return Err(PyValueError::new_err(format!("{} texts but {} ids", raws.len(), names.len())));
         }
         let mut names = names.into_iter();
         let docs: Vec<(Raw, Option<String>)> = raws.into_iter().map(|r| (r, names.next().flatten())).collect();
-        py.detach(|| -> Result<Vec<CleanResult>, Fail> {
-            let docs: Vec<(String, Option<String>)> = docs
-                .into_par_iter()
-                .map(|(r, name)| self.decode(r, &name).map(|t| (t, name)))
-                .collect::<Result<_, _>>()?;
-            let mut s = self.lock();
-            let cleaned = s.clean_batch(docs)?;
-            let s = &*s;
-            Ok(cleaned.into_par_iter().map(|c| CleanResult::new(c, s)).collect())
-        })
-        .map_err(|f| f.into_py(py))
+        let cleaned = py
+            .detach(|| -> Result<_, Fail> {
+                let docs: Vec<(String, Option<String>)> = docs
+                    .into_par_iter()
+                    .map(|(r, name)| this.decode(r, &name).map(|t| (t, name)))
+                    .collect::<Result<_, _>>()?;
+                Ok(this.lock().clean_batch(docs)?)
+            })
+            .map_err(|f| f.into_py(py))?;
+        Ok(cleaned.into_iter().map(|c| CleanResult::new(c, slf.clone().unbind())).collect())
     }
 
     /// Stage 1 of a run split over processes: the document's paragraph keys,

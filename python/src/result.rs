@@ -6,6 +6,8 @@ use newsdedup::dedup::{Occurrence, Verdict};
 use newsdedup::session::{Cleaned, Session, in_session};
 use pyo3::prelude::*;
 
+use crate::deduper::Deduper;
+
 /// `repr` of an optional value as Python writes it.
 fn py_repr<T: std::fmt::Debug>(v: &Option<T>) -> String {
     v.as_ref().map_or_else(|| "None".to_owned(), |v| format!("{v:?}"))
@@ -92,9 +94,9 @@ impl Paragraph {
 #[pyclass(frozen, module = "newsdedup._core")]
 pub struct CleanResult {
     cleaned: Cleaned,
-    /// Per paragraph: the first occurrence, for dropped and spared ones.
-    firsts: Vec<Option<First>>,
-    duplicate_of: Option<First>,
+    /// The Deduper that decided it: ids of first occurrences are looked up
+    /// there when paragraphs are asked for (most results are never asked).
+    owner: Py<Deduper>,
 }
 
 fn first(session: &Session, occ: Occurrence, paragraph: Option<u32>) -> First {
@@ -105,23 +107,17 @@ fn first(session: &Session, occ: Occurrence, paragraph: Option<u32>) -> First {
 }
 
 impl CleanResult {
-    /// Wraps a decided document, resolving first occurrences to ids while
-    /// the session is at hand.
-    pub fn new(cleaned: Cleaned, session: &Session) -> CleanResult {
-        let firsts = cleaned
-            .plan
-            .verdicts
-            .iter()
-            .map(|v| match *v {
-                Verdict::Keep => None,
-                Verdict::Spared { first: f } | Verdict::Drop { first: f, .. } => Some(first(session, f, Some(f.para))),
-            })
-            .collect();
-        let duplicate_of = cleaned.plan.duplicate_of.map(|d| first(session, Occurrence { doc: d, para: 0 }, None));
-        CleanResult { cleaned, firsts, duplicate_of }
+    /// Wraps a decided document.
+    pub fn new(cleaned: Cleaned, owner: Py<Deduper>) -> CleanResult {
+        CleanResult { cleaned, owner }
     }
 
-    fn paragraphs_where(&self, keep: impl Fn(&Verdict) -> bool) -> Vec<Paragraph> {
+    fn paragraphs_where(&self, py: Python<'_>, keep: impl Fn(&Verdict) -> bool + Send + Sync) -> Vec<Paragraph> {
+        let owner = self.owner.get();
+        py.detach(|| owner.with_session(|session| self.build(session, keep)))
+    }
+
+    fn build(&self, session: &Session, keep: impl Fn(&Verdict) -> bool) -> Vec<Paragraph> {
         let doc = &self.cleaned.doc;
         let (mut at_byte, mut at_char) = (0, 0);
         let mut chars_to = |byte: usize| {
@@ -148,7 +144,12 @@ impl CleanResult {
                     Verdict::Drop { reason, .. } => Some(reason.as_str()),
                     _ => None,
                 },
-                first: self.firsts.get(i).cloned().flatten(),
+                first: match *v {
+                    Verdict::Keep => None,
+                    Verdict::Spared { first: f } | Verdict::Drop { first: f, .. } => {
+                        Some(first(session, f, Some(f.para)))
+                    }
+                },
             });
         }
         out
@@ -184,20 +185,20 @@ impl CleanResult {
 
     /// Every paragraph, in order.
     #[getter]
-    fn paragraphs(&self) -> Vec<Paragraph> {
-        self.paragraphs_where(|_| true)
+    fn paragraphs(&self, py: Python<'_>) -> Vec<Paragraph> {
+        self.paragraphs_where(py, |_| true)
     }
 
     /// The kept paragraphs (including spared short repeats).
     #[getter]
-    fn kept(&self) -> Vec<Paragraph> {
-        self.paragraphs_where(|v| v.is_kept())
+    fn kept(&self, py: Python<'_>) -> Vec<Paragraph> {
+        self.paragraphs_where(py, |v| v.is_kept())
     }
 
     /// The dropped paragraphs, each with its reason and first occurrence.
     #[getter]
-    fn dropped(&self) -> Vec<Paragraph> {
-        self.paragraphs_where(|v| !v.is_kept())
+    fn dropped(&self, py: Python<'_>) -> Vec<Paragraph> {
+        self.paragraphs_where(py, |v| !v.is_kept())
     }
 
     /// Number of kept paragraphs.
@@ -220,8 +221,10 @@ impl CleanResult {
 
     /// For a duplicate document, the earlier document it repeats.
     #[getter]
-    fn duplicate_of(&self) -> Option<First> {
-        self.duplicate_of.clone()
+    fn duplicate_of(&self, py: Python<'_>) -> Option<First> {
+        let earlier = self.cleaned.plan.duplicate_of?;
+        let owner = self.owner.get();
+        Some(py.detach(|| owner.with_session(|s| first(s, Occurrence { doc: earlier, para: 0 }, None))))
     }
 
     /// ``(start, end, reason)`` byte ranges of the input to delete so that
