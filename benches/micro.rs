@@ -108,7 +108,7 @@ fn key_and_hash_paragraphs(bencher: Bencher, kind: &str) {
     let mut keyer = Keyer::new(KeyMode::Exact);
     bencher.counter(BytesCount::of_str(&s.text)).bench_local(|| {
         for p in s.paragraphs() {
-            black_box(keyer.keyed(black_box(p)));
+            black_box(keyer.keyed(black_box(&p)));
         }
     });
 }

@@ -3,7 +3,7 @@
 //! a 1M-key commit, bytes/key and peak RSS. Uses a temp dir under /tmp.
 //! `--fill DIR MILLIONS` only builds an index in DIR (for `benches/index.sh`).
 
-use newsdedup::index::{Entry, Index, RunInfo};
+use newsdedup::index::{Batch, Entry, Index, RunInfo};
 use std::time::Instant;
 
 #[path = "../src/index/tests/keys.rs"]
@@ -11,7 +11,7 @@ mod keys;
 use keys::{key, splitmix};
 
 fn entries(lo: u64, hi: u64) -> Vec<Entry> {
-    (lo..hi).map(|i| Entry { key: key(i), doc: i / 10, para: (i % 10) as u32 }).collect()
+    (lo..hi).map(|i| Entry { key: key(i), doc: i / 10, batch: 0 }).collect()
 }
 fn vm_hwm() -> String {
     std::fs::read_to_string("/proc/self/status")
@@ -20,7 +20,13 @@ fn vm_hwm() -> String {
         .unwrap_or_default()
 }
 fn run(n: u64) -> RunInfo {
-    RunInfo { timestamp: 1_700_000_000, docs: n / 10, paragraphs: n, label: "bench".into() }
+    RunInfo {
+        timestamp: 1_700_000_000,
+        docs: n / 10,
+        paragraphs: n,
+        label: "bench".into(),
+        batch: Batch::Named(b"bench".to_vec()),
+    }
 }
 
 fn lookups(idx: &Index, keys: &[u128], threads: usize) -> (f64, usize) {

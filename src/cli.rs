@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::{Config, Input, Output};
-use crate::dedup::{Rules, Scope};
+use crate::dedup::{DEFAULT_MIN_CHARS, DEFAULT_MIN_CHARS_WITHIN, Rules, Scope};
 use crate::document::{Emit, TextOptions};
 use crate::jsonl::{Compression, Format};
 use crate::key::KeyMode;
@@ -33,20 +33,30 @@ pub struct Cli {
 pub enum Command {
     /// Clean a document or a corpus: drop repeated paragraphs and blocks.
     ///
+    /// The cleaner removes, it never rewrites: the output is the input with
+    /// the dropped paragraphs (and the line breaks between them) cut out,
+    /// every kept line normalised (see --emit) and kept with its line break.
+    ///
     /// WHAT COUNTS AS A DUPLICATE: two paragraphs are the same when their
-    /// keys are equal. The key is the paragraph after normalisation (quotes
+    /// keys are equal. A paragraph is a line, or the lines of a hard-wrapped
+    /// paragraph (see --split); it is kept or dropped whole. The key is its
+    /// words joined by one space after normalisation (quotes
     /// folded to ASCII, whitespace runs to one space, invisible characters
     /// removed, NFC), in NFKC; with --key loose also lower-cased and without
     /// punctuation (digits always count). The first occurrence in corpus
     /// order (relative path byte-wise, then paragraph) is kept; later ones are
-    /// dropped. Short paragraphs (fewer than --min-chars characters, like "he
-    /// said." or "Reuters") are kept when they repeat, unless they sit inside
-    /// a run of dropped repeats (a pasted copy). A document whose every
+    /// dropped. Short repeats are judged in context: a paragraph repeated
+    /// from another document with fewer than --min-chars characters is kept
+    /// (a fact of this story) unless the document repeats more of the same
+    /// earlier document or it sits inside a run of dropped repeats; within a
+    /// document, repeats under --min-chars-within characters ("he said.")
+    /// are kept unless inside such a run. A document whose every
     /// paragraph repeats an earlier document in the same order is an exact
     /// duplicate and is not written.
     ///
     /// EXIT CODES: 0 ok; 1 some inputs were skipped (each is reported); 2
-    /// usage or fatal error; 130 interrupted.
+    /// usage or fatal error; 130 interrupted; 141 standard output was closed
+    /// before everything was written.
     Clean(Box<CleanArgs>),
     /// Inspect or maintain a persistent index (see `clean --index`).
     #[command(subcommand)]
@@ -101,12 +111,24 @@ pub struct CleanArgs {
     #[arg(long, value_name = "SUFFIX", requires = "in_place")]
     pub backup: Option<String>,
 
-    /// How documents are cut into paragraphs. `line`: every non-blank line.
-    /// `blank`: blocks separated by blank lines (or a deeper indent), lines
-    /// joined with a space, for hard-wrapped text. `auto`: `blank` when most
-    /// line joints fall mid-sentence, else `line`; decided per document.
+    /// How documents are cut into paragraphs (the units that are keyed and
+    /// dropped whole). `auto`: a line continues the paragraph of the line
+    /// before when that line was hard-wrapped: it does not end a sentence,
+    /// is at least half the document's width (its longest line, at most 100
+    /// columns) and the next line's first word would not have fitted on it;
+    /// list items, table rows, headings and JSON/CSV/markup lines are never
+    /// joined. Otherwise every line is a paragraph. `line`: every non-blank
+    /// line. `blank`: blocks separated by blank lines (or a deeper indent).
+    /// A paragraph's key is its words joined by one space, so the same text
+    /// wrapped at another width is the same paragraph.
     #[arg(long, value_enum, default_value_t = SplitArg::Auto)]
     pub split: SplitArg,
+
+    /// Write each kept paragraph on one line, a hard-wrapped paragraph's
+    /// lines joined by one space. By default the kept lines are written as
+    /// they were, line breaks included.
+    #[arg(long, conflicts_with = "emit")]
+    pub unwrap: bool,
 
     /// `exact`: the key is the normalised paragraph in NFKC. `loose`: also
     /// lower-cased, punctuation ignored (never digits: "4,000" ≠ "5,000").
@@ -118,19 +140,29 @@ pub struct CleanArgs {
     #[arg(long, value_enum, default_value_t = QuotesArg::Fold)]
     pub quotes: QuotesArg,
 
-    /// Paragraphs whose key has fewer characters than this are not dropped
-    /// when they repeat on their own ("he said.", "Reuters" recur
-    /// legitimately); they are dropped only inside a run of dropped repeats.
-    #[arg(long, value_name = "N", default_value_t = 20)]
+    /// A paragraph repeated from an earlier document is dropped on its own
+    /// when its key has at least N characters. A shorter one ("Qtly div 10
+    /// cts vs 10 cts prior", a venue, a referee's name) is a fact of this
+    /// story and is kept, unless this document repeats another paragraph of
+    /// the same earlier document, or it sits in a run of dropped repeats.
+    /// Default chosen by measurement on BBC and Reuters (see README).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MIN_CHARS)]
     pub min_chars: usize,
+
+    /// A paragraph repeated within the same document is dropped when its key
+    /// has at least N characters; a shorter one ("he said.") only inside a
+    /// run of dropped repeats (a pasted copy).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MIN_CHARS_WITHIN)]
+    pub min_chars_within: usize,
 
     /// `corpus`: a paragraph is dropped if it occurred earlier anywhere in
     /// the corpus. `document`: only earlier in the same document.
     #[arg(long, value_enum, default_value_t = ScopeArg::Corpus)]
     pub scope: ScopeArg,
 
-    /// `normalized`: write the normalised text. `original`: write kept
-    /// paragraphs exactly as they were in the input.
+    /// `normalized`: write the kept lines normalised (quotes, whitespace,
+    /// Unicode; line breaks as `\n`), nothing else changed. `original`:
+    /// write kept paragraphs exactly as they were in the input.
     #[arg(long, value_enum, default_value_t = EmitArg::Normalized)]
     pub emit: EmitArg,
 
@@ -163,7 +195,11 @@ pub struct CleanArgs {
     #[arg(long, short = 'j', value_name = "N", default_value_t = 0)]
     pub threads: usize,
 
-    /// Write a JSON report (totals and one row per file) here.
+    /// Write a JSON report (totals and one row per file) here. For this and
+    /// --explain and --rejects: `-` is standard output (unless it carries
+    /// the data); a symlink is followed and its target replaced atomically; a
+    /// FIFO or device is written directly. Must not be inside --out or the
+    /// input, nor name the same file as another of them.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
 
@@ -172,12 +208,19 @@ pub struct CleanArgs {
     #[arg(long, value_name = "FILE")]
     pub explain: Option<PathBuf>,
 
+    /// With --explain: also list each spared short repeat (kept), with
+    /// reason `spared` and `"kept": true`.
+    #[arg(long, requires = "explain")]
+    pub explain_spared: bool,
+
     /// Print only errors on stderr: no progress bar, no summary.
     #[arg(long, short)]
     pub quiet: bool,
 
-    /// Input format. `auto`: JSON Lines for files named *.jsonl or *.ndjson
-    /// (optionally .gz or .zst), text otherwise; standard input is text.
+    /// Input format. `auto`: JSON Lines for files named *.jsonl, *.ndjson or
+    /// *.json (optionally .gz or .zst), text otherwise; standard input, and a
+    /// file given as the input under another name, are JSON Lines when their
+    /// first line is a JSON object.
     /// `jsonl`: every input is JSON Lines, one document per line.
     #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
     pub format: FormatArg,
@@ -205,12 +248,20 @@ pub struct CleanArgs {
     #[arg(long, value_name = "FIELD", num_args = 0..=1, require_equals = true, default_missing_value = "newsdedup")]
     pub annotate: Option<String>,
 
-    /// Persistent index folder (created if absent): paragraphs that earlier
-    /// runs kept are dropped here; this run's first occurrences are added
-    /// when it ends. A retry of documents an earlier run ingested keeps what
-    /// that run kept. Locked while in use. Not updated by --dry-run.
+    /// Persistent index folder (created if absent; not inside the input):
+    /// paragraphs that earlier runs kept are dropped here; this run's first
+    /// occurrences are added as its very last step. A retry (a run of a
+    /// batch the index already holds) keeps exactly what the first run of
+    /// that batch kept. Locked while in use. Neither created nor updated by
+    /// --dry-run.
     #[arg(long, value_name = "DIR")]
     pub index: Option<PathBuf>,
+
+    /// With --index: the batch this run belongs to (default: the canonical
+    /// input path; standard input has none, so every stdin run is new). A
+    /// run of a batch the index already holds is a retry of it.
+    #[arg(long, value_name = "NAME", requires = "index")]
+    pub batch: Option<std::ffi::OsString>,
 
     /// JSONL written to stdout: compress the stream. Output files take the
     /// compression of their name (.gz, .zst).
@@ -243,7 +294,7 @@ pub enum CompressArg {
 /// `--split`.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum SplitArg {
-    /// Decide per document.
+    /// Hard-wrapped paragraphs found line by line.
     Auto,
     /// Every non-blank line is a paragraph.
     Line,
@@ -307,7 +358,7 @@ impl IndexCommand {
             IndexCommand::Compact { path } => Index::open_existing(&path)?.compact()?,
             IndexCommand::Merge { path, other } => {
                 let added = Index::open_existing(&path)?.merge_from(&other, unix_now())?;
-                eprintln!("added {added} keys from {}", other.display());
+                crate::diag::line(format_args!("added {added} keys from {}", other.display()));
             }
         }
         Ok(())
@@ -354,10 +405,12 @@ impl CleanArgs {
                 ScopeArg::Document => Scope::Document,
             },
             min_chars: self.min_chars,
+            min_chars_within: self.min_chars_within,
         };
-        cfg.emit = match self.emit {
-            EmitArg::Normalized => Emit::Normalized,
-            EmitArg::Original => Emit::Original,
+        cfg.emit = match (self.emit, self.unwrap) {
+            (_, true) => Emit::Unwrapped,
+            (EmitArg::Normalized, false) => Emit::Normalized,
+            (EmitArg::Original, false) => Emit::Original,
         };
         cfg.encoding = match self.encoding {
             EncodingArg::Repair => EncodingPolicy::Repair,
@@ -372,6 +425,7 @@ impl CleanArgs {
         cfg.threads = self.threads;
         cfg.report = self.report;
         cfg.explain = self.explain;
+        cfg.explain_spared = self.explain_spared;
         cfg.quiet = self.quiet;
         cfg.progress = !self.quiet;
         cfg.format = match self.format {
@@ -381,6 +435,7 @@ impl CleanArgs {
         };
         cfg.text_field = self.text_field;
         cfg.index = self.index;
+        cfg.batch = self.batch.map(std::ffi::OsString::into_encoded_bytes);
         cfg.keep_empty = self.keep_empty;
         cfg.rejects = self.rejects;
         cfg.annotate = self.annotate;
@@ -397,6 +452,7 @@ impl CleanArgs {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+    use std::ffi::OsStr;
 
     #[test]
     fn verify_cli() {
@@ -416,6 +472,17 @@ mod tests {
     }
 
     #[test]
+    fn batch_is_raw_bytes_and_needs_an_index() {
+        use std::os::unix::ffi::OsStrExt;
+        let name = std::ffi::OsStr::from_bytes(b"day-\xff");
+        let args = [OsStr::new("newsdedup"), OsStr::new("clean"), OsStr::new("in"), OsStr::new("--batch"), name];
+        assert!(Cli::try_parse_from(args).is_err(), "--batch without --index");
+        let cli = Cli::parse_from(args.iter().copied().chain([OsStr::new("--index"), OsStr::new("ix")]));
+        let Command::Clean(args) = cli.command else { panic!("clean parses as clean") };
+        assert_eq!(args.into_config().unwrap().batch.as_deref(), Some(&b"day-\xff"[..]));
+    }
+
+    #[test]
     fn dash_is_stdin_and_flags_map() {
         let cli =
             Cli::parse_from(["newsdedup", "clean", "-", "--key", "loose", "--quotes", "keep", "--scope", "document"]);
@@ -425,5 +492,20 @@ mod tests {
         assert_eq!(cfg.text.key, KeyMode::Loose);
         assert_eq!(cfg.text.quotes, QuoteMode::Keep);
         assert_eq!(cfg.rules.scope, Scope::Document);
+    }
+
+    #[test]
+    fn unwrap_is_off_by_default_and_excludes_emit_original() {
+        let parse = |args: &[&str]| {
+            let mut all = vec!["newsdedup", "clean", "x.txt"];
+            all.extend(args);
+            Cli::try_parse_from(all).map(|c| match c.command {
+                Command::Clean(a) => a.into_config().map(|c| c.emit).ok(),
+                Command::Index(_) => None,
+            })
+        };
+        assert_eq!(parse(&[]).ok().flatten(), Some(Emit::Normalized));
+        assert_eq!(parse(&["--unwrap"]).ok().flatten(), Some(Emit::Unwrapped));
+        assert!(parse(&["--unwrap", "--emit", "original"]).is_err());
     }
 }

@@ -61,6 +61,8 @@ pub struct Config {
     pub report: Option<PathBuf>,
     /// Where to write one JSON line per dropped paragraph.
     pub explain: Option<PathBuf>,
+    /// Also list spared short repeats in the explain file.
+    pub explain_spared: bool,
     /// Show a progress bar (only honoured when stderr is a terminal).
     pub progress: bool,
     /// Print nothing on stderr but errors.
@@ -79,6 +81,9 @@ pub struct Config {
     pub compress: Compression,
     /// The persistent index of keys kept by earlier runs.
     pub index: Option<PathBuf>,
+    /// The batch the run belongs to in the index (raw bytes); `None`: the
+    /// canonical input path, or an anonymous batch for standard input.
+    pub batch: Option<Vec<u8>>,
 }
 
 impl Config {
@@ -96,6 +101,7 @@ impl Config {
             threads: 0,
             report: None,
             explain: None,
+            explain_spared: false,
             progress: true,
             quiet: false,
             format: Format::Auto,
@@ -105,6 +111,7 @@ impl Config {
             annotate: None,
             compress: Compression::None,
             index: None,
+            batch: None,
         }
     }
 }

@@ -6,29 +6,27 @@
 //!
 //! # The rule
 //!
-//! For each paragraph, in order:
-//!
-//! 1. If its key has not been seen (in this document, or — with
-//!    [`Scope::Corpus`] — in any earlier document), it is **kept** and its
-//!    position is remembered as the first occurrence.
-//! 2. A *repeat* whose key has at least `min_chars` characters is
-//!    **dropped** (reason `within-document` or `across-documents`).
-//! 3. A *short* repeat (key shorter than `min_chars`, such as "he said." or
-//!    "Reuters") is **spared** — it may recur legitimately — unless it sits
-//!    inside a run of dropped repeats. Precisely: take each maximal run of
-//!    consecutive short repeats; look at the paragraph just before the run
-//!    (or the start of the document) and just after it (or the end). If
-//!    each side is either a dropped repeat or a document boundary, and at
-//!    least one side is a dropped repeat, the whole run is part of a pasted
-//!    copy and is **dropped** (reason `inside-repeated-block`).
+//! Each document's verdicts come from [`judge`] (module [`context`]), a pure
+//! function of the document's keys and, per paragraph, *which document*
+//! first kept its key (if not this one). In short: a first occurrence is
+//! **kept**; a repeat within the document is **dropped** when its key has at
+//! least [`Rules::min_chars_within`] characters; a repeat of another
+//! document is **dropped** when its key has at least [`Rules::min_chars`]
+//! characters, or when this document repeats another key (of at least
+//! `min_chars_within` characters) first kept by that same document, or when
+//! it sits in a run of dropped repeats. A short repeat on its own is
+//! **spared** (kept, and counted): a line such as "Qtly div 10 cts vs 10 cts
+//! prior" or a venue repeated from an unrelated story is this story's fact.
+//! The [`context`] module has the precise rule.
 //!
 //! With [`Scope::Corpus`], a document whose whole sequence of paragraph keys
 //! equals an earlier document's is a **duplicate document**: every paragraph
 //! is dropped (reason `duplicate-document`) and the plan names the earlier
-//! document. Documents without a paragraph of at least `min_chars`
-//! characters are never duplicates: they are judged paragraph by paragraph
-//! like any other, so short paragraphs that rule 3 spared in one document
-//! are not lost as a "duplicate" when the clean output is cleaned again.
+//! document. A document without a paragraph of at least `min_chars`
+//! characters is judged paragraph by paragraph like any other, and is a
+//! duplicate only when that judgement drops every paragraph (the label
+//! changes, not the output): so short paragraphs spared in one document are
+//! never lost as a "duplicate" when the clean output is cleaned again.
 //!
 //! # Memory
 //!
@@ -42,6 +40,10 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use crate::key::{Digest, Keyed};
+
+pub mod context;
+
+pub use context::{Origin, Source, judge};
 
 /// Where a paragraph occurred: document number in corpus order (0-based)
 /// and paragraph index within the document (0-based).
@@ -74,17 +76,21 @@ pub enum Reason {
     DuplicateDocument,
     /// A short repeat inside a run of dropped repeats.
     InsideRepeatedBlock,
+    /// A short repeat of an earlier document that this document repeats
+    /// more of (another key of at least `min_chars_within` characters).
+    SameSource,
 }
 
 impl Reason {
     /// The name used in reports: `within-document`, `across-documents`,
-    /// `duplicate-document`, `inside-repeated-block`.
+    /// `duplicate-document`, `inside-repeated-block`, `same-source`.
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::WithinDocument => "within-document",
             Reason::AcrossDocuments => "across-documents",
             Reason::DuplicateDocument => "duplicate-document",
             Reason::InsideRepeatedBlock => "inside-repeated-block",
+            Reason::SameSource => "same-source",
         }
     }
 }
@@ -94,7 +100,7 @@ impl Reason {
 pub enum Verdict {
     /// First occurrence: kept.
     Keep,
-    /// A short repeat that was kept (rule 3).
+    /// A short repeat that was kept: alone, not in a run of repeats.
     Spared {
         /// The first occurrence of its key.
         first: Occurrence,
@@ -177,14 +183,25 @@ fn slot(d: &Digest) -> Slot {
 pub struct Rules {
     /// Which paragraphs are compared.
     pub scope: Scope,
-    /// Keys shorter than this many characters are spared unless inside a
-    /// repeated block.
+    /// A repeat of another document is dropped on its own when its key has
+    /// at least this many characters; a shorter one only in context (see
+    /// [`context`]).
     pub min_chars: usize,
+    /// A repeat within the same document is dropped when its key has at
+    /// least this many characters; a shorter one only inside a run of
+    /// dropped repeats.
+    pub min_chars_within: usize,
 }
+
+/// The default of [`Rules::min_chars`], chosen by measurement (README, "Short
+/// repeats").
+pub const DEFAULT_MIN_CHARS: usize = 60;
+/// The default of [`Rules::min_chars_within`].
+pub const DEFAULT_MIN_CHARS_WITHIN: usize = 20;
 
 impl Default for Rules {
     fn default() -> Rules {
-        Rules { scope: Scope::Corpus, min_chars: 20 }
+        Rules { scope: Scope::Corpus, min_chars: DEFAULT_MIN_CHARS, min_chars_within: DEFAULT_MIN_CHARS_WITHIN }
     }
 }
 
@@ -195,40 +212,32 @@ pub struct Deduper {
     seen: SlotMap<Occurrence>,
     docs: SlotMap<u32>,
     next_doc: u32,
-    /// Keys the last decision added, when recording (see
-    /// [`Deduper::record_new_firsts`]).
-    fresh: Option<Vec<(u128, u32)>>,
-}
-
-/// A paragraph's state between the two passes of [`Deduper::decide`].
-#[derive(Clone, Copy)]
-enum Pass1 {
-    Final(Verdict),
-    ShortRepeat(Occurrence),
+    /// Keys the last decision added with their document's anchor, when
+    /// recording (see [`Deduper::record_new_firsts`]).
+    fresh: Option<Vec<(u128, u64)>>,
+    /// The batch number of this run in the index (see [`Deduper::set_batch`]).
+    batch: Option<u32>,
 }
 
 /// The document number used in an [`Occurrence`] that lies in an earlier
-/// run (found in the persistent index) rather than in this one.
+/// run (found in the persistent index) rather than in this one; its `para`
+/// is then 0 and carries no meaning.
 pub const EARLIER_RUN: u32 = u32::MAX;
 
-/// Where an earlier run first kept a key (from the persistent index).
+/// Where an earlier run first kept a key (from the persistent index): the
+/// identity of the document of its first occurrence.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Earlier {
-    /// 64-bit identity of the document (see [`doc_id`]).
-    pub doc_id: u64,
-    /// Paragraph index in it; [`WHOLE_DOCUMENT`] for a whole-document key.
-    pub para: u32,
+    /// The batch of that run (see [`crate::index::Batch`]).
+    pub batch: u32,
+    /// That document's anchor within the batch (see [`anchor`]).
+    pub doc: u64,
 }
-
-/// The `para` of an index entry that records a whole-document key.
-pub const WHOLE_DOCUMENT: u32 = u32::MAX;
 
 /// What the persistent index says about one document, looked up before
 /// the decision (in parallel, since the index does not change during a run).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct History {
-    /// This document's identity.
-    pub doc_id: u64,
     /// Per paragraph: where an earlier run first kept its key. May be
     /// empty (or shorter than the document): a missing entry means none.
     pub paragraphs: Vec<Option<Earlier>>,
@@ -236,11 +245,15 @@ pub struct History {
     pub document: Option<Earlier>,
 }
 
-/// The 64-bit identity of a document, from a stable name (its relative path,
-/// or `shard:line` for a JSONL record): the first 8 bytes of its SHA-256.
-pub fn doc_id(name: &str) -> u64 {
-    let d = Digest::of(name.as_bytes());
-    (d.prefix() >> 64) as u64
+/// A document's *anchor*: the first 64 bits of the key of the first
+/// paragraph it kept first (or, if it kept no paragraph first, of its
+/// whole-document key). The index stores it with every key the document
+/// kept first. Cleaning a document in place removes only paragraphs it did
+/// not keep, and renaming or renumbering it (JSONL lines shift when records
+/// are removed) changes nothing either, so a retry recognises the document
+/// by its anchor where a name or a paragraph index would have moved.
+pub fn anchor(key: &Digest) -> u64 {
+    (key.prefix() >> 64) as u64
 }
 
 impl Deduper {
@@ -255,12 +268,20 @@ impl Deduper {
         self.fresh.get_or_insert_with(Vec::new);
     }
 
+    /// This run's batch number in the persistent index: index entries of
+    /// this batch are this run's own first occurrences when the run is a
+    /// retry (see [`Deduper::decide_with_history`]).
+    pub fn set_batch(&mut self, batch: u32) {
+        self.batch = Some(batch);
+    }
+
     /// The first occurrences the last decision added, emptying the record:
-    /// `(key prefix, paragraph)` for every paragraph key new to this run and
-    /// to the index, and `(whole-document key prefix, WHOLE_DOCUMENT)` for
-    /// a new document. Keys found in the index are never added. Nothing
-    /// unless [`Deduper::record_new_firsts`] was called.
-    pub fn take_new_firsts(&mut self) -> impl Iterator<Item = (u128, u32)> + '_ {
+    /// `(key prefix, anchor of the document)` for every paragraph key new to
+    /// this run and to the index, and for the whole-document key of a new
+    /// document. Keys found in the index are never added, nor the
+    /// whole-document key of a document a retry recognised as its own.
+    /// Nothing unless [`Deduper::record_new_firsts`] was called.
+    pub fn take_new_firsts(&mut self) -> impl Iterator<Item = (u128, u64)> + '_ {
         self.fresh.iter_mut().flat_map(|f| f.drain(..))
     }
 
@@ -282,67 +303,137 @@ impl Deduper {
 
     /// As [`Deduper::decide`], with what earlier runs kept. A key the index
     /// holds was first kept by an earlier run, so here it is a repeat —
-    /// unless the index names this very document and paragraph: then this is
-    /// a retry of the run that kept it, and it is kept again.
+    /// unless this run is a retry of that run's batch and this is the very
+    /// document that kept it (its anchor, see [`anchor`], is this
+    /// document's): then it is kept again at its first place in the
+    /// document, wherever that is now, and a later copy in this run is a
+    /// repeat of it. So a retry keeps exactly what the first run kept and
+    /// names the same first occurrences, also over files the first run
+    /// already cleaned in place.
     pub fn decide_with_history(&mut self, keys: &[Keyed], whole: &Digest, history: Option<&History>) -> Plan {
         let doc = self.next_doc;
         self.next_doc = self.next_doc.saturating_add(1);
+        let own = history.and_then(|h| self.own_anchor(keys, whole, h));
+        let fresh_from = self.fresh.as_ref().map_or(0, Vec::len);
+        let mut new_document = false;
         if self.rules.scope == Scope::Document {
             self.seen.clear();
-        } else if keys.iter().any(|k| self.is_long(k)) {
-            if let Some(h) = history
-                && let Some(e) = h.document
-                && e.doc_id != h.doc_id
-            {
-                return self.duplicate(doc, EARLIER_RUN, keys, history);
-            }
-            if let Some(&earlier) = self.docs.get(&slot(whole)) {
-                return self.duplicate(doc, earlier, keys, history);
-            }
-            // A document the index already holds (a retry) is not new to it.
-            if history.is_none_or(|h| h.document.is_none()) {
-                self.docs.insert(slot(whole), doc);
-                if let Some(fresh) = &mut self.fresh {
-                    fresh.push((whole.prefix(), WHOLE_DOCUMENT));
+        } else if !keys.is_empty() {
+            let earlier = match (self.docs.get(&slot(whole)).copied(), own, history.and_then(|h| h.document)) {
+                (Some(e), _, _) => Some(e),
+                // A retried document of this batch: it kept keys first (or
+                // its document key) in the first run, so it was no duplicate
+                // then, whatever its text is now (cleaned in place, its
+                // document key changed and may even equal a later one's).
+                (None, Some(_), _) => None,
+                (None, None, Some(_)) => Some(EARLIER_RUN),
+                (None, None, None) => None,
+            };
+            match earlier {
+                Some(e) if keys.iter().any(|k| self.is_long(k)) => return self.duplicate(doc, e, keys, history),
+                Some(e) => {
+                    // Only short paragraphs: a duplicate only if judged one
+                    // by one it loses them all (see the module docs).
+                    let plan = self.judged(doc, keys, history, own);
+                    if plan.kept() == 0 {
+                        return self.duplicate(doc, e, keys, history);
+                    }
+                    self.anchor_fresh(fresh_from, own, whole, false);
+                    return plan;
+                }
+                // Remembered in this run; new to the index unless retried.
+                None => {
+                    self.docs.entry(slot(whole)).or_insert(doc);
+                    new_document = own.is_none();
                 }
             }
         }
-        let pass1: Vec<Pass1> = keys.iter().enumerate().map(|(i, k)| self.first_pass(doc, i, k, history)).collect();
-        Plan { doc, verdicts: resolve_short_runs(&pass1), duplicate_of: None }
+        let plan = self.judged(doc, keys, history, own);
+        self.anchor_fresh(fresh_from, own, whole, new_document);
+        plan
     }
 
-    fn first_pass(&mut self, doc: u32, i: usize, k: &Keyed, history: Option<&History>) -> Pass1 {
+    /// Gives the first occurrences this document added its anchor (its
+    /// own, when retried; else its first new paragraph's key, else its
+    /// document key), and records a new document's key.
+    fn anchor_fresh(&mut self, from: usize, own: Option<u64>, whole: &Digest, new_document: bool) {
+        if let Some(fresh) = &mut self.fresh {
+            let doc_anchor =
+                own.or_else(|| fresh.get(from).map(|&(k, _)| (k >> 64) as u64)).unwrap_or_else(|| anchor(whole));
+            if new_document {
+                fresh.push((whole.prefix(), 0));
+            }
+            for f in &mut fresh[from..] {
+                f.1 = doc_anchor;
+            }
+        }
+    }
+
+    /// The anchor of this document if the index names it as the first
+    /// occurrence of one of its keys in this run's batch: the key of a
+    /// paragraph (or the whole-document key) whose entry's anchor is that
+    /// key itself. A paragraph this run already kept is a copy of another
+    /// document's anchor, not this document's, and is passed over.
+    fn own_anchor(&self, keys: &[Keyed], whole: &Digest, h: &History) -> Option<u64> {
+        let batch = self.batch?;
+        let mine =
+            |e: &Option<Earlier>, d: &Digest| e.filter(|e| e.batch == batch && e.doc == anchor(d)).map(|e| e.doc);
+        keys.iter()
+            .zip(&h.paragraphs)
+            .filter(|(k, _)| !self.seen.contains_key(&slot(&k.digest)))
+            .find_map(|(k, e)| mine(e, &k.digest))
+            .or_else(|| mine(&h.document, whole))
+    }
+
+    /// The plan of a document judged paragraph by paragraph.
+    fn judged(&mut self, doc: u32, keys: &[Keyed], history: Option<&History>, own: Option<u64>) -> Plan {
+        let origins: Vec<Origin> = keys.iter().enumerate().map(|(i, k)| self.origin(doc, i, k, history, own)).collect();
+        Plan { doc, verdicts: judge(doc, keys, &origins, &self.rules), duplicate_of: None }
+    }
+
+    /// Where this document's paragraph `i` was first kept, for [`judge`];
+    /// a key new to the run and the index becomes a first occurrence here.
+    /// A key the index holds is another document's ([`Source::Index`], by
+    /// anchor: unique across batches, as every key is first kept once) —
+    /// unless this run retries that key's batch and this is the document
+    /// that kept it: then it is kept again at its first place here, and
+    /// later copies in this run repeat that place.
+    fn origin(&mut self, doc: u32, i: usize, k: &Keyed, history: Option<&History>, own: Option<u64>) -> Origin {
         let para = u32::try_from(i).unwrap_or(u32::MAX);
+        let here = Occurrence { doc, para };
+        let run_origin = |first: Occurrence| {
+            if first.doc == doc { Origin::Here } else { Origin::Elsewhere { source: Source::Run(first.doc), first } }
+        };
         if let Some(h) = history
             && let Some(Some(e)) = h.paragraphs.get(i)
         {
-            if e.doc_id == h.doc_id && e.para == para {
-                return Pass1::Final(Verdict::Keep);
+            let s = slot(&k.digest);
+            // Only keys of this run's own batch ever enter the seen-set
+            // (below): a copy of one kept earlier in this run.
+            if let Some(&first) = self.seen.get(&s) {
+                return run_origin(first);
             }
-            let first = Occurrence { doc: EARLIER_RUN, para: e.para };
-            let reason = if e.doc_id == h.doc_id { Reason::WithinDocument } else { Reason::AcrossDocuments };
-            return self.repeat(k, first, reason);
+            if self.batch == Some(e.batch) && own == Some(e.doc) {
+                self.seen.insert(s, here);
+                return Origin::Here;
+            }
+            return Origin::Elsewhere { source: Source::Index(e.doc), first: Occurrence { doc: EARLIER_RUN, para: 0 } };
         }
-        let here = Occurrence { doc, para };
         let first = *self.seen.entry(slot(&k.digest)).or_insert(here);
-        if first == here {
-            if let Some(fresh) = &mut self.fresh {
-                fresh.push((k.digest.prefix(), para));
-            }
-            return Pass1::Final(Verdict::Keep);
+        if first == here
+            && let Some(fresh) = &mut self.fresh
+        {
+            fresh.push((k.digest.prefix(), 0));
         }
-        let reason = if first.doc == doc { Reason::WithinDocument } else { Reason::AcrossDocuments };
-        self.repeat(k, first, reason)
+        run_origin(first)
     }
 
-    /// A key long enough to be dropped on its own. An empty key (a line of
-    /// only punctuation under `--key loose`) never is, whatever `min_chars`.
+    /// A key long enough to be dropped on its own as a repeat of another
+    /// document (and to make its document eligible as a duplicate). An empty
+    /// key (a line of only punctuation under `--key loose`) never is,
+    /// whatever `min_chars`.
     fn is_long(&self, k: &Keyed) -> bool {
         k.chars >= self.rules.min_chars.max(1)
-    }
-
-    fn repeat(&self, k: &Keyed, first: Occurrence, reason: Reason) -> Pass1 {
-        if !self.is_long(k) { Pass1::ShortRepeat(first) } else { Pass1::Final(Verdict::Drop { reason, first }) }
     }
 
     fn duplicate(&self, doc: u32, earlier: u32, keys: &[Keyed], history: Option<&History>) -> Plan {
@@ -351,49 +442,18 @@ impl Deduper {
             .enumerate()
             .map(|(i, k)| {
                 let para = u32::try_from(i).unwrap_or(u32::MAX);
+                // This run's seen-set first: in a retry it holds the keys of
+                // this batch with their real place.
                 let from_index = history.and_then(|h| h.paragraphs.get(i).copied().flatten());
-                let first = match from_index {
-                    Some(e) => Occurrence { doc: EARLIER_RUN, para: e.para },
-                    None => self.first(&k.digest).unwrap_or(Occurrence { doc: earlier, para }),
-                };
+                let first = self.first(&k.digest).unwrap_or(match from_index {
+                    Some(_) => Occurrence { doc: EARLIER_RUN, para: 0 },
+                    None => Occurrence { doc: earlier, para },
+                });
                 Verdict::Drop { reason: Reason::DuplicateDocument, first }
             })
             .collect();
         Plan { doc, verdicts, duplicate_of: Some(earlier) }
     }
-}
-
-/// Rule 3: a run of short repeats is dropped when both its neighbours are
-/// dropped repeats or document boundaries, and at least one is a repeat.
-fn resolve_short_runs(pass1: &[Pass1]) -> Vec<Verdict> {
-    let dropped = |i: usize| matches!(pass1[i], Pass1::Final(Verdict::Drop { .. }));
-    let mut out = Vec::with_capacity(pass1.len());
-    let mut i = 0;
-    while i < pass1.len() {
-        match pass1[i] {
-            Pass1::Final(v) => {
-                out.push(v);
-                i += 1;
-            }
-            Pass1::ShortRepeat(_) => {
-                let end = (i..pass1.len()).find(|&j| matches!(pass1[j], Pass1::Final(_))).unwrap_or(pass1.len());
-                let left = if i == 0 { None } else { Some(dropped(i - 1)) };
-                let right = if end == pass1.len() { None } else { Some(dropped(end)) };
-                let inside = left != Some(false) && right != Some(false) && (left.is_some() || right.is_some());
-                for p in &pass1[i..end] {
-                    if let Pass1::ShortRepeat(first) = *p {
-                        out.push(if inside {
-                            Verdict::Drop { reason: Reason::InsideRepeatedBlock, first }
-                        } else {
-                            Verdict::Spared { first }
-                        });
-                    }
-                }
-                i = end;
-            }
-        }
-    }
-    out
 }
 
 /// The whole-document key: SHA-256 over the sequence of paragraph digests.
@@ -407,182 +467,7 @@ pub fn document_key(keys: &[Keyed]) -> Digest {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::key::{KeyMode, Keyer};
+mod retry_tests;
 
-    fn keyed(paras: &[&str]) -> Vec<Keyed> {
-        let mut k = Keyer::new(KeyMode::Exact);
-        paras.iter().map(|p| k.keyed(p)).collect()
-    }
-
-    fn decide(d: &mut Deduper, paras: &[&str]) -> Plan {
-        let keys = keyed(paras);
-        d.decide(&keys, &document_key(&keys))
-    }
-
-    fn kept<'a>(paras: &[&'a str], plan: &Plan) -> Vec<&'a str> {
-        paras.iter().zip(&plan.verdicts).filter(|(_, v)| v.is_kept()).map(|(p, _)| *p).collect()
-    }
-
-    const A: &str = "Interpol has identified over 4,000 foreign fighters.";
-    const B: &str = "Stock was speaking at the opening of a meeting.";
-    const C: &str = "A recent UN report showed an increase in fighters.";
-    const SAID: &str = "he said.";
-
-    #[test]
-    fn long_repeat_within_document_is_dropped() {
-        let paras = [A, B, A];
-        let plan = decide(&mut Deduper::new(Rules::default()), &paras);
-        assert_eq!(kept(&paras, &plan), [A, B]);
-        assert_eq!(
-            plan.verdicts[2],
-            Verdict::Drop { reason: Reason::WithinDocument, first: Occurrence { doc: 0, para: 0 } }
-        );
-    }
-
-    #[test]
-    fn short_repeat_between_distinct_paragraphs_is_spared() {
-        let paras = [A, SAID, B, SAID, C];
-        let plan = decide(&mut Deduper::new(Rules::default()), &paras);
-        assert_eq!(kept(&paras, &plan), paras);
-        assert!(matches!(plan.verdicts[3], Verdict::Spared { .. }));
-    }
-
-    #[test]
-    fn short_repeat_inside_a_pasted_copy_is_dropped() {
-        let paras = [A, SAID, B, A, SAID, B];
-        let plan = decide(&mut Deduper::new(Rules::default()), &paras);
-        assert_eq!(kept(&paras, &plan), [A, SAID, B]);
-        assert!(matches!(plan.verdicts[4], Verdict::Drop { reason: Reason::InsideRepeatedBlock, .. }));
-    }
-
-    #[test]
-    fn short_repeat_between_a_dropped_repeat_and_the_end_is_dropped() {
-        let paras = [A, SAID, A, SAID];
-        let plan = decide(&mut Deduper::new(Rules::default()), &paras);
-        assert_eq!(kept(&paras, &plan), [A, SAID]);
-    }
-
-    #[test]
-    fn short_repeat_next_to_a_kept_paragraph_is_spared() {
-        let paras = [SAID, A, SAID, C];
-        let plan = decide(&mut Deduper::new(Rules::default()), &paras);
-        assert_eq!(kept(&paras, &plan), paras);
-    }
-
-    #[test]
-    fn document_of_only_short_repeats_is_kept() {
-        let mut d = Deduper::new(Rules::default());
-        decide(&mut d, &[SAID, A]);
-        let plan = decide(&mut d, &[SAID]);
-        assert_eq!(plan.verdicts, [Verdict::Spared { first: Occurrence { doc: 0, para: 0 } }]);
-    }
-
-    #[test]
-    fn across_documents_and_duplicate_documents() {
-        let mut d = Deduper::new(Rules::default());
-        decide(&mut d, &[A, B]);
-        let second = decide(&mut d, &[C, B]);
-        assert_eq!(
-            second.verdicts[1],
-            Verdict::Drop { reason: Reason::AcrossDocuments, first: Occurrence { doc: 0, para: 1 } }
-        );
-        let third = decide(&mut d, &[A, B]);
-        assert_eq!(third.duplicate_of, Some(0));
-        assert!(third.verdicts.iter().all(|v| matches!(v, Verdict::Drop { reason: Reason::DuplicateDocument, .. })));
-        assert_eq!(d.distinct_keys(), 3);
-    }
-
-    #[test]
-    fn document_scope_forgets_between_documents() {
-        let mut d = Deduper::new(Rules { scope: Scope::Document, ..Rules::default() });
-        decide(&mut d, &[A, B]);
-        let second = decide(&mut d, &[A, B, A]);
-        assert_eq!(second.duplicate_of, None);
-        assert_eq!(second.kept(), 2);
-    }
-
-    #[test]
-    fn documents_of_only_short_paragraphs_are_never_duplicates() {
-        let mut d = Deduper::new(Rules::default());
-        decide(&mut d, &[SAID]);
-        let plan = decide(&mut d, &[SAID]);
-        assert_eq!(plan.duplicate_of, None);
-        assert_eq!(plan.kept(), 1);
-    }
-
-    #[test]
-    fn empty_documents_are_never_duplicates() {
-        let mut d = Deduper::new(Rules::default());
-        decide(&mut d, &[]);
-        assert_eq!(decide(&mut d, &[]).duplicate_of, None);
-    }
-
-    fn history(doc: &str, keys: &[Keyed], index: &[(Digest, &str, u32)]) -> History {
-        let find =
-            |d: &Digest| index.iter().find(|(k, _, _)| k == d).map(|(_, n, p)| Earlier { doc_id: doc_id(n), para: *p });
-        History {
-            doc_id: doc_id(doc),
-            paragraphs: keys.iter().map(|k| find(&k.digest)).collect(),
-            document: find(&document_key(keys)),
-        }
-    }
-
-    #[test]
-    fn index_hits_are_repeats_unless_they_name_this_very_paragraph() {
-        let keys = keyed(&[A, B, C]);
-        let index = [(keys[0].digest, "old.txt", 3), (keys[1].digest, "today.txt", 1)];
-        let h = history("today.txt", &keys, &index);
-        let mut d = Deduper::new(Rules::default());
-        d.record_new_firsts();
-        let plan = d.decide_with_history(&keys, &document_key(&keys), Some(&h));
-        assert_eq!(
-            plan.verdicts,
-            [
-                Verdict::Drop { reason: Reason::AcrossDocuments, first: Occurrence { doc: EARLIER_RUN, para: 3 } },
-                Verdict::Keep,
-                Verdict::Keep,
-            ]
-        );
-        // Only C is new to the index (B was already there), plus the document key.
-        let new: Vec<_> = d.take_new_firsts().collect();
-        assert_eq!(new.len(), 2);
-        assert!(new.contains(&(keys[2].digest.prefix(), 2)));
-        assert!(new.contains(&(document_key(&keys).prefix(), WHOLE_DOCUMENT)));
-        assert_eq!(d.take_new_firsts().count(), 0, "taking empties the record");
-        // The next document repeats C: nothing new.
-        d.decide_with_history(&keys[2..], &document_key(&keys[2..]), None);
-        assert_eq!(d.take_new_firsts().collect::<Vec<_>>(), [(document_key(&keys[2..]).prefix(), WHOLE_DOCUMENT)]);
-    }
-
-    #[test]
-    fn index_document_key_of_another_document_makes_a_duplicate() {
-        let keys = keyed(&[A, SAID]);
-        let whole = document_key(&keys);
-        let h = history("b.txt", &keys, &[(whole, "a.txt", WHOLE_DOCUMENT)]);
-        let plan = Deduper::new(Rules::default()).decide_with_history(&keys, &whole, Some(&h));
-        assert_eq!(plan.duplicate_of, Some(EARLIER_RUN));
-        let again = history("a.txt", &keys, &[(whole, "a.txt", WHOLE_DOCUMENT)]);
-        let mut d = Deduper::new(Rules::default());
-        d.record_new_firsts();
-        let plan = d.decide_with_history(&keys, &whole, Some(&again));
-        assert_eq!(plan.duplicate_of, None, "a retry of the same document is not a duplicate of itself");
-        assert_eq!(d.take_new_firsts().filter(|e| e.1 == WHOLE_DOCUMENT).count(), 0);
-    }
-
-    #[test]
-    fn empty_keys_are_never_dropped_on_their_own() {
-        let mut k = Keyer::new(KeyMode::Loose);
-        let keys: Vec<Keyed> = ["---", "***", "---"].iter().map(|p| k.keyed(p)).collect();
-        let plan = Deduper::new(Rules { min_chars: 0, ..Rules::default() }).decide(&keys, &document_key(&keys));
-        assert_eq!(plan.kept(), 3);
-    }
-
-    #[test]
-    fn min_chars_zero_drops_every_repeat() {
-        let paras = [SAID, A, SAID];
-        let plan = decide(&mut Deduper::new(Rules { min_chars: 0, ..Rules::default() }), &paras);
-        assert_eq!(kept(&paras, &plan), [SAID, A]);
-    }
-}
+#[cfg(test)]
+mod tests;

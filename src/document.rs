@@ -4,13 +4,31 @@
 //! Preparing ([`Document::prepare`]) is a pure function of the text and the
 //! [`TextOptions`], which is what lets the pipeline run it on many threads
 //! while the keep/drop decision stays sequential.
+//!
+//! # What rendering may change
+//!
+//! The clean text is the input with the dropped paragraphs cut out (with the
+//! line breaks that separated them, [`Document::removal_spans`]); every
+//! remaining line is normalised ([`crate::normalize`]), and nothing else
+//! changes: kept lines keep their line breaks, blank lines, list markers and
+//! row structure, and a text without a final line break gets none. Two
+//! exceptions, both only in [`Emit::Normalized`]:
+//!
+//! * where two kept paragraphs would read as one when the output is split
+//!   again (say a dropped paragraph stood between a line that ends
+//!   mid-sentence and a long next line), a blank line is written between
+//!   them, so cleaning the clean text changes nothing;
+//! * [`Emit::Unwrapped`] (`--unwrap`) writes each kept paragraph on one
+//!   line, its lines joined by one space.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use crate::dedup::{Verdict, document_key};
 use crate::key::{Digest, KeyMode, Keyed, Keyer};
 use crate::normalize::QuoteMode;
-use crate::split::{Separator, Split, SplitMode, mostly_wrapped, split};
+use crate::split::{Split, SplitMode, Terminator, split, would_join};
+use crate::wrap::WrapLine;
 
 /// How text becomes paragraphs and keys.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -31,6 +49,9 @@ pub enum Emit {
     Normalized,
     /// The paragraph exactly as in the input (keys stay normalised).
     Original,
+    /// The normalised text, each paragraph on one line: a hard-wrapped
+    /// paragraph's lines joined by one space (`--unwrap`).
+    Unwrapped,
 }
 
 /// A document ready for the keep/drop decision.
@@ -51,7 +72,7 @@ impl Document {
     pub fn prepare(original: String, opts: &TextOptions) -> Document {
         let split = split(&original, opts.split, opts.quotes);
         let mut keyer = Keyer::new(opts.key);
-        let keys: Vec<Keyed> = split.paragraphs().map(|p| keyer.keyed(p)).collect();
+        let keys: Vec<Keyed> = split.paragraphs().map(|p| keyer.keyed(&p)).collect();
         let whole = document_key(&keys);
         Document { original, split, keys, whole }
     }
@@ -69,19 +90,21 @@ impl Document {
     /// Appends the clean document to `out`; nothing at all when no paragraph
     /// is kept.
     ///
-    /// [`Emit::Normalized`]: the kept normalised paragraphs, separated by the
-    /// document's separator style, ending with exactly one `\n`.
-    ///
     /// [`Emit::Original`]: the input text with the [`Document::removal_spans`]
     /// of the dropped paragraphs deleted: kept paragraphs, the line breaks
     /// between them and any text before the first or after the last paragraph
     /// stay exactly as they were.
+    ///
+    /// [`Emit::Normalized`]: the same, each remaining line normalised, line
+    /// breaks written as `\n` (see the module docs for the one exception).
+    /// [`Emit::Unwrapped`]: as `Normalized`, each paragraph on one line.
     pub fn render_into(&self, verdicts: &[Verdict], emit: Emit, out: &mut Vec<u8>) {
         if !verdicts.iter().any(|v| v.is_kept()) {
             return;
         }
         match emit {
-            Emit::Normalized => self.render_normalized(verdicts, out),
+            Emit::Normalized => self.render_lines(verdicts, false, out),
+            Emit::Unwrapped => self.render_lines(verdicts, true, out),
             Emit::Original => {
                 let mut at = 0;
                 for (span, _) in self.removal_spans(verdicts) {
@@ -93,24 +116,101 @@ impl Document {
         }
     }
 
-    fn render_normalized(&self, verdicts: &[Verdict], out: &mut Vec<u8>) {
-        let kept = || self.split.spans.iter().zip(verdicts).filter(|(_, v)| v.is_kept()).map(|(s, _)| s);
-        // Kept paragraphs written one per line must not read back as
-        // hard-wrapped text (the `auto` rule), or cleaning the output again
-        // would join them: then a blank line separates them instead.
-        let blank = self.split.separator == Some(Separator::BlankLine) || {
-            let n = kept().count();
-            mostly_wrapped(kept().take(n.saturating_sub(1)).map(|s| &self.split.text[s.text.clone()]))
+    /// The normalised rendering: what is left once the removal spans are cut
+    /// out, line by line. A line's text is kept when its paragraph is; its
+    /// line break when the break does not lie in a removal span.
+    fn render_lines(&self, verdicts: &[Verdict], unwrap: bool, out: &mut Vec<u8>) {
+        let pieces = self.pieces(verdicts, unwrap);
+        let text = |para: usize, line: usize| -> Cow<'_, str> {
+            if unwrap { self.split.paragraph(para) } else { Cow::Borrowed(self.split.line(line)) }
         };
-        let mut first = true;
-        for span in kept() {
-            if !first && blank {
-                out.push(b'\n');
+        // The wrap width the output will have when it is split again.
+        let width = pieces
+            .iter()
+            .filter_map(|p| match *p {
+                Piece::Text { para, line } => Some(self.output_chars(para, line, unwrap)),
+                Piece::Break(_) => None,
+            })
+            .max()
+            .unwrap_or(0);
+        let mut prev: Option<(usize, usize)> = None;
+        let mut breaks = 0;
+        for piece in pieces {
+            match piece {
+                Piece::Text { para, line } => {
+                    let t = text(para, line);
+                    if let Some((p, l)) = prev
+                        && p != para
+                        && breaks == 1
+                        && would_join(
+                            &WrapLine::of_output(&text(p, l)),
+                            &WrapLine::of_output(&t),
+                            self.split.mode,
+                            width,
+                        )
+                    {
+                        out.push(b'\n');
+                    }
+                    out.extend_from_slice(t.as_bytes());
+                    prev = Some((para, line));
+                    breaks = 0;
+                }
+                Piece::Break(Terminator::Paragraph) => {
+                    out.extend_from_slice(b"\n\n");
+                    breaks += 2;
+                }
+                Piece::Break(_) => {
+                    out.push(b'\n');
+                    breaks += 1;
+                }
             }
-            first = false;
-            out.extend_from_slice(self.split.text[span.text.clone()].as_bytes());
-            out.push(b'\n');
         }
+    }
+
+    /// Length in characters of an output line: line `line`, or, unwrapped,
+    /// paragraph `para` (its lines and the spaces joining them).
+    fn output_chars(&self, para: usize, line: usize, unwrap: bool) -> usize {
+        let lines = &self.split.lines;
+        if !unwrap {
+            return lines[line].chars;
+        }
+        let range = self.split.spans[para].lines.clone();
+        lines[range.clone()].iter().map(|l| l.chars).sum::<usize>() + range.len() - 1
+    }
+
+    /// What is left of the document's lines once the dropped paragraphs are
+    /// cut out, in order.
+    fn pieces(&self, verdicts: &[Verdict], unwrap: bool) -> Vec<Piece> {
+        let lines = &self.split.lines;
+        // Per line: its paragraph, when that one is kept.
+        let mut kept: Vec<Option<usize>> = vec![None; lines.len()];
+        for (p, (span, v)) in self.split.spans.iter().zip(verdicts).enumerate() {
+            if v.is_kept() {
+                kept[span.lines.clone()].fill(Some(p));
+            }
+        }
+        let removals = self.removal_spans(verdicts);
+        let mut r = 0;
+        let mut pieces = Vec::with_capacity(2 * lines.len());
+        for (i, line) in lines.iter().enumerate() {
+            let span = kept[i].map(|p| (p, &self.split.spans[p].lines));
+            if let Some((para, range)) = span
+                && (!unwrap || i == range.start)
+            {
+                pieces.push(Piece::Text { para, line: i });
+            }
+            if line.terminator == Terminator::None || span.is_some_and(|(_, range)| unwrap && i + 1 < range.end) {
+                continue;
+            }
+            let at = line.orig.end;
+            while r < removals.len() && removals[r].0.end <= at {
+                r += 1;
+            }
+            if removals.get(r).is_none_or(|(range, _)| at < range.start) {
+                pieces.push(Piece::Break(line.terminator));
+            }
+        }
+        pieces
     }
 
     /// Byte ranges of the input text to delete so that exactly the dropped
@@ -118,23 +218,34 @@ impl Document {
     /// range per dropped paragraph (with its index), in order, tiling each run
     /// of consecutive dropped paragraphs.
     ///
-    /// A dropped paragraph after some kept one takes the separator *before*
+    /// A dropped paragraph between two kept ones takes the separator *before*
     /// it: `[end of previous paragraph, its end)`. One before any kept
     /// paragraph takes the separator *after* it: `[its start, start of next)`.
-    /// When nothing is kept the ranges cover the whole text. Deleting them is
-    /// what [`Emit::Original`] does and what `--annotate` records.
+    /// One after the last kept paragraph takes its own line break: `[end of
+    /// the previous paragraph's line break, end of its own)`, so the last
+    /// kept line keeps its line break (a file cut after its 8th line ends
+    /// with that line's `\n`). When nothing is kept the ranges cover the
+    /// whole text. Deleting them is what [`Emit::Original`] does and what
+    /// `--annotate` records.
     pub fn removal_spans(&self, verdicts: &[Verdict]) -> Vec<(Range<usize>, usize)> {
         let spans = &self.split.spans;
         let n = spans.len().min(verdicts.len());
         let first_kept = verdicts[..n].iter().position(|v| v.is_kept());
+        let last_kept = verdicts[..n].iter().rposition(|v| v.is_kept());
+        // Where the line break after paragraph `k` ends.
+        let after = |k: usize| {
+            let next_line = spans[k].lines.end;
+            self.split.lines.get(next_line).map_or(self.original.len(), |l| l.orig.start)
+        };
         let mut out = Vec::new();
         for k in (0..n).filter(|&k| !verdicts[k].is_kept()) {
             let next_start = if k + 1 < n { spans[k + 1].orig.start } else { self.original.len() };
-            let range = match first_kept {
-                Some(f) if f < k => spans[k - 1].orig.end..spans[k].orig.end,
-                Some(_) => spans[k].orig.start..next_start,
-                None if k == 0 => 0..next_start,
-                None => spans[k].orig.start..next_start,
+            let range = match (first_kept, last_kept) {
+                (Some(_), Some(l)) if l < k => after(k - 1)..after(k),
+                (Some(f), _) if f < k => spans[k - 1].orig.end..spans[k].orig.end,
+                (Some(_), _) => spans[k].orig.start..next_start,
+                (None, _) if k == 0 => 0..next_start,
+                (None, _) => spans[k].orig.start..next_start,
             };
             out.push((range, k));
         }
@@ -150,15 +261,29 @@ impl Document {
     }
 }
 
+/// A piece of the normalised output: a line's text, or a line break.
+#[derive(Clone, Copy, Debug)]
+enum Piece {
+    /// The text of `line` (or, unwrapped, of paragraph `para`).
+    Text { para: usize, line: usize },
+    /// A line break.
+    Break(Terminator),
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn render_keeps_blank_line_style_and_one_final_newline() {
-        let doc = Document::prepare("Title\n\n\nBody text.\n\n\n".to_owned(), &TextOptions::default());
-        let all = vec![Verdict::Keep; doc.len()];
-        assert_eq!(doc.render(&all, Emit::Normalized), "Title\n\nBody text.\n");
+    fn render_keeps_every_line_break_of_the_input() {
+        for text in ["Title\n\n\nBody text.\n\n\n", "\n\nNo final break", "a\n- b\n- c\n", ""] {
+            let doc = Document::prepare(text.to_owned(), &TextOptions::default());
+            let all = vec![Verdict::Keep; doc.len()];
+            let want = if doc.is_empty() { "" } else { text };
+            assert_eq!(doc.render(&all, Emit::Normalized), want);
+        }
+        let doc = Document::prepare("a \r\n\t\r\nb\u{2029}c".to_owned(), &TextOptions::default());
+        assert_eq!(doc.render(&[Verdict::Keep; 3], Emit::Normalized), "a\n\nb\n\nc");
     }
 
     #[test]
@@ -180,14 +305,15 @@ mod tests {
         let doc = Document::prepare(text.to_owned(), &TextOptions::default());
         let cases: [(&[usize], &str); 5] = [
             (&[1], "\nA one.\n\nC three.\n\nD four."),
-            (&[3], "\nA one.\n\nB two.\n\nC three."),
+            (&[3], "\nA one.\n\nB two.\n\nC three.\n"),
             (&[0, 1], "\nC three.\n\nD four."),
             (&[1, 2], "\nA one.\n\nD four."),
-            (&[0, 3], "\nB two.\n\nC three."),
+            (&[0, 3], "\nB two.\n\nC three.\n"),
         ];
         for (dropped, want) in cases {
             let v = drop_at(4, dropped);
             assert_eq!(doc.render(&v, Emit::Original), want, "{dropped:?}");
+            assert_eq!(doc.render(&v, Emit::Normalized), want, "{dropped:?}");
         }
         let spans = doc.removal_spans(&drop_at(4, &[0, 1, 2, 3]));
         assert_eq!(spans.first().map(|s| s.0.start), Some(0));
@@ -195,13 +321,40 @@ mod tests {
     }
 
     #[test]
-    fn kept_lines_that_would_read_as_wrapped_get_blank_lines() {
-        // Bug found by the property tests: "Reuters" + one sentence, once the
-        // repeat is dropped, would read back as one hard-wrapped paragraph.
-        let text = "Reuters\nThe minister resigned on Monday evening.\nThe minister resigned on Monday evening.\n";
-        let once = crate::clean_text(text, &crate::CleanOptions::default());
-        assert_eq!(once, "Reuters\n\nThe minister resigned on Monday evening.\n");
+    fn a_blank_line_keeps_apart_kept_lines_that_would_read_as_one_paragraph() {
+        // Line 1 ends mid-sentence but "Pay" would have fitted on it (width
+        // 63, from line 2), so it ends a paragraph. With line 2 dropped the
+        // width is 50, "Northbay," no longer fits: read again, lines 1 and 3
+        // would be one paragraph, so a blank line goes between them.
+        let text = "Dock workers ended a two-week strike on Tuesday in\n\
+                    Pay talks, they said, had gone on for six long days and nights.\n\
+                    Northbay harbour, officials said.\n";
+        let doc = Document::prepare(text.to_owned(), &TextOptions::default());
+        assert_eq!(doc.len(), 3);
+        let once = doc.render(&drop_at(3, &[1]), Emit::Normalized);
+        assert_eq!(once, "Dock workers ended a two-week strike on Tuesday in\n\nNorthbay harbour, officials said.\n");
         assert_eq!(crate::clean_text(&once, &crate::CleanOptions::default()), once);
+        // `--emit original` only ever cuts.
+        let last = doc.render(&drop_at(3, &[2]), Emit::Original);
+        assert_eq!(
+            last,
+            "Dock workers ended a two-week strike on Tuesday in\nPay talks, they said, had gone on for six long days and nights.\n"
+        );
+        let original = doc.render(&drop_at(3, &[1]), Emit::Original);
+        assert_eq!(original, "Dock workers ended a two-week strike on Tuesday in\nNorthbay harbour, officials said.\n");
+    }
+
+    #[test]
+    fn unwrapped_writes_each_paragraph_on_one_line() {
+        let text = "  The harbour authority said on Tuesday that it\nwould raise pay.\n- one item\n- another item\n";
+        let doc = Document::prepare(text.to_owned(), &TextOptions::default());
+        let all = vec![Verdict::Keep; doc.len()];
+        assert_eq!(doc.len(), 3);
+        let want = "The harbour authority said on Tuesday that it would raise pay.\n- one item\n- another item\n";
+        assert_eq!(doc.render(&all, Emit::Unwrapped), want);
+        let kept_lines =
+            "The harbour authority said on Tuesday that it\nwould raise pay.\n- one item\n- another item\n";
+        assert_eq!(doc.render(&all, Emit::Normalized), kept_lines);
     }
 
     #[test]

@@ -26,6 +26,11 @@ pub mod exit {
     /// temporary file is left, except after a second signal or SIGKILL;
     /// the next run over the same `--out` removes those.
     pub const INTERRUPTED: i32 = 130;
+    /// Standard output was closed (`| head`) before everything was written:
+    /// the output is incomplete, and the report, explain and rejects files
+    /// and the index were not written. 128 + SIGPIPE, what a shell reports
+    /// for a process that a broken pipe ended.
+    pub const BROKEN_PIPE: i32 = 141;
 }
 
 /// An error about one path.

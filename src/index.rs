@@ -12,8 +12,10 @@
 //! let key: u128 = 0x0123_4567_89ab_cdef_0123_4567_89ab_cdef;
 //! idx.prefetch(key); // optional: start the DRAM fetch early, hash something else
 //! let seen = idx.get(key); // &self, Sync: call from many rayon threads
-//! let new = vec![Entry { key, doc: 42, para: 3 }];
-//! let run = RunInfo { timestamp: 1_700_000_000, docs: 1, paragraphs: 1, label: "daily".into() };
+//! let batch = Batch::Named(b"/data/news/2026-11-24".to_vec());
+//! let id = idx.batch_id(&batch); // id.retry: an earlier run of this batch was committed
+//! let new = vec![Entry { key, doc: 42, batch: id.number }];
+//! let run = RunInfo { timestamp: 1_700_000_000, docs: 1, paragraphs: 1, label: "daily".into(), batch };
 //! if seen.is_none() {
 //!     idx.commit(new, run)?; // atomic, with the merge; releases the lock
 //! }
@@ -28,19 +30,30 @@
 //!   [`Index`] (released on drop/commit). A second opener gets [`IndexError::Locked`].
 //! * `MANIFEST` — the only mutable state; replaced atomically.
 //! * `seg-XXXXXXXXXXXXXXXX.ndx` — segments (16 lowercase hex digits of the id).
-//! * `*.tmp` — temporaries; any left by a crash are deleted on the next open,
-//!   as are segment files not named in the manifest (orphans).
+//! * `pending-XXXXXXXXXXXXXXXX.jnl` — first occurrences journaled by a run
+//!   that changes its input, for the next run of its batch (see [`Journal`]);
+//!   removed by the commit of that batch.
+//! * `MANIFEST.tmp`, `WRITE-PROBE.tmp` — temporaries; any left by a crash are
+//!   deleted on the next open, as are segment files (exactly that name
+//!   pattern) not named in the manifest (orphans). No other file is ever
+//!   deleted: a folder holding anything else is refused as
+//!   [`IndexError::Foreign`] unless it has a `MANIFEST`, and then the other
+//!   files are left alone.
+//!
+//! Opening checks that the folder is writable (a probe file is created and
+//! removed), so a read-only index is reported before a run publishes any
+//! output, not at its commit.
 //!
 //! # Segment format (all integers little-endian unless said otherwise)
 //! ```text
 //! off 0   8 B  magic  "NDDXSEG\0"
-//! off 8   4 B  version u32 = 2
+//! off 8   4 B  version u32 = 3
 //! off 12  4 B  dir_bits u32 (0..=32)
 //! off 16  8 B  count u64 (number of keys, n)
 //! off 24  8 B  filter_blocks u64 = f = max(1, ceil(10n / 512))
 //! off 32  16n  keys, sorted strictly ascending, each u128 BIG-endian
 //!              (so byte order == numeric order)
-//! ...     12n  values, same order: doc u64, para u32
+//! ...     12n  values, same order: doc u64, batch u32 (see [`Entry`])
 //! ...     8(2^dir_bits+1)  directory: u64 d[b] = index of the first key whose
 //!              top dir_bits bits are >= b; d[0] = 0, d[2^dir_bits] = n
 //! ...     0..63 B zero padding, so the filter starts at a multiple of 64
@@ -63,15 +76,19 @@
 //! bit in each of the block's 8 words, bit `(low 64 bits >> 6w) & 63` of word
 //! `w`. A key absent from a segment is answered from one cache line with
 //! probability ~99%; lookups read the filter before the directory.
-//! Version 1 segments (no filter) and manifests are refused by version.
+//! Version 1 (no filter) and version 2 (values were document and paragraph
+//! index, which shift when a file is cleaned in place) segments and
+//! manifests are refused by version.
 //!
 //! # Manifest format
 //! ```text
-//! 8 B magic "NDDXMANI", u32 version = 2, u32 reserved = 0,
+//! 8 B magic "NDDXMANI", u32 version = 3, u32 reserved = 0,
 //! u64 generation (incremented by every write), u64 next_segment_id,
 //! u32 nseg, nseg x { u64 id, u64 count, u64 file_len, u32 file_crc32 }   (oldest first)
+//! u32 nbatches, nbatches x { u8 kind (0 anonymous, 1 named), u32 name_len,
+//!                            name_len B raw name }     (batch number = position)
 //! u32 nruns, nruns x { u64 timestamp, u64 docs, u64 paragraphs, u64 new_keys,
-//!                      u64 total_keys, u32 label_len, label_len B UTF-8 label }
+//!                      u64 total_keys, u32 batch, u32 label_len, label_len B UTF-8 label }
 //! u32 crc32 of all preceding bytes; the file must end exactly there.
 //! ```
 //!
@@ -97,7 +114,9 @@
 //! deleted by the open that precedes the reuse), fsyncs it and the
 //! directory; (2) writes `MANIFEST.tmp`, fsyncs it, renames it over
 //! `MANIFEST` (atomic on POSIX) and fsyncs the directory; (3) only then deletes
-//! the segments that were merged away. A crash (even SIGKILL or power loss)
+//! the segments that were merged away (a file that cannot be deleted is left
+//! as an orphan for the next open: the commit has happened, and reporting it
+//! as failed would make a caller report a recorded run as failed). A crash (even SIGKILL or power loss)
 //! before the rename leaves the old manifest, which only names old, untouched
 //! files, so the index opens as exactly the old state (the new segment is an
 //! orphan and is removed). After the rename the new manifest names only fully
@@ -158,8 +177,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
+mod batch;
+mod journal;
 mod manifest;
 mod segment;
+
+pub use batch::{Batch, BatchId};
+pub use journal::Journal;
+use journal::is_journal_name;
 
 use manifest::{Manifest, write_manifest};
 use segment::{FilterMask, SegMeta, Segment, Source, prefetch, seg_name, write_segment};
@@ -170,10 +195,14 @@ use segment::{FilterMask, SegMeta, Segment, Source, prefetch, seg_name, write_se
 pub struct Entry {
     /// First 128 bits of the key's SHA-256.
     pub key: u128,
-    /// 64-bit identity of the document that first kept it.
+    /// 64-bit identity of the document that first kept it, unique within
+    /// its batch (the pipeline uses the document's *anchor*, see
+    /// [`crate::dedup::anchor`]: it does not change when the document is
+    /// cleaned in place).
     pub doc: u64,
-    /// Paragraph index in that document.
-    pub para: u32,
+    /// Number of the batch of the run that first kept it (see
+    /// [`Index::batch_id`]).
+    pub batch: u32,
 }
 
 /// What the caller tells [`Index::commit`] about a run.
@@ -187,6 +216,8 @@ pub struct RunInfo {
     pub paragraphs: u64,
     /// Free text, at most [`MAX_LABEL`] bytes.
     pub label: String,
+    /// The batch the run belongs to.
+    pub batch: Batch,
 }
 
 /// A run as recorded in the manifest.
@@ -202,6 +233,8 @@ pub struct RunRecord {
     pub new_keys: u64,
     /// Keys in the index after the run.
     pub total_keys: u64,
+    /// The run's batch number.
+    pub batch: u32,
     /// The run's label.
     pub label: String,
 }
@@ -219,8 +252,12 @@ pub struct IndexStats {
     pub segment_keys: Vec<u64>,
     /// Runs recorded.
     pub runs: u64,
+    /// Batches known.
+    pub batches: u64,
     /// The most recent run.
     pub last_run: Option<RunRecord>,
+    /// The most recent run's batch.
+    pub last_batch: Option<Batch>,
 }
 
 impl std::fmt::Display for IndexStats {
@@ -234,11 +271,17 @@ impl std::fmt::Display for IndexStats {
         )?;
         writeln!(f, "segments: {} (keys per segment, oldest first: {:?})", self.segments, self.segment_keys)?;
         writeln!(f, "runs recorded: {}", self.runs)?;
+        writeln!(f, "batches: {}", self.batches)?;
         match &self.last_run {
             Some(r) => writeln!(
                 f,
-                "last run: unix time {}, {} documents, {} paragraphs, {} new keys, label {:?}",
-                r.timestamp, r.docs, r.paragraphs, r.new_keys, r.label
+                "last run: unix time {}, {} documents, {} paragraphs, {} new keys, label {:?}, batch {}",
+                r.timestamp,
+                r.docs,
+                r.paragraphs,
+                r.new_keys,
+                r.label,
+                self.last_batch.as_ref().map_or_else(|| "?".to_owned(), Batch::display)
             ),
             None => writeln!(f, "last run: none"),
         }
@@ -249,13 +292,13 @@ impl std::fmt::Display for IndexStats {
 #[derive(Debug, thiserror::Error)]
 #[allow(missing_docs)] // each variant's message is its documentation
 pub enum IndexError {
-    /// Reading or writing a file failed.
-    #[error("I/O error on {path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    /// Reading or writing a file failed. (The cause is part of the message
+    /// and deliberately not a `source`, so `{:#}` prints it once.)
+    #[error("I/O error on {path}: {cause}")]
+    Io { path: PathBuf, cause: io::Error },
+    /// `--index` names an existing file that is not a folder.
+    #[error("{path} is not a directory (an index is a folder)")]
+    NotADirectory { path: PathBuf },
     /// Another process holds the index.
     #[error("index {path} is locked by another process")]
     Locked { path: PathBuf },
@@ -279,7 +322,7 @@ pub fn unix_now() -> u64 {
 }
 
 /// On-disk format version of both segment and manifest files.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// Longest accepted run label, in bytes.
 pub const MAX_LABEL: usize = 64 * 1024;
 /// Size-tiering: on commit, merge the newest segment into the new one while it
@@ -299,11 +342,12 @@ const MAN_MAGIC: &[u8; 8] = b"NDDXMANI";
 const HDR: usize = 32;
 const MANIFEST: &str = "MANIFEST";
 const MANIFEST_TMP: &str = "MANIFEST.tmp";
+const PROBE: &str = "WRITE-PROBE.tmp";
 
 type Result<T> = std::result::Result<T, IndexError>;
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> IndexError + '_ {
-    move |source| IndexError::Io { path: path.to_path_buf(), source }
+    move |cause| IndexError::Io { path: path.to_path_buf(), cause }
 }
 fn corrupt(path: &Path, reason: impl Into<String>) -> IndexError {
     IndexError::Corrupt { path: path.to_path_buf(), reason: reason.into() }
@@ -395,10 +439,17 @@ impl Index {
     /// Open (creating if absent) the index directory `path`, lock it and
     /// validate every file, including full segment checksums. An existing
     /// directory without a `MANIFEST` is only adopted if it is empty (apart
-    /// from `LOCK`/`*.tmp`); otherwise `Foreign` naming the directory.
+    /// from `LOCK` and the index's own temporaries); otherwise `Foreign`
+    /// naming the directory. An existing file that is not a directory is
+    /// [`IndexError::NotADirectory`]; a folder that cannot be written is an
+    /// I/O error now rather than at the commit.
     pub fn open(path: &Path) -> Result<Index> {
+        if fs::metadata(path).is_ok_and(|m| !m.is_dir()) {
+            return Err(IndexError::NotADirectory { path: path.to_path_buf() });
+        }
         fs::create_dir_all(path).map_err(io_err(path))?;
-        let ours = |n: &String| n == "LOCK" || n.ends_with(".tmp") || n.starts_with("seg-");
+        let ours =
+            |n: &String| n == "LOCK" || n == MANIFEST_TMP || n == PROBE || is_segment_name(n) || is_journal_name(n);
         if !path.join(MANIFEST).exists() && !Self::list_dir(path)?.iter().all(ours) {
             return Err(IndexError::Foreign { path: path.to_path_buf() });
         }
@@ -417,11 +468,14 @@ impl Index {
             }
             Err(fs::TryLockError::Error(e)) => return Err(io_err(&lock_path)(e)),
         }
+        // A commit creates files: find out now whether it could.
+        let probe = path.join(PROBE);
+        File::create(&probe).and_then(|_| fs::remove_file(&probe)).map_err(io_err(&probe))?;
         let mpath = path.join(MANIFEST);
         let manifest = match fs::read(&mpath) {
             Ok(b) => Manifest::decode(&mpath, &b)?,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                if Self::list_dir(path)?.iter().any(|n| n.starts_with("seg-")) {
+                if Self::list_dir(path)?.iter().any(|n| is_segment_name(n)) {
                     return Err(corrupt(&mpath, "missing, but segment files exist"));
                 }
                 let m = Manifest::default();
@@ -451,18 +505,19 @@ impl Index {
         let mut v = Vec::new();
         for e in fs::read_dir(dir).map_err(io_err(dir))? {
             let e = e.map_err(io_err(dir))?;
-            if let Some(n) = e.file_name().to_str() {
-                v.push(n.to_string());
-            }
+            // A name that is not UTF-8 is never one of ours; keep it lossy so
+            // that it still counts as "something else" in the folder.
+            v.push(e.file_name().to_string_lossy().into_owned());
         }
         Ok(v)
     }
 
-    /// Delete temporaries and segment files the manifest does not name.
+    /// Delete the index's temporaries and segment files the manifest does
+    /// not name; nothing else.
     fn remove_orphans(&self) -> Result<()> {
         for n in Self::list_dir(&self.dir)? {
             let live = self.manifest.segs.iter().any(|s| seg_name(s.id) == n);
-            let orphan = n.ends_with(".tmp") || (n.starts_with("seg-") && n.ends_with(".ndx"));
+            let orphan = n == MANIFEST_TMP || n == PROBE || is_segment_name(&n);
             if orphan && !live {
                 let p = self.dir.join(&n);
                 fs::remove_file(&p).map_err(io_err(&p))?;
@@ -563,17 +618,22 @@ impl Index {
             segments: self.segs.len(),
             segment_keys: self.manifest.segs.iter().map(|s| s.count).collect(),
             runs: self.manifest.runs.len() as u64,
+            batches: self.manifest.batches.len() as u64,
             last_run: self.manifest.runs.last().cloned(),
+            last_batch: self.manifest.runs.last().and_then(|r| self.batch(r.batch)).cloned(),
         }
     }
 
-    /// Add this run's new first occurrences (in any order; keys must not be in the index yet; if one key occurs
-    /// several times in `new`, one of those entries is kept, unspecified
-    /// which) and record the run, atomically: after a crash at any point the
-    /// index opens as exactly the old or the new state. Publishes the
-    /// tiering merge of the existing segments (waiting for the one
-    /// [`Index::start_merge`] began, or doing it now) and the new keys as a
-    /// segment of their own. Releases the lock.
+    /// Add this run's new first occurrences (in any order; keys must not be
+    /// in the index yet; if one key occurs several times in `new`, one of
+    /// those entries is kept, unspecified which; each entry's batch must be
+    /// one the index holds or `run`'s, see [`Index::batch_id`]) and record
+    /// the run, atomically: after a crash at any point the index opens as
+    /// exactly the old or the new state. Publishes the tiering merge of the
+    /// existing segments (waiting for the one [`Index::start_merge`] began,
+    /// or doing it now) and the new keys as a segment of their own. Releases
+    /// the lock. Once the new manifest is in place nothing can fail: old
+    /// segments that cannot be deleted are left as orphans for the next open.
     pub fn commit(mut self, new: Vec<Entry>, run: RunInfo) -> Result<()> {
         self.commit_in_place(new, run)
     }
@@ -586,6 +646,8 @@ impl Index {
                 reason: format!("run label longer than {MAX_LABEL} bytes"),
             });
         }
+        let batch = run.batch.clone();
+        let (batches, number) = self.batches_with(run.batch, &new)?;
         let before = self.len();
         let chunks = sort_chunks(&mut new);
         let rec = RunRecord {
@@ -594,22 +656,28 @@ impl Index {
             paragraphs: run.paragraphs,
             new_keys: 0,
             total_keys: 0,
+            batch: number,
             label: run.label,
         };
-        self.apply(&chunks, Some((rec, before)), false)
+        self.apply(&chunks, Some((rec, before)), batches, false)?;
+        self.drop_journal(&batch);
+        Ok(())
     }
 
     /// Merge all segments into one, atomically; releases the lock.
     pub fn compact(mut self) -> Result<()> {
         if self.segs.len() > 1 {
-            self.apply(&[], None, true)?;
+            let batches = self.manifest.batches.clone();
+            self.apply(&[], None, batches, true)?;
         }
         Ok(())
     }
 
     /// Add every entry of the index at `other` (locked while read) whose key
     /// is not already present here; on conflict the existing entry is kept.
-    /// Records a run labelled `merge_from <path>`. Returns the number added.
+    /// `other`'s batches are added to this index's table (named ones matched
+    /// by name). Records a run labelled `merge_from <path>` in an anonymous
+    /// batch. Returns the number of keys added.
     pub fn merge_from(&mut self, other: &Path, timestamp: u64) -> Result<u64> {
         let same = fs::canonicalize(other).ok() == fs::canonicalize(&self.dir).ok();
         if same {
@@ -619,21 +687,32 @@ impl Index {
             });
         }
         let o = Index::open_existing(other)?;
+        let (mut batches, map) = self.adopt_batches(&o.manifest.batches);
         let mut new = Vec::new();
         for s in &o.segs {
             for i in 0..s.meta.count as usize {
                 let e = s.entry(i).ok_or_else(|| corrupt(&other.join(seg_name(s.meta.id)), "entry out of range"))?;
-                if self.get(e.key).is_none() && o.get(e.key) == Some((e.doc, e.para)) {
-                    new.push(e);
+                if self.get(e.key).is_none() && o.get(e.key) == Some((e.doc, e.batch)) {
+                    let batch = map.get(e.batch as usize).copied().ok_or_else(|| {
+                        corrupt(&other.join(seg_name(s.meta.id)), format!("entry names unknown batch {}", e.batch))
+                    })?;
+                    new.push(Entry { batch, ..e });
                 }
             }
         }
         drop(o);
         let n = new.len() as u64;
-        self.commit_in_place(
-            new,
-            RunInfo { timestamp, docs: 0, paragraphs: 0, label: format!("merge_from {}", other.display()) },
-        )?;
+        let number = u32::try_from(batches.len()).unwrap_or(u32::MAX);
+        batches.push(Batch::Anonymous);
+        let before = self.len();
+        let chunks = sort_chunks(&mut new);
+        let rec = RunRecord {
+            timestamp,
+            batch: number,
+            label: format!("merge_from {}", other.display()),
+            ..RunRecord::default()
+        };
+        self.apply(&chunks, Some((rec, before)), batches, false)?;
         Ok(n)
     }
 
@@ -676,10 +755,17 @@ impl Index {
     /// deduplicated) as the newest segment; then deletes merged-away files.
     /// The new keys are never merged in the commit that adds them: the next
     /// run's merge picks them up, so a commit writes only its own keys.
-    fn apply(&mut self, new: &[&[Entry]], run: Option<(RunRecord, u64)>, full: bool) -> Result<()> {
+    fn apply(
+        &mut self,
+        new: &[&[Entry]],
+        run: Option<(RunRecord, u64)>,
+        batches: Vec<Batch>,
+        full: bool,
+    ) -> Result<()> {
         let never = AtomicBool::new(false);
         let mut m = self.manifest.clone();
         m.generation += 1;
+        m.batches = batches;
         let mut created: Vec<SegMeta> = Vec::new();
         let mut keep = self.segs.len();
         let pending = self.pending.take();
@@ -738,13 +824,23 @@ impl Index {
         if self.fail == Some(FailPoint::BeforeDeletingOld) {
             return Err(corrupt(&self.dir, "injected crash before delete"));
         }
+        // The commit is done: a file that cannot be deleted now (EIO, ...)
+        // is an orphan, removed by the next open. Failing here would make a
+        // caller report a failed run that was in fact recorded.
         for s in old {
             let p = self.dir.join(seg_name(s.meta.id));
             drop(s);
-            fs::remove_file(&p).map_err(io_err(&p))?;
+            let _ = fs::remove_file(&p);
         }
         Ok(())
     }
+}
+
+/// `seg-` + 16 lowercase hex digits + `.ndx`: the only segment names.
+fn is_segment_name(n: &str) -> bool {
+    n.strip_prefix("seg-")
+        .and_then(|r| r.strip_suffix(".ndx"))
+        .is_some_and(|hex| hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
 }
 
 /// Cores the index's own threads use (sorting a commit, checksumming at

@@ -7,7 +7,14 @@
 //! (only the whitespace between top-level tokens is not kept).
 //!
 //! Compression is chosen by the file name: `.gz` (gzip) and `.zst`
-//! (zstd), read and written as streams; a shard is never loaded whole.
+//! (zstd), read and written as streams; a shard is never loaded whole. A
+//! gzip file may hold several members and end with zero padding (both are
+//! accepted, as `gzip -dc` accepts them); any other trailing byte is an
+//! error, reported after every complete line before it was read.
+//!
+//! Bytes are kept as read: a line's fields other than the text field are
+//! copied from the raw line, invalid UTF-8 included; only the text field is
+//! decoded (by the [`EncodingPolicy`]).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -17,13 +24,25 @@ use std::ops::Range;
 use std::path::Path;
 
 use serde::Deserialize;
+
+use crate::read::{EncodingPolicy, decode};
+
+mod frames;
+mod misfit;
+mod surrogate;
+
+use frames::{Gzip, Zstd};
+pub use misfit::{Misfit, field_names, looks_like_jsonl};
 use serde::de::{MapAccess, Visitor};
 use serde_json::value::RawValue;
+use surrogate::lone_surrogate;
 
 /// The format of an input file.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Format {
-    /// By file name: JSONL for `.jsonl`, `.ndjson` (optionally `.gz`/`.zst`), text otherwise.
+    /// By file name: JSONL for `.jsonl`, `.ndjson`, `.json` (optionally
+    /// `.gz`/`.zst`), text otherwise; standard input and a file named
+    /// otherwise that is the whole input: by content ([`looks_like_jsonl`]).
     #[default]
     Auto,
     /// One document per file.
@@ -55,12 +74,27 @@ impl Compression {
     }
 }
 
-/// True when a file name says JSON Lines: `.jsonl` or `.ndjson`, optionally
-/// followed by `.gz` or `.zst`.
+/// True when a file name says JSON Lines: `.jsonl`, `.ndjson` or `.json`
+/// (dolma's shards are `*.json.gz`), optionally followed by `.gz` or `.zst`.
 pub fn is_jsonl_name(path: &Path) -> bool {
     let name = path.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
     let base = name.strip_suffix(".gz").or_else(|| name.strip_suffix(".zst")).unwrap_or(&name);
-    base.ends_with(".jsonl") || base.ends_with(".ndjson")
+    base.ends_with(".jsonl") || base.ends_with(".ndjson") || base.ends_with(".json")
+}
+
+/// The first line of a (possibly compressed) file, at most `limit` bytes;
+/// empty when the file does not start with `{` (after a byte order mark and
+/// whitespace), so a text file is not read further than its first buffer.
+pub fn first_line(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    let mut reader = open(path)?;
+    let head = reader.fill_buf()?;
+    let head = head.strip_prefix("\u{FEFF}".as_bytes()).unwrap_or(head);
+    if head.trim_ascii_start().first() != Some(&b'{') {
+        return Ok(Vec::new());
+    }
+    let mut line = Vec::new();
+    reader.take(limit).read_until(b'\n', &mut line)?;
+    Ok(line)
 }
 
 /// A buffered, decompressing reader.
@@ -68,8 +102,8 @@ pub fn reader(inner: Box<dyn Read + Send>, c: Compression) -> io::Result<Box<dyn
     const BUF: usize = 1 << 20;
     Ok(match c {
         Compression::None => Box::new(BufReader::with_capacity(BUF, inner)),
-        Compression::Gzip => Box::new(BufReader::with_capacity(BUF, flate2::read::MultiGzDecoder::new(inner))),
-        Compression::Zstd => Box::new(BufReader::with_capacity(BUF, zstd::Decoder::new(inner)?)),
+        Compression::Gzip => Box::new(BufReader::with_capacity(BUF, Gzip::new(BufReader::new(inner)))),
+        Compression::Zstd => Box::new(BufReader::with_capacity(BUF, Zstd::new(BufReader::new(inner))?)),
     })
 }
 
@@ -136,10 +170,10 @@ impl Write for Sink {
 }
 
 /// A parsed record: the object's fields in order, each value kept as its
-/// raw JSON text (a byte range of the line).
+/// raw JSON text (a byte range of the line as read).
 #[derive(Debug)]
 pub struct Record {
-    line: String,
+    line: Vec<u8>,
     fields: Vec<(String, Range<usize>)>,
     text_at: usize,
 }
@@ -155,6 +189,12 @@ pub enum RecordError {
     NotAString(String),
     /// The field occurs more than once (which one to clean is ambiguous).
     DuplicateField(String),
+    /// The field is a string literal that does not decode (a lone surrogate
+    /// escape such as `"\ud800"`, a bad escape): field name, parser message.
+    BadString(String, String),
+    /// Invalid UTF-8 that the encoding policy refuses, or in a field name
+    /// (names are re-serialised, so they must be text): byte offset in the line.
+    Encoding(usize),
 }
 
 impl fmt::Display for RecordError {
@@ -164,6 +204,8 @@ impl fmt::Display for RecordError {
             RecordError::MissingField(n) => write!(f, "no \"{n}\" field"),
             RecordError::NotAString(n) => write!(f, "field \"{n}\" is not a string"),
             RecordError::DuplicateField(n) => write!(f, "field \"{n}\" occurs more than once"),
+            RecordError::BadString(n, m) => write!(f, "field \"{n}\" is not a valid JSON string: {m}"),
+            RecordError::Encoding(at) => write!(f, "invalid UTF-8 at byte offset {at} of the line"),
         }
     }
 }
@@ -190,19 +232,90 @@ impl<'de> Deserialize<'de> for Fields<'de> {
     }
 }
 
+/// A parsed line before the text field is decoded.
+#[allow(clippy::type_complexity)]
+type Parsed = (Vec<(String, Range<usize>)>, usize);
+
 impl Record {
     /// Parses one line (without its line break); returns the record and the
     /// JSON-decoded text of `text_field`. On error the line is handed back.
     pub fn parse(line: String, text_field: &str) -> Result<(Record, String), (String, RecordError)> {
-        let parsed = Self::parse_fields(&line, text_field);
-        match parsed {
-            Ok((fields, text_at, text)) => Ok((Record { line, fields, text_at }, text)),
-            Err(e) => Err((line, e)),
+        match Record::parse_bytes(line.into_bytes(), text_field, EncodingPolicy::Strict) {
+            Ok((record, text, _)) => Ok((record, text)),
+            // The bytes came from a `String`: they are UTF-8.
+            Err((raw, e)) => Err((String::from_utf8_lossy(&raw).into_owned(), e)),
         }
     }
 
+    /// Parses one line as read (a UTF-8 byte order mark, a CR before the
+    /// line break and invalid UTF-8 allowed); returns the record, the
+    /// decoded text of `text_field` and whether invalid UTF-8 in it was
+    /// repaired by `policy`. Invalid UTF-8 elsewhere in a value is kept as it
+    /// is; in a field name, or anywhere under the strict policy, it is an
+    /// error. On error the line is handed back unchanged.
+    pub fn parse_bytes(
+        line: Vec<u8>,
+        text_field: &str,
+        policy: EncodingPolicy,
+    ) -> Result<(Record, String, bool), (Vec<u8>, RecordError)> {
+        let start = if line.starts_with("\u{FEFF}".as_bytes()) { 3 } else { 0 };
+        let (fields, text_at, text, repaired) = match Self::parse_at(&line, start, text_field, policy) {
+            Ok(p) => p,
+            Err(e) => return Err((line, e)),
+        };
+        Ok((Record { line, fields, text_at }, text, repaired))
+    }
+
     #[allow(clippy::type_complexity)]
-    fn parse_fields(line: &str, text_field: &str) -> Result<(Vec<(String, Range<usize>)>, usize, String), RecordError> {
+    fn parse_at(
+        line: &[u8],
+        start: usize,
+        text_field: &str,
+        policy: EncodingPolicy,
+    ) -> Result<(Vec<(String, Range<usize>)>, usize, String, bool), RecordError> {
+        let body = &line[start..];
+        // Invalid bytes become `?` (same length) for the parser, so that value
+        // ranges index the raw line; they can only be valid inside strings.
+        let mut invalid = Vec::new();
+        let parsed = match std::str::from_utf8(body) {
+            Ok(text) => Self::parse_fields(text, text_field)?,
+            Err(e) => {
+                if policy == EncodingPolicy::Strict {
+                    return Err(RecordError::Encoding(start + e.valid_up_to()));
+                }
+                let mut masked = Vec::with_capacity(body.len());
+                for chunk in body.utf8_chunks() {
+                    masked.extend_from_slice(chunk.valid().as_bytes());
+                    if !chunk.invalid().is_empty() {
+                        invalid.push(masked.len());
+                    }
+                    masked.resize(masked.len() + chunk.invalid().len(), b'?');
+                }
+                let masked = String::from_utf8(masked).map_err(|_| RecordError::Encoding(start))?;
+                Self::parse_fields(&masked, text_field)?
+            }
+        };
+        let (mut fields, text_at) = parsed;
+        for (_, r) in &mut fields {
+            *r = r.start + start..r.end + start;
+        }
+        let inside = |at: usize| fields.iter().any(|(_, r)| r.contains(&(at + start)));
+        if let Some(&at) = invalid.iter().find(|&&at| !inside(at)) {
+            return Err(RecordError::Encoding(start + at));
+        }
+        let raw = &line[fields[text_at].1.clone()];
+        let (literal, repaired) = match std::str::from_utf8(raw) {
+            Ok(t) => (Cow::Borrowed(t), false),
+            Err(_) => match decode(raw.to_vec(), policy) {
+                Ok((t, _)) => (Cow::Owned(t), true),
+                Err(e) => return Err(RecordError::BadString(text_field.to_owned(), e.to_string())),
+            },
+        };
+        let text = Self::decode_string(&literal, text_field)?;
+        Ok((fields, text_at, text, repaired))
+    }
+
+    fn parse_fields(line: &str, text_field: &str) -> Result<Parsed, RecordError> {
         let Fields(raw) = serde_json::from_str(line).map_err(|e| {
             // serde_json says "at line 1 column N"; the line is ours to name.
             let msg = e.to_string();
@@ -223,14 +336,36 @@ impl Record {
         if at.next().is_some() {
             return Err(RecordError::DuplicateField(text_field.to_owned()));
         }
-        let text: String =
-            serde_json::from_str(raw[text_at].1.get()).map_err(|_| RecordError::NotAString(text_field.to_owned()))?;
-        Ok((fields, text_at, text))
+        Ok((fields, text_at))
     }
 
-    /// The line as read.
-    pub fn line(&self) -> &str {
+    /// Decodes a JSON string literal, saying what is wrong when it is not one.
+    fn decode_string(literal: &str, name: &str) -> Result<String, RecordError> {
+        if !literal.starts_with('"') {
+            return Err(RecordError::NotAString(name.to_owned()));
+        }
+        serde_json::from_str(literal).map_err(|e| {
+            let msg = match lone_surrogate(literal) {
+                Some((at, esc)) => format!(
+                    "the escape {esc} at byte {at} of the value is a lone UTF-16 surrogate, which is not a character"
+                ),
+                None => {
+                    let msg = e.to_string();
+                    msg.split(" at line ").next().unwrap_or(&msg).to_owned()
+                }
+            };
+            RecordError::BadString(name.to_owned(), msg)
+        })
+    }
+
+    /// The line as read (without its line break).
+    pub fn line(&self) -> &[u8] {
         &self.line
+    }
+
+    /// True when the record has a field named `name`.
+    pub fn has_field(&self, name: &str) -> bool {
+        self.fields.iter().any(|(k, _)| k == name)
     }
 
     /// Writes the record with the text field replaced by `text`.
@@ -238,8 +373,9 @@ impl Record {
         self.write(Some(text), None, out);
     }
 
-    /// Writes the record unchanged but for an added (or replaced) field
-    /// `name` holding `value`.
+    /// Writes the record unchanged but for an added field `name` holding
+    /// `value`. The caller checks [`Record::has_field`] first: an existing
+    /// field is never replaced (it would be written twice).
     pub fn write_with_field(&self, name: &str, value: &serde_json::Value, out: &mut Vec<u8>) {
         self.write(None, Some((name, value)), out);
     }
@@ -248,9 +384,6 @@ impl Record {
         out.push(b'{');
         let mut first = true;
         for (i, (k, v)) in self.fields.iter().enumerate() {
-            if extra.is_some_and(|(name, _)| name == k) {
-                continue;
-            }
             if !first {
                 out.push(b',');
             }
@@ -259,7 +392,7 @@ impl Record {
             out.push(b':');
             match text {
                 Some(t) if i == self.text_at => write_json(out, t),
-                _ => out.extend_from_slice(self.line[v.clone()].as_bytes()),
+                _ => out.extend_from_slice(&self.line[v.clone()]),
             }
         }
         if let Some((name, value)) = extra {
@@ -307,11 +440,42 @@ mod tests {
     }
 
     #[test]
-    fn annotation_field_is_added_or_replaced() {
-        let (rec, _) = Record::parse(r#"{"text":"t","newsdedup":1,"id":2}"#.to_owned(), "text").unwrap();
+    fn annotation_field_is_added_and_existing_fields_are_seen() {
+        let (rec, _) = Record::parse(r#"{"text":"t","id":2}"#.to_owned(), "text").unwrap();
+        assert!(rec.has_field("id") && !rec.has_field("newsdedup"));
         let mut out = Vec::new();
         rec.write_with_field("newsdedup", &serde_json::json!({"k": 1}), &mut out);
         assert_eq!(String::from_utf8(out).unwrap(), "{\"text\":\"t\",\"id\":2,\"newsdedup\":{\"k\":1}}\n");
+    }
+
+    #[test]
+    fn invalid_utf8_outside_the_text_is_kept_byte_for_byte() {
+        let line = b"\xEF\xBB\xBF{\"id\":\"\xff\xfe bad\",\"text\":\"caf\xe9\"}\r".to_vec();
+        let (rec, text, repaired) = Record::parse_bytes(line, "text", EncodingPolicy::Repair).unwrap();
+        assert_eq!((text.as_str(), repaired), ("caf\u{e9}", true));
+        let mut out = Vec::new();
+        rec.write_with_text("x", &mut out);
+        assert_eq!(out, b"{\"id\":\"\xff\xfe bad\",\"text\":\"x\"}\n");
+        let strict = Record::parse_bytes(b"{\"text\":\"\xff\"}".to_vec(), "text", EncodingPolicy::Strict);
+        assert_eq!(strict.unwrap_err().1, RecordError::Encoding(9));
+        let in_name = Record::parse_bytes(b"{\"\xff\":1,\"text\":\"a\"}".to_vec(), "text", EncodingPolicy::Repair);
+        assert_eq!(in_name.unwrap_err().1, RecordError::Encoding(2));
+    }
+
+    #[test]
+    fn a_lone_surrogate_is_named_as_such() {
+        for (line, at) in
+            [(r#"{"text":"a\ud800b"}"#, 2), (r#"{"text":"\\\udc00"}"#, 3), (r#"{"text":"\ud83d\ud83d"}"#, 1)]
+        {
+            let (_, e) = Record::parse(line.to_owned(), "text").unwrap_err();
+            assert!(e.to_string().contains(&format!("at byte {at} of the value is a lone UTF-16 surrogate")), "{e}");
+        }
+        assert!(Record::parse(r#"{"text":"\ud83d\ude00 \\ud800"}"#.to_owned(), "text").is_ok());
+    }
+
+    #[test]
+    fn dolma_json_gz_is_a_jsonl_name() {
+        assert!(is_jsonl_name(Path::new("dolma/0001.json.gz")));
     }
 
     #[test]

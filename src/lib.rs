@@ -19,9 +19,11 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod backups;
 pub mod cli;
 pub mod config;
 pub mod dedup;
+pub mod diag;
 pub mod document;
 pub mod error;
 pub mod index;
@@ -33,8 +35,10 @@ pub mod pipeline;
 pub mod read;
 pub mod report;
 pub mod session;
+pub mod side;
 pub mod split;
 pub mod walk;
+pub mod wrap;
 pub mod write;
 
 use dedup::{Deduper, Rules, Scope};

@@ -6,6 +6,7 @@ use anyhow::Context as _;
 use clap::Parser;
 use newsdedup::cli::{Cli, Command, IndexCommand};
 use newsdedup::config::Input;
+use newsdedup::diag;
 use newsdedup::error::{Error, exit};
 use newsdedup::interrupt;
 
@@ -30,13 +31,16 @@ fn clean(args: newsdedup::cli::CleanArgs) -> i32 {
     match result {
         Ok((cfg, report)) => {
             if !cfg.quiet {
-                eprint!("{}", report.summary());
+                diag::text(&report.summary());
             }
             if report.has_failures() { exit::PARTIAL } else { exit::SUCCESS }
         }
-        Err(err) if err.is::<newsdedup::pipeline::BrokenPipe>() => exit::SUCCESS,
+        Err(err) if err.is::<newsdedup::pipeline::BrokenPipe>() => {
+            diag::line(format_args!("newsdedup: {err}"));
+            exit::BROKEN_PIPE
+        }
         Err(err) => {
-            eprintln!("newsdedup: {err:#}");
+            diag::line(format_args!("newsdedup: {err:#}"));
             match err.downcast_ref::<Error>() {
                 Some(Error::Interrupted) => exit::INTERRUPTED,
                 _ => exit::FATAL,
@@ -49,7 +53,7 @@ fn index(cmd: IndexCommand) -> i32 {
     match cmd.run() {
         Ok(()) => exit::SUCCESS,
         Err(err) => {
-            eprintln!("newsdedup: {err}");
+            diag::line(format_args!("newsdedup: {err}"));
             exit::FATAL
         }
     }

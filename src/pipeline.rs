@@ -28,12 +28,18 @@
 //! the byte offset when known) and skipped; the run goes on and exits 1. A
 //! write error is fatal: the run stops with exit 2, the error names the
 //! path, and the temporary file is removed, so no partial file ever carries
-//! a final name. On SIGINT/SIGTERM ([`crate::interrupt`]) no new file is read
-//! or written, the files in flight are finished, and the run returns
-//! [`Error::Interrupted`].
+//! a final name. A closed stdout ends the run with [`BrokenPipe`] (the
+//! output is incomplete; the exit code says so). On SIGINT/SIGTERM
+//! ([`crate::interrupt`]) no new file is read or written, the files in
+//! flight are finished, and the run returns [`Error::Interrupted`].
+//!
+//! A JSONL shard that cannot be read to its end keeps every complete line
+//! before the damage (written with `--out` or to stdout); in place it is
+//! left as it was. Side files are in [`crate::side`], the backups of
+//! in-place runs in [`crate::backups`].
 
 use std::fs::{self, File};
-use std::io::{self, BufWriter, IsTerminal, Read, Write};
+use std::io::{self, BufRead, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -42,20 +48,25 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::backups;
 use crate::config::{Config, Input, Output};
-use crate::dedup::{Deduper, EARLIER_RUN, Earlier, History, Plan, Verdict, doc_id};
+use crate::dedup::{Deduper, EARLIER_RUN, History, Plan, Verdict};
+use crate::diag::diag;
 use crate::document::Document;
 use crate::error::Error;
-use crate::index::{Entry as IndexEntry, Index, RunInfo};
 use crate::interrupt;
-use crate::jsonl::{self, Format, Record};
+use crate::jsonl::{self, Format, Record, RecordError};
 use crate::read::{Decoding, decode};
 use crate::report::{DroppedRecord, FileRow, Report, Stats, unwritten_status};
+use crate::side::{self, SideFile};
 use crate::walk::{InputFile, walk};
 use crate::write::{
-    check_out_dir, check_side_file, remove_in_place, remove_stale_temps, replace_in_place, write_atomic,
-    write_atomic_with,
+    check_out_dir, create_out_dir, remove_empty_dirs, remove_in_place, replace_in_place, sweep_stale_temps,
+    write_atomic,
 };
+
+pub mod index_run;
+use index_run::{IndexRun, history};
 
 /// Most files in one window.
 pub const WINDOW_FILES: usize = 2048;
@@ -64,27 +75,69 @@ pub const WINDOW_BYTES: u64 = 64 << 20;
 
 /// Runs the configured job and returns its report. Per-input failures are in
 /// the report (and printed on stderr); an `Err` is a fatal error.
+///
+/// Order: every check that can be made (paths, the index opened, locked and
+/// probed, the side files' temporaries created); the outputs; the explain
+/// and rejects files; the report; the index commit, last, after which
+/// nothing can fail.
 pub fn run(cfg: &Config) -> anyhow::Result<Report> {
     let pool =
         rayon::ThreadPoolBuilder::new().num_threads(cfg.threads).build().context("cannot start worker threads")?;
+    side::check_paths(cfg)?;
     let started = Instant::now();
-    let mut report = pool.install(|| match &cfg.input {
-        Input::Stdin if cfg.format == Format::Jsonl => run_stdin_jsonl(cfg),
-        Input::Stdin => run_stdin(cfg),
+    let Finished { mut report, report_file, index } = pool.install(|| match &cfg.input {
+        Input::Stdin => run_stdin_any(cfg),
         Input::Path(root) => run_tree(cfg, root),
     })?;
     report.threads = pool.current_num_threads();
     report.finish(started.elapsed());
-    if let Some(path) = &cfg.report {
+    if let Some(mut out) = report_file {
         // Streamed: the report has a row per file, and a corpus of a
         // million files would otherwise hold its whole JSON text in memory.
-        write_atomic_with(path, None, |f| {
-            let mut out = BufWriter::with_capacity(1 << 16, f);
-            serde_json::to_writer_pretty(&mut out, &report)?;
-            out.flush()
-        })?;
+        serde_json::to_writer_pretty(&mut out, &report).map_err(|e| side_error(cfg.report.as_deref(), e.into()))?;
+        out.write(b"\n").map_err(side_error_of)?;
+        out.commit().map_err(side_error_of)?;
+    }
+    // The last step; nothing after it can fail.
+    if let Some(index) = index {
+        index.commit(&report)?;
     }
     Ok(report)
+}
+
+/// A run whose outputs are written, before its report and index commit.
+struct Finished {
+    report: Report,
+    /// The report's temporary file, created when the run started.
+    report_file: Option<SideFile>,
+    index: Option<IndexRun>,
+}
+
+/// A side-file error; a closed stdout (`--report -`) is a [`BrokenPipe`].
+fn side_error(path: Option<&Path>, e: io::Error) -> anyhow::Error {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        return BrokenPipe.into();
+    }
+    Error::io(path.unwrap_or(Path::new("-")), e).into()
+}
+
+fn side_error_of(e: Error) -> anyhow::Error {
+    match e {
+        Error::Io { cause, .. } if cause.kind() == io::ErrorKind::BrokenPipe => BrokenPipe.into(),
+        e => e.into(),
+    }
+}
+
+/// Standard input under `--format auto`: JSON Lines when its first line is
+/// a JSON object, one text document otherwise.
+fn run_stdin_any(cfg: &Config) -> anyhow::Result<Finished> {
+    let mut first = Vec::new();
+    if cfg.format == Format::Auto {
+        io::stdin().lock().read_until(b'\n', &mut first).context("<stdin>: cannot read")?;
+    }
+    let jsonl = cfg.format == Format::Jsonl || (cfg.format == Format::Auto && jsonl::looks_like_jsonl(&first));
+    let input = io::Cursor::new(first).chain(io::stdin());
+    if jsonl { run_stdin_jsonl(cfg, Box::new(input)) } else { run_stdin(cfg, input) }
 }
 
 /// A document read and prepared, not yet decided.
@@ -104,56 +157,18 @@ struct Decided {
 }
 
 /// Reads and prepares one file.
-fn prepare_file(file: &InputFile, cfg: &Config, ix: Option<&Index>) -> Result<Prepared, Error> {
+fn prepare_file(file: &InputFile, cfg: &Config, ix: Option<&IndexRun>) -> Result<Prepared, Error> {
     prepare_bytes(file, read_limited(file, cfg.max_bytes)?, cfg, ix)
 }
 
 /// Decodes, splits, keys and looks up one document read from `file`.
-fn prepare_bytes(file: &InputFile, bytes: Vec<u8>, cfg: &Config, ix: Option<&Index>) -> Result<Prepared, Error> {
+fn prepare_bytes(file: &InputFile, bytes: Vec<u8>, cfg: &Config, ix: Option<&IndexRun>) -> Result<Prepared, Error> {
     let bytes_in = bytes.len() as u64;
     let (text, decoding) =
         decode(bytes, cfg.encoding).map_err(|source| Error::Decode { path: file.path.clone(), cause: source })?;
     let doc = Document::prepare(text, &cfg.text);
-    let history = ix.map(|ix| history(ix, &file.rel.to_string_lossy(), &doc));
+    let history = ix.map(|ix| history(ix, &doc));
     Ok(Prepared { file: file.clone(), doc, bytes_in, decoding, history })
-}
-
-/// Looks a document up in the persistent index (parallel step: the index
-/// does not change during a run).
-pub fn history(ix: &Index, name: &str, doc: &Document) -> History {
-    // Batched lookups of the paragraph keys and then the whole-document
-    // key, 64 at a time from the stack, so the memory misses overlap
-    // (`Index::get_many` prefetches); most documents are new, and their
-    // history then allocates nothing.
-    const CHUNK: usize = 64;
-    let n = doc.keys.len();
-    let key = |j: usize| doc.keys.get(j).map_or(doc.whole.prefix(), |k| k.digest.prefix());
-    let earlier = |f: Option<(u64, u32)>| f.map(|(doc_id, para)| Earlier { doc_id, para });
-    let (mut paragraphs, mut document) = (Vec::new(), None);
-    let (mut keys, mut found) = ([0u128; CHUNK], [None; CHUNK]);
-    let total = if doc.is_empty() { 0 } else { n + 1 };
-    for start in (0..total).step_by(CHUNK) {
-        let len = CHUNK.min(total - start);
-        for (i, k) in keys[..len].iter_mut().enumerate() {
-            *k = key(start + i);
-        }
-        ix.get_many(&keys[..len], &mut found[..len]);
-        for (j, e) in (start..).zip(found[..len].iter().map(|f| earlier(*f))) {
-            match e {
-                Some(_) if j == n => document = e,
-                Some(_) => {
-                    if paragraphs.is_empty() {
-                        paragraphs = vec![None; n];
-                    }
-                    if let Some(p) = paragraphs.get_mut(j) {
-                        *p = e;
-                    }
-                }
-                None => {}
-            }
-        }
-    }
-    History { doc_id: doc_id(name), paragraphs, document }
 }
 
 /// Reads a whole file in four system calls (open, read, read to see the
@@ -190,16 +205,15 @@ struct Decider {
     /// bytes per document, so names are not stored per record.
     docs: Vec<(u32, u64)>,
     explain: Option<SideFile>,
+    /// `--explain-spared`: spared short repeats are listed too.
+    explain_spared: bool,
     rejects: Option<SideFile>,
+    /// `--report`: created at the start, written after everything else.
+    report_file: Option<SideFile>,
     /// The persistent index, when `--index` is given.
-    index: Option<Index>,
-    /// This run's new first occurrences, gathered as documents are decided,
-    /// when an index is used.
-    new_keys: Vec<IndexEntry>,
-    /// Nothing is written (and the index is not updated).
-    dry_run: bool,
-    /// The run's label in the index: the input path.
-    label: String,
+    index: Option<IndexRun>,
+    /// Folders already rid of stale temporary files.
+    swept: std::collections::HashSet<PathBuf>,
     report: Report,
 }
 
@@ -213,70 +227,54 @@ struct ExplainLine<'a> {
     first_file: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     first_line: Option<u64>,
-    first_paragraph: u32,
+    /// Absent when the first occurrence is in an earlier batch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first_paragraph: Option<u32>,
+    /// The earlier batch holding the first occurrence (`first_file` is then `<index>`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first_batch: Option<String>,
     reason: &'static str,
-}
-
-/// `--explain` or `--rejects`: written to a temporary file beside its final
-/// name and renamed into place when the run completes, so a failed or
-/// interrupted run leaves no partial file under that name.
-struct SideFile {
-    out: BufWriter<File>,
-    tmp: crate::write::TempPath,
-    path: PathBuf,
-}
-
-impl SideFile {
-    fn create(path: &Option<PathBuf>) -> anyhow::Result<Option<SideFile>> {
-        let Some(path) = path else { return Ok(None) };
-        let (file, tmp) = crate::write::temp_beside(path)?;
-        Ok(Some(SideFile { out: BufWriter::new(file), tmp, path: path.clone() }))
-    }
-
-    fn write(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
-        self.out.write_all(bytes).map_err(|e| Error::io(&self.path, e).into())
-    }
-
-    fn commit(self) -> anyhow::Result<()> {
-        let file = self.out.into_inner().map_err(|e| Error::io(&self.path, e.into_error()))?;
-        drop(file);
-        self.tmp.persist(&self.path)?;
-        Ok(())
-    }
+    /// Only on spared lines (`--explain-spared`): the paragraph was kept.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    kept: bool,
 }
 
 impl Decider {
     fn new(cfg: &Config) -> anyhow::Result<Decider> {
-        let dry_run = cfg.output == Output::DryRun;
         let mut deduper = Deduper::new(cfg.rules);
-        let index = match &cfg.index {
-            Some(path) if cfg.rules.scope == crate::dedup::Scope::Corpus => {
-                let mut index = Index::open(path)?;
-                if !dry_run {
-                    // The index's housekeeping overlaps the run.
-                    index.start_merge()?;
-                    deduper.record_new_firsts();
-                }
-                Some(index)
+        let index = IndexRun::open(cfg)?;
+        if let Some(ix) = &index {
+            deduper.set_batch(ix.batch_number());
+            if ix.records() {
+                deduper.record_new_firsts();
             }
-            Some(_) => anyhow::bail!("--index needs --scope corpus"),
-            None => None,
-        };
+        }
         Ok(Decider {
             deduper,
             inputs: Vec::new(),
             docs: Vec::new(),
             explain: SideFile::create(&cfg.explain)?,
+            explain_spared: cfg.explain_spared,
             rejects: SideFile::create(&cfg.rejects)?,
+            report_file: SideFile::create(&cfg.report)?,
             index,
-            new_keys: Vec::new(),
-            dry_run,
-            label: match &cfg.input {
-                Input::Stdin => "<stdin>".to_owned(),
-                Input::Path(p) => p.display().to_string(),
-            },
+            swept: std::collections::HashSet::new(),
             report: Report::default(),
         })
+    }
+
+    /// `--in-place` with `--index`: journals the first occurrences decided so
+    /// far, before the files holding them are replaced.
+    fn journal(&mut self) -> anyhow::Result<()> {
+        self.index.as_mut().map_or(Ok(()), IndexRun::flush)
+    }
+
+    /// Removes stale temporary files from a folder this run writes to, once.
+    fn sweep(&mut self, dir: Option<&Path>) {
+        let dir = dir.unwrap_or(Path::new("."));
+        if self.swept.insert(dir.to_path_buf()) {
+            sweep_stale_temps(dir);
+        }
     }
 
     /// Registers an input (file or shard) and returns its number.
@@ -302,84 +300,74 @@ impl Decider {
         }
         let plan = self.deduper.decide_with_history(&doc.keys, &doc.whole, history);
         self.docs.push((input, line));
-        if let Some(h) = history {
-            for (key, para) in self.deduper.take_new_firsts() {
-                self.new_keys.push(IndexEntry { key, doc: h.doc_id, para });
-            }
+        if let Some(ix) = &mut self.index {
+            ix.add(self.deduper.take_new_firsts());
         }
         if self.explain.is_some() {
-            self.explain(doc, &plan)?;
+            self.explain(doc, &plan, history)?;
         }
         Ok(plan)
     }
 
-    fn explain(&mut self, doc: &Document, plan: &Plan) -> anyhow::Result<()> {
+    /// One explain line per dropped paragraph, and per spared short repeat
+    /// with `--explain-spared`.
+    fn explain(&mut self, doc: &Document, plan: &Plan, history: Option<&History>) -> anyhow::Result<()> {
         let Some(out) = self.explain.as_mut() else { return Ok(()) };
         let (input, line) = self.docs[plan.doc as usize];
         for (i, v) in plan.verdicts.iter().enumerate() {
-            if let Verdict::Drop { reason, first } = v {
-                let (first_file, first_line) = match self.docs.get(first.doc as usize) {
-                    Some(&(i, l)) => (self.inputs[i as usize].as_str(), l),
-                    None => ("<index>", 0),
-                };
-                let entry = ExplainLine {
-                    file: &self.inputs[input as usize],
-                    line: (line > 0).then_some(line),
-                    paragraph: i,
-                    key: doc.keys[i].digest.to_hex(),
-                    first_file,
-                    first_line: (first_line > 0).then_some(first_line),
-                    first_paragraph: first.para,
-                    reason: reason.as_str(),
-                };
-                let mut line = serde_json::to_vec(&entry)?;
-                line.push(b'\n');
-                out.write(&line)?;
-            }
+            let (first, reason, kept) = match *v {
+                Verdict::Drop { reason, first } => (first, reason.as_str(), false),
+                Verdict::Spared { first } if self.explain_spared => (first, "spared", true),
+                _ => continue,
+            };
+            let (first_file, first_line, first_batch) = match self.docs.get(first.doc as usize) {
+                Some(&(i, l)) => (self.inputs[i as usize].as_str(), l, None),
+                None => {
+                    let entry = history.and_then(|h| h.paragraphs.get(i).copied().flatten().or(h.document));
+                    let batch = entry.zip(self.index.as_ref()).map(|(e, ix)| ix.batch_name(e.batch));
+                    ("<index>", 0, batch)
+                }
+            };
+            let entry = ExplainLine {
+                file: &self.inputs[input as usize],
+                line: (line > 0).then_some(line),
+                paragraph: i,
+                key: doc.keys[i].digest.to_hex(),
+                first_file,
+                first_line: (first_line > 0).then_some(first_line),
+                first_paragraph: first_batch.is_none().then_some(first.para),
+                first_batch,
+                reason,
+                kept,
+            };
+            let mut line = serde_json::to_vec(&entry)?;
+            line.push(b'\n');
+            out.write(&line).map_err(side_error_of)?;
         }
         Ok(())
     }
 
-    /// Records a rejected JSONL line: stderr, the rejects file, the row.
+    /// Records a rejected JSONL line: stderr, the rejects file (the line
+    /// exactly as read, with a line break), the row.
     fn reject(&mut self, shard: &Path, line: u64, raw: &[u8], error: &str, row: &mut FileRow) -> anyhow::Result<()> {
-        eprintln!("newsdedup: {}:{line}: {error}", shard.display());
+        diag!("newsdedup: {}:{line}: {error}", shard.display());
         if let Some(out) = self.rejects.as_mut() {
-            out.write(raw)?;
-            out.write(b"\n")?;
+            out.write(raw).map_err(side_error_of)?;
+            out.write(b"\n").map_err(side_error_of)?;
         }
         row.stats.records_rejected += 1;
         row.rejected_lines.push(line);
         Ok(())
     }
 
-    fn finish(mut self) -> anyhow::Result<Report> {
+    /// Publishes the explain and rejects files; the report and the index
+    /// commit are left to [`run`], in that order.
+    fn finish(mut self) -> anyhow::Result<Finished> {
         for side in [self.explain.take(), self.rejects.take()].into_iter().flatten() {
-            side.commit()?;
+            side.commit().map_err(side_error_of)?;
         }
         self.report.distinct_keys = self.deduper.distinct_keys() as u64;
-        if let Some(index) = self.index.take() {
-            self.commit(index)?;
-        }
-        Ok(self.report)
-    }
-
-    /// Adds this run's first occurrences to the index, atomically, with the
-    /// merge started at open (keys found in the index were never added to
-    /// the seen-set, so none is committed twice). Called after every output
-    /// was written, so a run killed before this point leaves the index as it
-    /// was, and a rerun gives the same output.
-    fn commit(&mut self, index: Index) -> anyhow::Result<()> {
-        if self.dry_run {
-            return Ok(());
-        }
-        let run = RunInfo {
-            timestamp: crate::index::unix_now(),
-            docs: self.report.totals.documents_read,
-            paragraphs: self.report.totals.paragraphs_in,
-            label: self.label.clone(),
-        };
-        index.commit(std::mem::take(&mut self.new_keys), run)?;
-        Ok(())
+        Ok(Finished { report: self.report, report_file: self.report_file, index: self.index })
     }
 }
 
@@ -412,31 +400,52 @@ fn progress_bar(cfg: &Config, total: u64) -> ProgressBar {
     bar
 }
 
-fn run_tree(cfg: &Config, root: &Path) -> anyhow::Result<Report> {
+fn run_tree(cfg: &Config, root: &Path) -> anyhow::Result<Finished> {
     let meta = fs::metadata(root).map_err(|e| Error::io(root, e))?;
-    match &cfg.output {
+    let created = match &cfg.output {
         Output::Dir(out) => {
             check_out_dir(root, out)?;
-            fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+            create_out_dir(out)?
         }
         Output::Stdout if meta.is_dir() => {
             anyhow::bail!("{}: is a directory; give --out DIR (or --dry-run, or --in-place)", root.display())
         }
-        _ => {}
+        _ => None,
+    };
+    let result = run_listing(cfg, root, &meta);
+    if let (Err(_), Some(dir)) = (&result, created) {
+        // A refused or failed run leaves no empty --out behind.
+        remove_empty_dirs(&dir);
     }
-    for (flag, path) in [("--report", &cfg.report), ("--explain", &cfg.explain), ("--rejects", &cfg.rejects)] {
-        if let Some(path) = path {
-            check_side_file(root, path, flag)?;
-        }
-    }
+    result
+}
+
+/// A single input file not named as JSONL whose first line is a JSON
+/// object is JSON Lines under `--format auto`.
+fn sniff_single_file(cfg: &Config, root: &Path, meta: &fs::Metadata) -> Option<Config> {
+    let unnamed = meta.is_file() && cfg.format == Format::Auto && !jsonl::is_jsonl_name(root);
+    let first = if unnamed { jsonl::first_line(root, 1 << 24).ok()? } else { return None };
+    jsonl::looks_like_jsonl(&first).then(|| Config { format: Format::Jsonl, ..cfg.clone() })
+}
+
+fn run_listing(cfg: &Config, root: &Path, meta: &fs::Metadata) -> anyhow::Result<Finished> {
+    let sniffed = sniff_single_file(cfg, root, meta);
+    let cfg = sniffed.as_ref().unwrap_or(cfg);
     let mut listing = walk(root, &cfg.walk);
+    let in_place = matches!(cfg.output, Output::InPlace { .. });
+    let left_alone = backups::pass_over(&mut listing.files, meta.is_file(), in_place)?;
     if let Output::InPlace { backup: Some(suffix) } = &cfg.output {
         check_backups(&mut listing, suffix)?;
     }
     let mut decider = Decider::new(cfg)?;
+    if let Output::InPlace { backup: Some(suffix) } = &cfg.output {
+        backups::record(&listing.files, suffix)?;
+    }
+    let rels: Vec<PathBuf> =
+        listing.skipped.iter().map(|s| s.rel.clone()).chain(listing.files.iter().map(|f| f.rel.clone())).collect();
     for s in listing.skipped {
         if s.failure || !cfg.quiet {
-            eprintln!("newsdedup: {}", s.error);
+            diag!("newsdedup: {}", s.error);
         }
         decider.report.push(FileRow::skipped(&s.rel, &s.error, s.failure));
     }
@@ -459,7 +468,7 @@ fn run_tree(cfg: &Config, root: &Path) -> anyhow::Result<Report> {
                         err,
                     );
                 }
-                _ => run_shard(cfg, &mut decider, &shard, &mut stdout)?,
+                _ => run_shard(cfg, &mut decider, &shard, None, &mut stdout)?,
             }
             bar.inc(first.size);
             rest = &rest[1..];
@@ -471,7 +480,10 @@ fn run_tree(cfg: &Config, root: &Path) -> anyhow::Result<Report> {
     }
     finish_stdout(stdout)?;
     bar.finish_and_clear();
-    decider.finish()
+    let mut finished = decider.finish()?;
+    finished.report.backups_left_alone = left_alone;
+    finished.report.sort_rows(&rels);
+    Ok(finished)
 }
 
 /// `--in-place --backup SUFFIX`: earlier backups are not inputs, and an
@@ -504,7 +516,6 @@ fn is_jsonl(file: &InputFile, cfg: &Config) -> bool {
 /// Text files, one document each, in windows (see the module docs).
 fn run_text_files(cfg: &Config, decider: &mut Decider, files: &[InputFile], bar: &ProgressBar) -> anyhow::Result<()> {
     let windows = windows(files);
-    let mut cleaned_dirs = std::collections::HashSet::new();
     let mut next = windows.first().map(|w| prepare_window(w, cfg, decider.index.as_ref()));
     for i in 0..windows.len() {
         if interrupt::requested() {
@@ -512,14 +523,12 @@ fn run_text_files(cfg: &Config, decider: &mut Decider, files: &[InputFile], bar:
         }
         let prepared = next.take().unwrap_or_default();
         let decided = decide_window(decider, prepared)?;
-        if let Output::Dir(out) = &cfg.output {
-            for d in &decided {
-                let dir = out.join(&d.prepared.file.rel);
-                if let Some(parent) = dir.parent()
-                    && cleaned_dirs.insert(parent.to_path_buf())
-                {
-                    let _ = remove_stale_temps(parent);
-                }
+        decider.journal()?;
+        for d in &decided {
+            match &cfg.output {
+                Output::Dir(out) => decider.sweep(out.join(&d.prepared.file.rel).parent()),
+                Output::InPlace { .. } => decider.sweep(d.prepared.file.path.parent()),
+                _ => {}
             }
         }
         let (rows, upcoming) = rayon::join(
@@ -551,7 +560,7 @@ type Window = Vec<Result<Prepared, (InputFile, Error)>>;
 
 /// Prepares a window; once a stop is requested, files are no longer read
 /// (the window is then discarded before any decision).
-fn prepare_window(files: &[InputFile], cfg: &Config, ix: Option<&Index>) -> Window {
+fn prepare_window(files: &[InputFile], cfg: &Config, ix: Option<&IndexRun>) -> Window {
     files
         .par_iter()
         .map(|f| {
@@ -580,7 +589,7 @@ fn decide_window(decider: &mut Decider, window: Window) -> anyhow::Result<Vec<De
             }
             Err((file, err)) => {
                 decider.input(&file.rel);
-                eprintln!("newsdedup: {err}");
+                diag!("newsdedup: {err}");
                 decider.report.push(FileRow::failed(&file.rel, &err));
             }
         }
@@ -635,18 +644,15 @@ fn emit(d: &Decided, cfg: &Config) -> anyhow::Result<FileRow> {
     })
 }
 
-/// Writes to stdout; a closed pipe is not an error (the reader is done).
+/// Writes to stdout; a closed pipe stops the run ([`BrokenPipe`]).
 fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
     let mut out = io::stdout().lock();
-    match out.write_all(bytes).and_then(|()| out.flush()) {
-        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(anyhow::Error::new(e).context("<stdout>: cannot write")),
-        _ => Ok(()),
-    }
+    out.write_all(bytes).and_then(|()| out.flush()).map_err(stdout_error)
 }
 
-fn run_stdin(cfg: &Config) -> anyhow::Result<Report> {
+fn run_stdin(cfg: &Config, mut input: impl Read) -> anyhow::Result<Finished> {
     let mut bytes = Vec::new();
-    io::stdin().lock().read_to_end(&mut bytes).context("<stdin>: cannot read")?;
+    input.read_to_end(&mut bytes).context("<stdin>: cannot read")?;
     let file = InputFile { path: "<stdin>".into(), rel: "<stdin>".into(), size: bytes.len() as u64 };
     let mut decider = Decider::new(cfg)?;
     let prepared = prepare_bytes(&file, bytes, cfg, decider.index.as_ref()).map_err(|e| (file.clone(), e));
@@ -663,9 +669,13 @@ pub const BATCH_LINES: usize = 8192;
 /// About this many bytes read per batch of a JSONL shard.
 pub const BATCH_BYTES: usize = 32 << 20;
 
-/// The consumer of stdout closed the pipe: the run stops quietly.
+/// The consumer of stdout closed the pipe before everything was written:
+/// the run stops, and the exit code says the output is incomplete.
 #[derive(Debug, thiserror::Error)]
-#[error("broken pipe on stdout")]
+#[error(
+    "standard output was closed before everything was written: the output is incomplete \
+     (the report, the explain and rejects files and the index were not written)"
+)]
 pub struct BrokenPipe;
 
 /// A JSONL input: a file or stdin (`-`).
@@ -686,58 +696,50 @@ impl Shard {
 #[allow(clippy::large_enum_variant)]
 enum Line {
     Doc { line: u64, record: Record, doc: Document, history: Option<History>, repaired: bool, bytes: u64 },
-    Rejected { line: u64, raw: Vec<u8>, error: String },
+    Rejected { line: u64, raw: Vec<u8>, error: RecordError },
 }
 
-fn prepare_line(shard: &str, line: u64, raw: Vec<u8>, cfg: &Config, ix: Option<&Index>) -> Line {
+/// Parses and prepares one line (`raw` exactly as read, without the `\n`).
+fn prepare_line(line: u64, raw: Vec<u8>, cfg: &Config, ix: Option<&IndexRun>) -> Line {
     let bytes = raw.len() as u64 + 1;
-    let decoded = match String::from_utf8(raw) {
-        Ok(text) => Ok((text, false)),
-        Err(e) => {
-            let raw = e.into_bytes();
-            match decode(raw.clone(), cfg.encoding) {
-                Ok((text, _)) => Ok((text, true)),
-                Err(err) => Err((raw, err.to_string())),
-            }
-        }
-    };
-    let (text, repaired) = match decoded {
-        Ok(t) => t,
-        Err((raw, error)) => return Line::Rejected { line, raw, error },
-    };
-    match Record::parse(text, &cfg.text_field) {
-        Ok((record, text)) => {
+    match Record::parse_bytes(raw, &cfg.text_field, cfg.encoding) {
+        Ok((record, text, repaired)) => {
             let doc = Document::prepare(text, &cfg.text);
-            let history = ix.map(|ix| history(ix, &format!("{shard}:{line}"), &doc));
+            let history = ix.map(|ix| history(ix, &doc));
             Line::Doc { line, record, doc, history, repaired, bytes }
         }
-        Err((text, err)) => Line::Rejected { line, raw: text.into_bytes(), error: err.to_string() },
+        Err((raw, error)) => Line::Rejected { line, raw, error },
     }
 }
 
+/// A batch of lines (number, bytes as read without the `\n`) and, when
+/// reading stopped on an error, that error: the lines before it are whole.
+type Batch = (Vec<(u64, Vec<u8>)>, Option<io::Error>);
+
 /// Reads up to a batch of non-blank lines; `next_line` counts every line.
-/// Blank lines carry no record and are skipped.
-fn read_batch(reader: &mut dyn io::BufRead, next_line: &mut u64) -> io::Result<Vec<(u64, Vec<u8>)>> {
+/// Blank lines (a byte order mark and whitespace only) carry no record and
+/// are skipped. A line cut short by a read error is not returned.
+fn read_batch(reader: &mut dyn io::BufRead, next_line: &mut u64) -> Batch {
     let mut batch = Vec::new();
     let mut bytes = 0;
     while batch.len() < BATCH_LINES && bytes < BATCH_BYTES {
         let mut buf = Vec::new();
-        if reader.read_until(b'\n', &mut buf)? == 0 {
-            break;
+        match reader.read_until(b'\n', &mut buf) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => return (batch, Some(e)),
         }
         *next_line += 1;
         bytes += buf.len();
-        if *next_line == 1 && buf.starts_with("\u{FEFF}".as_bytes()) {
-            buf.drain(..3); // a UTF-8 byte order mark before the first record
-        }
-        while matches!(buf.last(), Some(b'\n' | b'\r')) {
+        if buf.last() == Some(&b'\n') {
             buf.pop();
         }
-        if !buf.iter().all(u8::is_ascii_whitespace) {
+        let body = buf.strip_prefix("\u{FEFF}".as_bytes()).unwrap_or(&buf);
+        if !body.iter().all(u8::is_ascii_whitespace) {
             batch.push((*next_line, buf));
         }
     }
-    Ok(batch)
+    (batch, None)
 }
 
 /// What a decided record becomes.
@@ -752,6 +754,12 @@ fn render_line(line: &Line, plan: Option<&Plan>, cfg: &Config, out: &mut Vec<u8>
     }
     let mut text = Vec::with_capacity(doc.original.len());
     doc.render_into(&plan.verdicts, cfg.emit, &mut text);
+    if text == doc.original.as_bytes() {
+        // Nothing dropped, nothing normalised: the record as it was read.
+        out.extend_from_slice(record.line());
+        out.push(b'\n');
+        return;
+    }
     // Only whole `str` slices and ASCII line breaks were rendered: valid UTF-8.
     let text = String::from_utf8(text).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
     record.write_with_text(&text, out);
@@ -865,14 +873,14 @@ fn run_shard(
     cfg: &Config,
     decider: &mut Decider,
     shard: &Shard,
+    stdin: Option<Box<dyn BufRead + Send>>,
     stdout: &mut Option<jsonl::Sink>,
 ) -> anyhow::Result<()> {
     let input = decider.input(&shard.rel);
     let mut row = FileRow { path: shard.rel.to_string_lossy().into_owned(), ..FileRow::default() };
-    let opened = if shard.path.as_os_str() == "-" {
-        jsonl::reader(Box::new(io::stdin()), jsonl::Compression::None)
-    } else {
-        jsonl::open(&shard.path)
+    let opened = match stdin {
+        Some(r) => Ok(r),
+        None => jsonl::open(&shard.path),
     };
     let mut reader = match opened {
         Ok(r) => r,
@@ -881,34 +889,60 @@ fn run_shard(
             return Ok(());
         }
     };
+    match &cfg.output {
+        Output::Dir(out) => decider.sweep(out.join(&shard.rel).parent()),
+        Output::InPlace { .. } => decider.sweep(shard.path.parent()),
+        _ => {}
+    }
     let mut out = open_shard_out(cfg, shard, stdout)?;
     let mut next_line = 0u64;
     let mut batch = read_batch(&mut *reader, &mut next_line);
+    let mut first = true;
     loop {
         if interrupt::requested() {
             // The temporary output is dropped (removed); the index is not touched.
             return Err(Error::Interrupted.into());
         }
-        let current = match batch {
-            Ok(b) if b.is_empty() => break,
-            Ok(b) => b,
-            Err(e) => {
-                // The records before the damage were decided: write them, so
-                // that no paragraph kept from them is lost; report the shard
-                // as failed at the line where reading stopped.
-                out.commit()?;
-                let err = Error::io(shard.name(), io::Error::new(e.kind(), format!("line {}: {e}", next_line + 1)));
-                fail_shard(decider, row, err);
-                return Ok(());
+        let (current, damage) = batch;
+        if first && let Some(misfit) = jsonl::Misfit::of(&current, &cfg.text_field) {
+            let fatal = cfg.format == Format::Jsonl || shard.path.as_os_str() == "-" || misfit.is_config();
+            let err = Error::invalid(shard.name(), misfit.to_string());
+            if fatal {
+                return Err(err.into());
             }
+            fail_shard(decider, row, err);
+            return Ok(()); // the temporary output is dropped: nothing written
+        }
+        first = false;
+        let Some(e) = damage else {
+            if current.is_empty() {
+                break;
+            }
+            let (done, upcoming) = rayon::join(
+                || process_batch(cfg, decider, input, shard, current, &mut out, &mut row),
+                || read_batch(&mut *reader, &mut next_line),
+            );
+            done?;
+            batch = upcoming;
+            continue;
         };
-        let (done, upcoming) = rayon::join(
-            || process_batch(cfg, decider, input, shard, current, &mut out, &mut row),
-            || read_batch(&mut *reader, &mut next_line),
-        );
-        done?;
-        batch = upcoming;
+        // Every complete line before the damage is cleaned and written (so
+        // no paragraph kept from them is lost), except in place: a shard
+        // that could not be read to its end is never replaced.
+        process_batch(cfg, decider, input, shard, current, &mut out, &mut row)?;
+        let in_place = matches!(&out, ShardOut::File { in_place: Some(_), .. });
+        let what = if in_place {
+            drop(out);
+            "the shard was left as it was"
+        } else {
+            out.commit()?;
+            "the records before it were cleaned and written"
+        };
+        let cause = io::Error::new(e.kind(), format!("line {}: {e}; {what}", next_line + 1));
+        fail_shard(decider, row, Error::io(shard.name(), cause));
+        return Ok(());
     }
+    decider.journal()?;
     out.commit()?;
     row.status = if cfg.output == Output::DryRun { "dry-run" } else { "written" }.into();
     decider.report.push(row);
@@ -916,7 +950,7 @@ fn run_shard(
 }
 
 fn fail_shard(decider: &mut Decider, row: FileRow, err: Error) {
-    eprintln!("newsdedup: {err}");
+    diag!("newsdedup: {err}");
     let mut failed = FileRow::failed(Path::new(&row.path), &err);
     failed.stats += row.stats;
     failed.dropped_records = row.dropped_records;
@@ -933,9 +967,21 @@ fn process_batch(
     out: &mut ShardOut<'_>,
     row: &mut FileRow,
 ) -> anyhow::Result<()> {
-    let name = shard.rel.to_string_lossy();
     let ix = decider.index.as_ref();
-    let lines: Vec<Line> = batch.into_par_iter().map(|(n, raw)| prepare_line(&name, n, raw, cfg, ix)).collect();
+    let lines: Vec<Line> = batch.into_par_iter().map(|(n, raw)| prepare_line(n, raw, cfg, ix)).collect();
+    if let Some(field) = &cfg.annotate {
+        for l in &lines {
+            if let Line::Doc { line, record, .. } = l
+                && record.has_field(field)
+            {
+                let msg = format!(
+                    "line {line}: the record already has a field \"{field}\"; --annotate never overwrites a field \
+                     (choose another name with --annotate=FIELD); this shard is not written under its name"
+                );
+                return Err(Error::invalid(shard.name(), msg).into());
+            }
+        }
+    }
     let mut plans = Vec::with_capacity(lines.len());
     for l in &lines {
         match l {
@@ -954,7 +1000,7 @@ fn process_batch(
                 plans.push(Some(plan));
             }
             Line::Rejected { line, raw, error } => {
-                decider.reject(shard.name(), *line, raw, error, row)?;
+                decider.reject(shard.name(), *line, raw, &error.to_string(), row)?;
                 plans.push(None);
             }
         }
@@ -968,18 +1014,26 @@ fn process_batch(
             buf
         })
         .collect();
-    for r in rendered {
+    // In place, a rejected line stays in the shard exactly as read: the
+    // shard is its only copy (with --out, the input still holds it).
+    let in_place = matches!(cfg.output, Output::InPlace { .. });
+    for (l, mut r) in lines.iter().zip(rendered) {
+        if let (true, Line::Rejected { raw, .. }) = (in_place, l) {
+            r.extend_from_slice(raw);
+            r.push(b'\n');
+        }
         row.stats.bytes_out += r.len() as u64;
         out.write(&r)?;
     }
     Ok(())
 }
 
-fn run_stdin_jsonl(cfg: &Config) -> anyhow::Result<Report> {
+fn run_stdin_jsonl(cfg: &Config, input: Box<dyn Read + Send>) -> anyhow::Result<Finished> {
     let mut decider = Decider::new(cfg)?;
     let mut stdout = None;
     let shard = Shard { path: "-".into(), rel: "<stdin>".into() };
-    run_shard(cfg, &mut decider, &shard, &mut stdout)?;
+    let reader = jsonl::reader(input, jsonl::Compression::None).context("<stdin>")?;
+    run_shard(cfg, &mut decider, &shard, Some(reader), &mut stdout)?;
     finish_stdout(stdout)?;
     decider.finish()
 }

@@ -46,7 +46,11 @@ pub struct Stats {
     pub dropped_duplicate_document: u64,
     /// Dropped: short repeat inside a run of dropped repeats.
     pub dropped_inside_repeated_block: u64,
-    /// Short repeats kept (below `--min-chars`, not inside a repeated block).
+    /// Dropped: short repeat of an earlier document that this document
+    /// repeats other paragraphs of.
+    pub dropped_same_source: u64,
+    /// Short repeats kept: alone (no other paragraph of the same earlier
+    /// document) and not inside a run of dropped repeats.
     pub short_spared: u64,
     /// Input bytes.
     pub bytes_in: u64,
@@ -71,6 +75,7 @@ impl AddAssign for Stats {
         self.dropped_across_documents += o.dropped_across_documents;
         self.dropped_duplicate_document += o.dropped_duplicate_document;
         self.dropped_inside_repeated_block += o.dropped_inside_repeated_block;
+        self.dropped_same_source += o.dropped_same_source;
         self.short_spared += o.short_spared;
         self.bytes_in += o.bytes_in;
         self.bytes_out += o.bytes_out;
@@ -93,6 +98,7 @@ impl Stats {
                     Reason::AcrossDocuments => s.dropped_across_documents += 1,
                     Reason::DuplicateDocument => s.dropped_duplicate_document += 1,
                     Reason::InsideRepeatedBlock => s.dropped_inside_repeated_block += 1,
+                    Reason::SameSource => s.dropped_same_source += 1,
                 },
             }
         }
@@ -111,6 +117,7 @@ impl Stats {
             + self.dropped_across_documents
             + self.dropped_duplicate_document
             + self.dropped_inside_repeated_block
+            + self.dropped_same_source
     }
 }
 
@@ -211,7 +218,11 @@ pub struct Report {
     pub elapsed_seconds: f64,
     /// Input megabytes (10⁶ bytes) per second of wall time.
     pub mb_per_second: f64,
-    /// Per-file rows, in corpus order; failed inputs appear where met.
+    /// Backups made by earlier `--in-place` runs that this run passed over
+    /// (never read, rewritten or removed; see [`crate::backups`]).
+    pub backups_left_alone: u64,
+    /// Per-file rows, in corpus order (failed and passed-over inputs
+    /// included, where their path sorts).
     pub files: Vec<FileRow>,
 }
 
@@ -225,6 +236,17 @@ impl Report {
     pub fn push(&mut self, row: FileRow) {
         self.totals += row.stats;
         self.files.push(row);
+    }
+
+    /// Puts the rows in corpus order: the relative paths compared byte-wise.
+    /// `rels` are the relative paths of every row's input, in any order;
+    /// the sort is stable, so rows of equal path keep their order.
+    pub fn sort_rows(&mut self, rels: &[std::path::PathBuf]) {
+        let bytes: std::collections::HashMap<String, &[u8]> =
+            rels.iter().map(|r| (r.to_string_lossy().into_owned(), r.as_os_str().as_encoded_bytes())).collect();
+        self.files.sort_by_cached_key(|row| {
+            bytes.get(&row.path).map_or_else(|| row.path.as_bytes().to_vec(), |b| b.to_vec())
+        });
     }
 
     /// Records the wall time.
@@ -253,12 +275,13 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "paragraphs: {} in, {} kept, {} dropped ({} within a document, {} across documents, {} in duplicate documents, {} inside repeated blocks), {} short repeats spared",
+            "paragraphs: {} in, {} kept, {} dropped ({} within a document, {} across documents, {} short with their source, {} in duplicate documents, {} inside repeated blocks), {} short repeats spared",
             t.paragraphs_in,
             t.paragraphs_kept,
             t.dropped(),
             t.dropped_within_document,
             t.dropped_across_documents,
+            t.dropped_same_source,
             t.dropped_duplicate_document,
             t.dropped_inside_repeated_block,
             t.short_spared
@@ -268,6 +291,9 @@ impl Report {
             "bytes: {} in, {} out; {:.1} MB/s; {:.3} s on {} threads; {} distinct keys",
             t.bytes_in, t.bytes_out, self.mb_per_second, self.elapsed_seconds, self.threads, self.distinct_keys
         );
+        if self.backups_left_alone > 0 {
+            let _ = writeln!(s, "backups: {} made by earlier --in-place runs, left alone", self.backups_left_alone);
+        }
         s
     }
 }
@@ -287,15 +313,17 @@ mod tests {
                 Verdict::Spared { first },
                 Verdict::Drop { reason: Reason::WithinDocument, first },
                 Verdict::Drop { reason: Reason::InsideRepeatedBlock, first },
+                Verdict::Drop { reason: Reason::SameSource, first },
             ],
             duplicate_of: None,
         };
         let s = Stats::of_plan(&plan);
-        assert_eq!((s.paragraphs_in, s.paragraphs_kept, s.short_spared, s.dropped()), (4, 2, 1, 2));
+        assert_eq!((s.paragraphs_in, s.paragraphs_kept, s.short_spared, s.dropped()), (5, 2, 1, 3));
+        assert_eq!(s.dropped_same_source, 1);
         let mut total = Stats::default();
         total += s;
         total += s;
-        assert_eq!(total.paragraphs_in, 8);
+        assert_eq!(total.paragraphs_in, 10);
         assert_eq!(total.documents_read, 2);
     }
 }

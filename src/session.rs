@@ -9,18 +9,21 @@
 //! rayon pool while the decisions stay sequential, so its results equal
 //! calling [`Session::clean`] once per document in order.
 //!
-//! With an index ([`Session::new`] with a path) the session works like
-//! `newsdedup clean --index DIR`: the index is opened and locked at once
-//! (a second user gets [`IndexError::Locked`]), its tiering merge starts in
-//! the background, every document needs a stable name (its identity in the
-//! index, as the CLI uses a relative path or `shard:line`), and nothing is
-//! written to the index until [`Session::commit`], which adds the first
-//! occurrences decided since the previous commit in one atomic step (see
-//! [`crate::index`] for the crash-safety argument). Commit only once the clean
-//! output is stored: a process that dies before leaves the index as it was,
-//! and a rerun over the same named documents gives the same output; one that
-//! dies after finds its own paragraphs in the index on a rerun and keeps them
-//! again (retries are idempotent).
+//! With an index ([`Session::with_index`]) the session is a run of
+//! `newsdedup clean --index DIR --batch NAME`, through the CLI's own
+//! [`IndexRun`]: the index is opened and locked at once (a second user gets
+//! [`IndexError::Locked`]), its tiering merge starts in the background, the
+//! session belongs to a *batch* (see [`crate::pipeline::index_run`]), and
+//! nothing is written to the index until [`Session::commit`], which adds the
+//! first occurrences decided since the previous commit in one atomic step
+//! (see [`crate::index`] for the crash-safety argument). A session of a
+//! batch the index already holds is a *retry*: it keeps exactly what the
+//! batch kept first, recognising documents by their anchor (see
+//! [`crate::dedup::anchor`]), not by name, so document names are only
+//! labels. Commit only once the clean output is stored: a process that dies
+//! before leaves the index as it was, and a rerun gives the same output; one
+//! that dies after is retried by the rerun of its batch, which keeps what it
+//! kept and records nothing new.
 //!
 //! [`signature`] holds the compact per-document keys and plans used to split
 //! the work of a session over many processes.
@@ -31,8 +34,9 @@ use rayon::prelude::*;
 
 use crate::dedup::{Deduper, EARLIER_RUN, History, Occurrence, Plan, Rules, Scope};
 use crate::document::{Document, Emit, TextOptions};
-use crate::index::{Entry as IndexEntry, Index, IndexError, RunInfo};
+use crate::index::{Batch, IndexError};
 use crate::key::{Digest, Keyed};
+use crate::pipeline::index_run::{self, IndexRun};
 use crate::read::EncodingPolicy;
 
 pub mod signature;
@@ -57,9 +61,6 @@ pub enum SessionError {
     /// The persistent index failed (it names its file).
     #[error(transparent)]
     Index(#[from] IndexError),
-    /// A document without a name was given to a session with an index.
-    #[error("{index}: every document needs a name (its stable identity in the index)", index = .0.display())]
-    Unnamed(PathBuf),
     /// `--index` needs `--scope corpus`.
     #[error("{index}: an index needs scope corpus", index = .0.display())]
     DocumentScope(PathBuf),
@@ -78,7 +79,8 @@ pub struct Prepared {
     pub doc: Document,
     /// Its name, if given.
     pub name: Option<String>,
-    history: Option<History>,
+    /// What the index said about it (`None` without an index).
+    pub history: Option<History>,
 }
 
 /// A decided document: its paragraphs, the plan, and the clean text.
@@ -93,37 +95,55 @@ pub struct Cleaned {
     /// The clean text, as `newsdedup clean` writes it (empty when nothing
     /// is kept).
     pub text: String,
+    /// What the index said about it (`None` without an index): with
+    /// [`Session::first_batch`], the batch of a first occurrence found there.
+    pub history: Option<History>,
 }
 
 /// The in-process deduper; see the module documentation.
 pub struct Session {
     opts: Options,
     deduper: Deduper,
-    index: Option<Index>,
+    index: Option<IndexRun>,
     index_path: Option<PathBuf>,
-    new_keys: Vec<IndexEntry>,
+    /// Names of the batches of first occurrences found in the index, by
+    /// number (kept when the index is closed, for results decided before).
+    batch_names: std::collections::BTreeMap<u32, String>,
     names: Vec<Option<String>>,
     /// Documents and paragraphs decided since the last commit.
     uncommitted: (u64, u64),
 }
 
 impl Session {
-    /// A session; with `index`, the persistent index there is opened
-    /// (created if absent) and locked until [`Session::close`] or drop.
-    pub fn new(opts: Options, index: Option<&Path>) -> Result<Session, SessionError> {
-        let mut deduper = Deduper::new(opts.rules);
-        let index_path = index.map(Path::to_path_buf);
-        let index = match index {
-            Some(path) if opts.rules.scope == Scope::Document => return Err(SessionError::DocumentScope(path.into())),
-            Some(path) => {
-                let mut ix = Index::open(path)?;
-                ix.start_merge()?;
-                deduper.record_new_firsts();
-                Some(ix)
-            }
-            None => None,
-        };
-        Ok(Session { opts, deduper, index, index_path, new_keys: Vec::new(), names: Vec::new(), uncommitted: (0, 0) })
+    /// A session without a persistent index.
+    pub fn new(opts: Options) -> Session {
+        Session {
+            opts,
+            deduper: Deduper::new(opts.rules),
+            index: None,
+            index_path: None,
+            batch_names: Default::default(),
+            names: Vec::new(),
+            uncommitted: (0, 0),
+        }
+    }
+
+    /// A session with the persistent index at `path`, opened (created if
+    /// absent) and locked until [`Session::close`] or drop, as a run of
+    /// `batch` (`label` is recorded with each commit): like `newsdedup
+    /// clean --index PATH --batch NAME`.
+    pub fn with_index(opts: Options, path: &Path, batch: Batch, label: &str) -> Result<Session, SessionError> {
+        if opts.rules.scope == Scope::Document {
+            return Err(SessionError::DocumentScope(path.into()));
+        }
+        let label: String = label.chars().take(crate::index::MAX_LABEL / 4).collect();
+        let run = IndexRun::open_batch(path, batch, label)?;
+        let mut session = Session::new(opts);
+        session.deduper.set_batch(run.batch_number());
+        session.deduper.record_new_firsts();
+        session.index = Some(run);
+        session.index_path = Some(path.to_path_buf());
+        Ok(session)
     }
 
     /// The options.
@@ -139,6 +159,12 @@ impl Session {
     /// True while the index is open (and locked by this session).
     pub fn index_open(&self) -> bool {
         self.index.is_some()
+    }
+
+    /// True when the session's batch was already in the index when it was
+    /// opened or last committed: the session is a retry of that batch.
+    pub fn is_retry(&self) -> bool {
+        self.index.as_ref().is_some_and(IndexRun::is_retry)
     }
 
     /// Number of documents decided so far.
@@ -157,21 +183,32 @@ impl Session {
         self.names.get(doc as usize).and_then(|n| n.as_deref())
     }
 
+    /// For paragraph `para` of a decided document whose first occurrence
+    /// is in the index (`first.doc` is [`EARLIER_RUN`]), the name of the
+    /// earlier batch that kept it, as `--explain` writes in `first_batch`
+    /// (with `para` out of range: the batch of the whole-document key, for a
+    /// duplicate document).
+    pub fn first_batch(&self, history: Option<&History>, para: usize) -> Option<&str> {
+        let h = history?;
+        let e = h.paragraphs.get(para).copied().flatten().or(h.document)?;
+        self.batch_names.get(&e.batch).map(String::as_str)
+    }
+
     /// Splits and keys `text` and looks it up in the index. Needs only
     /// `&self`: call it from many threads.
     pub fn prepare(&self, text: String, name: Option<String>) -> Result<Prepared, SessionError> {
         let doc = Document::prepare(text, &self.opts.text);
-        let history = self.lookup(&doc, name.as_deref())?;
+        let history = self.lookup(&doc)?;
         Ok(Prepared { doc, name, history })
     }
 
-    /// What the index says about a document (`None` without an index).
-    fn lookup(&self, doc: &Document, name: Option<&str>) -> Result<Option<History>, SessionError> {
-        match (&self.index_path, &self.index, name) {
-            (None, _, _) => Ok(None),
-            (Some(p), None, _) => Err(SessionError::Closed(p.clone())),
-            (Some(p), Some(_), None) => Err(SessionError::Unnamed(p.clone())),
-            (Some(_), Some(ix), Some(name)) => Ok(Some(crate::pipeline::history(ix, name, doc))),
+    /// What the index says about a document (`None` without an index): the
+    /// CLI's lookup.
+    fn lookup(&self, doc: &Document) -> Result<Option<History>, SessionError> {
+        match (&self.index_path, &self.index) {
+            (None, _) => Ok(None),
+            (Some(p), None) => Err(SessionError::Closed(p.clone())),
+            (Some(_), Some(run)) => Ok(Some(index_run::history(run, doc))),
         }
     }
 
@@ -181,8 +218,7 @@ impl Session {
     }
 
     /// Decides the next document from its keys alone (a [`signature`]).
-    /// With an index, `name` must be given and `history` is looked up here
-    /// when `None`.
+    /// With an index, `history` is looked up here when `None`.
     pub fn decide_keys(
         &mut self,
         keys: &[Keyed],
@@ -200,15 +236,21 @@ impl Session {
                 // Lookups take a `Document`; only its keys are read.
                 let shell =
                     Document { original: String::new(), split: Default::default(), keys: keys.to_vec(), whole: *whole };
-                looked_up = self.lookup(&shell, name.as_deref())?;
+                looked_up = self.lookup(&shell)?;
                 looked_up.as_ref()
             }
             None => None,
         };
+        if self.index_path.is_some() && self.index.is_none() {
+            return Err(SessionError::Closed(self.index_path.clone().unwrap_or_default()));
+        }
         let plan = self.deduper.decide_with_history(keys, whole, history);
-        if let Some(h) = history {
-            for (key, para) in self.deduper.take_new_firsts() {
-                self.new_keys.push(IndexEntry { key, doc: h.doc_id, para });
+        if let Some(run) = &mut self.index {
+            run.add(self.deduper.take_new_firsts());
+            if let Some(h) = history {
+                for e in h.paragraphs.iter().flatten().chain(&h.document) {
+                    self.batch_names.entry(e.batch).or_insert_with(|| run.batch_name(e.batch));
+                }
             }
         }
         self.names.push(name);
@@ -237,21 +279,17 @@ impl Session {
     }
 
     /// Adds the first occurrences decided since the last commit to the
-    /// index, atomically, recording a run labelled `label`; the index stays
-    /// open and locked. Returns the number of keys added. Without an index,
-    /// does nothing and returns 0.
-    pub fn commit(&mut self, label: &str) -> Result<u64, SessionError> {
+    /// index, atomically, and records them as a run of the session's batch
+    /// (the CLI's commit, [`IndexRun::commit_counts`]); the index stays open
+    /// and locked. Returns the number of keys added: 0, and nothing
+    /// recorded, for a retry that found nothing new. Without an index, does
+    /// nothing and returns 0.
+    pub fn commit(&mut self) -> Result<u64, SessionError> {
         let Some(path) = &self.index_path else { return Ok(0) };
-        let Some(ix) = self.index.as_mut() else { return Err(SessionError::Closed(path.clone())) };
-        let new = std::mem::take(&mut self.new_keys);
-        let added = new.len() as u64;
-        let run = RunInfo {
-            timestamp: crate::index::unix_now(),
-            docs: self.uncommitted.0,
-            paragraphs: self.uncommitted.1,
-            label: label.chars().take(crate::index::MAX_LABEL / 4).collect(),
-        };
-        ix.commit_in_place(new, run)?;
+        let Some(run) = self.index.as_mut() else { return Err(SessionError::Closed(path.clone())) };
+        let added = run.commit_counts(self.uncommitted.0, self.uncommitted.1)?;
+        // A named batch keeps its number; an anonymous one gets a new one.
+        self.deduper.set_batch(run.batch_number());
         self.uncommitted = (0, 0);
         Ok(added)
     }
@@ -261,14 +299,13 @@ impl Session {
     /// error ([`SessionError::Closed`]).
     pub fn close(&mut self) {
         self.index = None;
-        self.new_keys = Vec::new();
     }
 }
 
 /// Renders a decided document.
 fn render(p: Prepared, plan: Plan, emit: Emit) -> Cleaned {
     let text = p.doc.render(&plan.verdicts, emit);
-    Cleaned { doc: p.doc, name: p.name, plan, text }
+    Cleaned { doc: p.doc, name: p.name, plan, text, history: p.history }
 }
 
 /// The first occurrence of a dropped or spared paragraph, when it lies in

@@ -1,44 +1,41 @@
-//! Paragraphs: from a decoded document to normalised paragraphs with byte spans.
+//! Paragraphs: from a decoded document to normalised lines and paragraphs
+//! with byte spans.
 //!
 //! A document is first cut into lines ([`crate::normalize::lines`]); each
-//! line is normalised. Then, by [`SplitMode`]:
+//! line is normalised. A **paragraph** is a run of consecutive non-blank
+//! lines; by [`SplitMode`]:
 //!
-//! * **line** — every non-blank line is a paragraph (the seed's layout, and
-//!   the BBC corpus's: headline, blank line, one paragraph per line).
-//! * **blank** — a paragraph is a run of non-blank lines; its lines are
-//!   joined with one space. A run ends at a blank line, and also where a line
-//!   is *more indented* (in the original) than the line before it: wire copy
-//!   such as Reuters marks a new paragraph with a 4-space indent, while the
-//!   hard-wrapped continuation lines start at column 0.
-//! * **auto** (default) — decided per document. A *joint* is a pair of
-//!   consecutive non-blank lines; it is *wrapped* when the first line does not
-//!   end a sentence (its last character, quote-folded by
-//!   [`crate::normalize::fold_quote`] whatever the quote mode, is not one of
-//!   [`SENTENCE_END`]; so a German closing “ counts as ", and `--quotes` never
-//!   changes the split). If
-//!   more than half of the joints are wrapped the document is hard-wrapped
-//!   and split by **blank**; otherwise (including a document with no joints at
-//!   all) by **line**.
+//! * **auto** (default) — a line continues the paragraph of the line before
+//!   it when the break between them is a hard wrap, by the per-line rule of
+//!   [`crate::wrap`] (the document's wrap width, sentence ends, list items,
+//!   table rows, headings, JSON/CSV/markup). Text that is not hard-wrapped
+//!   (the seed, the BBC corpus) thus has one paragraph per line.
+//! * **line** — every non-blank line is a paragraph.
+//! * **blank** — a paragraph is a run of non-blank lines ended by a blank
+//!   line or by a line *more indented* (in the original) than the line
+//!   before it: wire copy such as Reuters marks a new paragraph with a
+//!   4-space indent, while the hard-wrapped continuation lines start at
+//!   column 0.
+//!
+//! A paragraph's **key text** ([`Split::paragraph`]) is its words joined by
+//! one space, so the same paragraph wrapped at another width has the same
+//! key. Its **lines** stay as they were: the output is written line by line
+//! (see [`crate::document`]), and a paragraph is dropped or kept whole.
 //!
 //! Spans are byte offsets into the decoded input text, never character
 //! counts. A paragraph's original span runs from the start of its first line
 //! to the end of its last line, terminators excluded.
-//!
-//! The separator style of the output is taken from the document: if at least
-//! half of the gaps between consecutive paragraphs contain a blank line, the
-//! output puts a blank line between paragraphs, otherwise a single newline.
-//! A document split by **blank** always gets blank lines: its paragraphs may
-//! have been marked only by indentation, which the output no longer has, and
-//! single newlines would let a second run join them all into one paragraph.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use crate::normalize::{QuoteMode, fold_quote, lines, normalize_line_into};
+use crate::wrap::{WrapLine, continues, fits_a_wrap, is_block};
 
 /// How a document is cut into paragraphs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum SplitMode {
-    /// Decide per document (see the module documentation).
+    /// Hard-wrapped paragraphs found line by line (see [`crate::wrap`]).
     #[default]
     Auto,
     /// Every non-blank line is a paragraph.
@@ -47,64 +44,95 @@ pub enum SplitMode {
     Blank,
 }
 
-/// Characters that end a sentence, for the `auto` rule: a line ending with
-/// one of them is a complete line, not a hard wrap.
+/// Characters that end a sentence: a line ending with one of them is a
+/// complete line, not a hard wrap.
 pub const SENTENCE_END: [char; 16] = [
     '.', '!', '?', ':', ';', '\u{2026}', '"', '\'', ')', ']', '\u{201D}', '\u{2019}', '\u{00BB}', '\u{3002}',
     '\u{FF01}', '\u{FF1F}',
 ];
 
-/// What goes between two output paragraphs.
+/// How a line of the input ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Separator {
-    /// One line break.
+pub enum Terminator {
+    /// The last line, without a line break.
+    None,
+    /// CRLF, CR, LF, NEL or U+2028: written as `\n`.
     Newline,
-    /// A blank line.
-    BlankLine,
+    /// U+2029 PARAGRAPH SEPARATOR: written as `\n\n` (a blank line follows).
+    Paragraph,
+}
+
+/// One line of a split document.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Line {
+    /// Byte range of the normalised line in [`Split::text`] (empty: blank).
+    pub norm: Range<usize>,
+    /// Byte range of the line in the original input, terminator excluded.
+    pub orig: Range<usize>,
+    /// How it ended.
+    pub terminator: Terminator,
+    /// Leading whitespace in the original, in bytes.
+    pub indent: usize,
+    /// Length of the normalised line in characters.
+    pub chars: usize,
+}
+
+impl Line {
+    /// True for a line that is empty once normalised.
+    pub fn is_blank(&self) -> bool {
+        self.norm.is_empty()
+    }
 }
 
 /// One paragraph of a split document.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Span {
-    /// Byte range of the normalised paragraph text in [`Split::text`].
+    /// Byte range of the paragraph's normalised lines in [`Split::text`]
+    /// (separated by `\n`).
     pub text: Range<usize>,
     /// Byte range of the paragraph in the original (decoded) input.
     pub orig: Range<usize>,
+    /// Its lines: indexes into [`Split::lines`].
+    pub lines: Range<usize>,
 }
 
-/// A document cut into normalised paragraphs.
+/// A document cut into normalised lines and paragraphs.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Split {
-    /// Normalised paragraph texts; [`Span::text`] indexes into it.
+    /// Every normalised line followed by `\n`; [`Line::norm`] and
+    /// [`Span::text`] index into it.
     pub text: String,
+    /// The lines, blank ones included, in document order.
+    pub lines: Vec<Line>,
     /// The paragraphs, in document order.
     pub spans: Vec<Span>,
-    /// The mode actually used (`Line` or `Blank`, never `Auto`).
+    /// The mode asked for.
     pub mode: SplitMode,
-    /// The document's separator style.
-    pub separator: Option<Separator>,
+    /// The wrap width: the longest normalised line, in characters.
+    pub width: usize,
 }
 
 impl Split {
-    /// The normalised text of paragraph `i`.
-    pub fn paragraph(&self, i: usize) -> &str {
-        &self.text[self.spans[i].text.clone()]
+    /// The key text of paragraph `i`: its normalised lines joined by one
+    /// space (borrowed for a one-line paragraph).
+    pub fn paragraph(&self, i: usize) -> Cow<'_, str> {
+        let text = &self.text[self.spans[i].text.clone()];
+        if text.contains('\n') { Cow::Owned(text.replace('\n', " ")) } else { Cow::Borrowed(text) }
     }
 
-    /// Iterates over the normalised paragraph texts.
-    pub fn paragraphs(&self) -> impl Iterator<Item = &str> {
-        self.spans.iter().map(|s| &self.text[s.text.clone()])
+    /// Iterates over the key texts of the paragraphs.
+    pub fn paragraphs(&self) -> impl Iterator<Item = Cow<'_, str>> {
+        (0..self.spans.len()).map(|i| self.paragraph(i))
+    }
+
+    /// The normalised text of line `i` (empty for a blank line).
+    pub fn line(&self, i: usize) -> &str {
+        &self.text[self.lines[i].norm.clone()]
     }
 }
 
-/// A normalised line; `norm` is empty for a blank line.
-struct Line {
-    norm: Range<usize>,
-    orig: Range<usize>,
-    indent: usize,
-}
-
-/// Splits `text` (decoded, not yet normalised) into normalised paragraphs.
+/// Splits `text` (decoded, not yet normalised) into normalised lines and
+/// paragraphs.
 ///
 /// ```
 /// use newsdedup::normalize::QuoteMode;
@@ -113,42 +141,73 @@ struct Line {
 /// assert_eq!(s.paragraphs().collect::<Vec<_>>(), ["Title", "First para.", "Second para."]);
 /// ```
 pub fn split(text: &str, mode: SplitMode, quotes: QuoteMode) -> Split {
-    let mut norm = String::with_capacity(text.len());
+    let mut norm = String::with_capacity(text.len() + 16);
     let mut recs = Vec::new();
+    let mut width = 0;
     for line in lines(text) {
         let start = norm.len();
         normalize_line_into(line.text, quotes, &mut norm);
+        let chars = norm[start..].chars().count();
+        width = width.max(chars);
+        let terminator = match (line.paragraph_break, line.terminated) {
+            (true, _) => Terminator::Paragraph,
+            (false, true) => Terminator::Newline,
+            (false, false) => Terminator::None,
+        };
         let indent = line.text.len() - line.text.trim_start().len();
-        recs.push(Line { norm: start..norm.len(), orig: line.span.clone(), indent });
-        if line.paragraph_break {
-            recs.push(Line { norm: norm.len()..norm.len(), orig: line.span.end..line.span.end, indent: 0 });
-        }
+        recs.push(Line { norm: start..norm.len(), orig: line.span.clone(), terminator, indent, chars });
+        norm.push('\n');
     }
-    let mode = match mode {
-        SplitMode::Auto => detect(&norm, &recs),
-        m => m,
-    };
-    let (text_buf, spans, separator) = match mode {
-        SplitMode::Blank => {
-            let (text, spans) = by_blocks(&norm, &recs);
-            // Always blank lines: blocks cut at an indent or U+2029 would
-            // otherwise be joined when the output is read again.
-            let separator = (spans.len() > 1).then_some(Separator::BlankLine);
-            (text, spans, separator)
-        }
-        _ => {
-            let (text, spans, gaps) = by_lines(norm, &recs);
-            (text, spans, separator_style(&gaps))
-        }
-    };
-    Split { separator, text: text_buf, spans, mode }
+    let spans = paragraphs(text, &norm, &recs, mode, width);
+    Split { text: norm, lines: recs, spans, mode, width }
 }
 
-/// The `auto` rule: hard-wrapped when most joints are wrapped.
-fn detect(norm: &str, recs: &[Line]) -> SplitMode {
-    let joints = recs.windows(2).filter(|p| !p[0].norm.is_empty() && !p[1].norm.is_empty());
-    let lines = joints.map(|p| &norm[p[0].norm.clone()]);
-    if mostly_wrapped(lines) { SplitMode::Blank } else { SplitMode::Line }
+/// Groups the non-blank lines into paragraphs.
+fn paragraphs(text: &str, norm: &str, lines: &[Line], mode: SplitMode, width: usize) -> Vec<Span> {
+    let wrap_line = |l: &Line| WrapLine { norm: &norm[l.norm.clone()], orig: &text[l.orig.clone()], chars: l.chars };
+    // Whether line `i` is a block line, computed at most once per line.
+    let mut block: Option<(usize, bool)> = None;
+    let mut is_block_at = |i: usize| match block {
+        Some((j, b)) if j == i => b,
+        _ => {
+            let b = is_block(&wrap_line(&lines[i]));
+            block = Some((i, b));
+            b
+        }
+    };
+    let mut spans: Vec<Span> = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        if line.is_blank() {
+            continue;
+        }
+        let joined = i > 0
+            && joins(&lines[i - 1], line, mode, || {
+                fits_a_wrap(&wrap_line(&lines[i - 1]), &wrap_line(line), width)
+                    && !is_block_at(i - 1)
+                    && !is_block_at(i)
+            });
+        match spans.last_mut() {
+            Some(last) if joined => {
+                last.text.end = line.norm.end;
+                last.orig.end = line.orig.end;
+                last.lines.end = i + 1;
+            }
+            _ => spans.push(Span { text: line.norm.clone(), orig: line.orig.clone(), lines: i..i + 1 }),
+        }
+    }
+    spans
+}
+
+/// True when `b`, the line after `a`, continues `a`'s paragraph;
+/// `wrapped` applies the rule of [`crate::wrap`].
+fn joins(a: &Line, b: &Line, mode: SplitMode, wrapped: impl FnOnce() -> bool) -> bool {
+    let adjacent = !a.is_blank() && a.terminator == Terminator::Newline;
+    adjacent
+        && match mode {
+            SplitMode::Line => false,
+            SplitMode::Blank => b.indent <= a.indent,
+            SplitMode::Auto => wrapped(),
+        }
 }
 
 /// True when a line does not end a sentence: its last character (quotes
@@ -157,75 +216,15 @@ pub fn is_wrapped(line: &str) -> bool {
     !line.chars().next_back().is_some_and(|c| SENTENCE_END.contains(&fold_quote(c)))
 }
 
-/// The `auto` rule over the first lines of the joints: more than half of
-/// them are wrapped.
-pub fn mostly_wrapped<'a>(first_lines: impl Iterator<Item = &'a str>) -> bool {
-    let (mut joints, mut wrapped) = (0usize, 0usize);
-    for line in first_lines {
-        joints += 1;
-        wrapped += usize::from(is_wrapped(line));
+/// Whether, in a text read again with `mode`, the line classified `b`
+/// would continue the line classified `a` right before it (wrap width
+/// `width`). Used to keep the clean output splitting as the input did.
+pub fn would_join(a: &WrapLine<'_>, b: &WrapLine<'_>, mode: SplitMode, width: usize) -> bool {
+    match mode {
+        SplitMode::Line => false,
+        SplitMode::Blank => a.chars > 0 && b.chars > 0,
+        SplitMode::Auto => continues(a, b, width),
     }
-    wrapped * 2 > joints
-}
-
-/// Line mode: the normalised buffer already holds each paragraph.
-fn by_lines(norm: String, recs: &[Line]) -> (String, Vec<Span>, Vec<bool>) {
-    let mut spans = Vec::new();
-    let mut gaps = Vec::new();
-    let mut blank_since_last = false;
-    for rec in recs {
-        if rec.norm.is_empty() {
-            blank_since_last = true;
-            continue;
-        }
-        if !spans.is_empty() {
-            gaps.push(blank_since_last);
-        }
-        blank_since_last = false;
-        spans.push(Span { text: rec.norm.clone(), orig: rec.orig.clone() });
-    }
-    (norm, spans, gaps)
-}
-
-/// Blank mode: join the lines of each block with one space.
-fn by_blocks(norm: &str, recs: &[Line]) -> (String, Vec<Span>) {
-    let mut text = String::with_capacity(norm.len());
-    let mut spans: Vec<Span> = Vec::new();
-    let mut open = false;
-    let mut prev_indent = 0;
-    for rec in recs {
-        if rec.norm.is_empty() {
-            open = false;
-            continue;
-        }
-        let deeper = open && rec.indent > prev_indent;
-        prev_indent = rec.indent;
-        if open
-            && !deeper
-            && let Some(last) = spans.last_mut()
-        {
-            text.push(' ');
-            text.push_str(&norm[rec.norm.clone()]);
-            last.text.end = text.len();
-            last.orig.end = rec.orig.end;
-            continue;
-        }
-        open = true;
-        let start = text.len();
-        text.push_str(&norm[rec.norm.clone()]);
-        spans.push(Span { text: start..text.len(), orig: rec.orig.clone() });
-    }
-    (text, spans)
-}
-
-/// Line mode: a blank line between paragraphs when at least half of the
-/// gaps have one.
-fn separator_style(gaps: &[bool]) -> Option<Separator> {
-    if gaps.is_empty() {
-        return None;
-    }
-    let blank = gaps.iter().filter(|&&b| b).count();
-    Some(if blank * 2 >= gaps.len() { Separator::BlankLine } else { Separator::Newline })
 }
 
 #[cfg(test)]
@@ -233,12 +232,12 @@ mod tests {
     use super::*;
 
     fn paras(text: &str, mode: SplitMode) -> Vec<String> {
-        split(text, mode, QuoteMode::Fold).paragraphs().map(str::to_owned).collect()
+        split(text, mode, QuoteMode::Fold).paragraphs().map(Cow::into_owned).collect()
     }
 
     const SEED_LIKE: &str = "First line of the story.\n\"A quote,\" he said.\nThird line here.\n";
     const BBC_LIKE: &str = "Headline words\n\nFirst paragraph.\n\nSecond paragraph, longer.\n";
-    const WRAPPED: &str = "Showers continued throughout the week in\nthe Bahia cocoa zone, alleviating the drought\nsince early January.\n    The dry period means the temporao will\nbe late this year.\n\nA third block after a blank\nline here.\n";
+    const WRAPPED: &str = "Showers continued throughout the week in the\nBahia cocoa zone, alleviating the drought\nsince early January.\n    The dry period means the temporao will be\nlate this year.\n\nA third block after a blank line, and it\nwraps too.\n";
 
     #[test]
     fn line_mode_makes_every_nonblank_line_a_paragraph() {
@@ -258,47 +257,59 @@ mod tests {
     }
 
     #[test]
-    fn blank_mode_output_separates_paragraphs_with_a_blank_line() {
-        // Indent-marked paragraphs: the output has no indent left, so only a
-        // blank line keeps them apart when the clean text is split again.
-        let s = split("one\n    two\n", SplitMode::Blank, QuoteMode::Fold);
-        assert_eq!(s.spans.len(), 2);
-        assert_eq!(s.separator, Some(Separator::BlankLine));
-    }
-
-    #[test]
     fn paragraph_separator_splits_blocks() {
         assert_eq!(paras("a\u{2029}b", SplitMode::Blank), ["a", "b"]);
     }
 
     #[test]
-    fn auto_uses_line_mode_for_the_seed_layout() {
-        let s = split(SEED_LIKE, SplitMode::Auto, QuoteMode::Fold);
-        assert_eq!(s.mode, SplitMode::Line);
-        assert_eq!(s.spans.len(), 3);
-        assert_eq!(s.separator, Some(Separator::Newline));
+    fn auto_keeps_one_paragraph_per_line_for_the_seed_and_bbc_layouts() {
+        assert_eq!(paras(SEED_LIKE, SplitMode::Auto).len(), 3);
+        assert_eq!(paras(BBC_LIKE, SplitMode::Auto).len(), 3);
     }
 
     #[test]
-    fn auto_uses_line_mode_and_blank_separators_for_bbc_layout() {
-        let s = split(BBC_LIKE, SplitMode::Auto, QuoteMode::Fold);
-        assert_eq!(s.mode, SplitMode::Line);
-        assert_eq!(s.spans.len(), 3);
-        assert_eq!(s.separator, Some(Separator::BlankLine));
-    }
-
-    #[test]
-    fn auto_uses_blank_mode_for_hard_wrapped_text() {
-        let s = split(WRAPPED, SplitMode::Auto, QuoteMode::Fold);
-        assert_eq!(s.mode, SplitMode::Blank);
+    fn auto_joins_hard_wrapped_lines_by_the_wrap_width() {
         assert_eq!(
-            s.paragraphs().collect::<Vec<_>>(),
+            paras(WRAPPED, SplitMode::Auto),
             [
                 "Showers continued throughout the week in the Bahia cocoa zone, alleviating the drought since early January.",
                 "The dry period means the temporao will be late this year.",
-                "A third block after a blank line here.",
+                "A third block after a blank line, and it wraps too.",
             ]
         );
+    }
+
+    #[test]
+    fn auto_keeps_lists_tables_and_json_lines_apart() {
+        let list = "Budget measures announced on Tuesday in parliament\n- Increased spending on primary education\n- Increased spending on health\n- Announced a package for the sugar industry\n";
+        assert_eq!(paras(list, SplitMode::Auto).len(), 4);
+        let table =
+            "The harbour authority published these figures today for\nWheat   2.55   2.40\nCorn    1.35   1.92\n";
+        assert_eq!(paras(table, SplitMode::Auto).len(), 3);
+        let jsonl = "{\"id\":1,\"text\":\"Stocks rose\"}\n{\"id\":2,\"text\":\"Bonds fell\"}\n";
+        assert_eq!(paras(jsonl, SplitMode::Auto).len(), 2);
+    }
+
+    #[test]
+    fn the_same_paragraph_wrapped_at_two_widths_has_one_key_text() {
+        let words = "The Federal Reserve entered the government securities market to arrange one billion dlrs of customer repurchase agreements, a spokesman said.";
+        for width in [40, 55, 72] {
+            let mut text = String::new();
+            let mut line = String::new();
+            for w in words.split(' ') {
+                if !line.is_empty() && line.len() + 1 + w.len() > width {
+                    text.push_str(&line);
+                    text.push('\n');
+                    line.clear();
+                }
+                if !line.is_empty() {
+                    line.push(' ');
+                }
+                line.push_str(w);
+            }
+            text.push_str(&line);
+            assert_eq!(paras(&text, SplitMode::Auto), [words], "width {width}");
+        }
     }
 
     #[test]
@@ -307,7 +318,7 @@ mod tests {
         let text = "\u{201E}Wir kommen morgen wieder\u{201C}\n\u{201E}Das ist nicht das Ende\u{201C}\nDer Streik geht weiter.\n";
         for q in [QuoteMode::Fold, QuoteMode::Keep] {
             let s = split(text, SplitMode::Auto, q);
-            assert_eq!((s.mode, s.spans.len()), (SplitMode::Line, 3), "{q:?}");
+            assert_eq!(s.spans.len(), 3, "{q:?}");
         }
     }
 
@@ -319,7 +330,8 @@ mod tests {
         assert_eq!(&text[s.spans[1].orig.clone()], "x  y");
         assert_eq!(s.paragraph(0), "\"Caf\u{00E9}\"");
         let w = split(WRAPPED, SplitMode::Blank, QuoteMode::Fold);
-        assert_eq!(&WRAPPED[w.spans[1].orig.clone()], "    The dry period means the temporao will\nbe late this year.");
+        assert_eq!(&WRAPPED[w.spans[1].orig.clone()], "    The dry period means the temporao will be\nlate this year.");
+        assert_eq!(w.spans[1].lines, 3..5);
     }
 
     #[test]

@@ -1,10 +1,13 @@
 //! Output: every file is written to a temporary name in its final folder and
 //! renamed into place, so a file under its final name is always complete.
 //!
-//! Temporary files are hidden (`.newsdedup-*.tmp`) and removed when the
-//! write fails. A run killed with SIGKILL can leave one behind; it never
-//! carries a final name, the walker skips hidden files, and the next run over
-//! the same `--out` removes stale ones in the folders it writes to.
+//! Temporary files are hidden (`.newsdedup-<pid>-<n>.tmp`) and removed when
+//! the write fails. A run killed with SIGKILL can leave one behind; it never
+//! carries a final name, the walker skips hidden files, and the next run
+//! removes stale ones in every folder it writes to (output files, shards,
+//! in-place inputs, side files). A temporary is stale when the process
+//! named in it is no longer running (on Linux, `/proc/<pid>` is gone), so a
+//! concurrent run's files in flight are left alone.
 //! Files are not `fsync`ed: a process crash cannot leave a partial file under
 //! a final name (rename is atomic), and a machine crash is out of scope for
 //! a re-runnable cleaning step.
@@ -174,18 +177,67 @@ pub fn check_side_file(input: &Path, path: &Path, flag: &str) -> Result<()> {
     Ok(())
 }
 
-/// Removes stale temporary files left in `dir` by a killed run.
+/// Removes stale temporary files left in `dir` by a killed run: those of
+/// a process that is no longer running (see [`is_stale`]).
 pub fn remove_stale_temps(dir: &Path) -> io::Result<usize> {
     let mut removed = 0;
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX) && fs::remove_file(entry.path()).is_ok() {
+        if is_stale(&name.to_string_lossy()) && fs::remove_file(entry.path()).is_ok() {
             removed += 1;
         }
     }
     Ok(removed)
+}
+
+/// [`remove_stale_temps`], where failing to list `dir` is no matter (it may
+/// not exist yet).
+pub fn sweep_stale_temps(dir: &Path) {
+    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let _ = remove_stale_temps(dir);
+}
+
+/// True for the name of one of our temporary files whose process is gone:
+/// not this process, and (where `/proc` tells) not any running one. A name
+/// without a readable pid is stale.
+pub fn is_stale(name: &str) -> bool {
+    let Some(middle) = name.strip_prefix(TEMP_PREFIX).and_then(|n| n.strip_suffix(TEMP_SUFFIX)) else {
+        return false;
+    };
+    let Some(pid) = middle.split('-').next().and_then(|p| p.parse::<u32>().ok()) else { return true };
+    if pid == self::pid() {
+        return false;
+    }
+    let proc_fs = Path::new("/proc/self").exists();
+    !(proc_fs && Path::new("/proc").join(pid.to_string()).exists())
+}
+
+/// Creates the `--out` folder; returns the topmost folder this created (to
+/// remove again when the run is refused), `None` when it existed.
+pub fn create_out_dir(out: &Path) -> Result<Option<PathBuf>> {
+    let mut top = None;
+    let mut p = Some(out);
+    while let Some(dir) = p.filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+        top = Some(dir.to_path_buf());
+        p = dir.parent();
+    }
+    fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    Ok(top)
+}
+
+/// Removes `dir` and the folders under it when they hold no file (a
+/// refused or failed run leaves no empty `--out` behind); a folder holding
+/// anything is kept.
+pub fn remove_empty_dirs(dir: &Path) {
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_empty_dirs(&e.path());
+            }
+        }
+    }
+    let _ = fs::remove_dir(dir);
 }
 
 /// Makes `path` absolute and resolves `.`, `..` and symlinks as far as the
@@ -291,11 +343,27 @@ mod tests {
     }
 
     #[test]
-    fn stale_temps_are_removed() {
+    fn stale_temps_are_removed_and_live_ones_kept() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join(".newsdedup-abc.tmp"), "x").unwrap();
         fs::write(dir.path().join("keep.txt"), "x").unwrap();
+        let mine = format!("{TEMP_PREFIX}{}-7{TEMP_SUFFIX}", pid());
+        fs::write(dir.path().join(&mine), "x").unwrap();
         assert_eq!(remove_stale_temps(dir.path()).unwrap(), 1);
         assert!(dir.path().join("keep.txt").exists());
+        assert!(dir.path().join(&mine).exists(), "a temporary of a running process is kept");
+        if Path::new("/proc/self").exists() {
+            assert!(!is_stale(&format!("{TEMP_PREFIX}1-0{TEMP_SUFFIX}")), "pid 1 is running");
+        }
+    }
+
+    #[test]
+    fn a_created_out_dir_is_removed_when_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let top = create_out_dir(&dir.path().join("a/b/c")).unwrap().unwrap();
+        assert_eq!(top, dir.path().join("a"));
+        remove_empty_dirs(&top);
+        assert!(!top.exists());
+        assert_eq!(create_out_dir(dir.path()).unwrap(), None);
     }
 }

@@ -49,8 +49,16 @@ fn founding_case_prints_exactly_the_first_8_lines() {
 
 #[test]
 fn golden_single_file_cases() {
-    for case in ["doubled-article", "crlf-nbsp", "short-paragraphs", "hard-wrapped", "non-english-quotes"] {
+    for case in ["doubled-article", "crlf-nbsp", "short-paragraphs", "non-english-quotes", "plain-table"] {
         golden_single_files(case, &[]);
+        golden_tree(case, &[]);
+    }
+    // JSON lines in a `.txt` file: in a tree the name says text; a file given
+    // alone is judged by its content, so it takes `--format text` there.
+    golden_single_files("jsonl-as-text", &["--format", "text"]);
+    golden_tree("jsonl-as-text", &[]);
+    // Cases about several files: only the tree run sees them all.
+    for case in ["hard-wrapped", "bbc-lists", "wrapped-shared-start"] {
         golden_tree(case, &[]);
     }
     golden_single_files("emit-original", &["--emit", "original"]);
@@ -116,20 +124,24 @@ fn key_loose_ignores_case_and_punctuation_but_not_digits() {
 #[test]
 fn split_line_and_blank_modes() {
     let t = TestDir::new();
-    let text = "The minister said the plan would\ncost 4 billion euros over ten years.\n\n\
-                The minister said the plan would\nbe reviewed by parliament next month.\n";
+    let text = "The minister said the new plan would\nrequire 4 billion euros over ten years.\n\n\
+                The minister said the new plan would\nundergo a review by parliament next month.\n";
     let file = t.write("in.txt", text);
-    let run = |mode: &str| t.clean(&file, &["--split", mode]).expect(0);
-    // Line mode: each line is a paragraph, so the repeated first line goes.
-    run("line").stdout_is(
-        b"The minister said the plan would\ncost 4 billion euros over ten years.\nbe reviewed by parliament next month.\n",
+    let run = |flags: &[&str]| t.clean(&file, flags).expect(0);
+    // Line mode: each line is a paragraph, so the repeated first line goes
+    // (and the second story loses the start of its sentence).
+    run(&["--split", "line"]).stdout_is(
+        b"The minister said the new plan would\nrequire 4 billion euros over ten years.\n\
+          undergo a review by parliament next month.\n",
     );
-    // Blank mode: two distinct paragraphs, lines joined with a space.
-    let blank = "The minister said the plan would cost 4 billion euros over ten years.\n\n\
-                 The minister said the plan would be reviewed by parliament next month.\n";
-    run("blank").stdout_is(blank.as_bytes());
-    // Both joints fall mid-sentence, so auto picks blank mode.
-    run("auto").stdout_is(blank.as_bytes());
+    // Blank mode: two distinct paragraphs; nothing dropped, lines kept.
+    run(&["--split", "blank"]).stdout_is(text.as_bytes());
+    // Auto: "require" and "undergo" would not have fitted on the first line
+    // (the width is 42), so each block is one wrapped paragraph.
+    run(&["--split", "auto"]).stdout_is(text.as_bytes());
+    let unwrapped = "The minister said the new plan would require 4 billion euros over ten years.\n\n\
+                     The minister said the new plan would undergo a review by parliament next month.\n";
+    run(&["--unwrap"]).stdout_is(unwrapped.as_bytes());
 }
 
 #[test]
@@ -138,13 +150,18 @@ fn min_chars_and_scope_flags() {
     let input = t.copy_input("short-paragraphs");
     let file = input.join("short-paragraphs.txt");
     let expected = fs::read_to_string(fixture("short-paragraphs/expected/short-paragraphs.txt")).unwrap();
-    // --min-chars 0: every repeat is dropped, so "he said." appears once.
+    // --min-chars-within 0: every repeat within the document is dropped, so
+    // "he said." appears once; --min-chars (across documents) changes nothing.
     let once: String =
         expected.lines().enumerate().filter(|(i, _)| ![3, 5].contains(i)).map(|(_, l)| l.to_owned() + "\n").collect();
-    t.clean(&file, &["--min-chars", "0"]).expect(0).stdout_is(once.as_bytes());
+    t.clean(&file, &["--min-chars-within", "0"]).expect(0).stdout_is(once.as_bytes());
+    t.clean(&file, &["--min-chars", "0"]).expect(0).stdout_is(expected.as_bytes());
     // --scope document on a tree: a paragraph repeated in another file stays.
-    t.write("scoped/a.txt", "A paragraph that appears in two different files.\n");
-    t.write("scoped/b.txt", "A paragraph that appears in two different files.\nAnd one more line of text here.\n");
+    t.write("scoped/a.txt", "A paragraph that appears in two different files of this small corpus.\n");
+    t.write(
+        "scoped/b.txt",
+        "A paragraph that appears in two different files of this small corpus.\nAnd one more line of text here.\n",
+    );
     t.cmd(["clean", "scoped", "--out", "corpus"]).expect(0);
     assert_eq!(fs::read_to_string(t.join("corpus/b.txt")).unwrap(), "And one more line of text here.\n");
     t.cmd(["clean", "scoped", "--out", "doc", "--scope", "document"]).expect(0);
@@ -179,16 +196,20 @@ fn corpus_explain() -> Vec<(&'static str, u64, &'static str, &'static str, u64, 
     for (i, k) in [PORT_HEADLINE, PORT_1, PORT_2, SYNDICATED, "Reuters", COPYRIGHT].into_iter().enumerate() {
         rows.push((dup, i as u64, k, mirror, i as u64, "duplicate-document"));
     }
-    rows.push(("agency/rail-fares.txt", 4, COPYRIGHT, mirror, 5, "across-documents"));
+    // "Reuters" goes with the copyright line both files repeat from the mirror
+    // (same source); then the copyright line sits between it and the end.
+    rows.push(("agency/rail-fares.txt", 3, "Reuters", mirror, 4, "same-source"));
+    rows.push(("agency/rail-fares.txt", 4, COPYRIGHT, mirror, 5, "inside-repeated-block"));
     for (i, k) in MUSEUM.into_iter().enumerate() {
         rows.push(("outlet-a/doubled.txt", 4 + i as u64, k, "outlet-a/doubled.txt", i as u64, "within-document"));
     }
     rows.push(("outlet-a/harbour.txt", 2, SYNDICATED, mirror, 3, "across-documents"));
-    rows.push(("outlet-a/harbour.txt", 5, COPYRIGHT, mirror, 5, "across-documents"));
-    rows.push(("outlet-b/latin1.txt", 3, COPYRIGHT, mirror, 5, "across-documents"));
+    rows.push(("outlet-a/harbour.txt", 4, "Reuters", mirror, 4, "same-source"));
+    rows.push(("outlet-a/harbour.txt", 5, COPYRIGHT, mirror, 5, "same-source"));
+    // latin1.txt repeats only the copyright line (49 characters): spared.
     rows.push(("outlet-b/syndicated-only.txt", 0, SYNDICATED, mirror, 3, "across-documents"));
-    rows.push(("outlet-b/syndicated-only.txt", 1, "Reuters", mirror, 4, "inside-repeated-block"));
-    rows.push(("outlet-b/syndicated-only.txt", 2, COPYRIGHT, mirror, 5, "across-documents"));
+    rows.push(("outlet-b/syndicated-only.txt", 1, "Reuters", mirror, 4, "same-source"));
+    rows.push(("outlet-b/syndicated-only.txt", 2, COPYRIGHT, mirror, 5, "same-source"));
     rows
 }
 
@@ -202,8 +223,9 @@ fn corpus_tree_golden_output_report_and_explain() {
     let totals = json!({
         "documents_read": 9, "documents_written": 6, "documents_duplicate": 1, "documents_emptied": 1,
         "documents_empty": 1, "inputs_failed": 0, "inputs_passed_over": 0, "inputs_repaired": 1,
-        "paragraphs_in": 42, "paragraphs_kept": 25, "dropped_within_document": 4, "dropped_across_documents": 6,
-        "dropped_duplicate_document": 6, "dropped_inside_repeated_block": 1, "short_spared": 3, "records_rejected": 0,
+        "paragraphs_in": 42, "paragraphs_kept": 24, "dropped_within_document": 4, "dropped_across_documents": 2,
+        "dropped_duplicate_document": 6, "dropped_inside_repeated_block": 1, "dropped_same_source": 5,
+        "short_spared": 2, "records_rejected": 0,
         "bytes_in": input_bytes, "bytes_out": output_bytes,
     });
     assert_eq!(report["totals"], totals);
@@ -320,7 +342,7 @@ fn dry_run_writes_nothing() {
     t.cmd(["clean", "input", "--dry-run", "--report", "r.json"]).expect(0);
     let report = read_report(&t.join("r.json"));
     assert_eq!(report["totals"]["documents_written"], 0);
-    assert_eq!(report["totals"]["paragraphs_kept"], 25);
+    assert_eq!(report["totals"]["paragraphs_kept"], 24);
     assert_eq!(report["files"][0]["status"], "dry-run");
     let mut after = snapshot(t.path());
     assert!(after.remove(Path::new("r.json")).is_some());
@@ -385,4 +407,43 @@ fn side_files_inside_the_input_are_refused_and_the_input_is_untouched() {
         o.stderr_has("would write into the input");
     }
     assert!(snapshot(&input) == before, "the input changed");
+}
+
+/// A short line repeated from an unrelated story is kept; one that comes
+/// with more of the same earlier story, or inside a copy, is dropped.
+#[test]
+fn short_repeats_are_judged_in_context() {
+    let flags = ["--report", "r.json", "--explain", "e.jsonl", "--explain-spared"];
+    let (t, o) = golden_tree("qtly-div", &flags);
+    o.stderr_has(
+        "2 short with their source, 0 in duplicate documents, 0 inside repeated blocks), 3 short repeats spared",
+    );
+    let totals = &read_report(&t.join("r.json"))["totals"];
+    assert_eq!((totals["short_spared"].as_u64(), totals["dropped_same_source"].as_u64()), (Some(3), Some(2)));
+    let explain = fs::read_to_string(t.join("e.jsonl")).unwrap();
+    let lines: Vec<Value> = explain.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
+    let spared: Vec<(&str, u64, &str)> = lines
+        .iter()
+        .filter(|l| l["reason"] == "spared")
+        .map(|l| (l["file"].as_str().unwrap(), l["paragraph"].as_u64().unwrap(), l["first_file"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        spared,
+        [
+            ("2-conchemco.txt", 1, "1-knutson.txt"),
+            ("3-mdc.txt", 1, "1-knutson.txt"),
+            ("3-mdc.txt", 3, "2-conchemco.txt")
+        ]
+    );
+    assert!(lines.iter().all(|l| (l["reason"] == "spared") == (l["kept"] == true)), "{explain}");
+    assert_eq!(lines.iter().filter(|l| l["reason"] == "same-source").count(), 2);
+    // Without --explain-spared only drops are listed.
+    t.cmd(["clean", "input", "--dry-run", "--explain", "drops.jsonl"]).expect(0);
+    assert_eq!(fs::read_to_string(t.join("drops.jsonl")).unwrap().lines().count(), 2);
+    t.cmd(["clean", "input", "--dry-run", "--explain-spared"]).expect(2);
+
+    golden_tree("syndicated-resend", &[]).1.stderr_has("2 across documents, 2 short with their source");
+    golden_tree("match-venue", &[]).1.stderr_has("0 dropped (").stderr_has("1 short repeats spared");
+    golden_single_files("doubled-short-lines", &[]);
+    golden_tree("doubled-short-lines", &[]).1.stderr_has("4 within a document").stderr_has("3 inside repeated blocks");
 }

@@ -27,14 +27,16 @@ Which one to use:
   ``quotes``, ``key``, ``emit``, ``encoding``) and the same documents in the
   same order; stage 3 checks ids and paragraph counts and raises otherwise.
 
-Both forms accept ``index=PATH`` (the CLI's persistent index; documents are
-identified by ``doc.id``, which must be stable across runs: a rerun of the same
-documents keeps what the first run kept). The index is committed when the run
-(or stage 2) has finished without error; the commit is atomic, and a task that
-dies before leaves it unchanged.
+Both forms accept ``index=PATH`` with ``batch=NAME`` (the CLI's persistent index
+and ``--batch``): the run belongs to that batch, so give each distinct input its
+own name (a day, a crawl). A rerun of a batch the index already holds is a
+*retry*: it keeps exactly what the batch kept first and records nothing new
+(documents are recognised by their first kept paragraph; ``doc.id`` is only a
+label). The index is committed when the run (or stage 2) has finished without
+error; the commit is atomic, and a task that dies before leaves it unchanged.
 
 Options are those of :class:`newsdedup.Deduper` (``split``, ``quotes``, ``key``,
-``min_chars``, ``emit``, ``encoding``).
+``min_chars``, ``min_chars_within``, ``emit``, ``encoding``).
 """
 
 from __future__ import annotations
@@ -86,12 +88,21 @@ def _dropped_paragraphs(plan: bytes) -> int:
     return sum(1 for b in plan if b >= 2)
 
 
+def _check_batch(index: Optional[str], batch: Any) -> None:
+    if index is not None and batch is None:
+        raise ValueError("index= needs batch=NAME (the name of this input in the index, like --batch)")
+    if index is None and batch is not None:
+        raise ValueError("batch= needs index=")
+
+
 class NewsdedupFilter(PipelineStep):
     """One-task step: cleans ``doc.text`` in corpus order (the order documents
     arrive) and drops documents left with no paragraph.
 
     Args:
         index: folder of a persistent index (``newsdedup clean --index``), or None.
+        batch: with ``index``, the name of this run's batch (required; see the
+            module documentation).
         batch_size: documents cleaned per ``clean_batch`` call (parallel inside).
         exclusion_writer: optional datatrove writer that receives dropped documents
             (with their original text).
@@ -110,6 +121,7 @@ class NewsdedupFilter(PipelineStep):
         self,
         *,
         index: Optional[str] = None,
+        batch: Optional[str] = None,
         batch_size: int = 1000,
         exclusion_writer: Any = None,
         annotate: bool = False,
@@ -118,7 +130,9 @@ class NewsdedupFilter(PipelineStep):
         super().__init__()
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
+        _check_batch(index, batch)
         self.index = index
+        self.batch = batch
         self.batch_size = batch_size
         self.exclusion_writer = exclusion_writer
         self.annotate = annotate
@@ -154,8 +168,7 @@ class NewsdedupFilter(PipelineStep):
                 "would only see its own share: use NewsdedupSignature -> NewsdedupFindDedups -> "
                 "NewsdedupDedupFilter"
             )
-        label = f"datatrove rank {rank}"
-        deduper = Deduper(**self.options, index=self.index, label=label)
+        deduper = Deduper(**self.options, index=self.index, batch=self.batch)
         finished = False
         try:
             with self.exclusion_writer if self.exclusion_writer else contextlib.nullcontext() as writer:
@@ -212,19 +225,29 @@ class NewsdedupFindDedups(PipelineStep):
         data_folder: stage 1's ``output_folder``.
         output_folder: where the plans go (stage 3's ``data_folder``).
         index: folder of a persistent index, or None.
-        **options: ``min_chars`` (the text options do not matter here).
+        batch: with ``index``, the name of this run's batch (required).
+        **options: ``min_chars``, ``min_chars_within`` (the text options do
+            not matter here).
     """
 
     name = "newsdedup stage 2: find duplicates"
     type = "🫂 - DEDUPS"
 
     def __init__(
-        self, data_folder: DataFolderLike, output_folder: DataFolderLike, *, index: Optional[str] = None, **options: Any
+        self,
+        data_folder: DataFolderLike,
+        output_folder: DataFolderLike,
+        *,
+        index: Optional[str] = None,
+        batch: Optional[str] = None,
+        **options: Any,
     ) -> None:
         super().__init__()
+        _check_batch(index, batch)
         self.data_folder = get_datafolder(data_folder)
         self.output_folder = get_datafolder(output_folder)
         self.index = index
+        self.batch = batch
         self.options = options
         Deduper(**options)
 
@@ -235,7 +258,7 @@ class NewsdedupFindDedups(PipelineStep):
         expected = [f"{r:05d}{SIGNATURES}" for r in range(len(files))]
         if files != expected:
             raise ValueError(f"{self.data_folder.path}: expected signature files {expected[:3]}..., found {files[:3]}...")
-        deduper = Deduper(**self.options, index=self.index, label="datatrove find-dedups")
+        deduper = Deduper(**self.options, index=self.index, batch=self.batch)
         try:
             for name in files:
                 plan_name = name[: -len(SIGNATURES)] + PLANS

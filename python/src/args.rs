@@ -3,6 +3,7 @@
 
 use newsdedup::dedup::{Rules, Scope};
 use newsdedup::document::{Emit, TextOptions};
+use newsdedup::index::Batch;
 use newsdedup::key::KeyMode;
 use newsdedup::normalize::QuoteMode;
 use newsdedup::read::{EncodingPolicy, decode};
@@ -18,6 +19,7 @@ pub struct OptionArgs<'a> {
     pub quotes: &'a str,
     pub key: &'a str,
     pub min_chars: usize,
+    pub min_chars_within: usize,
     pub scope: &'a str,
     pub emit: &'a str,
     pub encoding: &'a str,
@@ -43,11 +45,26 @@ impl OptionArgs<'_> {
             rules: Rules {
                 scope: pick("scope", self.scope, &[("corpus", Scope::Corpus), ("document", Scope::Document)])?,
                 min_chars: self.min_chars,
+                min_chars_within: self.min_chars_within,
             },
             emit: pick("emit", self.emit, &[("normalized", Emit::Normalized), ("original", Emit::Original)])?,
             encoding: encoding_policy(self.encoding)?,
         })
     }
+}
+
+/// The `batch` option: `str` (UTF-8; lone surrogates from
+/// `surrogateescape` back to their bytes), `bytes` or a path-like object,
+/// as `os.fsencode` turns them into bytes, so that
+/// `batch=os.path.realpath(folder)` names the batch the CLI gives a run over
+/// `folder` by default. An empty name is refused.
+pub fn batch_name(obj: &Bound<'_, PyAny>) -> PyResult<Batch> {
+    let bytes = obj.py().import("os")?.call_method1("fsencode", (obj,))?;
+    let name = bytes.cast::<PyBytes>()?.as_bytes().to_vec();
+    if name.is_empty() {
+        return Err(PyValueError::new_err("batch: an empty name (give the batch a name)"));
+    }
+    Ok(Batch::Named(name))
 }
 
 /// The `encoding` option.

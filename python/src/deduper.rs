@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 
+use newsdedup::dedup::{DEFAULT_MIN_CHARS, DEFAULT_MIN_CHARS_WITHIN};
 use newsdedup::document::Document;
 use newsdedup::read::{DecodeError, EncodingPolicy};
 use newsdedup::session::{Session, SessionError, signature};
@@ -13,7 +14,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyType};
 use rayon::prelude::*;
 
-use crate::args::{OptionArgs, Raw, raw};
+use crate::args::{OptionArgs, Raw, batch_name, raw};
 use crate::errors::{decode_error, session_error};
 use crate::result::CleanResult;
 
@@ -46,19 +47,21 @@ impl From<SessionError> for Fail {
 ///
 /// With ``index=PATH`` the persistent index of ``newsdedup clean --index``
 /// is opened (created if absent) and locked (``IndexLockedError`` for a
-/// second user): paragraphs that earlier runs kept are dropped, and
-/// ``commit()`` adds this session's first occurrences atomically (crash-safe:
-/// the index is either as before or fully updated). Every document then
-/// needs an ``id``, its stable identity in the index (the CLI uses the
-/// relative path, or ``shard:line`` for JSONL): a retry of documents that an
-/// earlier session committed keeps what it kept. Commit once the output is
+/// second user), and ``batch=NAME`` is required: the Deduper is a run of that
+/// batch, like ``newsdedup clean --index PATH --batch NAME``. Paragraphs
+/// that earlier runs kept are dropped, and ``commit()`` adds this Deduper's
+/// first occurrences atomically (crash-safe: the index is either as before
+/// or fully updated). A Deduper of a batch the index already holds is a
+/// *retry*: it keeps exactly what that batch kept first (documents are
+/// recognised by their first kept paragraph, not by ``id``, which is only a
+/// label) and its commit records nothing new. Give each distinct input its
+/// own batch name (a day, a crawl, a shard set). Commit once the output is
 /// stored. As a context manager the Deduper commits on a clean exit and
 /// releases the index either way.
 #[pyclass(frozen, module = "newsdedup._core")]
 pub struct Deduper {
     session: Mutex<Session>,
     encoding: EncodingPolicy,
-    label: String,
 }
 
 impl Deduper {
@@ -81,8 +84,9 @@ impl Deduper {
 #[pymethods]
 impl Deduper {
     #[new]
-    #[pyo3(signature = (*, split="auto", quotes="fold", key="exact", min_chars=20, scope="corpus",
-                        emit="normalized", encoding="repair", index=None, label="python"))]
+    #[pyo3(signature = (*, split="auto", quotes="fold", key="exact", min_chars=DEFAULT_MIN_CHARS,
+                        min_chars_within=DEFAULT_MIN_CHARS_WITHIN, scope="corpus", emit="normalized",
+                        encoding="repair", index=None, batch=None, label=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -90,15 +94,32 @@ impl Deduper {
         quotes: &str,
         key: &str,
         min_chars: usize,
+        min_chars_within: usize,
         scope: &str,
         emit: &str,
         encoding: &str,
         index: Option<PathBuf>,
-        label: &str,
+        batch: Option<&Bound<'_, PyAny>>,
+        label: Option<String>,
     ) -> PyResult<Deduper> {
-        let opts = OptionArgs { split, quotes, key, min_chars, scope, emit, encoding }.options()?;
-        let session = py.detach(|| Session::new(opts, index.as_deref())).map_err(|e| session_error(py, &e))?;
-        Ok(Deduper { session: Mutex::new(session), encoding: opts.encoding, label: label.to_owned() })
+        let opts = OptionArgs { split, quotes, key, min_chars, min_chars_within, scope, emit, encoding }.options()?;
+        let session = match (index, batch) {
+            (None, None) => Session::new(opts),
+            (None, Some(_)) => return Err(PyValueError::new_err("batch= needs index= (a batch is a run of an index)")),
+            (Some(path), None) => {
+                return Err(PyValueError::new_err(format!(
+                    "{}: index= needs batch=NAME, the name of the input this Deduper cleans (a day, a crawl): \
+                     a Deduper of a batch the index holds is a retry and keeps what that batch kept",
+                    path.display()
+                )));
+            }
+            (Some(path), Some(batch)) => {
+                let batch = batch_name(batch)?;
+                let label = label.unwrap_or_else(|| batch.display());
+                py.detach(|| Session::with_index(opts, &path, batch, &label)).map_err(|e| session_error(py, &e))?
+            }
+        };
+        Ok(Deduper { session: Mutex::new(session), encoding: opts.encoding })
     }
 
     /// Cleans the next document in corpus order and returns a
@@ -205,10 +226,12 @@ impl Deduper {
     }
 
     /// Adds the first occurrences decided since the last commit to the index,
-    /// in one atomic step, and records the run (labelled ``label``); the index
-    /// stays open. Returns the number of keys added (0 without an index).
+    /// in one atomic step, and records them as a run of the batch (labelled
+    /// ``label``); the index stays open, and later documents of this Deduper
+    /// are decided as before. Returns the number of keys added: 0 without an
+    /// index, and 0 with nothing recorded for a retry that found nothing new.
     fn commit(&self, py: Python<'_>) -> PyResult<u64> {
-        py.detach(|| self.lock().commit(&self.label)).map_err(|e| session_error(py, &e))
+        py.detach(|| self.lock().commit()).map_err(|e| session_error(py, &e))
     }
 
     /// Releases the index and its lock without committing; later documents
@@ -256,5 +279,12 @@ impl Deduper {
     #[getter]
     fn index_open(&self, py: Python<'_>) -> bool {
         py.detach(|| self.lock().index_open())
+    }
+
+    /// True when the index already held a committed run of this Deduper's
+    /// batch when it was opened (or at its last ``commit()``): a retry.
+    #[getter]
+    fn is_retry(&self, py: Python<'_>) -> bool {
+        py.detach(|| self.lock().is_retry())
     }
 }

@@ -79,6 +79,7 @@ pub fn index_error(py: Python<'_>, e: &IndexError) -> PyErr {
     #[allow(unreachable_patterns)] // other variants may be added: they stay errors
     let (class, kind, path) = match e {
         IndexError::Io { path, .. } => ("FileError", "index-io", Some(path)),
+        IndexError::NotADirectory { path } => ("FileError", "index-not-a-directory", Some(path)),
         IndexError::Locked { path } => ("IndexLockedError", "index-locked", Some(path)),
         IndexError::Corrupt { path, .. } => ("IndexCorruptError", "index-corrupt", Some(path)),
         IndexError::Foreign { path } => ("IndexCorruptError", "index-foreign", Some(path)),
@@ -94,7 +95,7 @@ pub fn session_error(py: Python<'_>, e: &SessionError) -> PyErr {
     let message = e.to_string();
     match e {
         SessionError::Index(ix) => index_error(py, ix),
-        SessionError::Unnamed(_) | SessionError::DocumentScope(_) => PyValueError::new_err(message),
+        SessionError::DocumentScope(_) => PyValueError::new_err(message),
         SessionError::Closed(path) => {
             raise(py, "NewsdedupError", &message, Some(&path_str(path)), None, None, "closed")
         }

@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 
 use newsdedup::CleanOptions;
+use newsdedup::dedup::{DEFAULT_MIN_CHARS, DEFAULT_MIN_CHARS_WITHIN};
 use pyo3::prelude::*;
 
 mod args;
@@ -18,8 +19,8 @@ use args::{OptionArgs, raw};
 
 /// Cleans one document on its own, like ``newsdedup clean FILE``.
 #[pyfunction]
-#[pyo3(signature = (text, *, split="auto", quotes="fold", key="exact", min_chars=20, emit="normalized",
-                    encoding="repair"))]
+#[pyo3(signature = (text, *, split="auto", quotes="fold", key="exact", min_chars=DEFAULT_MIN_CHARS,
+                    min_chars_within=DEFAULT_MIN_CHARS_WITHIN, emit="normalized", encoding="repair"))]
 #[allow(clippy::too_many_arguments)]
 fn clean_text(
     py: Python<'_>,
@@ -28,10 +29,12 @@ fn clean_text(
     quotes: &str,
     key: &str,
     min_chars: usize,
+    min_chars_within: usize,
     emit: &str,
     encoding: &str,
 ) -> PyResult<String> {
-    let opts = OptionArgs { split, quotes, key, min_chars, scope: "document", emit, encoding }.options()?;
+    let opts =
+        OptionArgs { split, quotes, key, min_chars, min_chars_within, scope: "document", emit, encoding }.options()?;
     let raw = raw(text, opts.encoding, None)?;
     let text = py.detach(|| raw.text(opts.encoding)).map_err(|e| errors::decode_error(py, &e, None))?;
     let clean = CleanOptions { text: opts.text, rules: opts.rules, emit: opts.emit };

@@ -15,11 +15,13 @@ fn py_repr<T: std::fmt::Debug>(v: &Option<T>) -> String {
 
 /// Where a repeated paragraph (or a duplicate document) first occurred.
 ///
-/// ``doc`` is the document's number in the Deduper's corpus order and ``id``
-/// the id it was given; both are ``None`` when the first occurrence was kept
-/// by an earlier run and found in the persistent index (``in_index``).
-/// ``paragraph`` is the paragraph's index in that document (``None`` for a
-/// duplicate document).
+/// ``doc`` is the document's number in the Deduper's corpus order, ``id``
+/// the id it was given and ``paragraph`` the paragraph's index in it
+/// (``None`` for a duplicate document). When an earlier run kept it and it
+/// was found in the persistent index (``in_index``), all three are ``None``
+/// and ``batch`` names that run's batch (the CLI's explain file writes
+/// ``"first_file": "<index>"`` and ``first_batch``). In a retry, what the
+/// batch kept first is found in this Deduper, not in the index.
 #[pyclass(frozen, get_all, module = "newsdedup._core")]
 #[derive(Clone, Debug)]
 pub struct First {
@@ -29,6 +31,8 @@ pub struct First {
     pub doc: Option<u32>,
     /// Paragraph index in that document.
     pub paragraph: Option<u32>,
+    /// The earlier batch that kept it (first occurrences in the index).
+    pub batch: Option<String>,
 }
 
 #[pymethods]
@@ -40,7 +44,15 @@ impl First {
     }
 
     fn __repr__(&self) -> String {
-        format!("First(id={}, doc={}, paragraph={})", py_repr(&self.id), py_repr(&self.doc), py_repr(&self.paragraph))
+        match &self.batch {
+            Some(b) => format!("First(in_index, batch={b:?})"),
+            None => format!(
+                "First(id={}, doc={}, paragraph={})",
+                py_repr(&self.id),
+                py_repr(&self.doc),
+                py_repr(&self.paragraph)
+            ),
+        }
     }
 }
 
@@ -50,8 +62,11 @@ impl First {
 /// (as in the CLI's ``--annotate`` spans); ``char_start``/``char_end`` are the
 /// same span in code points, for slicing a Python ``str``. ``text`` is the
 /// normalised paragraph. ``reason`` is ``None`` for a kept paragraph, else one
-/// of ``within-document``, ``across-documents``, ``duplicate-document``,
-/// ``inside-repeated-block``. ``spared`` marks a short repeat that was kept.
+/// of ``within-document``, ``across-documents``, ``same-source``,
+/// ``inside-repeated-block``, ``duplicate-document`` (see "What counts as a
+/// duplicate" in the README). ``spared`` marks a short repeat that was kept
+/// (shorter than ``min_chars``, alone: the CLI's ``--explain-spared``); its
+/// ``first`` names the first occurrence too.
 #[pyclass(frozen, get_all, module = "newsdedup._core")]
 #[derive(Clone, Debug)]
 pub struct Paragraph {
@@ -69,7 +84,7 @@ pub struct Paragraph {
     pub text: String,
     /// Written to the output.
     pub kept: bool,
-    /// A short repeat kept by the ``min_chars`` rule.
+    /// A short repeat that was kept (the context rule spared it).
     pub spared: bool,
     /// Why it was dropped.
     pub reason: Option<&'static str>,
@@ -99,10 +114,20 @@ pub struct CleanResult {
     owner: Py<Deduper>,
 }
 
-fn first(session: &Session, occ: Occurrence, paragraph: Option<u32>) -> First {
+/// The first occurrence `occ` of paragraph `para` of a document (for a
+/// duplicate document, `para` is `None` and the document key is meant).
+fn first(session: &Session, cleaned: &Cleaned, occ: Occurrence, para: Option<usize>) -> First {
     match in_session(occ) {
-        Some(o) => First { id: session.name_of(o.doc).map(str::to_owned), doc: Some(o.doc), paragraph },
-        None => First { id: None, doc: None, paragraph },
+        Some(o) => First {
+            id: session.name_of(o.doc).map(str::to_owned),
+            doc: Some(o.doc),
+            paragraph: para.map(|_| o.para),
+            batch: None,
+        },
+        None => {
+            let batch = session.first_batch(cleaned.history.as_ref(), para.unwrap_or(usize::MAX));
+            First { id: None, doc: None, paragraph: None, batch: batch.map(str::to_owned) }
+        }
     }
 }
 
@@ -147,7 +172,7 @@ impl CleanResult {
                 first: match *v {
                     Verdict::Keep => None,
                     Verdict::Spared { first: f } | Verdict::Drop { first: f, .. } => {
-                        Some(first(session, f, Some(f.para)))
+                        Some(first(session, &self.cleaned, f, Some(i)))
                     }
                 },
             });
@@ -224,7 +249,8 @@ impl CleanResult {
     fn duplicate_of(&self, py: Python<'_>) -> Option<First> {
         let earlier = self.cleaned.plan.duplicate_of?;
         let owner = self.owner.get();
-        Some(py.detach(|| owner.with_session(|s| first(s, Occurrence { doc: earlier, para: 0 }, None))))
+        let occ = Occurrence { doc: earlier, para: 0 };
+        Some(py.detach(|| owner.with_session(|s| first(s, &self.cleaned, occ, None))))
     }
 
     /// ``(start, end, reason)`` byte ranges of the input to delete so that

@@ -14,7 +14,9 @@ import newsdedup
 from conftest import REPO, tree_files
 
 FIXTURES = REPO / "fixtures"
-SINGLE = ["doubled-article", "crlf-nbsp", "short-paragraphs", "hard-wrapped", "non-english-quotes"]
+# Cases of files that are judged alone (`clean FILE`), and every case as a tree.
+SINGLE = ["doubled-article", "crlf-nbsp", "short-paragraphs", "non-english-quotes", "plain-table", "doubled-short-lines"]
+CASES = sorted(p.name for p in FIXTURES.iterdir() if (p / "input").is_dir())
 
 
 def test_readme_example_prints_the_article_once():
@@ -47,8 +49,42 @@ def snapshot(root: Path):
     return {str(p.relative_to(root)): p.read_bytes() for p in tree_files(root)}
 
 
-def test_corpus_tree_fixture_equals_expected():
-    assert clean_tree(FIXTURES / "corpus-tree/input") == snapshot(FIXTURES / "corpus-tree/expected")
+@pytest.mark.parametrize("case", CASES)
+def test_every_fixture_as_a_tree_equals_the_cli_and_expected(case, cli, tmp_path):
+    emit = "original" if case == "emit-original" else "normalized"
+    cli("clean", FIXTURES / case / "input", "--out", tmp_path / "out", "--emit", emit, "-q")
+    want = snapshot(FIXTURES / case / "expected")
+    assert snapshot(tmp_path / "out") == want
+    assert clean_tree(FIXTURES / case / "input", emit=emit) == want
+
+
+def test_new_reasons_and_spared_repeats_are_exposed(cli, tmp_path):
+    """qtly-div: a short line repeated from an unrelated story is spared (kept,
+    with its first occurrence), the "Reuter" sign-off goes with its source
+    (same-source); the explain file of the CLI says the same."""
+    root = FIXTURES / "qtly-div/input"
+    files = tree_files(root)
+    rels = [str(p.relative_to(root)) for p in files]
+    results = newsdedup.Deduper().clean_batch([p.read_bytes() for p in files], rels)
+    explain = tmp_path / "e.jsonl"
+    cli("clean", root, "--dry-run", "--explain", explain, "--explain-spared", "-q")
+    want = sorted(
+        (e["file"], e["paragraph"], "spared" if e.get("kept") else e["reason"], e["first_file"], e["first_paragraph"])
+        for e in map(json.loads, explain.read_text().splitlines())
+    )
+    got = sorted(
+        (r.id, p.index, "spared" if p.spared else p.reason, p.first.id, p.first.paragraph)
+        for r in results
+        for p in r.paragraphs
+        if p.first is not None
+    )
+    assert got == want
+    assert {g[2] for g in got} >= {"spared", "same-source"}
+    # min_chars_within: a within-document repeat shorter than it is kept alone.
+    text = "Markets were calm on Monday.\nA longer paragraph about the day in the markets follows here.\nMarkets were calm on Monday.\n"
+    assert newsdedup.clean_text(text).count("Markets were calm") == 1
+    assert newsdedup.clean_text(text, min_chars_within=40).count("Markets were calm") == 2
+    assert newsdedup.Deduper(min_chars_within=40).clean(text).n_dropped == 0
 
 
 def test_generated_tree_equals_the_cli(corpus, cli, tmp_path):
@@ -160,18 +196,22 @@ def test_errors_carry_paths_offsets_and_kinds(tmp_path):
     with pytest.raises(ValueError, match="split="):
         newsdedup.Deduper(split="paragraph")
     with pytest.raises(ValueError, match="scope corpus"):
-        newsdedup.Deduper(scope="document", index=str(tmp_path / "ix"))
+        newsdedup.Deduper(scope="document", index=str(tmp_path / "ix"), batch="b")
 
 
 def test_surrogate_escaped_text_follows_the_encoding_policy():
     raw = b"The fee is \xa3600m this year."
     text = raw.decode("utf-8", "surrogateescape")
-    assert newsdedup.clean_text(text) == "The fee is \u00a3600m this year.\n"
+    assert newsdedup.clean_text(text) == "The fee is \u00a3600m this year."  # no line break added, as the CLI
     with pytest.raises(newsdedup.DecodeError):
         newsdedup.clean_text(text, encoding="strict")
 
 
-def test_index_is_shared_with_the_cli_locked_and_checked(corpus, cli, tmp_path):
+def stats(cli, index):
+    return dict(line.split(": ", 1) for line in cli("index", "stats", index).decode().splitlines())
+
+
+def test_index_is_shared_with_the_cli_by_batch_locked_and_checked(corpus, cli, tmp_path):
     tree = corpus / "tree"
     outlets = sorted(p.name for p in tree.iterdir())
     day1, day2 = tmp_path / "day1", tmp_path / "day2"
@@ -182,37 +222,60 @@ def test_index_is_shared_with_the_cli_locked_and_checked(corpus, cli, tmp_path):
     cli("clean", tree, "--out", tmp_path / "all", "-q")
     want = snapshot(tmp_path / "all")
     index = tmp_path / "ix"
-    # Day 1 in Python with the index, committed on a clean exit.
+    with pytest.raises(ValueError, match="batch"):
+        newsdedup.Deduper(index=index)
+    with pytest.raises(ValueError, match="index"):
+        newsdedup.Deduper(batch="day1")
+    # Day 1 in Python with the index, as the batch the CLI gives `clean day1`
+    # (its canonical path); committed on a clean exit.
     files = tree_files(day1)
     rels = [str(p.relative_to(day1)) for p in files]
-    with newsdedup.Deduper(index=index) as d:
-        assert d.index_open
+    texts = [p.read_bytes() for p in files]
+    with newsdedup.Deduper(index=index, batch=os.path.realpath(day1)) as d:
+        assert d.index_open and not d.is_retry
         with pytest.raises(newsdedup.IndexLockedError) as e:
-            newsdedup.Deduper(index=index)
+            newsdedup.Deduper(index=index, batch="other")
         assert e.value.path == str(index)
-        with pytest.raises(ValueError, match="needs a name"):
-            d.clean("A paragraph without an id, long enough.")
-        got = {rel: r.text.encode() for rel, r in zip(rels, d.clean_batch([p.read_bytes() for p in files], rels))
-               if not r.is_empty}
+        got = {rel: r.text.encode() for rel, r in zip(rels, d.clean_batch(texts, rels)) if not r.is_empty}
     assert not d.index_open
-    # Day 2 with the CLI against the same index.
-    cli("clean", tmp_path / "day2", "--out", tmp_path / "out2", "--index", index, "-q")
+    assert stats(cli, index)["runs recorded"] == "1"
+    # Day 2 with the CLI against the same index: together, one run's output.
+    cli("clean", day2, "--out", tmp_path / "out2", "--index", index, "-q")
     got.update(snapshot(tmp_path / "out2"))
     assert got == want
-    # A retry of day 1 keeps what day 1 kept; an exception leaves the index untouched.
-    keys_before = cli("index", "stats", index)
+    before = stats(cli, index)
+    assert before["runs recorded"] == "2" and before["batches"] == "2"
+    # The CLI takes a run over day1 for a retry of the Python run: the same
+    # output, and nothing recorded.
+    cli("clean", day1, "--out", tmp_path / "out1", "--index", index, "-q")
+    assert snapshot(tmp_path / "out1") == {k: v for k, v in got.items() if k in rels}
+    assert stats(cli, index) == before
+    # A Python retry of day 1 (ids are labels: none given) keeps what day 1
+    # kept and records nothing; first occurrences are named in this Deduper.
+    with newsdedup.Deduper(index=index, batch=os.path.realpath(day1)) as d:
+        assert d.is_retry
+        retry = d.clean_batch(texts)
+        assert {rel: r.text.encode() for rel, r in zip(rels, retry) if not r.is_empty} == snapshot(tmp_path / "out1")
+        assert all(p.first.batch is None for r in retry for p in r.dropped)
+        assert d.commit() == 0
+    assert stats(cli, index) == before
+    # The same texts under the same ids in another batch are repeats of
+    # day 1: dropped, the first occurrence naming day 1's batch; an
+    # exception in the with block leaves the index untouched.
     with pytest.raises(RuntimeError):
-        with newsdedup.Deduper(index=index) as d:
-            retry = {rel: r.text.encode() for rel, r in zip(rels, d.clean_batch([p.read_bytes() for p in files], rels))
-                     if not r.is_empty}
+        with newsdedup.Deduper(index=index, batch="day1-again") as d:
+            again = d.clean_batch(texts, rels)
             raise RuntimeError("stop")
-    assert retry == {k: v for k, v in want.items() if k in retry} and len(retry) == len([r for r in rels if r in want])
-    assert cli("index", "stats", index) == keys_before
+    assert all(r.is_empty for r in again)
+    from_index = [p.first for r in again for p in r.dropped if p.first.in_index]
+    assert len(from_index) > 100
+    assert {(f.batch, f.id, f.doc, f.paragraph) for f in from_index} == {(os.path.realpath(day1), None, None, None)}
+    assert stats(cli, index) == before
     # A damaged index is refused with the file's name.
     manifest = index / "MANIFEST"
     manifest.write_bytes(manifest.read_bytes()[:-3])
     with pytest.raises(newsdedup.IndexCorruptError) as e:
-        newsdedup.Deduper(index=index)
+        newsdedup.Deduper(index=index, batch="day3")
     assert e.value.path is not None and "MANIFEST" in e.value.path
 
 

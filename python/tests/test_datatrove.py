@@ -70,19 +70,24 @@ def test_three_stages_over_ranks_equal_one_task_with_the_index(corpus, tmp_path)
     sigs, plans, index = tmp_path / "sigs", tmp_path / "plans", tmp_path / "ix"
     for pipeline, tasks in (
         ([reader, NewsdedupSignature(str(sigs))], 3),
-        ([NewsdedupFindDedups(str(sigs), str(plans), index=str(index))], 1),
+        ([NewsdedupFindDedups(str(sigs), str(plans), index=str(index), batch="day1")], 1),
         ([reader, NewsdedupDedupFilter(str(plans)), collect], 3),
     ):
         LocalPipelineExecutor(pipeline=pipeline, tasks=tasks, workers=1, logging_dir=str(tmp_path / f"logs-{id(pipeline)}")).run()
     got = [(d.id, d.text) for r in range(3) for d in out[r]]
     assert got == want
-    # The committed index now holds these documents: a one-task run over the
-    # same ids keeps what was kept (a retry). (Stage 3 changed the texts of
-    # `docs` in place: read them again.)
-    retry = []
-    LocalPipelineExecutor(
-        pipeline=[documents(corpus), NewsdedupFilter(index=str(index)), lambda data, rank, ws: retry.extend(data)],
-        tasks=1,
-        logging_dir=str(tmp_path / "logs-retry"),
-    ).run()
-    assert [(d.id, d.text) for d in retry] == want
+    # The committed index now holds these documents: a one-task run of the
+    # same batch keeps what was kept (a retry); a run of another batch finds
+    # every paragraph already kept, and drops every document. (Stage 3
+    # changed the texts of `docs` in place: read them again.)
+    for batch, expect in (("day1", want), ("day2", [])):
+        again = []
+        step = NewsdedupFilter(index=str(index), batch=batch)
+        LocalPipelineExecutor(
+            pipeline=[documents(corpus), step, lambda data, rank, ws: again.extend(data)],
+            tasks=1,
+            logging_dir=str(tmp_path / f"logs-{batch}"),
+        ).run()
+        assert [(d.id, d.text) for d in again] == expect
+    with pytest.raises(ValueError, match="batch"):
+        NewsdedupFilter(index=str(index))

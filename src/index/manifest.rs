@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::segment::{SegMeta, rd_u32};
 use super::{
-    FORMAT_VERSION, IndexError, MAN_MAGIC, MANIFEST, MANIFEST_TMP, Result, RunRecord, corrupt, fsync_dir, io_err,
+    Batch, FORMAT_VERSION, IndexError, MAN_MAGIC, MANIFEST, MANIFEST_TMP, Result, RunRecord, corrupt, fsync_dir, io_err,
 };
 
 /// In-memory copy of the manifest.
@@ -15,6 +15,8 @@ pub(super) struct Manifest {
     pub(super) generation: u64,
     pub(super) next_id: u64,
     pub(super) segs: Vec<SegMeta>,
+    /// Batch number = position.
+    pub(super) batches: Vec<Batch>,
     pub(super) runs: Vec<RunRecord>,
 }
 
@@ -33,11 +35,22 @@ impl Manifest {
             }
             v.extend_from_slice(&s.crc.to_le_bytes());
         }
+        v.extend_from_slice(&(self.batches.len() as u32).to_le_bytes());
+        for b in &self.batches {
+            let (kind, name): (u8, &[u8]) = match b {
+                Batch::Anonymous => (0, &[]),
+                Batch::Named(n) => (1, n),
+            };
+            v.push(kind);
+            v.extend_from_slice(&(name.len() as u32).to_le_bytes());
+            v.extend_from_slice(name);
+        }
         v.extend_from_slice(&(self.runs.len() as u32).to_le_bytes());
         for r in &self.runs {
             for x in [r.timestamp, r.docs, r.paragraphs, r.new_keys, r.total_keys] {
                 v.extend_from_slice(&x.to_le_bytes());
             }
+            v.extend_from_slice(&r.batch.to_le_bytes());
             v.extend_from_slice(&(r.label.len() as u32).to_le_bytes());
             v.extend_from_slice(r.label.as_bytes());
         }
@@ -76,21 +89,37 @@ impl Manifest {
             }
             segs.push(SegMeta { id, count, len, crc });
         }
+        let nbatches = c.u32()? as usize;
+        let mut batches = Vec::new();
+        for _ in 0..nbatches {
+            let kind = c.bytes(1)?[0];
+            let len = c.u32()? as usize;
+            let name = c.bytes(len)?;
+            batches.push(match kind {
+                0 if name.is_empty() => Batch::Anonymous,
+                1 => Batch::Named(name.to_vec()),
+                _ => return Err(corrupt(path, format!("bad batch record {}", batches.len()))),
+            });
+        }
         let nruns = c.u32()? as usize;
         let mut runs = Vec::new();
         for _ in 0..nruns {
             let (timestamp, docs, paragraphs) = (c.u64()?, c.u64()?, c.u64()?);
             let (new_keys, total_keys) = (c.u64()?, c.u64()?);
+            let batch = c.u32()?;
+            if batch as usize >= batches.len() {
+                return Err(corrupt(path, format!("run names unknown batch {batch}")));
+            }
             let ll = c.u32()? as usize;
             let lb = c.bytes(ll)?;
             let label = String::from_utf8(lb.to_vec()).map_err(|_| corrupt(path, "run label is not UTF-8"))?;
-            runs.push(RunRecord { timestamp, docs, paragraphs, new_keys, total_keys, label });
+            runs.push(RunRecord { timestamp, docs, paragraphs, new_keys, total_keys, batch, label });
         }
         let (b, off) = (c.b, c.off);
         if off != b.len() {
             return Err(corrupt(path, "trailing bytes"));
         }
-        Ok(Manifest { generation, next_id, segs, runs })
+        Ok(Manifest { generation, next_id, segs, batches, runs })
     }
 }
 

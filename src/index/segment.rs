@@ -162,8 +162,17 @@ impl Segment {
                 io_err(path)(e)
             }
         })?;
+        // The size is checked before mapping: touching a mapped page past
+        // the end of a file truncated behind our back raises SIGBUS, so a
+        // short file must be refused before its pages are read.
+        let size = file.metadata().map_err(io_err(path))?.len();
+        if size != meta.len {
+            return Err(corrupt(path, format!("length {size}, manifest says {} (truncated or replaced?)", meta.len)));
+        }
         // SAFETY: segment files are immutable once written and only this
-        // (locked) index deletes them, after unmapping by reopen/drop.
+        // (locked) index deletes them, after unmapping by reopen/drop. (A
+        // process that ignores the lock and truncates one while it is mapped
+        // is outside what a memory map can defend against.)
         let map = unsafe { Mmap::map(&file) }.map_err(io_err(path))?;
         let m = &map[..];
         let len = m.len();
@@ -238,8 +247,8 @@ impl Segment {
     }
 
     pub(super) fn entry(&self, i: usize) -> Option<Entry> {
-        let (doc, para) = self.value(i)?;
-        Some(Entry { key: self.key(i)?, doc, para })
+        let (doc, batch) = self.value(i)?;
+        Some(Entry { key: self.key(i)?, doc, batch })
     }
 
     /// Bucket bounds and interpolated position for `key`: `(lo, guess, hi)`
@@ -416,7 +425,7 @@ impl<'a> Head<'a> {
     fn live(&self) -> bool {
         self.pos < self.len
     }
-    /// Value bytes of the head: doc u64 LE then para u32 LE.
+    /// Value bytes of the head: doc u64 LE then batch u32 LE.
     #[inline]
     pub(super) fn value(&self) -> [u8; 12] {
         let mut v = [0u8; 12];
@@ -426,7 +435,7 @@ impl<'a> Head<'a> {
             }
         } else if let Some(e) = self.new.get(self.pos) {
             v[..8].copy_from_slice(&e.doc.to_le_bytes());
-            v[8..].copy_from_slice(&e.para.to_le_bytes());
+            v[8..].copy_from_slice(&e.batch.to_le_bytes());
         }
         v
     }

@@ -94,6 +94,8 @@ pub enum PlanCode {
     DuplicateDocument = 4,
     /// Dropped, `inside-repeated-block`.
     InsideRepeatedBlock = 5,
+    /// Dropped, `same-source`.
+    SameSource = 6,
 }
 
 /// One byte per paragraph (see [`PlanCode`]).
@@ -108,6 +110,7 @@ pub fn encode_plan(plan: &Plan) -> Vec<u8> {
                 Verdict::Drop { reason: Reason::AcrossDocuments, .. } => PlanCode::AcrossDocuments,
                 Verdict::Drop { reason: Reason::DuplicateDocument, .. } => PlanCode::DuplicateDocument,
                 Verdict::Drop { reason: Reason::InsideRepeatedBlock, .. } => PlanCode::InsideRepeatedBlock,
+                Verdict::Drop { reason: Reason::SameSource, .. } => PlanCode::SameSource,
             }) as u8
         })
         .collect()
@@ -133,6 +136,7 @@ pub fn decode_plan(doc: &Document, bytes: &[u8]) -> Result<Vec<Verdict>, Signatu
                 3 => drop(Reason::AcrossDocuments),
                 4 => drop(Reason::DuplicateDocument),
                 5 => drop(Reason::InsideRepeatedBlock),
+                6 => drop(Reason::SameSource),
                 _ => return Err(SignatureError::BadPlan { byte, para }),
             })
         })
@@ -159,13 +163,10 @@ mod tests {
     fn plans_round_trip_and_must_fit_the_document() {
         let doc = Document::prepare("A.\nB.\nA.\n".into(), &TextOptions::default());
         let first = Occurrence::default();
-        let verdicts = vec![
-            Verdict::Keep,
-            Verdict::Spared { first },
-            Verdict::Drop { reason: Reason::InsideRepeatedBlock, first },
-        ];
+        let verdicts =
+            vec![Verdict::Keep, Verdict::Spared { first }, Verdict::Drop { reason: Reason::SameSource, first }];
         let bytes = encode_plan(&Plan { doc: 0, verdicts: verdicts.clone(), duplicate_of: None });
-        assert_eq!(bytes, [0, 1, 5]);
+        assert_eq!(bytes, [0, 1, 6]);
         assert_eq!(decode_plan(&doc, &bytes).unwrap(), verdicts);
         assert_eq!(decode_plan(&doc, &[0, 0]), Err(SignatureError::Mismatch { plan: 2, doc: 3 }));
         assert_eq!(decode_plan(&doc, &[0, 9, 0]), Err(SignatureError::BadPlan { byte: 9, para: 1 }));

@@ -1,0 +1,213 @@
+//! The decision with a persistent index: earlier batches, retries, retries
+//! over text cleaned in place. The index is modelled by a map from key to
+//! [`Earlier`], filled the way the pipeline fills the real one.
+
+use std::collections::HashMap;
+
+use super::*;
+use crate::key::{KeyMode, Keyer};
+
+const A: &str = "Interpol has identified over 4,000 foreign fighters.";
+const B: &str = "Stock was speaking at the opening of a meeting.";
+const C: &str = "A recent UN report showed an increase in fighters.";
+const D: &str = "The ministers agreed on a common list of measures.";
+const SAID: &str = "he said.";
+
+/// The paragraphs above are news on their own (`min_chars` 20), so a
+/// repeat of one is dropped by itself.
+fn rules() -> Rules {
+    Rules { min_chars: 20, ..Rules::default() }
+}
+
+fn keyed(paras: &[&str]) -> Vec<Keyed> {
+    let mut k = Keyer::new(KeyMode::Exact);
+    paras.iter().map(|p| k.keyed(p)).collect()
+}
+
+/// A stand-in for the persistent index.
+#[derive(Default)]
+struct FakeIndex(HashMap<u128, Earlier>);
+
+impl FakeIndex {
+    fn history(&self, keys: &[Keyed]) -> History {
+        History {
+            paragraphs: keys.iter().map(|k| self.0.get(&k.digest.prefix()).copied()).collect(),
+            document: self.0.get(&document_key(keys).prefix()).copied(),
+        }
+    }
+
+    /// One run of `batch` over `docs`: the plans, and what it would commit.
+    fn run(&self, batch: u32, docs: &[Vec<&str>]) -> (Vec<Plan>, Vec<(u128, Earlier)>) {
+        let mut d = Deduper::new(rules());
+        d.record_new_firsts();
+        d.set_batch(batch);
+        let mut new = Vec::new();
+        let plans = docs
+            .iter()
+            .map(|paras| {
+                let keys = keyed(paras);
+                let plan = d.decide_with_history(&keys, &document_key(&keys), Some(&self.history(&keys)));
+                new.extend(d.take_new_firsts().map(|(k, doc)| (k, Earlier { batch, doc })));
+                plan
+            })
+            .collect();
+        (plans, new)
+    }
+
+    fn commit(&mut self, new: Vec<(u128, Earlier)>) {
+        for (k, e) in new {
+            self.0.entry(k).or_insert(e);
+        }
+    }
+}
+
+fn kept<'a>(paras: &[&'a str], plan: &Plan) -> Vec<&'a str> {
+    paras.iter().zip(&plan.verdicts).filter(|(_, v)| v.is_kept()).map(|(p, _)| *p).collect()
+}
+
+#[test]
+fn keys_of_an_earlier_batch_are_repeats_whatever_the_document() {
+    let mut ix = FakeIndex::default();
+    let day1 = vec![vec![A, B]];
+    let (_, new) = ix.run(0, &day1);
+    ix.commit(new);
+    // Day 2 has "the same document" (same text, as a same-named file would):
+    // a different batch, so a duplicate; a document sharing one paragraph
+    // drops that paragraph, naming the earlier run.
+    let (plans, new) = ix.run(1, &[vec![A, B], vec![C, B]]);
+    assert_eq!(plans[0].duplicate_of, Some(EARLIER_RUN));
+    assert_eq!(
+        plans[1].verdicts,
+        [
+            Verdict::Keep,
+            Verdict::Drop { reason: Reason::AcrossDocuments, first: Occurrence { doc: EARLIER_RUN, para: 0 } }
+        ]
+    );
+    // New to the index: C and the second document's key, anchored at C.
+    let c = keyed(&[C])[0].digest;
+    let anchor_c = anchor(&c);
+    assert_eq!(new.len(), 2);
+    assert!(new.iter().all(|(_, e)| *e == Earlier { batch: 1, doc: anchor_c }), "{new:?}");
+    assert!(new.iter().any(|(k, _)| *k == c.prefix()));
+}
+
+#[test]
+fn a_retry_decides_exactly_as_the_first_run_and_adds_nothing() {
+    let mut ix = FakeIndex::default();
+    let (_, new) = ix.run(0, &[vec![D]]);
+    ix.commit(new);
+    // Within-document and across-document repeats, a duplicate document, a
+    // spared short repeat, a key of the earlier batch.
+    let day = vec![vec![A, SAID, B, A], vec![C, SAID, B, D], vec![A, SAID, B, A], vec![SAID, C]];
+    let (first, new) = ix.run(1, &day);
+    assert_eq!(first[2].duplicate_of, Some(0));
+    ix.commit(new);
+    let (retry, new) = ix.run(1, &day);
+    assert_eq!(retry, first, "same verdicts, same first occurrences, same duplicate_of");
+    assert!(new.is_empty(), "a retry adds nothing: {new:?}");
+}
+
+#[test]
+fn a_retry_over_text_cleaned_in_place_keeps_everything_the_first_run_kept() {
+    let mut ix = FakeIndex::default();
+    let (_, new) = ix.run(0, &[vec![D]]);
+    ix.commit(new);
+    let day = vec![vec![D, A, SAID, B, A], vec![C, SAID, B, D], vec![A, SAID, B, A], vec![B, C, SAID]];
+    let (first, new) = ix.run(1, &day);
+    ix.commit(new);
+    // What --in-place left: the kept paragraphs; documents with nothing left are gone.
+    let cleaned: Vec<Vec<&str>> =
+        day.iter().zip(&first).map(|(d, p)| kept(d, p)).filter(|d: &Vec<&str>| !d.is_empty()).collect();
+    // (The last document loses "he said." with B: both first kept by the first.)
+    assert_eq!(cleaned, [vec![A, SAID, B], vec![C]]);
+    let (retry, new) = ix.run(1, &cleaned);
+    for (d, p) in cleaned.iter().zip(&retry) {
+        assert_eq!(kept(d, p), *d, "{p:?}");
+    }
+    assert!(new.is_empty(), "the cleaned documents' keys are not new: {new:?}");
+}
+
+#[test]
+fn a_copy_of_another_documents_anchor_does_not_make_a_document_its_own() {
+    let mut ix = FakeIndex::default();
+    // The second document starts with a copy of the first one's anchor (A),
+    // then its own first paragraph (C).
+    let day = vec![vec![A, B], vec![A, C, D]];
+    let (first, new) = ix.run(0, &day);
+    ix.commit(new);
+    let (retry, _) = ix.run(0, &day);
+    assert_eq!(retry, first);
+    assert_eq!(kept(&day[1], &retry[1]), [C, D]);
+}
+
+#[test]
+fn a_document_of_only_repeats_is_recognised_by_its_document_key() {
+    let mut ix = FakeIndex::default();
+    let day = vec![vec![A], vec![B], vec![A, B]];
+    let (first, new) = ix.run(0, &day);
+    assert_eq!(first[2].kept(), 0);
+    assert_eq!(first[2].duplicate_of, None);
+    ix.commit(new);
+    let (retry, new) = ix.run(0, &day);
+    assert_eq!(retry, first, "not a duplicate of itself");
+    assert!(new.is_empty());
+    // Another batch with the same document: a duplicate.
+    let (other, _) = ix.run(1, &[vec![A, B]]);
+    assert_eq!(other[0].duplicate_of, Some(EARLIER_RUN));
+}
+
+#[test]
+fn without_a_batch_every_index_hit_is_a_repeat() {
+    let mut ix = FakeIndex::default();
+    let (_, new) = ix.run(0, &[vec![A, B]]);
+    ix.commit(new);
+    let keys = keyed(&[A, C]);
+    let mut d = Deduper::new(rules());
+    let plan = d.decide_with_history(&keys, &document_key(&keys), Some(&ix.history(&keys)));
+    assert!(!plan.verdicts[0].is_kept());
+    assert!(plan.verdicts[1].is_kept());
+}
+
+/// Found by the property test: cleaned in place, a document can equal a
+/// later document of its batch (made only of repeats) whose document key
+/// the first run recorded; the retry must still keep it.
+#[test]
+fn a_cleaned_document_equal_to_a_later_one_is_still_kept() {
+    let mut ix = FakeIndex::default();
+    let day = vec![vec![A, B], vec![C, A, B], vec![C]];
+    let (first, new) = ix.run(0, &day);
+    assert_eq!(kept(&day[1], &first[1]), [C]);
+    assert_eq!(first[2].kept(), 0);
+    assert_eq!(first[2].duplicate_of, None, "[C] is not a duplicate: no earlier document is [C]");
+    ix.commit(new);
+    let cleaned = vec![vec![A, B], vec![C]];
+    let (retry, new) = ix.run(0, &cleaned);
+    assert_eq!(kept(&cleaned[1], &retry[1]), [C], "{:?}", retry[1]);
+    assert!(new.is_empty());
+    // And a later batch's document equal to the cleaned one does not make
+    // it a duplicate in a retry of the first batch either.
+    let (_, new) = ix.run(1, &[vec![C, A]]);
+    ix.commit(new);
+    let (retry, _) = ix.run(0, &cleaned);
+    assert_eq!(kept(&cleaned[1], &retry[1]), [C]);
+}
+
+/// Found by the property test: a document made only of repeats (recognised
+/// in a retry by its document key) followed by an identical one: the second
+/// is a duplicate of the first, in the retry as in the first run.
+#[test]
+fn a_retried_document_of_repeats_still_has_its_duplicates() {
+    let mut ix = FakeIndex::default();
+    let (_, new) = ix.run(0, &[vec![A]]);
+    ix.commit(new);
+    let day = vec![vec![A], vec![B], vec![A]];
+    let (first, new) = ix.run(1, &day);
+    assert_eq!(first[0].duplicate_of, Some(EARLIER_RUN));
+    let day = vec![vec![C, A], vec![A, B], vec![A, B]];
+    let (first, new2) = ix.run(1, &day);
+    assert_eq!(first[2].duplicate_of, Some(1));
+    drop(new);
+    ix.commit(new2);
+    let (retry, _) = ix.run(1, &day);
+    assert_eq!(retry, first);
+}

@@ -1,0 +1,309 @@
+//! The persistent index during a run: the run's batch, the guards checked
+//! before anything is published, the lookups, and the commit — the last
+//! step of a run.
+//!
+//! # Batches and retries
+//!
+//! A run belongs to a batch: `--batch NAME`, or by default the canonical
+//! input path as raw bytes; standard input without `--batch` is an
+//! anonymous batch that no later run can retry. A run of a batch the index
+//! already holds is a *retry*: it keeps exactly what the first run kept
+//! (see [`crate::dedup::Deduper::decide_with_history`]), names the same
+//! first occurrences, and records nothing unless it found keys the index
+//! does not hold (its input changed).
+//!
+//! # Order of a run's steps
+//!
+//! 1. Everything that can be checked is checked: `--out`, side-file and
+//!    `--index` paths against the input, the index opened, locked,
+//!    verified and probed for writability, and the temporary files of
+//!    `--explain`, `--rejects` and `--report` created beside their final
+//!    names.
+//! 2. Documents are decided and their outputs written (each file atomically).
+//!    With `--in-place`, the first occurrences of a window are journaled
+//!    (see [`crate::index::Journal`]) before its files are replaced, so a
+//!    run killed before its commit leaves the next run of the batch able to
+//!    recognise the files it cleaned.
+//! 3. The explain and rejects files are renamed into place, then the report
+//!    is written and renamed into place.
+//! 4. The index commit, last: one atomic manifest rename. Nothing after it
+//!    can fail, so exit code 0 (or 1) means "recorded", and a failure or a
+//!    kill at any earlier point leaves the index as it was, so the rerun is
+//!    a plain rerun.
+//!
+//! [`crate::session`] (documents held in memory, the Python package) uses
+//! the same [`IndexRun`] through [`IndexRun::open_batch`],
+//! [`IndexRun::commit_counts`] and [`history`], so its batches, retries and
+//! lookups are the CLI's.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::Context as _;
+
+use crate::config::{Config, Input, Output};
+use crate::dedup::{Earlier, History};
+use crate::document::Document;
+use crate::index::{Batch, BatchId, Entry, Index, IndexError, Journal, RunInfo};
+use crate::report::Report;
+use crate::write::resolve;
+
+/// The index of a run with `--index` (or of a [`crate::session::Session`]).
+pub struct IndexRun {
+    index: Index,
+    batch: Batch,
+    id: BatchId,
+    /// `--dry-run`: looked up, never committed.
+    dry_run: bool,
+    /// The run's label in the index: the input path.
+    label: String,
+    /// `--quiet`: no notice that a retry left the index unchanged.
+    quiet: bool,
+    /// This run's new first occurrences, gathered as documents are decided.
+    new_keys: Vec<Entry>,
+    /// First occurrences journaled by a killed `--in-place` run of this
+    /// batch (key -> document anchor): this run's own, like a retry's.
+    pending: HashMap<u128, u64>,
+    /// `--in-place`: where first occurrences are journaled before the
+    /// files holding them are replaced, and how many of `new_keys` are.
+    journal: Option<Journal>,
+    journaled: usize,
+}
+
+impl IndexRun {
+    /// Opens the index for a run (`None` without `--index`, or for a dry
+    /// run when no index exists yet: a dry run never creates one).
+    pub(super) fn open(cfg: &Config) -> anyhow::Result<Option<IndexRun>> {
+        let Some(path) = &cfg.index else { return Ok(None) };
+        if cfg.rules.scope != crate::dedup::Scope::Corpus {
+            anyhow::bail!("--index needs --scope corpus");
+        }
+        if let Input::Path(root) = &cfg.input {
+            check_apart(root, path)?;
+        }
+        let dry_run = cfg.output == Output::DryRun;
+        let index = if dry_run {
+            if !path.join("MANIFEST").is_file() {
+                return Ok(None);
+            }
+            Index::open_existing(path)?
+        } else {
+            let mut index = Index::open(path)?;
+            // The index's housekeeping overlaps the run.
+            index.start_merge()?;
+            index
+        };
+        let batch = batch_of(cfg)?;
+        let label = match &cfg.input {
+            Input::Stdin => "<stdin>".to_owned(),
+            Input::Path(p) => p.display().to_string(),
+        };
+        let in_place = matches!(cfg.output, Output::InPlace { .. });
+        Ok(Some(IndexRun::start(index, batch, label, dry_run, in_place, cfg.quiet)?))
+    }
+
+    /// Opens (creating it if absent), locks and verifies the index at
+    /// `path` for a run of `batch` that records what it keeps first and does
+    /// not change its input: a [`crate::session::Session`]. `label` is
+    /// recorded with each commit. Its tiering merge starts in the background.
+    pub fn open_batch(path: &Path, batch: Batch, label: String) -> Result<IndexRun, IndexError> {
+        let mut index = Index::open(path)?;
+        index.start_merge()?;
+        IndexRun::start(index, batch, label, false, false, true)
+    }
+
+    /// The run of `batch` over an open index: is it a retry, and what did a
+    /// killed `--in-place` run of it journal.
+    fn start(
+        index: Index,
+        batch: Batch,
+        label: String,
+        dry_run: bool,
+        in_place: bool,
+        quiet: bool,
+    ) -> Result<IndexRun, IndexError> {
+        let id = index.batch_id(&batch);
+        let pending = if id.retry { Vec::new() } else { index.pending(&batch, id.number)? };
+        let journal = if in_place { index.journal(&batch)? } else { None };
+        Ok(IndexRun {
+            index,
+            batch,
+            id,
+            dry_run,
+            label,
+            quiet,
+            new_keys: Vec::new(),
+            pending: pending.into_iter().map(|e| (e.key, e.doc)).collect(),
+            journal,
+            journaled: 0,
+        })
+    }
+
+    /// `--in-place`: journals the first occurrences decided so far; called
+    /// before the files holding them are replaced (see [`Journal`]).
+    pub(super) fn flush(&mut self) -> anyhow::Result<()> {
+        if let Some(journal) = &mut self.journal {
+            let fresh: Vec<(u128, u64)> = self.new_keys[self.journaled..].iter().map(|e| (e.key, e.doc)).collect();
+            journal.append(&fresh)?;
+            self.journaled = self.new_keys.len();
+        }
+        Ok(())
+    }
+
+    /// True when the run's first occurrences are to be recorded (not a dry run).
+    pub fn records(&self) -> bool {
+        !self.dry_run
+    }
+
+    /// This run's batch number (entries of it are this run's own).
+    pub fn batch_number(&self) -> u32 {
+        self.id.number
+    }
+
+    /// True when the index already held a committed run of this batch when
+    /// the run started (or, for a session, at its last commit).
+    pub fn is_retry(&self) -> bool {
+        self.id.retry
+    }
+
+    /// Records the first occurrences a decision added: `(key, document anchor)`.
+    pub fn add(&mut self, firsts: impl Iterator<Item = (u128, u64)>) {
+        let batch = self.id.number;
+        self.new_keys.extend(firsts.map(|(key, doc)| Entry { key, doc, batch }));
+    }
+
+    /// The name of a batch, for `--explain`.
+    pub fn batch_name(&self, number: u32) -> String {
+        self.index.batch(number).unwrap_or(&self.batch).display()
+    }
+
+    /// The last step of a run: adds this run's first occurrences and records
+    /// the run, atomically. A dry run adds nothing; a retry that found
+    /// nothing new leaves the index untouched (the run is not recorded twice).
+    pub(super) fn commit(mut self, report: &Report) -> anyhow::Result<()> {
+        self.commit_counts(report.totals.documents_read, report.totals.paragraphs_in)?;
+        // Dropping `self` releases the lock.
+        Ok(())
+    }
+
+    /// The commit of a run that goes on: records the first
+    /// occurrences added since the last commit, as a run of `docs`
+    /// documents and `paragraphs` paragraphs, and keeps the index open and
+    /// locked; later runs of the batch — and this one after the commit —
+    /// are retries. Returns the number of keys added (0, and nothing
+    /// recorded, for a dry run or a retry that found nothing new).
+    pub fn commit_counts(&mut self, docs: u64, paragraphs: u64) -> Result<u64, IndexError> {
+        if self.dry_run {
+            return Ok(0);
+        }
+        if self.id.retry && self.new_keys.is_empty() {
+            self.index.drop_journal(&self.batch);
+            if !self.quiet {
+                eprintln!("newsdedup: a retry of batch {}: nothing new, the index is unchanged", self.batch.display());
+            }
+            return Ok(0);
+        }
+        let run = RunInfo {
+            timestamp: crate::index::unix_now(),
+            docs,
+            paragraphs,
+            label: self.label.clone(),
+            batch: self.batch.clone(),
+        };
+        // What a killed run journaled and this one found in place.
+        let number = self.id.number;
+        let mut new_keys = std::mem::take(&mut self.new_keys);
+        let index = &self.index;
+        new_keys.extend(
+            std::mem::take(&mut self.pending)
+                .into_iter()
+                .filter(|&(key, _)| index.get(key).is_none())
+                .map(|(key, doc)| Entry { key, doc, batch: number }),
+        );
+        let added = new_keys.len() as u64;
+        self.index.commit_in_place(new_keys, run)?;
+        self.journaled = 0;
+        // The batch is now in the table (an anonymous one under a new number
+        // each time: a later commit records another anonymous batch).
+        self.id = self.index.batch_id(&self.batch);
+        Ok(added)
+    }
+}
+
+/// The run's batch: `--batch`, else the canonical input path as raw bytes;
+/// standard input without `--batch` is anonymous.
+fn batch_of(cfg: &Config) -> anyhow::Result<Batch> {
+    if let Some(name) = &cfg.batch {
+        return Ok(Batch::Named(name.clone()));
+    }
+    match &cfg.input {
+        Input::Stdin => Ok(Batch::Anonymous),
+        Input::Path(p) => {
+            let canonical = std::fs::canonicalize(p).with_context(|| format!("{}: cannot resolve", p.display()))?;
+            Ok(Batch::Named(canonical.into_os_string().into_encoded_bytes()))
+        }
+    }
+}
+
+/// `--index` must not lie inside the input (its files would be read as
+/// documents, and `--in-place` would rewrite them), nor hold it.
+fn check_apart(root: &Path, index: &Path) -> anyhow::Result<()> {
+    let r = resolve(root).with_context(|| format!("{}: cannot resolve", root.display()))?;
+    let i = resolve(index).with_context(|| format!("{}: cannot resolve", index.display()))?;
+    if i == r || i.starts_with(&r) {
+        anyhow::bail!(
+            "--index {} is inside the input {}: give an index folder outside it",
+            index.display(),
+            root.display()
+        );
+    }
+    if r.starts_with(&i) {
+        anyhow::bail!("the input {} is inside --index {}", root.display(), index.display());
+    }
+    Ok(())
+}
+
+/// Looks a document up in the persistent index, and in what a killed run of
+/// this batch journaled (parallel step: neither changes during a run).
+pub fn history(run: &IndexRun, doc: &Document) -> History {
+    let ix = &run.index;
+    let journaled = |key: u128| run.pending.get(&key).map(|&doc| (doc, run.id.number));
+    // Batched lookups of the paragraph keys and then the whole-document
+    // key, 64 at a time from the stack, so the memory misses overlap
+    // (`Index::get_many` prefetches); most documents are new, and their
+    // history then allocates nothing.
+    const CHUNK: usize = 64;
+    let n = doc.keys.len();
+    let key = |j: usize| doc.keys.get(j).map_or(doc.whole.prefix(), |k| k.digest.prefix());
+    let earlier = |f: Option<(u64, u32)>| f.map(|(doc, batch)| Earlier { batch, doc });
+    let (mut paragraphs, mut document) = (Vec::new(), None);
+    let (mut keys, mut found) = ([0u128; CHUNK], [None; CHUNK]);
+    let total = if doc.is_empty() { 0 } else { n + 1 };
+    for start in (0..total).step_by(CHUNK) {
+        let len = CHUNK.min(total - start);
+        for (i, k) in keys[..len].iter_mut().enumerate() {
+            *k = key(start + i);
+        }
+        ix.get_many(&keys[..len], &mut found[..len]);
+        if !run.pending.is_empty() {
+            for (f, &k) in found[..len].iter_mut().zip(&keys[..len]) {
+                *f = f.or_else(|| journaled(k));
+            }
+        }
+        for (j, e) in (start..).zip(found[..len].iter().map(|f| earlier(*f))) {
+            match e {
+                Some(_) if j == n => document = e,
+                Some(_) => {
+                    if paragraphs.is_empty() {
+                        paragraphs = vec![None; n];
+                    }
+                    if let Some(p) = paragraphs.get_mut(j) {
+                        *p = e;
+                    }
+                }
+                None => {}
+            }
+        }
+    }
+    History { paragraphs, document }
+}
