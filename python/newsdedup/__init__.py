@@ -7,13 +7,17 @@ The same engine as the ``newsdedup`` command, compiled into this package:
 * :class:`Deduper` cleans a stream of documents in corpus order (the order of
   the calls): a paragraph seen in an earlier document is dropped.
   ``clean_batch`` does a list at once on all cores with the GIL released;
-  ``index=PATH`` reads and commits the CLI's persistent index;
+  ``index=PATH, batch=NAME`` reads and commits the CLI's persistent index
+  as a run of that batch (``--index PATH --batch NAME``: a rerun of a batch
+  is a retry and keeps what the batch kept);
 * :mod:`newsdedup.datatrove` holds datatrove pipeline steps (datatrove is an
   optional dependency).
 
 Options take the CLI's flag values: ``split`` ("auto", "line", "blank"),
 ``quotes`` ("fold", "keep"), ``key`` ("exact", "loose"), ``min_chars``
-(20), ``scope`` ("corpus", "document"), ``emit`` ("normalized", "original"),
+(60: a repeat of another document shorter than this is dropped only in
+context, see ``Paragraph.reason``), ``min_chars_within`` (20: the same for a
+repeat within a document), ``scope`` ("corpus", "document"), ``emit`` ("normalized", "original"),
 ``encoding`` ("repair", "strict", "lossy"; it applies to documents given as
 ``bytes``, decoded like a file, and to ``str`` holding lone surrogates).
 

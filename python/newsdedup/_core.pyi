@@ -10,7 +10,8 @@ Key = Literal["exact", "loose"]
 Scope = Literal["corpus", "document"]
 Emit = Literal["normalized", "original"]
 Encoding = Literal["repair", "strict", "lossy"]
-Reason = Literal["within-document", "across-documents", "duplicate-document", "inside-repeated-block"]
+Reason = Literal["within-document", "across-documents", "same-source", "inside-repeated-block", "duplicate-document"]
+Batch = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
 __version__: str
 
@@ -20,7 +21,8 @@ def clean_text(
     split: Split = "auto",
     quotes: Quotes = "fold",
     key: Key = "exact",
-    min_chars: int = 20,
+    min_chars: int = 60,
+    min_chars_within: int = 20,
     emit: Emit = "normalized",
     encoding: Encoding = "repair",
 ) -> str:
@@ -33,15 +35,20 @@ def read_text(path: Union[str, os.PathLike], *, encoding: Encoding = "repair") -
     carry the path (and byte offset)."""
 
 class First:
-    """Where a repeated paragraph (or a duplicate document) first occurred;
-    ``doc``/``id`` are None when an earlier run kept it (``in_index``)."""
+    """Where a repeated paragraph (or a duplicate document) first occurred.
+    When an earlier run kept it (``in_index``), ``doc``, ``id`` and
+    ``paragraph`` are None and ``batch`` names that run's batch."""
 
     @property
     def id(self) -> Optional[str]: ...
     @property
     def doc(self) -> Optional[int]: ...
     @property
-    def paragraph(self) -> Optional[int]: ...
+    def paragraph(self) -> Optional[int]:
+        """Paragraph index in that document (None for a duplicate document)."""
+    @property
+    def batch(self) -> Optional[str]:
+        """The earlier batch that kept it (first occurrences in the index)."""
     @property
     def in_index(self) -> bool: ...
 
@@ -64,7 +71,8 @@ class Paragraph:
     @property
     def kept(self) -> bool: ...
     @property
-    def spared(self) -> bool: ...
+    def spared(self) -> bool:
+        """A short repeat that was kept (alone, not copied with its source)."""
     @property
     def reason(self) -> Optional[Reason]: ...
     @property
@@ -103,7 +111,11 @@ class CleanResult:
 
 class Deduper:
     """A corpus-order deduper; the call order is the corpus order. With
-    ``index``, the CLI's persistent index is read, locked and committed."""
+    ``index`` (and the required ``batch``), the CLI's persistent index is read,
+    locked and committed as a run of that batch (``--index PATH --batch
+    NAME``); a Deduper of a batch the index holds is a retry and keeps what
+    the batch kept. ``label`` (default: the batch name) is recorded with each
+    commit."""
 
     def __init__(
         self,
@@ -111,12 +123,14 @@ class Deduper:
         split: Split = "auto",
         quotes: Quotes = "fold",
         key: Key = "exact",
-        min_chars: int = 20,
+        min_chars: int = 60,
+        min_chars_within: int = 20,
         scope: Scope = "corpus",
         emit: Emit = "normalized",
         encoding: Encoding = "repair",
         index: Optional[Union[str, os.PathLike]] = None,
-        label: str = "python",
+        batch: Optional[Batch] = None,
+        label: Optional[str] = None,
     ) -> None: ...
     def clean(self, text: Text, id: Optional[str] = None) -> CleanResult: ...
     def clean_batch(
@@ -125,7 +139,9 @@ class Deduper:
     def signature(self, text: Text) -> bytes: ...
     def decide_signature(self, signature: bytes, id: Optional[str] = None) -> bytes: ...
     def apply_plan(self, text: Text, plan: bytes) -> str: ...
-    def commit(self) -> int: ...
+    def commit(self) -> int:
+        """Adds the first occurrences decided since the last commit, atomically;
+        returns the keys added (0, nothing recorded, for a retry with nothing new)."""
     def close(self) -> None: ...
     def __enter__(self) -> "Deduper": ...
     def __exit__(self, exc_type: object = None, exc: object = None, tb: object = None) -> bool: ...
@@ -137,3 +153,6 @@ class Deduper:
     def index(self) -> Optional[str]: ...
     @property
     def index_open(self) -> bool: ...
+    @property
+    def is_retry(self) -> bool:
+        """True when the index held a committed run of this batch at open (or last commit)."""

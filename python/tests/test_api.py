@@ -259,6 +259,14 @@ def test_index_is_shared_with_the_cli_by_batch_locked_and_checked(corpus, cli, t
         assert all(p.first.batch is None for r in retry for p in r.dropped)
         assert d.commit() == 0
     assert stats(cli, index) == before
+    # And Python over day 2 retries the CLI's run of it.
+    files2 = tree_files(day2)
+    rels2 = [str(p.relative_to(day2)) for p in files2]
+    with newsdedup.Deduper(index=index, batch=os.path.realpath(day2)) as d:
+        assert d.is_retry
+        retry2 = d.clean_batch([p.read_bytes() for p in files2], rels2)
+    assert {rel: r.text.encode() for rel, r in zip(rels2, retry2) if not r.is_empty} == snapshot(tmp_path / "out2")
+    assert stats(cli, index) == before
     # The same texts under the same ids in another batch are repeats of
     # day 1: dropped, the first occurrence naming day 1's batch; an
     # exception in the with block leaves the index untouched.
