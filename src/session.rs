@@ -268,7 +268,7 @@ impl Session {
 
     /// Cleans documents in order: the same results as [`Session::clean`] on
     /// each in turn, with preparation and rendering on all cores. A
-    /// preparation error (a missing name, a closed index) comes before any
+    /// preparation error (a closed index) comes before any
     /// document of the batch is decided.
     pub fn clean_batch(&mut self, docs: Vec<(String, Option<String>)>) -> Result<Vec<Cleaned>, SessionError> {
         let prepared: Vec<Prepared> =

@@ -140,9 +140,8 @@ impl Deduper {
     /// order and returns their ``CleanResult`` list: the same results as
     /// ``clean`` called on each in turn. Splitting, hashing, index lookups and
     /// rendering run on all cores with the GIL released; ``ids`` (same
-    /// length) names the documents. A document that cannot be decoded, or a
-    /// missing id with an index, raises before any document of the batch is
-    /// decided. The threads are rayon's (one per core; ``RAYON_NUM_THREADS``
+    /// length) labels the documents. A document that cannot be decoded, or a
+    /// closed index, raises before any document of the batch is decided. The threads are rayon's (one per core; ``RAYON_NUM_THREADS``
     /// sets the number).
     #[pyo3(signature = (texts, ids=None))]
     fn clean_batch(

@@ -296,3 +296,24 @@ def test_split_stages_equal_one_deduper(corpus):
     assert [newsdedup.Deduper().apply_plan(t, p) for t, p in zip(texts, plans)] == want
     with pytest.raises(ValueError, match="plan"):
         newsdedup.Deduper().apply_plan("one paragraph only", b"\x00\x00")
+
+
+def test_batch_names_are_raw_bytes_like_the_cli(tmp_path):
+    """`x\\xfe` and `x\\xff` are two batches (never compared lossily); a str,
+    its surrogate-escaped bytes and a path name the same one."""
+    index = tmp_path / "ix"
+    text = "A paragraph long enough to be news on its own, kept by the first batch only.\n"
+    with newsdedup.Deduper(index=index, batch=b"x\xfe") as d:
+        assert d.clean(text).text == text
+    with newsdedup.Deduper(index=index, batch=b"x\xff") as d:
+        assert not d.is_retry
+        [p] = d.clean(text).dropped
+        assert p.first.in_index and p.first.batch == "x\ufffd"
+    with newsdedup.Deduper(index=index, batch=b"x\xfe".decode("utf-8", "surrogateescape")) as d:
+        assert d.is_retry and d.clean(text).text == text
+    with newsdedup.Deduper(index=index, batch=Path("day") / "one") as d:
+        assert not d.is_retry
+    with newsdedup.Deduper(index=index, batch="day/one") as d:
+        assert d.is_retry
+    with pytest.raises(ValueError, match="empty"):
+        newsdedup.Deduper(index=index, batch="")
