@@ -66,7 +66,7 @@ use crate::write::{
     write_atomic,
 };
 
-mod index_run;
+pub mod index_run;
 mod inputs;
 mod parquet_run;
 mod records;
