@@ -455,6 +455,10 @@ fn run_tree(cfg: &Config, roots: &[PathBuf]) -> anyhow::Result<Finished> {
     if roots.len() > 1 {
         inputs::check_names(roots)?;
     }
+    if let Some(dir) = &cfg.attributes {
+        // Attribute files inside an input would be read as documents by the next run.
+        roots.iter().try_for_each(|root| check_out_dir(root, dir))?;
+    }
     let created = match &cfg.output {
         Output::Dir(out) => {
             for root in roots {

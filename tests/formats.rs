@@ -340,3 +340,25 @@ fn read_csv_bytes(bytes: &[u8]) -> Vec<Vec<Vec<u8>>> {
     let mut r = csv::ReaderBuilder::new().has_headers(false).from_reader(bytes);
     r.byte_records().map(|rec| rec.expect("valid CSV").iter().map(<[u8]>::to_vec).collect()).collect()
 }
+
+#[test]
+fn csv_output_is_the_same_for_any_thread_count_and_in_place_keeps_bad_rows() {
+    let t = TestDir::new();
+    let mut rows = Vec::new();
+    for i in 0..3000 {
+        let text = format!("{}\nStory number {i} has its own line of news text, long enough.\n", NEWS[i % 4]);
+        rows.push((format!("n{i}"), format!("title {}", i % 7), text));
+    }
+    let mut body = csv_of(&rows, "\r\n");
+    body.extend_from_slice(b"bad,row,with,too,many\r\n");
+    let input = t.write("in/big.csv", &body);
+    let one = t.clean(&input, &["-q", "--threads", "1"]).expect(1).stdout.clone();
+    let three = t.clean(&input, &["-q", "--threads", "3"]).expect(1).stdout.clone();
+    assert_eq!(one, three);
+    assert_eq!(read_csv(&one).len(), 3001, "every row keeps its own line");
+    t.clean(&input, &["-q", "--in-place"]).expect(1);
+    let after = fs::read(&input).unwrap();
+    assert_eq!(&after[..one.len()], &one[..], "in place: the cleaned rows");
+    assert_eq!(&after[one.len()..], b"bad,row,with,too,many\r\n", "and the rejected row, as read, at its place");
+    t.cmd(["clean", "in", "--out", "o", "--attributes", "in/attrs"]).expect(2).stderr_has("inside the input");
+}
