@@ -134,3 +134,39 @@ fn parquet_in_place_with_a_backup() {
     assert_eq!(schema_after, schema());
     assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 3);
 }
+
+/// pyarrow, when the Python named by `NEWSDEDUP_TEST_PYTHON` (default
+/// `python3`) has it, reads the cleaned file back: the schema and the
+/// pass-through columns as written. Skipped (passing) otherwise.
+#[test]
+fn pyarrow_reads_the_output_back() {
+    let python = std::env::var("NEWSDEDUP_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let probe = std::process::Command::new(&python).args(["-c", "import pyarrow"]).output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipping: {python} has no pyarrow (set NEWSDEDUP_TEST_PYTHON to a Python that has it)");
+        return;
+    }
+    let t = TestDir::new();
+    write_parquet(&t.join("news.parquet"));
+    t.clean(&t.join("news.parquet"), &["--out", "out", "-q"]).expect(0);
+    let script = "import json, sys, pyarrow.parquet as pq\n\
+                  a, b = pq.read_table(sys.argv[1]), pq.read_table(sys.argv[2])\n\
+                  print(json.dumps({'same_schema': a.schema.equals(b.schema, check_metadata=True),\n\
+                  'meta': b.schema.metadata[b'huggingface'].decode(), 'rows': b.to_pylist()}))\n";
+    let o = std::process::Command::new(&python)
+        .args(["-c", script])
+        .arg(t.join("news.parquet"))
+        .arg(t.join("out/news.parquet"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["same_schema"], true);
+    assert_eq!(v["meta"], "{\"info\": {\"features\": {}}}");
+    let rows = v["rows"].as_array().unwrap();
+    let ids: Vec<i64> = rows.iter().map(|r| r["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids, [10, 11, 13]);
+    assert_eq!(rows[1]["title"], Value::Null);
+    assert_eq!(rows[2]["score"], 3.5);
+    assert_eq!(rows[0]["text"], format!("{A}\n{BOILER}\n"));
+}
