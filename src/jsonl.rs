@@ -386,6 +386,7 @@ impl Record {
     }
 
     fn write(&self, text: Option<&str>, extra: Option<(&str, &serde_json::Value)>, out: &mut Vec<u8>) {
+        out.reserve(self.line.len() + text.map_or(0, |t| t.len() + t.len() / 8) + 64);
         out.push(b'{');
         let mut first = true;
         for (i, (k, v)) in self.fields.iter().enumerate() {
