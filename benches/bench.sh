@@ -138,7 +138,8 @@ awk -v r="${RSS['newsdedup tree->tree -j2']}" -v rh="${RSS['newsdedup tree->tree
 
 if [[ ${INDEX:-1} == 1 ]]; then
     for words in 15 60; do
-        IX=$(WORDS=$words REPS=$REPS NEWSDEDUP_BIN=$BIN BENCH_DIR= benches/index.sh "${INDEX_M:-10}" "${INDEX_N:-1000000}" | tee /dev/stderr)
+        IX=$(WORDS=$words REPS=$REPS NEWSDEDUP_BIN=$BIN BENCH_DIR= benches/index.sh "${INDEX_M:-10}" "${INDEX_N:-1000000}")
+        printf '%s\n' "$IX" >&2
         awk -v w="$words" '/^without index/ {a=$3} /^with --index/ {b=$4} END {
             printf "index overhead at %d words per paragraph: %.3f s -> %.3f s = %+.0f%%   (target <= +20%%)\n", w, a, b, (b / a - 1) * 100 }' <<<"$IX"
     done

@@ -386,7 +386,8 @@ impl Record {
     }
 
     fn write(&self, text: Option<&str>, extra: Option<(&str, &serde_json::Value)>, out: &mut Vec<u8>) {
-        out.reserve(self.line.len() + text.map_or(0, |t| t.len() + t.len() / 8) + 64);
+        // The new text replaces the old one, which is rarely shorter: one allocation.
+        out.reserve(self.line.len() + 64);
         out.push(b'{');
         let mut first = true;
         for (i, (k, v)) in self.fields.iter().enumerate() {
