@@ -6,6 +6,8 @@
 //! [`dedup`] (first occurrence in corpus order wins) → [`document`]
 //! (render the kept paragraphs) → [`mod@write`] (atomic output) → [`report`].
 //! [`pipeline`] drives them and is the only module that uses threads.
+//! [`session`] makes the same decisions for documents held in memory (the
+//! Python package in `python/` is built on it).
 //!
 //! Cleaning one text:
 //!
@@ -32,6 +34,7 @@ pub mod normalize;
 pub mod pipeline;
 pub mod read;
 pub mod report;
+pub mod session;
 pub mod side;
 pub mod split;
 pub mod walk;

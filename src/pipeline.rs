@@ -65,7 +65,7 @@ use crate::write::{
     write_atomic,
 };
 
-mod index_run;
+pub mod index_run;
 use index_run::{IndexRun, history};
 
 /// Most files in one window.
