@@ -113,9 +113,11 @@ pub struct CleanArgs {
 
     /// How documents are cut into paragraphs (the units that are keyed and
     /// dropped whole). `auto`: a line continues the paragraph of the line
-    /// before when that line was hard-wrapped: it does not end a sentence,
-    /// is at least half the document's width (its longest line, at most 100
-    /// columns) and the next line's first word would not have fitted on it;
+    /// before when that line was hard-wrapped (the document's width, its
+    /// longest line, is at most 100 columns): it does not end a sentence,
+    /// and either the break is inside one (the next line starts lower-case,
+    /// or the line ends on "the", "of", "and" ...) or the line is at least
+    /// half the width and the next line's first word would not have fitted;
     /// list items, table rows, headings and JSON/CSV/markup lines are never
     /// joined. Otherwise every line is a paragraph. `line`: every non-blank
     /// line. `blank`: blocks separated by blank lines (or a deeper indent).

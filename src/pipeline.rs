@@ -402,6 +402,13 @@ fn progress_bar(cfg: &Config, total: u64) -> ProgressBar {
 
 fn run_tree(cfg: &Config, root: &Path) -> anyhow::Result<Finished> {
     let meta = fs::metadata(root).map_err(|e| Error::io(root, e))?;
+    let linked = fs::symlink_metadata(root).is_ok_and(|m| m.file_type().is_symlink());
+    if linked && meta.is_file() && matches!(cfg.output, Output::InPlace { .. }) {
+        anyhow::bail!(
+            "{}: is a symbolic link; give --in-place the file itself (the link would be replaced)",
+            root.display()
+        );
+    }
     let created = match &cfg.output {
         Output::Dir(out) => {
             check_out_dir(root, out)?;

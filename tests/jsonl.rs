@@ -376,3 +376,21 @@ fn records_gain_no_character_and_unchanged_ones_pass_through_byte_for_byte() {
     let rec: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
     assert_eq!(rec["text"], "A new paragraph about the yen.");
 }
+
+/// The README's worked example of pipeline mode, run as printed: each input
+/// and output line must appear in the README verbatim, and the tool must
+/// print exactly those output lines.
+#[test]
+fn readme_worked_example_runs_as_printed() {
+    let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    let input = [
+        r#"{"id":1,"text":"Stocks rose sharply on Monday in Tokyo as exporters gained on a weaker yen.\nAnalysts expect more gains."}"#,
+        r#"{"id":2,"text":"Stocks rose sharply on Monday in Tokyo as exporters gained on a weaker yen.\nA new paragraph about bonds."}"#,
+    ];
+    let expected = [input[0], r#"{"id":2,"text":"A new paragraph about bonds."}"#];
+    for line in input.iter().chain(&expected) {
+        assert!(readme.contains(line), "README's worked example lacks {line}");
+    }
+    let out = ok(&["clean", "--format", "jsonl", "-q", "-"], Some(format!("{}\n", input.join("\n")).as_bytes()));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{}\n", expected.join("\n")));
+}
