@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::config::{Config, Input, Output};
 use crate::dedup::{DEFAULT_MIN_CHARS, DEFAULT_MIN_CHARS_WITHIN, Rules, Scope};
 use crate::document::{Emit, TextOptions};
+use crate::error::Error;
 use crate::jsonl::{Compression, Format};
 use crate::key::KeyMode;
 use crate::normalize::QuoteMode;
@@ -366,8 +367,9 @@ impl IndexCommand {
 }
 
 impl CleanArgs {
-    /// The one translation from command line to [`Config`].
-    pub fn into_config(self) -> anyhow::Result<Config> {
+    /// The one translation from command line to [`Config`] (checked by
+    /// [`Config::validate`] when it is run).
+    pub fn into_config(self) -> Result<Config, Error> {
         let input = if self.input.as_os_str() == "-" { Input::Stdin } else { Input::Path(self.input) };
         let output = match (self.out, self.dry_run, self.in_place) {
             (Some(dir), _, _) => Output::Dir(dir),
@@ -375,14 +377,6 @@ impl CleanArgs {
             (None, false, true) => Output::InPlace { backup: self.backup },
             (None, false, false) => Output::Stdout,
         };
-        if input == Input::Stdin && matches!(output, Output::InPlace { .. } | Output::Dir(_)) {
-            anyhow::bail!(
-                "--in-place and --out need a file or directory input; standard input is cleaned to standard output"
-            );
-        }
-        if self.annotate.as_ref().is_some_and(|f| *f == self.text_field) {
-            anyhow::bail!("--annotate={0}: the annotation field must not be the text field {0:?}", self.text_field);
-        }
         let mut cfg = Config::new(input, output);
         cfg.text = TextOptions {
             split: match self.split {
@@ -419,7 +413,7 @@ impl CleanArgs {
         };
         let exts =
             self.ext.iter().map(|e| e.trim_start_matches('.').to_lowercase()).filter(|e| !e.is_empty()).collect();
-        let globs = Filter::new(&self.glob).map_err(|e| anyhow::anyhow!("--glob: {e}"))?;
+        let globs = Filter::new(&self.glob).map_err(|e| Error::Config(format!("--glob: {e}")))?;
         cfg.walk = WalkOptions { follow: self.follow, exts, globs };
         cfg.max_bytes = self.max_bytes;
         cfg.threads = self.threads;

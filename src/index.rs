@@ -730,13 +730,11 @@ impl Index {
         let segs: Vec<Arc<Segment>> = self.segs[keep..].to_vec();
         let cancel = Arc::new(AtomicBool::new(false));
         let (dir, stop) = (self.dir.clone(), Arc::clone(&cancel));
-        let handle = std::thread::Builder::new()
-            .name("index-merge".into())
-            .spawn(move || {
-                let srcs: Vec<Source<'_>> = segs.iter().map(|s| Source::Seg(s)).collect();
-                write_segment(&dir, id, &srcs, &stop)
-            })
-            .map_err(io_err(&self.dir))?;
+        let handle = crate::threads::spawn("index-merge", move || {
+            let srcs: Vec<Source<'_>> = segs.iter().map(|s| Source::Seg(s)).collect();
+            write_segment(&dir, id, &srcs, &stop)
+        })
+        .map_err(io_err(&self.dir))?;
         let path = self.dir.join(seg_name(id));
         self.pending = Some(PendingMerge { keep, id, path, cancel, handle: Some(handle) });
         Ok(())
@@ -843,26 +841,18 @@ fn is_segment_name(n: &str) -> bool {
         .is_some_and(|hex| hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
 }
 
-/// Cores the index's own threads use (sorting a commit, checksumming at
-/// open): all of them, up to 8.
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
-}
+/// Pieces a commit's keys are sorted in, and a segment's checksum is
+/// computed in, in parallel on the caller's rayon pool (the run's thread
+/// budget, see [`crate::threads`]). Fixed, so that the pieces, and with
+/// them everything written, do not depend on the number of threads.
+const PIECES: usize = 8;
 
-/// Split `v` into one chunk per core and sort the chunks in parallel (in
-/// place, no allocation); the chunks become separate sorted merge inputs.
+/// Split `v` into [`PIECES`] chunks and sort them in parallel (in place, no
+/// allocation); the chunks become separate sorted merge inputs.
 fn sort_chunks(v: &mut [Entry]) -> Vec<&[Entry]> {
-    let per = v.len().div_ceil(cores()).max(1 << 16);
-    std::thread::scope(|s| {
-        let mut it = v.chunks_mut(per);
-        let first = it.next();
-        for c in it {
-            s.spawn(move || c.sort_unstable_by_key(|e| e.key));
-        }
-        if let Some(c) = first {
-            c.sort_unstable_by_key(|e| e.key);
-        }
-    });
+    use rayon::prelude::*;
+    let per = v.len().div_ceil(PIECES).max(1 << 16);
+    v.par_chunks_mut(per).for_each(|c| c.sort_unstable_by_key(|e| e.key));
     v.chunks(per).collect()
 }
 
