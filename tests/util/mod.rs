@@ -119,6 +119,12 @@ impl Cmd {
         Cmd { command, display, stdin: None }
     }
 
+    /// Sets an environment variable of the command.
+    pub fn env(mut self, key: &str, value: &str) -> Cmd {
+        self.command.env(key, value);
+        self
+    }
+
     pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Cmd {
         self.stdin = Some(bytes.into());
         self
