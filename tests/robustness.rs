@@ -5,7 +5,7 @@
 //! root (mounting a tmpfs, switching to `nobody`) say so and skip themselves
 //! when they cannot do it.
 
-mod robust_util;
+mod util;
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -18,8 +18,8 @@ use std::process::{Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use robust_util::*;
 use serde_json::Value;
+use util::robust::*;
 
 fn tmp() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()

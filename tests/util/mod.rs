@@ -11,6 +11,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+pub mod robust;
+
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_newsdedup");
 

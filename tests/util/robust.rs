@@ -1,7 +1,7 @@
-//! Harness for `tests/robustness.rs`: runs the binary, snapshots trees,
-//! builds seeded corpora. Included with `mod robust_util;` (cargo also builds
-//! it as a test crate of its own, with no tests).
-#![allow(dead_code)]
+//! The part of the harness `tests/robustness.rs` uses: runs the binary
+//! with exit statuses and signals, snapshots trees with metadata, builds
+//! seeded corpora. `util::robust` (a module of the one harness in
+//! `tests/util/`, not a test crate of its own).
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -11,8 +11,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 
-/// The binary under test.
-pub const BIN: &str = env!("CARGO_BIN_EXE_newsdedup");
+use super::BIN;
 
 /// The outcome of one run of the binary.
 pub struct Run {
