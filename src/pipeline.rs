@@ -1,8 +1,8 @@
 //! The run: walk → parallel prepare → ordered decide → parallel write →
 //! report. This module drives the steps; each step is a submodule:
-//! [`text`] (text files in windows), [`shard`] (JSON Lines streamed in
-//! batches), [`decider`] (the ordered decisions, explain, rejects, report
-//! rows), [`index_run`] (the persistent index during a run). Every thread
+//! `text` (text files in windows), `shard` (JSON Lines streamed in
+//! batches), `decider` (the ordered decisions, explain, rejects, report
+//! rows), `index_run` (the persistent index during a run). Every thread
 //! of a run comes from the budget of [`crate::threads`], built here.
 //!
 //! # Determinism
@@ -10,7 +10,7 @@
 //! Inputs are processed in *windows* of consecutive files in corpus order.
 //! Within a window, files are read, decoded, normalised, split and hashed in
 //! parallel (`par_iter().map().collect()` keeps input order); then one thread
-//! makes every keep/drop decision in corpus order ([`Deduper::decide`]);
+//! makes every keep/drop decision in corpus order ([`crate::dedup::Deduper::decide`]);
 //! then the kept text is rendered and written in parallel, each file to its
 //! own path. While window *k* is written, window *k+1* is prepared. The
 //! output therefore never depends on the number of threads or their timing.
