@@ -2,8 +2,8 @@
 //! data, and always say what happened (path, reason, exit code).
 //!
 //! Runs the real binary on trees made in fresh temp folders. Tests that need
-//! root (mounting a tmpfs, switching to `nobody`) say so and skip themselves
-//! when they cannot do it.
+//! root (mounting a tmpfs, switching to `nobody`) are ignored by default and
+//! named for their need (see `tests/util/env.rs`).
 
 mod util;
 
@@ -196,16 +196,10 @@ fn as_nobody(c: &mut Command) {
     }
 }
 
-fn is_root() -> bool {
-    unsafe { libc::geteuid() == 0 }
-}
-
 #[test]
-fn unreadable_input_is_reported_and_unwritable_output_is_fatal() {
-    if !is_root() {
-        eprintln!("skipped: needs root to switch to nobody");
-        return;
-    }
+#[ignore = "needs root (switches to nobody); .ci/run runs it as root"]
+fn needs_root_unreadable_input_is_reported_and_unwritable_output_is_fatal() {
+    util::env::require_root();
     let dir = tmp();
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
     let (input, out, locked) = (dir.path().join("in"), dir.path().join("out"), dir.path().join("locked"));
@@ -277,31 +271,14 @@ fn file_size_limit_efbig_is_fatal_names_the_file_and_leaves_nothing_partial() {
     assert_subset(&got, &tree(&reference), "after EFBIG");
 }
 
-/// A tmpfs mounted for one test, unmounted on drop.
-struct Tmpfs<'a>(&'a Path);
-
-impl Drop for Tmpfs<'_> {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.0).status();
-    }
-}
-
+/// (Without a tmpfs, `file_size_limit_efbig_*` covers the write path.)
 #[test]
-fn disk_full_is_fatal_names_the_file_and_leaves_nothing_partial() {
+#[ignore = "needs to mount a tmpfs (root); .ci/run runs it where it can"]
+fn needs_tmpfs_disk_full_is_fatal_names_the_file_and_leaves_nothing_partial() {
     let dir = tmp();
     let (input, out, reference) = (dir.path().join("in"), dir.path().join("out"), dir.path().join("ref"));
     fs::create_dir(&out).unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
-        .arg(&out)
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
-        eprintln!("skipped: cannot mount a tmpfs here (file_size_limit_efbig_* covers the write path)");
-        return;
-    }
-    let _guard = Tmpfs(&out);
+    let _guard = util::env::Tmpfs::mount(&out, "256k");
     with_one_big_file(&input);
     clean_to(&input, &reference, &[]).expect_code(0);
     assert!(tree(&reference).values().map(Vec::len).sum::<usize>() > 256 << 10);
