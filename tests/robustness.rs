@@ -239,7 +239,7 @@ fn write_error_names_the_path_and_leaves_no_partial_or_temp_file() {
 /// Corpus for the size-limit tests: small files plus one of ~300 KB.
 fn with_one_big_file(input: &Path) {
     corpus(input, 150, 7);
-    let mut rng = Rng(99);
+    let mut rng = Rng::new(99);
     let big: String = (0..3000).map(|i| format!("{i} {}\n", sentence(&mut rng))).collect();
     assert!(big.len() > 200 << 10);
     put(input, "s000/big.txt", big);
@@ -478,9 +478,9 @@ fn without_in_place_the_input_is_never_written() {
 
 fn long_line(bytes: usize) -> String {
     let mut s = String::with_capacity(bytes + 32);
-    let mut rng = Rng(5);
+    let mut rng = Rng::new(5);
     while s.len() < bytes {
-        s.push_str(["alpha ", "beta ", "gamma ", "delta "][rng.below(4) as usize]);
+        s.push_str(["alpha ", "beta ", "gamma ", "delta "][rng.below(4)]);
     }
     s.push_str("end.");
     s

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 
 use super::BIN;
+pub use super::Rng;
 
 /// The outcome of one run of the binary.
 pub struct Run {
@@ -149,25 +150,6 @@ pub fn assert_subset(got: &BTreeMap<Vec<u8>, Vec<u8>>, reference: &BTreeMap<Vec<
     }
 }
 
-/// A small seeded generator (SplitMix64): no dependency, same corpus everywhere.
-pub struct Rng(pub u64);
-
-impl Rng {
-    /// Next 64 random bits.
-    pub fn bits(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A number below `n`.
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.bits() % n
-    }
-}
-
 const WORDS: [&str; 24] = [
     "minister",
     "said",
@@ -198,7 +180,7 @@ const WORDS: [&str; 24] = [
 /// A sentence of 6–16 seeded words ending in a full stop.
 pub fn sentence(rng: &mut Rng) -> String {
     let n = 6 + rng.below(11);
-    let words: Vec<&str> = (0..n).map(|_| WORDS[rng.below(WORDS.len() as u64) as usize]).collect();
+    let words: Vec<&str> = (0..n).map(|_| WORDS[rng.below(WORDS.len())]).collect();
     format!("{}.", words.join(" "))
 }
 
@@ -206,14 +188,14 @@ pub fn sentence(rng: &mut Rng) -> String {
 /// 100; about a third of the paragraphs come from a shared pool, so there
 /// is real cross-document dedup work. Returns the total bytes.
 pub fn corpus(root: &Path, files: usize, seed: u64) -> u64 {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let pool: Vec<String> = (0..500).map(|_| sentence(&mut rng)).collect();
     let mut total = 0;
     for i in 0..files {
         let mut text = String::new();
         for _ in 0..(10 + rng.below(30)) {
             if rng.below(3) == 0 {
-                text.push_str(&pool[rng.below(pool.len() as u64) as usize]);
+                text.push_str(&pool[rng.below(pool.len())]);
             } else {
                 text.push_str(&sentence(&mut rng));
             }
