@@ -197,7 +197,7 @@ fn run_listing(cfg: &Config, budget: &Budget, root: &Path, meta: &fs::Metadata) 
             match cfg.max_bytes {
                 Some(limit) if first.size > limit => {
                     let err = Error::TooLarge { path: first.path.clone(), size: first.size, limit };
-                    decider.input(&first.rel);
+                    decider.input(&first.rel)?;
                     fail_shard(
                         &mut decider,
                         FileRow { path: first.rel.to_string_lossy().into_owned(), ..FileRow::default() },

@@ -101,10 +101,13 @@ impl Decider {
         }
     }
 
-    /// Registers an input (file or shard) and returns its number.
-    pub(super) fn input(&mut self, rel: &Path) -> u32 {
+    /// Registers an input (file or shard) and returns its number. Input
+    /// and document numbers share one limit, below [`EARLIER_RUN`].
+    pub(super) fn input(&mut self, rel: &Path) -> Result<u32> {
+        let number = u32::try_from(self.inputs.len()).ok().filter(|&n| n < EARLIER_RUN);
+        let number = number.ok_or(Error::TooManyDocuments { limit: u64::from(EARLIER_RUN - 1) })?;
         self.inputs.push(rel.to_string_lossy().into_owned());
-        u32::try_from(self.inputs.len() - 1).unwrap_or(u32::MAX)
+        Ok(number)
     }
 
     /// `file`, or `file:line` for a JSONL record.

@@ -38,24 +38,24 @@ impl Shard {
     }
 }
 
-/// One line of a shard after preparation (parallel step).
+/// One line of a shard after parsing and preparation (parallel step).
 // Nearly every line is a `Doc`; boxing it would only add an allocation.
 #[allow(clippy::large_enum_variant)]
-enum Line {
+enum Parsed {
     Doc { line: u64, record: Record, doc: Document, history: Option<History>, repaired: bool, bytes: u64 },
     Rejected { line: u64, raw: Vec<u8>, error: RecordError },
 }
 
 /// Parses and prepares one line (`raw` exactly as read, without the `\n`).
-fn prepare_line(line: u64, raw: Vec<u8>, cfg: &Config, ix: Option<&IndexRun>) -> Line {
+fn prepare_line(line: u64, raw: Vec<u8>, cfg: &Config, ix: Option<&IndexRun>) -> Parsed {
     let bytes = raw.len() as u64 + 1;
     match Record::parse_bytes(raw, &cfg.text_field, cfg.encoding) {
         Ok((record, text, repaired)) => {
             let doc = Document::prepare(text, &cfg.text);
             let history = ix.map(|ix| history(ix, &doc));
-            Line::Doc { line, record, doc, history, repaired, bytes }
+            Parsed::Doc { line, record, doc, history, repaired, bytes }
         }
-        Err((raw, error)) => Line::Rejected { line, raw, error },
+        Err((raw, error)) => Parsed::Rejected { line, raw, error },
     }
 }
 
@@ -90,8 +90,8 @@ fn read_batch(reader: &mut dyn io::BufRead, next_line: &mut u64) -> Batch {
 }
 
 /// What a decided record becomes.
-fn render_line(line: &Line, plan: Option<&Plan>, cfg: &Config, out: &mut Vec<u8>) {
-    let (Line::Doc { record, doc, .. }, Some(plan)) = (line, plan) else { return };
+fn render_line(line: &Parsed, plan: Option<&Plan>, cfg: &Config, out: &mut Vec<u8>) {
+    let (Parsed::Doc { record, doc, .. }, Some(plan)) = (line, plan) else { return };
     if let Some(field) = &cfg.annotate {
         record.write_with_field(field, &annotation(doc, plan), out);
         return;
@@ -145,7 +145,7 @@ pub(super) fn run_shard(
     stdin: Option<Box<dyn BufRead + Send>>,
     stdout: &mut Option<jsonl::Sink>,
 ) -> Result<()> {
-    let input = decider.input(&shard.rel);
+    let input = decider.input(&shard.rel)?;
     let mut row = FileRow { path: shard.rel.to_string_lossy().into_owned(), ..FileRow::default() };
     let opened = match stdin {
         Some(r) => Ok(r),
@@ -243,10 +243,10 @@ fn process_batch(
     row: &mut FileRow,
 ) -> Result<()> {
     let ix = decider.index.as_ref();
-    let lines: Vec<Line> = batch.into_par_iter().map(|(n, raw)| prepare_line(n, raw, cfg, ix)).collect();
+    let lines: Vec<Parsed> = batch.into_par_iter().map(|(n, raw)| prepare_line(n, raw, cfg, ix)).collect();
     if let Some(field) = &cfg.annotate {
         for l in &lines {
-            if let Line::Doc { line, record, .. } = l
+            if let Parsed::Doc { line, record, .. } = l
                 && record.has_field(field)
             {
                 let message = format!(
@@ -260,7 +260,7 @@ fn process_batch(
     let mut plans = Vec::with_capacity(lines.len());
     for l in &lines {
         match l {
-            Line::Doc { line, doc, history, repaired, bytes, .. } => {
+            Parsed::Doc { line, doc, history, repaired, bytes, .. } => {
                 let plan = decider.decide(input, *line, doc, history.as_ref())?;
                 let mut stats = Stats::of_plan(&plan);
                 stats.bytes_in = *bytes;
@@ -274,7 +274,7 @@ fn process_batch(
                 row.stats += stats;
                 plans.push(Some(plan));
             }
-            Line::Rejected { line, raw, error } => {
+            Parsed::Rejected { line, raw, error } => {
                 decider.reject(shard.name(), *line, raw, &error.to_string(), row)?;
                 plans.push(None);
             }
@@ -293,7 +293,7 @@ fn process_batch(
     // shard is its only copy (with --out, the input still holds it).
     let in_place = matches!(cfg.output, Output::InPlace { .. });
     for (l, mut r) in lines.iter().zip(rendered) {
-        if let (true, Line::Rejected { raw, .. }) = (in_place, l) {
+        if let (true, Parsed::Rejected { raw, .. }) = (in_place, l) {
             r.extend_from_slice(raw);
             r.push(b'\n');
         }

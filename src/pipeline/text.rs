@@ -154,14 +154,14 @@ pub(super) fn decide_window(decider: &mut Decider, window: Window) -> Result<Vec
     for item in window {
         match item {
             Ok(p) => {
-                let input = decider.input(&p.file.rel);
+                let input = decider.input(&p.file.rel)?;
                 let plan = decider.decide(input, 0, &p.doc, p.history.as_ref())?;
                 let duplicate_of = plan.duplicate_of.map(|d| decider.doc_name(d));
                 out.push(Decided { prepared: p, plan, duplicate_of });
             }
             Err(failed) => {
                 let (file, err) = *failed;
-                decider.input(&file.rel);
+                decider.input(&file.rel)?;
                 diag!("newsdedup: {err}");
                 decider.report.push(FileRow::failed(&file.rel, &err));
             }
