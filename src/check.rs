@@ -2,8 +2,10 @@
 //! [`Config::validate`]. Every check of a run is here, made before anything
 //! is created or written: options that contradict each other, and paths that
 //! would collide (outputs inside the input, side files on the same file or
-//! on the data stream, an index inside the input). The messages name the
-//! command-line options, the names users know the fields by.
+//! on the data stream, an index inside the input). A failed check is a
+//! [`ConfigError`], which names the fields concerned; its message, which
+//! names the command-line options users know the fields by, is written in
+//! `cli.rs` (the one module that knows the command line).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -14,25 +16,120 @@ use crate::error::{Error, Result};
 use crate::side::Target;
 use crate::write::resolve;
 
+/// A side file of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// [`Config::report`].
+    Report,
+    /// [`Config::explain`].
+    Explain,
+    /// [`Config::rejects`].
+    Rejects,
+}
+
+/// Why a configuration cannot be run (see [`Config::validate`]).
+#[derive(Debug)]
+pub enum ConfigError {
+    /// [`Output::Dir`] or [`Output::InPlace`] with [`Input::Stdin`].
+    StdinToFiles,
+    /// [`Config::annotate`] names [`Config::text_field`].
+    AnnotateIsTextField {
+        /// The field.
+        field: String,
+    },
+    /// [`Config::index`] with a document scope ([`crate::dedup::Rules::scope`]).
+    IndexNeedsCorpusScope,
+    /// A side file on standard output while [`Output::Stdout`] carries the data.
+    SideOnStdout {
+        /// Which.
+        side: Side,
+        /// Its path.
+        path: PathBuf,
+    },
+    /// Two side files name the same file (or both standard output).
+    SidesCollide {
+        /// The later one.
+        side: Side,
+        /// The earlier one.
+        other: Side,
+        /// The path of the later one.
+        path: PathBuf,
+    },
+    /// A side file inside the [`Output::Dir`] folder.
+    SideInsideOut {
+        /// Which.
+        side: Side,
+        /// Its path.
+        path: PathBuf,
+        /// The output folder.
+        out: PathBuf,
+    },
+    /// A side file that is the input or inside it.
+    SideIntoInput {
+        /// Which.
+        side: Side,
+        /// Its path.
+        path: PathBuf,
+        /// The input.
+        input: PathBuf,
+    },
+    /// The [`Output::Dir`] folder is the input.
+    OutIsInput {
+        /// The output folder.
+        out: PathBuf,
+    },
+    /// The [`Output::Dir`] folder is inside the input tree.
+    OutInsideInput {
+        /// The output folder.
+        out: PathBuf,
+        /// The input.
+        input: PathBuf,
+    },
+    /// The [`Output::Dir`] folder contains the input tree.
+    OutContainsInput {
+        /// The output folder.
+        out: PathBuf,
+        /// The input.
+        input: PathBuf,
+    },
+    /// [`Config::index`] is the input or inside it.
+    IndexInsideInput {
+        /// The index folder.
+        index: PathBuf,
+        /// The input.
+        input: PathBuf,
+    },
+    /// The input is inside [`Config::index`].
+    InputInsideIndex {
+        /// The index folder.
+        index: PathBuf,
+        /// The input.
+        input: PathBuf,
+    },
+    /// A file-name pattern of [`crate::walk::WalkOptions::globs`] is not valid.
+    Glob(String),
+}
+
+impl From<ConfigError> for Error {
+    fn from(e: ConfigError) -> Error {
+        Error::Config(e)
+    }
+}
+
 impl Config {
-    /// Checks the configuration; an `Err` names what to change. Made by
-    /// [`crate::pipeline::run`] before anything else, and by the command
-    /// line as soon as it is parsed. Looks at the file system (paths are
-    /// resolved) but changes nothing.
+    /// Checks the configuration; an `Err` ([`Error::Config`], or an I/O
+    /// error naming a path that cannot be resolved) says what to change.
+    /// Made by [`crate::pipeline::run`] before anything else. Looks at the
+    /// file system (paths are resolved) but changes nothing.
     pub fn validate(&self) -> Result<()> {
         if self.input == Input::Stdin && matches!(self.output, Output::InPlace { .. } | Output::Dir(_)) {
-            return Err(Error::Config(
-                "--in-place and --out need a file or directory input; standard input is cleaned to standard output"
-                    .into(),
-            ));
+            return Err(ConfigError::StdinToFiles.into());
         }
         if let Some(field) = self.annotate.as_ref().filter(|f| **f == self.text_field) {
-            return Err(Error::Config(format!(
-                "--annotate={field}: the annotation field must not be the text field {field:?}"
-            )));
+            return Err(ConfigError::AnnotateIsTextField { field: field.clone() }.into());
         }
         if self.index.is_some() && self.rules.scope != Scope::Corpus {
-            return Err(Error::Config("--index needs --scope corpus".into()));
+            return Err(ConfigError::IndexNeedsCorpusScope.into());
         }
         check_side_files(self)?;
         if let (Input::Path(root), Output::Dir(out)) = (&self.input, &self.output) {
@@ -46,22 +143,18 @@ impl Config {
 }
 
 /// Refuses side files that would overwrite each other, the cleaned output
-/// or the input, and `-` when standard output carries the data. Called
-/// before anything is created or written.
+/// or the input, and `-` when standard output carries the data.
 fn check_side_files(cfg: &Config) -> Result<()> {
-    let sides: Vec<(&str, &PathBuf)> =
-        [("--report", &cfg.report), ("--explain", &cfg.explain), ("--rejects", &cfg.rejects)]
+    let sides: Vec<(Side, &PathBuf)> =
+        [(Side::Report, &cfg.report), (Side::Explain, &cfg.explain), (Side::Rejects, &cfg.rejects)]
             .into_iter()
-            .filter_map(|(flag, p)| p.as_ref().map(|p| (flag, p)))
+            .filter_map(|(side, p)| p.as_ref().map(|p| (side, p)))
             .collect();
-    let mut seen: Vec<(&str, &PathBuf, Option<PathBuf>)> = Vec::new();
-    for (flag, path) in sides {
+    let mut seen: Vec<(Side, &PathBuf, Option<PathBuf>)> = Vec::new();
+    for (side, path) in sides {
         let target = Target::of(path).map_err(|e| Error::io(path, e))?;
         if target == Target::Stdout && cfg.output == Output::Stdout {
-            return Err(Error::invalid(
-                path,
-                format!("{flag}: standard output carries the cleaned data; give a file name (or --out DIR)"),
-            ));
+            return Err(ConfigError::SideOnStdout { side, path: path.clone() }.into());
         }
         let resolved = match &target {
             Target::Atomic(p) => Some(resolve(p).map_err(|e| Error::io(path, e))?),
@@ -69,36 +162,33 @@ fn check_side_files(cfg: &Config) -> Result<()> {
             _ => None,
         };
         let atomic = matches!(target, Target::Atomic(_));
-        for (other, other_path, other_resolved) in &seen {
+        for &(other, other_path, ref other_resolved) in &seen {
             let same_stream = target == Target::Stdout && Target::of(other_path).ok() == Some(Target::Stdout);
             if same_stream || (resolved.is_some() && resolved == *other_resolved) {
-                return Err(Error::invalid(path, format!("{flag} and {other} name the same file; give each its own")));
+                return Err(ConfigError::SidesCollide { side, other, path: path.clone() }.into());
             }
         }
         if let (true, Some(r), Output::Dir(out)) = (atomic, &resolved, &cfg.output) {
             let out_r = resolve(out).map_err(|e| Error::io(out, e))?;
             if r.starts_with(&out_r) {
-                return Err(Error::invalid(
-                    path,
-                    format!("{flag} is inside --out {}: it could overwrite a cleaned file", out.display()),
-                ));
+                return Err(ConfigError::SideInsideOut { side, path: path.clone(), out: out.clone() }.into());
             }
         }
         if let (true, Input::Path(root)) = (atomic, &cfg.input) {
-            check_side_file(root, path, flag)?;
+            check_side_file(root, path, side)?;
         }
-        seen.push((flag, path, resolved));
+        seen.push((side, path, resolved));
     }
     Ok(())
 }
 
-/// Refuses a side file (`--report`, `--explain`, `--rejects`) that is the
-/// input or lies inside the input tree: the input is never written.
-pub fn check_side_file(input: &Path, path: &Path, flag: &str) -> Result<()> {
+/// Refuses a side file that is the input or lies inside the input tree:
+/// the input is never written.
+pub fn check_side_file(input: &Path, path: &Path, side: Side) -> Result<()> {
     let i = resolve(input).map_err(|e| Error::io(input, e))?;
     let p = resolve(path).map_err(|e| Error::io(path, e))?;
     if p == i || p.starts_with(&i) {
-        return Err(Error::invalid(path, format!("{flag} would write into the input {}", input.display())));
+        return Err(ConfigError::SideIntoInput { side, path: path.into(), input: input.into() }.into());
     }
     Ok(())
 }
@@ -107,36 +197,30 @@ pub fn check_side_file(input: &Path, path: &Path, flag: &str) -> Result<()> {
 pub fn check_out_dir(input: &Path, out: &Path) -> Result<()> {
     let i = resolve(input).map_err(|e| Error::io(input, e))?;
     let o = resolve(out).map_err(|e| Error::io(out, e))?;
+    let (out, input) = (out.to_path_buf(), input.to_path_buf());
     if o == i {
-        return Err(Error::invalid(
-            out,
-            "--out is the input itself; the input is never modified (use --in-place to clean it in place)",
-        ));
+        return Err(ConfigError::OutIsInput { out }.into());
     }
     if o.starts_with(&i) {
-        return Err(Error::invalid(out, format!("--out is inside the input tree {}", input.display())));
+        return Err(ConfigError::OutInsideInput { out, input }.into());
     }
     if i.starts_with(&o) {
-        return Err(Error::invalid(out, format!("--out contains the input tree {}", input.display())));
+        return Err(ConfigError::OutContainsInput { out, input }.into());
     }
     Ok(())
 }
 
-/// `--index` must not lie inside the input (its files would be read as
-/// documents, and `--in-place` would rewrite them), nor hold it.
+/// The index must not lie inside the input (its files would be read as
+/// documents, and an in-place run would rewrite them), nor hold it.
 fn check_apart(root: &Path, index: &Path) -> Result<()> {
     let r = resolve(root).map_err(|e| Error::io(root, e))?;
     let i = resolve(index).map_err(|e| Error::io(index, e))?;
+    let (index, input) = (index.to_path_buf(), root.to_path_buf());
     if i == r || i.starts_with(&r) {
-        let msg = format!(
-            "--index {} is inside the input {}: give an index folder outside it",
-            index.display(),
-            root.display()
-        );
-        return Err(Error::Config(msg));
+        return Err(ConfigError::IndexInsideInput { index, input }.into());
     }
     if r.starts_with(&i) {
-        return Err(Error::Config(format!("the input {} is inside --index {}", root.display(), index.display())));
+        return Err(ConfigError::InputInsideIndex { index, input }.into());
     }
     Ok(())
 }
@@ -172,9 +256,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let input = dir.path().join("in");
         fs::create_dir(&input).unwrap();
-        assert!(check_side_file(&input, &input.join("a/1.txt"), "--explain").is_err());
-        assert!(check_side_file(&input, &input, "--report").is_err());
-        assert!(check_side_file(&input, &dir.path().join("report.json"), "--report").is_ok());
+        assert!(check_side_file(&input, &input.join("a/1.txt"), Side::Explain).is_err());
+        assert!(check_side_file(&input, &input, Side::Report).is_err());
+        assert!(check_side_file(&input, &dir.path().join("report.json"), Side::Report).is_ok());
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::check::ConfigError;
 use crate::config::{Config, Input, Output};
 use crate::dedup::{DEFAULT_MIN_CHARS, DEFAULT_MIN_CHARS_WITHIN, Rules, Scope};
 use crate::document::{Emit, TextOptions};
@@ -413,7 +414,7 @@ impl CleanArgs {
         };
         let exts =
             self.ext.iter().map(|e| e.trim_start_matches('.').to_lowercase()).filter(|e| !e.is_empty()).collect();
-        let globs = Filter::new(&self.glob).map_err(|e| Error::Config(format!("--glob: {e}")))?;
+        let globs = Filter::new(&self.glob).map_err(|e| ConfigError::Glob(e.to_string()))?;
         cfg.walk = WalkOptions { follow: self.follow, exts, globs };
         cfg.max_bytes = self.max_bytes;
         cfg.threads = self.threads;
@@ -441,6 +442,8 @@ impl CleanArgs {
         Ok(cfg)
     }
 }
+
+mod messages;
 
 #[cfg(test)]
 mod tests;

@@ -9,6 +9,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::check::ConfigError;
 use crate::index::IndexError;
 use crate::read::DecodeError;
 
@@ -67,7 +68,10 @@ pub enum Error {
     },
     /// The configuration cannot be run (see [`crate::config::Config::validate`]).
     #[error("{0}")]
-    Config(String),
+    Config(ConfigError),
+    /// The signal handler could not be installed (see [`crate::interrupt`]).
+    #[error("cannot install the signal handler: {0}")]
+    Signal(String),
     /// The persistent index failed.
     #[error(transparent)]
     Index(#[from] IndexError),
@@ -131,6 +135,7 @@ impl Error {
             Error::Invalid { .. } => "invalid",
             Error::Record { kind, .. } => kind,
             Error::Config(_) => "config",
+            Error::Signal(_) => "signal",
             Error::Index(_) => "index",
             Error::TooManyDocuments { .. } => "too-many-documents",
             Error::Threads(_) => "threads",

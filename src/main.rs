@@ -23,7 +23,7 @@ fn clean(args: newsdedup::cli::CleanArgs) -> ExitCode {
         // Standard input is read in one blocking call that a flag cannot
         // stop: there the default signal behaviour (end at once) is kept.
         if matches!(cfg.input, Input::Path(_)) {
-            interrupt::install().map_err(|e| Error::Config(format!("cannot install the signal handler: {e}")))?;
+            interrupt::install().map_err(|e| Error::Signal(e.to_string()))?;
         }
         newsdedup::pipeline::run(&cfg).map(|r| (cfg, r))
     });

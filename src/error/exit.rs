@@ -84,7 +84,7 @@ mod tests {
         assert_eq!(ExitCode::of(&Error::BrokenPipe), ExitCode::BrokenPipe);
         let io = Error::io(Path::new("a.txt"), io::Error::other("disk on fire"));
         assert_eq!(ExitCode::of(&io), ExitCode::Fatal);
-        assert_eq!(ExitCode::of(&Error::Config("no".into())), ExitCode::Fatal);
+        assert_eq!(ExitCode::of(&Error::Config(crate::check::ConfigError::StdinToFiles)), ExitCode::Fatal);
         assert_eq!(ExitCode::of_run(false), ExitCode::Success);
         assert_eq!(ExitCode::of_run(true), ExitCode::Partial);
     }
