@@ -106,6 +106,11 @@ pub enum ConfigError {
         /// The input.
         input: PathBuf,
     },
+    /// A directory input with [`Output::Stdout`]: a tree is written to a folder.
+    DirectoryToStdout {
+        /// The input.
+        input: PathBuf,
+    },
     /// A file-name pattern of [`crate::walk::WalkOptions::globs`] is not valid.
     Glob(String),
 }
@@ -132,6 +137,11 @@ impl Config {
             return Err(ConfigError::IndexNeedsCorpusScope.into());
         }
         check_side_files(self)?;
+        if let (Input::Path(root), Output::Stdout) = (&self.input, &self.output)
+            && root.is_dir()
+        {
+            return Err(ConfigError::DirectoryToStdout { input: root.clone() }.into());
+        }
         if let (Input::Path(root), Output::Dir(out)) = (&self.input, &self.output) {
             check_out_dir(root, out)?;
         }

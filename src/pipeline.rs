@@ -142,9 +142,6 @@ fn run_tree(cfg: &Config, budget: &Budget, root: &Path) -> Result<Finished> {
     let meta = fs::metadata(root).map_err(|e| Error::io(root, e))?;
     let created = match &cfg.output {
         Output::Dir(out) => create_out_dir(out)?,
-        Output::Stdout if meta.is_dir() => {
-            return Err(Error::invalid(root, "is a directory; give --out DIR (or --dry-run, or --in-place)"));
-        }
         _ => None,
     };
     let result = run_listing(cfg, budget, root, &meta);
@@ -183,10 +180,6 @@ fn run_listing(cfg: &Config, budget: &Budget, root: &Path, meta: &fs::Metadata) 
             diag!("newsdedup: {}", s.error);
         }
         decider.report.push(FileRow::skipped(&s.rel, &s.error, s.failure));
-    }
-    if cfg.output == Output::Stdout && meta.is_dir() && listing.files.iter().any(|f| !is_jsonl(f, cfg)) {
-        let msg = "is a directory of text files; give --out DIR (or --dry-run, or --in-place)";
-        return Err(Error::invalid(root, msg));
     }
     let bar = progress_bar(cfg, listing.files.iter().map(|f| f.size).sum());
     let mut stdout: Option<jsonl::Sink> = None;

@@ -67,6 +67,9 @@ impl std::fmt::Display for ConfigError {
             ConfigError::InputInsideIndex { index, input } => {
                 write!(f, "the input {} is inside --index {}", input.display(), index.display())
             }
+            ConfigError::DirectoryToStdout { input } => {
+                write!(f, "{}: is a directory; give --out DIR (or --dry-run, or --in-place)", input.display())
+            }
             ConfigError::Glob(e) => write!(f, "--glob: {e}"),
         }
     }
