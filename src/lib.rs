@@ -9,6 +9,8 @@
 //! budget of [`threads`]. Errors are [`error::Error`]; the command maps
 //! them to an [`error::ExitCode`]. See the ARCHITECTURE section of the
 //! README for the module diagram.
+//! [`session`] makes the same decisions for documents held in memory (the
+//! Python package in `python/` is built on it).
 //!
 //! Cleaning one text:
 //!
@@ -36,6 +38,7 @@ pub mod normalize;
 pub mod pipeline;
 pub mod read;
 pub mod report;
+pub mod session;
 pub mod side;
 pub mod split;
 pub mod threads;

@@ -62,7 +62,7 @@ use crate::write::stream::finish_stdout;
 use crate::write::{create_out_dir, remove_empty_dirs};
 
 mod decider;
-mod index_run;
+pub mod index_run;
 mod shard;
 mod text;
 

@@ -147,6 +147,15 @@ pub fn decode(bytes: Vec<u8>, policy: EncodingPolicy) -> Result<(String, Decodin
     }
 }
 
+/// Reads a whole file and decodes it by `policy`, as `newsdedup clean FILE`
+/// does; errors name the file (and the byte offset for a decoding error).
+pub fn read_file(path: &std::path::Path, policy: EncodingPolicy) -> Result<String, crate::error::Error> {
+    let bytes = std::fs::read(path).map_err(|e| crate::error::Error::io(path, e))?;
+    decode(bytes, policy)
+        .map(|(text, _)| text)
+        .map_err(|cause| crate::error::Error::Decode { path: path.into(), cause })
+}
+
 fn memchr_nul(bytes: &[u8]) -> Option<usize> {
     // `contains` on bytes is core's word-at-a-time memchr; `position` alone
     // is a byte loop. Text rarely has a NUL, so the second pass is rare.

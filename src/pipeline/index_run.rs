@@ -30,19 +30,25 @@
 //!    can fail, so exit code 0 (or 1) means "recorded", and a failure or a
 //!    kill at any earlier point leaves the index as it was, so the rerun is
 //!    a plain rerun.
+//!
+//! [`crate::session`] (documents held in memory, the Python package) uses
+//! the same [`IndexRun`] through [`IndexRun::open_batch`],
+//! [`IndexRun::commit_counts`] and [`history`], so its batches, retries and
+//! lookups are the CLI's.
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use crate::config::{Config, Input, Output};
 use crate::dedup::{Earlier, History};
 use crate::document::Document;
 use crate::error::{Error, Result};
-use crate::index::{Batch, BatchId, Entry, Index, Journal, RunInfo};
+use crate::index::{Batch, BatchId, Entry, Index, IndexError, Journal, RunInfo};
 use crate::report::Report;
 use crate::threads::Budget;
 
-/// The index of a run with `--index`.
-pub(super) struct IndexRun {
+/// The index of a run with `--index` (or of a [`crate::session::Session`]).
+pub struct IndexRun {
     index: Index,
     batch: Batch,
     id: BatchId,
@@ -84,28 +90,49 @@ impl IndexRun {
             index
         };
         let batch = batch_of(cfg)?;
-        let id = index.batch_id(&batch);
         let label = match &cfg.input {
             Input::Stdin => "<stdin>".to_owned(),
             Input::Path(p) => p.display().to_string(),
         };
+        let in_place = matches!(cfg.output, Output::InPlace { .. });
+        Ok(Some(IndexRun::start(index, batch, label, dry_run, in_place, cfg.quiet)?))
+    }
+
+    /// Opens (creating it if absent), locks and verifies the index at
+    /// `path` for a run of `batch` that records what it keeps first and does
+    /// not change its input: a [`crate::session::Session`]. `label` is
+    /// recorded with each commit. Its tiering merge starts in the background.
+    pub fn open_batch(path: &Path, batch: Batch, label: String) -> Result<IndexRun, IndexError> {
+        let mut index = Index::open(path)?;
+        index.start_merge()?;
+        IndexRun::start(index, batch, label, false, false, true)
+    }
+
+    /// The run of `batch` over an open index: is it a retry, and what did a
+    /// killed `--in-place` run of it journal.
+    fn start(
+        index: Index,
+        batch: Batch,
+        label: String,
+        dry_run: bool,
+        in_place: bool,
+        quiet: bool,
+    ) -> Result<IndexRun, IndexError> {
+        let id = index.batch_id(&batch);
         let pending = if id.retry { Vec::new() } else { index.pending(&batch, id.number)? };
-        let journal = match cfg.output {
-            Output::InPlace { .. } => index.journal(&batch)?,
-            _ => None,
-        };
-        Ok(Some(IndexRun {
+        let journal = if in_place { index.journal(&batch)? } else { None };
+        Ok(IndexRun {
             index,
             batch,
             id,
             dry_run,
             label,
-            quiet: cfg.quiet,
+            quiet,
             new_keys: Vec::new(),
             pending: pending.into_iter().map(|e| (e.key, e.doc)).collect(),
             journal,
             journaled: 0,
-        }))
+        })
     }
 
     /// `--in-place`: journals the first occurrences decided so far; called
@@ -120,60 +147,82 @@ impl IndexRun {
     }
 
     /// True when the run's first occurrences are to be recorded (not a dry run).
-    pub(super) fn records(&self) -> bool {
+    pub fn records(&self) -> bool {
         !self.dry_run
     }
 
     /// This run's batch number (entries of it are this run's own).
-    pub(super) fn batch_number(&self) -> u32 {
+    pub fn batch_number(&self) -> u32 {
         self.id.number
     }
 
+    /// True when the index already held a committed run of this batch when
+    /// the run started (or, for a session, at its last commit).
+    pub fn is_retry(&self) -> bool {
+        self.id.retry
+    }
+
     /// Records the first occurrences a decision added: `(key, document anchor)`.
-    pub(super) fn add(&mut self, firsts: impl Iterator<Item = (u128, u64)>) {
+    pub fn add(&mut self, firsts: impl Iterator<Item = (u128, u64)>) {
         let batch = self.id.number;
         self.new_keys.extend(firsts.map(|(key, doc)| Entry { key, doc, batch }));
     }
 
     /// The name of a batch, for `--explain`.
-    pub(super) fn batch_name(&self, number: u32) -> String {
+    pub fn batch_name(&self, number: u32) -> String {
         self.index.batch(number).unwrap_or(&self.batch).display()
     }
 
     /// The last step of a run: adds this run's first occurrences and records
     /// the run, atomically. A dry run adds nothing; a retry that found
     /// nothing new leaves the index untouched (the run is not recorded twice).
-    pub(super) fn commit(self, report: &Report) -> Result<()> {
+    pub(super) fn commit(mut self, report: &Report) -> Result<()> {
+        self.commit_counts(report.totals.documents_read, report.totals.paragraphs_in)?;
+        // Dropping `self` releases the lock.
+        Ok(())
+    }
+
+    /// The commit of a run that goes on: records the first
+    /// occurrences added since the last commit, as a run of `docs`
+    /// documents and `paragraphs` paragraphs, and keeps the index open and
+    /// locked; later runs of the batch — and this one after the commit —
+    /// are retries. Returns the number of keys added (0, and nothing
+    /// recorded, for a dry run or a retry that found nothing new).
+    pub fn commit_counts(&mut self, docs: u64, paragraphs: u64) -> Result<u64, IndexError> {
         if self.dry_run {
-            return Ok(());
+            return Ok(0);
         }
         if self.id.retry && self.new_keys.is_empty() {
             self.index.drop_journal(&self.batch);
             if !self.quiet {
                 eprintln!("newsdedup: a retry of batch {}: nothing new, the index is unchanged", self.batch.display());
             }
-            return Ok(());
+            return Ok(0);
         }
         let run = RunInfo {
             timestamp: crate::index::unix_now(),
-            docs: report.totals.documents_read,
-            paragraphs: report.totals.paragraphs_in,
-            label: self.label,
-            batch: self.batch,
+            docs,
+            paragraphs,
+            label: self.label.clone(),
+            batch: self.batch.clone(),
         };
         // What a killed run journaled and this one found in place.
         let number = self.id.number;
-        let mut new_keys = self.new_keys;
+        let mut new_keys = std::mem::take(&mut self.new_keys);
         let index = &self.index;
         new_keys.extend(
-            self.pending.into_iter().filter(|&(key, _)| index.get(key).is_none()).map(|(key, doc)| Entry {
-                key,
-                doc,
-                batch: number,
-            }),
+            std::mem::take(&mut self.pending)
+                .into_iter()
+                .filter(|&(key, _)| index.get(key).is_none())
+                .map(|(key, doc)| Entry { key, doc, batch: number }),
         );
-        self.index.commit(new_keys, run)?;
-        Ok(())
+        let added = new_keys.len() as u64;
+        self.index.commit_in_place(new_keys, run)?;
+        self.journaled = 0;
+        // The batch is now in the table (an anonymous one under a new number
+        // each time: a later commit records another anonymous batch).
+        self.id = self.index.batch_id(&self.batch);
+        Ok(added)
     }
 }
 
@@ -194,7 +243,7 @@ fn batch_of(cfg: &Config) -> Result<Batch> {
 
 /// Looks a document up in the persistent index, and in what a killed run of
 /// this batch journaled (parallel step: neither changes during a run).
-pub(super) fn history(run: &IndexRun, doc: &Document) -> History {
+pub fn history(run: &IndexRun, doc: &Document) -> History {
     let ix = &run.index;
     let journaled = |key: u128| run.pending.get(&key).map(|&doc| (doc, run.id.number));
     // Batched lookups of the paragraph keys and then the whole-document
