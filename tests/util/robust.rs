@@ -10,6 +10,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
 
 use super::BIN;
 pub use super::Rng;
@@ -205,4 +207,75 @@ pub fn corpus(root: &Path, files: usize, seed: u64) -> u64 {
         put(root, format!("s{:03}/f{i:05}.txt", i / 100), text);
     }
     total
+}
+
+/// A fresh temporary folder.
+pub fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+/// `clean IN --out OUT` plus `extra`.
+pub fn clean_to(input: &Path, out: &Path, extra: &[&str]) -> Run {
+    let mut args: Vec<&OsStr> = vec!["clean".as_ref(), input.as_os_str(), "--out".as_ref(), out.as_os_str()];
+    args.extend(extra.iter().map(OsStr::new));
+    run(&args)
+}
+
+/// Starts `clean INPUT --out OUT -j2` (stderr piped).
+pub fn spawn_clean(input: &Path, out: &Path) -> std::process::Child {
+    let mut c = command(&[OsStr::new("clean"), input.as_os_str(), "--out".as_ref(), out.as_os_str(), "-j2".as_ref()]);
+    c.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap()
+}
+
+/// An uninterrupted run into `out`: its tree and how long it took.
+pub fn reference_run(input: &Path, out: &Path) -> (BTreeMap<Vec<u8>, Vec<u8>>, Duration) {
+    let started = Instant::now();
+    clean_to(input, out, &["-j2"]).expect_code(0);
+    (tree(out), started.elapsed())
+}
+
+/// Files under `root` with a final name (temporary files left out).
+pub fn finals(root: &Path) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    tree(root)
+        .into_iter()
+        .filter(|(k, _)| !k.rsplit(|&b| b == b'/').next().unwrap().starts_with(b".newsdedup-"))
+        .collect()
+}
+
+/// The signal tests share one corpus size: 3000 files of a few KB (two
+/// windows). On this machine a run takes seconds, dominated by `openat`.
+pub const SIGNAL_CORPUS: usize = 3000;
+
+/// When to send a signal: a delay after the start, or after the first
+/// window started writing (the mtime of `out/s000` changed: a temporary
+/// file was created or renamed there). Fixed delays alone land before the
+/// first write on a loaded machine.
+#[derive(Clone, Copy, Debug)]
+pub enum At {
+    /// This long after the start.
+    Start(Duration),
+    /// This long after the first window started writing.
+    Writing(Duration),
+}
+
+/// The modification time of `dir`, when it exists.
+pub fn stamp(dir: &Path) -> Option<(i64, i64)> {
+    fs::metadata(dir).ok().map(|m| (m.mtime(), m.mtime_nsec()))
+}
+
+/// Spawns a run into `out` and returns it at the point `at`.
+pub fn spawn_until(input: &Path, out: &Path, at: At) -> std::process::Child {
+    let before = stamp(&out.join("s000"));
+    let child = spawn_clean(input, out);
+    match at {
+        At::Start(d) => sleep(d),
+        At::Writing(d) => {
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while stamp(&out.join("s000")) == before && Instant::now() < deadline {
+                sleep(Duration::from_millis(1));
+            }
+            sleep(d);
+        }
+    }
+    child
 }
