@@ -9,6 +9,7 @@
 #   A  newsdedup clean new.jsonl --out ...                     (no index)
 #   B  newsdedup clean new.jsonl --out ... --index COPY        (lookups + commit of the new keys)
 # COPY is a fresh copy of the index for every run (the copy is not timed). Prints both and B/A.
+# NEWSDEDUP_BIN: the binary to time (default: cargo build --release).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 M=${1:-10}
@@ -17,8 +18,12 @@ WORDS=${WORDS:-60}
 REPS=${REPS:-3}
 DIR=${BENCH_DIR:-target/bench/index-${M}m-${N}-w${WORDS}}
 cargo build --release --quiet --example index_bench
-cargo build --release --quiet
-BIN=$(realpath target/release/newsdedup)
+if [[ -n ${NEWSDEDUP_BIN:-} ]]; then
+    BIN=$(realpath "$NEWSDEDUP_BIN")
+else
+    cargo build --release --quiet
+    BIN=$(realpath target/release/newsdedup)
+fi
 mkdir -p "$DIR"
 if [[ ! -f $DIR/index.complete ]]; then
     rm -rf "$DIR/index"

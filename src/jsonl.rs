@@ -29,6 +29,7 @@ use crate::read::{EncodingPolicy, decode};
 
 mod frames;
 mod misfit;
+mod scan;
 mod surrogate;
 
 use frames::{Gzip, Zstd};
@@ -273,6 +274,10 @@ impl Record {
         text_field: &str,
         policy: EncodingPolicy,
     ) -> Result<(Vec<(String, Range<usize>)>, usize, String, bool), RecordError> {
+        // The common case without serde's pass over the text (src/jsonl/scan.rs).
+        if let Some((fields, text_at, text)) = scan::scan(line, start, text_field) {
+            return Ok((fields, text_at, text, false));
+        }
         let body = &line[start..];
         // Invalid bytes become `?` (same length) for the parser, so that value
         // ranges index the raw line; they can only be valid inside strings.
@@ -381,6 +386,8 @@ impl Record {
     }
 
     fn write(&self, text: Option<&str>, extra: Option<(&str, &serde_json::Value)>, out: &mut Vec<u8>) {
+        // The new text replaces the old one, which is rarely shorter: one allocation.
+        out.reserve(self.line.len() + 64);
         out.push(b'{');
         let mut first = true;
         for (i, (k, v)) in self.fields.iter().enumerate() {
@@ -388,10 +395,10 @@ impl Record {
                 out.push(b',');
             }
             first = false;
-            write_json(out, k.as_str());
+            scan::write_str(out, k);
             out.push(b':');
             match text {
-                Some(t) if i == self.text_at => write_json(out, t),
+                Some(t) if i == self.text_at => scan::write_str(out, t),
                 _ => out.extend_from_slice(&self.line[v.clone()]),
             }
         }

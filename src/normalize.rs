@@ -28,6 +28,8 @@ use std::ops::Range;
 
 use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
 
+mod nfc;
+
 /// Whether curly and typographic quotes are folded to ASCII.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum QuoteMode {
@@ -203,7 +205,7 @@ fn next_candidate(bytes: &[u8], from: usize) -> usize {
 /// take one pass that copies runs of unchanged text whole.
 pub fn normalize_line_into(line: &str, quotes: QuoteMode, out: &mut String) {
     let ascii = line.is_ascii();
-    if ascii || is_nfc_quick(line.chars()) == IsNormalized::Yes {
+    if ascii || nfc::is_plainly_nfc(line) || is_nfc_quick(line.chars()) == IsNormalized::Yes {
         let start = out.len();
         // In ASCII there is nothing for a removed control to compose with,
         // so it can be skipped on the way; elsewhere removal must come

@@ -1,0 +1,255 @@
+//! The fast path of [`super::Record::parse_bytes`]: a record read without a
+//! parse tree, and JSON strings written without serde.
+//!
+//! [`scan`] walks the top level of a line by hand: it finds each field's
+//! name and the byte range of its value, decodes the text field's string in
+//! one pass (copying the runs between escapes), and hands every *other*
+//! value to `serde_json` to validate (they are small: ids, metadata). It
+//! accepts only what it understands completely: a line that is valid UTF-8,
+//! field names without escapes, a text string without surrogate escapes, no
+//! duplicate or missing text field, nesting under 100 levels. Anything else
+//! returns `None` and the line goes through the general serde path, which
+//! says exactly what is wrong; so the two paths agree on every line (the
+//! tests compare them), and the fast one only decides the common case.
+//!
+//! [`write_str`] escapes a string exactly as `serde_json::to_writer` does
+//! (`\"`, `\\`, `\b \f \n \r \t`, other control characters as `\u00xx`),
+//! copying runs of bytes that need no escape.
+
+use std::ops::Range;
+
+/// Fields (name, raw value range in `line`), the index of the text field,
+/// and its decoded text: what the serde path would return for the line.
+pub(super) type Scanned = (Vec<(String, Range<usize>)>, usize, String);
+
+/// Deeper nesting than this goes to serde (whose limit is 128 levels).
+const MAX_DEPTH: usize = 100;
+
+/// Scans `line[start..]` (`start` skips a byte order mark). `None`: not
+/// decided here, use the serde path.
+pub(super) fn scan(line: &[u8], start: usize, text_field: &str) -> Option<Scanned> {
+    let body = std::str::from_utf8(line.get(start..)?).ok()?;
+    let b = body.as_bytes();
+    let mut i = skip_ws(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    i = skip_ws(b, i + 1);
+    let mut fields = Vec::with_capacity(4);
+    let mut text: Option<(usize, String)> = None;
+    if b.get(i) != Some(&b'}') {
+        loop {
+            // Name: a string without escapes or control characters.
+            if b.get(i) != Some(&b'"') {
+                return None;
+            }
+            let name_end = next_special(b, i + 1)?;
+            if b[name_end] != b'"' {
+                return None;
+            }
+            let name = &body[i + 1..name_end];
+            i = skip_ws(b, name_end + 1);
+            if b.get(i) != Some(&b':') {
+                return None;
+            }
+            i = skip_ws(b, i + 1);
+            let value_start = i;
+            if name == text_field {
+                if text.is_some() || b.get(i) != Some(&b'"') {
+                    return None; // duplicate, or not a string: serde names it
+                }
+                let (end, decoded) = decode_string(body, i)?;
+                text = Some((fields.len(), decoded));
+                i = end;
+            } else {
+                i = skip_value(b, i)?;
+                serde_json::from_str::<serde::de::IgnoredAny>(&body[value_start..i]).ok()?;
+            }
+            fields.push((name.to_owned(), value_start + start..i + start));
+            i = skip_ws(b, i);
+            match b.get(i) {
+                Some(b',') => i = skip_ws(b, i + 1),
+                Some(b'}') => break,
+                _ => return None,
+            }
+        }
+    }
+    if skip_ws(b, i + 1) != b.len() {
+        return None;
+    }
+    let (text_at, text) = text?;
+    Some((fields, text_at, text))
+}
+
+/// The first `i >= from` where `b[i]` is `"`, `\\` or a control character
+/// (below 0x20): eight bytes per step (SWAR, as serde_json does).
+fn next_special(b: &[u8], from: usize) -> Option<usize> {
+    const L: u64 = 0x0101_0101_0101_0101;
+    const H: u64 = 0x8080_8080_8080_8080;
+    let mut i = from;
+    let rest = b.get(from..)?;
+    let mut chunks = rest.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        // A zero byte of `w ^ c*L` is a byte equal to c; `w - 0x20*L` borrows
+        // at a byte below 0x20. The lowest flagged byte is exact.
+        let quote = (w ^ (L * u64::from(b'"'))).wrapping_sub(L);
+        let backslash = (w ^ (L * u64::from(b'\\'))).wrapping_sub(L);
+        let control = w.wrapping_sub(L * 0x20);
+        let mask = (quote | backslash | control) & !w & H;
+        if mask != 0 {
+            return Some(i + (mask.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    let tail = chunks.remainder();
+    tail.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20).map(|p| i + p)
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while let Some(b' ' | b'\t' | b'\n' | b'\r') = b.get(i) {
+        i += 1;
+    }
+    i
+}
+
+/// The end of the string starting at `b[i] == '"'` (after its closing
+/// quote), escapes skipped, not checked.
+fn skip_string(b: &[u8], mut i: usize) -> Option<usize> {
+    i += 1;
+    loop {
+        i = next_special(b, i)?;
+        match b[i] {
+            b'"' => return Some(i + 1),
+            b'\\' => i += 2,
+            _ => i += 1, // a control character: serde refuses it later
+        }
+    }
+}
+
+/// The end of the value starting at `i`: its extent only; serde checks it.
+fn skip_value(b: &[u8], i: usize) -> Option<usize> {
+    match b.get(i)? {
+        b'"' => skip_string(b, i),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut j = i;
+            loop {
+                match b.get(j)? {
+                    b'"' => {
+                        j = skip_string(b, j)?;
+                        continue;
+                    }
+                    b'{' | b'[' => {
+                        depth += 1;
+                        if depth > MAX_DEPTH {
+                            return None;
+                        }
+                    }
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(j + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+        }
+        _ => {
+            let len = b[i..].iter().position(|c| matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'));
+            Some(i + len.unwrap_or(b.len() - i))
+        }
+    }
+}
+
+/// Decodes the JSON string starting at `body[i] == '"'`: (end after the
+/// closing quote, text). `None` for anything serde would refuse or that is
+/// left to it (surrogate escapes).
+fn decode_string(body: &str, i: usize) -> Option<(usize, String)> {
+    let b = body.as_bytes();
+    let mut out = String::new();
+    let mut escaped = false;
+    let mut run = i + 1;
+    let mut j = run;
+    loop {
+        j = next_special(b, j)?;
+        match b[j] {
+            b'"' => {
+                if !escaped {
+                    return Some((j + 1, body[run..j].to_owned()));
+                }
+                out.push_str(&body[run..j]);
+                return Some((j + 1, out));
+            }
+            b'\\' => {
+                if !escaped {
+                    escaped = true;
+                    out.reserve(j - i);
+                }
+                out.push_str(&body[run..j]);
+                let c = match *b.get(j + 1)? {
+                    b'"' => '"',
+                    b'\\' => '\\',
+                    b'/' => '/',
+                    b'b' => '\u{8}',
+                    b'f' => '\u{c}',
+                    b'n' => '\n',
+                    b'r' => '\r',
+                    b't' => '\t',
+                    b'u' => {
+                        let hex = body.get(j + 2..j + 6)?;
+                        if !hex.bytes().all(|c| c.is_ascii_hexdigit()) {
+                            return None;
+                        }
+                        let code = u32::from_str_radix(hex, 16).ok()?;
+                        j += 4;
+                        // Surrogates (pairs or lone) are left to serde.
+                        char::from_u32(code)?
+                    }
+                    _ => return None,
+                };
+                out.push(c);
+                j += 2;
+                run = j;
+            }
+            _ => return None, // a control character: serde refuses it
+        }
+    }
+}
+
+/// Appends `s` as a JSON string literal, byte-identical to
+/// `serde_json::to_writer(out, s)`.
+pub(super) fn write_str(out: &mut Vec<u8>, s: &str) {
+    let b = s.as_bytes();
+    out.reserve(b.len() + 2);
+    out.push(b'"');
+    let mut run = 0;
+    while let Some(i) = next_special(b, run) {
+        let c = b[i];
+        out.extend_from_slice(&b[run..i]);
+        match c {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[usize::from(c >> 4)], HEX[usize::from(c & 15)]]);
+            }
+        }
+        run = i + 1;
+    }
+    out.extend_from_slice(&b[run..]);
+    out.push(b'"');
+}
+
+#[cfg(test)]
+#[path = "scan_tests.rs"]
+mod tests;
