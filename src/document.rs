@@ -24,8 +24,8 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
-use crate::dedup::{Verdict, document_key};
-use crate::key::{Digest, KeyMode, Keyed, Keyer};
+use crate::dedup::Verdict;
+use crate::key::{Digest, KeyMode, Keyed, Keyer, document_key};
 use crate::normalize::QuoteMode;
 use crate::split::{Split, SplitMode, Terminator, split, would_join};
 use crate::wrap::WrapLine;

@@ -10,7 +10,7 @@
 //! * the document's **wrap width** `W` — its longest normalised line, in
 //!   characters — is at most [`MAX_WRAP_WIDTH`]: a document with a longer
 //!   line has one paragraph per line (BBC and most web text);
-//! * `a` does not end a sentence ([`crate::split::SENTENCE_END`], quotes
+//! * `a` does not end a sentence ([`crate::normalize::SENTENCE_END`], quotes
 //!   folded; a line ending with an initialism such as `U.S.` or a title such
 //!   as `Mr.` does not end one);
 //! * either `b` starts with a lower-case letter or `a` ends on an article,
@@ -54,8 +54,7 @@
 //! vote either way — which is why "lines mostly short of the width" is
 //! judged line by line, by the half-width and fit tests.
 
-use crate::normalize::fold_quote;
-use crate::split::SENTENCE_END;
+use crate::normalize::{SENTENCE_END, fold_quote};
 
 /// A document whose longest line (normalised, in characters) is longer than
 /// this is not hard-wrapped.
