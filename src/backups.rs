@@ -21,7 +21,8 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::walk::InputFile;
-use crate::write::write_atomic;
+use crate::walk::Walk;
+use crate::write::{folder_of, with_suffix, write_atomic};
 
 /// The manifest's file name.
 pub const MANIFEST: &str = ".newsdedup-backups";
@@ -33,13 +34,6 @@ const HEADER: &[u8] =
 #[derive(Debug, Default)]
 pub struct Known {
     dirs: HashMap<PathBuf, HashSet<Vec<u8>>>,
-}
-
-fn folder(path: &Path) -> &Path {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    }
 }
 
 fn escape(name: &[u8]) -> Vec<u8> {
@@ -88,7 +82,7 @@ impl Known {
     pub fn load(files: &[InputFile]) -> Result<Known> {
         let mut dirs = HashMap::new();
         for f in files {
-            let dir = folder(&f.path);
+            let dir = folder_of(&f.path);
             if !dirs.contains_key(dir) {
                 dirs.insert(dir.to_path_buf(), read_manifest(dir)?);
             }
@@ -99,7 +93,7 @@ impl Known {
     /// True when `path` is a recorded backup.
     pub fn contains(&self, path: &Path) -> bool {
         let name = path.file_name().map(|n| n.as_encoded_bytes()).unwrap_or_default();
-        self.dirs.get(folder(path)).is_some_and(|names| names.contains(name))
+        self.dirs.get(folder_of(path)).is_some_and(|names| names.contains(name))
     }
 }
 
@@ -123,6 +117,22 @@ pub fn pass_over(files: &mut Vec<InputFile>, single: bool, in_place: bool) -> Re
     Ok((before - files.len()) as u64)
 }
 
+/// `--in-place --backup SUFFIX`: earlier backups are not inputs, and an
+/// existing backup is never overwritten (a second run would otherwise
+/// replace the original with the first run's output).
+pub fn check(listing: &mut Walk, suffix: &str) -> Result<()> {
+    let is_backup = |f: &InputFile| f.rel.as_os_str().as_encoded_bytes().ends_with(suffix.as_bytes());
+    listing.files.retain(|f| !is_backup(f));
+    for f in &listing.files {
+        let backup = with_suffix(&f.path, suffix);
+        if backup.exists() {
+            let msg = "backup already exists; move it away or choose another --backup suffix (nothing was changed)";
+            return Err(Error::invalid(&backup, msg));
+        }
+    }
+    Ok(())
+}
+
 /// Records the backups (`file` + `suffix`) that an in-place run may make of
 /// `files`, in each folder's manifest, before any is made.
 pub fn record(files: &[InputFile], suffix: &str) -> Result<()> {
@@ -130,7 +140,7 @@ pub fn record(files: &[InputFile], suffix: &str) -> Result<()> {
     for f in files {
         let mut name = f.path.file_name().map(|n| n.as_encoded_bytes().to_vec()).unwrap_or_default();
         name.extend_from_slice(suffix.as_bytes());
-        by_dir.entry(folder(&f.path)).or_default().push(name);
+        by_dir.entry(folder_of(&f.path)).or_default().push(name);
     }
     let mut dirs: Vec<_> = by_dir.into_iter().collect();
     dirs.sort();

@@ -5,9 +5,11 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::check::ConfigError;
 use crate::config::{Config, Input, Output};
 use crate::dedup::{DEFAULT_MIN_CHARS, DEFAULT_MIN_CHARS_WITHIN, Rules, Scope};
 use crate::document::{Emit, TextOptions};
+use crate::error::Error;
 use crate::jsonl::{Compression, Format};
 use crate::key::KeyMode;
 use crate::normalize::QuoteMode;
@@ -134,9 +136,11 @@ pub struct CleanArgs {
 
     /// How documents are cut into paragraphs (the units that are keyed and
     /// dropped whole). `auto`: a line continues the paragraph of the line
-    /// before when that line was hard-wrapped: it does not end a sentence,
-    /// is at least half the document's width (its longest line, at most 100
-    /// columns) and the next line's first word would not have fitted on it;
+    /// before when that line was hard-wrapped (the document's width, its
+    /// longest line, is at most 100 columns): it does not end a sentence,
+    /// and either the break is inside one (the next line starts lower-case,
+    /// or the line ends on "the", "of", "and" ...) or the line is at least
+    /// half the width and the next line's first word would not have fitted;
     /// list items, table rows, headings and JSON/CSV/markup lines are never
     /// joined. Otherwise every line is a paragraph. `line`: every non-blank
     /// line. `blank`: blocks separated by blank lines (or a deeper indent).
@@ -413,14 +417,15 @@ impl IndexCommand {
 }
 
 impl CleanArgs {
-    /// The one translation from command line to [`Config`].
-    pub fn into_config(mut self) -> anyhow::Result<Config> {
+    /// The one translation from command line to [`Config`] (checked by
+    /// [`Config::validate`] when it is run).
+    pub fn into_config(mut self) -> Result<Config, Error> {
         let mut inputs = self.inputs()?;
         let input = match inputs.len() {
             1 if inputs[0].as_os_str() == "-" => Input::Stdin,
             1 => Input::Path(inputs.remove(0)),
             _ if inputs.iter().any(|p| p.as_os_str() == "-") => {
-                anyhow::bail!("standard input (`-`) cannot be one of several inputs")
+                return Err(ConfigError::Usage("standard input (`-`) cannot be one of several inputs".into()).into());
             }
             _ => Input::Paths(inputs),
         };
@@ -430,17 +435,6 @@ impl CleanArgs {
             (None, false, true) => Output::InPlace { backup: self.backup },
             (None, false, false) => Output::Stdout,
         };
-        if input == Input::Stdin && self.attributes.is_some() {
-            anyhow::bail!("--attributes needs file or directory inputs: standard input has no name to mirror");
-        }
-        if input == Input::Stdin && matches!(output, Output::InPlace { .. } | Output::Dir(_)) {
-            anyhow::bail!(
-                "--in-place and --out need a file or directory input; standard input is cleaned to standard output"
-            );
-        }
-        if self.annotate.as_ref().is_some_and(|f| *f == self.text_field) {
-            anyhow::bail!("--annotate={0}: the annotation field must not be the text field {0:?}", self.text_field);
-        }
         let mut cfg = Config::new(input, output);
         cfg.text = TextOptions {
             split: match self.split {
@@ -477,7 +471,7 @@ impl CleanArgs {
         };
         let exts =
             self.ext.iter().map(|e| e.trim_start_matches('.').to_lowercase()).filter(|e| !e.is_empty()).collect();
-        let globs = Filter::new(&self.glob).map_err(|e| anyhow::anyhow!("--glob: {e}"))?;
+        let globs = Filter::new(&self.glob).map_err(|e| ConfigError::Glob(e.to_string()))?;
         cfg.walk = WalkOptions { follow: self.follow, exts, globs };
         cfg.max_bytes = self.max_bytes;
         cfg.threads = self.threads;
@@ -510,64 +504,7 @@ impl CleanArgs {
     }
 }
 
+mod messages;
+
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-    use std::ffi::OsStr;
-
-    #[test]
-    fn verify_cli() {
-        Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn defaults_translate_to_default_config() {
-        let Command::Clean(args) = Cli::parse_from(["newsdedup", "clean", "x.txt"]).command else {
-            panic!("clean parses as clean")
-        };
-        let cfg = args.into_config().unwrap();
-        assert_eq!(cfg.input, Input::Path("x.txt".into()));
-        assert_eq!(cfg.output, Output::Stdout);
-        assert_eq!(cfg.text, TextOptions::default());
-        assert_eq!(cfg.rules, Rules::default());
-    }
-
-    #[test]
-    fn batch_is_raw_bytes_and_needs_an_index() {
-        use std::os::unix::ffi::OsStrExt;
-        let name = std::ffi::OsStr::from_bytes(b"day-\xff");
-        let args = [OsStr::new("newsdedup"), OsStr::new("clean"), OsStr::new("in"), OsStr::new("--batch"), name];
-        assert!(Cli::try_parse_from(args).is_err(), "--batch without --index");
-        let cli = Cli::parse_from(args.iter().copied().chain([OsStr::new("--index"), OsStr::new("ix")]));
-        let Command::Clean(args) = cli.command else { panic!("clean parses as clean") };
-        assert_eq!(args.into_config().unwrap().batch.as_deref(), Some(&b"day-\xff"[..]));
-    }
-
-    #[test]
-    fn dash_is_stdin_and_flags_map() {
-        let cli =
-            Cli::parse_from(["newsdedup", "clean", "-", "--key", "loose", "--quotes", "keep", "--scope", "document"]);
-        let Command::Clean(args) = cli.command else { panic!("clean parses as clean") };
-        let cfg = args.into_config().unwrap();
-        assert_eq!(cfg.input, Input::Stdin);
-        assert_eq!(cfg.text.key, KeyMode::Loose);
-        assert_eq!(cfg.text.quotes, QuoteMode::Keep);
-        assert_eq!(cfg.rules.scope, Scope::Document);
-    }
-
-    #[test]
-    fn unwrap_is_off_by_default_and_excludes_emit_original() {
-        let parse = |args: &[&str]| {
-            let mut all = vec!["newsdedup", "clean", "x.txt"];
-            all.extend(args);
-            Cli::try_parse_from(all).map(|c| match c.command {
-                Command::Clean(a) => a.into_config().map(|c| c.emit).ok(),
-                _ => None,
-            })
-        };
-        assert_eq!(parse(&[]).ok().flatten(), Some(Emit::Normalized));
-        assert_eq!(parse(&["--unwrap"]).ok().flatten(), Some(Emit::Unwrapped));
-        assert!(parse(&["--unwrap", "--emit", "original"]).is_err());
-    }
-}
+mod tests;

@@ -1,7 +1,9 @@
 //! The validated run configuration: what the pipeline sees, and all it sees.
 //!
 //! `cli.rs` builds it from the command line in one function; library users
-//! build it directly.
+//! build it directly. [`Config::validate`] (in [`crate::check`], beside the
+//! path checks it makes) holds every check; [`crate::pipeline::run`] calls it
+//! first.
 
 use std::path::PathBuf;
 

@@ -39,6 +39,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 
+pub use crate::key::document_key;
 use crate::key::{Digest, Keyed};
 
 pub mod context;
@@ -454,16 +455,6 @@ impl Deduper {
             .collect();
         Plan { doc, verdicts, duplicate_of: Some(earlier) }
     }
-}
-
-/// The whole-document key: SHA-256 over the sequence of paragraph digests.
-pub fn document_key(keys: &[Keyed]) -> Digest {
-    use sha2::{Digest as _, Sha256};
-    let mut h = Sha256::new();
-    for k in keys {
-        h.update(k.digest.0);
-    }
-    Digest(h.finalize().into())
 }
 
 #[cfg(test)]

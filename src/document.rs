@@ -24,8 +24,8 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
-use crate::dedup::{Verdict, document_key};
-use crate::key::{Digest, KeyMode, Keyed, Keyer};
+use crate::dedup::Verdict;
+use crate::key::{Digest, KeyMode, Keyed, Keyer, document_key};
 use crate::normalize::QuoteMode;
 use crate::split::{Split, SplitMode, Terminator, split, would_join};
 use crate::wrap::WrapLine;
@@ -326,22 +326,22 @@ mod tests {
         // 63, from line 2), so it ends a paragraph. With line 2 dropped the
         // width is 50, "Northbay," no longer fits: read again, lines 1 and 3
         // would be one paragraph, so a blank line goes between them.
-        let text = "Dock workers ended a two-week strike on Tuesday in\n\
+        let text = "Dock workers ended a two-week strike on Tuesday as\n\
                     Pay talks, they said, had gone on for six long days and nights.\n\
                     Northbay harbour, officials said.\n";
         let doc = Document::prepare(text.to_owned(), &TextOptions::default());
         assert_eq!(doc.len(), 3);
         let once = doc.render(&drop_at(3, &[1]), Emit::Normalized);
-        assert_eq!(once, "Dock workers ended a two-week strike on Tuesday in\n\nNorthbay harbour, officials said.\n");
+        assert_eq!(once, "Dock workers ended a two-week strike on Tuesday as\n\nNorthbay harbour, officials said.\n");
         assert_eq!(crate::clean_text(&once, &crate::CleanOptions::default()), once);
         // `--emit original` only ever cuts.
         let last = doc.render(&drop_at(3, &[2]), Emit::Original);
         assert_eq!(
             last,
-            "Dock workers ended a two-week strike on Tuesday in\nPay talks, they said, had gone on for six long days and nights.\n"
+            "Dock workers ended a two-week strike on Tuesday as\nPay talks, they said, had gone on for six long days and nights.\n"
         );
         let original = doc.render(&drop_at(3, &[1]), Emit::Original);
-        assert_eq!(original, "Dock workers ended a two-week strike on Tuesday in\nNorthbay harbour, officials said.\n");
+        assert_eq!(original, "Dock workers ended a two-week strike on Tuesday as\nNorthbay harbour, officials said.\n");
     }
 
     #[test]

@@ -1,39 +1,23 @@
-//! Error types and exit codes.
+//! The library's error type and the exit codes it maps to.
 //!
 //! Every error about a file carries its path, and the byte offset or line
 //! when one is known. Per-file errors do not stop a run: they are reported,
-//! the run goes on, and the exit code says that something was skipped.
+//! the run goes on, and the exit code says that something was skipped
+//! ([`ExitCode::Partial`]). An `Err` returned by [`crate::pipeline::run`]
+//! is fatal; [`ExitCode::of`] says what the process exits with.
 
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::check::ConfigError;
+use crate::index::IndexError;
 use crate::read::DecodeError;
 
-/// Exit codes of the `newsdedup` command.
-pub mod exit {
-    /// Everything was read and written.
-    pub const SUCCESS: i32 = 0;
-    /// The run completed, but some inputs were skipped or rejected (bad file,
-    /// bad JSON line, ...): each one was reported on stderr and in the report.
-    pub const PARTIAL: i32 = 1;
-    /// Usage error, or a fatal error that stopped the run (output not
-    /// writable, index locked, ...).
-    pub const FATAL: i32 = 2;
-    /// Interrupted by SIGINT, SIGTERM or SIGHUP: the run stopped between
-    /// files. Every file under its final name is complete; files not yet
-    /// reached were not written (rerun to finish: the output is a pure
-    /// function of the input, so the rerun gives the full tree). No
-    /// temporary file is left, except after a second signal or SIGKILL;
-    /// the next run over the same `--out` removes those.
-    pub const INTERRUPTED: i32 = 130;
-    /// Standard output was closed (`| head`) before everything was written:
-    /// the output is incomplete, and the report, explain and rejects files
-    /// and the index were not written. 128 + SIGPIPE, what a shell reports
-    /// for a process that a broken pipe ended.
-    pub const BROKEN_PIPE: i32 = 141;
-}
+mod exit;
+pub use exit::ExitCode;
 
-/// An error about one path.
+/// An error of the library: about one path (or a line of it), the index,
+/// the configuration, or the run as a whole.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Reading or writing failed.
@@ -70,6 +54,42 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A record or line of an input cannot be read or used: `file:line`.
+    #[error("{}: line {line}: {message}", path.display())]
+    Record {
+        /// The file (or `<stdin>`).
+        path: PathBuf,
+        /// The line, counted from 1.
+        line: u64,
+        /// What is wrong.
+        message: String,
+        /// Short name of the kind, for reports ([`Error::kind`]).
+        kind: &'static str,
+    },
+    /// The configuration cannot be run (see [`crate::config::Config::validate`]).
+    #[error("{0}")]
+    Config(ConfigError),
+    /// The signal handler could not be installed (see [`crate::interrupt`]).
+    #[error("cannot install the signal handler: {0}")]
+    Signal(String),
+    /// The persistent index failed.
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    /// The run has more documents than a decision can name.
+    #[error("more than {limit} documents in one run; split the input into several runs")]
+    TooManyDocuments {
+        /// The most documents one run can hold.
+        limit: u64,
+    },
+    /// The worker threads could not be started.
+    #[error("cannot start worker threads: {0}")]
+    Threads(String),
+    /// Standard output was closed (`| head`) before everything was written.
+    #[error(
+        "standard output was closed before everything was written: the output is incomplete \
+         (the report, the explain and rejects files and the index were not written)"
+    )]
+    BrokenPipe,
     /// The run was stopped by a signal (see [`crate::interrupt`]).
     #[error("interrupted; the output is incomplete (every file written is complete: rerun to finish)")]
     Interrupted,
@@ -79,6 +99,21 @@ impl Error {
     /// An I/O error about `path`.
     pub fn io(path: &Path, source: io::Error) -> Error {
         Error::Io { path: path.to_path_buf(), cause: source }
+    }
+
+    /// An error writing to `path`; a closed pipe is [`Error::BrokenPipe`]
+    /// (standard output, or a side file named `-`).
+    pub fn write(path: &Path, source: io::Error) -> Error {
+        if source.kind() == io::ErrorKind::BrokenPipe { Error::BrokenPipe } else { Error::io(path, source) }
+    }
+
+    /// The same error, with a closed pipe ([`io::ErrorKind::BrokenPipe`]) as
+    /// [`Error::BrokenPipe`].
+    pub fn pipe(self) -> Error {
+        match self {
+            Error::Io { cause, .. } if cause.kind() == io::ErrorKind::BrokenPipe => Error::BrokenPipe,
+            e => e,
+        }
     }
 
     /// A usage error about `path`.
@@ -98,6 +133,13 @@ impl Error {
             Error::Decode { .. } => "encoding",
             Error::TooLarge { .. } => "too-large",
             Error::Invalid { .. } => "invalid",
+            Error::Record { kind, .. } => kind,
+            Error::Config(_) => "config",
+            Error::Signal(_) => "signal",
+            Error::Index(_) => "index",
+            Error::TooManyDocuments { .. } => "too-many-documents",
+            Error::Threads(_) => "threads",
+            Error::BrokenPipe => "broken-pipe",
             Error::Interrupted => "interrupted",
         }
     }

@@ -31,7 +31,7 @@ pub fn request() {
 pub fn install() -> Result<(), ctrlc::Error> {
     ctrlc::set_handler(|| {
         if REQUESTED.swap(true, Ordering::Relaxed) {
-            std::process::exit(crate::error::exit::INTERRUPTED);
+            std::process::exit(i32::from(crate::error::ExitCode::Interrupted.code()));
         }
     })
 }

@@ -154,6 +154,16 @@ fn loosen_into(text: &str, out: &mut String) {
     }
 }
 
+/// The whole-document key: SHA-256 over the sequence of paragraph digests.
+pub fn document_key(keys: &[Keyed]) -> Digest {
+    use sha2::{Digest as _, Sha256};
+    let mut h = Sha256::new();
+    for k in keys {
+        h.update(k.digest.0);
+    }
+    Digest(h.finalize().into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,10 @@
 //! [`split`] (paragraphs with byte spans) → [`key`] (SHA-256 digests) →
 //! [`dedup`] (first occurrence in corpus order wins) → [`document`]
 //! (render the kept paragraphs) → [`mod@write`] (atomic output) → [`report`].
-//! [`pipeline`] drives them and is the only module that uses threads.
+//! [`pipeline`] drives them; every thread of a run comes from the one
+//! budget of [`threads`]. Errors are [`error::Error`]; the command maps
+//! them to an [`error::ExitCode`]. See the ARCHITECTURE section of the
+//! README for the module diagram.
 //! [`session`] makes the same decisions for documents held in memory (the
 //! Python package in `python/` is built on it).
 //!
@@ -20,6 +23,7 @@
 #![deny(missing_docs)]
 
 pub mod backups;
+pub mod check;
 // The command line and signal handling belong to the binary: public only so
 // `main.rs` can reach them, not library API.
 #[doc(hidden)]
@@ -42,6 +46,7 @@ pub mod report;
 pub mod session;
 pub mod side;
 pub mod split;
+pub mod threads;
 pub mod walk;
 pub mod wrap;
 pub mod write;

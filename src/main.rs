@@ -1,38 +1,37 @@
 //! `newsdedup`: parse the command line, run, print the summary, exit.
 
-use std::process::ExitCode;
-
-use anyhow::Context as _;
 use clap::Parser;
 use newsdedup::cli::{Cli, Command, IndexCommand};
 use newsdedup::config::Input;
-use newsdedup::diag;
-use newsdedup::error::{Error, exit};
-use newsdedup::interrupt;
+use newsdedup::error::{Error, ExitCode};
+use newsdedup::{diag, interrupt, threads};
 
-fn main() -> ExitCode {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Clean(args) => clean(*args),
         Command::Index(cmd) => index(cmd),
         cmd @ (Command::Completions { .. } | Command::Man) => match newsdedup::cli::print_help_file(&cmd) {
-            Ok(()) => exit::SUCCESS,
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit::BROKEN_PIPE,
+            Ok(()) => ExitCode::Success,
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::of(&Error::BrokenPipe),
             Err(e) => {
                 diag::line(format_args!("newsdedup: <stdout>: {e}"));
-                exit::FATAL
+                ExitCode::Fatal
             }
         },
     };
-    ExitCode::from(code as u8)
+    if let Some(peak) = threads::peak() {
+        diag::line(format_args!("newsdedup: threads: at most {peak} alive"));
+    }
+    code.into()
 }
 
-fn clean(args: newsdedup::cli::CleanArgs) -> i32 {
+fn clean(args: newsdedup::cli::CleanArgs) -> ExitCode {
     let result = args.into_config().and_then(|cfg| {
         // Standard input is read in one blocking call that a flag cannot
         // stop: there the default signal behaviour (end at once) is kept.
         if !matches!(cfg.input, Input::Stdin) {
-            interrupt::install().context("cannot install the signal handler")?;
+            interrupt::install().map_err(|e| Error::Signal(e.to_string()))?;
         }
         newsdedup::pipeline::run(&cfg).map(|r| (cfg, r))
     });
@@ -41,28 +40,21 @@ fn clean(args: newsdedup::cli::CleanArgs) -> i32 {
             if !cfg.quiet {
                 diag::text(&report.summary());
             }
-            if report.has_failures() { exit::PARTIAL } else { exit::SUCCESS }
-        }
-        Err(err) if err.is::<newsdedup::pipeline::BrokenPipe>() => {
-            diag::line(format_args!("newsdedup: {err}"));
-            exit::BROKEN_PIPE
+            ExitCode::of_run(report.has_failures())
         }
         Err(err) => {
-            diag::line(format_args!("newsdedup: {err:#}"));
-            match err.downcast_ref::<Error>() {
-                Some(Error::Interrupted) => exit::INTERRUPTED,
-                _ => exit::FATAL,
-            }
+            diag::line(format_args!("newsdedup: {err}"));
+            ExitCode::of(&err)
         }
     }
 }
 
-fn index(cmd: IndexCommand) -> i32 {
+fn index(cmd: IndexCommand) -> ExitCode {
     match cmd.run() {
-        Ok(()) => exit::SUCCESS,
+        Ok(()) => ExitCode::Success,
         Err(err) => {
             diag::line(format_args!("newsdedup: {err}"));
-            exit::FATAL
+            ExitCode::Fatal
         }
     }
 }

@@ -16,6 +16,35 @@
 //! binary; such a file is refused with the offset of the NUL.
 
 use std::fmt;
+use std::fs::File;
+use std::io::Read;
+
+use crate::error::Error;
+use crate::walk::InputFile;
+
+/// Reads a whole file in four system calls (open, read, read to see the
+/// end, close): the size from the walk sizes the buffer, so no `fstat` or
+/// `lseek` is needed (`File::read_to_end` would make both). A file that
+/// changed size since the walk is still read whole; the limit is enforced on
+/// what is actually read.
+pub fn read_limited(file: &InputFile, max: Option<u64>) -> Result<Vec<u8>, Error> {
+    let path = &file.path;
+    if let Some(limit) = max
+        && file.size > limit
+    {
+        return Err(Error::TooLarge { path: path.to_path_buf(), size: file.size, limit });
+    }
+    let f = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut buf = Vec::with_capacity(file.size as usize + 1);
+    // `Take` has no size-probing specialisation: it reads straight into `buf`.
+    f.take(max.map_or(u64::MAX, |limit| limit + 1)).read_to_end(&mut buf).map_err(|e| Error::io(path, e))?;
+    if let Some(limit) = max
+        && buf.len() as u64 > limit
+    {
+        return Err(Error::TooLarge { path: path.to_path_buf(), size: buf.len() as u64, limit });
+    }
+    Ok(buf)
+}
 
 /// What to do with bytes that are not valid UTF-8.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -14,7 +14,7 @@
 //!   followed: its final target is replaced (keeping its permissions) and
 //!   the link stays a link.
 //!
-//! [`check_paths`] refuses side files that would collide with each other,
+//! [`crate::config::Config::validate`] refuses side files that would collide with each other,
 //! with the cleaned output (`--out`) or with the input, before anything is
 //! written.
 
@@ -22,9 +22,8 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use crate::config::{Config, Output};
 use crate::error::{Error, Result};
-use crate::write::{TempPath, check_side_file, resolve, sweep_stale_temps, temp_beside};
+use crate::write::{TempPath, sweep_stale_temps, temp_beside};
 
 /// Where a side file is written.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -114,13 +113,18 @@ impl SideFile {
 
     /// Writes `bytes`; an error names the path.
     pub fn write(&mut self, bytes: &[u8]) -> Result<()> {
-        self.out.write_all(bytes).map_err(|e| Error::io(&self.path, e))
+        self.out.write_all(bytes).map_err(|e| Error::write(&self.path, e))
+    }
+
+    /// The path as given (`-` for standard output).
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Flushes, and renames a temporary file into place.
     pub fn commit(self) -> Result<()> {
         let path = self.path;
-        let inner = self.out.into_inner().map_err(|e| Error::io(&path, e.into_error()))?;
+        let inner = self.out.into_inner().map_err(|e| Error::write(&path, e.into_error()))?;
         drop(inner);
         if let Some((tmp, dest, perms)) = self.tmp {
             if let Some(perms) = perms {
@@ -141,57 +145,9 @@ impl Write for SideFile {
     }
 }
 
-/// Refuses side files that would overwrite each other, the cleaned output
-/// or the input, and `-` when standard output carries the data. Called
-/// before anything is created or written.
-pub fn check_paths(cfg: &Config) -> Result<()> {
-    let sides: Vec<(&str, &PathBuf)> =
-        [("--report", &cfg.report), ("--explain", &cfg.explain), ("--rejects", &cfg.rejects)]
-            .into_iter()
-            .filter_map(|(flag, p)| p.as_ref().map(|p| (flag, p)))
-            .collect();
-    let mut seen: Vec<(&str, &PathBuf, Option<PathBuf>)> = Vec::new();
-    for (flag, path) in sides {
-        let target = Target::of(path).map_err(|e| Error::io(path, e))?;
-        if target == Target::Stdout && cfg.output == Output::Stdout {
-            return Err(Error::invalid(
-                path,
-                format!("{flag}: standard output carries the cleaned data; give a file name (or --out DIR)"),
-            ));
-        }
-        let resolved = match &target {
-            Target::Atomic(p) => Some(resolve(p).map_err(|e| Error::io(path, e))?),
-            Target::Direct(p) => fs::canonicalize(p).ok(),
-            _ => None,
-        };
-        let atomic = matches!(target, Target::Atomic(_));
-        for (other, other_path, other_resolved) in &seen {
-            let same_stream = target == Target::Stdout && Target::of(other_path).ok() == Some(Target::Stdout);
-            if same_stream || (resolved.is_some() && resolved == *other_resolved) {
-                return Err(Error::invalid(path, format!("{flag} and {other} name the same file; give each its own")));
-            }
-        }
-        if let (true, Some(r), Output::Dir(out)) = (atomic, &resolved, &cfg.output) {
-            let out_r = resolve(out).map_err(|e| Error::io(out, e))?;
-            if r.starts_with(&out_r) {
-                return Err(Error::invalid(
-                    path,
-                    format!("{flag} is inside --out {}: it could overwrite a cleaned file", out.display()),
-                ));
-            }
-        }
-        for root in cfg.input.paths().iter().filter(|_| atomic) {
-            check_side_file(root, path, flag)?;
-        }
-        seen.push((flag, path, resolved));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Input;
 
     #[test]
     fn targets_by_kind() {
@@ -212,27 +168,5 @@ mod tests {
             fs::write(base.join("c.json"), "old").unwrap();
             assert_eq!(Target::of(&base.join("a.json")).unwrap(), Target::Atomic(base.join("c.json")));
         }
-    }
-
-    #[test]
-    fn collisions_are_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let input = dir.path().join("in");
-        fs::create_dir(&input).unwrap();
-        let mut cfg = Config::new(Input::Path(input.clone()), Output::Dir(dir.path().join("out")));
-        cfg.report = Some(dir.path().join("r.json"));
-        cfg.explain = Some(dir.path().join("e.jsonl"));
-        assert!(check_paths(&cfg).is_ok());
-        cfg.rejects = Some(dir.path().join("./e.jsonl"));
-        assert!(check_paths(&cfg).unwrap_err().to_string().contains("--rejects and --explain name the same file"));
-        cfg.rejects = Some(dir.path().join("out/x/rejects.jsonl"));
-        assert!(check_paths(&cfg).unwrap_err().to_string().contains("inside --out"));
-        cfg.rejects = Some(input.join("rejects.jsonl"));
-        assert!(check_paths(&cfg).unwrap_err().to_string().contains("would write into the input"));
-        cfg.rejects = None;
-        cfg.report = Some("-".into());
-        assert!(check_paths(&cfg).is_ok(), "stdout is free with --out");
-        cfg.output = Output::Stdout;
-        assert!(check_paths(&cfg).unwrap_err().to_string().contains("standard output carries the cleaned data"));
     }
 }

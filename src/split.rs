@@ -29,6 +29,7 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
+pub use crate::normalize::SENTENCE_END;
 use crate::normalize::{QuoteMode, fold_quote, lines, normalize_line_into};
 use crate::wrap::{WrapLine, continues, fits_a_wrap, is_block};
 
@@ -43,13 +44,6 @@ pub enum SplitMode {
     /// Runs of non-blank lines separated by blank lines (or a deeper indent).
     Blank,
 }
-
-/// Characters that end a sentence: a line ending with one of them is a
-/// complete line, not a hard wrap.
-pub const SENTENCE_END: [char; 16] = [
-    '.', '!', '?', ':', ';', '\u{2026}', '"', '\'', ')', ']', '\u{201D}', '\u{2019}', '\u{00BB}', '\u{3002}',
-    '\u{FF01}', '\u{FF1F}',
-];
 
 /// How a line of the input ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

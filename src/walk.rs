@@ -6,7 +6,8 @@
 //! read; that list is `O(files)` memory, never file contents.
 //!
 //! Hidden files and folders (name starting with `.`) are skipped, except the
-//! root itself. Symbolic links are not followed unless asked; followed links
+//! root itself. Symbolic links are not followed unless asked (the root
+//! itself, named by the user, always is); followed links
 //! are checked for loops (walkdir). Entries that are skipped for a reason the
 //! user may not expect (a symlink not followed, a FIFO or device, a walk
 //! error) are returned as [`Skipped`] so the report can list them.
@@ -128,7 +129,12 @@ pub fn walk(root: &Path, opts: &WalkOptions) -> Walk {
         } else {
             entry.path().strip_prefix(root).unwrap_or(entry.path()).to_path_buf()
         };
-        let ft = entry.file_type();
+        // The root was named by the user: a symlink there is followed (the
+        // walk descends into a linked folder), as ripgrep and fd do.
+        let root_target = (entry.depth() == 0 && entry.file_type().is_symlink())
+            .then(|| std::fs::metadata(entry.path()).ok())
+            .flatten();
+        let ft = root_target.as_ref().map_or(entry.file_type(), std::fs::Metadata::file_type);
         if ft.is_dir() {
             continue;
         }
@@ -145,7 +151,7 @@ pub fn walk(root: &Path, opts: &WalkOptions) -> Walk {
         if entry.depth() > 0 && (!ext_matches(&rel, &opts.exts) || !opts.globs.accepts(&rel)) {
             continue;
         }
-        let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+        let size = root_target.map(|m| m.len()).or_else(|| entry.metadata().ok().map(|m| m.len())).unwrap_or(0);
         out.files.push(InputFile { path: entry.into_path(), rel, size });
     }
     out.files.sort_by(|a, b| a.rel.as_os_str().as_encoded_bytes().cmp(b.rel.as_os_str().as_encoded_bytes()));
@@ -204,5 +210,24 @@ mod tests {
         assert_eq!(rels(&w), ["d/f.txt", "link.txt"]);
         assert_eq!(w.skipped.len(), 1, "{:?}", w.skipped);
         assert!(w.skipped[0].error.to_string().contains("loop"), "{}", w.skipped[0].error);
+    }
+
+    /// A symlink named as the input itself was asked for, as in ripgrep and
+    /// fd: it is followed, with or without `--follow`.
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_given_as_the_root_is_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("d")).unwrap();
+        fs::write(dir.path().join("d/f.txt"), "xyz").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("d/f.txt"), dir.path().join("link.txt")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("d"), dir.path().join("dlink")).unwrap();
+        let w = walk(&dir.path().join("link.txt"), &WalkOptions::default());
+        assert_eq!(rels(&w), ["link.txt"]);
+        assert_eq!(w.files[0].size, 3);
+        assert!(w.skipped.is_empty(), "{:?}", w.skipped);
+        let w = walk(&dir.path().join("dlink"), &WalkOptions::default());
+        assert_eq!(rels(&w), ["f.txt"]);
+        assert!(w.skipped.is_empty(), "{:?}", w.skipped);
     }
 }

@@ -10,14 +10,18 @@
 //! * the document's **wrap width** `W` — its longest normalised line, in
 //!   characters — is at most [`MAX_WRAP_WIDTH`]: a document with a longer
 //!   line has one paragraph per line (BBC and most web text);
-//! * `a` does not end a sentence ([`crate::split::SENTENCE_END`], quotes
+//! * `a` does not end a sentence ([`crate::normalize::SENTENCE_END`], quotes
 //!   folded; a line ending with an initialism such as `U.S.` or a title such
 //!   as `Mr.` does not end one);
-//! * `a` is not shorter than half the width (`2·len(a) ≥ W`): a short line
-//!   was ended on purpose;
-//! * `b`'s first word would not have fitted on `a`: `len(a) + 1 +
-//!   len(first word of b) + WRAP_SLACK > W` ([`WRAP_SLACK`] columns for an
-//!   indent that normalisation trimmed and for uneven wrapping);
+//! * either `b` starts with a lower-case letter or `a` ends on an article,
+//!   preposition or conjunction ([`MID_PHRASE`]) — the break falls inside a
+//!   sentence, and a paragraph boundary there would let a drop cut it — or
+//!   both of these hold:
+//!   * `a` is not shorter than half the width (`2·len(a) ≥ W`): a short
+//!     line was ended on purpose;
+//!   * `b`'s first word would not have fitted on `a`: `len(a) + 1 +
+//!     len(first word of b) + WRAP_SLACK > W` ([`WRAP_SLACK`] columns for
+//!     an indent that normalisation trimmed and for uneven wrapping);
 //! * `b` is not a **list item** (`-`, `*`, `•`, `–`, `—`, `·`, `+`, `1.`,
 //!   `1)`, `a)`, `(a)`, … followed by a space);
 //! * neither line is a **block line**, never joined to either side: a
@@ -50,8 +54,7 @@
 //! vote either way — which is why "lines mostly short of the width" is
 //! judged line by line, by the half-width and fit tests.
 
-use crate::normalize::fold_quote;
-use crate::split::SENTENCE_END;
+use crate::normalize::{SENTENCE_END, fold_quote};
 
 /// A document whose longest line (normalised, in characters) is longer than
 /// this is not hard-wrapped.
@@ -99,11 +102,34 @@ pub fn continues(a: &WrapLine<'_>, b: &WrapLine<'_>, width: usize) -> bool {
 /// [`continues`] without the block-line test (the costly part, which a
 /// caller walking a document can compute once per line).
 pub fn fits_a_wrap(a: &WrapLine<'_>, b: &WrapLine<'_>, width: usize) -> bool {
-    if width > MAX_WRAP_WIDTH || a.chars == 0 || b.chars == 0 || a.chars * 2 < width {
+    if width > MAX_WRAP_WIDTH || a.chars == 0 || b.chars == 0 {
         return false;
     }
     let first_word = b.norm.split(' ').next().map_or(0, |w| w.chars().count());
-    a.chars + 1 + first_word + WRAP_SLACK > width && !ends_sentence(a.norm) && !is_list_item(b.norm)
+    let wrapped_here = a.chars * 2 >= width && a.chars + 1 + first_word + WRAP_SLACK > width;
+    (wrapped_here || starts_lower_case(b.norm) || ends_mid_phrase(a.norm))
+        && !ends_sentence(a.norm)
+        && !is_list_item(b.norm)
+}
+
+/// Words that never end a sentence or a title: a line ending on one breaks
+/// a phrase ("Atari Corp said it filed with the" / "Securities and Exchange
+/// Commission ...").
+pub const MID_PHRASE: [&str; 16] =
+    ["the", "a", "an", "of", "to", "in", "on", "at", "for", "with", "by", "from", "and", "or", "its", "than"];
+
+/// The line's last word is one of [`MID_PHRASE`].
+fn ends_mid_phrase(norm: &str) -> bool {
+    norm.rsplit(' ').next().is_some_and(|w| MID_PHRASE.contains(&w))
+}
+
+/// The line starts with a lower-case letter: it carries on a sentence, so
+/// the break before it is never a paragraph boundary, however short the
+/// line before it (a Reuters body whose first line shared its row with the
+/// dateline: "Chicago Mercantile Exchange floor" / "traders and commission
+/// house ...").
+fn starts_lower_case(norm: &str) -> bool {
+    norm.chars().next().is_some_and(char::is_lowercase)
 }
 
 /// The last character (quote-folded) is one of [`SENTENCE_END`], and the
@@ -304,10 +330,32 @@ mod tests {
         assert!(continues(&a, &a2, 50), "U.S. does not end the sentence");
         assert!(!continues(&c("The Fed entered the market."), &a2, 30), "ends a sentence");
         assert!(continues(&a2, &b, 64));
-        assert!(!continues(&a2, &b, 72), "'system' would have fitted in 72 columns");
+        let capital = c("System repurchase agreements for its own account.");
+        let a3 = c("Government securities market to arrange 1.5 billion dlrs");
+        assert!(!continues(&a3, &capital, 72), "'System' would have fitted in 72 columns");
+        assert!(continues(&a2, &capital, 72), "a line ending on 'of' carries on");
         assert!(!continues(&a2, &b, 101), "too wide to be hard-wrapped");
-        assert!(!continues(&c("Short line"), &b, 60), "shorter than half the width");
+        assert!(!continues(&c("Short line"), &capital, 60), "shorter than half the width");
         assert!(!continues(&a2, &c("- a list item"), 64));
         assert!(!continues(&a2, &c("HEADLINE HERE"), 64));
+    }
+
+    #[test]
+    fn a_line_starting_lower_case_carries_on_the_sentence_before_it() {
+        let b = c("traders and commission house representatives are guesstimating");
+        assert!(continues(&c("Chicago Mercantile Exchange floor"), &b, 66), "shorter than half the width");
+        assert!(continues(&c("Japan, which has been accused of dumping"), &c("everything from steel to"), 70));
+        assert!(!continues(&c("The market closed higher."), &b, 66), "ends a sentence");
+        assert!(!continues(&c("Chicago Mercantile Exchange floor"), &c("a) a list item"), 66));
+        assert!(!continues(&c("Chicago Mercantile Exchange floor"), &b, 101), "too wide to be hard-wrapped");
+    }
+
+    #[test]
+    fn a_line_ending_on_an_article_or_preposition_carries_on() {
+        let b = c("Securities and Exchange Commission a registration statement");
+        assert!(continues(&c("Atari Corp said it filed with the"), &b, 68));
+        assert!(continues(&c("The U.S. Is willing to drop tariffs on"), &c("Japanese electronic imports"), 68));
+        assert!(!continues(&c("Atari files with the SEC"), &b, 68), "a short line ended on purpose");
+        assert!(!continues(&c("Atari Corp said it filed with the."), &b, 68), "ends a sentence");
     }
 }

@@ -20,6 +20,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 
+pub mod stream;
+
 /// Prefix of temporary file names.
 pub const TEMP_PREFIX: &str = ".newsdedup-";
 /// Suffix of temporary file names.
@@ -43,11 +45,7 @@ pub fn write_atomic_with(
     like: Option<&fs::Metadata>,
     fill: impl FnOnce(&mut fs::File) -> io::Result<()>,
 ) -> Result<()> {
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let (mut file, tmp) = create_temp(parent)?;
+    let (mut file, tmp) = create_temp(folder_of(path))?;
     fill(&mut file).map_err(|e| Error::io(path, e))?;
     if let Some(meta) = like {
         file.set_permissions(meta.permissions()).map_err(|e| Error::io(path, e))?;
@@ -93,11 +91,22 @@ impl TempPath {
 /// content streamed in and then [`TempPath::persist`]ed to `dest`. It gets
 /// the usual mode of a new file (0666 less the umask).
 pub fn temp_beside(dest: &Path) -> Result<(fs::File, TempPath)> {
-    let parent = match dest.parent() {
+    create_temp(folder_of(dest))
+}
+
+/// The folder holding `path`: its parent, or `.` for a bare file name.
+pub fn folder_of(path: &Path) -> &Path {
+    match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
-    };
-    create_temp(parent)
+    }
+}
+
+/// `path` with `suffix` appended to its last component (a backup's name).
+pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
 }
 
 impl Drop for TempPath {
@@ -141,9 +150,7 @@ pub fn replace_in_place(path: &Path, bytes: &[u8], backup: Option<&str>) -> Resu
 /// original inode), or a copy where links are not possible. An existing
 /// backup is never overwritten.
 pub fn make_backup(path: &Path, suffix: &str) -> Result<()> {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    let backup = PathBuf::from(name);
+    let backup = with_suffix(path, suffix);
     if backup.exists() {
         return Err(Error::invalid(&backup, "backup already exists"));
     }
@@ -157,24 +164,9 @@ pub fn make_backup(path: &Path, suffix: &str) -> Result<()> {
 /// is renamed to its backup instead.
 pub fn remove_in_place(path: &Path, backup: Option<&str>) -> Result<()> {
     match backup {
-        Some(suffix) => {
-            let mut name = path.as_os_str().to_owned();
-            name.push(suffix);
-            fs::rename(path, PathBuf::from(name)).map_err(|e| Error::io(path, e))
-        }
+        Some(suffix) => fs::rename(path, with_suffix(path, suffix)).map_err(|e| Error::io(path, e)),
         None => fs::remove_file(path).map_err(|e| Error::io(path, e)),
     }
-}
-
-/// Refuses a side file (`--report`, `--explain`, `--rejects`) that is the
-/// input or lies inside the input tree: the input is never written.
-pub fn check_side_file(input: &Path, path: &Path, flag: &str) -> Result<()> {
-    let i = resolve(input).map_err(|e| Error::io(input, e))?;
-    let p = resolve(path).map_err(|e| Error::io(path, e))?;
-    if p == i || p.starts_with(&i) {
-        return Err(Error::invalid(path, format!("{flag} would write into the input {}", input.display())));
-    }
-    Ok(())
 }
 
 /// Removes stale temporary files left in `dir` by a killed run: those of
@@ -272,25 +264,6 @@ pub fn resolve(path: &Path) -> io::Result<PathBuf> {
     Ok(out)
 }
 
-/// Refuses an output folder equal to, inside, or containing the input.
-pub fn check_out_dir(input: &Path, out: &Path) -> Result<()> {
-    let i = resolve(input).map_err(|e| Error::io(input, e))?;
-    let o = resolve(out).map_err(|e| Error::io(out, e))?;
-    if o == i {
-        return Err(Error::invalid(
-            out,
-            "--out is the input itself; the input is never modified (use --in-place to clean it in place)",
-        ));
-    }
-    if o.starts_with(&i) {
-        return Err(Error::invalid(out, format!("--out is inside the input tree {}", input.display())));
-    }
-    if i.starts_with(&o) {
-        return Err(Error::invalid(out, format!("--out contains the input tree {}", input.display())));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -318,28 +291,6 @@ mod tests {
         assert!(replace_in_place(&f, b"newer", Some(".bak")).is_err());
         assert_eq!(fs::read_to_string(dir.path().join("x.txt.bak")).unwrap(), "old");
         assert_eq!(fs::read_to_string(&f).unwrap(), "new");
-    }
-
-    #[test]
-    fn side_files_inside_the_input_are_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let input = dir.path().join("in");
-        fs::create_dir(&input).unwrap();
-        assert!(check_side_file(&input, &input.join("a/1.txt"), "--explain").is_err());
-        assert!(check_side_file(&input, &input, "--report").is_err());
-        assert!(check_side_file(&input, &dir.path().join("report.json"), "--report").is_ok());
-    }
-
-    #[test]
-    fn out_dir_inside_or_equal_or_around_input_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let input = dir.path().join("in");
-        fs::create_dir(&input).unwrap();
-        assert!(check_out_dir(&input, &input).is_err());
-        assert!(check_out_dir(&input, &input.join("clean/x")).is_err());
-        assert!(check_out_dir(&input, &input.join("../in/sub")).is_err());
-        assert!(check_out_dir(&input, dir.path()).is_err());
-        assert!(check_out_dir(&input, &dir.path().join("out")).is_ok());
     }
 
     #[test]

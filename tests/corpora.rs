@@ -1,6 +1,7 @@
 //! The BBC News corpus (2,225 articles, 98 byte-identical duplicates), run
-//! end to end when it is present next to the repository; skipped (passing)
-//! when it is not. The corpus is read-only research data: it is read in
+//! end to end when it is present next to the repository: ignored by default
+//! (`cargo test -- --ignored needs_corpora_`, which `.ci/run` does when
+//! `../shared/corpora` exists; see `tests/util/env.rs`). The corpus is read-only research data: it is read in
 //! place and never copied into the repository.
 
 mod util;
@@ -15,16 +16,6 @@ use newsdedup::read::{EncodingPolicy, decode};
 use newsdedup::split::{SplitMode, split};
 use util::{TestDir, is_subsequence, read_report, snapshot};
 
-fn corpus_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpora/bbc-news");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("skipping: ../shared/corpora/bbc-news not found");
-        None
-    }
-}
-
 /// The normalised paragraphs of an input file, decoded as the tool does.
 fn input_paragraphs(bytes: &[u8]) -> Vec<String> {
     let (text, _) = decode(bytes.to_vec(), EncodingPolicy::Repair).expect("decodable");
@@ -38,8 +29,9 @@ fn input_lines(bytes: &[u8]) -> Vec<String> {
 }
 
 #[test]
-fn bbc_news_end_to_end() {
-    let Some(bbc) = corpus_dir() else { return };
+#[ignore = "needs ../shared/corpora/bbc-news; .ci/run runs it when present"]
+fn needs_corpora_bbc_news_end_to_end() {
+    let bbc = util::env::corpus("bbc-news");
     let t = TestDir::new();
     let flags = ["--glob", "*/*.txt", "--out", "out", "--report", "report.json", "--quiet"];
     let run = t.clean(&bbc, &flags).expect(0);

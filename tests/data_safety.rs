@@ -346,3 +346,19 @@ fn a_refused_run_leaves_no_out_folder() {
     t.clean(&t.join("in"), &["--out", "new/out", "--index", "ix", "--scope", "document"]).expect(2);
     assert!(!t.join("new").exists(), "refused, yet --out was created");
 }
+
+/// A symlink named as the input is the user's file: it is read (not passed
+/// over with exit 0 and nothing written), and `--in-place` refuses it
+/// rather than replace the link with a regular file and leave its target
+/// unchanged.
+#[test]
+fn a_symlinked_input_file_is_read_and_in_place_keeps_the_link() {
+    let t = TestDir::new();
+    let para = "A paragraph long enough to be news on its own, written twice in one file.";
+    t.write("real/a.txt", format!("{para}\n{para}\n"));
+    symlink(t.join("real/a.txt"), t.join("link.txt")).unwrap();
+    t.clean(&t.join("link.txt"), &["-q"]).expect(0).stdout_is(format!("{para}\n").as_bytes());
+    t.clean(&t.join("link.txt"), &["--in-place", "-q"]).expect(2).stderr_has("symbolic link");
+    assert!(fs::symlink_metadata(t.join("link.txt")).unwrap().file_type().is_symlink(), "the link was replaced");
+    assert_eq!(fs::read_to_string(t.join("real/a.txt")).unwrap(), format!("{para}\n{para}\n"));
+}

@@ -1,36 +1,29 @@
 //! End-to-end tests of the JSONL pipeline mode.
 
+mod util;
+
 use std::fs;
 use std::io::{Read, Write};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
+use util::{BIN, Cmd, Outcome, Rng};
 
-const BIN: &str = env!("CARGO_BIN_EXE_newsdedup");
-
-fn run(args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("binary starts");
-    if let Some(input) = stdin {
-        // The process may exit before reading (a usage error): ignore EPIPE.
-        let _ = child.stdin.take().expect("stdin").write_all(input);
+/// Runs the binary with `args` and optional standard input.
+fn run(args: &[&str], stdin: Option<&[u8]>) -> Outcome {
+    let cmd = Cmd::new(args);
+    match stdin {
+        Some(bytes) => cmd.stdin(bytes).run(),
+        None => cmd.run(),
     }
-    child.wait_with_output().expect("binary runs")
 }
 
-fn ok(args: &[&str], stdin: Option<&[u8]>) -> Output {
+/// [`run`], demanding exit code 0.
+fn ok(args: &[&str], stdin: Option<&[u8]>) -> Outcome {
     let out = run(args, stdin);
-    assert!(
-        out.status.success(),
-        "newsdedup {args:?} failed: {:?}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    if out.code != Some(0) {
+        out.fail("expected success");
+    }
     out
 }
 
@@ -195,7 +188,7 @@ fn bad_lines_are_reported_with_file_and_line_and_written_to_rejects() {
     fs::write(&shard, &body).unwrap();
     let rejects = dir.path().join("rejects.jsonl");
     let out = run(&["clean", shard.to_str().unwrap(), "--rejects", rejects.to_str().unwrap()], None);
-    assert_eq!(out.status.code(), Some(1), "rejects give exit code 1");
+    assert_eq!(out.code, Some(1), "rejects give exit code 1");
     let stderr = String::from_utf8_lossy(&out.stderr);
     let name = shard.display().to_string();
     assert!(stderr.contains(&format!("{name}:2: not a JSON object")), "{stderr}");
@@ -244,12 +237,11 @@ fn output_is_identical_for_any_thread_count() {
     let paras: Vec<String> =
         (0..400).map(|i| format!("Paragraph number {i} of the generated wire stream, long enough.")).collect();
     let mut body = String::new();
-    let mut state = 12345u64;
+    let mut rng = Rng::new(12345);
     for id in 0..3000 {
         let mut text = String::new();
         for _ in 0..6 {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            text.push_str(&paras[(state >> 33) as usize % paras.len()]);
+            text.push_str(&paras[rng.below(paras.len())]);
             text.push('\n');
         }
         body.push_str(&format!("{}\n", json!({"id": id, "text": text})));
@@ -331,7 +323,7 @@ fn a_shard_damaged_midway_keeps_what_was_read_and_fails_naming_the_line() {
     fs::write(shards.join("b.jsonl"), body.lines().take(3).map(|l| format!("{l}\n")).collect::<String>()).unwrap();
     let out = dir.path().join("out");
     let o = run(&["clean", shards.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"], None);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.code, Some(1));
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(stderr.contains("a.jsonl.gz: line "), "{stderr}");
     let a = records(&gunzip(&fs::read(out.join("a.jsonl.gz")).unwrap()));
@@ -344,7 +336,7 @@ fn a_shard_damaged_midway_keeps_what_was_read_and_fails_naming_the_line() {
 fn a_duplicated_text_field_is_rejected() {
     let o =
         run(&["clean", "--format", "jsonl", "-"], Some(b"{\"id\":1,\"text\":\"One text here.\",\"text\":\"Two.\"}\n"));
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.code, Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("<stdin>:1: field \"text\" occurs more than once"));
     assert!(o.stdout.is_empty());
 }
@@ -360,7 +352,7 @@ fn annotate_takes_its_field_name_with_an_equals_sign() {
     let o = ok(&["clean", "--format", "jsonl", "-q", "--annotate=dd", "-"], Some(line.as_bytes()));
     assert_eq!(records(&o.stdout)[0]["dd"]["kept"], 1);
     let o = run(&["clean", "--format", "jsonl", "--annotate=text", "-"], Some(line.as_bytes()));
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(o.code, Some(2));
 }
 
 #[test]
@@ -378,4 +370,22 @@ fn records_gain_no_character_and_unchanged_ones_pass_through_byte_for_byte() {
     assert_eq!(lines.next(), Some(same));
     let rec: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
     assert_eq!(rec["text"], "A new paragraph about the yen.");
+}
+
+/// The README's worked example of pipeline mode, run as printed: each input
+/// and output line must appear in the README verbatim, and the tool must
+/// print exactly those output lines.
+#[test]
+fn readme_worked_example_runs_as_printed() {
+    let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    let input = [
+        r#"{"id":1,"text":"Stocks rose sharply on Monday in Tokyo as exporters gained on a weaker yen.\nAnalysts expect more gains."}"#,
+        r#"{"id":2,"text":"Stocks rose sharply on Monday in Tokyo as exporters gained on a weaker yen.\nA new paragraph about bonds."}"#,
+    ];
+    let expected = [input[0], r#"{"id":2,"text":"A new paragraph about bonds."}"#];
+    for line in input.iter().chain(&expected) {
+        assert!(readme.contains(line), "README's worked example lacks {line}");
+    }
+    let out = ok(&["clean", "--format", "jsonl", "-q", "-"], Some(format!("{}\n", input.join("\n")).as_bytes()));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{}\n", expected.join("\n")));
 }

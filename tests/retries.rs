@@ -234,20 +234,14 @@ fn a_bad_report_path_fails_before_anything_is_published() {
     }
 }
 
-fn is_root() -> bool {
-    unsafe { libc::geteuid() == 0 }
-}
-
 /// An index that cannot be written is reported when it is opened, before
 /// any output is written.
 #[test]
-fn a_read_only_index_is_refused_before_any_output() {
+#[ignore = "needs root (switches to nobody); .ci/run runs it as root"]
+fn needs_root_a_read_only_index_is_refused_before_any_output() {
     use std::os::unix::fs::PermissionsExt;
     use std::os::unix::process::CommandExt;
-    if !is_root() {
-        eprintln!("skipped: needs root to switch to nobody");
-        return;
-    }
+    util::env::require_root();
     let t = TestDir::new();
     fs::set_permissions(t.path(), fs::Permissions::from_mode(0o755)).unwrap();
     t.write("news/a.txt", format!("{ALPHA}\n"));
@@ -358,27 +352,12 @@ fn a_truncated_segment_is_refused_at_open() {
 /// that fails (disk full) leaves the index as it was and exits 2; the rerun
 /// with room for the report is a first run, not a retry, and completes.
 #[test]
-fn a_report_that_fails_on_a_full_disk_leaves_the_index_unrecorded() {
+#[ignore = "needs to mount a tmpfs (root); .ci/run runs it where it can"]
+fn needs_tmpfs_a_report_that_fails_on_a_full_disk_leaves_the_index_unrecorded() {
     let t = TestDir::new();
     let full = t.join("full");
     fs::create_dir(&full).unwrap();
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
-        .arg(&full)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|st| st.success());
-    if !mounted {
-        eprintln!("skipped: cannot mount a tmpfs here");
-        return;
-    }
-    struct Unmount<'a>(&'a Path);
-    impl Drop for Unmount<'_> {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount").arg(self.0).status();
-        }
-    }
-    let _guard = Unmount(&full);
+    let _guard = util::env::Tmpfs::mount(&full, "64k");
     // Fill the tmpfs to the last block.
     let mut filler = fs::File::create(full.join("filler")).unwrap();
     while std::io::Write::write_all(&mut filler, &[b'x'; 4096]).is_ok() {}

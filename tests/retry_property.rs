@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use util::{BIN, Lcg, TestDir, diff_trees, generate_corpus, read_report, snapshot};
+use util::{BIN, Rng, TestDir, diff_trees, generate_corpus, read_report, snapshot};
 
 const DAYS: usize = 3;
 
@@ -32,7 +32,7 @@ const DAYS: usize = 3;
 /// of the previous day's files (same names and new names), and a JSONL shard
 /// whose records draw on a pool shared by all days.
 fn make_days(root: &Path, seed: u64) {
-    let mut rng = Lcg::new(seed);
+    let mut rng = Rng::new(seed);
     let pool: Vec<String> =
         (0..40).map(|i| format!("Wire paragraph {i} about the {} in the news today.", i * 7)).collect();
     for d in 0..DAYS {
@@ -176,7 +176,7 @@ fn any_sequence_of_retries_ends_as_the_uninterrupted_sequence() {
             longest = longest.max(started.elapsed());
             expected.push(reference.state(d));
         }
-        let mut rng = Lcg::new(seed * 2 + u64::from(in_place));
+        let mut rng = Rng::new(seed * 2 + u64::from(in_place));
         let mut compared = 0;
         for schedule in 0..schedules {
             let setup = Setup { root: t.join(&format!("{mode}-{schedule}")), in_place };

@@ -2,35 +2,22 @@
 //! data, and always say what happened (path, reason, exit code).
 //!
 //! Runs the real binary on trees made in fresh temp folders. Tests that need
-//! root (mounting a tmpfs, switching to `nobody`) say so and skip themselves
-//! when they cannot do it.
+//! root (mounting a tmpfs, switching to `nobody`) are ignored by default and
+//! named for their need (see `tests/util/env.rs`).
 
-mod robust_util;
+mod util;
 
-use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::thread::sleep;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use robust_util::*;
 use serde_json::Value;
-
-fn tmp() -> tempfile::TempDir {
-    tempfile::tempdir().unwrap()
-}
-
-/// `clean IN --out OUT` plus `extra`.
-fn clean_to(input: &Path, out: &Path, extra: &[&str]) -> Run {
-    let mut args: Vec<&OsStr> = vec!["clean".as_ref(), input.as_os_str(), "--out".as_ref(), out.as_os_str()];
-    args.extend(extra.iter().map(OsStr::new));
-    run(&args)
-}
+use util::robust::*;
 
 fn report(path: &Path) -> Value {
     serde_json::from_slice(&fs::read(path).unwrap()).unwrap()
@@ -196,16 +183,10 @@ fn as_nobody(c: &mut Command) {
     }
 }
 
-fn is_root() -> bool {
-    unsafe { libc::geteuid() == 0 }
-}
-
 #[test]
-fn unreadable_input_is_reported_and_unwritable_output_is_fatal() {
-    if !is_root() {
-        eprintln!("skipped: needs root to switch to nobody");
-        return;
-    }
+#[ignore = "needs root (switches to nobody); .ci/run runs it as root"]
+fn needs_root_unreadable_input_is_reported_and_unwritable_output_is_fatal() {
+    util::env::require_root();
     let dir = tmp();
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
     let (input, out, locked) = (dir.path().join("in"), dir.path().join("out"), dir.path().join("locked"));
@@ -245,7 +226,7 @@ fn write_error_names_the_path_and_leaves_no_partial_or_temp_file() {
 /// Corpus for the size-limit tests: small files plus one of ~300 KB.
 fn with_one_big_file(input: &Path) {
     corpus(input, 150, 7);
-    let mut rng = Rng(99);
+    let mut rng = Rng::new(99);
     let big: String = (0..3000).map(|i| format!("{i} {}\n", sentence(&mut rng))).collect();
     assert!(big.len() > 200 << 10);
     put(input, "s000/big.txt", big);
@@ -277,31 +258,14 @@ fn file_size_limit_efbig_is_fatal_names_the_file_and_leaves_nothing_partial() {
     assert_subset(&got, &tree(&reference), "after EFBIG");
 }
 
-/// A tmpfs mounted for one test, unmounted on drop.
-struct Tmpfs<'a>(&'a Path);
-
-impl Drop for Tmpfs<'_> {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.0).status();
-    }
-}
-
+/// (Without a tmpfs, `file_size_limit_efbig_*` covers the write path.)
 #[test]
-fn disk_full_is_fatal_names_the_file_and_leaves_nothing_partial() {
+#[ignore = "needs to mount a tmpfs (root); .ci/run runs it where it can"]
+fn needs_tmpfs_disk_full_is_fatal_names_the_file_and_leaves_nothing_partial() {
     let dir = tmp();
     let (input, out, reference) = (dir.path().join("in"), dir.path().join("out"), dir.path().join("ref"));
     fs::create_dir(&out).unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
-        .arg(&out)
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
-        eprintln!("skipped: cannot mount a tmpfs here (file_size_limit_efbig_* covers the write path)");
-        return;
-    }
-    let _guard = Tmpfs(&out);
+    let _guard = util::env::Tmpfs::mount(&out, "256k");
     with_one_big_file(&input);
     clean_to(&input, &reference, &[]).expect_code(0);
     assert!(tree(&reference).values().map(Vec::len).sum::<usize>() > 256 << 10);
@@ -309,118 +273,6 @@ fn disk_full_is_fatal_names_the_file_and_leaves_nothing_partial() {
     r.expect_code(2).expect_stderr("No space left on device").expect_stderr(&out.display().to_string());
     assert!(temps(&out).is_empty(), "temp files left: {:?}", temps(&out));
     assert_subset(&tree(&out), &tree(&reference), "after ENOSPC");
-}
-
-// ------------------------------------------------------------------ signals
-
-fn spawn_clean(input: &Path, out: &Path) -> std::process::Child {
-    let mut c = command(&[OsStr::new("clean"), input.as_os_str(), "--out".as_ref(), out.as_os_str(), "-j2".as_ref()]);
-    c.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap()
-}
-
-fn reference_run(input: &Path, out: &Path) -> (BTreeMap<Vec<u8>, Vec<u8>>, Duration) {
-    let started = Instant::now();
-    clean_to(input, out, &["-j2"]).expect_code(0);
-    (tree(out), started.elapsed())
-}
-
-/// Files under `root` with a final name (temporary files left out).
-fn finals(root: &Path) -> BTreeMap<Vec<u8>, Vec<u8>> {
-    tree(root)
-        .into_iter()
-        .filter(|(k, _)| !k.rsplit(|&b| b == b'/').next().unwrap().starts_with(b".newsdedup-"))
-        .collect()
-}
-
-/// The signal tests share one corpus size: 3000 files of a few KB (two
-/// windows). On this machine a run takes seconds, dominated by `openat`.
-const SIGNAL_CORPUS: usize = 3000;
-
-/// When to send a signal: a delay after the start, or after the first
-/// window started writing (the mtime of `out/s000` changed: a temporary
-/// file was created or renamed there). Fixed delays alone land before the
-/// first write on a loaded machine.
-#[derive(Clone, Copy, Debug)]
-enum At {
-    Start(Duration),
-    Writing(Duration),
-}
-
-fn stamp(dir: &Path) -> Option<(i64, i64)> {
-    use std::os::unix::fs::MetadataExt;
-    fs::metadata(dir).ok().map(|m| (m.mtime(), m.mtime_nsec()))
-}
-
-/// Spawns a run into `out` and returns it at the point `at`.
-fn spawn_until(input: &Path, out: &Path, at: At) -> std::process::Child {
-    let before = stamp(&out.join("s000"));
-    let child = spawn_clean(input, out);
-    match at {
-        At::Start(d) => sleep(d),
-        At::Writing(d) => {
-            let deadline = Instant::now() + Duration::from_secs(120);
-            while stamp(&out.join("s000")) == before && Instant::now() < deadline {
-                sleep(Duration::from_millis(1));
-            }
-            sleep(d);
-        }
-    }
-    child
-}
-
-#[test]
-fn sigint_and_sigterm_stop_between_files_with_130_and_a_rerun_completes() {
-    let dir = tmp();
-    let (input, out) = (dir.path().join("in"), dir.path().join("out"));
-    corpus(&input, SIGNAL_CORPUS, 1);
-    let (reference, t) = reference_run(&input, &dir.path().join("ref"));
-    // Both runs write into the same --out: the second starts over a tree
-    // that an interrupted run left.
-    for (sig, name, at) in
-        [(libc::SIGINT, "SIGINT", At::Writing(Duration::ZERO)), (libc::SIGTERM, "SIGTERM", At::Start(t / 3))]
-    {
-        let mut child = spawn_until(&input, &out, at);
-        unsafe { libc::kill(child.id() as i32, sig) };
-        let status = child.wait().unwrap();
-        let mut stderr = String::new();
-        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
-        // 130 also proves the signal came mid-run: a finished run exits 0.
-        assert_eq!(status.code(), Some(130), "{name} at {at:?}: {status}\n{stderr}");
-        assert!(stderr.contains("interrupted; the output is incomplete"), "{stderr}");
-        assert!(temps(&out).is_empty(), "{name}: temp files left: {:?}", temps(&out));
-        let got = tree(&out);
-        eprintln!("{name} at {at:?}: {} of {} files under their final name", got.len(), reference.len());
-        assert_subset(&got, &reference, name);
-    }
-    clean_to(&input, &out, &["-j2"]).expect_code(0);
-    assert!(tree(&out) == reference, "the rerun differs from the uninterrupted run");
-}
-
-#[test]
-fn sigkill_at_any_point_leaves_no_partial_file_and_a_rerun_gives_the_same_tree() {
-    let dir = tmp();
-    let (input, out) = (dir.path().join("in"), dir.path().join("out"));
-    let bytes = corpus(&input, SIGNAL_CORPUS, 2);
-    let (reference, t) = reference_run(&input, &dir.path().join("ref"));
-    eprintln!("corpus: {SIGNAL_CORPUS} files, {bytes} bytes; uninterrupted run {t:?}");
-    let mut points: Vec<At> = [50, 150, 400].map(|ms| At::Start(Duration::from_millis(ms))).to_vec();
-    points.extend([0, 30, 150, 400].map(|ms| At::Writing(Duration::from_millis(ms))));
-    let mut while_writing = 0;
-    // Killed again and again over the same --out, as a flaky job would be.
-    for at in points {
-        let mut child = spawn_until(&input, &out, at);
-        let _ = child.kill();
-        let status = child.wait().unwrap();
-        let got = finals(&out);
-        let killed = status.signal() == Some(libc::SIGKILL);
-        let left = temps(&out).len();
-        eprintln!("kill at {at:?}: killed={killed}, {} of {} files, {left} temp files", got.len(), reference.len());
-        while_writing += usize::from(killed && !got.is_empty() && got.len() < reference.len());
-        assert_subset(&got, &reference, &format!("SIGKILL at {at:?}"));
-    }
-    assert!(while_writing > 0, "no kill landed while files were written; the corpus is too small here");
-    clean_to(&input, &out, &["-j2"]).expect_code(0);
-    assert!(tree(&out) == reference, "the rerun after SIGKILLs differs from the uninterrupted run");
 }
 
 // ----------------------------------------------------------------- in place
@@ -501,9 +353,9 @@ fn without_in_place_the_input_is_never_written() {
 
 fn long_line(bytes: usize) -> String {
     let mut s = String::with_capacity(bytes + 32);
-    let mut rng = Rng(5);
+    let mut rng = Rng::new(5);
     while s.len() < bytes {
-        s.push_str(["alpha ", "beta ", "gamma ", "delta "][rng.below(4) as usize]);
+        s.push_str(["alpha ", "beta ", "gamma ", "delta "][rng.below(4)]);
     }
     s.push_str("end.");
     s

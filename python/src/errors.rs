@@ -69,7 +69,16 @@ pub fn file_error(py: Python<'_>, e: &Error) -> PyErr {
         Error::Invalid { path, .. } => {
             raise(py, "NewsdedupError", &message, Some(&path_str(path)), None, None, e.kind())
         }
-        Error::Interrupted => raise(py, "NewsdedupError", &message, None, None, None, e.kind()),
+        Error::Record { path, line, .. } => {
+            raise(py, "NewsdedupError", &message, Some(&path_str(path)), Some(*line), None, e.kind())
+        }
+        Error::Index(ix) => index_error(py, ix),
+        Error::Config(_) => PyValueError::new_err(message),
+        Error::TooManyDocuments { .. }
+        | Error::Threads(_)
+        | Error::Signal(_)
+        | Error::BrokenPipe
+        | Error::Interrupted => raise(py, "NewsdedupError", &message, None, None, None, e.kind()),
     }
 }
 

@@ -5,6 +5,8 @@
 use std::path::PathBuf;
 
 use super::{CleanArgs, Cli, Command};
+use crate::check::ConfigError;
+use crate::error::Error;
 
 /// `index stats --json`: the figures as one JSON object.
 pub(super) fn stats_json(s: &crate::index::IndexStats) -> serde_json::Value {
@@ -40,22 +42,24 @@ pub fn print_help_file(command: &Command) -> std::io::Result<()> {
 impl CleanArgs {
     /// The inputs, with a `--annotate` value that is really an input (an
     /// existing path or `-`, given before any input) moved back among them.
-    pub(super) fn inputs(&mut self) -> anyhow::Result<Vec<PathBuf>> {
+    pub(super) fn inputs(&mut self) -> Result<Vec<PathBuf>, Error> {
         let mut inputs = std::mem::take(&mut self.input);
         if let Some(value) = self.annotate.clone()
             && (value == "-" || std::path::Path::new(&value).exists())
         {
             if !inputs.is_empty() {
-                anyhow::bail!(
+                let msg = format!(
                     "--annotate {value}: {value:?} names a file; write --annotate=FIELD, or put --annotate after \
                      the inputs"
                 );
+                return Err(ConfigError::Usage(msg).into());
             }
             inputs.push(PathBuf::from(value));
             self.annotate = Some("newsdedup".to_owned());
         }
         if inputs.is_empty() {
-            anyhow::bail!("no input given: name files, directories, or `-` for standard input");
+            let msg = "no input given: name files, directories, or `-` for standard input";
+            return Err(ConfigError::Usage(msg.into()).into());
         }
         Ok(inputs)
     }

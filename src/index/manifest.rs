@@ -1,4 +1,17 @@
 //! The manifest: encoding, bounds-checked decoding and atomic replacement.
+//!
+//! # Manifest format
+//! ```text
+//! 8 B magic "NDDXMANI", u32 version = 3, u32 reserved = 0,
+//! u64 generation (incremented by every write), u64 next_segment_id,
+//! u32 nseg, nseg x { u64 id, u64 count, u64 file_len, u32 file_crc32 }   (oldest first)
+//! u32 nbatches, nbatches x { u8 kind (0 anonymous, 1 named), u32 name_len,
+//!                            name_len B raw name }     (batch number = position)
+//! u32 nruns, nruns x { u64 timestamp, u64 docs, u64 paragraphs, u64 new_keys,
+//!                      u64 total_keys, u32 batch, u32 label_len, label_len B UTF-8 label }
+//! u32 crc32 of all preceding bytes; the file must end exactly there.
+//! ```
+//!
 
 use std::fs::{self, File};
 use std::io::Write;

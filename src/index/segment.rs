@@ -1,16 +1,51 @@
-//! Segment files: layout (see the parent module doc), validation, lookup,
-//! k-way merge and writing.
+//! Segment files: the format, validation at open, lookup. Writing and the
+//! k-way merge are in `writer`.
+//!
+//! # Segment format (all integers little-endian unless said otherwise)
+//! ```text
+//! off 0   8 B  magic  "NDDXSEG\0"
+//! off 8   4 B  version u32 = 3
+//! off 12  4 B  dir_bits u32 (0..=32)
+//! off 16  8 B  count u64 (number of keys, n)
+//! off 24  8 B  filter_blocks u64 = f = max(1, ceil(10n / 512))
+//! off 32  16n  keys, sorted strictly ascending, each u128 BIG-endian
+//!              (so byte order == numeric order)
+//! ...     12n  values, same order: doc u64, batch u32 (see [`Entry`])
+//! ...     8(2^dir_bits+1)  directory: u64 d[b] = index of the first key whose
+//!              top dir_bits bits are >= b; d[0] = 0, d[2^dir_bits] = n
+//! ...     0..63 B zero padding, so the filter starts at a multiple of 64
+//! ...     64f  filter: f blocks of 8 u64 words (see below)
+//! end-8   4 B  crc32 (IEEE, crc32fast) of every byte before it
+//! end-4   4 B  end magic "NDXE"
+//! ```
+//! `dir_bits` = floor(log2(n / [`BUCKET_TARGET`])) (at least 0, at most 32),
+//! so buckets hold 64..128 keys and the directory is ~1/8 byte per key (1.25 MB
+//! for 10M keys: it stays in L2/L3). A lookup reads two directory words, then
+//! *interpolates* inside the bucket on the key bits below the bucket number
+//! (keys are uniform hashes, expected error ~sqrt(bucket)/2 = 4-6 keys, i.e.
+//! the guessed cache line or a neighbour) and steps to the key: about one
+//! DRAM miss per segment probed, plus
+//! one for the 12 value bytes on a hit. Nothing is built in memory at open.
+//!
+//! The filter is a blocked Bloom filter of [`FILTER_BITS_PER_KEY`] bits per
+//! key: a key's block is `(high 64 bits × f) >> 64` (monotone in the key, so
+//! a segment written in key order fills it front to back), and it sets one
+//! bit in each of the block's 8 words, bit `(low 64 bits >> 6w) & 63` of word
+//! `w`. A key absent from a segment is answered from one cache line with
+//! probability ~99%; lookups read the filter before the directory.
+//! Version 1 (no filter) and version 2 (values were document and paragraph
+//! index, which shift when a file is cleaned in place) segments and
+//! manifests are refused by version.
+//!
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use memmap2::Mmap;
 
 use super::{
-    BUCKET_TARGET, Entry, FILTER_BITS_PER_KEY, FORMAT_VERSION, HDR, IndexError, Result, SEG_END, SEG_MAGIC, cores,
+    BUCKET_TARGET, Entry, FILTER_BITS_PER_KEY, FORMAT_VERSION, HDR, IndexError, PIECES, Result, SEG_END, SEG_MAGIC,
     corrupt, io_err,
 };
 
@@ -29,7 +64,7 @@ pub(super) struct Segment {
     pub(super) map: Mmap,
     dir_bits: u32,
     pub(super) vals_off: usize,
-    dir_off: usize,
+    pub(super) dir_off: usize,
     filter_off: usize,
     filter_blocks: u64,
 }
@@ -51,29 +86,25 @@ pub(super) fn seg_name(id: u64) -> String {
     format!("seg-{id:016x}.ndx")
 }
 
-/// CRC-32 of `bytes`, computed in pieces on all cores (up to 8) and
-/// combined: verifying a 10M-key index at open reads ~290 MB.
+/// CRC-32 of `bytes`, computed in 8 pieces on the caller's rayon pool
+/// (the run's thread budget, see [`crate::threads`]) and combined:
+/// verifying a 10M-key index at open reads ~290 MB.
 fn crc32_parallel(bytes: &[u8]) -> u32 {
-    let per = bytes.len().div_ceil(cores()).max(8 << 20);
-    std::thread::scope(|s| {
-        let parts: Vec<_> = bytes
-            .chunks(per)
-            .map(|c| {
-                s.spawn(move || {
-                    let mut h = crc32fast::Hasher::new();
-                    h.update(c);
-                    h
-                })
-            })
-            .collect();
-        let mut all = crc32fast::Hasher::new();
-        for p in parts {
-            // A lost piece (a panicked thread, never expected) makes the
-            // checksum differ: the segment is reported, not trusted.
-            all.combine(&p.join().unwrap_or_default());
-        }
-        all.finalize()
-    })
+    use rayon::prelude::*;
+    let per = bytes.len().div_ceil(PIECES).max(8 << 20);
+    let parts: Vec<crc32fast::Hasher> = bytes
+        .par_chunks(per)
+        .map(|c| {
+            let mut h = crc32fast::Hasher::new();
+            h.update(c);
+            h
+        })
+        .collect();
+    let mut all = crc32fast::Hasher::new();
+    for p in &parts {
+        all.combine(p);
+    }
+    all.finalize()
 }
 
 /// Filter blocks (64 bytes each) for a segment of `count` keys.
@@ -83,7 +114,7 @@ pub(super) fn filter_blocks_for(count: u64) -> u64 {
 
 /// Byte offsets of the regions of a segment of `count` keys with a
 /// directory of `2^dir_bits` buckets: `(vals, dir, filter, crc)`.
-fn layout(count: u64, dir_bits: u32) -> Option<(u64, u64, u64, u64)> {
+pub(super) fn layout(count: u64, dir_bits: u32) -> Option<(u64, u64, u64, u64)> {
     let vals = (HDR as u64).checked_add(count.checked_mul(16)?)?;
     let dir = vals.checked_add(count.checked_mul(12)?)?;
     let dir_end = dir.checked_add(((1u64 << dir_bits) + 1) * 8)?;
@@ -346,219 +377,4 @@ pub(super) fn prefetch(m: &[u8], off: usize) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (m, off);
-}
-
-/// Sequential writer at a fixed file offset, with a running CRC.
-struct RegionWriter<'a> {
-    file: &'a File,
-    path: &'a Path,
-    off: u64,
-    buf: Vec<u8>,
-    crc: crc32fast::Hasher,
-}
-
-impl<'a> RegionWriter<'a> {
-    fn new(file: &'a File, path: &'a Path, off: u64) -> Self {
-        RegionWriter { file, path, off, buf: Vec::with_capacity(1 << 20), crc: crc32fast::Hasher::new() }
-    }
-    fn put(&mut self, bytes: &[u8]) -> Result<()> {
-        self.buf.extend_from_slice(bytes);
-        if self.buf.len() >= 1 << 20 {
-            self.flush()?;
-        }
-        Ok(())
-    }
-    fn flush(&mut self) -> Result<()> {
-        self.crc.update(&self.buf);
-        self.file.write_all_at(&self.buf, self.off).map_err(io_err(self.path))?;
-        self.off += self.buf.len() as u64;
-        self.buf.clear();
-        Ok(())
-    }
-    fn finish(mut self) -> Result<crc32fast::Hasher> {
-        self.flush()?;
-        Ok(self.crc)
-    }
-}
-
-/// A sorted input to a merge: an existing segment or the new batch.
-pub(super) enum Source<'a> {
-    Seg(&'a Segment),
-    New(&'a [Entry]),
-}
-
-/// Cursor over one merge source, with its current head key cached.
-struct Head<'a> {
-    keys: &'a [u8],
-    vals: &'a [u8],
-    new: &'a [Entry],
-    pos: usize,
-    len: usize,
-    key: u128,
-}
-
-impl<'a> Head<'a> {
-    fn new(src: &Source<'a>) -> Self {
-        let (keys, vals, new, len): (&[u8], &[u8], &[Entry], usize) = match src {
-            Source::Seg(s) => {
-                let n = s.meta.count as usize;
-                let m = &s.map[..];
-                (m.get(HDR..s.vals_off).unwrap_or_default(), m.get(s.vals_off..s.dir_off).unwrap_or_default(), &[], n)
-            }
-            Source::New(v) => (&[], &[], v, v.len()),
-        };
-        let mut h = Head { keys, vals, new, pos: 0, len, key: 0 };
-        h.load();
-        h
-    }
-    #[inline]
-    fn load(&mut self) {
-        if self.pos < self.len {
-            self.key = if self.new.is_empty() {
-                rd_key(self.keys, 16 * self.pos).unwrap_or(0)
-            } else {
-                self.new.get(self.pos).map_or(0, |e| e.key)
-            };
-        }
-    }
-    #[inline]
-    fn live(&self) -> bool {
-        self.pos < self.len
-    }
-    /// Value bytes of the head: doc u64 LE then batch u32 LE.
-    #[inline]
-    pub(super) fn value(&self) -> [u8; 12] {
-        let mut v = [0u8; 12];
-        if self.new.is_empty() {
-            if let Some(b) = self.vals.get(12 * self.pos..12 * self.pos + 12) {
-                v.copy_from_slice(b);
-            }
-        } else if let Some(e) = self.new.get(self.pos) {
-            v[..8].copy_from_slice(&e.doc.to_le_bytes());
-            v[8..].copy_from_slice(&e.batch.to_le_bytes());
-        }
-        v
-    }
-}
-
-/// K-way merge over sources ordered oldest first; on equal keys the oldest
-/// source's entry wins and the others are skipped. Calls `f(key, value)`.
-pub(super) fn merge_each(srcs: &[Source<'_>], mut f: impl FnMut(u128, &[u8; 12]) -> Result<()>) -> Result<()> {
-    let mut heads: Vec<Head<'_>> = srcs.iter().map(Head::new).collect();
-    heads.retain(|h| h.live());
-    while !heads.is_empty() {
-        let mut best = 0;
-        for (s, h) in heads.iter().enumerate().skip(1) {
-            if h.key < heads[best].key {
-                best = s;
-            }
-        }
-        let bk = heads[best].key;
-        f(bk, &heads[best].value())?;
-        let mut dead = false;
-        for h in heads.iter_mut() {
-            while h.live() && h.key == bk {
-                h.pos += 1;
-                h.load();
-            }
-            dead |= !h.live();
-        }
-        if dead {
-            heads.retain(|h| h.live());
-        }
-    }
-    Ok(())
-}
-
-/// Write segment `id` holding the merge of `srcs`; returns its manifest record.
-/// `cancel` is polled while merging: once set, the write stops with an
-/// `Interrupted` error (the partial file is the caller's to remove).
-pub(super) fn write_segment(dir: &Path, id: u64, srcs: &[Source<'_>], cancel: &AtomicBool) -> Result<SegMeta> {
-    let path = dir.join(seg_name(id));
-    // Optimistically assume no key occurs in two sources (the contract); if
-    // one does, the result is shorter and we write again with the exact count.
-    let bound: u64 = srcs
-        .iter()
-        .map(|s| match s {
-            Source::Seg(s) => s.meta.count,
-            Source::New(v) => v.len() as u64,
-        })
-        .sum();
-    match write_segment_with(&path, id, srcs, bound, cancel)? {
-        Ok(meta) => Ok(meta),
-        Err(actual) => match write_segment_with(&path, id, srcs, actual, cancel)? {
-            Ok(meta) => Ok(meta),
-            Err(_) => Err(corrupt(&path, "merge produced inconsistent counts")),
-        },
-    }
-}
-
-/// Inner write; `Ok(Err(actual))` if the merge yielded `actual != count` keys.
-fn write_segment_with(
-    path: &Path,
-    id: u64,
-    srcs: &[Source<'_>],
-    count: u64,
-    cancel: &AtomicBool,
-) -> Result<std::result::Result<SegMeta, u64>> {
-    let bits = dir_bits_for(count);
-    let nb = 1usize << bits;
-    let file = OpenOptions::new().write(true).create(true).truncate(true).open(path).map_err(io_err(path))?;
-    let mut hdr = [0u8; HDR];
-    hdr[..8].copy_from_slice(SEG_MAGIC);
-    hdr[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-    hdr[12..16].copy_from_slice(&bits.to_le_bytes());
-    hdr[16..24].copy_from_slice(&count.to_le_bytes());
-    hdr[24..32].copy_from_slice(&filter_blocks_for(count).to_le_bytes());
-    let (_, _, filter_off, crc_off) = layout(count, bits).ok_or_else(|| corrupt(path, "segment too large"))?;
-    let mut filter = FilterBuilder::new(count);
-    let mut hw = RegionWriter::new(&file, path, 0);
-    hw.put(&hdr)?;
-    let vals_off = HDR as u64 + 16 * count;
-    let mut kw = RegionWriter::new(&file, path, HDR as u64);
-    let mut vw = RegionWriter::new(&file, path, vals_off);
-    let mut dirv: Vec<u64> = Vec::with_capacity(nb + 1);
-    let mut i = 0u64;
-    merge_each(srcs, |key, val| {
-        let b = if bits == 0 { 0 } else { (key >> (128 - bits)) as usize };
-        while dirv.len() <= b {
-            dirv.push(i);
-        }
-        kw.put(&key.to_be_bytes())?;
-        vw.put(val)?;
-        filter.insert(key);
-        i += 1;
-        if i.is_multiple_of(1 << 16) && cancel.load(Ordering::Relaxed) {
-            return Err(io_err(path)(io::Error::new(io::ErrorKind::Interrupted, "merge cancelled")));
-        }
-        Ok(())
-    })?;
-    if i != count {
-        return Ok(Err(i));
-    }
-    while dirv.len() <= nb {
-        dirv.push(i);
-    }
-    let mut dw = RegionWriter::new(&file, path, vals_off + 12 * count);
-    for d in &dirv {
-        dw.put(&d.to_le_bytes())?;
-    }
-    let dir_end = dw.off + dw.buf.len() as u64;
-    dw.put(&vec![0; (filter_off - dir_end) as usize])?;
-    dw.put(&filter.bytes())?;
-    let end_off = dw.off + dw.buf.len() as u64;
-    if end_off != crc_off {
-        return Err(corrupt(path, format!("wrote {end_off} bytes, layout says {crc_off}")));
-    }
-    let mut crc = hw.finish()?;
-    crc.combine(&kw.finish()?);
-    crc.combine(&vw.finish()?);
-    crc.combine(&dw.finish()?);
-    let crc = crc.finalize();
-    let mut foot = [0u8; 8];
-    foot[..4].copy_from_slice(&crc.to_le_bytes());
-    foot[4..].copy_from_slice(SEG_END);
-    file.write_all_at(&foot, end_off).map_err(io_err(path))?;
-    file.sync_data().map_err(io_err(path))?;
-    Ok(Ok(SegMeta { id, count, len: end_off + 8, crc }))
 }

@@ -39,14 +39,13 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use anyhow::Context as _;
-
 use crate::config::{Config, Input, Output};
 use crate::dedup::{Earlier, History};
 use crate::document::Document;
+use crate::error::{Error, Result};
 use crate::index::{Batch, BatchId, Entry, Index, IndexError, Journal, RunInfo};
 use crate::report::Report;
-use crate::write::resolve;
+use crate::threads::Budget;
 
 /// The index of a run with `--index` (or of a [`crate::session::Session`]).
 pub struct IndexRun {
@@ -73,14 +72,8 @@ pub struct IndexRun {
 impl IndexRun {
     /// Opens the index for a run (`None` without `--index`, or for a dry
     /// run when no index exists yet: a dry run never creates one).
-    pub(super) fn open(cfg: &Config) -> anyhow::Result<Option<IndexRun>> {
+    pub(super) fn open(cfg: &Config, budget: &Budget) -> Result<Option<IndexRun>> {
         let Some(path) = &cfg.index else { return Ok(None) };
-        if cfg.rules.scope != crate::dedup::Scope::Corpus {
-            anyhow::bail!("--index needs --scope corpus");
-        }
-        for root in cfg.input.paths() {
-            check_apart(root, path)?;
-        }
         let dry_run = cfg.output == Output::DryRun;
         let index = if dry_run {
             if !path.join("MANIFEST").is_file() {
@@ -89,8 +82,11 @@ impl IndexRun {
             Index::open_existing(path)?
         } else {
             let mut index = Index::open(path)?;
-            // The index's housekeeping overlaps the run.
-            index.start_merge()?;
+            // The index's housekeeping overlaps the run, on the thread the
+            // budget keeps for it; without one, the commit merges.
+            if budget.has_spare() {
+                index.start_merge()?;
+            }
             index
         };
         let batch = batch_of(cfg)?;
@@ -142,7 +138,7 @@ impl IndexRun {
 
     /// `--in-place`: journals the first occurrences decided so far; called
     /// before the files holding them are replaced (see [`Journal`]).
-    pub(super) fn flush(&mut self) -> anyhow::Result<()> {
+    pub(super) fn flush(&mut self) -> Result<()> {
         if let Some(journal) = &mut self.journal {
             let fresh: Vec<(u128, u64)> = self.new_keys[self.journaled..].iter().map(|e| (e.key, e.doc)).collect();
             journal.append(&fresh)?;
@@ -181,7 +177,7 @@ impl IndexRun {
     /// The last step of a run: adds this run's first occurrences and records
     /// the run, atomically. A dry run adds nothing; a retry that found
     /// nothing new leaves the index untouched (the run is not recorded twice).
-    pub(super) fn commit(mut self, report: &Report) -> anyhow::Result<()> {
+    pub(super) fn commit(mut self, report: &Report) -> Result<()> {
         self.commit_counts(report.totals.documents_read, report.totals.paragraphs_in)?;
         // Dropping `self` releases the lock.
         Ok(())
@@ -233,7 +229,7 @@ impl IndexRun {
 
 /// The run's batch: `--batch`, else the canonical input path as raw bytes;
 /// standard input without `--batch` is anonymous.
-fn batch_of(cfg: &Config) -> anyhow::Result<Batch> {
+fn batch_of(cfg: &Config) -> Result<Batch> {
     if let Some(name) = &cfg.batch {
         return Ok(Batch::Named(name.clone()));
     }
@@ -243,7 +239,7 @@ fn batch_of(cfg: &Config) -> anyhow::Result<Batch> {
         Input::Path(_) | Input::Paths(_) => {
             let mut name = Vec::new();
             for (i, p) in cfg.input.paths().iter().enumerate() {
-                let canonical = std::fs::canonicalize(p).with_context(|| format!("{}: cannot resolve", p.display()))?;
+                let canonical = std::fs::canonicalize(p).map_err(|e| Error::io(p, e))?;
                 if i > 0 {
                     name.push(0);
                 }
@@ -252,24 +248,6 @@ fn batch_of(cfg: &Config) -> anyhow::Result<Batch> {
             Ok(Batch::Named(name))
         }
     }
-}
-
-/// `--index` must not lie inside the input (its files would be read as
-/// documents, and `--in-place` would rewrite them), nor hold it.
-fn check_apart(root: &Path, index: &Path) -> anyhow::Result<()> {
-    let r = resolve(root).with_context(|| format!("{}: cannot resolve", root.display()))?;
-    let i = resolve(index).with_context(|| format!("{}: cannot resolve", index.display()))?;
-    if i == r || i.starts_with(&r) {
-        anyhow::bail!(
-            "--index {} is inside the input {}: give an index folder outside it",
-            index.display(),
-            root.display()
-        );
-    }
-    if r.starts_with(&i) {
-        anyhow::bail!("the input {} is inside --index {}", root.display(), index.display());
-    }
-    Ok(())
 }
 
 /// Looks a document up in the persistent index, and in what a killed run of

@@ -13,27 +13,30 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::backups;
+use crate::check::ConfigError;
+use crate::error::{Error, Result};
 use crate::walk::{Walk, WalkOptions, walk};
 
 /// The name an input is mirrored by: its last component (resolved for `.`
 /// or `..`).
-fn name(root: &Path) -> anyhow::Result<PathBuf> {
+fn name(root: &Path) -> Result<PathBuf> {
     let named = root.file_name().map(PathBuf::from);
     let resolved = || fs::canonicalize(root).ok().and_then(|p| p.file_name().map(PathBuf::from));
-    named.or_else(resolved).ok_or_else(|| anyhow::anyhow!("{}: an input without a name to mirror", root.display()))
+    named.or_else(resolved).ok_or_else(|| Error::invalid(root, "an input without a name to mirror"))
 }
 
 /// Refuses two inputs with the same name.
-pub(super) fn check_names(roots: &[PathBuf]) -> anyhow::Result<()> {
+pub(super) fn check_names(roots: &[PathBuf]) -> Result<()> {
     let mut seen = HashSet::new();
     for root in roots {
         let n = name(root)?;
         if !seen.insert(n.clone()) {
-            anyhow::bail!(
+            let msg = format!(
                 "two inputs are named {:?}: each input is mirrored by its name, so they would clash; \
                  give them different names or clean them in separate runs",
                 n.display().to_string()
             );
+            return Err(ConfigError::Usage(msg).into());
         }
     }
     Ok(())
@@ -47,7 +50,7 @@ pub(super) fn walk_all(
     metas: &[fs::Metadata],
     opts: &WalkOptions,
     in_place: bool,
-) -> anyhow::Result<(Walk, u64)> {
+) -> Result<(Walk, u64)> {
     let mut all = Walk::default();
     let mut left_alone = 0;
     for (root, meta) in roots.iter().zip(metas) {

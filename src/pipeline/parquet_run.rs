@@ -29,33 +29,33 @@ use parquet::basic::{Compression, GzipLevel, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use rayon::prelude::*;
 
-use super::{Decider, Shard, fail_shard, history};
+use super::decider::Decider;
+use super::index_run::history;
+use super::shard::{Shard, fail_shard};
 use crate::config::{Config, Output};
 use crate::dedup::Plan;
 use crate::document::Document;
-use crate::error::Error;
+use crate::error::{Error, Result};
 use crate::interrupt;
 use crate::report::{DroppedRecord, FileRow, Stats, unwritten_status};
 
 /// Rows per record batch read.
 pub const ROWS: usize = 4096;
 
-fn invalid(shard: &Shard, msg: impl Into<String>) -> anyhow::Error {
-    Error::invalid(&shard.path, msg).into()
+fn invalid(shard: &Shard, msg: impl Into<String>) -> Error {
+    Error::invalid(&shard.path, msg)
 }
 
 /// Cleans one Parquet shard.
-pub(super) fn run(cfg: &Config, decider: &mut Decider, shard: &Shard) -> anyhow::Result<()> {
+pub(super) fn run(cfg: &Config, decider: &mut Decider, shard: &Shard) -> Result<()> {
     if shard.path.as_os_str() == "-" || cfg.output == Output::Stdout {
-        anyhow::bail!(
-            "{}: Parquet needs a file in and --out, --in-place or --dry-run out (not standard input or output)",
-            shard.name().display()
-        );
+        let msg = "Parquet needs a file in and --out, --in-place or --dry-run out (not standard input or output)";
+        return Err(Error::invalid(shard.name(), msg));
     }
     if cfg.annotate.is_some() || cfg.attributes.is_some() {
         return Err(invalid(shard, "--annotate and --attributes are not supported for Parquet shards"));
     }
-    let input = decider.input(&shard.rel);
+    let input = decider.input(&shard.rel)?;
     let row = FileRow { path: shard.rel.to_string_lossy().into_owned(), ..FileRow::default() };
     let opened = File::open(&shard.path).map_err(|e| Error::io(&shard.path, e)).and_then(|f| {
         ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| Error::invalid(&shard.path, e.to_string()))
@@ -88,10 +88,10 @@ pub(super) fn run(cfg: &Config, decider: &mut Decider, shard: &Shard) -> anyhow:
         .map_or(Compression::SNAPPY, |c| c.compression());
     let reader = builder.with_batch_size(ROWS).build().map_err(|e| invalid(shard, e.to_string()))?;
     let mut out = Out::open(cfg, shard, schema.clone(), codec)?;
-    let mut state = ShardState { row, next_row: 0, text_at, id_at };
+    let mut state = ShardState { path: shard.path.clone(), row, next_row: 0, text_at, id_at };
     for batch in reader {
         if interrupt::requested() {
-            return Err(Error::Interrupted.into());
+            return Err(Error::Interrupted);
         }
         let batch = match batch {
             Ok(b) => b,
@@ -121,6 +121,8 @@ pub(super) fn run(cfg: &Config, decider: &mut Decider, shard: &Shard) -> anyhow:
 
 /// Per-shard bookkeeping across batches.
 struct ShardState {
+    /// The shard's path, for errors.
+    path: std::path::PathBuf,
     row: FileRow,
     next_row: u64,
     text_at: usize,
@@ -167,7 +169,7 @@ fn clean_batch(
     input: u32,
     state: &mut ShardState,
     batch: &RecordBatch,
-) -> anyhow::Result<RecordBatch> {
+) -> Result<RecordBatch> {
     let column = batch.column(state.text_at);
     let ix = decider.index.as_ref();
     let docs: Vec<Option<(Document, Option<crate::dedup::History>)>> = texts(column)
@@ -218,8 +220,9 @@ fn clean_batch(
     };
     let mut columns = batch.columns().to_vec();
     columns[state.text_at] = new_text;
-    let rebuilt = RecordBatch::try_new(batch.schema(), columns)?;
-    Ok(arrow_select::filter::filter_record_batch(&rebuilt, &keep)?)
+    let arrow = |e: arrow_schema::ArrowError| Error::invalid(&state.path, e.to_string());
+    let rebuilt = RecordBatch::try_new(batch.schema(), columns).map_err(arrow)?;
+    arrow_select::filter::filter_record_batch(&rebuilt, &keep).map_err(arrow)
 }
 
 /// The shard's output: a temporary file renamed into place at the end.
@@ -235,7 +238,7 @@ enum Out {
 }
 
 impl Out {
-    fn open(cfg: &Config, shard: &Shard, schema: arrow_schema::SchemaRef, codec: Compression) -> anyhow::Result<Out> {
+    fn open(cfg: &Config, shard: &Shard, schema: arrow_schema::SchemaRef, codec: Compression) -> Result<Out> {
         let (dest, like) = match &cfg.output {
             Output::Dir(out) => (out.join(&shard.rel), None),
             Output::InPlace { backup } => {
@@ -255,7 +258,7 @@ impl Out {
         Ok(Out::File { writer: Box::new(writer), tmp, dest, like })
     }
 
-    fn write(&mut self, batch: &RecordBatch) -> anyhow::Result<()> {
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         if let Out::File { writer, dest, .. } = self {
             writer.write(batch).map_err(|e| Error::io(dest, std::io::Error::other(e.to_string())))?;
         }
@@ -263,7 +266,7 @@ impl Out {
     }
 
     /// Completes the file and gives it its name; returns its size.
-    fn commit(self) -> anyhow::Result<u64> {
+    fn commit(self) -> Result<u64> {
         let Out::File { writer, tmp, dest, like } = self else { return Ok(0) };
         writer.close().map_err(|e| Error::io(&dest, std::io::Error::other(e.to_string())))?;
         let size = fs::metadata(tmp.path()).map_or(0, |m| m.len());

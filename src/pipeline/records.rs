@@ -13,10 +13,10 @@ use std::fs;
 use std::io::Write;
 use std::path::PathBuf;
 
-use super::{BATCH_BYTES, BATCH_LINES, Batch, Line, Shard, read_batch};
+use super::shard::{BATCH_BYTES, BATCH_LINES, Batch, Parsed, Shard, read_batch};
 use crate::config::Config;
 use crate::dedup::Plan;
-use crate::error::Error;
+use crate::error::{Error, Result};
 use crate::formats::{Parser, Source, dolma};
 use crate::jsonl::{self, Compression};
 use crate::write::{TempPath, temp_beside};
@@ -44,10 +44,11 @@ pub(super) struct Attributes {
 
 impl Attributes {
     /// Opens the attribute file of `shard` (`None` without `--attributes`).
-    pub(super) fn open(cfg: &Config, shard: &Shard) -> anyhow::Result<Option<Attributes>> {
+    pub(super) fn open(cfg: &Config, shard: &Shard) -> Result<Option<Attributes>> {
         let Some(dir) = &cfg.attributes else { return Ok(None) };
         if shard.path.as_os_str() == "-" {
-            anyhow::bail!("--attributes needs file or directory inputs (standard input has no name to mirror)");
+            let msg = "--attributes needs file or directory inputs (standard input has no name to mirror)";
+            return Err(crate::check::ConfigError::Usage(msg.into()).into());
         }
         let dest = dir.join(&shard.rel);
         if let Some(parent) = dest.parent() {
@@ -59,10 +60,10 @@ impl Attributes {
     }
 
     /// Writes the attribute lines of a decided batch.
-    pub(super) fn write(&mut self, parser: &Parser, lines: &[Line], plans: &[Option<Plan>]) -> anyhow::Result<()> {
+    pub(super) fn write(&mut self, parser: &Parser, lines: &[Parsed], plans: &[Option<Plan>]) -> Result<()> {
         let mut buf = Vec::new();
         for (l, p) in lines.iter().zip(plans) {
-            let (Line::Doc { record, doc, .. }, Some(plan)) = (l, p) else { continue };
+            let (Parsed::Doc { record, doc, .. }, Some(plan)) = (l, p) else { continue };
             let spans: Vec<_> = doc.removal_spans(&plan.verdicts).into_iter().map(|(r, _)| r).collect();
             dolma::attribute_line(parser.id_json(record).as_deref(), &doc.original, &spans, &mut buf);
         }
@@ -71,7 +72,7 @@ impl Attributes {
     }
 
     /// Completes the file and gives it its name.
-    pub(super) fn commit(self) -> anyhow::Result<()> {
+    pub(super) fn commit(self) -> Result<()> {
         let file = self.sink.finish().map_err(|e| Error::io(&self.dest, e))?;
         drop(file);
         self.tmp.persist(&self.dest)?;

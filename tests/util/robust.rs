@@ -1,7 +1,7 @@
-//! Harness for `tests/robustness.rs`: runs the binary, snapshots trees,
-//! builds seeded corpora. Included with `mod robust_util;` (cargo also builds
-//! it as a test crate of its own, with no tests).
-#![allow(dead_code)]
+//! The part of the harness `tests/robustness.rs` uses: runs the binary
+//! with exit statuses and signals, snapshots trees with metadata, builds
+//! seeded corpora. `util::robust` (a module of the one harness in
+//! `tests/util/`, not a test crate of its own).
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -10,9 +10,11 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
 
-/// The binary under test.
-pub const BIN: &str = env!("CARGO_BIN_EXE_newsdedup");
+use super::BIN;
+pub use super::Rng;
 
 /// The outcome of one run of the binary.
 pub struct Run {
@@ -150,25 +152,6 @@ pub fn assert_subset(got: &BTreeMap<Vec<u8>, Vec<u8>>, reference: &BTreeMap<Vec<
     }
 }
 
-/// A small seeded generator (SplitMix64): no dependency, same corpus everywhere.
-pub struct Rng(pub u64);
-
-impl Rng {
-    /// Next 64 random bits.
-    pub fn bits(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A number below `n`.
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.bits() % n
-    }
-}
-
 const WORDS: [&str; 24] = [
     "minister",
     "said",
@@ -199,7 +182,7 @@ const WORDS: [&str; 24] = [
 /// A sentence of 6–16 seeded words ending in a full stop.
 pub fn sentence(rng: &mut Rng) -> String {
     let n = 6 + rng.below(11);
-    let words: Vec<&str> = (0..n).map(|_| WORDS[rng.below(WORDS.len() as u64) as usize]).collect();
+    let words: Vec<&str> = (0..n).map(|_| WORDS[rng.below(WORDS.len())]).collect();
     format!("{}.", words.join(" "))
 }
 
@@ -207,14 +190,14 @@ pub fn sentence(rng: &mut Rng) -> String {
 /// 100; about a third of the paragraphs come from a shared pool, so there
 /// is real cross-document dedup work. Returns the total bytes.
 pub fn corpus(root: &Path, files: usize, seed: u64) -> u64 {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let pool: Vec<String> = (0..500).map(|_| sentence(&mut rng)).collect();
     let mut total = 0;
     for i in 0..files {
         let mut text = String::new();
         for _ in 0..(10 + rng.below(30)) {
             if rng.below(3) == 0 {
-                text.push_str(&pool[rng.below(pool.len() as u64) as usize]);
+                text.push_str(&pool[rng.below(pool.len())]);
             } else {
                 text.push_str(&sentence(&mut rng));
             }
@@ -224,4 +207,75 @@ pub fn corpus(root: &Path, files: usize, seed: u64) -> u64 {
         put(root, format!("s{:03}/f{i:05}.txt", i / 100), text);
     }
     total
+}
+
+/// A fresh temporary folder.
+pub fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+/// `clean IN --out OUT` plus `extra`.
+pub fn clean_to(input: &Path, out: &Path, extra: &[&str]) -> Run {
+    let mut args: Vec<&OsStr> = vec!["clean".as_ref(), input.as_os_str(), "--out".as_ref(), out.as_os_str()];
+    args.extend(extra.iter().map(OsStr::new));
+    run(&args)
+}
+
+/// Starts `clean INPUT --out OUT -j2` (stderr piped).
+pub fn spawn_clean(input: &Path, out: &Path) -> std::process::Child {
+    let mut c = command(&[OsStr::new("clean"), input.as_os_str(), "--out".as_ref(), out.as_os_str(), "-j2".as_ref()]);
+    c.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap()
+}
+
+/// An uninterrupted run into `out`: its tree and how long it took.
+pub fn reference_run(input: &Path, out: &Path) -> (BTreeMap<Vec<u8>, Vec<u8>>, Duration) {
+    let started = Instant::now();
+    clean_to(input, out, &["-j2"]).expect_code(0);
+    (tree(out), started.elapsed())
+}
+
+/// Files under `root` with a final name (temporary files left out).
+pub fn finals(root: &Path) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    tree(root)
+        .into_iter()
+        .filter(|(k, _)| !k.rsplit(|&b| b == b'/').next().unwrap().starts_with(b".newsdedup-"))
+        .collect()
+}
+
+/// The signal tests share one corpus size: 3000 files of a few KB (two
+/// windows). On this machine a run takes seconds, dominated by `openat`.
+pub const SIGNAL_CORPUS: usize = 3000;
+
+/// When to send a signal: a delay after the start, or after the first
+/// window started writing (the mtime of `out/s000` changed: a temporary
+/// file was created or renamed there). Fixed delays alone land before the
+/// first write on a loaded machine.
+#[derive(Clone, Copy, Debug)]
+pub enum At {
+    /// This long after the start.
+    Start(Duration),
+    /// This long after the first window started writing.
+    Writing(Duration),
+}
+
+/// The modification time of `dir`, when it exists.
+pub fn stamp(dir: &Path) -> Option<(i64, i64)> {
+    fs::metadata(dir).ok().map(|m| (m.mtime(), m.mtime_nsec()))
+}
+
+/// Spawns a run into `out` and returns it at the point `at`.
+pub fn spawn_until(input: &Path, out: &Path, at: At) -> std::process::Child {
+    let before = stamp(&out.join("s000"));
+    let child = spawn_clean(input, out);
+    match at {
+        At::Start(d) => sleep(d),
+        At::Writing(d) => {
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while stamp(&out.join("s000")) == before && Instant::now() < deadline {
+                sleep(Duration::from_millis(1));
+            }
+            sleep(d);
+        }
+    }
+    child
 }

@@ -1,0 +1,249 @@
+//! Commits: the size-tiering merge (in the background or at the commit),
+//! the publication of a new state, and the sort of a commit's keys.
+//!
+//! # Invariants
+//! * Within a segment keys are strictly increasing; the directory is monotone.
+//! * A key normally lives in only one segment. If a caller breaks the contract
+//!   and commits a key already present, [`Index::get`] still returns the *oldest*
+//!   entry (segments are searched oldest first and merges keep the older entry);
+//!   `len()` may count such a key twice until the segments holding it are merged.
+//! * Segment sizes strictly more than halve from oldest to newest, except for
+//!   the newest segment, which holds the last commit's keys (size-tiered: a
+//!   commit first merges the newest existing segments into one while the next
+//!   older holds at most [`TIER_RATIO`] times the keys gathered so far, then
+//!   adds its own keys as a new segment). So there are at most `log2(n) + 2`
+//!   segments and each key is rewritten O(log n) times in total. The merge is
+//!   the same whether [`Index::start_merge`] ran it in the background during a
+//!   run or the commit runs it inline: its plan depends only on the manifest.
+//!
+//! # Crash safety
+//! A commit (1) writes the new segments (the merged one, perhaps written by
+//! the background merge, then the run's) under the manifest's next ids
+//! (an id is only reused after a crash, and then the orphan holding it was
+//! deleted by the open that precedes the reuse), fsyncs it and the
+//! directory; (2) writes `MANIFEST.tmp`, fsyncs it, renames it over
+//! `MANIFEST` (atomic on POSIX) and fsyncs the directory; (3) only then deletes
+//! the segments that were merged away (a file that cannot be deleted is left
+//! as an orphan for the next open: the commit has happened, and reporting it
+//! as failed would make a caller report a recorded run as failed). A crash (even SIGKILL or power loss)
+//! before the rename leaves the old manifest, which only names old, untouched
+//! files, so the index opens as exactly the old state (the new segment is an
+//! orphan and is removed). After the rename the new manifest names only fully
+//! written, fsynced segments; old ones not yet deleted are orphans. Every file
+//! is checksummed and length-checked on open, so damage (a torn write that
+//! somehow got published, bit rot, truncation, a foreign file) is reported as
+//! [`IndexError::Corrupt`]/[`IndexError::Foreign`] naming the file instead of
+//! being read. The process holds no state that matters across the rename, so
+//! SIGKILL at any instant is covered by the same argument. (Assumes a POSIX
+//! filesystem where rename is atomic and fsync is honoured, e.g. ext4/xfs.)
+//! Segments are never modified while mapped; only the lock holder deletes them.
+//! Lookups never panic on bad data: every read is bounds-checked (`Option`).
+//! A background merge writes only a file the manifest does not name: if the
+//! run fails or the [`Index`] is dropped, it is cancelled, joined and the file
+//! removed (so nothing writes into the directory once the lock is released);
+//! after a crash it is an orphan like any other.
+//! Tested with fail points before the manifest rename and before the old
+//! segments are deleted, and by `sigkill_during_commits`, which SIGKILLs a
+//! child process committing in a loop at random moments (10 kills) and checks
+//! the index is exactly the set of commits recorded in its run log.
+//! The lock is `flock`-style (`File::try_lock`): advisory, per open file
+//! description, released by the kernel when the process dies; not reliable on
+//! NFS. Caveat: a child forked while an `Index` is open shares the lock's file
+//! description until it execs or exits (the descriptor is close-on-exec), so
+//! a parent that drops and re-opens the index in that window gets `Locked`.
+//!
+
+use std::fs;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+#[cfg(test)]
+use super::FailPoint;
+use super::error::{Result, corrupt, io_err};
+use super::segment::{SegMeta, Segment, seg_name};
+use super::writer::{Source, write_segment};
+use super::{Batch, Entry, Index, RunRecord, TIER_RATIO, fsync_dir, manifest::write_manifest};
+
+/// A tiering merge of `segs[keep..]` running on its own thread, writing
+/// segment `id` (an orphan until a commit names it in the manifest).
+pub(super) struct PendingMerge {
+    keep: usize,
+    id: u64,
+    path: PathBuf,
+    cancel: Arc<AtomicBool>,
+    handle: Option<JoinHandle<Result<SegMeta>>>,
+}
+
+impl PendingMerge {
+    /// Waits for the merge; the file is then the caller's to publish.
+    fn finish(mut self) -> Result<SegMeta> {
+        let handle = self.handle.take().ok_or_else(|| corrupt(&self.path, "merge already finished"))?;
+        let done = handle.join().unwrap_or_else(|_| Err(corrupt(&self.path, "merge thread panicked")));
+        if done.is_err() {
+            let _ = fs::remove_file(&self.path);
+        }
+        done
+    }
+}
+
+impl Drop for PendingMerge {
+    /// An unpublished merge is cancelled, waited for and its file removed,
+    /// so no thread writes into the directory once the lock is released.
+    fn drop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            self.cancel.store(true, Ordering::Relaxed);
+            let _ = handle.join();
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// The size-tiering rule: the newest segment absorbs the segments before it
+/// while the next holds at most [`TIER_RATIO`] times the keys gathered so
+/// far. Returns `keep`: the segments `counts[keep..]` are to be merged into
+/// one (nothing to do when fewer than two).
+pub(super) fn tier_plan(counts: &[u64]) -> usize {
+    let Some(&newest) = counts.last() else { return 0 };
+    let (mut keep, mut acc) = (counts.len() - 1, newest);
+    while keep > 0 && counts[keep - 1] <= TIER_RATIO.saturating_mul(acc) {
+        keep -= 1;
+        acc += counts[keep];
+    }
+    keep
+}
+
+impl Index {
+    /// Starts the tiering merge that the next commit would otherwise do
+    /// inline ([`TIER_RATIO`]: the newest segments fold into one) on a
+    /// background thread, so that it overlaps the run instead of lengthening
+    /// its end. Lookups keep using the old, immutable segments meanwhile; the
+    /// merged file stays an orphan (deleted by the next open after a crash)
+    /// until [`Index::commit`] publishes it together with the run's keys.
+    /// Dropping the index cancels and removes an unpublished merge. Does
+    /// nothing if no merge is due or one is already running.
+    pub fn start_merge(&mut self) -> Result<()> {
+        let Some(keep) = self.due_merge().filter(|_| self.pending.is_none()) else { return Ok(()) };
+        let id = self.manifest.next_id;
+        let segs: Vec<Arc<Segment>> = self.segs[keep..].to_vec();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let (dir, stop) = (self.dir.clone(), Arc::clone(&cancel));
+        let handle = crate::threads::spawn("index-merge", move || {
+            let srcs: Vec<Source<'_>> = segs.iter().map(|s| Source::Seg(s)).collect();
+            write_segment(&dir, id, &srcs, &stop)
+        })
+        .map_err(io_err(&self.dir))?;
+        let path = self.dir.join(seg_name(id));
+        self.pending = Some(PendingMerge { keep, id, path, cancel, handle: Some(handle) });
+        Ok(())
+    }
+
+    /// The tiering merge due now: `Some(keep)` when `segs[keep..]` (at least
+    /// two segments) are to be merged into one.
+    pub(super) fn due_merge(&self) -> Option<usize> {
+        let keep = tier_plan(&self.manifest.segs.iter().map(|s| s.count).collect::<Vec<_>>());
+        (self.segs.len() >= keep + 2).then_some(keep)
+    }
+
+    /// Publishes a new state atomically: the tiering merge of the existing
+    /// segments (the one [`Index::start_merge`] started, or done now), or
+    /// with `full` all of them merged into one, plus `new` (sorted chunks,
+    /// deduplicated) as the newest segment; then deletes merged-away files.
+    /// The new keys are never merged in the commit that adds them: the next
+    /// run's merge picks them up, so a commit writes only its own keys.
+    pub(super) fn apply(
+        &mut self,
+        new: &[&[Entry]],
+        run: Option<(RunRecord, u64)>,
+        batches: Vec<Batch>,
+        full: bool,
+    ) -> Result<()> {
+        let never = AtomicBool::new(false);
+        let mut m = self.manifest.clone();
+        m.generation += 1;
+        m.batches = batches;
+        let mut created: Vec<SegMeta> = Vec::new();
+        let mut keep = self.segs.len();
+        let pending = self.pending.take();
+        let fresh: Vec<Source<'_>> = new.iter().filter(|c| !c.is_empty()).map(|c| Source::New(c)).collect();
+        if full {
+            drop(pending);
+            if self.segs.len() > 1 || !fresh.is_empty() {
+                let mut srcs: Vec<Source<'_>> = self.segs.iter().map(|s| Source::Seg(s)).collect();
+                srcs.extend(fresh);
+                keep = 0;
+                created.push(write_segment(&self.dir, m.next_id, &srcs, &never)?);
+                m.next_id += 1;
+            }
+        } else {
+            if let Some(p) = pending {
+                keep = p.keep;
+                m.next_id = p.id + 1;
+                created.push(p.finish()?);
+            } else if let Some(plan) = self.due_merge() {
+                keep = plan;
+                let srcs: Vec<Source<'_>> = self.segs[keep..].iter().map(|s| Source::Seg(s)).collect();
+                created.push(write_segment(&self.dir, m.next_id, &srcs, &never)?);
+                m.next_id += 1;
+            }
+            if !fresh.is_empty() {
+                created.push(write_segment(&self.dir, m.next_id, &fresh, &never)?);
+                m.next_id += 1;
+            }
+        }
+        if !created.is_empty() {
+            fsync_dir(&self.dir)?;
+        }
+        m.segs.truncate(keep);
+        m.segs.extend(&created);
+        if let Some((mut r, before)) = run {
+            r.total_keys = m.segs.iter().map(|s| s.count).sum();
+            r.new_keys = r.total_keys.saturating_sub(before);
+            m.runs.push(r);
+        }
+        #[cfg(test)]
+        if self.fail == Some(FailPoint::BeforeManifestRename) {
+            return Err(corrupt(&self.dir, "injected crash before rename"));
+        }
+        // Map the new segments before publishing them, so a failure leaves
+        // both disk and memory in the old state.
+        let mut opened = Vec::with_capacity(created.len());
+        for meta in &created {
+            opened.push(Arc::new(Segment::open(&self.dir.join(seg_name(meta.id)), *meta, false)?));
+        }
+        write_manifest(&self.dir, &m)?;
+        // The new state is durable. Swap in-memory state, then delete old files.
+        let old: Vec<Arc<Segment>> = self.segs.drain(keep..).collect();
+        self.segs.extend(opened);
+        self.manifest = m;
+        #[cfg(test)]
+        if self.fail == Some(FailPoint::BeforeDeletingOld) {
+            return Err(corrupt(&self.dir, "injected crash before delete"));
+        }
+        // The commit is done: a file that cannot be deleted now (EIO, ...)
+        // is an orphan, removed by the next open. Failing here would make a
+        // caller report a failed run that was in fact recorded.
+        for s in old {
+            let p = self.dir.join(seg_name(s.meta.id));
+            drop(s);
+            let _ = fs::remove_file(&p);
+        }
+        Ok(())
+    }
+}
+
+/// Pieces a commit's keys are sorted in, and a segment's checksum is
+/// computed in, in parallel on the caller's rayon pool (the run's thread
+/// budget, see [`crate::threads`]). Fixed, so that the pieces, and with
+/// them everything written, do not depend on the number of threads.
+pub(super) const PIECES: usize = 8;
+
+/// Split `v` into [`PIECES`] chunks and sort them in parallel (in place, no
+/// allocation); the chunks become separate sorted merge inputs.
+pub(super) fn sort_chunks(v: &mut [Entry]) -> Vec<&[Entry]> {
+    use rayon::prelude::*;
+    let per = v.len().div_ceil(PIECES).max(1 << 16);
+    v.par_chunks_mut(per).for_each(|c| c.sort_unstable_by_key(|e| e.key));
+    v.chunks(per).collect()
+}

@@ -1,0 +1,228 @@
+//! Writing segments: the k-way merge of sorted sources (segments and a
+//! commit's sorted chunks) into a new segment file, in the format of
+//! `segment`.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::error::{Result, corrupt, io_err};
+use super::segment::{FilterBuilder, SegMeta, Segment, dir_bits_for, filter_blocks_for, layout, rd_key, seg_name};
+use super::{Entry, FORMAT_VERSION, HDR, SEG_END, SEG_MAGIC};
+
+/// Sequential writer at a fixed file offset, with a running CRC.
+struct RegionWriter<'a> {
+    file: &'a File,
+    path: &'a Path,
+    off: u64,
+    buf: Vec<u8>,
+    crc: crc32fast::Hasher,
+}
+
+impl<'a> RegionWriter<'a> {
+    fn new(file: &'a File, path: &'a Path, off: u64) -> Self {
+        RegionWriter { file, path, off, buf: Vec::with_capacity(1 << 20), crc: crc32fast::Hasher::new() }
+    }
+    fn put(&mut self, bytes: &[u8]) -> Result<()> {
+        self.buf.extend_from_slice(bytes);
+        if self.buf.len() >= 1 << 20 {
+            self.flush()?;
+        }
+        Ok(())
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.crc.update(&self.buf);
+        self.file.write_all_at(&self.buf, self.off).map_err(io_err(self.path))?;
+        self.off += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
+    fn finish(mut self) -> Result<crc32fast::Hasher> {
+        self.flush()?;
+        Ok(self.crc)
+    }
+}
+
+/// A sorted input to a merge: an existing segment or the new batch.
+pub(super) enum Source<'a> {
+    Seg(&'a Segment),
+    New(&'a [Entry]),
+}
+
+/// Cursor over one merge source, with its current head key cached.
+struct Head<'a> {
+    keys: &'a [u8],
+    vals: &'a [u8],
+    new: &'a [Entry],
+    pos: usize,
+    len: usize,
+    key: u128,
+}
+
+impl<'a> Head<'a> {
+    fn new(src: &Source<'a>) -> Self {
+        let (keys, vals, new, len): (&[u8], &[u8], &[Entry], usize) = match src {
+            Source::Seg(s) => {
+                let n = s.meta.count as usize;
+                let m = &s.map[..];
+                (m.get(HDR..s.vals_off).unwrap_or_default(), m.get(s.vals_off..s.dir_off).unwrap_or_default(), &[], n)
+            }
+            Source::New(v) => (&[], &[], v, v.len()),
+        };
+        let mut h = Head { keys, vals, new, pos: 0, len, key: 0 };
+        h.load();
+        h
+    }
+    #[inline]
+    fn load(&mut self) {
+        if self.pos < self.len {
+            self.key = if self.new.is_empty() {
+                rd_key(self.keys, 16 * self.pos).unwrap_or(0)
+            } else {
+                self.new.get(self.pos).map_or(0, |e| e.key)
+            };
+        }
+    }
+    #[inline]
+    fn live(&self) -> bool {
+        self.pos < self.len
+    }
+    /// Value bytes of the head: doc u64 LE then batch u32 LE.
+    #[inline]
+    pub(super) fn value(&self) -> [u8; 12] {
+        let mut v = [0u8; 12];
+        if self.new.is_empty() {
+            if let Some(b) = self.vals.get(12 * self.pos..12 * self.pos + 12) {
+                v.copy_from_slice(b);
+            }
+        } else if let Some(e) = self.new.get(self.pos) {
+            v[..8].copy_from_slice(&e.doc.to_le_bytes());
+            v[8..].copy_from_slice(&e.batch.to_le_bytes());
+        }
+        v
+    }
+}
+
+/// K-way merge over sources ordered oldest first; on equal keys the oldest
+/// source's entry wins and the others are skipped. Calls `f(key, value)`.
+pub(super) fn merge_each(srcs: &[Source<'_>], mut f: impl FnMut(u128, &[u8; 12]) -> Result<()>) -> Result<()> {
+    let mut heads: Vec<Head<'_>> = srcs.iter().map(Head::new).collect();
+    heads.retain(|h| h.live());
+    while !heads.is_empty() {
+        let mut best = 0;
+        for (s, h) in heads.iter().enumerate().skip(1) {
+            if h.key < heads[best].key {
+                best = s;
+            }
+        }
+        let bk = heads[best].key;
+        f(bk, &heads[best].value())?;
+        let mut dead = false;
+        for h in heads.iter_mut() {
+            while h.live() && h.key == bk {
+                h.pos += 1;
+                h.load();
+            }
+            dead |= !h.live();
+        }
+        if dead {
+            heads.retain(|h| h.live());
+        }
+    }
+    Ok(())
+}
+
+/// Write segment `id` holding the merge of `srcs`; returns its manifest record.
+/// `cancel` is polled while merging: once set, the write stops with an
+/// `Interrupted` error (the partial file is the caller's to remove).
+pub(super) fn write_segment(dir: &Path, id: u64, srcs: &[Source<'_>], cancel: &AtomicBool) -> Result<SegMeta> {
+    let path = dir.join(seg_name(id));
+    // Optimistically assume no key occurs in two sources (the contract); if
+    // one does, the result is shorter and we write again with the exact count.
+    let bound: u64 = srcs
+        .iter()
+        .map(|s| match s {
+            Source::Seg(s) => s.meta.count,
+            Source::New(v) => v.len() as u64,
+        })
+        .sum();
+    match write_segment_with(&path, id, srcs, bound, cancel)? {
+        Ok(meta) => Ok(meta),
+        Err(actual) => match write_segment_with(&path, id, srcs, actual, cancel)? {
+            Ok(meta) => Ok(meta),
+            Err(_) => Err(corrupt(&path, "merge produced inconsistent counts")),
+        },
+    }
+}
+
+/// Inner write; `Ok(Err(actual))` if the merge yielded `actual != count` keys.
+fn write_segment_with(
+    path: &Path,
+    id: u64,
+    srcs: &[Source<'_>],
+    count: u64,
+    cancel: &AtomicBool,
+) -> Result<std::result::Result<SegMeta, u64>> {
+    let bits = dir_bits_for(count);
+    let nb = 1usize << bits;
+    let file = OpenOptions::new().write(true).create(true).truncate(true).open(path).map_err(io_err(path))?;
+    let mut hdr = [0u8; HDR];
+    hdr[..8].copy_from_slice(SEG_MAGIC);
+    hdr[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    hdr[12..16].copy_from_slice(&bits.to_le_bytes());
+    hdr[16..24].copy_from_slice(&count.to_le_bytes());
+    hdr[24..32].copy_from_slice(&filter_blocks_for(count).to_le_bytes());
+    let (_, _, filter_off, crc_off) = layout(count, bits).ok_or_else(|| corrupt(path, "segment too large"))?;
+    let mut filter = FilterBuilder::new(count);
+    let mut hw = RegionWriter::new(&file, path, 0);
+    hw.put(&hdr)?;
+    let vals_off = HDR as u64 + 16 * count;
+    let mut kw = RegionWriter::new(&file, path, HDR as u64);
+    let mut vw = RegionWriter::new(&file, path, vals_off);
+    let mut dirv: Vec<u64> = Vec::with_capacity(nb + 1);
+    let mut i = 0u64;
+    merge_each(srcs, |key, val| {
+        let b = if bits == 0 { 0 } else { (key >> (128 - bits)) as usize };
+        while dirv.len() <= b {
+            dirv.push(i);
+        }
+        kw.put(&key.to_be_bytes())?;
+        vw.put(val)?;
+        filter.insert(key);
+        i += 1;
+        if i.is_multiple_of(1 << 16) && cancel.load(Ordering::Relaxed) {
+            return Err(io_err(path)(io::Error::new(io::ErrorKind::Interrupted, "merge cancelled")));
+        }
+        Ok(())
+    })?;
+    if i != count {
+        return Ok(Err(i));
+    }
+    while dirv.len() <= nb {
+        dirv.push(i);
+    }
+    let mut dw = RegionWriter::new(&file, path, vals_off + 12 * count);
+    for d in &dirv {
+        dw.put(&d.to_le_bytes())?;
+    }
+    let dir_end = dw.off + dw.buf.len() as u64;
+    dw.put(&vec![0; (filter_off - dir_end) as usize])?;
+    dw.put(&filter.bytes())?;
+    let end_off = dw.off + dw.buf.len() as u64;
+    if end_off != crc_off {
+        return Err(corrupt(path, format!("wrote {end_off} bytes, layout says {crc_off}")));
+    }
+    let mut crc = hw.finish()?;
+    crc.combine(&kw.finish()?);
+    crc.combine(&vw.finish()?);
+    crc.combine(&dw.finish()?);
+    let crc = crc.finalize();
+    let mut foot = [0u8; 8];
+    foot[..4].copy_from_slice(&crc.to_le_bytes());
+    foot[4..].copy_from_slice(SEG_END);
+    file.write_all_at(&foot, end_off).map_err(io_err(path))?;
+    file.sync_data().map_err(io_err(path))?;
+    Ok(Ok(SegMeta { id, count, len: end_off + 8, crc }))
+}

@@ -1,0 +1,242 @@
+//! Unit tests of `normalize`.
+
+use super::*;
+
+fn n(s: &str) -> String {
+    normalize(s, QuoteMode::Fold)
+}
+
+#[test]
+fn every_single_quote_folds_to_apostrophe() {
+    for q in SINGLE_QUOTES {
+        assert_eq!(n(&format!("a{q}b")), "a'b", "U+{:04X}", q as u32);
+    }
+}
+
+#[test]
+fn every_double_quote_folds_to_ascii_double_quote() {
+    for q in DOUBLE_QUOTES {
+        assert_eq!(n(&format!("a{q}b")), "a\"b", "U+{:04X}", q as u32);
+    }
+}
+
+#[test]
+fn fold_quote_agrees_with_the_tables_for_every_char() {
+    for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+        let want = if SINGLE_QUOTES.contains(&c) {
+            '\''
+        } else if DOUBLE_QUOTES.contains(&c) {
+            '"'
+        } else {
+            c
+        };
+        assert_eq!(fold_quote(c), want, "U+{:04X}", c as u32);
+    }
+}
+
+/// The slow path (removal, NFC, then collapse), for comparison with
+/// the one-pass path: a removed non-ASCII character forces it.
+fn general(line: &str) -> String {
+    let mut out = String::new();
+    normalize_line_into(&format!("{line}\u{200B}"), QuoteMode::Fold, &mut out);
+    out
+}
+
+/// A straightforward char-by-char statement of rules 2-5, as the
+/// reference for the run-copying implementation.
+fn reference(line: &str, quotes: QuoteMode) -> String {
+    let cleaned: String = line.chars().filter(|&c| !is_removed(c)).collect();
+    let composed: String = cleaned.nfc().collect();
+    let mut out = String::new();
+    for word in composed.split(char::is_whitespace).filter(|w| !w.is_empty()) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.extend(word.chars().map(|c| if quotes == QuoteMode::Fold { fold_quote(c) } else { c }));
+    }
+    out
+}
+
+proptest::proptest! {
+    #[test]
+    fn one_pass_agrees_with_reference_on_random_lines(
+        line in "[ab \t\u{0}\u{1}\u{7f}\u{9f}\u{a0}\u{ad}\u{301}\u{316}\u{5b0}\u{5b1}\u{2018}\u{201c}\u{200b}\u{2000}\u{3000}\u{e9}\u{fb01}\u{feff}]{0,12}"
+    ) {
+        for q in [QuoteMode::Fold, QuoteMode::Keep] {
+            proptest::prop_assert_eq!(normalize_line(&line, q), reference(&line, q));
+        }
+    }
+}
+
+#[test]
+fn one_pass_agrees_with_reference() {
+    let cases = [
+        "\u{201C}Hello,\u{00A0}\u{00A0}world\u{201D} \u{2018}x\u{2019}",
+        "caf\u{00E9} \u{00A3}600m \u{2014} \u{2026}",
+        "\u{00A0}lead\u{3000}",
+        "a\u{0085}b",
+        "e\u{0301} \u{FB01} \u{FF21}",
+        "x\u{05B1}\u{00AD}\u{05B0}",
+        "x\u{05B1}\u{0001}\u{05B0} y",
+        "\u{00AB}q\u{00BB}  \u{2033}",
+        "\u{1F468}\u{200D}\u{1F469} ok",
+    ];
+    for case in cases {
+        for q in [QuoteMode::Fold, QuoteMode::Keep] {
+            assert_eq!(normalize_line(case, q), reference(case, q), "{case:?} {q:?}");
+        }
+    }
+}
+
+#[test]
+fn ascii_path_agrees_with_general_path() {
+    let cases = [
+        "",
+        " ",
+        "a",
+        " a ",
+        "a  b",
+        "a \t b",
+        "\x00a\x01 b\x7f",
+        "a\x00 \x00b",
+        " \x0b\x0cx\x1c\x1fy ",
+        "a b c",
+        "  lead and trail  ",
+        "x \x07 y",
+        "\x1b[0m",
+        "tab\there",
+        "a b  c   d",
+    ];
+    for case in cases {
+        let mut fast = String::from("prefix:");
+        normalize_line_into(case, QuoteMode::Fold, &mut fast);
+        assert_eq!(fast, format!("prefix:{}", general(case)), "{case:?}");
+    }
+    for b in 0u8..0x80 {
+        let case = format!("a{}b {} c", b as char, b as char);
+        let mut fast = String::new();
+        normalize_line_into(&case, QuoteMode::Fold, &mut fast);
+        assert_eq!(fast, general(&case), "byte {b:#04x}");
+    }
+}
+
+#[test]
+fn quote_mode_keep_leaves_quotes() {
+    let text = "\u{201C}x\u{201D} \u{2018}y\u{2019} \u{00AB}z\u{00BB}";
+    assert_eq!(normalize(text, QuoteMode::Keep), text);
+}
+
+#[test]
+fn every_space_character_becomes_one_ascii_space() {
+    let spaces = [
+        '\t', '\u{000B}', '\u{000C}', ' ', '\u{00A0}', '\u{1680}', '\u{2000}', '\u{2001}', '\u{2002}', '\u{2003}',
+        '\u{2004}', '\u{2005}', '\u{2006}', '\u{2007}', '\u{2008}', '\u{2009}', '\u{200A}', '\u{202F}', '\u{205F}',
+        '\u{3000}',
+    ];
+    for s in spaces {
+        assert_eq!(n(&format!("a{s}b")), "a b", "U+{:04X}", s as u32);
+        assert_eq!(n(&format!("a{s}{s} {s}b")), "a b", "run of U+{:04X}", s as u32);
+    }
+}
+
+#[test]
+fn lines_are_trimmed_and_whitespace_only_lines_are_blank() {
+    assert_eq!(n("  a  b \t\n\u{00A0}\u{3000}\nc"), "a b\n\nc");
+}
+
+#[test]
+fn leading_bom_is_stripped() {
+    assert_eq!(n("\u{FEFF}Hello"), "Hello");
+}
+
+#[test]
+fn bom_inside_text_is_removed() {
+    assert_eq!(n("Hel\u{FEFF}lo"), "Hello");
+}
+
+#[test]
+fn crlf_cr_nel_and_line_separator_become_lf() {
+    assert_eq!(n("a\r\nb\rc\u{0085}d\u{2028}e\n"), "a\nb\nc\nd\ne\n");
+}
+
+#[test]
+fn paragraph_separator_becomes_a_blank_line() {
+    assert_eq!(n("a\u{2029}b"), "a\n\nb");
+}
+
+#[test]
+fn soft_hyphen_is_removed() {
+    assert_eq!(n("news\u{00AD}paper"), "newspaper");
+}
+
+#[test]
+fn zero_width_space_and_word_joiner_are_removed() {
+    assert_eq!(n("a\u{200B}b\u{2060}c"), "abc");
+}
+
+#[test]
+fn zwj_and_zwnj_are_kept() {
+    let family = "\u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467}";
+    assert_eq!(n(family), family);
+    assert_eq!(n("\u{0645}\u{200C}\u{0649}"), "\u{0645}\u{200C}\u{0649}");
+}
+
+#[test]
+fn control_characters_are_removed_but_not_tab_or_newline() {
+    assert_eq!(n("a\u{0000}b\u{0007}c\u{001F}d\u{007F}e\u{0080}f\u{009F}g"), "abcdefg");
+    assert_eq!(n("a\tb\nc"), "a b\nc");
+}
+
+#[test]
+fn nfd_input_is_composed_to_nfc() {
+    let nfd = "Ju\u{0308}rgen cafe\u{0301}";
+    assert_eq!(n(nfd), "J\u{00FC}rgen caf\u{00E9}");
+    assert_eq!(n("J\u{00FC}rgen caf\u{00E9}"), "J\u{00FC}rgen caf\u{00E9}");
+}
+
+#[test]
+fn removal_happens_before_composition() {
+    assert_eq!(n("e\u{200B}\u{0301}"), "\u{00E9}");
+}
+
+#[test]
+fn nfc_does_not_apply_compatibility_mappings() {
+    // The output keeps ligatures and full-width letters; only the key uses NFKC.
+    assert_eq!(n("\u{FB01}le \u{FF21}"), "\u{FB01}le \u{FF21}");
+}
+
+#[test]
+fn lines_reports_spans_and_terminators() {
+    let text = "ab\r\ncd\u{2029}ef";
+    let got: Vec<_> = lines(text).collect();
+    assert_eq!(got.len(), 3);
+    assert_eq!((got[0].text, got[0].span.clone()), ("ab", 0..2));
+    assert_eq!((got[1].text, got[1].span.clone(), got[1].paragraph_break), ("cd", 4..6, true));
+    assert_eq!((got[2].text, got[2].terminated), ("ef", false));
+    assert_eq!(lines("").count(), 0);
+    assert_eq!(lines("a\n").count(), 1);
+    assert_eq!(lines("\n\n").count(), 2);
+}
+
+#[test]
+fn lines_finds_terminators_at_every_offset_of_a_long_line() {
+    for term in ["\n", "\r\n", "\r", "\u{0085}", "\u{2028}", "\u{2029}"] {
+        for at in 0..40 {
+            let head = "\u{00E9}x\u{201C}".repeat(at)[..].chars().take(at).collect::<String>();
+            let text = format!("{head}{term}tail with more than sixteen bytes");
+            let got: Vec<_> = lines(&text).collect();
+            assert_eq!(got.len(), 2, "{term:?} at {at}");
+            assert_eq!(got[0].text, head, "{term:?} at {at}");
+            assert_eq!(got[1].text, "tail with more than sixteen bytes");
+            assert_eq!(got[0].paragraph_break, term == "\u{2029}");
+        }
+    }
+}
+
+#[test]
+fn idempotent_on_tricky_examples() {
+    for s in ["  \u{0301}x", "e\u{00A0}\u{0301}", "\u{2000}a\u{2029}\u{2029}b", "\u{201C}\u{0301}"] {
+        let once = n(s);
+        assert_eq!(n(&once), once, "{s:?}");
+    }
+}

@@ -1,0 +1,240 @@
+//! The sequential step of a run: every keep/drop decision in corpus order
+//! ([`Deduper`]), the names of documents, the explain and rejects files,
+//! the report rows and the run's index. One `Decider` per run, owned by the
+//! thread that drives it ([`super::run`]); nothing here uses threads.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::Finished;
+use super::index_run::IndexRun;
+use crate::config::Config;
+use crate::dedup::{Deduper, EARLIER_RUN, History, Plan, Verdict};
+use crate::diag::diag;
+use crate::document::Document;
+use crate::error::{Error, Result};
+use crate::report::{FileRow, Report};
+use crate::side::SideFile;
+use crate::threads::Budget;
+use crate::write::sweep_stale_temps;
+
+/// The sequential part of a run: the seen-set, document names, the explain
+/// and rejects files, the report.
+pub(super) struct Decider {
+    pub(super) deduper: Deduper,
+    /// Input names (relative paths), by input number.
+    pub(super) inputs: Vec<String>,
+    /// Document number -> (input number, line; 0 for a whole file): 16
+    /// bytes per document, so names are not stored per record.
+    pub(super) docs: Vec<(u32, u64)>,
+    /// Document number -> record id (`--id-field`), for records that have one.
+    pub(super) ids: std::collections::HashMap<u32, Box<str>>,
+    pub(super) explain: Option<SideFile>,
+    /// `--explain-spared`: spared short repeats are listed too.
+    pub(super) explain_spared: bool,
+    pub(super) rejects: Option<SideFile>,
+    /// `--report`: created at the start, written after everything else.
+    pub(super) report_file: Option<SideFile>,
+    /// The persistent index, when `--index` is given.
+    pub(super) index: Option<IndexRun>,
+    /// Folders already rid of stale temporary files.
+    pub(super) swept: std::collections::HashSet<PathBuf>,
+    pub(super) report: Report,
+}
+
+#[derive(Serialize)]
+struct ExplainLine<'a> {
+    file: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<u64>,
+    /// The record's id (`--id-field`), when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    paragraph: usize,
+    key: String,
+    first_file: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first_line: Option<u64>,
+    /// The id of the record holding the first occurrence, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first_id: Option<&'a str>,
+    /// Absent when the first occurrence is in an earlier batch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first_paragraph: Option<u32>,
+    /// The earlier batch holding the first occurrence (`first_file` is then `<index>`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first_batch: Option<String>,
+    reason: &'static str,
+    /// Only on spared lines (`--explain-spared`): the paragraph was kept.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    kept: bool,
+}
+
+impl Decider {
+    pub(super) fn new(cfg: &Config, budget: &Budget) -> Result<Decider> {
+        let mut deduper = Deduper::new(cfg.rules);
+        let index = IndexRun::open(cfg, budget)?;
+        if let Some(ix) = &index {
+            deduper.set_batch(ix.batch_number());
+            if ix.records() {
+                deduper.record_new_firsts();
+            }
+        }
+        Ok(Decider {
+            deduper,
+            inputs: Vec::new(),
+            docs: Vec::new(),
+            ids: std::collections::HashMap::new(),
+            explain: SideFile::create(&cfg.explain)?,
+            explain_spared: cfg.explain_spared,
+            rejects: SideFile::create(&cfg.rejects)?,
+            report_file: SideFile::create(&cfg.report)?,
+            index,
+            swept: std::collections::HashSet::new(),
+            report: Report::default(),
+        })
+    }
+
+    /// `--in-place` with `--index`: journals the first occurrences decided so
+    /// far, before the files holding them are replaced.
+    pub(super) fn journal(&mut self) -> Result<()> {
+        self.index.as_mut().map_or(Ok(()), IndexRun::flush)
+    }
+
+    /// Removes stale temporary files from a folder this run writes to, once.
+    pub(super) fn sweep(&mut self, dir: Option<&Path>) {
+        let dir = dir.unwrap_or(Path::new("."));
+        if self.swept.insert(dir.to_path_buf()) {
+            sweep_stale_temps(dir);
+        }
+    }
+
+    /// Registers an input (file or shard) and returns its number. Input
+    /// and document numbers share one limit, below [`EARLIER_RUN`].
+    pub(super) fn input(&mut self, rel: &Path) -> Result<u32> {
+        let number = u32::try_from(self.inputs.len()).ok().filter(|&n| n < EARLIER_RUN);
+        let number = number.ok_or(Error::TooManyDocuments { limit: u64::from(EARLIER_RUN - 1) })?;
+        self.inputs.push(rel.to_string_lossy().into_owned());
+        Ok(number)
+    }
+
+    /// `file`, or `file:line` for a JSONL record.
+    pub(super) fn doc_name(&self, doc: u32) -> String {
+        if doc == EARLIER_RUN {
+            return "<index>".to_owned();
+        }
+        let (input, line) = self.docs[doc as usize];
+        let name = &self.inputs[input as usize];
+        if line == 0 { name.clone() } else { format!("{name}:{line}") }
+    }
+
+    /// The id of a document (a record with `--id-field`), when it has one.
+    pub(super) fn doc_id(&self, doc: u32) -> Option<String> {
+        self.ids.get(&doc).map(|id| id.to_string())
+    }
+
+    /// Decides one document (`line` is 0 for a whole file; `id` the
+    /// record's id, when it has one).
+    pub(super) fn decide(
+        &mut self,
+        input: u32,
+        (line, id): (u64, Option<&str>),
+        doc: &Document,
+        history: Option<&History>,
+    ) -> Result<Plan> {
+        if self.docs.len() >= EARLIER_RUN as usize {
+            return Err(Error::TooManyDocuments { limit: u64::from(EARLIER_RUN - 1) });
+        }
+        let plan = self.deduper.decide_with_history(&doc.keys, &doc.whole, history);
+        if let Some(id) = id {
+            self.ids.insert(plan.doc, id.into());
+        }
+        self.docs.push((input, line));
+        if let Some(ix) = &mut self.index {
+            ix.add(self.deduper.take_new_firsts());
+        }
+        if self.explain.is_some() {
+            self.explain(doc, &plan, history)?;
+        }
+        Ok(plan)
+    }
+
+    /// One explain line per dropped paragraph, and per spared short repeat
+    /// with `--explain-spared`.
+    fn explain(&mut self, doc: &Document, plan: &Plan, history: Option<&History>) -> Result<()> {
+        let Some(out) = self.explain.as_mut() else { return Ok(()) };
+        let (input, line) = self.docs[plan.doc as usize];
+        for (i, v) in plan.verdicts.iter().enumerate() {
+            let (first, reason, kept) = match *v {
+                Verdict::Drop { reason, first } => (first, reason.as_str(), false),
+                Verdict::Spared { first } if self.explain_spared => (first, "spared", true),
+                _ => continue,
+            };
+            let (first_file, first_line, first_batch) = match self.docs.get(first.doc as usize) {
+                Some(&(i, l)) => (self.inputs[i as usize].as_str(), l, None),
+                None => {
+                    let entry = history.and_then(|h| h.paragraphs.get(i).copied().flatten().or(h.document));
+                    let batch = entry.zip(self.index.as_ref()).map(|(e, ix)| ix.batch_name(e.batch));
+                    ("<index>", 0, batch)
+                }
+            };
+            let entry = ExplainLine {
+                file: &self.inputs[input as usize],
+                line: (line > 0).then_some(line),
+                id: self.ids.get(&plan.doc).map(|id| &**id),
+                first_id: self.ids.get(&first.doc).map(|id| &**id),
+                paragraph: i,
+                key: doc.keys[i].digest.to_hex(),
+                first_file,
+                first_line: (first_line > 0).then_some(first_line),
+                first_paragraph: first_batch.is_none().then_some(first.para),
+                first_batch,
+                reason,
+                kept,
+            };
+            let mut line = serde_json::to_vec(&entry).map_err(|e| Error::io(out.path(), e.into()))?;
+            line.push(b'\n');
+            out.write(&line)?;
+        }
+        Ok(())
+    }
+
+    /// Records a rejected JSONL line: stderr, the rejects file (the line
+    /// exactly as read, with a line break), the row.
+    pub(super) fn reject(
+        &mut self,
+        shard: &Path,
+        (line, id): (u64, Option<String>),
+        raw: &[u8],
+        error: &str,
+        row: &mut FileRow,
+    ) -> Result<()> {
+        match &id {
+            Some(id) => diag!("newsdedup: {}:{line}: {error} (id {id})", shard.display()),
+            None => diag!("newsdedup: {}:{line}: {error}", shard.display()),
+        }
+        if let Some(out) = self.rejects.as_mut() {
+            out.write(raw)?;
+            if !raw.ends_with(b"\n") {
+                out.write(b"\n")?;
+            }
+        }
+        row.stats.records_rejected += 1;
+        row.rejected_lines.push(line);
+        if let Some(id) = id {
+            row.rejected_ids.insert(line, id);
+        }
+        Ok(())
+    }
+
+    /// Publishes the explain and rejects files; the report and the index
+    /// commit are left to [`run`], in that order.
+    pub(super) fn finish(mut self) -> Result<Finished> {
+        for side in [self.explain.take(), self.rejects.take()].into_iter().flatten() {
+            side.commit()?;
+        }
+        self.report.distinct_keys = self.deduper.distinct_keys() as u64;
+        Ok(Finished { report: self.report, report_file: self.report_file, index: self.index })
+    }
+}

@@ -1,0 +1,354 @@
+//! JSON Lines in a run: one shard (a file, or standard input) streamed in
+//! batches of lines. Each batch is parsed and prepared in parallel,
+//! decided in line order by the [`Decider`], rendered in parallel and
+//! written in order ([`ShardOut`]), while the next batch is read.
+
+use std::io::{self, BufRead};
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use super::decider::Decider;
+use super::index_run::{IndexRun, history};
+use crate::config::{Config, Output};
+use crate::dedup::{History, Plan, Verdict};
+use crate::diag::diag;
+use crate::document::Document;
+use crate::error::{Error, Result};
+use crate::formats::{Kind, Parser, Row, Source};
+use crate::interrupt;
+use crate::jsonl::{self, Format, RecordError};
+use crate::report::{DroppedRecord, FileRow, Stats, unwritten_status};
+use crate::write::stream::ShardOut;
+
+/// Lines read per batch of a JSONL shard, at most.
+pub const BATCH_LINES: usize = 8192;
+/// About this many bytes read per batch of a JSONL shard.
+pub const BATCH_BYTES: usize = 32 << 20;
+
+/// A record shard (JSONL, CSV or Parquet): a file or stdin (`-`).
+pub(super) struct Shard {
+    pub(super) path: PathBuf,
+    pub(super) rel: PathBuf,
+    pub(super) kind: Kind,
+}
+
+impl Shard {
+    /// The name used in messages: the path, or `<stdin>`.
+    pub(super) fn name(&self) -> &Path {
+        if self.path.as_os_str() == "-" { &self.rel } else { &self.path }
+    }
+}
+
+/// One line of a shard after parsing and preparation (parallel step).
+// Nearly every line is a `Doc`; boxing it would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Parsed {
+    Doc { line: u64, record: Row, doc: Document, history: Option<History>, repaired: bool, bytes: u64 },
+    Rejected { line: u64, raw: Vec<u8>, error: RecordError },
+}
+
+/// Parses and prepares one line (`raw` exactly as read, without the `\n`).
+fn prepare_line(line: u64, raw: Vec<u8>, cfg: &Config, parser: &Parser, ix: Option<&IndexRun>) -> Parsed {
+    let bytes = raw.len() as u64 + u64::from(parser.csv.is_none());
+    match parser.parse(raw) {
+        Ok((record, text, repaired)) => {
+            let doc = Document::prepare(text, &cfg.text);
+            let history = ix.map(|ix| history(ix, &doc));
+            Parsed::Doc { line, record, doc, history, repaired, bytes }
+        }
+        Err((raw, error)) => Parsed::Rejected { line, raw, error },
+    }
+}
+
+/// A batch of lines (number, bytes as read without the `\n`) and, when
+/// reading stopped on an error, that error: the lines before it are whole.
+pub(super) type Batch = (Vec<(u64, Vec<u8>)>, Option<io::Error>);
+
+/// Reads up to a batch of non-blank lines; `next_line` counts every line.
+/// Blank lines (a byte order mark and whitespace only) carry no record and
+/// are skipped. A line cut short by a read error is not returned.
+pub(super) fn read_batch(reader: &mut dyn io::BufRead, next_line: &mut u64) -> Batch {
+    let mut batch = Vec::new();
+    let mut bytes = 0;
+    while batch.len() < BATCH_LINES && bytes < BATCH_BYTES {
+        let mut buf = Vec::new();
+        match reader.read_until(b'\n', &mut buf) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => return (batch, Some(e)),
+        }
+        *next_line += 1;
+        bytes += buf.len();
+        if buf.last() == Some(&b'\n') {
+            buf.pop();
+        }
+        let body = buf.strip_prefix("\u{FEFF}".as_bytes()).unwrap_or(&buf);
+        if !body.iter().all(u8::is_ascii_whitespace) {
+            batch.push((*next_line, buf));
+        }
+    }
+    (batch, None)
+}
+
+/// What a decided record becomes.
+fn render_line(line: &Parsed, plan: Option<&Plan>, cfg: &Config, parser: &Parser, out: &mut Vec<u8>) {
+    let (Parsed::Doc { record, doc, .. }, Some(plan)) = (line, plan) else { return };
+    if let Some(field) = &cfg.annotate {
+        parser.write_with_field(record, field, &annotation(doc, plan), out);
+        return;
+    }
+    if plan.kept() == 0 && !cfg.keep_empty {
+        return;
+    }
+    let mut text = Vec::with_capacity(doc.original.len());
+    doc.render_into(&plan.verdicts, cfg.emit, &mut text);
+    if text == doc.original.as_bytes() {
+        // Nothing dropped, nothing normalised: the record as it was read.
+        parser.write_as_read(record, out);
+        return;
+    }
+    // Only whole `str` slices and ASCII line breaks were rendered: valid UTF-8.
+    let text = String::from_utf8(text).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    parser.write_with_text(record, &text, out);
+}
+
+/// The `--annotate` value: dropped paragraphs as `[start, end, reason]` byte
+/// spans of the text (deleting them gives the `--emit original` clean
+/// text; see [`Document::removal_spans`]), plus counts.
+fn annotation(doc: &Document, plan: &Plan) -> serde_json::Value {
+    let spans: Vec<serde_json::Value> = doc
+        .removal_spans(&plan.verdicts)
+        .into_iter()
+        .map(|(r, i)| {
+            let reason = match plan.verdicts[i] {
+                Verdict::Drop { reason, .. } => reason.as_str(),
+                _ => "",
+            };
+            serde_json::json!([r.start, r.end, reason])
+        })
+        .collect();
+    serde_json::json!({
+        "spans": spans,
+        "paragraphs": plan.verdicts.len(),
+        "kept": plan.kept(),
+        "dropped": plan.verdicts.len() - plan.kept(),
+    })
+}
+
+/// Streams one JSONL shard: batches of lines are prepared in parallel,
+/// decided in line order, rendered in parallel and written in order, while
+/// the next batch is read.
+pub(super) fn run_shard(
+    cfg: &Config,
+    decider: &mut Decider,
+    shard: &Shard,
+    stdin: Option<Box<dyn BufRead + Send>>,
+    stdout: &mut Option<jsonl::Sink>,
+) -> Result<()> {
+    if shard.kind == Kind::Parquet {
+        return super::parquet_run::run(cfg, decider, shard);
+    }
+    let input = decider.input(&shard.rel)?;
+    let mut row = FileRow { path: shard.rel.to_string_lossy().into_owned(), ..FileRow::default() };
+    let opened = match stdin {
+        Some(r) => Ok(r),
+        None => jsonl::open(&shard.path),
+    };
+    let reader = match opened {
+        Ok(r) => r,
+        Err(e) => {
+            fail_shard(decider, row, Error::io(&shard.path, e));
+            return Ok(());
+        }
+    };
+    let (mut source, parser) =
+        match Source::open(shard.kind, reader, &cfg.text_field, Some(&cfg.id_field), cfg.encoding) {
+            Ok(opened) => opened,
+            // The text column is missing: the configuration does not fit the data.
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                return Err(Error::invalid(shard.name(), e.to_string()));
+            }
+            Err(e) => {
+                fail_shard(decider, row, Error::io(shard.name(), e));
+                return Ok(());
+            }
+        };
+    if let (Some(field), Some((header, _))) = (&cfg.annotate, &parser.csv)
+        && header.column(field).is_some()
+    {
+        let msg = format!("the header already has a column \"{field}\"; --annotate never overwrites a field");
+        return Err(Error::invalid(shard.name(), msg));
+    }
+    let mut attributes = super::records::Attributes::open(cfg, shard)?;
+    match &cfg.output {
+        Output::Dir(out) => decider.sweep(out.join(&shard.rel).parent()),
+        Output::InPlace { .. } => decider.sweep(shard.path.parent()),
+        _ => {}
+    }
+    let mut out = ShardOut::open(&cfg.output, cfg.compress, &shard.path, &shard.rel, stdout)?;
+    let header = parser.header(cfg.annotate.as_deref());
+    row.stats.bytes_in += parser.csv.as_ref().map_or(0, |(h, _)| h.raw.len() as u64);
+    row.stats.bytes_out += header.len() as u64;
+    out.write(&header)?;
+    let mut next_line = 0u64;
+    let mut batch = super::records::read(&mut source, &mut next_line);
+    let mut first = true;
+    loop {
+        if interrupt::requested() {
+            // The temporary output is dropped (removed); the index is not touched.
+            return Err(Error::Interrupted);
+        }
+        let (current, damage) = batch;
+        if first
+            && shard.kind == Kind::Jsonl
+            && let Some(misfit) = jsonl::Misfit::of(&current, &cfg.text_field)
+        {
+            let fatal = cfg.format == Format::Jsonl || shard.path.as_os_str() == "-" || misfit.is_config();
+            let err = Error::invalid(shard.name(), misfit.to_string());
+            if fatal {
+                return Err(err);
+            }
+            fail_shard(decider, row, err);
+            return Ok(()); // the temporary output is dropped: nothing written
+        }
+        first = false;
+        let Some(e) = damage else {
+            if current.is_empty() {
+                break;
+            }
+            let mut sink = BatchOut { out: &mut out, attributes: attributes.as_mut() };
+            let (done, upcoming) = rayon::join(
+                || process_batch(cfg, decider, input, (shard, &parser), current, &mut sink, &mut row),
+                || super::records::read(&mut source, &mut next_line),
+            );
+            done?;
+            batch = upcoming;
+            continue;
+        };
+        // Every complete line before the damage is cleaned and written (so
+        // no paragraph kept from them is lost), except in place: a shard
+        // that could not be read to its end is never replaced.
+        let mut sink = BatchOut { out: &mut out, attributes: attributes.as_mut() };
+        process_batch(cfg, decider, input, (shard, &parser), current, &mut sink, &mut row)?;
+        let in_place = out.is_in_place();
+        let what = if in_place {
+            drop(out);
+            "the shard was left as it was"
+        } else {
+            out.commit()?;
+            attributes.map_or(Ok(()), super::records::Attributes::commit)?;
+            "the records before it were cleaned and written"
+        };
+        let kind = if e.kind() == io::ErrorKind::InvalidData { "invalid" } else { "io" };
+        let err = Error::Record {
+            path: shard.name().to_path_buf(),
+            line: next_line + 1,
+            message: format!("{e}; {what}"),
+            kind,
+        };
+        fail_shard(decider, row, err);
+        return Ok(());
+    }
+    decider.journal()?;
+    out.commit()?;
+    attributes.map_or(Ok(()), super::records::Attributes::commit)?;
+    row.status = if cfg.output == Output::DryRun { "dry-run" } else { "written" }.into();
+    decider.report.push(row);
+    Ok(())
+}
+
+pub(super) fn fail_shard(decider: &mut Decider, row: FileRow, err: Error) {
+    diag!("newsdedup: {err}");
+    let mut failed = FileRow::failed(Path::new(&row.path), &err);
+    failed.stats += row.stats;
+    failed.dropped_records = row.dropped_records;
+    failed.rejected_lines = row.rejected_lines;
+    failed.rejected_ids = row.rejected_ids;
+    decider.report.push(failed);
+}
+
+/// Where a decided batch goes: the shard's output and its attribute file.
+struct BatchOut<'a, 'b> {
+    out: &'a mut ShardOut<'b>,
+    attributes: Option<&'a mut super::records::Attributes>,
+}
+
+fn process_batch(
+    cfg: &Config,
+    decider: &mut Decider,
+    input: u32,
+    (shard, parser): (&Shard, &Parser),
+    batch: Vec<(u64, Vec<u8>)>,
+    sink: &mut BatchOut<'_, '_>,
+    row: &mut FileRow,
+) -> Result<()> {
+    let ix = decider.index.as_ref();
+    let lines: Vec<Parsed> = batch.into_par_iter().map(|(n, raw)| prepare_line(n, raw, cfg, parser, ix)).collect();
+    if let Some(field) = &cfg.annotate {
+        for l in &lines {
+            if let Parsed::Doc { line, record, .. } = l
+                && parser.has_field(record, field)
+            {
+                let message = format!(
+                    "the record already has a field \"{field}\"; --annotate never overwrites a field \
+                     (choose another name with --annotate=FIELD); this shard is not written under its name"
+                );
+                return Err(Error::Record { path: shard.name().to_path_buf(), line: *line, message, kind: "invalid" });
+            }
+        }
+    }
+    let mut plans = Vec::with_capacity(lines.len());
+    for l in &lines {
+        match l {
+            Parsed::Doc { line, record, doc, history, repaired, bytes } => {
+                let id = parser.id(record);
+                let plan = decider.decide(input, (*line, id.as_deref()), doc, history.as_ref())?;
+                let mut stats = Stats::of_plan(&plan);
+                stats.bytes_in = *bytes;
+                stats.inputs_repaired = u64::from(*repaired);
+                let written = cfg.annotate.is_some() || plan.kept() > 0 || cfg.keep_empty;
+                stats.documents_written = u64::from(written && cfg.output != Output::DryRun);
+                if let (false, Some(status)) = (written, unwritten_status(&plan)) {
+                    let duplicate_of = plan.duplicate_of.map(|d| decider.doc_name(d));
+                    let duplicate_of_id = plan.duplicate_of.and_then(|d| decider.doc_id(d));
+                    let status = status.into();
+                    row.dropped_records.push(DroppedRecord { line: *line, status, duplicate_of, id, duplicate_of_id });
+                }
+                row.stats += stats;
+                plans.push(Some(plan));
+            }
+            Parsed::Rejected { line, raw, error } => {
+                let id = parser.id_of_raw(raw);
+                decider.reject(shard.name(), (*line, id), raw, &error.to_string(), row)?;
+                plans.push(None);
+            }
+        }
+    }
+    let rendered: Vec<Vec<u8>> = lines
+        .par_iter()
+        .zip(plans.par_iter())
+        .map(|(l, p)| {
+            let mut buf = Vec::new();
+            render_line(l, p.as_ref(), cfg, parser, &mut buf);
+            buf
+        })
+        .collect();
+    // In place, a rejected line stays in the shard exactly as read: the
+    // shard is its only copy (with --out, the input still holds it).
+    let in_place = matches!(cfg.output, Output::InPlace { .. });
+    for (l, mut r) in lines.iter().zip(rendered) {
+        if let (true, Parsed::Rejected { raw, .. }) = (in_place, l) {
+            r.extend_from_slice(raw);
+            if parser.csv.is_none() {
+                r.push(b'\n');
+            }
+        }
+        row.stats.bytes_out += r.len() as u64;
+        sink.out.write(&r)?;
+    }
+    if let Some(attributes) = sink.attributes.as_mut() {
+        attributes.write(parser, &lines, &plans)?;
+    }
+    Ok(())
+}

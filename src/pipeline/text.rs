@@ -1,0 +1,241 @@
+//! Text files in a run: one document each, in *windows* of consecutive
+//! files (see [`super`]): a window is read and prepared in parallel,
+//! decided in corpus order, then rendered and written in parallel while the
+//! next window is prepared.
+
+use indicatif::ProgressBar;
+use rayon::prelude::*;
+
+use super::decider::Decider;
+use super::index_run::{IndexRun, history};
+use crate::config::{Config, Output};
+use crate::dedup::{History, Plan};
+use crate::diag::diag;
+use crate::document::Document;
+use crate::error::{Error, Result};
+use crate::interrupt;
+use crate::read::{Decoding, decode, read_limited};
+use crate::report::{FileRow, Stats, unwritten_status};
+use crate::walk::InputFile;
+use crate::write::stream::write_stdout;
+use crate::write::{remove_in_place, replace_in_place, write_atomic};
+
+/// Most files in one window.
+pub const WINDOW_FILES: usize = 2048;
+/// About this many input bytes in one window.
+pub const WINDOW_BYTES: u64 = 64 << 20;
+
+/// A document read and prepared, not yet decided.
+pub(super) struct Prepared {
+    pub(super) file: InputFile,
+    pub(super) doc: Document,
+    pub(super) history: Option<History>,
+    pub(super) bytes_in: u64,
+    pub(super) decoding: Decoding,
+}
+
+/// A prepared document with its plan.
+pub(super) struct Decided {
+    pub(super) prepared: Prepared,
+    pub(super) plan: Plan,
+    pub(super) duplicate_of: Option<String>,
+}
+
+/// Reads and prepares one file.
+pub(super) fn prepare_file(file: &InputFile, cfg: &Config, ix: Option<&IndexRun>) -> Result<Prepared, Error> {
+    prepare_bytes(file, read_limited(file, cfg.max_bytes)?, cfg, ix)
+}
+
+/// Decodes, splits, keys and looks up one document read from `file`.
+pub(super) fn prepare_bytes(
+    file: &InputFile,
+    bytes: Vec<u8>,
+    cfg: &Config,
+    ix: Option<&IndexRun>,
+) -> Result<Prepared, Error> {
+    let bytes_in = bytes.len() as u64;
+    let (text, decoding) =
+        decode(bytes, cfg.encoding).map_err(|source| Error::Decode { path: file.path.clone(), cause: source })?;
+    let doc = Document::prepare(text, &cfg.text);
+    let history = ix.map(|ix| history(ix, &doc));
+    Ok(Prepared { file: file.clone(), doc, bytes_in, decoding, history })
+}
+
+/// Splits the sorted file list into windows.
+fn windows(files: &[InputFile]) -> Vec<&[InputFile]> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0u64);
+    for (i, f) in files.iter().enumerate() {
+        if i > start && (i - start >= WINDOW_FILES || bytes + f.size > WINDOW_BYTES) {
+            out.push(&files[start..i]);
+            start = i;
+            bytes = 0;
+        }
+        bytes += f.size;
+    }
+    if start < files.len() {
+        out.push(&files[start..]);
+    }
+    out
+}
+
+/// Text files, one document each, in windows (see the module docs).
+pub(super) fn run_text_files(
+    cfg: &Config,
+    decider: &mut Decider,
+    files: &[InputFile],
+    bar: &ProgressBar,
+) -> Result<()> {
+    let windows = windows(files);
+    let mut next = windows.first().map(|w| prepare_window(w, cfg, decider.index.as_ref()));
+    for i in 0..windows.len() {
+        if interrupt::requested() {
+            return Err(Error::Interrupted);
+        }
+        let prepared = next.take().unwrap_or_default();
+        let decided = decide_window(decider, prepared)?;
+        decider.journal()?;
+        for d in &decided {
+            match &cfg.output {
+                Output::Dir(out) => decider.sweep(out.join(&d.prepared.file.rel).parent()),
+                Output::InPlace { .. } => decider.sweep(d.prepared.file.path.parent()),
+                _ => {}
+            }
+        }
+        let (rows, upcoming) = rayon::join(
+            || decided.par_iter().map(|d| emit(d, cfg)).collect::<Vec<_>>(),
+            || windows.get(i + 1).map(|w| prepare_window(w, cfg, decider.index.as_ref())),
+        );
+        next = upcoming;
+        let mut stopped = None;
+        for (d, row) in decided.iter().zip(rows) {
+            let row = match row {
+                Ok(row) => row,
+                Err(e) if is_interruption(&e) => {
+                    stopped = Some(e);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            bar.inc(d.prepared.bytes_in);
+            decider.report.push(row);
+        }
+        if let Some(e) = stopped {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// A prepared window; a file that failed is boxed with its error (rare).
+pub(super) type Window = Vec<Result<Prepared, Box<(InputFile, Error)>>>;
+
+/// Prepares a window; once a stop is requested, files are no longer read
+/// (the window is then discarded before any decision).
+pub(super) fn prepare_window(files: &[InputFile], cfg: &Config, ix: Option<&IndexRun>) -> Window {
+    files
+        .par_iter()
+        .map(|f| {
+            if interrupt::requested() {
+                return Err(Box::new((f.clone(), Error::Interrupted)));
+            }
+            prepare_file(f, cfg, ix).map_err(|e| Box::new((f.clone(), e)))
+        })
+        .collect()
+}
+
+fn is_interruption(e: &Error) -> bool {
+    matches!(e, Error::Interrupted)
+}
+
+/// The ordered step: decisions in corpus order; failed inputs are reported here.
+pub(super) fn decide_window(decider: &mut Decider, window: Window) -> Result<Vec<Decided>> {
+    let mut out = Vec::with_capacity(window.len());
+    for item in window {
+        match item {
+            Ok(p) => {
+                let input = decider.input(&p.file.rel)?;
+                let plan = decider.decide(input, (0, None), &p.doc, p.history.as_ref())?;
+                let duplicate_of = plan.duplicate_of.map(|d| decider.doc_name(d));
+                out.push(Decided { prepared: p, plan, duplicate_of });
+            }
+            Err(failed) => {
+                let (file, err) = *failed;
+                decider.input(&file.rel)?;
+                diag!("newsdedup: {err}");
+                decider.report.push(FileRow::failed(&file.rel, &err));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Renders and writes one decided file; returns its report row. A write
+/// error is fatal (`Err`): the run stops, and no partial file is left.
+/// Once a stop is requested, nothing more is written (`Err(Interrupted)`).
+pub(super) fn emit(d: &Decided, cfg: &Config) -> Result<FileRow> {
+    if interrupt::requested() {
+        return Err(Error::Interrupted);
+    }
+    let p = &d.prepared;
+    let mut stats = Stats::of_plan(&d.plan);
+    stats.bytes_in = p.bytes_in;
+    stats.inputs_repaired = u64::from(p.decoding.first_invalid.is_some());
+    let unwritten = unwritten_status(&d.plan);
+    let status = match (unwritten, &cfg.output) {
+        (Some(s), _) => s,
+        (None, Output::DryRun) => "dry-run",
+        (None, _) => "written",
+    };
+    if unwritten.is_some()
+        && let Output::InPlace { backup } = &cfg.output
+    {
+        // Cleaning in place: a file with nothing left goes away (or becomes
+        // its backup), as it would be absent from a mirrored --out tree.
+        remove_in_place(&p.file.path, backup.as_deref())?;
+    }
+    if unwritten.is_none() {
+        let mut bytes = Vec::with_capacity(p.doc.original.len());
+        p.doc.render_into(&d.plan.verdicts, cfg.emit, &mut bytes);
+        stats.bytes_out = bytes.len() as u64;
+        match &cfg.output {
+            Output::Dir(out) => write_atomic(&out.join(&p.file.rel), &bytes, None)?,
+            Output::InPlace { backup } => replace_in_place(&p.file.path, &bytes, backup.as_deref())?,
+            Output::Stdout => write_stdout(&bytes)?,
+            Output::DryRun => {}
+        }
+        stats.documents_written = u64::from(cfg.output != Output::DryRun);
+    }
+    Ok(FileRow {
+        path: p.file.rel.to_string_lossy().into_owned(),
+        status: status.into(),
+        duplicate_of: d.duplicate_of.clone(),
+        error: None,
+        repaired_at: p.decoding.first_invalid,
+        stats,
+        ..FileRow::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use super::*;
+    use crate::config::Input;
+
+    /// What happens when a listed file vanishes, or is replaced by a folder,
+    /// between the walk and the read (a race a test cannot time from outside).
+    #[test]
+    fn a_file_gone_or_replaced_after_the_walk_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = Config::new(Input::Path(dir.path().into()), Output::DryRun);
+        let file = |name: &str| InputFile { path: dir.path().join(name), rel: name.into(), size: 10 };
+        let gone = prepare_file(&file("gone.txt"), &cfg, None).err().unwrap();
+        assert_eq!(gone.kind(), "not-found");
+        assert!(gone.to_string().contains("gone.txt: No such file or directory"), "{gone}");
+        fs::create_dir(dir.path().join("now-a-dir.txt")).unwrap();
+        let dir_err = prepare_file(&file("now-a-dir.txt"), &cfg, None).err().unwrap();
+        assert!(dir_err.to_string().contains("now-a-dir.txt: Is a directory"), "{dir_err}");
+    }
+}
