@@ -142,10 +142,10 @@ fn run_tree(cfg: &Config, budget: &Budget, root: &Path) -> Result<Finished> {
     let meta = fs::metadata(root).map_err(|e| Error::io(root, e))?;
     let linked = fs::symlink_metadata(root).is_ok_and(|m| m.file_type().is_symlink());
     if linked && meta.is_file() && matches!(cfg.output, Output::InPlace { .. }) {
-        anyhow::bail!(
-            "{}: is a symbolic link; give --in-place the file itself (the link would be replaced)",
-            root.display()
-        );
+        return Err(Error::Invalid {
+            path: root.to_path_buf(),
+            message: "is a symbolic link; give --in-place the file itself (the link would be replaced)".into(),
+        });
     }
     let created = match &cfg.output {
         Output::Dir(out) => create_out_dir(out)?,
