@@ -95,7 +95,11 @@ pub struct Entry {
     pub batch: u32,
 }
 
-/// What the caller tells [`Index::commit`] about a run.
+/// What the caller tells [`Index::commit`] about a run: the batch by its
+/// name. The commit turns it into a [`RunRecord`], which is a different
+/// thing on purpose: the batch becomes its number in the manifest's batch
+/// table, and the key counts only the commit can know are added. Keeping the
+/// two apart means a caller can never pass counts the index did not compute.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RunInfo {
     /// Unix time in seconds.
@@ -110,7 +114,8 @@ pub struct RunInfo {
     pub batch: Batch,
 }
 
-/// A run as recorded in the manifest.
+/// A run as recorded in the manifest (made by the commit from a
+/// [`RunInfo`]; see there why the two are separate).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RunRecord {
     /// Unix time in seconds.
