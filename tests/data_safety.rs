@@ -6,31 +6,19 @@
 mod util;
 
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _, symlink};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
-use util::{BIN, TestDir, read_report, snapshot};
+use util::{BIN, TestDir, gunzip, gunzip_prefix, gz, read_report, snapshot};
 
 /// `n` records, each with a paragraph of its own.
 fn records(n: usize) -> String {
     (0..n)
         .map(|i| format!("{}\n", json!({"id": i, "text": format!("Record {i} has a paragraph of its own.")})))
         .collect()
-}
-
-fn gz(data: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
-}
-
-fn gunzip(data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let _ = flate2::read::GzDecoder::new(data).read_to_end(&mut out);
-    out
 }
 
 fn parse_lines(bytes: &[u8]) -> Vec<Value> {
@@ -52,7 +40,7 @@ fn a_damaged_shard_keeps_every_complete_record_and_is_never_replaced_in_place() 
     let body = records(3000);
     let zipped = gz(body.as_bytes());
     let cut = &zipped[..zipped.len() * 6 / 10];
-    let readable = gunzip(cut);
+    let readable = gunzip_prefix(cut);
     let complete = readable.iter().filter(|&&b| b == b'\n').count();
     assert!(complete > 100, "the truncated prefix holds complete records");
     t.write("in/a.jsonl.gz", cut);

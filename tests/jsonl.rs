@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
-use util::{BIN, Cmd, Outcome, Rng};
+use util::{BIN, Cmd, Outcome, Rng, gunzip, gz};
 
 /// Runs the binary with `args` and optional standard input.
 fn run(args: &[&str], stdin: Option<&[u8]>) -> Outcome {
@@ -117,18 +117,6 @@ fn clean_text_equals_tree_mode_for_the_same_texts() {
         let expected = fs::read_to_string(&file).unwrap_or_default();
         assert_eq!(r["text"].as_str().unwrap(), expected, "record {i} vs {}", file.display());
     }
-}
-
-fn gz(bytes: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(bytes).unwrap();
-    e.finish().unwrap()
-}
-
-fn gunzip(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    flate2::read::MultiGzDecoder::new(bytes).read_to_end(&mut out).unwrap();
-    out
 }
 
 #[test]

@@ -14,6 +14,31 @@ use std::process::{Command, Stdio};
 pub mod env;
 pub mod robust;
 
+/// `bytes` as one gzip member.
+pub fn gz(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(bytes).expect("gzip in memory");
+    e.finish().expect("gzip in memory")
+}
+
+/// The decompressed bytes of every gzip member of `bytes`.
+pub fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Read as _;
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(bytes).read_to_end(&mut out).expect("valid gzip");
+    out
+}
+
+/// As much of a (possibly truncated) gzip stream as decodes: what a reader
+/// that stops at the damage gets.
+pub fn gunzip_prefix(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Read as _;
+    let mut out = Vec::new();
+    let _ = flate2::read::GzDecoder::new(bytes).read_to_end(&mut out);
+    out
+}
+
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_newsdedup");
 
