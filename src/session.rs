@@ -198,17 +198,17 @@ impl Session {
     /// `&self`: call it from many threads.
     pub fn prepare(&self, text: String, name: Option<String>) -> Result<Prepared, SessionError> {
         let doc = Document::prepare(text, &self.opts.text);
-        let history = self.lookup(&doc)?;
+        let history = self.lookup(&doc.keys, &doc.whole)?;
         Ok(Prepared { doc, name, history })
     }
 
     /// What the index says about a document (`None` without an index): the
     /// CLI's lookup.
-    fn lookup(&self, doc: &Document) -> Result<Option<History>, SessionError> {
+    fn lookup(&self, keys: &[Keyed], whole: &Digest) -> Result<Option<History>, SessionError> {
         match (&self.index_path, &self.index) {
             (None, _) => Ok(None),
             (Some(p), None) => Err(SessionError::Closed(p.clone())),
-            (Some(_), Some(run)) => Ok(Some(index_run::history(run, doc))),
+            (Some(_), Some(run)) => Ok(Some(index_run::history(run, keys, whole))),
         }
     }
 
@@ -233,10 +233,7 @@ impl Session {
         let history = match history {
             Some(h) => Some(h),
             None if self.index_path.is_some() => {
-                // Lookups take a `Document`; only its keys are read.
-                let shell =
-                    Document { original: String::new(), split: Default::default(), keys: keys.to_vec(), whole: *whole };
-                looked_up = self.lookup(&shell)?;
+                looked_up = self.lookup(keys, whole)?;
                 looked_up.as_ref()
             }
             None => None,

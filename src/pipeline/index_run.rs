@@ -41,9 +41,9 @@ use std::path::Path;
 
 use crate::config::{Config, Input, Output};
 use crate::dedup::{Earlier, History};
-use crate::document::Document;
 use crate::error::{Error, Result};
 use crate::index::{Batch, BatchId, Entry, Index, IndexError, Journal, RunInfo};
+use crate::key::{Digest, Keyed};
 use crate::report::Report;
 use crate::threads::Budget;
 
@@ -250,9 +250,10 @@ fn batch_of(cfg: &Config) -> Result<Batch> {
     }
 }
 
-/// Looks a document up in the persistent index, and in what a killed run of
-/// this batch journaled (parallel step: neither changes during a run).
-pub fn history(run: &IndexRun, doc: &Document) -> History {
+/// Looks a document (its paragraph keys and whole-document key) up in the
+/// persistent index, and in what a killed run of this batch journaled
+/// (parallel step: neither changes during a run).
+pub fn history(run: &IndexRun, keys: &[Keyed], whole: &Digest) -> History {
     let ix = &run.index;
     let journaled = |key: u128| run.pending.get(&key).map(|&doc| (doc, run.id.number));
     // Batched lookups of the paragraph keys and then the whole-document
@@ -260,20 +261,20 @@ pub fn history(run: &IndexRun, doc: &Document) -> History {
     // (`Index::get_many` prefetches); most documents are new, and their
     // history then allocates nothing.
     const CHUNK: usize = 64;
-    let n = doc.keys.len();
-    let key = |j: usize| doc.keys.get(j).map_or(doc.whole.prefix(), |k| k.digest.prefix());
+    let n = keys.len();
+    let key = |j: usize| keys.get(j).map_or(whole.prefix(), |k| k.digest.prefix());
     let earlier = |f: Option<(u64, u32)>| f.map(|(doc, batch)| Earlier { batch, doc });
     let (mut paragraphs, mut document) = (Vec::new(), None);
-    let (mut keys, mut found) = ([0u128; CHUNK], [None; CHUNK]);
-    let total = if doc.is_empty() { 0 } else { n + 1 };
+    let (mut chunk, mut found) = ([0u128; CHUNK], [None; CHUNK]);
+    let total = if keys.is_empty() { 0 } else { n + 1 };
     for start in (0..total).step_by(CHUNK) {
         let len = CHUNK.min(total - start);
-        for (i, k) in keys[..len].iter_mut().enumerate() {
+        for (i, k) in chunk[..len].iter_mut().enumerate() {
             *k = key(start + i);
         }
-        ix.get_many(&keys[..len], &mut found[..len]);
+        ix.get_many(&chunk[..len], &mut found[..len]);
         if !run.pending.is_empty() {
-            for (f, &k) in found[..len].iter_mut().zip(&keys[..len]) {
+            for (f, &k) in found[..len].iter_mut().zip(&chunk[..len]) {
                 *f = f.or_else(|| journaled(k));
             }
         }

@@ -177,7 +177,7 @@ fn clean_batch(
         .map(|t| {
             t.map(|t| {
                 let doc = Document::prepare(t.to_owned(), &cfg.text);
-                let h = ix.map(|ix| history(ix, &doc));
+                let h = ix.map(|ix| history(ix, &doc.keys, &doc.whole));
                 (doc, h)
             })
         })

@@ -54,7 +54,7 @@ fn prepare_line(line: u64, raw: Vec<u8>, cfg: &Config, parser: &Parser, ix: Opti
     match parser.parse(raw) {
         Ok((record, text, repaired)) => {
             let doc = Document::prepare(text, &cfg.text);
-            let history = ix.map(|ix| history(ix, &doc));
+            let history = ix.map(|ix| history(ix, &doc.keys, &doc.whole));
             Parsed::Doc { line, record, doc, history, repaired, bytes }
         }
         Err((raw, error)) => Parsed::Rejected { line, raw, error },

@@ -57,7 +57,7 @@ pub(super) fn prepare_bytes(
     let (text, decoding) =
         decode(bytes, cfg.encoding).map_err(|source| Error::Decode { path: file.path.clone(), cause: source })?;
     let doc = Document::prepare(text, &cfg.text);
-    let history = ix.map(|ix| history(ix, &doc));
+    let history = ix.map(|ix| history(ix, &doc.keys, &doc.whole));
     Ok(Prepared { file: file.clone(), doc, bytes_in, decoding, history })
 }
 
