@@ -93,7 +93,12 @@ impl Keyer {
 
     /// The key of a normalised paragraph.
     pub fn key<'a>(&'a mut self, text: &'a str) -> &'a str {
-        let nfkc: &str = if text.is_ascii() || is_nfkc_quick(text.chars()) == IsNormalized::Yes {
+        self.key_of(text, text.is_ascii())
+    }
+
+    /// [`Keyer::key`], told whether `text` is ASCII.
+    fn key_of<'a>(&'a mut self, text: &'a str, ascii: bool) -> &'a str {
+        let nfkc: &str = if ascii || is_nfkc_quick(text.chars()) == IsNormalized::Yes {
             text
         } else {
             self.nfkc.clear();
@@ -111,8 +116,11 @@ impl Keyer {
 
     /// Digest and length of the key of a normalised paragraph.
     pub fn keyed(&mut self, text: &str) -> Keyed {
-        let key = self.key(text);
-        Keyed { digest: Digest::of(key.as_bytes()), chars: key.chars().count() }
+        // The key of ASCII text is ASCII (both modes): one character per byte.
+        let ascii = text.is_ascii();
+        let key = self.key_of(text, ascii);
+        let chars = if ascii { key.len() } else { key.chars().count() };
+        Keyed { digest: Digest::of(key.as_bytes()), chars }
     }
 }
 

@@ -240,6 +240,15 @@ fn collapse_into(line: &str, quotes: QuoteMode, skip_removed: bool, out: &mut St
     while i < bytes.len() {
         let run = i;
         loop {
+            // Eight bytes at a time while they are printable ASCII with single
+            // spaces inside (what the byte loop below would take whole).
+            while let Some(Ok(chunk)) = bytes.get(i..i + 8).map(<[u8; 8]>::try_from) {
+                let n = plain_ascii_prefix(u64::from_le_bytes(chunk), i > run);
+                i += n;
+                if n < 8 {
+                    break;
+                }
+            }
             while i < bytes.len() && printable(bytes[i]) {
                 i += 1;
             }
@@ -276,6 +285,30 @@ fn collapse_into(line: &str, quotes: QuoteMode, skip_removed: bool, out: &mut St
         }
     }
     true
+}
+
+/// How many of the eight bytes `w` (little-endian) extend a run of
+/// [`collapse_into`] as they are: printable ASCII, or a space followed by
+/// printable ASCII (so not a space last: its successor is not known) and,
+/// first, only when the run has already begun (`inside`).
+#[inline]
+fn plain_ascii_prefix(w: u64, inside: bool) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    // Exact per byte (no carries between bytes): the high bit of each byte
+    // in 0x21..=0x7E, and of each space.
+    let low = w & LOW7;
+    let at_least_21 = low.wrapping_add(ONES * 0x5F);
+    let is_7f = low.wrapping_add(ONES);
+    let printable = at_least_21 & !is_7f & !w & HIGH;
+    let t = w ^ (ONES * 0x20);
+    let spaces = !((t & LOW7).wrapping_add(LOW7) | t) & HIGH;
+    let mut ok = printable | (spaces & (printable >> 8));
+    if !inside {
+        ok &= !(spaces & 0x80);
+    }
+    ((!ok & HIGH).trailing_zeros() / 8) as usize
 }
 
 /// Normalises one line and returns it; see [`normalize_line_into`].

@@ -110,8 +110,11 @@ impl Split {
     /// The key text of paragraph `i`: its normalised lines joined by one
     /// space (borrowed for a one-line paragraph).
     pub fn paragraph(&self, i: usize) -> Cow<'_, str> {
-        let text = &self.text[self.spans[i].text.clone()];
-        if text.contains('\n') { Cow::Owned(text.replace('\n', " ")) } else { Cow::Borrowed(text) }
+        let span = &self.spans[i];
+        let text = &self.text[span.text.clone()];
+        // A normalised line holds no `\n`: only a paragraph of several lines
+        // has one to replace.
+        if span.lines.len() > 1 { Cow::Owned(text.replace('\n', " ")) } else { Cow::Borrowed(text) }
     }
 
     /// Iterates over the key texts of the paragraphs.
@@ -141,7 +144,8 @@ pub fn split(text: &str, mode: SplitMode, quotes: QuoteMode) -> Split {
     for line in lines(text) {
         let start = norm.len();
         normalize_line_into(line.text, quotes, &mut norm);
-        let chars = norm[start..].chars().count();
+        // Normalising ASCII gives ASCII: one character per byte.
+        let chars = if line.text.is_ascii() { norm.len() - start } else { norm[start..].chars().count() };
         width = width.max(chars);
         let terminator = match (line.paragraph_break, line.terminated) {
             (true, _) => Terminator::Paragraph,

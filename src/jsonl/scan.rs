@@ -188,7 +188,9 @@ fn decode_string(body: &str, i: usize) -> Option<(usize, String)> {
             b'\\' => {
                 if !escaped {
                     escaped = true;
-                    out.reserve(j - i);
+                    // The decoded string is never longer than the rest of
+                    // the line: one allocation.
+                    out.reserve(b.len() - run);
                 }
                 out.push_str(&body[run..j]);
                 let c = match *b.get(j + 1)? {

@@ -13,7 +13,15 @@ pub(super) fn is_plainly_nfc(line: &str) -> bool {
     let b = line.as_bytes();
     let mut i = 0;
     while i < b.len() {
-        match b[i] {
+        // Runs of ASCII eight bytes at a time.
+        while let Some(Ok(w)) = b.get(i..i + 8).map(<[u8; 8]>::try_from) {
+            if u64::from_le_bytes(w) & 0x8080_8080_8080_8080 != 0 {
+                break;
+            }
+            i += 8;
+        }
+        let Some(&lead) = b.get(i) else { break };
+        match lead {
             0x00..=0x7F => i += 1,
             // Two-byte sequences up to U+02FF (lead bytes 0xC2..=0xCB).
             0xC2..=0xCB => i += 2,

@@ -68,6 +68,40 @@ proptest::proptest! {
     }
 }
 
+proptest::proptest! {
+    /// Long mostly-ASCII lines, so that the eight-byte steps of
+    /// `collapse_into` meet every boundary case (spaces at both ends of a
+    /// step, double spaces, controls, DEL, `~`, a curly quote, NBSP).
+    #[test]
+    fn eight_byte_steps_agree_with_reference_on_long_lines(
+        line in "[ab~!  \t\u{0}\u{1f}\u{7f}\u{80}\u{a0}\u{e9}\u{2019}]{0,80}"
+    ) {
+        for q in [QuoteMode::Fold, QuoteMode::Keep] {
+            proptest::prop_assert_eq!(normalize_line(&line, q), reference(&line, q));
+        }
+    }
+}
+
+#[test]
+fn plain_ascii_prefix_takes_exactly_what_the_byte_loop_takes() {
+    // Pseudo-random 8-byte words over an alphabet with each edge case.
+    let alphabet = [b'a', b' ', b'~', b'!', 0x1F, 0x7F, 0x80, 0x20];
+    let printable = |b: u8| (0x21..0x7F).contains(&b);
+    let mut w = [0u8; 8];
+    for seed in 0u32..200_000 {
+        let mut x = seed.wrapping_mul(2_654_435_761);
+        for b in &mut w {
+            *b = alphabet[(x & 7) as usize];
+            x = x.rotate_left(3) ^ seed;
+        }
+        for inside in [false, true] {
+            let ok = |k: usize| printable(w[k]) || (w[k] == b' ' && k < 7 && printable(w[k + 1]) && (k > 0 || inside));
+            let want = (0..8).take_while(|&k| ok(k)).count();
+            assert_eq!(plain_ascii_prefix(u64::from_le_bytes(w), inside), want, "{w:?} {inside}");
+        }
+    }
+}
+
 #[test]
 fn one_pass_agrees_with_reference() {
     let cases = [

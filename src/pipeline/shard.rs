@@ -71,21 +71,22 @@ pub(super) type Batch = (Vec<(u64, Vec<u8>)>, Option<io::Error>);
 pub(super) fn read_batch(reader: &mut dyn io::BufRead, next_line: &mut u64) -> Batch {
     let mut batch = Vec::new();
     let mut bytes = 0;
+    // Lines are read into one reused buffer and copied out at their exact
+    // size: one allocation per line instead of a doubling series.
+    let mut scratch = Vec::with_capacity(64 << 10);
     while batch.len() < BATCH_LINES && bytes < BATCH_BYTES {
-        let mut buf = Vec::new();
-        match reader.read_until(b'\n', &mut buf) {
+        scratch.clear();
+        match reader.read_until(b'\n', &mut scratch) {
             Ok(0) => break,
             Ok(_) => {}
             Err(e) => return (batch, Some(e)),
         }
         *next_line += 1;
-        bytes += buf.len();
-        if buf.last() == Some(&b'\n') {
-            buf.pop();
-        }
-        let body = buf.strip_prefix("\u{FEFF}".as_bytes()).unwrap_or(&buf);
+        bytes += scratch.len();
+        let buf = scratch.strip_suffix(b"\n").unwrap_or(&scratch);
+        let body = buf.strip_prefix("\u{FEFF}".as_bytes()).unwrap_or(buf);
         if !body.iter().all(u8::is_ascii_whitespace) {
-            batch.push((*next_line, buf));
+            batch.push((*next_line, buf.to_vec()));
         }
     }
     (batch, None)
