@@ -6,6 +6,12 @@ use newsdedup::config::Input;
 use newsdedup::error::{Error, ExitCode};
 use newsdedup::{diag, interrupt, threads};
 
+/// mimalloc instead of the system allocator: a run allocates and frees a few
+/// buffers per record on every thread, and glibc's free of such blocks took
+/// ~14% of the JSONL path's time (benches/README: the issue 18 profile).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
