@@ -23,10 +23,15 @@ use crate::write::{TempPath, temp_beside};
 
 /// The next batch of raw records; `next_line` is the last line read.
 pub(super) fn read(source: &mut Source, next_line: &mut u64) -> Batch {
+    read_upto(source, next_line, BATCH_LINES, BATCH_BYTES)
+}
+
+/// [`read`] with other batch limits (records, bytes).
+pub(super) fn read_upto(source: &mut Source, next_line: &mut u64, lines: usize, bytes: usize) -> Batch {
     match source {
-        Source::Jsonl(reader) => read_batch(&mut **reader, next_line),
+        Source::Jsonl(reader) => read_batch(&mut **reader, next_line, lines, bytes),
         Source::Csv(csv) => {
-            let (rows, err) = csv.batch(BATCH_LINES, BATCH_BYTES);
+            let (rows, err) = csv.batch(lines, bytes);
             if let Some((line, raw)) = rows.last() {
                 *next_line = line + raw.iter().filter(|&&b| b == b'\n').count().saturating_sub(1) as u64;
             }

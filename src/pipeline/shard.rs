@@ -25,6 +25,8 @@ use crate::write::stream::ShardOut;
 pub const BATCH_LINES: usize = 8192;
 /// About this many bytes read per batch of a JSONL shard.
 pub const BATCH_BYTES: usize = 32 << 20;
+/// Records rendered (in parallel) and written per step of a batch.
+const RENDER_CHUNK: usize = 1024;
 
 /// A record shard (JSONL, CSV or Parquet): a file or stdin (`-`).
 pub(super) struct Shard {
@@ -65,16 +67,22 @@ fn prepare_line(line: u64, raw: Vec<u8>, cfg: &Config, parser: &Parser, ix: Opti
 /// reading stopped on an error, that error: the lines before it are whole.
 pub(super) type Batch = (Vec<(u64, Vec<u8>)>, Option<io::Error>);
 
-/// Reads up to a batch of non-blank lines; `next_line` counts every line.
+/// Reads up to `max_lines` non-blank lines (or about `max_bytes`);
+/// `next_line` counts every line.
 /// Blank lines (a byte order mark and whitespace only) carry no record and
 /// are skipped. A line cut short by a read error is not returned.
-pub(super) fn read_batch(reader: &mut dyn io::BufRead, next_line: &mut u64) -> Batch {
+pub(super) fn read_batch(
+    reader: &mut dyn io::BufRead,
+    next_line: &mut u64,
+    max_lines: usize,
+    max_bytes: usize,
+) -> Batch {
     let mut batch = Vec::new();
     let mut bytes = 0;
     // Lines are read into one reused buffer and copied out at their exact
     // size: one allocation per line instead of a doubling series.
     let mut scratch = Vec::with_capacity(64 << 10);
-    while batch.len() < BATCH_LINES && bytes < BATCH_BYTES {
+    while batch.len() < max_lines && bytes < max_bytes {
         scratch.clear();
         match reader.read_until(b'\n', &mut scratch) {
             Ok(0) => break,
@@ -194,6 +202,12 @@ pub(super) fn run_shard(
     out.write(&header)?;
     let mut next_line = 0u64;
     let mut batch = super::records::read(&mut source, &mut next_line);
+    // Without an index (whose lookups depend on the decisions so far), the
+    // next batch is read *and prepared* while this one is decided and
+    // written, so the ordered step never leaves a core idle. `ready` holds
+    // the prepared lines of `batch` (whose own list is then empty).
+    let pipelined = decider.index.is_none();
+    let mut ready: Option<Vec<Parsed>> = None;
     let mut first = true;
     loop {
         if interrupt::requested() {
@@ -215,16 +229,34 @@ pub(super) fn run_shard(
         }
         first = false;
         let Some(e) = damage else {
-            if current.is_empty() {
-                break;
-            }
+            let lines = match ready.take() {
+                Some(lines) => lines,
+                None if current.is_empty() => break,
+                None if pipelined => prepare_batch(cfg, &parser, None, current),
+                None => {
+                    let mut sink = BatchOut { out: &mut out, attributes: attributes.as_mut() };
+                    let (done, upcoming) = rayon::join(
+                        || process_batch(cfg, decider, input, (shard, &parser), current, &mut sink, &mut row),
+                        || super::records::read(&mut source, &mut next_line),
+                    );
+                    done?;
+                    batch = upcoming;
+                    continue;
+                }
+            };
             let mut sink = BatchOut { out: &mut out, attributes: attributes.as_mut() };
-            let (done, upcoming) = rayon::join(
-                || process_batch(cfg, decider, input, (shard, &parser), current, &mut sink, &mut row),
-                || super::records::read(&mut source, &mut next_line),
+            let (done, (upcoming, prepared)) = rayon::join(
+                || finish_batch(cfg, decider, input, (shard, &parser), lines, &mut sink, &mut row),
+                // Half batches ahead: two prepared batches are in flight.
+                || match super::records::read_upto(&mut source, &mut next_line, BATCH_LINES / 2, BATCH_BYTES / 2) {
+                    (raw, None) if !raw.is_empty() => {
+                        ((Vec::new(), None), Some(prepare_batch(cfg, &parser, None, raw)))
+                    }
+                    damaged_or_last => (damaged_or_last, None),
+                },
             );
             done?;
-            batch = upcoming;
+            (batch, ready) = (upcoming, prepared);
             continue;
         };
         // Every complete line before the damage is cleaned and written (so
@@ -275,6 +307,12 @@ struct BatchOut<'a, 'b> {
     attributes: Option<&'a mut super::records::Attributes>,
 }
 
+/// Parses and prepares a batch of lines in parallel.
+fn prepare_batch(cfg: &Config, parser: &Parser, ix: Option<&IndexRun>, batch: Vec<(u64, Vec<u8>)>) -> Vec<Parsed> {
+    batch.into_par_iter().map(|(n, raw)| prepare_line(n, raw, cfg, parser, ix)).collect()
+}
+
+/// Prepares, decides, renders and writes a batch.
 fn process_batch(
     cfg: &Config,
     decider: &mut Decider,
@@ -284,8 +322,21 @@ fn process_batch(
     sink: &mut BatchOut<'_, '_>,
     row: &mut FileRow,
 ) -> Result<()> {
-    let ix = decider.index.as_ref();
-    let lines: Vec<Parsed> = batch.into_par_iter().map(|(n, raw)| prepare_line(n, raw, cfg, parser, ix)).collect();
+    let lines = prepare_batch(cfg, parser, decider.index.as_ref(), batch);
+    finish_batch(cfg, decider, input, (shard, parser), lines, sink, row)
+}
+
+/// Decides a prepared batch in line order, renders it in parallel and
+/// writes it in order.
+fn finish_batch(
+    cfg: &Config,
+    decider: &mut Decider,
+    input: u32,
+    (shard, parser): (&Shard, &Parser),
+    lines: Vec<Parsed>,
+    sink: &mut BatchOut<'_, '_>,
+    row: &mut FileRow,
+) -> Result<()> {
     if let Some(field) = &cfg.annotate {
         for l in &lines {
             if let Parsed::Doc { line, record, .. } = l
@@ -326,27 +377,31 @@ fn process_batch(
             }
         }
     }
-    let rendered: Vec<Vec<u8>> = lines
-        .par_iter()
-        .zip(plans.par_iter())
-        .map(|(l, p)| {
-            let mut buf = Vec::new();
-            render_line(l, p.as_ref(), cfg, parser, &mut buf);
-            buf
-        })
-        .collect();
     // In place, a rejected line stays in the shard exactly as read: the
     // shard is its only copy (with --out, the input still holds it).
     let in_place = matches!(cfg.output, Output::InPlace { .. });
-    for (l, mut r) in lines.iter().zip(rendered) {
-        if let (true, Parsed::Rejected { raw, .. }) = (in_place, l) {
-            r.extend_from_slice(raw);
-            if parser.csv.is_none() {
-                r.push(b'\n');
+    // Rendered and written a slice at a time, so that a whole batch of
+    // rendered records is never held besides the batch itself.
+    for (lines, plans) in lines.chunks(RENDER_CHUNK).zip(plans.chunks(RENDER_CHUNK)) {
+        let rendered: Vec<Vec<u8>> = lines
+            .par_iter()
+            .zip(plans.par_iter())
+            .map(|(l, p)| {
+                let mut buf = Vec::new();
+                render_line(l, p.as_ref(), cfg, parser, &mut buf);
+                buf
+            })
+            .collect();
+        for (l, mut r) in lines.iter().zip(rendered) {
+            if let (true, Parsed::Rejected { raw, .. }) = (in_place, l) {
+                r.extend_from_slice(raw);
+                if parser.csv.is_none() {
+                    r.push(b'\n');
+                }
             }
+            row.stats.bytes_out += r.len() as u64;
+            sink.out.write(&r)?;
         }
-        row.stats.bytes_out += r.len() as u64;
-        sink.out.write(&r)?;
     }
     if let Some(attributes) = sink.attributes.as_mut() {
         attributes.write(parser, &lines, &plans)?;
