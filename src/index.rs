@@ -64,6 +64,7 @@ mod error;
 mod journal;
 mod manifest;
 mod merge;
+mod replay;
 mod segment;
 mod stats;
 mod writer;
@@ -71,6 +72,8 @@ mod writer;
 pub use batch::{Batch, BatchId};
 pub use journal::Journal;
 use journal::is_journal_name;
+use replay::is_replay_name;
+pub use replay::{DocFate, REPLAYS_KEPT, ReplayDoc, ReplayFile, ReplayLog, hash_bytes, hash_file};
 
 pub use error::IndexError;
 use error::{Result, corrupt, io_err};
@@ -209,8 +212,14 @@ impl Index {
             return Err(IndexError::NotADirectory { path: path.to_path_buf() });
         }
         fs::create_dir_all(path).map_err(io_err(path))?;
-        let ours =
-            |n: &String| n == "LOCK" || n == MANIFEST_TMP || n == PROBE || is_segment_name(n) || is_journal_name(n);
+        let ours = |n: &String| {
+            n == "LOCK"
+                || n == MANIFEST_TMP
+                || n == PROBE
+                || is_segment_name(n)
+                || is_journal_name(n)
+                || is_replay_name(n)
+        };
         if !path.join(MANIFEST).exists() && !Self::list_dir(path)?.iter().all(ours) {
             return Err(IndexError::Foreign { path: path.to_path_buf() });
         }
