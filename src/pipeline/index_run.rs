@@ -21,9 +21,12 @@
 //!    names.
 //! 2. Documents are decided and their outputs written (each file atomically).
 //!    With `--in-place`, the first occurrences of a window are journaled
-//!    (see [`crate::index::Journal`]) before its files are replaced, so a
-//!    run killed before its commit leaves the next run of the batch able to
-//!    recognise the files it cleaned.
+//!    (see [`crate::index::Journal`]) and the files about to be replaced
+//!    recorded with their report rows and explain lines (see
+//!    [`crate::index::ReplayFile`]) before they are replaced, so a run
+//!    killed before its commit leaves the next run of the batch able to
+//!    recognise the files it cleaned, and any later run of the batch able
+//!    to report them as the first run did.
 //! 3. The explain and rejects files are renamed into place, then the report
 //!    is written and renamed into place.
 //! 4. The index commit, last: one atomic manifest rename. Nothing after it
