@@ -6,7 +6,7 @@
 //! The modules: `segment` (the segment file format, validation, lookup),
 //! `writer` (k-way merge and segment writing), `manifest` (the manifest
 //! format), `merge` (commits and the size-tiering merge, crash safety),
-//! `error`, `stats`, `batch` and `journal`. Measurements are in
+//! `error`, `stats`, `batch`, `journal` and `replay`. Measurements are in
 //! `benches/INDEX.md`.
 //!
 //! # Use
@@ -39,6 +39,9 @@
 //! * `pending-XXXXXXXXXXXXXXXX.jnl` — first occurrences journaled by a run
 //!   that changes its input, for the next run of its batch (see [`Journal`]);
 //!   removed by the commit of that batch.
+//! * `replay-XXXXXXXXXXXXXXXX.rpl` — what the in-place runs of a batch
+//!   reported about the files they replaced, for its reruns (see
+//!   [`ReplayLog`]); kept for the most recently committed batches only.
 //! * `MANIFEST.tmp`, `WRITE-PROBE.tmp` — temporaries; any left by a crash are
 //!   deleted on the next open, as are segment files (exactly that name
 //!   pattern) not named in the manifest (orphans). No other file is ever

@@ -139,21 +139,38 @@ fn a_retry_over_cleaned_and_removed_text_files_reports_what_the_first_run_did() 
     assert!(stats.contains("runs recorded: 1"), "{stats}");
 }
 
-/// The index keeps the replays of the most recent batches only.
+/// The index keeps the replays of the batches committed most recently (by
+/// their last recorded run) only: a rerun of an older batch keeps the same
+/// text but describes the text it reads.
 #[test]
-fn replays_of_older_batches_are_pruned() {
+fn replays_of_batches_not_committed_lately_are_pruned() {
     let t = TestDir::new();
     let index = t.join("index");
     let kept = newsdedup::index::REPLAYS_KEPT;
-    for day in 0..kept + 2 {
-        let dir = t.join(&format!("day{day}"));
-        t.write(&format!("day{day}/a.txt"), format!("{ALPHA}\nDay {day}: {NEW}\n"));
-        t.clean(&dir, &["--in-place", "--index", s(&index), "-q"]).expect(0);
+    let day = |d: usize| {
+        let explain = t.join(&format!("day{d}.explain"));
+        let args = ["--in-place", "--index", s(&index), "--explain", s(&explain), "-q"];
+        t.clean(&t.join(&format!("day{d}")), &args).expect(0);
+        fs::read_to_string(explain).unwrap()
+    };
+    let mut first = Vec::new();
+    for d in 0..kept {
+        // A repeat within the file: each day's file is cleaned.
+        t.write(&format!("day{d}/a.txt"), format!("{ALPHA}\n{ALPHA}\nDay {d}: {NEW}\n"));
+        first.push(day(d));
+        assert!(!first[d].is_empty());
     }
+    // Day 0 gains a file: its rerun records a run, so it is recent again.
+    t.write("day0/b.txt", format!("Day 0 again: {NEW}\n"));
+    assert_eq!(day(0), first[0]);
+    t.write(&format!("day{kept}/a.txt"), format!("{XRAY}\n{XRAY}\n"));
+    day(kept);
     let replays = fs::read_dir(&index)
         .unwrap()
-        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("replay-"))
-        .count();
-    // Day 0 changed nothing (nothing to drop), but its replay file exists.
-    assert_eq!(replays, kept);
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("replay-"));
+    assert_eq!(replays.count(), kept);
+    assert_eq!(day(0), first[0], "day 0 keeps its replay");
+    assert_eq!(day(2), first[2], "day 2 keeps its replay");
+    assert_eq!(day(1), "", "day 1's replay is pruned: its rerun describes the cleaned text");
+    assert_eq!(fs::read_to_string(t.join("day1/a.txt")).unwrap(), format!("Day 1: {NEW}\n"), "the same text");
 }

@@ -20,9 +20,10 @@
 //! of it and never rewritten. A run killed while writing a record leaves it
 //! torn: a torn frame fails its checksum and ends the file, and the next
 //! writer cuts it off first. Bounded: each commit keeps the replays of the
-//! [`REPLAYS_KEPT`] most recently committed batches (and of batches not yet
-//! committed) and deletes the others; an older batch's retry describes the
-//! text it reads.
+//! [`REPLAYS_KEPT`] batches committed most recently (by their last recorded
+//! run; and of batches not yet committed) and deletes the others; an older
+//! batch's rerun keeps and records the same, but describes the text it
+//! reads.
 //!
 //! Format: 8 B magic `NDDXRPLY`, u32 version, u32 name length, the batch
 //! name; then frames `{ u32 n, u8 tag, n bytes, u32 crc32 of the tag and
@@ -47,8 +48,8 @@ const END: u8 = 4;
 /// Largest frame payload written (explain bytes are split).
 const MAX_FRAME: usize = 1 << 28;
 
-/// How many committed batches keep their replay (the most recent by batch
-/// number); see the module docs.
+/// How many committed batches keep their replay (those whose last recorded
+/// run is the most recent); see the module docs.
 pub const REPLAYS_KEPT: usize = 8;
 
 /// True for a replay's file name.
@@ -366,17 +367,19 @@ impl Index {
         Ok(Some(ReplayLog { file, path, buf: Vec::new() }))
     }
 
-    /// Deletes the replays of committed batches but the [`REPLAYS_KEPT`]
-    /// most recent (best effort: done after a commit, which must not fail).
+    /// Deletes the replays of committed batches but those of the
+    /// [`REPLAYS_KEPT`] batches whose last recorded run is the most recent
+    /// (best effort: done after a commit, which must not fail).
     pub fn prune_replays(&self) {
         let Ok(names) = Self::list_dir(&self.dir) else { return };
-        let mut committed: Vec<(u32, PathBuf)> = Vec::new();
+        let mut committed: Vec<(usize, PathBuf)> = Vec::new();
         for n in names.iter().filter(|n| is_replay_name(n)) {
             let path = self.dir.join(n);
             let Some(name) = batch_name_of(&path) else { continue };
             let id = self.batch_id(&Batch::Named(name));
             if id.retry {
-                committed.push((id.number, path));
+                let last = self.manifest.runs.iter().rposition(|r| r.batch == id.number);
+                committed.push((last.unwrap_or(0), path));
             }
         }
         committed.sort_by_key(|c| std::cmp::Reverse(c.0));
