@@ -209,7 +209,8 @@ impl Decider {
                 reason,
                 kept,
             };
-            let mut line = serde_json::to_vec(&entry).map_err(|e| Error::io(Path::new("--explain"), e.into()))?;
+            let path = self.explain.as_ref().map_or(Path::new("--explain"), SideFile::path);
+            let mut line = serde_json::to_vec(&entry).map_err(|e| Error::io(path, e.into()))?;
             line.push(b'\n');
             self.replay.capture(&line);
             if let Some(out) = self.explain.as_mut() {

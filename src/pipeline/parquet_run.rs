@@ -183,8 +183,10 @@ fn clean_batch(
     let column = batch.column(state.text_at);
     // A cleaned shard's rows under their original numbers and keys.
     let paired = decider.pair_records(batch.num_rows());
-    let originals: Vec<(Option<u64>, Option<[u8; 32]>)> =
-        paired.iter().map(|&at| decider.paired(at).map_or((None, None), |d| (Some(d.line), d.whole))).collect();
+    let originals: Vec<(Option<u64>, Option<[u8; 32]>)> = (0..batch.num_rows())
+        .map(|i| decider.paired(paired.get(i).copied().flatten()))
+        .map(|d| d.map_or((None, None), |d| (Some(d.line), d.whole)))
+        .collect();
     let ix = decider.index.as_ref();
     let docs: Vec<Option<(Document, Option<crate::dedup::History>)>> = texts(column)
         .into_par_iter()
@@ -204,8 +206,9 @@ fn clean_batch(
     let mut recorded = Vec::new();
     let recording = decider.recording() && decider.replaying_shard().is_none();
     for (i, d) in docs.iter().enumerate() {
-        decider.take_removed_records(input, paired[i])?;
-        let line = originals[i].0.unwrap_or(state.next_row + i as u64 + 1);
+        let at = paired.get(i).copied().flatten();
+        decider.take_removed_records(input, at)?;
+        let line = originals.get(i).and_then(|o| o.0).unwrap_or(state.next_row + i as u64 + 1);
         let Some((doc, hist)) = d else {
             // Passed through as it was, like a rejected line.
             if recording {
@@ -216,7 +219,7 @@ fn clean_batch(
         };
         let id = state.id_at.and_then(|at| id_of(batch.column(at), i));
         let plan = decider.decide(input, (line, id.as_deref()), doc, hist.as_ref())?;
-        decider.replay_record_end(paired[i], &plan);
+        decider.replay_record_end(at, &plan);
         let mut stats = Stats::of_plan(&plan);
         let written = plan.kept() > 0 || cfg.keep_empty;
         stats.documents_written = u64::from(written && cfg.output != Output::DryRun);

@@ -280,11 +280,11 @@ impl Decider {
         Ok(())
     }
 
-    /// Pairs the records of a batch just read from a cleaned shard with the
-    /// record's documents, in order: their index there (`None` past its end
-    /// or when the shard is not a cleaned one).
+    /// Pairs the `n` records of a batch just read from a cleaned shard with
+    /// the record's documents, in order: their index there (`None` past its
+    /// end). Empty when the shard is not a cleaned one.
     pub(super) fn pair_records(&mut self, n: usize) -> Vec<Option<usize>> {
-        let (Some(c), Some(ix)) = (self.replay.shard.as_mut(), &self.index) else { return vec![None; n] };
+        let (Some(c), Some(ix)) = (self.replay.shard.as_mut(), &self.index) else { return Vec::new() };
         let docs = &ix.replay(c.record).docs;
         (0..n)
             .map(|_| {

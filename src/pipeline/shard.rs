@@ -302,18 +302,20 @@ fn process_batch(
     sink: &mut BatchOut<'_, '_>,
     row: &mut FileRow,
 ) -> Result<()> {
-    // A cleaned shard's records under their original line numbers.
+    // A cleaned shard's records under their original line numbers (see
+    // `super::replay`; `paired` is empty for any other shard).
     let paired = decider.pair_records(batch.len());
-    let items: Vec<(u64, Vec<u8>, Option<[u8; 32]>)> = batch
-        .into_iter()
-        .zip(&paired)
-        .map(|((n, raw), &at)| match decider.paired(at) {
+    let ix = decider.index.as_ref();
+    let lines: Vec<Parsed> = if paired.is_empty() {
+        batch.into_par_iter().map(|(n, raw)| prepare_line((n, raw, None), cfg, parser, ix)).collect()
+    } else {
+        let original = |(n, raw): (u64, Vec<u8>), at| match decider.paired(at) {
             Some(d) => (d.line, raw, d.whole),
             None => (n, raw, None),
-        })
-        .collect();
-    let ix = decider.index.as_ref();
-    let lines: Vec<Parsed> = items.into_par_iter().map(|item| prepare_line(item, cfg, parser, ix)).collect();
+        };
+        let items: Vec<_> = batch.into_iter().zip(paired.iter().copied()).map(|(b, at)| original(b, at)).collect();
+        items.into_par_iter().map(|item| prepare_line(item, cfg, parser, ix)).collect()
+    };
     if let Some(field) = &cfg.annotate {
         for l in &lines {
             if let Parsed::Doc { line, record, .. } = l
@@ -330,7 +332,8 @@ fn process_batch(
     let mut plans = Vec::with_capacity(lines.len());
     let mut recorded = Vec::new();
     let recording = decider.recording() && decider.replaying_shard().is_none();
-    for (l, &at) in lines.iter().zip(&paired) {
+    for (k, l) in lines.iter().enumerate() {
+        let at = paired.get(k).copied().flatten();
         decider.take_removed_records(input, at)?;
         match l {
             Parsed::Doc { line, record, doc, history, repaired, bytes } => {
