@@ -246,7 +246,7 @@ impl Decider {
     /// Records text files (relative path, document, the bytes replacing
     /// the file or `None` when it is removed, row) and makes the records
     /// durable: called before the files are replaced.
-    pub(super) fn record_files(&mut self, files: Vec<(&Path, Recorded, Option<[u8; 32]>, &FileRow)>) -> Result<()> {
+    pub(super) fn record_files(&mut self, files: Vec<(&Path, &Recorded, Option<[u8; 32]>, &FileRow)>) -> Result<()> {
         let Some(log) = self.index.as_mut().and_then(|ix| ix.replay_log()) else { return Ok(()) };
         for (rel, rec, hash, row) in files {
             log.start(rel.as_os_str().as_encoded_bytes());

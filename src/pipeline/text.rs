@@ -204,24 +204,37 @@ pub(super) struct Rendered {
     row: FileRow,
 }
 
+/// What replaces a file: the SHA-256 of its new bytes, `None` when it is removed.
+type Replacement = Option<[u8; 32]>;
+
 /// Renders a window, records its files that are about to be replaced in
 /// place and changed (see [`super::replay`]), durably, and returns the
 /// renderings to publish.
 fn render_and_record(decider: &mut Decider, decided: &[Decided], cfg: &Config) -> Result<Vec<Result<Rendered>>> {
-    let rendered: Vec<Result<Rendered>> = decided.par_iter().map(|d| render(d, cfg)).collect();
+    // Rendered, and the SHA-256 of what replaces each changed file.
+    let rendered: Vec<(Result<Rendered>, Option<Replacement>)> = decided
+        .par_iter()
+        .map(|d| {
+            let r = render(d, cfg);
+            let p = &d.prepared;
+            let plain = p.decoding.first_invalid.is_none() && !p.decoding.utf16;
+            let hash = match &r {
+                // Unchanged: a rerun reads what this run read.
+                Ok(r) if plain && r.bytes.as_deref() == Some(p.doc.original.as_bytes()) => None,
+                Ok(r) if d.record.is_some() => Some(r.bytes.as_deref().map(crate::index::hash_bytes)),
+                _ => None,
+            };
+            (r, hash)
+        })
+        .collect();
     let mut records = Vec::new();
-    for (d, r) in decided.iter().zip(&rendered) {
-        let (Some(rec), Ok(r)) = (&d.record, r) else { continue };
-        let p = &d.prepared;
-        let plain = p.decoding.first_invalid.is_none() && !p.decoding.utf16;
-        if plain && r.bytes.as_deref() == Some(p.doc.original.as_bytes()) {
-            continue; // unchanged: a rerun reads what this run read
+    for (d, (r, hash)) in decided.iter().zip(&rendered) {
+        if let (Some(rec), Ok(r), Some(hash)) = (&d.record, r, hash) {
+            records.push((d.prepared.file.rel.as_path(), rec, *hash, &r.row));
         }
-        let rec = Recorded { explain: rec.explain.clone(), doc: rec.doc.clone() };
-        records.push((p.file.rel.as_path(), rec, r.bytes.as_deref().map(crate::index::hash_bytes), &r.row));
     }
     decider.record_files(records)?;
-    Ok(rendered)
+    Ok(rendered.into_iter().map(|(r, _)| r).collect())
 }
 
 /// Writes (or, in place, removes) a rendered file; returns its row.
