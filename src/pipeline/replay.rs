@@ -212,8 +212,8 @@ impl Decider {
     /// one an earlier run cleaned), its recorded explain lines are written
     /// here and the computed ones are not.
     pub(super) fn replay_doc_begin(&mut self, hit: Option<usize>) -> Result<()> {
-        let Some(ix) = self.index.as_ref().filter(|_| hit.is_some()) else { return Ok(()) };
-        let record = ix.replay(hit.unwrap_or_default());
+        let (Some(i), Some(ix)) = (hit, &self.index) else { return Ok(()) };
+        let record = ix.replay(i);
         if let Some(out) = self.explain.as_mut() {
             out.write(&record.explain)?;
         }
