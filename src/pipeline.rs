@@ -67,6 +67,7 @@ pub mod index_run;
 mod inputs;
 mod parquet_run;
 mod records;
+mod replay;
 mod shard;
 mod text;
 
@@ -200,10 +201,11 @@ fn run_listing(cfg: &Config, budget: &Budget, roots: &[PathBuf], metas: &[fs::Me
         backups::check(&mut listing, suffix)?;
     }
     let mut decider = Decider::new(cfg, budget)?;
+    decider.start_replay(inputs::mirrored_names(roots)?);
     if let Output::InPlace { backup: Some(suffix) } = &cfg.output {
         backups::record(&listing.files, suffix)?;
     }
-    let rels: Vec<PathBuf> =
+    let mut rels: Vec<PathBuf> =
         listing.skipped.iter().map(|s| s.rel.clone()).chain(listing.files.iter().map(|f| f.rel.clone())).collect();
     for s in listing.skipped {
         if s.failure || !cfg.quiet {
@@ -240,6 +242,9 @@ fn run_listing(cfg: &Config, budget: &Budget, roots: &[PathBuf], metas: &[fs::Me
     }
     finish_stdout(stdout)?;
     bar.finish_and_clear();
+    // Files removed in place by an earlier run of the batch, sorting last.
+    decider.replay_before(None)?;
+    rels.append(&mut decider.replay.rels);
     let mut finished = decider.finish()?;
     finished.report.backups_left_alone = left_alone;
     finished.report.sort_rows(&rels);

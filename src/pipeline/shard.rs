@@ -50,12 +50,22 @@ pub(super) enum Parsed {
     Rejected { line: u64, raw: Vec<u8>, error: RecordError },
 }
 
-/// Parses and prepares one line (`raw` exactly as read, without the `\n`).
-fn prepare_line(line: u64, raw: Vec<u8>, cfg: &Config, parser: &Parser, ix: Option<&IndexRun>) -> Parsed {
+/// Parses and prepares one line (`raw` exactly as read, without the `\n`);
+/// `whole`: the original whole-document key of a record cleaned in place
+/// by an earlier run (see [`super::replay`]).
+fn prepare_line(
+    (line, raw, whole): (u64, Vec<u8>, Option<[u8; 32]>),
+    cfg: &Config,
+    parser: &Parser,
+    ix: Option<&IndexRun>,
+) -> Parsed {
     let bytes = raw.len() as u64 + u64::from(parser.csv.is_none());
     match parser.parse(raw) {
         Ok((record, text, repaired)) => {
-            let doc = Document::prepare(text, &cfg.text);
+            let mut doc = Document::prepare(text, &cfg.text);
+            if let Some(whole) = whole {
+                doc.whole = crate::key::Digest(whole);
+            }
             let history = ix.map(|ix| history(ix, &doc.keys, &doc.whole));
             Parsed::Doc { line, record, doc, history, repaired, bytes }
         }
@@ -196,13 +206,20 @@ pub(super) fn run_shard(
         _ => {}
     }
     let mut out = ShardOut::open(&cfg.output, cfg.compress, &shard.path, &shard.rel, stdout)?;
+    // Cleaned in place by an earlier run of the batch (hashed whole first,
+    // only when a record names it): replayed (see `super::replay`).
+    let hit = match &decider.index {
+        Some(ix) if shard.path.as_os_str() != "-" => ix.replayed_file(&shard.rel, &shard.path),
+        _ => None,
+    };
+    decider.replay_shard_begin(&shard.rel, hit)?;
     let header = parser.header(cfg.annotate.as_deref());
     row.stats.bytes_in += parser.csv.as_ref().map_or(0, |(h, _)| h.raw.len() as u64);
     row.stats.bytes_out += header.len() as u64;
     out.write(&header)?;
     let mut next_line = 0u64;
     let mut batch = super::records::read(&mut source, &mut next_line);
-    // Without an index (whose lookups depend on the decisions so far), the
+    // Without an index (whose lookups and replays follow the decisions), the
     // next batch is read *and prepared* while this one is decided and
     // written, so the ordered step never leaves a core idle. `ready` holds
     // the prepared lines of `batch` (whose own list is then empty).
@@ -246,7 +263,7 @@ pub(super) fn run_shard(
             };
             let mut sink = BatchOut { out: &mut out, attributes: attributes.as_mut() };
             let (done, (upcoming, prepared)) = rayon::join(
-                || finish_batch(cfg, decider, input, (shard, &parser), lines, &mut sink, &mut row),
+                || finish_batch(cfg, decider, input, (shard, &parser), (lines, &[]), &mut sink, &mut row),
                 // Half batches ahead: two prepared batches are in flight.
                 || match super::records::read_upto(&mut source, &mut next_line, BATCH_LINES / 2, BATCH_BYTES / 2) {
                     (raw, None) if !raw.is_empty() => {
@@ -284,10 +301,12 @@ pub(super) fn run_shard(
         return Ok(());
     }
     decider.journal()?;
-    out.commit()?;
-    attributes.map_or(Ok(()), super::records::Attributes::commit)?;
+    decider.take_removed_records(input, None)?;
     row.status = if cfg.output == Output::DryRun { "dry-run" } else { "written" }.into();
-    decider.report.push(row);
+    let replayed = decider.replaying_shard().and_then(|i| decider.replayed_row(i));
+    out.commit_with(|tmp| decider.record_shard_end(tmp, &row))?;
+    attributes.map_or(Ok(()), super::records::Attributes::commit)?;
+    decider.report.push(replayed.unwrap_or(row));
     Ok(())
 }
 
@@ -309,7 +328,7 @@ struct BatchOut<'a, 'b> {
 
 /// Parses and prepares a batch of lines in parallel.
 fn prepare_batch(cfg: &Config, parser: &Parser, ix: Option<&IndexRun>, batch: Vec<(u64, Vec<u8>)>) -> Vec<Parsed> {
-    batch.into_par_iter().map(|(n, raw)| prepare_line(n, raw, cfg, parser, ix)).collect()
+    batch.into_par_iter().map(|(n, raw)| prepare_line((n, raw, None), cfg, parser, ix)).collect()
 }
 
 /// Prepares, decides, renders and writes a batch.
@@ -322,18 +341,32 @@ fn process_batch(
     sink: &mut BatchOut<'_, '_>,
     row: &mut FileRow,
 ) -> Result<()> {
-    let lines = prepare_batch(cfg, parser, decider.index.as_ref(), batch);
-    finish_batch(cfg, decider, input, (shard, parser), lines, sink, row)
+    // A cleaned shard's records under their original line numbers (see
+    // `super::replay`; `paired` is empty for any other shard).
+    let paired = decider.pair_records(batch.len());
+    let ix = decider.index.as_ref();
+    let lines: Vec<Parsed> = if paired.is_empty() {
+        prepare_batch(cfg, parser, ix, batch)
+    } else {
+        let original = |(n, raw): (u64, Vec<u8>), at| match decider.paired(at) {
+            Some(d) => (d.line, raw, d.whole),
+            None => (n, raw, None),
+        };
+        let items: Vec<_> = batch.into_iter().zip(paired.iter().copied()).map(|(b, at)| original(b, at)).collect();
+        items.into_par_iter().map(|item| prepare_line(item, cfg, parser, ix)).collect()
+    };
+    finish_batch(cfg, decider, input, (shard, parser), (lines, &paired), sink, row)
 }
 
-/// Decides a prepared batch in line order, renders it in parallel and
-/// writes it in order.
+/// Decides a prepared batch in line order (`paired`: see [`process_batch`];
+/// empty but for a replayed shard), renders it in parallel and writes it
+/// in order.
 fn finish_batch(
     cfg: &Config,
     decider: &mut Decider,
     input: u32,
     (shard, parser): (&Shard, &Parser),
-    lines: Vec<Parsed>,
+    (lines, paired): (Vec<Parsed>, &[Option<usize>]),
     sink: &mut BatchOut<'_, '_>,
     row: &mut FileRow,
 ) -> Result<()> {
@@ -351,16 +384,27 @@ fn finish_batch(
         }
     }
     let mut plans = Vec::with_capacity(lines.len());
-    for l in &lines {
+    let mut recorded = Vec::new();
+    let recording = decider.recording() && decider.replaying_shard().is_none();
+    for (k, l) in lines.iter().enumerate() {
+        let at = paired.get(k).copied().flatten();
+        decider.take_removed_records(input, at)?;
         match l {
             Parsed::Doc { line, record, doc, history, repaired, bytes } => {
                 let id = parser.id(record);
                 let plan = decider.decide(input, (*line, id.as_deref()), doc, history.as_ref())?;
+                decider.replay_record_end(at, &plan);
                 let mut stats = Stats::of_plan(&plan);
                 stats.bytes_in = *bytes;
                 stats.inputs_repaired = u64::from(*repaired);
                 let written = cfg.annotate.is_some() || plan.kept() > 0 || cfg.keep_empty;
                 stats.documents_written = u64::from(written && cfg.output != Output::DryRun);
+                if recording {
+                    let remembered = decider.deduper.remembers(&doc.whole, plan.doc);
+                    let mut rec = super::replay::replay_doc(*line, doc, &plan, written, remembered);
+                    rec.id = if written { None } else { id.clone() };
+                    recorded.push(rec);
+                }
                 if let (false, Some(status)) = (written, unwritten_status(&plan)) {
                     let duplicate_of = plan.duplicate_of.map(|d| decider.doc_name(d));
                     let duplicate_of_id = plan.duplicate_of.and_then(|d| decider.doc_id(d));
@@ -371,6 +415,9 @@ fn finish_batch(
                 plans.push(Some(plan));
             }
             Parsed::Rejected { line, raw, error } => {
+                if recording {
+                    recorded.push(super::replay::rejected_doc(*line));
+                }
                 let id = parser.id_of_raw(raw);
                 decider.reject(shard.name(), (*line, id), raw, &error.to_string(), row)?;
                 plans.push(None);
@@ -405,6 +452,9 @@ fn finish_batch(
     }
     if let Some(attributes) = sink.attributes.as_mut() {
         attributes.write(parser, &lines, &plans)?;
+    }
+    if recording {
+        decider.record_batch(&recorded)?;
     }
     Ok(())
 }
