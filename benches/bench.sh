@@ -16,7 +16,9 @@
 # runs. Needs python3 and GNU time (/usr/bin/time; Debian package `time`).
 #
 # Outputs are not deleted between runs: each run writes to a fresh path
-# ($O), and all are removed at the end. On ext4 without a journal, creating
+# ($O), and all are removed at the end (several GB for 400 MB: with
+# BENCH_KEEP=0 each output is deleted, untimed, right after its run, for a
+# disk without that much room; see below for what that does to the timings). On ext4 without a journal, creating
 # files right after deleting many is slow for every tool (the inode allocator
 # skips recently deleted inodes, fs/ext4/ialloc.c recently_deleted()), which
 # would make the timings depend on what the previous run deleted. For the same
@@ -63,6 +65,7 @@ measure() {
         sync
         O=$OUT/$RUN $TIME -f "%e %M" -o "$DIR/time.txt" bash -c "$cmd" || { echo "bench.sh: failed: $cmd" >&2; return 1; }
         read -r t m <"$DIR/time.txt"
+        [[ ${BENCH_KEEP:-1} == 0 ]] && rm -rf "$OUT/$RUN"
         ((i == 0)) && continue # warm-up
         times+=("$t")
         ((m > peak)) && peak=$m
