@@ -36,7 +36,7 @@ mod merge;
 pub(crate) mod parts;
 
 pub use manifest::{CONTRACT, Manifest, ShardEntry};
-pub use merge::merge_report;
+pub use merge::{has_failures, merge_report};
 
 /// The default size of a shard of text files (`--shard-bytes`): 64 MiB.
 pub const DEFAULT_SHARD_BYTES: u64 = 64 << 20;

@@ -39,9 +39,23 @@ struct PlanCli {
     args: PlanArgs,
 }
 
+/// Stands in for `--explain` while parsing: `--explain-spared` requires an
+/// explain file, which in a scale-out run is merge-report's to write.
+const EXPLAIN_LATER: &str = "\0explain written by merge-report";
+
 /// Parses plan arguments (without the `plan` word).
 pub fn parse_plan(args: &[OsString]) -> Result<PlanArgs, Error> {
-    PlanCli::try_parse_from(args).map(|c| c.args).map_err(|e| ConfigError::Usage(e.render().to_string()).into())
+    let mut args = args.to_vec();
+    let named = |a: &OsString, flag: &str| a == flag || a.to_str().is_some_and(|a| a.starts_with(&format!("{flag}=")));
+    if args.iter().any(|a| a == "--explain-spared") && !args.iter().any(|a| named(a, "--explain")) {
+        args.extend(["--explain".into(), EXPLAIN_LATER.into()]);
+    }
+    let mut parsed =
+        PlanCli::try_parse_from(args).map(|c| c.args).map_err(|e| ConfigError::Usage(e.render().to_string()))?;
+    if parsed.clean.explain.as_deref() == Some(Path::new(EXPLAIN_LATER)) {
+        parsed.clean.explain = None;
+    }
+    Ok(parsed)
 }
 
 /// The configuration `plan` freezes: the clean options with the (absolute)

@@ -57,3 +57,9 @@ pub fn merge_report(
     }
     Ok(text)
 }
+
+/// True when a merged report (the JSON [`merge_report`] returns) records a
+/// failed input or a rejected line: `clean` would exit 1.
+pub fn has_failures(report: &str) -> bool {
+    serde_json::from_str::<Report>(report).is_ok_and(|r| r.has_failures())
+}
