@@ -67,6 +67,11 @@ struct Drop {
     batch: Option<String>,
 }
 
+/// Per key: (rows, min pos, min doc, max anchor).
+type First = (u64, i64, i64, Option<i64>);
+/// A document's file, line and id.
+type DocRow = (Option<String>, Option<i64>, Option<String>);
+
 /// The decide step over `WORK/keys`, `WORK/docs` and the batches of the
 /// cluster index at `index` (all of them: this run is a new batch), written
 /// to `WORK/drops/shard=R/` in two part files per shard, rows shuffled, as
@@ -74,7 +79,7 @@ struct Drop {
 pub fn decide(work: &Path, index: Option<&Path>) -> usize {
     let key = |hi: i64, lo: i64| (hi, lo);
     // key -> (count, min pos, min doc, max anchor)
-    let mut firsts: HashMap<(i64, i64), (u64, i64, i64, Option<i64>)> = HashMap::new();
+    let mut firsts: HashMap<(i64, i64), First> = HashMap::new();
     let mut add = |k: (i64, i64), pos: i64, doc: i64, anchor: Option<i64>| {
         let e = firsts.entry(k).or_insert((0, i64::MAX, i64::MAX, None));
         e.0 += 1;
@@ -107,7 +112,7 @@ pub fn decide(work: &Path, index: Option<&Path>) -> usize {
             rows.push((k, p));
         }
     }
-    let mut docs: HashMap<i64, (Option<String>, Option<i64>, Option<String>)> = HashMap::new();
+    let mut docs: HashMap<i64, DocRow> = HashMap::new();
     for path in parts(&work.join("docs")) {
         let b = read(&path);
         let (doc, file, line, id) = (ints(&b, "doc"), strings(&b, "file"), ints(&b, "line"), strings(&b, "id"));
