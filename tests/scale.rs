@@ -92,7 +92,11 @@ fn distributed(
     let (report, explain, rejects) = (file("report"), file("explain"), file("rejects"));
     scale::merge_report(&work, Some(&report), Some(&explain), Some(&rejects)).expect("merge-report");
     if let Some((ix, name)) = index {
-        reference::append_index(&work, ix, name);
+        let done: serde_json::Value =
+            serde_json::from_str(&newsdedup::index::cluster::append(ix, &work, name).expect("append")).expect("json");
+        assert_eq!(done["committed"], true);
+        let again = newsdedup::index::cluster::append(ix, &work, name).expect("append again");
+        assert!(again.contains("\"committed\":false"), "a retried commit writes nothing: {again}");
     }
     collect(t, tag)
 }

@@ -2,8 +2,7 @@
 //! "Scale-out"): `min(pos)` per key over the keys with more than one row
 //! (the cluster index's keys included, with negative positions, so they
 //! always win), joined back, keeping only the repeats whose first occurrence
-//! is in another shard or in the index. Also the driver's last step: the new
-//! keys of every shard appended to the cluster index as one batch.
+//! is in another shard or in the index.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -12,7 +11,7 @@ use std::sync::Arc;
 
 use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{Field, Schema};
-use newsdedup::index::cluster::{ClusterBatch, ClusterManifest, read_batch, write_batch, write_manifest};
+use newsdedup::index::cluster::{ClusterManifest, read_batch};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -172,25 +171,4 @@ fn write_drops(path: &Path, rows: &[Drop]) {
     let mut w = ArrowWriter::try_new(File::create(path).expect("drops file"), schema, None).expect("writer");
     w.write(&batch).expect("write drops");
     w.close().expect("close drops");
-}
-
-/// The driver's commit: the union of `WORK/newkeys/*` appended to the
-/// cluster index at `index` as a new batch named `name`.
-pub fn append_index(work: &Path, index: &Path, name: &str) {
-    let mut m = if index.join("manifest.json").exists() {
-        ClusterManifest::read(index).expect("cluster manifest")
-    } else {
-        ClusterManifest { contract: 1, batches: Vec::new() }
-    };
-    let mut keys = Vec::new();
-    for path in parts(&work.join("newkeys")) {
-        keys.extend(read_batch(&path).expect("newkeys"));
-    }
-    keys.sort_unstable();
-    let seq = m.batches.len() as u32;
-    let file = format!("batch-{seq:06}.parquet");
-    fs::create_dir_all(index).expect("index dir");
-    write_batch(&index.join(&file), &keys).expect("batch");
-    m.batches.push(ClusterBatch { seq, name: Some(name.to_owned()), file, keys: keys.len() as u64 });
-    write_manifest(index, &m).expect("manifest");
 }
