@@ -198,6 +198,17 @@ fn jsonl_corpus(root: &Path, seed: u64) {
         fs::create_dir_all(path.parent().expect("parent")).expect("dir");
         fs::write(path, lines.join("\n") + "\n").expect("write");
     }
+    // A compressed shard (written compressed too) and a CSV shard.
+    let gz: Vec<String> = (0..8)
+        .map(|i| serde_json::json!({"id": format!("gz-{i}"), "text": story(&mut rng, &earlier, 500 + i)}).to_string())
+        .collect();
+    fs::write(root.join("c.jsonl.gz"), util::gz((gz.join("\n") + "\n").as_bytes())).expect("write");
+    let mut csv = String::from("id,text\n");
+    for i in 0..8 {
+        let text = story(&mut rng, &earlier, 600 + i).replace('"', "\"\"");
+        csv.push_str(&format!("csv-{i},\"{text}\"\n"));
+    }
+    fs::write(root.join("d.csv"), csv).expect("write");
     for i in 0..6 {
         let text = story(&mut rng, &earlier, 1000 + i);
         fs::create_dir_all(root.join("b/text")).expect("dir");
