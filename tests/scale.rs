@@ -283,6 +283,40 @@ fn keys_rerun_writes_the_same_bytes() {
     assert!(summary["rows"].as_u64().expect("rows") > 25, "{summary}");
 }
 
+/// A Parquet shard of `texts` (`id` INT64, `text`), in row groups of 4.
+fn write_parquet(path: &Path, first_id: i64, texts: &[String]) {
+    use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+    use std::sync::Arc;
+    let ids: Vec<i64> = (first_id..).take(texts.len()).collect();
+    let columns: Vec<ArrayRef> =
+        vec![Arc::new(Int64Array::from(ids)), Arc::new(StringArray::from_iter_values(texts.iter()))];
+    let batch = RecordBatch::try_from_iter(["id", "text"].into_iter().zip(columns)).expect("batch");
+    let props = parquet::file::properties::WriterProperties::builder().set_max_row_group_row_count(Some(4)).build();
+    let file = fs::File::create(path).expect("create");
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(props)).expect("writer");
+    w.write(&batch).expect("write");
+    w.close().expect("close");
+}
+
+#[test]
+fn parquet_shards_distributed_equal_single_node() {
+    let t = TestDir::new();
+    let input = t.join("pq");
+    fs::create_dir_all(&input).expect("dir");
+    let mut rng = Rng::new(41);
+    let mut earlier = Vec::new();
+    for (i, name) in ["a.parquet", "b.parquet", "c.parquet"].iter().enumerate() {
+        let texts: Vec<String> = (0..15).map(|n| story(&mut rng, &earlier, i * 100 + n)).collect();
+        earlier.extend(texts.iter().cloned());
+        write_parquet(&input.join(name), (i * 100) as i64, &texts);
+    }
+    let flags = ["--id-field", "id", "--explain-spared"];
+    let a = single(&t, &[&input], &flags, None, "s");
+    let b = distributed(&t, &[&input], &flags, 1, None, "d");
+    assert_same(&a, &b, "parquet shards");
+    assert!(String::from_utf8_lossy(&a.explain).contains("\"first_file\":\"a.parquet\""), "cross-shard repeats");
+}
+
 #[path = "scale/index.rs"]
 mod index;
 
