@@ -65,6 +65,16 @@ fn an_unreadable_or_foreign_drop_part_is_an_error_naming_it() {
 }
 
 #[test]
+fn a_drop_list_naming_rows_the_shard_does_not_have_is_an_error() {
+    let t = TestDir::new();
+    let work = planned(&t);
+    super::reference::write_one_drop(&work, 999_999);
+    let err = scale::apply(&work, 0, &t.join("out")).expect_err("no such row");
+    assert!(err.to_string().contains("shard=0") && err.to_string().contains("no key row of the shard"), "{err}");
+    assert!(!work.join("report/part-000000.json").exists(), "a failed apply leaves no report part");
+}
+
+#[test]
 fn plan_refuses_what_a_distributed_run_cannot_do() {
     let t = TestDir::new();
     let input = t.write("in/a.txt", "text\n");

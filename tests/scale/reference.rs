@@ -172,3 +172,21 @@ fn write_drops(path: &Path, rows: &[Drop]) {
     w.write(&batch).expect("write drops");
     w.close().expect("close drops");
 }
+
+/// A drop list for shard `pos >> 32` with one row: `pos` first kept by the
+/// cluster index (batch 0, anchor 1).
+pub fn write_one_drop(work: &Path, pos: i64) {
+    let dir = work.join("drops").join(format!("shard={}", pos >> 32));
+    fs::create_dir_all(&dir).expect("drops dir");
+    let d = Drop {
+        pos,
+        first_pos: -1,
+        first_doc: i64::MIN,
+        first_file: None,
+        first_line: None,
+        first_id: None,
+        anchor: Some(1),
+        batch: Some("b".into()),
+    };
+    write_drops(&dir.join("part-0.parquet"), &[d]);
+}
