@@ -258,6 +258,22 @@ fn a_text_tree_split_into_many_shards_equals_single_node() {
 }
 
 #[test]
+fn random_corpora_cut_at_random_shard_sizes_equal_single_node() {
+    let mut rng = Rng::new(99);
+    for seed in 0..8 {
+        let t = TestDir::new();
+        let input = t.join("mixed");
+        jsonl_corpus(&input, 100 + seed);
+        util::generate_corpus(&input.join("b/tree"), 200 + seed, 10 + rng.below(40));
+        let bytes = [1, 64, 512, 4096, 1 << 20][rng.below(5)];
+        let flags: &[&str] = [&[][..], &["--min-chars", "20"], &["--explain-spared", "--id-field", "id"]][rng.below(3)];
+        let a = single(&t, &[&input], flags, None, "s");
+        let b = distributed(&t, &[&input], flags, bytes, None, "d");
+        assert_same(&a, &b, &format!("seed {seed}, --shard-bytes {bytes}, {flags:?}"));
+    }
+}
+
+#[test]
 fn several_inputs_distributed_equal_single_node() {
     let t = TestDir::new();
     jsonl_corpus(&t.join("one"), 11);

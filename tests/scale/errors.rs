@@ -75,6 +75,21 @@ fn a_drop_list_naming_rows_the_shard_does_not_have_is_an_error() {
 }
 
 #[test]
+fn plan_refuses_a_non_utf8_path_by_name_and_a_work_folder_inside_the_input() {
+    use std::os::unix::ffi::OsStrExt;
+    let t = TestDir::new();
+    let input = t.join("in");
+    t.write("in/ok.txt", "A paragraph long enough to be a paragraph of news text.\n");
+    fs::write(input.join(std::ffi::OsStr::from_bytes(b"caf\xe9.txt")), "text\n").expect("write");
+    let args: Vec<OsString> = vec![input.clone().into(), "--work".into(), t.join("w").into()];
+    let err = scale::plan_args(&args).expect_err("non-UTF-8 name");
+    assert!(err.to_string().contains("caf") && err.to_string().contains("not UTF-8"), "{err}");
+    let args: Vec<OsString> = vec![input.clone().into(), "--work".into(), input.join("w").into()];
+    let err = scale::plan_args(&args).expect_err("work inside input");
+    assert!(err.to_string().contains("--work is inside the input"), "{err}");
+}
+
+#[test]
 fn plan_refuses_what_a_distributed_run_cannot_do() {
     let t = TestDir::new();
     let input = t.write("in/a.txt", "text\n");
