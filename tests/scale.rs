@@ -278,6 +278,19 @@ fn random_corpora_cut_at_random_shard_sizes_equal_single_node() {
 }
 
 #[test]
+fn a_single_file_sniffed_as_json_lines_is_a_jsonl_shard() {
+    let t = TestDir::new();
+    jsonl_corpus(&t.join("c"), 51);
+    let feed = t.join("feed.log");
+    fs::copy(t.join("c/a.jsonl"), &feed).expect("copy");
+    let a = single(&t, &[&feed], &[], None, "s");
+    let b = distributed(&t, &[&feed], &[], 1, None, "d");
+    assert_same(&a, &b, "sniffed");
+    let m = scale::Manifest::read(&t.join("work-d")).expect("manifest");
+    assert_eq!((m.shards.len(), m.shards[0].kind.as_str()), (1, "jsonl"));
+}
+
+#[test]
 fn several_inputs_distributed_equal_single_node() {
     let t = TestDir::new();
     jsonl_corpus(&t.join("one"), 11);
@@ -301,6 +314,21 @@ fn keys_rerun_writes_the_same_bytes() {
     scale::keys(&work, 0).expect("keys again");
     assert_eq!(first, snapshot(&work));
     assert!(summary["rows"].as_u64().expect("rows") > 25, "{summary}");
+    // The contract's physical layout: signed INT64 (no unsigned logical
+    // type: Spark would read DECIMAL), zstd, `pos` delta-encoded.
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let reader = SerializedFileReader::new(fs::File::open(work.join("keys/part-000000.parquet")).expect("open"))
+        .expect("parquet");
+    let meta = reader.metadata();
+    assert_eq!(meta.file_metadata().created_by(), Some(concat!("newsdedup ", env!("CARGO_PKG_VERSION"))));
+    for col in meta.row_group(0).columns() {
+        let name = col.column_path().string();
+        assert_eq!(col.column_type(), parquet::basic::Type::INT64, "{name}");
+        assert!(col.column_descr().logical_type_ref().is_none(), "{name}: plain signed INT64");
+        assert!(matches!(col.compression(), parquet::basic::Compression::ZSTD(_)), "{name}");
+        let delta = col.encodings().any(|e| e == parquet::basic::Encoding::DELTA_BINARY_PACKED);
+        assert_eq!(delta, name == "pos" || name == "doc", "{name}: {:?}", col.encodings().collect::<Vec<_>>());
+    }
 }
 
 /// A Parquet shard of `texts` (`id` INT64, `text`), in row groups of 4.
