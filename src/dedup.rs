@@ -309,6 +309,25 @@ impl Deduper {
         self.fresh.iter_mut().flat_map(|f| f.drain(..))
     }
 
+    /// True when `whole` is remembered as the key of document `doc` (its
+    /// decision found it new): a later copy of it is a duplicate of `doc`.
+    pub fn remembers(&self, whole: &Digest, doc: u32) -> bool {
+        self.docs.get(&slot(whole)) == Some(&doc)
+    }
+
+    /// Takes the next document number for a document an earlier run of this
+    /// batch decided and removed in place (a retry no longer reads it), and
+    /// remembers its whole-document key if that run did: later copies are
+    /// its duplicates, as they were then. Decides nothing and adds no key.
+    pub fn phantom(&mut self, whole: &Digest, remembered: bool) -> u32 {
+        let doc = self.next_doc;
+        self.next_doc = self.next_doc.saturating_add(1);
+        if remembered && self.rules.scope == Scope::Corpus {
+            self.docs.entry(slot(whole)).or_insert(doc);
+        }
+        doc
+    }
+
     /// Number of distinct keys remembered.
     pub fn distinct_keys(&self) -> usize {
         self.seen.len()
