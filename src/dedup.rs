@@ -43,8 +43,10 @@ pub use crate::key::document_key;
 use crate::key::{Digest, Keyed};
 
 pub mod context;
+mod other_shard;
 
 pub use context::{Origin, Source, judge};
+pub use other_shard::OTHER_SHARD;
 
 /// Where a paragraph occurred: document number in corpus order (0-based)
 /// and paragraph index within the document (0-based).
@@ -346,7 +348,7 @@ impl Deduper {
                 // then, whatever its text is now (cleaned in place, its
                 // document key changed and may even equal a later one's).
                 (None, Some(_), _) => None,
-                (None, None, Some(_)) => Some(EARLIER_RUN),
+                (None, None, Some(e)) => Some(e.in_other_shard().map_or(EARLIER_RUN, |o| o.doc)),
                 (None, None, None) => None,
             };
             match earlier {
@@ -433,6 +435,9 @@ impl Deduper {
             if let Some(&first) = self.seen.get(&s) {
                 return run_origin(first);
             }
+            if let Some(first) = e.in_other_shard() {
+                return Origin::Elsewhere { source: Source::Run(first.doc), first };
+            }
             if self.batch == Some(e.batch) && own == Some(e.doc) {
                 self.seen.insert(s, here);
                 return Origin::Here;
@@ -466,7 +471,7 @@ impl Deduper {
                 // this batch with their real place.
                 let from_index = history.and_then(|h| h.paragraphs.get(i).copied().flatten());
                 let first = self.first(&k.digest).unwrap_or(match from_index {
-                    Some(_) => Occurrence { doc: EARLIER_RUN, para: 0 },
+                    Some(e) => e.in_other_shard().unwrap_or(Occurrence { doc: EARLIER_RUN, para: 0 }),
                     None => Occurrence { doc: earlier, para },
                 });
                 Verdict::Drop { reason: Reason::DuplicateDocument, first }

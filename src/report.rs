@@ -139,7 +139,8 @@ pub fn unwritten_status(plan: &Plan) -> Option<&'static str> {
 
 /// One row of the report: a file (tree mode) or a shard (JSONL mode).
 // Deserialize: an in-place run's rows are replayed by its retries (see
-// `crate::index::ReplayFile`).
+// `crate::index::ReplayFile`), and a scale-out run's shard reports are
+// merged (`crate::scale::merge_report`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct FileRow {
@@ -220,7 +221,8 @@ pub struct DroppedRecord {
 }
 
 /// The outcome of a run.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Report {
     /// Totals.
     pub totals: Stats,
