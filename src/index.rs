@@ -66,6 +66,7 @@ mod batch;
 pub mod cluster;
 mod error;
 mod journal;
+mod lookup;
 mod manifest;
 mod merge;
 mod replay;
@@ -76,6 +77,7 @@ mod writer;
 pub use batch::{Batch, BatchId};
 pub use journal::Journal;
 use journal::is_journal_name;
+pub use lookup::IndexView;
 use replay::is_replay_name;
 pub use replay::{DocFate, REPLAYS_KEPT, ReplayDoc, ReplayFile, ReplayLog, hash_bytes, hash_file};
 
@@ -83,7 +85,7 @@ pub use error::IndexError;
 use error::{Result, corrupt, io_err};
 use manifest::{Manifest, write_manifest};
 use merge::{PIECES, PendingMerge, sort_chunks};
-use segment::{FilterMask, Segment, prefetch, seg_name};
+use segment::{FilterMask, Segment, seg_name};
 pub use stats::IndexStats;
 
 /// One record: a paragraph key (first 128 bits of its SHA-256, big-endian) and
@@ -325,47 +327,13 @@ impl Index {
     /// software prefetching across groups of 16 keys so cache misses overlap
     /// (several times the throughput of `get` in a loop). No allocation.
     pub fn get_many(&self, keys: &[u128], out: &mut [Option<(u64, u32)>]) {
-        const G: usize = 16;
-        // Segments whose filter admits a key, as bits (only the first 64
-        // segments are tracked; any beyond are always probed).
-        let admitting = |k: u128, mask: &FilterMask| {
-            self.segs
-                .iter()
-                .enumerate()
-                .fold(0u64, |bits, (si, s)| if si < 64 && s.admits(k, mask) { bits | 1 << si } else { bits })
-        };
-        for (kc, oc) in keys.chunks(G).zip(out.chunks_mut(G)) {
-            // Three stages, each overlapping the memory misses of 16 keys:
-            // filter blocks; keys in the segments whose filter admits the
-            // key; values of the keys found.
-            for &k in kc {
-                self.prefetch(k);
-            }
-            let mut admit = [0u64; G];
-            for (a, &k) in admit.iter_mut().zip(kc) {
-                *a = admitting(k, &FilterMask::of(k));
-                for (si, s) in self.segs.iter().enumerate() {
-                    if si >= 64 || *a & 1 << si != 0 {
-                        s.prefetch(k);
-                    }
-                }
-            }
-            let mut loc = [(usize::MAX, 0usize); G];
-            for ((l, &k), &a) in loc.iter_mut().zip(kc).zip(&admit) {
-                for (si, s) in self.segs.iter().enumerate() {
-                    if (si >= 64 || a & 1 << si != 0)
-                        && let Some(i) = s.locate(k)
-                    {
-                        prefetch(&s.map, s.vals_off + 12 * i);
-                        *l = (si, i);
-                        break;
-                    }
-                }
-            }
-            for (o, &(si, i)) in oc.iter_mut().zip(&loc) {
-                *o = self.segs.get(si).and_then(|s| s.value(i));
-            }
-        }
+        lookup::get_many(&self.segs, keys, out);
+    }
+
+    /// The segments as they are now, for lookups that run while the index
+    /// is borrowed mutably elsewhere (see [`IndexView`]).
+    pub fn view(&self) -> IndexView {
+        IndexView::of(&self.segs)
     }
 
     /// Number of keys (see the duplicate caveat in the module doc).

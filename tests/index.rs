@@ -252,3 +252,55 @@ fn index_maintenance_commands() {
     let stats = t.cmd(["index", "stats", ia.to_str().unwrap()]).expect(0).stdout_str();
     assert!(stats.contains("keys: 4") && stats.contains("segments: 1"), "{stats}");
 }
+
+/// JSONL shards long enough for several batches (the next batch is looked
+/// up while the current one is decided): day by day against one index
+/// keeps what both days together keep, with one thread or two.
+#[test]
+fn jsonl_day_by_day_equals_all_at_once_across_batches() {
+    let t = TestDir::new();
+    let tail = "said the government people over the year with the new one after two first";
+    let para = |day: u32, rec: usize, p: usize| format!("day{day} record {rec} paragraph {p}: {tail}");
+    let day1: Vec<String> = (0..3000).map(|i| format!("{}\n{}", para(1, i, 0), para(1, i, 1))).collect();
+    let mut lines1 = String::new();
+    for (i, text) in day1.iter().enumerate() {
+        lines1 += &format!("{}\n", serde_json::json!({"id": i, "text": text}));
+    }
+    let mut lines2 = String::new();
+    for i in 0..20_000usize {
+        let text = if i % 1000 == 999 {
+            // A whole record of day 1 again.
+            day1[i % 3000].clone()
+        } else {
+            let mut paras = vec![para(2, i, 0)];
+            if i % 7 == 0 {
+                paras.push(para(1, i % 3000, 1)); // seen on day 1
+            }
+            if i >= 9000 && i % 5 == 0 {
+                paras.push(para(2, i - 9000, 0)); // seen two batches earlier
+            }
+            paras.push(para(2, i, 3));
+            paras.join("\n")
+        };
+        lines2 += &format!("{}\n", serde_json::json!({"id": i, "text": text}));
+    }
+    t.write("all/day1/news.jsonl", &lines1);
+    t.write("all/day2/news.jsonl", &lines2);
+    t.clean(&t.join("all"), &["--out", t.join("together").to_str().unwrap(), "-q"]).expect(0);
+    for threads in ["1", "2"] {
+        let (index, out) = (t.join(&format!("index-{threads}")), t.join(&format!("out-{threads}")));
+        for day in ["day1", "day2"] {
+            let (input, out) = (t.join(&format!("all/{day}")), out.join(day));
+            let flags =
+                ["--out", out.to_str().unwrap(), "--index", index.to_str().unwrap(), "--threads", threads, "-q"];
+            t.clean(&input, &flags).expect(0);
+        }
+        assert_same(&t.join("together"), &out);
+    }
+    let kept = fs::read_to_string(t.join("out-2/day2/news.jsonl")).unwrap();
+    assert!(kept.lines().count() < 20_000, "no record of day 2 was dropped as a repeat of day 1");
+    // 2,858 paragraphs of day 1 are repeated on day 2 (a few short repeats
+    // stay, as in the run over both days).
+    let again = kept.matches("day1 record").count();
+    assert!(again < 100, "{again} paragraphs of day 1 kept again on day 2");
+}

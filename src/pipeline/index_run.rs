@@ -41,11 +41,12 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::config::{Config, Input, Output};
 use crate::dedup::{Earlier, History};
 use crate::error::{Error, Result};
-use crate::index::{Batch, BatchId, Entry, Index, IndexError, Journal, ReplayFile, ReplayLog, RunInfo};
+use crate::index::{Batch, BatchId, Entry, Index, IndexError, IndexView, Journal, ReplayFile, ReplayLog, RunInfo};
 use crate::key::{Digest, Keyed};
 use crate::report::Report;
 use crate::threads::Budget;
@@ -65,7 +66,7 @@ pub struct IndexRun {
     new_keys: Vec<Entry>,
     /// First occurrences journaled by a killed `--in-place` run of this
     /// batch (key -> document anchor): this run's own, like a retry's.
-    pending: HashMap<u128, u64>,
+    pending: Arc<HashMap<u128, u64>>,
     /// `--in-place`: where first occurrences are journaled before the
     /// files holding them are replaced, and how many of `new_keys` are.
     journal: Option<Journal>,
@@ -148,7 +149,7 @@ impl IndexRun {
             label,
             quiet,
             new_keys: Vec::new(),
-            pending: pending.into_iter().map(|e| (e.key, e.doc)).collect(),
+            pending: Arc::new(pending.into_iter().map(|e| (e.key, e.doc)).collect()),
             journal,
             journaled: 0,
             replays: Vec::new(),
@@ -270,12 +271,12 @@ impl IndexRun {
         let number = self.id.number;
         let mut new_keys = std::mem::take(&mut self.new_keys);
         let index = &self.index;
-        new_keys.extend(
-            std::mem::take(&mut self.pending)
-                .into_iter()
-                .filter(|&(key, _)| index.get(key).is_none())
-                .map(|(key, doc)| Entry { key, doc, batch: number }),
-        );
+        let pending = std::mem::take(&mut self.pending);
+        new_keys.extend(pending.iter().filter(|&(&key, _)| index.get(key).is_none()).map(|(&key, &doc)| Entry {
+            key,
+            doc,
+            batch: number,
+        }));
         let added = new_keys.len() as u64;
         self.index.commit_in_place(new_keys, run)?;
         self.index.prune_replays();
@@ -310,12 +311,48 @@ fn batch_of(cfg: &Config) -> Result<Batch> {
     }
 }
 
+/// What [`history`] reads of an [`IndexRun`]: the index's segments and
+/// what a killed run of this batch journaled. Neither changes before the
+/// run's commit, so a run takes one lookup at its start and looks the next
+/// batch of documents up with it while the current one is decided (which
+/// borrows the [`IndexRun`] mutably).
+#[derive(Clone)]
+pub struct Lookup {
+    view: IndexView,
+    pending: Arc<HashMap<u128, u64>>,
+    number: u32,
+}
+
+impl IndexRun {
+    /// The lookup of this run (see [`Lookup`]); valid until the run's commit.
+    pub fn lookup(&self) -> Lookup {
+        Lookup { view: self.index.view(), pending: Arc::clone(&self.pending), number: self.id.number }
+    }
+}
+
+impl Lookup {
+    /// [`history`] through the lookup: the same answer as the run's.
+    pub fn history(&self, keys: &[Keyed], whole: &Digest) -> History {
+        lookup_history(|k, f| self.view.get_many(k, f), &self.pending, self.number, keys, whole)
+    }
+}
+
 /// Looks a document (its paragraph keys and whole-document key) up in the
 /// persistent index, and in what a killed run of this batch journaled
 /// (parallel step: neither changes during a run).
 pub fn history(run: &IndexRun, keys: &[Keyed], whole: &Digest) -> History {
-    let ix = &run.index;
-    let journaled = |key: u128| run.pending.get(&key).map(|&doc| (doc, run.id.number));
+    lookup_history(|k, f| run.index.get_many(k, f), &run.pending, run.id.number, keys, whole)
+}
+
+/// [`history`] over `get_many` (the index's, or a [`Lookup`]'s view).
+fn lookup_history(
+    get_many: impl Fn(&[u128], &mut [Option<(u64, u32)>]),
+    pending: &HashMap<u128, u64>,
+    number: u32,
+    keys: &[Keyed],
+    whole: &Digest,
+) -> History {
+    let journaled = |key: u128| pending.get(&key).map(|&doc| (doc, number));
     // Batched lookups of the paragraph keys and then the whole-document
     // key, 64 at a time from the stack, so the memory misses overlap
     // (`Index::get_many` prefetches); most documents are new, and their
@@ -332,8 +369,8 @@ pub fn history(run: &IndexRun, keys: &[Keyed], whole: &Digest) -> History {
         for (i, k) in chunk[..len].iter_mut().enumerate() {
             *k = key(start + i);
         }
-        ix.get_many(&chunk[..len], &mut found[..len]);
-        if !run.pending.is_empty() {
+        get_many(&chunk[..len], &mut found[..len]);
+        if !pending.is_empty() {
             for (f, &k) in found[..len].iter_mut().zip(&chunk[..len]) {
                 *f = f.or_else(|| journaled(k));
             }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use super::decider::Decider;
-use super::index_run::{IndexRun, history};
+use super::index_run::{IndexRun, Lookup};
 use crate::config::{Config, Output};
 use crate::dedup::{History, Plan, Verdict};
 use crate::diag::diag;
@@ -57,7 +57,7 @@ fn prepare_line(
     (line, raw, whole): (u64, Vec<u8>, Option<[u8; 32]>),
     cfg: &Config,
     parser: &Parser,
-    ix: Option<&IndexRun>,
+    ix: Option<&Lookup>,
 ) -> Parsed {
     let bytes = raw.len() as u64 + u64::from(parser.csv.is_none());
     match parser.parse(raw) {
@@ -66,7 +66,7 @@ fn prepare_line(
             if let Some(whole) = whole {
                 doc.whole = crate::key::Digest(whole);
             }
-            let history = ix.map(|ix| history(ix, &doc.keys, &doc.whole));
+            let history = ix.map(|ix| ix.history(&doc.keys, &doc.whole));
             Parsed::Doc { line, record, doc, history, repaired, bytes }
         }
         Err((raw, error)) => Parsed::Rejected { line, raw, error },
@@ -219,11 +219,15 @@ pub(super) fn run_shard(
     out.write(&header)?;
     let mut next_line = 0u64;
     let mut batch = super::records::read(&mut source, &mut next_line);
-    // Without an index (whose lookups and replays follow the decisions), the
-    // next batch is read *and prepared* while this one is decided and
-    // written, so the ordered step never leaves a core idle. `ready` holds
-    // the prepared lines of `batch` (whose own list is then empty).
-    let pipelined = decider.index.is_none();
+    // The next batch is read *and prepared* (parsed, keyed and, with an
+    // index, looked up: the index's segments and pending keys do not change
+    // before the run's commit) while this one is decided and written, so
+    // the ordered step never leaves a core idle. Not for a shard cleaned in
+    // place by an earlier run: its records are paired in order with what
+    // that run recorded (see `super::replay`). `ready` holds the prepared
+    // lines of `batch` (whose own list is then empty).
+    let lookup = decider.index.as_ref().map(IndexRun::lookup);
+    let pipelined = decider.replaying_shard().is_none();
     let mut ready: Option<Vec<Parsed>> = None;
     let mut first = true;
     loop {
@@ -249,7 +253,7 @@ pub(super) fn run_shard(
             let lines = match ready.take() {
                 Some(lines) => lines,
                 None if current.is_empty() => break,
-                None if pipelined => prepare_batch(cfg, &parser, None, current),
+                None if pipelined => prepare_batch(cfg, &parser, lookup.as_ref(), current),
                 None => {
                     let mut sink = BatchOut { out: &mut out, attributes: attributes.as_mut() };
                     let (done, upcoming) = rayon::join(
@@ -267,7 +271,7 @@ pub(super) fn run_shard(
                 // Half batches ahead: two prepared batches are in flight.
                 || match super::records::read_upto(&mut source, &mut next_line, BATCH_LINES / 2, BATCH_BYTES / 2) {
                     (raw, None) if !raw.is_empty() => {
-                        ((Vec::new(), None), Some(prepare_batch(cfg, &parser, None, raw)))
+                        ((Vec::new(), None), Some(prepare_batch(cfg, &parser, lookup.as_ref(), raw)))
                     }
                     damaged_or_last => (damaged_or_last, None),
                 },
@@ -327,7 +331,7 @@ struct BatchOut<'a, 'b> {
 }
 
 /// Parses and prepares a batch of lines in parallel.
-fn prepare_batch(cfg: &Config, parser: &Parser, ix: Option<&IndexRun>, batch: Vec<(u64, Vec<u8>)>) -> Vec<Parsed> {
+fn prepare_batch(cfg: &Config, parser: &Parser, ix: Option<&Lookup>, batch: Vec<(u64, Vec<u8>)>) -> Vec<Parsed> {
     batch.into_par_iter().map(|(n, raw)| prepare_line((n, raw, None), cfg, parser, ix)).collect()
 }
 
@@ -344,7 +348,8 @@ fn process_batch(
     // A cleaned shard's records under their original line numbers (see
     // `super::replay`; `paired` is empty for any other shard).
     let paired = decider.pair_records(batch.len());
-    let ix = decider.index.as_ref();
+    let lookup = decider.index.as_ref().map(IndexRun::lookup);
+    let ix = lookup.as_ref();
     let lines: Vec<Parsed> = if paired.is_empty() {
         prepare_batch(cfg, parser, ix, batch)
     } else {
