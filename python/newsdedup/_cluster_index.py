@@ -31,6 +31,29 @@ class ClusterIndexError(Exception):
     """A cluster index folder that cannot be read or written; names the path."""
 
 
+class Lock:
+    """``INDEX/LOCK``, held (``flock``) from the plan to the commit so that two
+    drivers never append to one index at once; the kernel releases it when
+    the process dies, so a killed run leaves no stale lock."""
+
+    def __init__(self, root: str):
+        import fcntl
+
+        os.makedirs(root, exist_ok=True)
+        self.path = os.path.join(root, "LOCK")
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(self.fd)
+            raise ClusterIndexError(f"{self.path}: the cluster index is in use by another run") from None
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
 @dataclass
 class Plan:
     """What a run reads from and writes to the cluster index."""
@@ -40,6 +63,12 @@ class Plan:
     seq: int
     retry: bool
     earlier: list  # (seq, name, absolute path of the batch file)
+    lock: "Lock | None" = None
+
+    def release(self) -> None:
+        """Releases the index lock (at the end of the run, committed or not)."""
+        if self.lock is not None:
+            self.lock.release()
 
 
 def _manifest_path(root: str) -> str:
@@ -77,11 +106,16 @@ def plan(root: str, name: str) -> Plan:
         raise ClusterIndexError(
             f"{root}: this is a single-node index; convert it with `newsdedup index export {root} CLUSTER_DIR`"
         )
-    batches = read_manifest(root)["batches"]
+    lock = Lock(root)
+    try:
+        batches = read_manifest(root)["batches"]
+    except ClusterIndexError:
+        lock.release()
+        raise
     listed = [b for b in batches if b["name"] == name]
     seq = listed[0]["seq"] if listed else len(batches)
     earlier = [(b["seq"], b["name"], os.path.abspath(os.path.join(root, b["file"]))) for b in batches if b["seq"] < seq]
-    return Plan(root=root, name=name, seq=seq, retry=bool(listed), earlier=earlier)
+    return Plan(root=root, name=name, seq=seq, retry=bool(listed), earlier=earlier, lock=lock)
 
 
 def _fsync_dir(path: str) -> None:

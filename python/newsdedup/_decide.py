@@ -115,11 +115,14 @@ def decide_duckdb(work: str, batches: Sequence[tuple], threads: int | None = Non
     try:
         if threads:
             con.execute(f"SET threads = {int(threads)}")
+        # Larger than memory: DuckDB spills to the working folder.
+        con.execute(f"SET temp_directory = {_quote(os.path.join(work, 'duckdb-tmp'))}")
         con.execute("SET preserve_insertion_order = false")
         sql = decide_sql(work, batches, duckdb_source)
         con.execute(f"COPY ({sql}) TO {_quote(tmp)} (FORMAT parquet, PARTITION_BY (shard), COMPRESSION zstd)")
     finally:
         con.close()
+    shutil.rmtree(os.path.join(work, "duckdb-tmp"), ignore_errors=True)
     os.makedirs(tmp, exist_ok=True)  # no drops at all: COPY may write no folder
     _replace_dir(tmp, out)
 

@@ -297,6 +297,7 @@ def clean(
     work = os.path.abspath(work or out.rstrip("/") + ".newsdedup-work")
     fail = os.environ.get(FAIL_ENV)
     eng = DuckdbEngine(parallel) if engine == "duckdb" else SparkEngine(spark, master, conf)
+    ix = None
     try:
         os.makedirs(work, exist_ok=True)
         plan_args = [*args, "--work", work]
@@ -304,7 +305,6 @@ def clean(
             plan_args += ["--shard-bytes", str(shard_bytes)]
         manifest = json.loads(core.plan(plan_args))
         ranks = [s["rank"] for s in manifest["shards"]]
-        ix = None
         if index is not None:
             name = batch if batch is not None else _batch_name(manifest["roots"])
             ix = _cluster_index.plan(os.path.abspath(index), name)
@@ -325,15 +325,17 @@ def clean(
         t = time.monotonic()
         summaries = [json.loads(s) for s in eng.map(lambda r: apply_task(work, out, r, fail), ranks)]
         timings["apply"] = {"seconds": time.monotonic() - t, "new_keys": sum(s.get("new_keys", 0) for s in summaries)}
+        t = time.monotonic()
+        merged = json.loads(core.merge_report(work, report, explain, rejects))
+        timings["merge_report"] = {"seconds": time.monotonic() - t}
+        if ix is not None:  # commit last
+            t = time.monotonic()
+            committed = _cluster_index.commit(ix, work)
+            timings["index_commit"] = {"seconds": time.monotonic() - t, **committed}
     finally:
         eng.stop()
-    t = time.monotonic()
-    merged = json.loads(core.merge_report(work, report, explain, rejects))
-    timings["merge_report"] = {"seconds": time.monotonic() - t}
-    if ix is not None:
-        t = time.monotonic()
-        committed = _cluster_index.commit(ix, work)
-        timings["index_commit"] = {"seconds": time.monotonic() - t, **committed}
+        if ix is not None:
+            ix.release()
     timings["total"] = {"seconds": time.monotonic() - t0}
     if not keep_work:
         shutil.rmtree(work, ignore_errors=True)
@@ -378,6 +380,12 @@ def main(argv: list | None = None) -> int:
 
         if isinstance(e, (NewsdedupError, ValueError, OSError)):
             print(f"newsdedup-spark: {e}", file=sys.stderr)
+            return 2
+        if type(e).__module__.split(".")[0] in ("pyspark", "py4j"):
+            # A task that failed on every attempt: its last line names the error (and the file).
+            lines = [line for line in str(e).splitlines() if line.strip()]
+            last = next((line for line in reversed(lines) if "Error" in line or "error" in line), lines[-1] if lines else "")
+            print(f"newsdedup-spark: a Spark task failed: {last.strip()}", file=sys.stderr)
             return 2
         raise
     if timings_file:

@@ -139,13 +139,17 @@ def test_cluster_index_plan_commit_and_retry(tmp_path):
     write_batch(work / "newkeys" / "part-000000.parquet", [((1, 2), 5), ((-1, -2), 6)])
     p = _cluster_index.plan(root, "day1")
     assert (p.seq, p.retry, p.earlier) == (0, False, [])
+    with pytest.raises(_cluster_index.ClusterIndexError, match="in use by another run"):
+        _cluster_index.plan(root, "day1")
     assert _cluster_index.commit(p, str(work))["keys"] == 3
+    p.release()
     t = pq.read_table(os.path.join(root, "batch-000000.parquet")).to_pydict()
     assert t == {"k_hi": [1, -1, 3], "k_lo": [2, -2, 4], "anchor": [5, 6, 7]}  # rank order
     p2 = _cluster_index.plan(root, "day2")
     assert (p2.seq, p2.retry) == (1, False)
     assert [e[:2] for e in p2.earlier] == [(0, "day1")]
     _cluster_index.commit(p2, str(work))
+    p2.release()
     # A retry of day1 reads nothing earlier and commits nothing.
     again = _cluster_index.plan(root, "day1")
     assert (again.seq, again.retry, again.earlier) == (0, True, [])
