@@ -18,6 +18,7 @@ use crate::split::SplitMode;
 use crate::walk::{Filter, WalkOptions};
 
 mod conventions;
+pub mod scale;
 pub use conventions::print_help_file;
 use conventions::stats_json;
 
@@ -67,6 +68,50 @@ pub enum Command {
     /// Inspect or maintain a persistent index (see `clean --index`).
     #[command(subcommand)]
     Index(IndexCommand),
+    /// Scale-out, step 0: walk the inputs as `clean` would and freeze the
+    /// shards and options in WORK/manifest.json (see the README,
+    /// "Scale-out").
+    Plan(Box<scale::PlanArgs>),
+    /// Scale-out, step 1: write the keys and documents of one shard
+    /// (WORK/keys, WORK/docs) as Parquet.
+    Keys {
+        /// The working folder of `plan`.
+        #[arg(long, value_name = "DIR")]
+        work: PathBuf,
+        /// The shard's rank in the manifest.
+        #[arg(long, value_name = "R")]
+        shard: u32,
+    },
+    /// Scale-out, step 3: clean one shard with its drop list
+    /// (WORK/drops/shard=R) into OUT; per-shard explain, rejects, report
+    /// and new keys go to WORK.
+    Apply {
+        /// The working folder of `plan`.
+        #[arg(long, value_name = "DIR")]
+        work: PathBuf,
+        /// The shard's rank in the manifest.
+        #[arg(long, value_name = "R")]
+        shard: u32,
+        /// The clean tree, as `clean --out`.
+        #[arg(long, short, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Scale-out, last step: the report (and explain, rejects files) of the
+    /// whole run, from the shards' parts.
+    MergeReport {
+        /// The working folder of `plan`.
+        #[arg(long, value_name = "DIR")]
+        work: PathBuf,
+        /// Write the JSON report here.
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
+        /// Write the explain lines here.
+        #[arg(long, value_name = "FILE")]
+        explain: Option<PathBuf>,
+        /// Write the rejected lines here.
+        #[arg(long, value_name = "FILE")]
+        rejects: Option<PathBuf>,
+    },
     /// Print a shell completion script on standard output, e.g.
     /// `newsdedup completions bash > ~/.local/share/bash-completion/completions/newsdedup`.
     Completions {
@@ -101,6 +146,21 @@ pub enum IndexCommand {
         path: PathBuf,
         /// The index folder to add from (read only).
         other: PathBuf,
+    },
+    /// Write a cluster index (a folder of Parquet batches, see the README,
+    /// "Scale-out") holding the same batches, keys and anchors.
+    Export {
+        /// The index folder (read only).
+        path: PathBuf,
+        /// The cluster index folder to create.
+        cluster: PathBuf,
+    },
+    /// Make a new single-node index from a cluster index.
+    Import {
+        /// The cluster index folder (read only).
+        cluster: PathBuf,
+        /// The index folder to create.
+        path: PathBuf,
     },
 }
 
@@ -399,7 +459,7 @@ pub enum EncodingArg {
 
 impl IndexCommand {
     /// Runs the maintenance command; `stats` prints to stdout.
-    pub fn run(self) -> Result<(), crate::index::IndexError> {
+    pub fn run(self) -> Result<(), Error> {
         use crate::index::{Index, unix_now};
         match self {
             IndexCommand::Stats { path, json: false } => print!("{}", Index::open_existing(&path)?.stats()),
@@ -411,6 +471,8 @@ impl IndexCommand {
                 let added = Index::open_existing(&path)?.merge_from(&other, unix_now())?;
                 crate::diag::line(format_args!("added {added} keys from {}", other.display()));
             }
+            IndexCommand::Export { path, cluster } => println!("{}", crate::index::cluster::export(&path, &cluster)?),
+            IndexCommand::Import { cluster, path } => println!("{}", crate::index::cluster::import(&cluster, &path)?),
         }
         Ok(())
     }

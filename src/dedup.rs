@@ -225,6 +225,15 @@ pub struct Deduper {
 /// is then 0 and carries no meaning.
 pub const EARLIER_RUN: u32 = u32::MAX;
 
+/// The [`Earlier::batch`] reserved for a first occurrence in *another shard*
+/// of a scale-out run (see [`crate::scale`]) rather than in the persistent
+/// index. Its [`Earlier::doc`] is then `n << 32 | para`: the number `n` the
+/// caller gave that document (a document number this run never gives
+/// itself, see [`Earlier::other_shard`]) and the paragraph of the first
+/// occurrence in it. Such a document is judged exactly as a document of
+/// this run that first kept the key: [`Source::Run`]`(n)`.
+pub const OTHER_SHARD: u32 = u32::MAX;
+
 /// Where an earlier run first kept a key (from the persistent index): the
 /// identity of the document of its first occurrence.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -233,6 +242,20 @@ pub struct Earlier {
     pub batch: u32,
     /// That document's anchor within the batch (see [`anchor`]).
     pub doc: u64,
+}
+
+impl Earlier {
+    /// A first occurrence at paragraph `para` of document `doc` of another
+    /// shard (see [`OTHER_SHARD`]); `doc` must not be a number of a
+    /// document of this run.
+    pub fn other_shard(doc: u32, para: u32) -> Earlier {
+        Earlier { batch: OTHER_SHARD, doc: u64::from(doc) << 32 | u64::from(para) }
+    }
+
+    /// The first occurrence, when it is in another shard.
+    fn in_other_shard(self) -> Option<Occurrence> {
+        (self.batch == OTHER_SHARD).then_some(Occurrence { doc: (self.doc >> 32) as u32, para: self.doc as u32 })
+    }
 }
 
 /// What the persistent index says about one document, looked up before
@@ -327,7 +350,7 @@ impl Deduper {
                 // then, whatever its text is now (cleaned in place, its
                 // document key changed and may even equal a later one's).
                 (None, Some(_), _) => None,
-                (None, None, Some(_)) => Some(EARLIER_RUN),
+                (None, None, Some(e)) => Some(e.in_other_shard().map_or(EARLIER_RUN, |o| o.doc)),
                 (None, None, None) => None,
             };
             match earlier {
@@ -414,6 +437,9 @@ impl Deduper {
             if let Some(&first) = self.seen.get(&s) {
                 return run_origin(first);
             }
+            if let Some(first) = e.in_other_shard() {
+                return Origin::Elsewhere { source: Source::Run(first.doc), first };
+            }
             if self.batch == Some(e.batch) && own == Some(e.doc) {
                 self.seen.insert(s, here);
                 return Origin::Here;
@@ -447,7 +473,7 @@ impl Deduper {
                 // this batch with their real place.
                 let from_index = history.and_then(|h| h.paragraphs.get(i).copied().flatten());
                 let first = self.first(&k.digest).unwrap_or(match from_index {
-                    Some(_) => Occurrence { doc: EARLIER_RUN, para: 0 },
+                    Some(e) => e.in_other_shard().unwrap_or(Occurrence { doc: EARLIER_RUN, para: 0 }),
                     None => Occurrence { doc: earlier, para },
                 });
                 Verdict::Drop { reason: Reason::DuplicateDocument, first }

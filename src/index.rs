@@ -60,6 +60,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 mod batch;
+pub mod cluster;
 mod error;
 mod journal;
 mod manifest;

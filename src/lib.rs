@@ -43,6 +43,7 @@ pub mod normalize;
 pub mod pipeline;
 pub mod read;
 pub mod report;
+pub mod scale;
 pub mod session;
 pub mod side;
 pub mod split;

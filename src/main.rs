@@ -11,6 +11,16 @@ fn main() -> std::process::ExitCode {
     let code = match cli.command {
         Command::Clean(args) => clean(*args),
         Command::Index(cmd) => index(cmd),
+        Command::Plan(_) => {
+            // The arguments as given are frozen in the manifest.
+            let args: Vec<std::ffi::OsString> = std::env::args_os().skip(2).collect();
+            scaled(newsdedup::scale::plan_args(&args))
+        }
+        Command::Keys { work, shard } => scaled(newsdedup::scale::keys(&work, shard)),
+        Command::Apply { work, shard, out } => scaled(newsdedup::scale::apply(&work, shard, &out)),
+        Command::MergeReport { work, report, explain, rejects } => {
+            scaled(newsdedup::scale::merge_report(&work, report.as_deref(), explain.as_deref(), rejects.as_deref()))
+        }
         cmd @ (Command::Completions { .. } | Command::Man) => match newsdedup::cli::print_help_file(&cmd) {
             Ok(()) => ExitCode::Success,
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::of(&Error::BrokenPipe),
@@ -41,6 +51,20 @@ fn clean(args: newsdedup::cli::CleanArgs) -> ExitCode {
                 diag::text(&report.summary());
             }
             ExitCode::of_run(report.has_failures())
+        }
+        Err(err) => {
+            diag::line(format_args!("newsdedup: {err}"));
+            ExitCode::of(&err)
+        }
+    }
+}
+
+/// A scale-out step: its JSON summary on stdout.
+fn scaled(outcome: Result<String, Error>) -> ExitCode {
+    match outcome {
+        Ok(summary) => {
+            println!("{summary}");
+            ExitCode::Success
         }
         Err(err) => {
             diag::line(format_args!("newsdedup: {err}"));

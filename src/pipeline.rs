@@ -67,6 +67,7 @@ pub mod index_run;
 mod inputs;
 mod parquet_run;
 mod records;
+pub(crate) mod scaled;
 mod shard;
 mod text;
 
@@ -212,8 +213,20 @@ fn run_listing(cfg: &Config, budget: &Budget, roots: &[PathBuf], metas: &[fs::Me
         decider.report.push(FileRow::skipped(&s.rel, &s.error, s.failure));
     }
     let bar = progress_bar(cfg, listing.files.iter().map(|f| f.size).sum());
+    run_files(cfg, &mut decider, &listing.files, &bar)?;
+    bar.finish_and_clear();
+    let mut finished = decider.finish()?;
+    finished.report.backups_left_alone = left_alone;
+    finished.report.sort_rows(&rels);
+    Ok(finished)
+}
+
+/// The files of a listing, in corpus order: runs of text files in windows,
+/// record shards one by one (also one shard of a scale-out run, see
+/// [`scaled`]).
+fn run_files(cfg: &Config, decider: &mut Decider, files: &[InputFile], bar: &ProgressBar) -> Result<()> {
     let mut stdout: Option<jsonl::Sink> = None;
-    let mut rest = &listing.files[..];
+    let mut rest = files;
     while let Some(first) = rest.first() {
         if is_jsonl(first, cfg) {
             let kind = Kind::of(&first.rel, cfg.format).unwrap_or(Kind::Jsonl);
@@ -223,27 +236,22 @@ fn run_listing(cfg: &Config, budget: &Budget, roots: &[PathBuf], metas: &[fs::Me
                     let err = Error::TooLarge { path: first.path.clone(), size: first.size, limit };
                     decider.input(&first.rel)?;
                     fail_shard(
-                        &mut decider,
+                        decider,
                         FileRow { path: first.rel.to_string_lossy().into_owned(), ..FileRow::default() },
                         err,
                     );
                 }
-                _ => run_shard(cfg, &mut decider, &shard, None, &mut stdout)?,
+                _ => run_shard(cfg, decider, &shard, None, &mut stdout)?,
             }
             bar.inc(first.size);
             rest = &rest[1..];
         } else {
             let n = rest.iter().position(|f| is_jsonl(f, cfg)).unwrap_or(rest.len());
-            run_text_files(cfg, &mut decider, &rest[..n], &bar)?;
+            run_text_files(cfg, decider, &rest[..n], bar)?;
             rest = &rest[n..];
         }
     }
-    finish_stdout(stdout)?;
-    bar.finish_and_clear();
-    let mut finished = decider.finish()?;
-    finished.report.backups_left_alone = left_alone;
-    finished.report.sort_rows(&rels);
-    Ok(finished)
+    finish_stdout(stdout)
 }
 
 /// True for a record shard (JSON Lines, CSV or Parquet), false for a text file.

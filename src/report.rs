@@ -9,12 +9,13 @@ use std::fmt::Write as _;
 use std::ops::AddAssign;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::dedup::{Plan, Reason, Verdict};
 
 /// Counts for one file, or for the whole run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Stats {
     /// Documents read and prepared (files, or JSONL records).
     pub documents_read: u64,
@@ -137,7 +138,8 @@ pub fn unwritten_status(plan: &Plan) -> Option<&'static str> {
 }
 
 /// One row of the report: a file (tree mode) or a shard (JSONL mode).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct FileRow {
     /// Path relative to the input root.
     pub path: String,
@@ -197,7 +199,8 @@ impl FileRow {
 }
 
 /// A JSONL record that was not written.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct DroppedRecord {
     /// Line number (1-based) in the shard.
     pub line: u64,
@@ -215,7 +218,8 @@ pub struct DroppedRecord {
 }
 
 /// The outcome of a run.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Report {
     /// Totals.
     pub totals: Stats,

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::Finished;
 use super::index_run::IndexRun;
+use super::scaled::{KeySink, ShardHistory};
 use crate::config::Config;
 use crate::dedup::{Deduper, EARLIER_RUN, History, Plan, Verdict};
 use crate::diag::diag;
@@ -41,6 +42,18 @@ pub(super) struct Decider {
     /// Folders already rid of stale temporary files.
     pub(super) swept: std::collections::HashSet<PathBuf>,
     pub(super) report: Report,
+    /// A scale-out step (see [`crate::scale`]), when this is one.
+    pub(super) scaled: Option<Scaled>,
+}
+
+/// The part a scale-out step plays in the ordered decisions.
+pub(crate) enum Scaled {
+    /// `keys`: each document's keys go to the sink; nothing is decided
+    /// (every paragraph is "kept", nothing is remembered).
+    Keys(Box<dyn KeySink>),
+    /// `apply`: each document's history comes from the shard's drop list;
+    /// the first occurrences the shard adds are gathered.
+    Apply(Box<dyn ShardHistory>, Vec<(u128, u64)>),
 }
 
 #[derive(Serialize)]
@@ -93,6 +106,7 @@ impl Decider {
             index,
             swept: std::collections::HashSet::new(),
             report: Report::default(),
+            scaled: None,
         })
     }
 
@@ -121,17 +135,44 @@ impl Decider {
 
     /// `file`, or `file:line` for a JSONL record.
     pub(super) fn doc_name(&self, doc: u32) -> String {
-        if doc == EARLIER_RUN {
-            return "<index>".to_owned();
-        }
-        let (input, line) = self.docs[doc as usize];
-        let name = &self.inputs[input as usize];
-        if line == 0 { name.clone() } else { format!("{name}:{line}") }
+        let (name, line) = match self.docs.get(doc as usize) {
+            Some(&(input, line)) => (self.inputs[input as usize].as_str(), line),
+            None => match self.other_shard(doc) {
+                Some((name, line)) => (name, line),
+                None => return "<index>".to_owned(),
+            },
+        };
+        if line == 0 { name.to_owned() } else { format!("{name}:{line}") }
     }
 
     /// The id of a document (a record with `--id-field`), when it has one.
     pub(super) fn doc_id(&self, doc: u32) -> Option<String> {
-        self.ids.get(&doc).map(|id| id.to_string())
+        self.id_of(doc).map(str::to_owned)
+    }
+
+    fn id_of(&self, doc: u32) -> Option<&str> {
+        match (self.ids.get(&doc), &self.scaled) {
+            (Some(id), _) => Some(id),
+            (None, Some(Scaled::Apply(h, _))) if doc as usize >= self.docs.len() => h.document(doc)?.2,
+            _ => None,
+        }
+    }
+
+    /// Name and line of a document of another shard (an `apply` step).
+    fn other_shard(&self, doc: u32) -> Option<(&str, u64)> {
+        match &self.scaled {
+            Some(Scaled::Apply(h, _)) => h.document(doc).map(|(name, line, _)| (name, line)),
+            _ => None,
+        }
+    }
+
+    /// The name of a batch of the persistent (or cluster) index.
+    fn batch_name(&self, batch: u32) -> Option<String> {
+        match (&self.index, &self.scaled) {
+            (Some(ix), _) => Some(ix.batch_name(batch)),
+            (None, Some(Scaled::Apply(h, _))) => h.batch_name(batch),
+            _ => None,
+        }
     }
 
     /// Decides one document (`line` is 0 for a whole file; `id` the
@@ -146,7 +187,22 @@ impl Decider {
         if self.docs.len() >= EARLIER_RUN as usize {
             return Err(Error::TooManyDocuments { limit: u64::from(EARLIER_RUN - 1) });
         }
-        let plan = self.deduper.decide_with_history(&doc.keys, &doc.whole, history);
+        let local = u32::try_from(self.docs.len()).unwrap_or(EARLIER_RUN);
+        let found;
+        let (plan, history) = match &mut self.scaled {
+            Some(Scaled::Keys(sink)) => {
+                sink.document(&self.inputs[input as usize], (line, id), &doc.keys, &doc.whole)?;
+                let verdicts = vec![Verdict::Keep; doc.keys.len()];
+                (Plan { doc: local, verdicts, duplicate_of: None }, history)
+            }
+            Some(Scaled::Apply(h, firsts)) => {
+                found = h.history(&doc.keys, &doc.whole, local)?;
+                let plan = self.deduper.decide_with_history(&doc.keys, &doc.whole, found.as_ref());
+                firsts.extend(self.deduper.take_new_firsts());
+                (plan, found.as_ref())
+            }
+            None => (self.deduper.decide_with_history(&doc.keys, &doc.whole, history), history),
+        };
         if let Some(id) = id {
             self.ids.insert(plan.doc, id.into());
         }
@@ -163,7 +219,13 @@ impl Decider {
     /// One explain line per dropped paragraph, and per spared short repeat
     /// with `--explain-spared`.
     fn explain(&mut self, doc: &Document, plan: &Plan, history: Option<&History>) -> Result<()> {
-        let Some(out) = self.explain.as_mut() else { return Ok(()) };
+        let Some(mut out) = self.explain.take() else { return Ok(()) };
+        let written = self.explain_into(&mut out, doc, plan, history);
+        self.explain = Some(out);
+        written
+    }
+
+    fn explain_into(&self, out: &mut SideFile, doc: &Document, plan: &Plan, history: Option<&History>) -> Result<()> {
         let (input, line) = self.docs[plan.doc as usize];
         for (i, v) in plan.verdicts.iter().enumerate() {
             let (first, reason, kept) = match *v {
@@ -173,17 +235,19 @@ impl Decider {
             };
             let (first_file, first_line, first_batch) = match self.docs.get(first.doc as usize) {
                 Some(&(i, l)) => (self.inputs[i as usize].as_str(), l, None),
-                None => {
-                    let entry = history.and_then(|h| h.paragraphs.get(i).copied().flatten().or(h.document));
-                    let batch = entry.zip(self.index.as_ref()).map(|(e, ix)| ix.batch_name(e.batch));
-                    ("<index>", 0, batch)
-                }
+                None => match self.other_shard(first.doc) {
+                    Some((name, l)) => (name, l, None),
+                    None => {
+                        let entry = history.and_then(|h| h.paragraphs.get(i).copied().flatten().or(h.document));
+                        ("<index>", 0, entry.and_then(|e| self.batch_name(e.batch)))
+                    }
+                },
             };
             let entry = ExplainLine {
                 file: &self.inputs[input as usize],
                 line: (line > 0).then_some(line),
                 id: self.ids.get(&plan.doc).map(|id| &**id),
-                first_id: self.ids.get(&first.doc).map(|id| &**id),
+                first_id: self.id_of(first.doc),
                 paragraph: i,
                 key: doc.keys[i].digest.to_hex(),
                 first_file,
