@@ -14,6 +14,7 @@ mod args;
 mod deduper;
 mod errors;
 mod result;
+mod scale;
 
 use args::{OptionArgs, raw};
 
@@ -54,6 +55,7 @@ fn read_text(py: Python<'_>, path: PathBuf, encoding: &str) -> PyResult<String> 
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(clean_text, m)?)?;
     m.add_function(wrap_pyfunction!(read_text, m)?)?;
+    scale::register(m)?;
     m.add_class::<deduper::Deduper>()?;
     m.add_class::<result::CleanResult>()?;
     m.add_class::<result::Paragraph>()?;

@@ -47,13 +47,13 @@ pub fn merge_report(
 /// ``newsdedup index export``: a single-node index to a cluster index folder.
 #[pyfunction]
 pub fn index_export(py: Python<'_>, index: PathBuf, cluster: PathBuf) -> PyResult<String> {
-    py.detach(|| newsdedup::index::cluster::export(&index, &cluster)).map_err(|e| errors::file_error(py, &e.into()))
+    py.detach(|| newsdedup::index::cluster::export(&index, &cluster)).map_err(|e| errors::file_error(py, &e))
 }
 
 /// ``newsdedup index import``: a cluster index folder to a single-node index.
 #[pyfunction]
 pub fn index_import(py: Python<'_>, cluster: PathBuf, index: PathBuf) -> PyResult<String> {
-    py.detach(|| newsdedup::index::cluster::import(&cluster, &index)).map_err(|e| errors::file_error(py, &e.into()))
+    py.detach(|| newsdedup::index::cluster::import(&cluster, &index)).map_err(|e| errors::file_error(py, &e))
 }
 
 /// Adds the functions to the module.

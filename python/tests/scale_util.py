@@ -100,9 +100,9 @@ def jsonl_shards(src_jsonl: Path, root: Path, shards: int, seed: int) -> Path:
             name.with_suffix(".jsonl.gz").write_bytes(gzip.compress(data, mtime=0))
         else:
             name.write_bytes(data)
-    # A damaged record: rejected by both runs (with its line).
-    with open(root / f"part-{shards - 1:03d}.jsonl", "ab") as f:
-        f.write(b'{"id": "broken", "text": "unterminated\n')
+    # A damaged record among good ones: rejected by both runs (with its line).
+    with open(root / "part-000.jsonl", "ab") as f:
+        f.write(b'{"id": "broken", "text": "unterminated\n{"id": "after-broken", "text": "A record after the damage."}\n')
     return root
 
 
