@@ -68,50 +68,9 @@ pub enum Command {
     /// Inspect or maintain a persistent index (see `clean --index`).
     #[command(subcommand)]
     Index(IndexCommand),
-    /// Scale-out, step 0: walk the inputs as `clean` would and freeze the
-    /// shards and options in WORK/manifest.json (see the README,
-    /// "Scale-out").
-    Plan(Box<scale::PlanArgs>),
-    /// Scale-out, step 1: write the keys and documents of one shard
-    /// (WORK/keys, WORK/docs) as Parquet.
-    Keys {
-        /// The working folder of `plan`.
-        #[arg(long, value_name = "DIR")]
-        work: PathBuf,
-        /// The shard's rank in the manifest.
-        #[arg(long, value_name = "R")]
-        shard: u32,
-    },
-    /// Scale-out, step 3: clean one shard with its drop list
-    /// (WORK/drops/shard=R) into OUT; per-shard explain, rejects, report
-    /// and new keys go to WORK.
-    Apply {
-        /// The working folder of `plan`.
-        #[arg(long, value_name = "DIR")]
-        work: PathBuf,
-        /// The shard's rank in the manifest.
-        #[arg(long, value_name = "R")]
-        shard: u32,
-        /// The clean tree, as `clean --out`.
-        #[arg(long, short, value_name = "DIR")]
-        out: PathBuf,
-    },
-    /// Scale-out, last step: the report (and explain, rejects files) of the
-    /// whole run, from the shards' parts.
-    MergeReport {
-        /// The working folder of `plan`.
-        #[arg(long, value_name = "DIR")]
-        work: PathBuf,
-        /// Write the JSON report here.
-        #[arg(long, value_name = "FILE")]
-        report: Option<PathBuf>,
-        /// Write the explain lines here.
-        #[arg(long, value_name = "FILE")]
-        explain: Option<PathBuf>,
-        /// Write the rejected lines here.
-        #[arg(long, value_name = "FILE")]
-        rejects: Option<PathBuf>,
-    },
+    /// The scale-out steps (see the README, "Scale-out").
+    #[command(flatten)]
+    Scale(scale::ScaleCommand),
     /// Print a shell completion script on standard output, e.g.
     /// `newsdedup completions bash > ~/.local/share/bash-completion/completions/newsdedup`.
     Completions {

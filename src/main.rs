@@ -1,6 +1,7 @@
 //! `newsdedup`: parse the command line, run, print the summary, exit.
 
 use clap::Parser;
+use newsdedup::cli::scale::ScaleCommand;
 use newsdedup::cli::{Cli, Command, IndexCommand};
 use newsdedup::config::Input;
 use newsdedup::error::{Error, ExitCode};
@@ -11,14 +12,14 @@ fn main() -> std::process::ExitCode {
     let code = match cli.command {
         Command::Clean(args) => clean(*args),
         Command::Index(cmd) => index(cmd),
-        Command::Plan(_) => {
+        Command::Scale(ScaleCommand::Plan(_)) => {
             // The arguments as given are frozen in the manifest.
             let args: Vec<std::ffi::OsString> = std::env::args_os().skip(2).collect();
             scaled(newsdedup::scale::plan_args(&args))
         }
-        Command::Keys { work, shard } => scaled(newsdedup::scale::keys(&work, shard)),
-        Command::Apply { work, shard, out } => scaled(newsdedup::scale::apply(&work, shard, &out)),
-        Command::MergeReport { work, report, explain, rejects } => {
+        Command::Scale(ScaleCommand::Keys { work, shard }) => scaled(newsdedup::scale::keys(&work, shard)),
+        Command::Scale(ScaleCommand::Apply { work, shard, out }) => scaled(newsdedup::scale::apply(&work, shard, &out)),
+        Command::Scale(ScaleCommand::MergeReport { work, report, explain, rejects }) => {
             scaled(newsdedup::scale::merge_report(&work, report.as_deref(), explain.as_deref(), rejects.as_deref()))
         }
         cmd @ (Command::Completions { .. } | Command::Man) => match newsdedup::cli::print_help_file(&cmd) {

@@ -36,7 +36,7 @@ mod merge;
 pub(crate) mod parts;
 
 pub use manifest::{CONTRACT, Manifest, ShardEntry};
-pub use merge::merge_report;
+pub use merge::{has_failures, merge_report};
 
 /// The default size of a shard of text files (`--shard-bytes`): 64 MiB.
 pub const DEFAULT_SHARD_BYTES: u64 = 64 << 20;
@@ -55,6 +55,11 @@ pub fn plan_args(args: &[OsString]) -> Result<String> {
     let parsed = parse_plan(args)?;
     let (work, shard_bytes) = (parsed.work.clone(), parsed.shard_bytes.max(1));
     let cfg = plan_config(parsed)?;
+    let abs_work = std::path::absolute(&work).map_err(|e| Error::io(&work, e))?;
+    if let Some(root) = cfg.input.paths().iter().find(|r| abs_work.starts_with(r)) {
+        let msg = format!("--work is inside the input {}: the next walk would read its parts", root.display());
+        return Err(Error::invalid(&work, msg));
+    }
     let listing = scaled::listing(&cfg)?;
     let mut shards: Vec<ShardEntry> = Vec::new();
     let mut open_text = false;

@@ -183,9 +183,41 @@ pub fn remove_stale_temps(dir: &Path) -> io::Result<usize> {
     Ok(removed)
 }
 
+/// Scale-out steps running in this process (see [`NoSweep`]).
+static NO_SWEEP: AtomicU64 = AtomicU64::new(0);
+
+/// While one lives, [`sweep_stale_temps`] removes nothing. A scale-out step
+/// ([`crate::scale`]) holds one: its folders are shared by tasks on other
+/// machines, where the process id in a temporary's name says nothing about
+/// whether its writer is still running.
+pub struct NoSweep(());
+
+impl NoSweep {
+    /// Stops sweeping until dropped.
+    pub fn new() -> NoSweep {
+        NO_SWEEP.fetch_add(1, Ordering::SeqCst);
+        NoSweep(())
+    }
+}
+
+impl Default for NoSweep {
+    fn default() -> NoSweep {
+        NoSweep::new()
+    }
+}
+
+impl Drop for NoSweep {
+    fn drop(&mut self) {
+        NO_SWEEP.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// [`remove_stale_temps`], where failing to list `dir` is no matter (it may
-/// not exist yet).
+/// not exist yet). Nothing while a [`NoSweep`] lives.
 pub fn sweep_stale_temps(dir: &Path) {
+    if NO_SWEEP.load(Ordering::SeqCst) > 0 {
+        return;
+    }
     let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
     let _ = remove_stale_temps(dir);
 }

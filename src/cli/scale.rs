@@ -12,6 +12,55 @@ use crate::check::ConfigError;
 use crate::config::{Config, Input, Output};
 use crate::error::Error;
 
+/// The scale-out subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum ScaleCommand {
+    /// Scale-out, step 0: walk the inputs as `clean` would and freeze the
+    /// shards and options in WORK/manifest.json (see the README,
+    /// "Scale-out").
+    Plan(Box<PlanArgs>),
+    /// Scale-out, step 1: write the keys and documents of one shard
+    /// (WORK/keys, WORK/docs) as Parquet.
+    Keys {
+        /// The working folder of `plan`.
+        #[arg(long, value_name = "DIR")]
+        work: PathBuf,
+        /// The shard's rank in the manifest.
+        #[arg(long, value_name = "R")]
+        shard: u32,
+    },
+    /// Scale-out, step 3: clean one shard with its drop list
+    /// (WORK/drops/shard=R) into OUT; per-shard explain, rejects, report
+    /// and new keys go to WORK.
+    Apply {
+        /// The working folder of `plan`.
+        #[arg(long, value_name = "DIR")]
+        work: PathBuf,
+        /// The shard's rank in the manifest.
+        #[arg(long, value_name = "R")]
+        shard: u32,
+        /// The clean tree, as `clean --out`.
+        #[arg(long, short, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Scale-out, last step: the report (and explain, rejects files) of the
+    /// whole run, from the shards' parts.
+    MergeReport {
+        /// The working folder of `plan`.
+        #[arg(long, value_name = "DIR")]
+        work: PathBuf,
+        /// Write the JSON report here.
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
+        /// Write the explain lines here.
+        #[arg(long, value_name = "FILE")]
+        explain: Option<PathBuf>,
+        /// Write the rejected lines here.
+        #[arg(long, value_name = "FILE")]
+        rejects: Option<PathBuf>,
+    },
+}
+
 /// `newsdedup plan`: the clean options and inputs, the working folder and
 /// the size of text shards.
 #[derive(Debug, clap::Args)]
@@ -39,9 +88,23 @@ struct PlanCli {
     args: PlanArgs,
 }
 
+/// Stands in for `--explain` while parsing: `--explain-spared` requires an
+/// explain file, which in a scale-out run is merge-report's to write.
+const EXPLAIN_LATER: &str = "\0explain written by merge-report";
+
 /// Parses plan arguments (without the `plan` word).
 pub fn parse_plan(args: &[OsString]) -> Result<PlanArgs, Error> {
-    PlanCli::try_parse_from(args).map(|c| c.args).map_err(|e| ConfigError::Usage(e.render().to_string()).into())
+    let mut args = args.to_vec();
+    let named = |a: &OsString, flag: &str| a == flag || a.to_str().is_some_and(|a| a.starts_with(&format!("{flag}=")));
+    if args.iter().any(|a| a == "--explain-spared") && !args.iter().any(|a| named(a, "--explain")) {
+        args.extend(["--explain".into(), EXPLAIN_LATER.into()]);
+    }
+    let mut parsed =
+        PlanCli::try_parse_from(args).map(|c| c.args).map_err(|e| ConfigError::Usage(e.render().to_string()))?;
+    if parsed.clean.explain.as_deref() == Some(Path::new(EXPLAIN_LATER)) {
+        parsed.clean.explain = None;
+    }
+    Ok(parsed)
 }
 
 /// The configuration `plan` freezes: the clean options with the (absolute)

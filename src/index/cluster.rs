@@ -178,3 +178,35 @@ pub fn import(from: &Path, to: &Path) -> Result<String> {
     }
     Ok(serde_json::json!({"batches": m.batches.len(), "keys": total}).to_string())
 }
+
+/// The driver's last step, the commit of a scale-out run (`WORK` planned by
+/// [`crate::scale::plan_args`], every shard applied): the union of the
+/// shards' new keys (`WORK/newkeys/part-*.parquet`) becomes batch `name`
+/// of the cluster index at `index` (created if absent). The batch file is
+/// written first, then `manifest.json` is replaced atomically: a run killed
+/// before that leaves the index as it was. A batch of that name already
+/// listed is a retry of a committed run: nothing is written. Returns a JSON
+/// summary `{"seq","keys","committed"}`.
+pub fn append(index: &Path, work: &Path, name: &str) -> Result<String> {
+    let mut m = match index.join("manifest.json").exists() {
+        true => ClusterManifest::read(index)?,
+        false => ClusterManifest { contract: crate::scale::CONTRACT, batches: Vec::new() },
+    };
+    if let Some(b) = m.batches.iter().find(|b| b.name.as_deref() == Some(name)) {
+        return Ok(serde_json::json!({"seq": b.seq, "keys": b.keys, "committed": false}).to_string());
+    }
+    let plan = crate::scale::Manifest::read(work)?;
+    let mut keys = Vec::new();
+    for shard in &plan.shards {
+        keys.extend(read_batch(&crate::scale::manifest::part(work, "newkeys", shard.rank, "parquet"))?);
+    }
+    keys.sort_unstable();
+    keys.dedup_by_key(|k| k.0);
+    let seq = u32::try_from(m.batches.len()).map_err(|_| Error::invalid(index, "too many batches"))?;
+    let file = format!("batch-{seq:06}.parquet");
+    std::fs::create_dir_all(index).map_err(|e| Error::io(index, e))?;
+    write_batch(&index.join(&file), &keys)?;
+    m.batches.push(ClusterBatch { seq, name: Some(name.to_owned()), file, keys: keys.len() as u64 });
+    write_manifest(index, &m)?;
+    Ok(serde_json::json!({"seq": seq, "keys": keys.len(), "committed": true}).to_string())
+}

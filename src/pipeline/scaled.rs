@@ -103,6 +103,8 @@ pub(crate) struct ShardOutcome {
 /// The explain and rejects files of `cfg` are written (atomically); the
 /// report is returned, not written.
 pub(crate) fn run(cfg: &Config, files: &[InputFile], scaled: Scaled) -> Result<ShardOutcome> {
+    // Folders shared with tasks on other machines: no temporary is stale.
+    let _no_sweep = crate::write::NoSweep::new();
     cfg.validate()?;
     if let Output::Dir(out) = &cfg.output {
         fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;

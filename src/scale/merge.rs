@@ -4,13 +4,16 @@
 use std::path::Path;
 
 use super::manifest::{Manifest, part};
+use crate::config::Output;
+use crate::dedup::Scope;
 use crate::error::{Error, Result};
 use crate::report::Report;
 use crate::side::SideFile;
 
 /// Joins the parts of every shard: the report (totals summed, rows in
 /// corpus order, distinct keys summed: each key enters the seen-set of
-/// exactly one shard) and the explain and rejects lines, each written
+/// exactly one shard; with `--scope document`, the last document's, as
+/// single-node) and the explain and rejects lines, each written
 /// atomically where given (`-` is standard output). Returns the report as
 /// the JSON text the single-node run writes (`elapsed_seconds`,
 /// `mb_per_second` and `threads` are 0: they describe no single process).
@@ -21,6 +24,8 @@ pub fn merge_report(
     rejects: Option<&Path>,
 ) -> Result<String> {
     let m = Manifest::read(work)?;
+    let mpath = super::manifest::manifest_path(work);
+    let scope = crate::cli::scale::shard_config(&m.options, &m.roots, Output::DryRun, &mpath)?.rules.scope;
     let mut merged = Report::default();
     for row in &m.skipped {
         merged.push(row.clone());
@@ -30,7 +35,12 @@ pub fn merge_report(
         let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
         let r: Report =
             serde_json::from_slice(&bytes).map_err(|e| Error::invalid(&path, format!("not a shard report: {e}")))?;
-        merged.distinct_keys += r.distinct_keys;
+        merged.distinct_keys = match scope {
+            Scope::Corpus => merged.distinct_keys + r.distinct_keys,
+            // The seen-set holds the last decided document's keys only.
+            Scope::Document if r.totals.documents_read > 0 => r.distinct_keys,
+            Scope::Document => merged.distinct_keys,
+        };
         for row in r.files {
             merged.push(row);
         }
@@ -56,4 +66,10 @@ pub fn merge_report(
         out.commit()?;
     }
     Ok(text)
+}
+
+/// True when a merged report (the JSON [`merge_report`] returns) records a
+/// failed input or a rejected line: `clean` would exit 1.
+pub fn has_failures(report: &str) -> bool {
+    serde_json::from_str::<Report>(report).is_ok_and(|r| r.has_failures())
 }

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Scale-out keys step against the single-node CLI, per core (issue 16: the
+# keys step must run within 20% of the single-node throughput).
+#
+#   benches/scale.sh [SIZE_MB]          (default 100)
+#
+# On the corpus of benches/gencorpus.py (generated once per size and seed,
+# shared with bench.sh): the JSONL file (big.jsonl, one shard) and the text
+# tree (tree/, planned in 64 MiB shards). Each row runs with --threads 1 and
+# reports CPU seconds (user + sys, the median of REPS runs after one warm-up):
+# CPU time, not wall time, because this machine is shared (the load is
+# printed); MB per CPU second is then the per-core throughput.
+#
+#   clean   newsdedup clean INPUT --out O --threads 1
+#   keys    newsdedup keys --work W --shard R, every shard (after plan)
+#
+# Also printed: the keys rows, the Parquet bytes per row (keys part; the
+# docs part separately) and the rows per CPU second.
+#
+# Environment: SEED (default 1), REPS (default 3), BENCH_DIR (default
+# target/bench/<size>mb-s<seed>), NEWSDEDUP (binary; default: cargo build --release).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MB=${1:-100}
+SEED=${SEED:-1}
+REPS=${REPS:-3}
+DIR=${BENCH_DIR:-target/bench/${MB}mb-s${SEED}}
+if [[ -z "${NEWSDEDUP:-}" ]]; then
+    cargo build --release --quiet
+    NEWSDEDUP=target/release/newsdedup
+fi
+BIN=$(realpath "$NEWSDEDUP")
+TIME=/usr/bin/time
+[[ -x $TIME ]] || { echo "scale.sh: needs GNU time at /usr/bin/time (apt-get install time)" >&2; exit 2; }
+if [[ ! -f $DIR/.complete ]]; then
+    rm -rf "$DIR"
+    python3 benches/gencorpus.py "$DIR" --mb "$MB" --seed "$SEED"
+    touch "$DIR/.complete"
+fi
+OUT=$DIR/scale-$$
+trap 'rm -rf "$OUT"' EXIT
+mkdir -p "$OUT"
+echo "load: $(uptime)"
+
+# cpu 'shell command' -- median user+sys seconds of REPS runs after a warm-up.
+RUN=0
+cpu() {
+    local times=() t
+    for ((i = 0; i <= REPS; i++)); do
+        RUN=$((RUN + 1))
+        O=$OUT/$RUN $TIME -f "%U %S" -o "$OUT/time.txt" bash -c "$1" >/dev/null || { echo "scale.sh: failed: $1" >&2; return 1; }
+        t=$(awk '{printf "%.3f", $1 + $2}' "$OUT/time.txt")
+        ((i == 0)) && continue
+        times+=("$t")
+    done
+    printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
+}
+
+row() { # NAME INPUT
+    local name=$1 input=$2 bytes work shards clean keys rows kb db
+    bytes=$(du -sb --apparent-size "$input" | cut -f1)
+    work=$OUT/work-$name
+    "$BIN" plan "$input" --threads 1 --work "$work" >"$OUT/plan.json"
+    shards=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["shards"]))' "$OUT/plan.json")
+    clean=$(cpu "'$BIN' clean '$input' --out \"\$O\" --threads 1 --quiet")
+    keys=$(cpu "for ((r = 0; r < $shards; r++)); do '$BIN' keys --work '$work' --shard \$r; done")
+    rows=$(for ((r = 0; r < shards; r++)); do "$BIN" keys --work "$work" --shard $r; done |
+        python3 -c 'import json,sys; print(sum(json.loads(l)["rows"] for l in sys.stdin))')
+    kb=$(du -cb "$work"/keys/*.parquet | tail -1 | cut -f1)
+    db=$(du -cb "$work"/docs/*.parquet | tail -1 | cut -f1)
+    awk -v n="$name" -v b="$bytes" -v s="$shards" -v c="$clean" -v k="$keys" -v r="$rows" -v kb="$kb" -v db="$db" 'BEGIN {
+        printf "%-6s %7.1f MB %4d shards | clean %6.2f s CPU %6.1f MB/s | keys %6.2f s CPU %6.1f MB/s (%3.0f%% of clean) | %d rows, %.1f M rows/CPU s, keys %.2f B/row, docs %.2f B/row\n",
+            n, b / 1e6, s, c, b / 1e6 / c, k, b / 1e6 / k, 100 * c / k, r, r / 1e6 / k, kb / r, db / r }'
+}
+
+row jsonl "$DIR/big.jsonl"
+row tree "$DIR/tree"
+echo "load: $(uptime)"
