@@ -78,7 +78,7 @@ print()
 print(f"| step | single-node CLI | Spark local[2] | DuckDB, 2 threads |")
 print(f"|---|---|---|---|")
 t = {e: json.load(open(f"{out}/{e}.timings")) for e in ("spark", "duckdb")}
-for step in ("plan", "keys", "decide", "apply", "merge_report", "total"):
+for step in ("start", "plan", "keys", "decide", "apply", "merge_report", "total"):
     cli = f"{cli_s:.1f} s" if step == "total" else ""
     print(f"| {step} | {cli} | {t['spark'][step]['seconds']:.1f} s | {t['duckdb'][step]['seconds']:.1f} s |")
 for e in ("spark", "duckdb"):

@@ -297,8 +297,10 @@ def clean(
     work = os.path.abspath(work or out.rstrip("/") + ".newsdedup-work")
     fail = os.environ.get(FAIL_ENV)
     eng = DuckdbEngine(parallel) if engine == "duckdb" else SparkEngine(spark, master, conf)
+    timings["start"] = {"seconds": time.monotonic() - t0}
     ix = None
     try:
+        t = time.monotonic()
         os.makedirs(work, exist_ok=True)
         plan_args = [*args, "--work", work]
         if shard_bytes is not None:
@@ -308,7 +310,7 @@ def clean(
         if index is not None:
             name = batch if batch is not None else _batch_name(manifest["roots"])
             ix = _cluster_index.plan(os.path.abspath(index), name)
-        timings["plan"] = {"seconds": time.monotonic() - t0, "shards": len(ranks)}
+        timings["plan"] = {"seconds": time.monotonic() - t, "shards": len(ranks)}
 
         t = time.monotonic()
         summaries = [json.loads(s) for s in eng.map(lambda r: keys_task(work, r, fail), ranks)]
@@ -395,11 +397,10 @@ def main(argv: list | None = None) -> int:
     totals = result["report"].get("totals", {})
     t = result["timings"]
     print(
-        "newsdedup-spark: {} documents, paragraphs {} in, {} kept; plan {:.1f} s, keys {:.1f} s, decide {:.1f} s, "
-        "apply {:.1f} s, total {:.1f} s".format(
+        "newsdedup-spark: {} documents, paragraphs {} in, {} kept; start {:.1f} s, plan {:.1f} s, keys {:.1f} s, "
+        "decide {:.1f} s, apply {:.1f} s, total {:.1f} s".format(
             totals.get("documents_read"), totals.get("paragraphs_in"), totals.get("paragraphs_kept"),
-            t["plan"]["seconds"], t["keys"]["seconds"], t["decide"]["seconds"], t["apply"]["seconds"],
-            t["total"]["seconds"],
+            *(t[step]["seconds"] for step in ("start", "plan", "keys", "decide", "apply", "total")),
         ),
         file=sys.stderr,
     )
