@@ -11,7 +11,8 @@
 # driver on Spark `local[2]` and the driver with `--engine duckdb --parallel 2`, each with
 # --explain and --report, and checks that the three output trees and explain files are identical.
 # Prints per-step times (plan, keys, decide, apply, merge) and per-row costs: keys rows, Parquet
-# bytes per row, keys rows/s per core, decide seconds per million rows, and the 1 TB extrapolation.
+# bytes per row, keys rows/s per core, decide seconds per million rows, and the 1 TB extrapolation;
+# then decide again on the same keys in a warm session (benches/spark_decide.py).
 # Environment: SEED (default 1), SHARDS (default 16), BENCH_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -96,4 +97,5 @@ for e in ("spark", "duckdb"):
           f"apply {t[e]['apply']['seconds'] * 2 / nbytes * TB / 3600:.0f} "
           f"(CLI single node: {cli_s * 2 / nbytes * TB / 3600:.0f} core-hours, {cli_s / nbytes * TB / 3600:.0f} h on this machine)")
 EOF
+"$VENV/bin/python" benches/spark_decide.py "$OUT/spark.work" 2> >(grep -v WARN >&2)
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

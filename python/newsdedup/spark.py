@@ -404,7 +404,8 @@ def main(argv: list | None = None) -> int:
         ),
         file=sys.stderr,
     )
-    return 1 if totals.get("inputs_failed") else 0
+    # As `newsdedup clean`: 1 when an input failed or a record was rejected (each is reported).
+    return 1 if totals.get("inputs_failed") or totals.get("records_rejected") else 0
 
 
 if __name__ == "__main__":

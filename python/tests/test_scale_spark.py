@@ -175,9 +175,11 @@ def test_console_script_runs(generated, tmp_path):
     script = os.path.join(os.path.dirname(sys.executable), "newsdedup-spark")
     src = generated / "shards"
     want = single_node([src], tmp_path / "want")
+    cli_code = subprocess.run([str(cli_path()), "clean", str(src), "--out", str(tmp_path / "cli"), "-q"]).returncode
     done = subprocess.run([script, "clean", str(src), "--out", str(tmp_path / "got"), "--engine", "duckdb",
                            "--report", str(tmp_path / "got.side-report.json")], capture_output=True)
-    assert done.returncode == 0, done.stderr.decode()
+    # 1 as the CLI: the corpus holds a damaged record (rejected, reported).
+    assert done.returncode == cli_code == 1, done.stderr.decode()
     assert done.stdout == b""  # stdout is data only
     assert b"newsdedup-spark:" in done.stderr
     got = {str(p.relative_to(tmp_path / "got")): p.read_bytes() for p in (tmp_path / "got").rglob("*") if p.is_file()}
