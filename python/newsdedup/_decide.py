@@ -42,11 +42,17 @@ def duckdb_source(path: str) -> str:
     return f"read_parquet({_quote(path)})"
 
 
+def _file_uri(path: str) -> str:
+    """A local (shared) path as a ``file:`` URI: on a cluster whose default
+    file system is HDFS, a bare path would name an HDFS file."""
+    return "file://" + os.path.abspath(path)
+
+
 def spark_source(path: str) -> str:
     """A Parquet file (or glob) as a Spark SQL table expression."""
     if "`" in path:
         raise ValueError(f"{path}: a path holding a backquote cannot be named in Spark SQL")
-    return f"parquet.`{path}`"
+    return f"parquet.`{_file_uri(path)}`"
 
 
 def decide_sql(work: str, batches: Sequence[tuple], source: Callable[[str], str]) -> str:
@@ -133,6 +139,6 @@ def decide_spark(spark, work: str, batches: Sequence[tuple]) -> None:
     tmp = out + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     sql = decide_sql(work, batches, spark_source)
-    spark.sql(sql).write.mode("overwrite").partitionBy("shard").parquet(tmp)
+    spark.sql(sql).write.mode("overwrite").partitionBy("shard").parquet(_file_uri(tmp))
     os.makedirs(tmp, exist_ok=True)
     _replace_dir(tmp, out)
