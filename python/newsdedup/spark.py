@@ -164,6 +164,10 @@ class DuckdbEngine:
             raise DriverError("--engine duckdb needs the duckdb package: pip install duckdb") from e
         self.parallel = parallel or os.cpu_count() or 1
 
+    def task_threads(self) -> int:
+        """Threads of each task's Rust pool: the CPUs shared by the tasks running at once."""
+        return max(1, (os.cpu_count() or 1) // self.parallel)
+
     def map(self, fn, ranks: list) -> list:
         with concurrent.futures.ThreadPoolExecutor(self.parallel) as pool:
             return list(pool.map(fn, ranks))
@@ -185,6 +189,10 @@ class SparkEngine:
         if spark is None:
             spark = start_spark(master, conf or [])
         self.spark = spark
+
+    def task_threads(self) -> int:
+        """Threads of each task's Rust pool: ``spark.task.cpus`` (default 1, one task per core)."""
+        return max(1, int(self.spark.conf.get("spark.task.cpus", "1")))
 
     def map(self, fn, ranks: list) -> list:
         if not ranks:
@@ -303,6 +311,9 @@ def clean(
         t = time.monotonic()
         os.makedirs(work, exist_ok=True)
         plan_args = [*args, "--work", work]
+        if not _gives_threads(args):
+            # One task per core: each task's Rust pool gets the cores of its task, not every core.
+            plan_args += ["--threads", str(eng.task_threads())]
         if shard_bytes is not None:
             plan_args += ["--shard-bytes", str(shard_bytes)]
         manifest = json.loads(core.plan(plan_args))
@@ -342,6 +353,12 @@ def clean(
     if not keep_work:
         shutil.rmtree(work, ignore_errors=True)
     return {"report": merged, "timings": timings}
+
+
+def _gives_threads(args: list) -> bool:
+    """Whether the clean options set ``--threads``/``-j`` themselves."""
+    return any(a in ("--threads", "-j") or a.startswith("--threads=") or (a.startswith("-j") and a[2:].isdigit())
+               for a in args)
 
 
 def _size(path: str) -> int:

@@ -194,6 +194,12 @@ def test_driver_usage_errors(tmp_path, capsys):
     assert code == 2 and "unknown command" in err
 
 
+def test_threads_given_by_the_user_are_kept():
+    assert driver._gives_threads(["in", "--threads", "3"]) and driver._gives_threads(["-j4"])
+    assert driver._gives_threads(["--threads=2"]) and driver._gives_threads(["-j", "2"])
+    assert not driver._gives_threads(["in", "--min-chars", "40"])
+
+
 def test_driver_names_the_package_to_install(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "duckdb", None)  # import duckdb raises ImportError
     with pytest.raises(driver.DriverError, match="pip install duckdb"):

@@ -57,7 +57,9 @@ def test_fixtures_tree_spark_equals_single_node_and_duckdb(tmp_path, spark):
     duck = scale([src], tmp_path / "duck", engine="duckdb", shard_bytes=2000, work=str(tmp_path / "w-duck"),
                  keep_work=True)
     assert_same(duck, want)
-    assert len(json.loads((tmp_path / "w-spark" / "manifest.json").read_text())["shards"]) > 5
+    manifest = json.loads((tmp_path / "w-spark" / "manifest.json").read_text())
+    assert len(manifest["shards"]) > 5
+    assert manifest["options"][-4:-2] == ["--threads", "1"]  # one task per core: one Rust thread per task
     assert except_both_ways(tmp_path / "w-spark" / "drops", tmp_path / "w-duck" / "drops") == ([], [])
 
 
