@@ -122,7 +122,8 @@ def _core():
 
 
 def _maybe_fail(work: str, step: str, rank: int, fail: str | None) -> None:
-    if not fail or fail.split(":")[0] != step or fail.split(":")[1] not in ("*", str(rank)):
+    which, _, ranks = (fail or "").partition(":")
+    if which != step or ranks not in ("*", str(rank)):
         return
     from pyspark import TaskContext
 
