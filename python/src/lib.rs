@@ -1,6 +1,7 @@
 //! The `newsdedup._core` extension module: thin bindings over the
-//! `newsdedup` library ([`newsdedup::clean_text`] and
-//! [`newsdedup::session`]). The Python package `newsdedup` re-exports it;
+//! `newsdedup` library ([`newsdedup::clean_text`],
+//! [`newsdedup::session`], and the scale-out steps of [`newsdedup::scale`]
+//! that `newsdedup.spark` drives). The Python package `newsdedup` re-exports it;
 //! its documentation is in the docstrings and `newsdedup/__init__.pyi`.
 #![deny(missing_docs)]
 
