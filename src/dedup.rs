@@ -43,8 +43,10 @@ pub use crate::key::document_key;
 use crate::key::{Digest, Keyed};
 
 pub mod context;
+mod other_shard;
 
 pub use context::{Origin, Source, judge};
+pub use other_shard::OTHER_SHARD;
 
 /// Where a paragraph occurred: document number in corpus order (0-based)
 /// and paragraph index within the document (0-based).
@@ -225,15 +227,6 @@ pub struct Deduper {
 /// is then 0 and carries no meaning.
 pub const EARLIER_RUN: u32 = u32::MAX;
 
-/// The [`Earlier::batch`] reserved for a first occurrence in *another shard*
-/// of a scale-out run (see [`crate::scale`]) rather than in the persistent
-/// index. Its [`Earlier::doc`] is then `n << 32 | para`: the number `n` the
-/// caller gave that document (a document number this run never gives
-/// itself, see [`Earlier::other_shard`]) and the paragraph of the first
-/// occurrence in it. Such a document is judged exactly as a document of
-/// this run that first kept the key: [`Source::Run`]`(n)`.
-pub const OTHER_SHARD: u32 = u32::MAX;
-
 /// Where an earlier run first kept a key (from the persistent index): the
 /// identity of the document of its first occurrence.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -242,20 +235,6 @@ pub struct Earlier {
     pub batch: u32,
     /// That document's anchor within the batch (see [`anchor`]).
     pub doc: u64,
-}
-
-impl Earlier {
-    /// A first occurrence at paragraph `para` of document `doc` of another
-    /// shard (see [`OTHER_SHARD`]); `doc` must not be a number of a
-    /// document of this run.
-    pub fn other_shard(doc: u32, para: u32) -> Earlier {
-        Earlier { batch: OTHER_SHARD, doc: u64::from(doc) << 32 | u64::from(para) }
-    }
-
-    /// The first occurrence, when it is in another shard.
-    fn in_other_shard(self) -> Option<Occurrence> {
-        (self.batch == OTHER_SHARD).then_some(Occurrence { doc: (self.doc >> 32) as u32, para: self.doc as u32 })
-    }
 }
 
 /// What the persistent index says about one document, looked up before
@@ -307,6 +286,25 @@ impl Deduper {
     /// Nothing unless [`Deduper::record_new_firsts`] was called.
     pub fn take_new_firsts(&mut self) -> impl Iterator<Item = (u128, u64)> + '_ {
         self.fresh.iter_mut().flat_map(|f| f.drain(..))
+    }
+
+    /// True when `whole` is remembered as the key of document `doc` (its
+    /// decision found it new): a later copy of it is a duplicate of `doc`.
+    pub fn remembers(&self, whole: &Digest, doc: u32) -> bool {
+        self.docs.get(&slot(whole)) == Some(&doc)
+    }
+
+    /// Takes the next document number for a document an earlier run of this
+    /// batch decided and removed in place (a retry no longer reads it), and
+    /// remembers its whole-document key if that run did: later copies are
+    /// its duplicates, as they were then. Decides nothing and adds no key.
+    pub fn phantom(&mut self, whole: &Digest, remembered: bool) -> u32 {
+        let doc = self.next_doc;
+        self.next_doc = self.next_doc.saturating_add(1);
+        if remembered && self.rules.scope == Scope::Corpus {
+            self.docs.entry(slot(whole)).or_insert(doc);
+        }
+        doc
     }
 
     /// Number of distinct keys remembered.

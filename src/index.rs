@@ -6,7 +6,7 @@
 //! The modules: `segment` (the segment file format, validation, lookup),
 //! `writer` (k-way merge and segment writing), `manifest` (the manifest
 //! format), `merge` (commits and the size-tiering merge, crash safety),
-//! `error`, `stats`, `batch` and `journal`. Measurements are in
+//! `error`, `stats`, `batch`, `journal` and `replay`. Measurements are in
 //! `benches/INDEX.md`.
 //!
 //! # Use
@@ -39,6 +39,9 @@
 //! * `pending-XXXXXXXXXXXXXXXX.jnl` — first occurrences journaled by a run
 //!   that changes its input, for the next run of its batch (see [`Journal`]);
 //!   removed by the commit of that batch.
+//! * `replay-XXXXXXXXXXXXXXXX.rpl` — what the in-place runs of a batch
+//!   reported about the files they replaced, for its reruns (see
+//!   [`ReplayLog`]); kept for the most recently committed batches only.
 //! * `MANIFEST.tmp`, `WRITE-PROBE.tmp` — temporaries; any left by a crash are
 //!   deleted on the next open, as are segment files (exactly that name
 //!   pattern) not named in the manifest (orphans). No other file is ever
@@ -65,6 +68,7 @@ mod error;
 mod journal;
 mod manifest;
 mod merge;
+mod replay;
 mod segment;
 mod stats;
 mod writer;
@@ -72,6 +76,8 @@ mod writer;
 pub use batch::{Batch, BatchId};
 pub use journal::Journal;
 use journal::is_journal_name;
+use replay::is_replay_name;
+pub use replay::{DocFate, REPLAYS_KEPT, ReplayDoc, ReplayFile, ReplayLog, hash_bytes, hash_file};
 
 pub use error::IndexError;
 use error::{Result, corrupt, io_err};
@@ -210,8 +216,14 @@ impl Index {
             return Err(IndexError::NotADirectory { path: path.to_path_buf() });
         }
         fs::create_dir_all(path).map_err(io_err(path))?;
-        let ours =
-            |n: &String| n == "LOCK" || n == MANIFEST_TMP || n == PROBE || is_segment_name(n) || is_journal_name(n);
+        let ours = |n: &String| {
+            n == "LOCK"
+                || n == MANIFEST_TMP
+                || n == PROBE
+                || is_segment_name(n)
+                || is_journal_name(n)
+                || is_replay_name(n)
+        };
         if !path.join(MANIFEST).exists() && !Self::list_dir(path)?.iter().all(ours) {
             return Err(IndexError::Foreign { path: path.to_path_buf() });
         }

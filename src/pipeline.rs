@@ -67,6 +67,7 @@ pub mod index_run;
 mod inputs;
 mod parquet_run;
 mod records;
+mod replay;
 pub(crate) mod scaled;
 mod shard;
 mod text;
@@ -201,10 +202,11 @@ fn run_listing(cfg: &Config, budget: &Budget, roots: &[PathBuf], metas: &[fs::Me
         backups::check(&mut listing, suffix)?;
     }
     let mut decider = Decider::new(cfg, budget)?;
+    decider.start_replay(inputs::mirrored_names(roots)?);
     if let Output::InPlace { backup: Some(suffix) } = &cfg.output {
         backups::record(&listing.files, suffix)?;
     }
-    let rels: Vec<PathBuf> =
+    let mut rels: Vec<PathBuf> =
         listing.skipped.iter().map(|s| s.rel.clone()).chain(listing.files.iter().map(|f| f.rel.clone())).collect();
     for s in listing.skipped {
         if s.failure || !cfg.quiet {
@@ -215,6 +217,9 @@ fn run_listing(cfg: &Config, budget: &Budget, roots: &[PathBuf], metas: &[fs::Me
     let bar = progress_bar(cfg, listing.files.iter().map(|f| f.size).sum());
     run_files(cfg, &mut decider, &listing.files, &bar)?;
     bar.finish_and_clear();
+    // Files removed in place by an earlier run of the batch, sorting last.
+    decider.replay_before(None)?;
+    rels.append(&mut decider.replay.rels);
     let mut finished = decider.finish()?;
     finished.report.backups_left_alone = left_alone;
     finished.report.sort_rows(&rels);

@@ -138,6 +138,9 @@ pub fn unwritten_status(plan: &Plan) -> Option<&'static str> {
 }
 
 /// One row of the report: a file (tree mode) or a shard (JSONL mode).
+// Deserialize: an in-place run's rows are replayed by its retries (see
+// `crate::index::ReplayFile`), and a scale-out run's shard reports are
+// merged (`crate::scale::merge_report`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct FileRow {

@@ -171,3 +171,31 @@ fn needs_pyarrow_reads_the_output_back() {
     assert_eq!(rows[2]["score"], 3.5);
     assert_eq!(rows[0]["text"], format!("{A}\n{BOILER}\n"));
 }
+
+/// Issue 13: a retry over a Parquet shard cleaned in place reports what the
+/// first run did: b.jsonl repeats row 4 as it was (row 3 once the duplicate
+/// row 3 is gone, and cleaned), and is still named its duplicate.
+#[test]
+fn an_in_place_parquet_retry_reports_what_the_first_run_did() {
+    let t = TestDir::new();
+    fs::create_dir_all(t.join("news")).unwrap();
+    write_parquet(&t.join("news/a.parquet"));
+    let b = format!("{}\n", json!({"id": 99, "text": rows()[3].2}));
+    t.write("news/b.jsonl", &b);
+    let index = t.join("index");
+    let run = |name: &str| {
+        let (explain, report) = (t.join(&format!("{name}.explain")), t.join(&format!("{name}.json")));
+        let flags = ["--in-place", "--index", index.to_str().unwrap(), "-q", "--explain", explain.to_str().unwrap()];
+        t.clean(&t.join("news"), &[&flags[..], &["--report", report.to_str().unwrap()]].concat()).expect(0);
+        (fs::read_to_string(explain).unwrap(), read_report(&report))
+    };
+    let first = run("first");
+    assert!(first.0.contains(r#""file":"b.jsonl","line":1,"id":"99","paragraph":0"#), "{}", first.0);
+    assert!(first.0.contains(r#""first_file":"a.parquet","first_line":4,"first_id":"13""#), "{}", first.0);
+    let b_row = first.1["files"].as_array().unwrap().iter().find(|r| r["path"] == "b.jsonl").unwrap().clone();
+    assert_eq!(b_row["dropped_records"][0]["duplicate_of"], "a.parquet:4", "{b_row}");
+    // As if the run had been killed after replacing a.parquet.
+    t.write("news/b.jsonl", &b);
+    assert_eq!(run("retry"), first);
+    assert_eq!(run("again"), first);
+}

@@ -211,3 +211,30 @@ fn a_retried_document_of_repeats_still_has_its_duplicates() {
     let (retry, _) = ix.run(1, &day);
     assert_eq!(retry, first);
 }
+
+/// A document a retry no longer reads (removed in place) takes its number
+/// and, when its run remembered it, its whole-document key: a later copy is
+/// its duplicate, as in the first run. One that was not remembered (itself
+/// a duplicate) leaves the earlier document the original.
+#[test]
+fn a_phantom_document_is_the_original_of_its_copies() {
+    let mut first = Deduper::new(rules());
+    let keys = |p: &[&str]| keyed(p);
+    let a = first.decide(&keys(&[A]), &document_key(&keys(&[A])));
+    let emptied = [A, A];
+    let e = first.decide(&keys(&emptied), &document_key(&keys(&emptied)));
+    assert_eq!(e.kept(), 0);
+    assert!(first.remembers(&document_key(&keys(&emptied)), e.doc), "an emptied document is remembered");
+    let copy = first.decide(&keys(&emptied), &document_key(&keys(&emptied)));
+    assert_eq!(copy.duplicate_of, Some(e.doc));
+    assert!(!first.remembers(&document_key(&keys(&emptied)), copy.doc), "a duplicate is not");
+    // The retry: a is read, e is gone (a phantom), its copy is read.
+    let mut retry = Deduper::new(rules());
+    assert_eq!(retry.decide(&keys(&[A]), &document_key(&keys(&[A]))).doc, a.doc);
+    assert_eq!(retry.phantom(&document_key(&keys(&emptied)), true), e.doc);
+    assert_eq!(retry.decide(&keys(&emptied), &document_key(&keys(&emptied))), copy);
+    let mut forgotten = Deduper::new(rules());
+    forgotten.decide(&keys(&[A]), &document_key(&keys(&[A])));
+    forgotten.phantom(&document_key(&keys(&emptied)), false);
+    assert_eq!(forgotten.decide(&keys(&emptied), &document_key(&keys(&emptied))).duplicate_of, None);
+}

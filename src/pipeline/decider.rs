@@ -42,6 +42,8 @@ pub(super) struct Decider {
     /// Folders already rid of stale temporary files.
     pub(super) swept: std::collections::HashSet<PathBuf>,
     pub(super) report: Report,
+    /// Retries over files cleaned in place (see [`super::replay`]).
+    pub(super) replay: super::replay::Replaying,
     /// A scale-out step (see [`crate::scale`]), when this is one.
     pub(super) scaled: Option<Scaled>,
 }
@@ -106,6 +108,7 @@ impl Decider {
             index,
             swept: std::collections::HashSet::new(),
             report: Report::default(),
+            replay: Default::default(),
             scaled: None,
         })
     }
@@ -126,7 +129,15 @@ impl Decider {
 
     /// Registers an input (file or shard) and returns its number. Input
     /// and document numbers share one limit, below [`EARLIER_RUN`].
+    /// Files an earlier run removed in place that sort before `rel` are
+    /// taken again first (see [`super::replay`]).
     pub(super) fn input(&mut self, rel: &Path) -> Result<u32> {
+        self.replay_before(Some(rel))?;
+        self.register_input(rel)
+    }
+
+    /// Registers an input without looking at removed files.
+    pub(super) fn register_input(&mut self, rel: &Path) -> Result<u32> {
         let number = u32::try_from(self.inputs.len()).ok().filter(|&n| n < EARLIER_RUN);
         let number = number.ok_or(Error::TooManyDocuments { limit: u64::from(EARLIER_RUN - 1) })?;
         self.inputs.push(rel.to_string_lossy().into_owned());
@@ -210,22 +221,21 @@ impl Decider {
         if let Some(ix) = &mut self.index {
             ix.add(self.deduper.take_new_firsts());
         }
-        if self.explain.is_some() {
+        if self.explain.is_some() || self.replay.capturing() {
             self.explain(doc, &plan, history)?;
         }
         Ok(plan)
     }
 
     /// One explain line per dropped paragraph, and per spared short repeat
-    /// with `--explain-spared`.
+    /// with `--explain-spared`; also kept for the record of a file about to
+    /// be replaced in place (see [`super::replay`]). A first occurrence in a
+    /// document cleaned in place by an earlier run is named by its original
+    /// paragraph index.
     fn explain(&mut self, doc: &Document, plan: &Plan, history: Option<&History>) -> Result<()> {
-        let Some(mut out) = self.explain.take() else { return Ok(()) };
-        let written = self.explain_into(&mut out, doc, plan, history);
-        self.explain = Some(out);
-        written
-    }
-
-    fn explain_into(&self, out: &mut SideFile, doc: &Document, plan: &Plan, history: Option<&History>) -> Result<()> {
+        if self.replay.muted() {
+            return Ok(());
+        }
         let (input, line) = self.docs[plan.doc as usize];
         for (i, v) in plan.verdicts.iter().enumerate() {
             let (first, reason, kept) = match *v {
@@ -252,14 +262,18 @@ impl Decider {
                 key: doc.keys[i].digest.to_hex(),
                 first_file,
                 first_line: (first_line > 0).then_some(first_line),
-                first_paragraph: first_batch.is_none().then_some(first.para),
+                first_paragraph: first_batch.is_none().then(|| self.replay.original_para(first.doc, first.para)),
                 first_batch,
                 reason,
                 kept,
             };
-            let mut line = serde_json::to_vec(&entry).map_err(|e| Error::io(out.path(), e.into()))?;
+            let path = self.explain.as_ref().map_or(Path::new("--explain"), SideFile::path);
+            let mut line = serde_json::to_vec(&entry).map_err(|e| Error::io(path, e.into()))?;
             line.push(b'\n');
-            out.write(&line)?;
+            self.replay.capture(&line);
+            if let Some(out) = self.explain.as_mut() {
+                out.write(&line)?;
+            }
         }
         Ok(())
     }

@@ -21,9 +21,12 @@
 //!    names.
 //! 2. Documents are decided and their outputs written (each file atomically).
 //!    With `--in-place`, the first occurrences of a window are journaled
-//!    (see [`crate::index::Journal`]) before its files are replaced, so a
-//!    run killed before its commit leaves the next run of the batch able to
-//!    recognise the files it cleaned.
+//!    (see [`crate::index::Journal`]) and the files about to be replaced
+//!    recorded with their report rows and explain lines (see
+//!    [`crate::index::ReplayFile`]) before they are replaced, so a run
+//!    killed before its commit leaves the next run of the batch able to
+//!    recognise the files it cleaned, and any later run of the batch able
+//!    to report them as the first run did.
 //! 3. The explain and rejects files are renamed into place, then the report
 //!    is written and renamed into place.
 //! 4. The index commit, last: one atomic manifest rename. Nothing after it
@@ -42,7 +45,7 @@ use std::path::Path;
 use crate::config::{Config, Input, Output};
 use crate::dedup::{Earlier, History};
 use crate::error::{Error, Result};
-use crate::index::{Batch, BatchId, Entry, Index, IndexError, Journal, RunInfo};
+use crate::index::{Batch, BatchId, Entry, Index, IndexError, Journal, ReplayFile, ReplayLog, RunInfo};
 use crate::key::{Digest, Keyed};
 use crate::report::Report;
 use crate::threads::Budget;
@@ -67,6 +70,13 @@ pub struct IndexRun {
     /// files holding them are replaced, and how many of `new_keys` are.
     journal: Option<Journal>,
     journaled: usize,
+    /// What earlier `--in-place` runs of this batch recorded about the
+    /// files they replaced (see [`crate::index::ReplayFile`]), and the last
+    /// record of each path.
+    replays: Vec<ReplayFile>,
+    replayed: HashMap<Vec<u8>, usize>,
+    /// `--in-place`: where this run records the files it replaces.
+    replay_log: Option<ReplayLog>,
 }
 
 impl IndexRun {
@@ -96,7 +106,15 @@ impl IndexRun {
             Input::Paths(ps) => ps.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" "),
         };
         let in_place = matches!(cfg.output, Output::InPlace { .. });
-        Ok(Some(IndexRun::start(index, batch, label, dry_run, in_place, cfg.quiet)?))
+        let mut run = IndexRun::start(index, batch, label, dry_run, in_place, cfg.quiet)?;
+        if cfg.input != Input::Stdin {
+            run.replays = run.index.replays(&run.batch)?;
+            run.replayed = run.replays.iter().enumerate().map(|(i, f)| (f.rel.clone(), i)).collect();
+            if in_place && !dry_run {
+                run.replay_log = run.index.replay_log(&run.batch)?;
+            }
+        }
+        Ok(Some(run))
     }
 
     /// Opens (creating it if absent), locks and verifies the index at
@@ -133,7 +151,48 @@ impl IndexRun {
             pending: pending.into_iter().map(|e| (e.key, e.doc)).collect(),
             journal,
             journaled: 0,
+            replays: Vec::new(),
+            replayed: HashMap::new(),
+            replay_log: None,
         })
+    }
+
+    /// The record of a file an earlier run of this batch replaced in place
+    /// with exactly `bytes` (now read from `rel`), if any.
+    pub(super) fn replayed(&self, rel: &Path, bytes: &[u8]) -> Option<usize> {
+        let i = *self.replayed.get(rel.as_os_str().as_encoded_bytes())?;
+        let hash = self.replays[i].hash?;
+        (crate::index::hash_bytes(bytes) == hash).then_some(i)
+    }
+
+    /// [`IndexRun::replayed`] for a file read as a stream (a record shard):
+    /// hashed first, only when a record names its path.
+    pub(super) fn replayed_file(&self, rel: &Path, path: &Path) -> Option<usize> {
+        let i = *self.replayed.get(rel.as_os_str().as_encoded_bytes())?;
+        let hash = self.replays[i].hash?;
+        (crate::index::hash_file(path).ok()? == hash).then_some(i)
+    }
+
+    /// Record `i` (from [`IndexRun::replayed`] or [`IndexRun::removed`]).
+    pub(super) fn replay(&self, i: usize) -> &ReplayFile {
+        &self.replays[i]
+    }
+
+    /// The records of files an earlier run of this batch removed in place.
+    pub(super) fn removed(&self) -> Vec<usize> {
+        let mut v: Vec<usize> = self.replayed.values().copied().filter(|&i| self.replays[i].hash.is_none()).collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// True when this run records the files it replaces (`--in-place`).
+    pub(super) fn recording(&self) -> bool {
+        self.replay_log.is_some()
+    }
+
+    /// `--in-place`: where the files about to be replaced are recorded.
+    pub(super) fn replay_log(&mut self) -> Option<&mut ReplayLog> {
+        self.replay_log.as_mut()
     }
 
     /// `--in-place`: journals the first occurrences decided so far; called
@@ -219,6 +278,7 @@ impl IndexRun {
         );
         let added = new_keys.len() as u64;
         self.index.commit_in_place(new_keys, run)?;
+        self.index.prune_replays();
         self.journaled = 0;
         // The batch is now in the table (an anonymous one under a new number
         // each time: a later commit records another anonymous batch).

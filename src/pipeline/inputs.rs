@@ -25,6 +25,15 @@ fn name(root: &Path) -> Result<PathBuf> {
     named.or_else(resolved).ok_or_else(|| Error::invalid(root, "an input without a name to mirror"))
 }
 
+/// The names the files of several inputs are listed under, in input
+/// order (empty for one input).
+pub(super) fn mirrored_names(roots: &[PathBuf]) -> Result<Vec<Vec<u8>>> {
+    if roots.len() < 2 {
+        return Ok(Vec::new());
+    }
+    roots.iter().map(|r| name(r).map(|n| n.into_os_string().into_encoded_bytes())).collect()
+}
+
 /// Refuses two inputs with the same name.
 pub(super) fn check_names(roots: &[PathBuf]) -> Result<()> {
     let mut seen = HashSet::new();

@@ -88,6 +88,9 @@ pub(super) fn run(cfg: &Config, decider: &mut Decider, shard: &Shard) -> Result<
         .map_or(Compression::SNAPPY, |c| c.compression());
     let reader = builder.with_batch_size(ROWS).build().map_err(|e| invalid(shard, e.to_string()))?;
     let mut out = Out::open(cfg, shard, schema.clone(), codec)?;
+    // Cleaned in place by an earlier run of the batch: replayed (see `super::replay`).
+    let hit = decider.index.as_ref().and_then(|ix| ix.replayed_file(&shard.rel, &shard.path));
+    decider.replay_shard_begin(&shard.rel, hit)?;
     let mut state = ShardState { path: shard.path.clone(), row, next_row: 0, text_at, id_at };
     for batch in reader {
         if interrupt::requested() {
@@ -99,7 +102,7 @@ pub(super) fn run(cfg: &Config, decider: &mut Decider, shard: &Shard) -> Result<
                 // Rows before the damage are written (not in place), as for JSONL.
                 let in_place = matches!(cfg.output, Output::InPlace { .. });
                 if !in_place {
-                    state.row.stats.bytes_out = out.commit()?;
+                    state.row.stats.bytes_out = out.commit(|_, _| Ok(()))?;
                 }
                 let what = if in_place { "the shard was left as it was" } else { "the rows before it were written" };
                 let msg = format!("row {}: {e}; {what}", state.next_row + 1);
@@ -111,11 +114,18 @@ pub(super) fn run(cfg: &Config, decider: &mut Decider, shard: &Shard) -> Result<
         out.write(&cleaned)?;
     }
     decider.journal()?;
+    decider.take_removed_records(input, None)?;
     let mut row = state.row;
-    row.stats.bytes_out = out.commit()?;
+    // Before the output replaces it, in place.
     row.stats.bytes_in = fs::metadata(&shard.path).map_or(0, |m| m.len());
     row.status = if cfg.output == Output::DryRun { "dry-run" } else { "written" }.into();
-    decider.report.push(row);
+    let replayed = decider.replaying_shard().and_then(|i| decider.replayed_row(i));
+    row.stats.bytes_out = out.commit(|tmp, size| {
+        let mut recorded = row.clone();
+        recorded.stats.bytes_out = size;
+        decider.record_shard_end(tmp, &recorded)
+    })?;
+    decider.report.push(replayed.unwrap_or(row));
     Ok(())
 }
 
@@ -171,29 +181,54 @@ fn clean_batch(
     batch: &RecordBatch,
 ) -> Result<RecordBatch> {
     let column = batch.column(state.text_at);
+    // A cleaned shard's rows under their original numbers and keys.
+    let paired = decider.pair_records(batch.num_rows());
+    let originals: Vec<(Option<u64>, Option<[u8; 32]>)> = (0..batch.num_rows())
+        .map(|i| decider.paired(paired.get(i).copied().flatten()))
+        .map(|d| d.map_or((None, None), |d| (Some(d.line), d.whole)))
+        .collect();
     let ix = decider.index.as_ref();
     let docs: Vec<Option<(Document, Option<crate::dedup::History>)>> = texts(column)
         .into_par_iter()
-        .map(|t| {
+        .zip(&originals)
+        .map(|(t, (_, whole))| {
             t.map(|t| {
-                let doc = Document::prepare(t.to_owned(), &cfg.text);
+                let mut doc = Document::prepare(t.to_owned(), &cfg.text);
+                if let Some(whole) = whole {
+                    doc.whole = crate::key::Digest(*whole);
+                }
                 let h = ix.map(|ix| history(ix, &doc.keys, &doc.whole));
                 (doc, h)
             })
         })
         .collect();
     let mut plans: Vec<Option<Plan>> = Vec::with_capacity(docs.len());
+    let mut recorded = Vec::new();
+    let recording = decider.recording() && decider.replaying_shard().is_none();
     for (i, d) in docs.iter().enumerate() {
-        let line = state.next_row + i as u64 + 1;
+        let at = paired.get(i).copied().flatten();
+        decider.take_removed_records(input, at)?;
+        let line = originals.get(i).and_then(|o| o.0).unwrap_or(state.next_row + i as u64 + 1);
         let Some((doc, hist)) = d else {
+            // Passed through as it was, like a rejected line.
+            if recording {
+                recorded.push(super::replay::rejected_doc(line));
+            }
             plans.push(None);
             continue;
         };
         let id = state.id_at.and_then(|at| id_of(batch.column(at), i));
         let plan = decider.decide(input, (line, id.as_deref()), doc, hist.as_ref())?;
+        decider.replay_record_end(at, &plan);
         let mut stats = Stats::of_plan(&plan);
         let written = plan.kept() > 0 || cfg.keep_empty;
         stats.documents_written = u64::from(written && cfg.output != Output::DryRun);
+        if recording {
+            let remembered = decider.deduper.remembers(&doc.whole, plan.doc);
+            let mut rec = super::replay::replay_doc(line, doc, &plan, written, remembered);
+            rec.id = if written { None } else { id.clone() };
+            recorded.push(rec);
+        }
         if let (false, Some(status)) = (written, unwritten_status(&plan)) {
             let duplicate_of = plan.duplicate_of.map(|d| decider.doc_name(d));
             let duplicate_of_id = plan.duplicate_of.and_then(|d| decider.doc_id(d));
@@ -204,6 +239,9 @@ fn clean_batch(
         plans.push(Some(plan));
     }
     state.next_row += docs.len() as u64;
+    if recording {
+        decider.record_batch(&recorded)?;
+    }
     let rendered: Vec<Option<String>> = docs
         .par_iter()
         .zip(plans.par_iter())
@@ -266,10 +304,14 @@ impl Out {
     }
 
     /// Completes the file and gives it its name; returns its size.
-    fn commit(self) -> Result<u64> {
+    /// `before` is called with the complete temporary file and its size
+    /// just before the rename (an in-place run records what replaces the
+    /// shard, see [`crate::index::ReplayLog`]).
+    fn commit(self, before: impl FnOnce(&std::path::Path, u64) -> Result<()>) -> Result<u64> {
         let Out::File { writer, tmp, dest, like } = self else { return Ok(0) };
         writer.close().map_err(|e| Error::io(&dest, std::io::Error::other(e.to_string())))?;
         let size = fs::metadata(tmp.path()).map_or(0, |m| m.len());
+        before(tmp.path(), size)?;
         if let Some((like, backup)) = like.map(|b| *b) {
             fs::set_permissions(tmp.path(), like.permissions()).map_err(|e| Error::io(&dest, e))?;
             if let Some(suffix) = backup {

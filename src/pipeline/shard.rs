@@ -48,12 +48,22 @@ pub(super) enum Parsed {
     Rejected { line: u64, raw: Vec<u8>, error: RecordError },
 }
 
-/// Parses and prepares one line (`raw` exactly as read, without the `\n`).
-fn prepare_line(line: u64, raw: Vec<u8>, cfg: &Config, parser: &Parser, ix: Option<&IndexRun>) -> Parsed {
+/// Parses and prepares one line (`raw` exactly as read, without the `\n`);
+/// `whole`: the original whole-document key of a record cleaned in place
+/// by an earlier run (see [`super::replay`]).
+fn prepare_line(
+    (line, raw, whole): (u64, Vec<u8>, Option<[u8; 32]>),
+    cfg: &Config,
+    parser: &Parser,
+    ix: Option<&IndexRun>,
+) -> Parsed {
     let bytes = raw.len() as u64 + u64::from(parser.csv.is_none());
     match parser.parse(raw) {
         Ok((record, text, repaired)) => {
-            let doc = Document::prepare(text, &cfg.text);
+            let mut doc = Document::prepare(text, &cfg.text);
+            if let Some(whole) = whole {
+                doc.whole = crate::key::Digest(whole);
+            }
             let history = ix.map(|ix| history(ix, &doc.keys, &doc.whole));
             Parsed::Doc { line, record, doc, history, repaired, bytes }
         }
@@ -187,6 +197,13 @@ pub(super) fn run_shard(
         _ => {}
     }
     let mut out = ShardOut::open(&cfg.output, cfg.compress, &shard.path, &shard.rel, stdout)?;
+    // Cleaned in place by an earlier run of the batch (hashed whole first,
+    // only when a record names it): replayed (see `super::replay`).
+    let hit = match &decider.index {
+        Some(ix) if shard.path.as_os_str() != "-" => ix.replayed_file(&shard.rel, &shard.path),
+        _ => None,
+    };
+    decider.replay_shard_begin(&shard.rel, hit)?;
     let header = parser.header(cfg.annotate.as_deref());
     row.stats.bytes_in += parser.csv.as_ref().map_or(0, |(h, _)| h.raw.len() as u64);
     row.stats.bytes_out += header.len() as u64;
@@ -251,10 +268,12 @@ pub(super) fn run_shard(
         return Ok(());
     }
     decider.journal()?;
-    out.commit()?;
-    attributes.map_or(Ok(()), super::records::Attributes::commit)?;
+    decider.take_removed_records(input, None)?;
     row.status = if cfg.output == Output::DryRun { "dry-run" } else { "written" }.into();
-    decider.report.push(row);
+    let replayed = decider.replaying_shard().and_then(|i| decider.replayed_row(i));
+    out.commit_with(|tmp| decider.record_shard_end(tmp, &row))?;
+    attributes.map_or(Ok(()), super::records::Attributes::commit)?;
+    decider.report.push(replayed.unwrap_or(row));
     Ok(())
 }
 
@@ -283,8 +302,20 @@ fn process_batch(
     sink: &mut BatchOut<'_, '_>,
     row: &mut FileRow,
 ) -> Result<()> {
+    // A cleaned shard's records under their original line numbers (see
+    // `super::replay`; `paired` is empty for any other shard).
+    let paired = decider.pair_records(batch.len());
     let ix = decider.index.as_ref();
-    let lines: Vec<Parsed> = batch.into_par_iter().map(|(n, raw)| prepare_line(n, raw, cfg, parser, ix)).collect();
+    let lines: Vec<Parsed> = if paired.is_empty() {
+        batch.into_par_iter().map(|(n, raw)| prepare_line((n, raw, None), cfg, parser, ix)).collect()
+    } else {
+        let original = |(n, raw): (u64, Vec<u8>), at| match decider.paired(at) {
+            Some(d) => (d.line, raw, d.whole),
+            None => (n, raw, None),
+        };
+        let items: Vec<_> = batch.into_iter().zip(paired.iter().copied()).map(|(b, at)| original(b, at)).collect();
+        items.into_par_iter().map(|item| prepare_line(item, cfg, parser, ix)).collect()
+    };
     if let Some(field) = &cfg.annotate {
         for l in &lines {
             if let Parsed::Doc { line, record, .. } = l
@@ -299,16 +330,27 @@ fn process_batch(
         }
     }
     let mut plans = Vec::with_capacity(lines.len());
-    for l in &lines {
+    let mut recorded = Vec::new();
+    let recording = decider.recording() && decider.replaying_shard().is_none();
+    for (k, l) in lines.iter().enumerate() {
+        let at = paired.get(k).copied().flatten();
+        decider.take_removed_records(input, at)?;
         match l {
             Parsed::Doc { line, record, doc, history, repaired, bytes } => {
                 let id = parser.id(record);
                 let plan = decider.decide(input, (*line, id.as_deref()), doc, history.as_ref())?;
+                decider.replay_record_end(at, &plan);
                 let mut stats = Stats::of_plan(&plan);
                 stats.bytes_in = *bytes;
                 stats.inputs_repaired = u64::from(*repaired);
                 let written = cfg.annotate.is_some() || plan.kept() > 0 || cfg.keep_empty;
                 stats.documents_written = u64::from(written && cfg.output != Output::DryRun);
+                if recording {
+                    let remembered = decider.deduper.remembers(&doc.whole, plan.doc);
+                    let mut rec = super::replay::replay_doc(*line, doc, &plan, written, remembered);
+                    rec.id = if written { None } else { id.clone() };
+                    recorded.push(rec);
+                }
                 if let (false, Some(status)) = (written, unwritten_status(&plan)) {
                     let duplicate_of = plan.duplicate_of.map(|d| decider.doc_name(d));
                     let duplicate_of_id = plan.duplicate_of.and_then(|d| decider.doc_id(d));
@@ -319,6 +361,9 @@ fn process_batch(
                 plans.push(Some(plan));
             }
             Parsed::Rejected { line, raw, error } => {
+                if recording {
+                    recorded.push(super::replay::rejected_doc(*line));
+                }
                 let id = parser.id_of_raw(raw);
                 decider.reject(shard.name(), (*line, id), raw, &error.to_string(), row)?;
                 plans.push(None);
@@ -349,6 +394,9 @@ fn process_batch(
     }
     if let Some(attributes) = sink.attributes.as_mut() {
         attributes.write(parser, &lines, &plans)?;
+    }
+    if recording {
+        decider.record_batch(&recorded)?;
     }
     Ok(())
 }

@@ -8,12 +8,14 @@ use rayon::prelude::*;
 
 use super::decider::Decider;
 use super::index_run::{IndexRun, history};
+use super::replay::Recorded;
 use crate::config::{Config, Output};
 use crate::dedup::{History, Plan};
 use crate::diag::diag;
 use crate::document::Document;
 use crate::error::{Error, Result};
 use crate::interrupt;
+use crate::key::Digest;
 use crate::read::{Decoding, decode, read_limited};
 use crate::report::{FileRow, Stats, unwritten_status};
 use crate::walk::InputFile;
@@ -32,6 +34,9 @@ pub(super) struct Prepared {
     pub(super) history: Option<History>,
     pub(super) bytes_in: u64,
     pub(super) decoding: Decoding,
+    /// The record of an earlier run of the batch that replaced this file
+    /// in place with exactly these bytes (see [`super::replay`]).
+    pub(super) replayed: Option<usize>,
 }
 
 /// A prepared document with its plan.
@@ -39,6 +44,8 @@ pub(super) struct Decided {
     pub(super) prepared: Prepared,
     pub(super) plan: Plan,
     pub(super) duplicate_of: Option<String>,
+    /// Recording (`--in-place --index`): what to record before the file is replaced.
+    pub(super) record: Option<Recorded>,
 }
 
 /// Reads and prepares one file.
@@ -54,11 +61,16 @@ pub(super) fn prepare_bytes(
     ix: Option<&IndexRun>,
 ) -> Result<Prepared, Error> {
     let bytes_in = bytes.len() as u64;
+    let replayed = ix.and_then(|ix| ix.replayed(&file.rel, &bytes));
     let (text, decoding) =
         decode(bytes, cfg.encoding).map_err(|source| Error::Decode { path: file.path.clone(), cause: source })?;
-    let doc = Document::prepare(text, &cfg.text);
+    let mut doc = Document::prepare(text, &cfg.text);
+    // Cleaned in place by an earlier run: decided as the original document.
+    if let Some(whole) = ix.zip(replayed).and_then(|(ix, i)| ix.replay(i).docs.first()?.whole) {
+        doc.whole = Digest(whole);
+    }
     let history = ix.map(|ix| history(ix, &doc.keys, &doc.whole));
-    Ok(Prepared { file: file.clone(), doc, bytes_in, decoding, history })
+    Ok(Prepared { file: file.clone(), doc, bytes_in, decoding, history, replayed })
 }
 
 /// Splits the sorted file list into windows.
@@ -102,8 +114,13 @@ pub(super) fn run_text_files(
                 _ => {}
             }
         }
+        // Recording: the window is rendered, recorded, then published.
+        let rendered = if decider.recording() { Some(render_and_record(decider, &decided, cfg)?) } else { None };
         let (rows, upcoming) = rayon::join(
-            || decided.par_iter().map(|d| emit(d, cfg)).collect::<Vec<_>>(),
+            || match rendered {
+                Some(r) => decided.par_iter().zip(r).map(|(d, r)| r.and_then(|r| publish(d, cfg, r))).collect(),
+                None => decided.par_iter().map(|d| emit(d, cfg)).collect::<Vec<_>>(),
+            },
             || windows.get(i + 1).map(|w| prepare_window(w, cfg, decider.index.as_ref())),
         );
         next = upcoming;
@@ -118,6 +135,7 @@ pub(super) fn run_text_files(
                 Err(e) => return Err(e),
             };
             bar.inc(d.prepared.bytes_in);
+            let row = d.prepared.replayed.and_then(|i| decider.replayed_row(i)).unwrap_or(row);
             decider.report.push(row);
         }
         if let Some(e) = stopped {
@@ -155,9 +173,11 @@ pub(super) fn decide_window(decider: &mut Decider, window: Window) -> Result<Vec
         match item {
             Ok(p) => {
                 let input = decider.input(&p.file.rel)?;
+                decider.replay_doc_begin(p.replayed)?;
                 let plan = decider.decide(input, (0, None), &p.doc, p.history.as_ref())?;
+                let record = decider.replay_doc_end(p.replayed, &p.doc, &plan);
                 let duplicate_of = plan.duplicate_of.map(|d| decider.doc_name(d));
-                out.push(Decided { prepared: p, plan, duplicate_of });
+                out.push(Decided { prepared: p, plan, duplicate_of, record });
             }
             Err(failed) => {
                 let (file, err) = *failed;
@@ -174,6 +194,75 @@ pub(super) fn decide_window(decider: &mut Decider, window: Window) -> Result<Vec
 /// error is fatal (`Err`): the run stops, and no partial file is left.
 /// Once a stop is requested, nothing more is written (`Err(Interrupted)`).
 pub(super) fn emit(d: &Decided, cfg: &Config) -> Result<FileRow> {
+    render(d, cfg).and_then(|r| publish(d, cfg, r))
+}
+
+/// A decided file rendered: the bytes to write (`None`: nothing is written,
+/// and in place the file is removed) and its report row.
+pub(super) struct Rendered {
+    bytes: Option<Vec<u8>>,
+    row: FileRow,
+}
+
+/// What replaces a file: the SHA-256 of its new bytes, `None` when it is removed.
+type Replacement = Option<[u8; 32]>;
+
+/// Renders a window, records its files that are about to be replaced in
+/// place and changed (see [`super::replay`]), durably, and returns the
+/// renderings to publish.
+fn render_and_record(decider: &mut Decider, decided: &[Decided], cfg: &Config) -> Result<Vec<Result<Rendered>>> {
+    // Rendered, and the SHA-256 of what replaces each changed file.
+    let rendered: Vec<(Result<Rendered>, Option<Replacement>)> = decided
+        .par_iter()
+        .map(|d| {
+            let r = render(d, cfg);
+            let p = &d.prepared;
+            let plain = p.decoding.first_invalid.is_none() && !p.decoding.utf16;
+            let hash = match &r {
+                // Unchanged: a rerun reads what this run read.
+                Ok(r) if plain && r.bytes.as_deref() == Some(p.doc.original.as_bytes()) => None,
+                Ok(r) if d.record.is_some() => Some(r.bytes.as_deref().map(crate::index::hash_bytes)),
+                _ => None,
+            };
+            (r, hash)
+        })
+        .collect();
+    let mut records = Vec::new();
+    for (d, (r, hash)) in decided.iter().zip(&rendered) {
+        if let (Some(rec), Ok(r), Some(hash)) = (&d.record, r, hash) {
+            records.push((d.prepared.file.rel.as_path(), rec, *hash, &r.row));
+        }
+    }
+    decider.record_files(records)?;
+    Ok(rendered.into_iter().map(|(r, _)| r).collect())
+}
+
+/// Writes (or, in place, removes) a rendered file; returns its row.
+pub(super) fn publish(d: &Decided, cfg: &Config, r: Rendered) -> Result<FileRow> {
+    if interrupt::requested() {
+        return Err(Error::Interrupted);
+    }
+    let p = &d.prepared;
+    if r.bytes.is_none()
+        && let Output::InPlace { backup } = &cfg.output
+    {
+        // Cleaning in place: a file with nothing left goes away (or becomes
+        // its backup), as it would be absent from a mirrored --out tree.
+        remove_in_place(&p.file.path, backup.as_deref())?;
+    }
+    if let Some(bytes) = &r.bytes {
+        match &cfg.output {
+            Output::Dir(out) => write_atomic(&out.join(&p.file.rel), bytes, None)?,
+            Output::InPlace { backup } => replace_in_place(&p.file.path, bytes, backup.as_deref())?,
+            Output::Stdout => write_stdout(bytes)?,
+            Output::DryRun => {}
+        }
+    }
+    Ok(r.row)
+}
+
+/// Renders one decided file (see [`Rendered`]).
+pub(super) fn render(d: &Decided, cfg: &Config) -> Result<Rendered> {
     if interrupt::requested() {
         return Err(Error::Interrupted);
     }
@@ -187,26 +276,15 @@ pub(super) fn emit(d: &Decided, cfg: &Config) -> Result<FileRow> {
         (None, Output::DryRun) => "dry-run",
         (None, _) => "written",
     };
-    if unwritten.is_some()
-        && let Output::InPlace { backup } = &cfg.output
-    {
-        // Cleaning in place: a file with nothing left goes away (or becomes
-        // its backup), as it would be absent from a mirrored --out tree.
-        remove_in_place(&p.file.path, backup.as_deref())?;
-    }
+    let mut out = None;
     if unwritten.is_none() {
         let mut bytes = Vec::with_capacity(p.doc.original.len());
         p.doc.render_into(&d.plan.verdicts, cfg.emit, &mut bytes);
         stats.bytes_out = bytes.len() as u64;
-        match &cfg.output {
-            Output::Dir(out) => write_atomic(&out.join(&p.file.rel), &bytes, None)?,
-            Output::InPlace { backup } => replace_in_place(&p.file.path, &bytes, backup.as_deref())?,
-            Output::Stdout => write_stdout(&bytes)?,
-            Output::DryRun => {}
-        }
         stats.documents_written = u64::from(cfg.output != Output::DryRun);
+        out = Some(bytes);
     }
-    Ok(FileRow {
+    let row = FileRow {
         path: p.file.rel.to_string_lossy().into_owned(),
         status: status.into(),
         duplicate_of: d.duplicate_of.clone(),
@@ -214,7 +292,8 @@ pub(super) fn emit(d: &Decided, cfg: &Config) -> Result<FileRow> {
         repaired_at: p.decoding.first_invalid,
         stats,
         ..FileRow::default()
-    })
+    };
+    Ok(Rendered { bytes: out, row })
 }
 
 #[cfg(test)]

@@ -88,9 +88,17 @@ impl<'a> ShardOut<'a> {
     /// Completes the output: a file is renamed into place (in place, with
     /// the original's permissions, after its backup is made).
     pub fn commit(self) -> Result<()> {
+        self.commit_with(|_| Ok(()))
+    }
+
+    /// [`ShardOut::commit`], calling `before` with the complete temporary
+    /// file's path just before it is renamed into place (an in-place run
+    /// records what replaces the shard, see [`crate::index::ReplayLog`]).
+    pub fn commit_with(self, before: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
         if let ShardOut::File { sink, tmp, dest, in_place } = self {
             let file = sink.finish().map_err(|e| Error::io(&dest, e))?;
             drop(file);
+            before(tmp.path())?;
             if let Some(InPlace { like, backup }) = in_place.map(|b| *b) {
                 fs::set_permissions(tmp.path(), like.permissions()).map_err(|e| Error::io(&dest, e))?;
                 if let Some(suffix) = backup {
