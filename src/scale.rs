@@ -147,6 +147,13 @@ pub fn apply(work: &Path, rank: u32, out: &Path) -> Result<String> {
     }
     cfg.explain = Some(manifest::part(work, "explain", rank, "jsonl"));
     cfg.rejects = Some(manifest::part(work, "rejects", rank, "jsonl"));
+    let all_drops = work.join("drops");
+    if !all_drops.is_dir() {
+        // Without it, apply would keep every repeat of another shard.
+        let msg =
+            "no drop list: run the decide step first (it writes this folder, empty when no shard repeats another)";
+        return Err(Error::invalid(&all_drops, msg));
+    }
     let history = drops::DropHistory::read(&manifest::drops_dir(work, rank), rank, cfg.rules.scope == Scope::Document)?;
     let outcome = scaled::run(&cfg, &files, Scaled::Apply(Box::new(history), Vec::new()))?;
     let newkeys = manifest::part(work, "newkeys", rank, "parquet");

@@ -236,10 +236,11 @@ fn generated_jsonl_shards_distributed_equal_single_node() {
         let drops = t.join("work-d/drops");
         assert!(fs::read_dir(&drops).expect("drops").count() >= 2, "cross-shard drops in several shards");
         fs::remove_dir_all(&drops).expect("rm drops");
+        fs::create_dir(&drops).expect("an empty drop list");
         let m = scale::Manifest::read(&t.join("work-d")).expect("manifest");
         let last = m.shards.last().expect("shards");
         assert_eq!(last.files, ["e.jsonl"]);
-        scale::apply(&t.join("work-d"), last.rank, &t.join("out-x")).expect("apply without drops");
+        scale::apply(&t.join("work-d"), last.rank, &t.join("out-x")).expect("apply with an empty drop list");
         let without = snapshot(&t.join("out-x"));
         assert!(without.contains_key(Path::new("e.jsonl")));
         assert_ne!(without.get(Path::new("e.jsonl")), b.tree.get(Path::new("e.jsonl")));

@@ -11,7 +11,9 @@ The same engine as the ``newsdedup`` command, compiled into this package:
   as a run of that batch (``--index PATH --batch NAME``: a rerun of a batch
   is a retry and keeps what the batch kept);
 * :mod:`newsdedup.datatrove` holds datatrove pipeline steps (datatrove is an
-  optional dependency).
+  optional dependency);
+* :mod:`newsdedup.spark` is the scale-out driver (console script
+  ``newsdedup-spark``): the same result on Apache Spark or DuckDB.
 
 Options take the CLI's flag values: ``split`` ("auto", "line", "blank"),
 ``quotes`` ("fold", "keep"), ``key`` ("exact", "loose"), ``min_chars``

@@ -156,3 +156,36 @@ class Deduper:
     @property
     def is_retry(self) -> bool:
         """True when the index held a committed run of this batch at open (or last commit)."""
+
+# Scale-out steps (newsdedup.spark drives them; README "Scale-out"). Each
+# releases the GIL and returns a one-line JSON summary.
+
+def plan(args: List[str]) -> str:
+    """``newsdedup plan ARGS...``: ``args`` are the inputs and ``newsdedup clean``
+    options plus ``--work DIR`` (and ``--shard-bytes N``); writes and returns
+    the manifest (JSON)."""
+
+def keys(work: Union[str, os.PathLike], rank: int) -> str:
+    """Writes ``WORK/keys`` and ``WORK/docs`` parts of shard ``rank``;
+    returns ``{"rank", "documents", "rows", "bytes"}``."""
+
+def apply(work: Union[str, os.PathLike], rank: int, out: Union[str, os.PathLike]) -> str:
+    """Cleans shard ``rank`` with its drop list into ``out``; writes its explain,
+    rejects, report and new-keys parts; returns ``{"rank", "documents",
+    "paragraphs_in", "paragraphs_kept", "bytes_in", "bytes_out", "new_keys"}``."""
+
+def merge_report(
+    work: Union[str, os.PathLike],
+    report: Optional[Union[str, os.PathLike]] = None,
+    explain: Optional[Union[str, os.PathLike]] = None,
+    rejects: Optional[Union[str, os.PathLike]] = None,
+) -> str:
+    """Concatenates the shards' parts in rank order into the files given
+    (atomically); returns the report (the JSON of ``newsdedup clean --report``)."""
+
+def index_export(index: Union[str, os.PathLike], cluster: Union[str, os.PathLike]) -> str:
+    """Converts a single-node index into a cluster index folder (same batches,
+    names and anchors); returns a summary."""
+
+def index_import(cluster: Union[str, os.PathLike], index: Union[str, os.PathLike]) -> str:
+    """Converts a cluster index folder into a single-node index; returns a summary."""

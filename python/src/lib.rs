@@ -1,6 +1,7 @@
 //! The `newsdedup._core` extension module: thin bindings over the
-//! `newsdedup` library ([`newsdedup::clean_text`] and
-//! [`newsdedup::session`]). The Python package `newsdedup` re-exports it;
+//! `newsdedup` library ([`newsdedup::clean_text`],
+//! [`newsdedup::session`], and the scale-out steps of [`newsdedup::scale`]
+//! that `newsdedup.spark` drives). The Python package `newsdedup` re-exports it;
 //! its documentation is in the docstrings and `newsdedup/__init__.pyi`.
 #![deny(missing_docs)]
 
@@ -14,6 +15,7 @@ mod args;
 mod deduper;
 mod errors;
 mod result;
+mod scale;
 
 use args::{OptionArgs, raw};
 
@@ -54,6 +56,7 @@ fn read_text(py: Python<'_>, path: PathBuf, encoding: &str) -> PyResult<String> 
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(clean_text, m)?)?;
     m.add_function(wrap_pyfunction!(read_text, m)?)?;
+    scale::register(m)?;
     m.add_class::<deduper::Deduper>()?;
     m.add_class::<result::CleanResult>()?;
     m.add_class::<result::Paragraph>()?;

@@ -51,3 +51,31 @@ def tree_files(root: Path):
     """Files under root in the CLI's corpus order (relative path, byte-wise)."""
     files = [p for p in root.rglob("*") if p.is_file()]
     return sorted(files, key=lambda p: os.fsencode(p.relative_to(root)))
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local SparkSession for every scale-out test: local[2,4] (2 cores; a
+    failed task is retried up to 4 times), no UI, few shuffle partitions, the
+    executors running this Python (where newsdedup is installed)."""
+    pyspark = pytest.importorskip("pyspark", reason="PySpark is not installed (pip install 'pyspark>=4')")
+    import shutil
+
+    if not os.environ.get("JAVA_HOME") and shutil.which("java") is None:
+        pytest.skip("Java is not installed (apt-get install openjdk-17-jre-headless)")
+    assert int(pyspark.__version__.split(".")[0]) >= 4, pyspark.__version__
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[2,4]")
+        .appName("newsdedup-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.default.parallelism", "2")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()

@@ -113,8 +113,10 @@ impl Manifest {
     /// The shard of rank `rank`; an error names the manifest.
     pub fn shard(&self, work: &Path, rank: u32) -> Result<&ShardEntry> {
         self.shards.get(rank as usize).ok_or_else(|| {
-            let msg =
-                format!("no shard {rank}: the manifest has {} (ranks 0..{})", self.shards.len(), self.shards.len());
+            let msg = match self.shards.len() {
+                0 => format!("no shard {rank}: the manifest has no shards"),
+                n => format!("no shard {rank}: the manifest has {n} (ranks 0 to {})", n - 1),
+            };
             Error::invalid(&manifest_path(work), msg)
         })
     }

@@ -157,3 +157,16 @@ fn needs_corpora_bbc_news_distributed_equals_single_node() {
     let b = distributed(&t, &[&bbc], &flags, 256 << 10, None, "d");
     assert_same(&a, &b, "bbc-news");
 }
+
+#[test]
+fn apply_before_the_decide_step_is_an_error_not_a_run_without_drops() {
+    let t = TestDir::new();
+    let work = planned(&t);
+    scale::keys(&work, 0).expect("keys");
+    let err = scale::apply(&work, 0, &t.join("out")).expect_err("no drops folder");
+    assert!(err.to_string().contains("drops: no drop list: run the decide step first"), "{err}");
+    assert!(!t.join("out").exists(), "nothing written before the decide step");
+    // An empty drops folder is a decide step that found no repeat across shards.
+    fs::create_dir_all(work.join("drops")).expect("drops");
+    scale::apply(&work, 0, &t.join("out")).expect("apply");
+}

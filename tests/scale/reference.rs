@@ -132,6 +132,8 @@ pub fn decide(work: &Path, index: Option<&Path>) -> usize {
     }
     let drops = work.join("drops");
     let _ = fs::remove_dir_all(&drops);
+    // The decide step's folder exists even when no shard has a drop.
+    fs::create_dir_all(&drops).expect("drops dir");
     let mut total = 0;
     for (shard, mut list) in by_shard {
         total += list.len();

@@ -1,0 +1,166 @@
+"""The cluster index (scale-out contract v1, section 6): a folder of Parquet
+key batches that successive driver runs append to.
+
+```
+INDEX/manifest.json          {"contract": 1, "batches": [{"seq", "name", "file", "keys"}, ...]}
+INDEX/batch-000000.parquet   k_hi, k_lo, anchor (INT64): the keys first kept by that batch
+```
+
+A run belongs to a batch (``--batch NAME``, by default the canonical
+absolute input paths, NUL-separated, as the single-node ``--index`` names
+it). The decide step reads the batches listed before the run's own: a new
+batch reads them all and gets the next ``seq``; a rerun of a listed batch is a
+retry and reads only the batches before it, so it reproduces the first run.
+The driver commits last: the batch file is written under a temporary name
+and renamed, then ``manifest.json`` is rewritten the same way; a run killed
+before the manifest rename leaves the index as it was (a stray batch file is
+overwritten by the next commit of that ``seq``).
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+from dataclasses import dataclass
+
+CONTRACT = 1
+
+
+class ClusterIndexError(Exception):
+    """A cluster index folder that cannot be read or written; names the path."""
+
+
+class Lock:
+    """``INDEX/LOCK``, held (``flock``) from the plan to the commit so that two
+    drivers never append to one index at once; the kernel releases it when
+    the process dies, so a killed run leaves no stale lock."""
+
+    def __init__(self, root: str):
+        import fcntl
+
+        os.makedirs(root, exist_ok=True)
+        self.path = os.path.join(root, "LOCK")
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(self.fd)
+            raise ClusterIndexError(f"{self.path}: the cluster index is in use by another run") from None
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+@dataclass
+class Plan:
+    """What a run reads from and writes to the cluster index."""
+
+    root: str
+    name: str
+    seq: int
+    retry: bool
+    earlier: list  # (seq, name, absolute path of the batch file)
+    lock: "Lock | None" = None
+
+    def release(self) -> None:
+        """Releases the index lock (at the end of the run, committed or not)."""
+        if self.lock is not None:
+            self.lock.release()
+
+
+def _manifest_path(root: str) -> str:
+    return os.path.join(root, "manifest.json")
+
+
+def read_manifest(root: str) -> dict:
+    """The manifest of the index at ``root`` (an empty one for a new index)."""
+    path = _manifest_path(root)
+    if not os.path.exists(path):
+        if os.path.isdir(root) and any(n.endswith(".parquet") for n in os.listdir(root)):
+            raise ClusterIndexError(f"{path}: missing, but the folder holds batch files: not a cluster index")
+        return {"contract": CONTRACT, "batches": []}
+    try:
+        with open(path, encoding="utf-8") as f:
+            manifest = json.load(f)
+    except (OSError, ValueError) as e:
+        raise ClusterIndexError(f"{path}: cannot read the cluster index manifest: {e}") from e
+    if manifest.get("contract") != CONTRACT:
+        raise ClusterIndexError(
+            f"{path}: cluster index contract {manifest.get('contract')!r}, this driver reads {CONTRACT}"
+        )
+    for b in manifest.get("batches", []):
+        file = os.path.join(root, b["file"])
+        if not os.path.isfile(file):
+            raise ClusterIndexError(f"{file}: batch {b['seq']} listed in the manifest is missing")
+    return manifest
+
+
+def plan(root: str, name: str) -> Plan:
+    """The batches the decide step of batch ``name`` reads, and its ``seq``."""
+    if os.path.exists(root) and not os.path.isdir(root):
+        raise ClusterIndexError(f"{root}: not a folder (a cluster index is a folder)")
+    if os.path.isfile(os.path.join(root, "MANIFEST")) or glob.glob(os.path.join(root, "seg-*.ndx")):
+        raise ClusterIndexError(
+            f"{root}: this is a single-node index; convert it with `newsdedup index export {root} CLUSTER_DIR`"
+        )
+    lock = Lock(root)
+    try:
+        batches = read_manifest(root)["batches"]
+    except ClusterIndexError:
+        lock.release()
+        raise
+    listed = [b for b in batches if b["name"] == name]
+    seq = listed[0]["seq"] if listed else len(batches)
+    earlier = [(b["seq"], b["name"], os.path.abspath(os.path.join(root, b["file"]))) for b in batches if b["seq"] < seq]
+    return Plan(root=root, name=name, seq=seq, retry=bool(listed), earlier=earlier, lock=lock)
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def commit(p: Plan, work: str) -> dict:
+    """Appends the union of ``WORK/newkeys/part-*.parquet`` (in rank order)
+    as batch ``p.seq``; a retry of a listed batch changes nothing. Streams the
+    parts, so the driver never holds the keys in memory."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    manifest = read_manifest(p.root)
+    if p.retry:
+        return {"batch": p.name, "seq": p.seq, "keys": None, "retry": True}
+    if len(manifest["batches"]) != p.seq:
+        raise ClusterIndexError(f"{_manifest_path(p.root)}: changed during the run (another run committed a batch)")
+    os.makedirs(p.root, exist_ok=True)
+    file = f"batch-{p.seq:06d}.parquet"
+    final = os.path.join(p.root, file)
+    tmp = final + ".tmp"
+    schema = pa.schema([("k_hi", pa.int64()), ("k_lo", pa.int64()), ("anchor", pa.int64())])
+    parts = sorted(glob.glob(os.path.join(work, "newkeys", "part-*.parquet")))
+    keys = 0
+    with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+        for part in parts:
+            for batch in pq.ParquetFile(part).iter_batches(columns=["k_hi", "k_lo", "anchor"]):
+                table = pa.Table.from_batches([batch]).cast(schema)
+                writer.write_table(table)
+                keys += table.num_rows
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.rename(tmp, final)
+    manifest["batches"].append({"seq": p.seq, "name": p.name, "file": file, "keys": keys})
+    mtmp = _manifest_path(p.root) + ".tmp"
+    with open(mtmp, "w", encoding="utf-8") as f:
+        json.dump(manifest, f, indent=2)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.rename(mtmp, _manifest_path(p.root))
+    _fsync_dir(p.root)
+    return {"batch": p.name, "seq": p.seq, "keys": keys, "retry": False}

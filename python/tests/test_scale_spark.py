@@ -1,0 +1,189 @@
+"""The scale-out driver against the single-node CLI (issue 16): the output
+tree, explain file, rejects and report (minus elapsed_seconds, mb_per_second,
+threads) byte-identical, on Spark local[2] and on DuckDB; the drop lists of
+both engines equal; day 1 then day 2 with the cluster index equal to the
+single-node days with --index; a task whose first attempt fails gives the
+clean run's result. The Spark runs share one session (conftest.spark) and are
+kept few: each costs a few seconds of JVM work."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, cli_path
+from scale_util import BBC, assert_same, except_both_ways, fixtures_tree, jsonl_shards, scale, single_node
+
+pytest.importorskip("duckdb", reason="duckdb is not installed (pip install duckdb)")
+pytest.importorskip("pyarrow", reason="pyarrow is not installed (pip install pyarrow)")
+
+FIXTURES = REPO / "fixtures"
+CASES = sorted(p.name for p in FIXTURES.iterdir() if (p / "input").is_dir())
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    """Generated JSONL shards (some .gz) with cross-shard repeats, doubled
+    articles, exact duplicates and a damaged record, plus a text tree."""
+    root = tmp_path_factory.mktemp("gen")
+    subprocess.run([sys.executable, str(REPO / "benches" / "gencorpus.py"), str(root / "src"), "--mb", "1",
+                    "--seed", "16"], check=True, capture_output=True)
+    jsonl_shards(root / "src" / "big.jsonl", root / "shards", shards=6, seed=16)
+    return root
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_every_fixture_duckdb_equals_single_node(case, tmp_path):
+    # Every file its own shard (--shard-bytes 1): every repeat across files
+    # goes through the drop list.
+    emit = ["--emit", "original"] if case == "emit-original" else []
+    src = FIXTURES / case / "input"
+    want = single_node([src], tmp_path / "want", *emit)
+    got = scale([src], tmp_path / "got", *emit, engine="duckdb", shard_bytes=1)
+    assert_same(got, want)
+    assert got["tree"] == {str(p.relative_to(FIXTURES / case / "expected")): p.read_bytes()
+                           for p in (FIXTURES / case / "expected").rglob("*") if p.is_file()}
+
+
+def test_fixtures_tree_spark_equals_single_node_and_duckdb(tmp_path, spark):
+    src = fixtures_tree(tmp_path / "fixtures")
+    want = single_node([src], tmp_path / "want")
+    got = scale([src], tmp_path / "spark", engine="spark", spark=spark, shard_bytes=2000,
+                work=str(tmp_path / "w-spark"), keep_work=True)
+    assert_same(got, want)
+    duck = scale([src], tmp_path / "duck", engine="duckdb", shard_bytes=2000, work=str(tmp_path / "w-duck"),
+                 keep_work=True)
+    assert_same(duck, want)
+    manifest = json.loads((tmp_path / "w-spark" / "manifest.json").read_text())
+    assert len(manifest["shards"]) > 5
+    assert manifest["options"][-4:-2] == ["--threads", "1"]  # one task per core: one Rust thread per task
+    assert except_both_ways(tmp_path / "w-spark" / "drops", tmp_path / "w-duck" / "drops") == ([], [])
+
+
+def test_generated_jsonl_shards_spark_and_duckdb_equal_single_node(generated, tmp_path, spark):
+    src = generated / "shards"
+    opts = ["--id-field", "id"]
+    want = single_node([src], tmp_path / "want", *opts)
+    assert b"across-documents" in want["explain"] and b"duplicate-document" in want["explain"]
+    assert json.loads(want["report"])["totals"]["records_rejected"] == 1
+    got = scale([src], tmp_path / "spark", *opts, engine="spark", spark=spark, work=str(tmp_path / "w-spark"),
+                keep_work=True)
+    assert_same(got, want)
+    duck = scale([src], tmp_path / "duck", *opts, engine="duckdb", work=str(tmp_path / "w-duck"), keep_work=True)
+    assert_same(duck, want)
+    a_not_b, b_not_a = except_both_ways(tmp_path / "w-spark" / "drops", tmp_path / "w-duck" / "drops")
+    assert (a_not_b, b_not_a) == ([], [])
+    # The drop list is not trivially empty: the shards repeat each other.
+    assert any((tmp_path / "w-duck" / "drops").rglob("*.parquet"))
+
+
+def test_generated_text_tree_duckdb_equals_single_node(generated, tmp_path):
+    src = generated / "src" / "tree"
+    want = single_node([src], tmp_path / "want")
+    got = scale([src], tmp_path / "got", engine="duckdb", shard_bytes=64 * 1024)
+    assert_same(got, want)
+
+
+@pytest.mark.skipif(not BBC.is_dir(), reason="../shared/corpora/bbc-news is absent")
+def test_bbc_spark_equals_single_node(tmp_path, spark):
+    want = single_node([BBC], tmp_path / "want")
+    got = scale([BBC], tmp_path / "got", engine="spark", spark=spark, shard_bytes=256 * 1024)
+    assert_same(got, want)
+
+
+def split_days(src, root):
+    """Day 1 and day 2 as two folders: the shards in two halves."""
+    files = sorted(p for p in src.iterdir() if p.is_file())
+    for day, part in (("day1", files[: len(files) // 2]), ("day2", files[len(files) // 2:])):
+        (root / day).mkdir(parents=True)
+        for p in part:
+            shutil.copy(p, root / day / p.name)
+    return root / "day1", root / "day2"
+
+
+def test_days_with_the_cluster_index_equal_single_node_days(generated, tmp_path, spark):
+    day1, day2 = split_days(generated / "shards", tmp_path / "in")
+    single_ix = tmp_path / "single-ix"
+    want1 = single_node([day1], tmp_path / "want1", index=single_ix)
+    want2 = single_node([day2], tmp_path / "want2", index=single_ix)
+    cluster = str(tmp_path / "cluster-ix")
+    got1 = scale([day1], tmp_path / "got1", engine="duckdb", index=cluster)
+    got2 = scale([day2], tmp_path / "got2", engine="spark", spark=spark, index=cluster)
+    assert_same(got1, want1)
+    assert_same(got2, want2)
+    assert b'"first_batch"' in want2["explain"]  # day 2 does drop what day 1 kept
+    # A retry of day 2 (a listed batch) reproduces day 2.
+    again = scale([day2], tmp_path / "again2", engine="duckdb", index=cluster)
+    assert_same(again, want2)
+    manifest = json.loads((tmp_path / "cluster-ix" / "manifest.json").read_text())
+    assert [b["name"] for b in manifest["batches"]] == [os.path.realpath(day1), os.path.realpath(day2)]
+    # One run over both days keeps the same text.
+    both = scale([day1, day2], tmp_path / "both", engine="duckdb")
+    days = {f"day1/{k}": v for k, v in got1["tree"].items()} | {f"day2/{k}": v for k, v in got2["tree"].items()}
+    assert both["tree"] == days
+
+
+def test_index_export_then_cluster_day2_equals_single_node_day2(generated, tmp_path):
+    from newsdedup import _core
+
+    day1, day2 = split_days(generated / "shards", tmp_path / "in")
+    single_ix = tmp_path / "single-ix"
+    single_node([day1], tmp_path / "want1", index=single_ix)
+    shutil.copytree(single_ix, tmp_path / "single-ix-day1")
+    want2 = single_node([day2], tmp_path / "want2", index=single_ix)
+    cluster = tmp_path / "cluster-ix"
+    _core.index_export(str(tmp_path / "single-ix-day1"), str(cluster))
+    got2 = scale([day2], tmp_path / "got2", engine="duckdb", index=str(cluster))
+    assert_same(got2, want2)
+    # And back: the cluster index after day 2, imported, answers as the single-node one.
+    back = tmp_path / "back-ix"
+    _core.index_import(str(cluster), str(back))
+    day3 = tmp_path / "in" / "day3"
+    shutil.copytree(day2, day3)
+    assert_same(single_node([day3], tmp_path / "via-back", index=back),
+                single_node([day3], tmp_path / "via-single", index=single_ix))
+
+
+def test_a_failed_first_attempt_equals_a_clean_run(generated, tmp_path, spark, monkeypatch):
+    from newsdedup import spark as driver
+
+    src = generated / "shards"
+    clean = scale([src], tmp_path / "clean", engine="spark", spark=spark)
+    monkeypatch.setenv(driver.FAIL_ENV, "apply:1")
+    work = tmp_path / "w-apply"
+    retried = scale([src], tmp_path / "apply", engine="spark", spark=spark, work=str(work), keep_work=True)
+    assert (work / "injected-apply-000001").exists()  # the first attempt did fail
+    assert_same(retried, clean)
+    monkeypatch.setenv(driver.FAIL_ENV, "keys:*")
+    work = tmp_path / "w-keys"
+    retried = scale([src], tmp_path / "keys", engine="spark", spark=spark, work=str(work), keep_work=True)
+    assert (work / "injected-keys-000000").exists() and (work / "injected-keys-000002").exists()
+    assert_same(retried, clean)
+
+
+def test_missing_input_is_a_clear_error(tmp_path, capsys):
+    from newsdedup import spark as driver
+
+    code = driver.main(["clean", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o"), "--engine", "duckdb"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert str(tmp_path / "nowhere") in err
+
+
+def test_console_script_runs(generated, tmp_path):
+    script = os.path.join(os.path.dirname(sys.executable), "newsdedup-spark")
+    src = generated / "shards"
+    want = single_node([src], tmp_path / "want")
+    cli_code = subprocess.run([str(cli_path()), "clean", str(src), "--out", str(tmp_path / "cli"), "-q"]).returncode
+    done = subprocess.run([script, "clean", str(src), "--out", str(tmp_path / "got"), "--engine", "duckdb",
+                           "--report", str(tmp_path / "got.side-report.json")], capture_output=True)
+    # 1 as the CLI: the corpus holds a damaged record (rejected, reported).
+    assert done.returncode == cli_code == 1, done.stderr.decode()
+    assert done.stdout == b""  # stdout is data only
+    assert b"newsdedup-spark:" in done.stderr
+    got = {str(p.relative_to(tmp_path / "got")): p.read_bytes() for p in (tmp_path / "got").rglob("*") if p.is_file()}
+    assert got == want["tree"]
+    assert not (tmp_path / "got.newsdedup-work").exists()  # the working folder is removed
