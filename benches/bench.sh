@@ -25,24 +25,16 @@
 # reason, wait a few minutes between two invocations of this script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/common.sh
 
 MB=${1:-200}
 SEED=${SEED:-1}
 REPS=${REPS:-3}
 DIR=${BENCH_DIR:-target/bench/${MB}mb-s${SEED}}
-if [[ -z "${NEWSDEDUP:-}" ]]; then
-    cargo build --release --quiet
-    NEWSDEDUP=target/release/newsdedup
-fi
-BIN=$(realpath "$NEWSDEDUP")
-TIME=/usr/bin/time
-[[ -x $TIME ]] || { echo "bench.sh: needs GNU time at /usr/bin/time (apt-get install time)" >&2; exit 2; }
+bench_binary
+need_gnu_time bench.sh
 
-if [[ ! -f $DIR/.complete ]]; then
-    rm -rf "$DIR"
-    python3 benches/gencorpus.py "$DIR" --mb "$MB" --seed "$SEED"
-    touch "$DIR/.complete"
-fi
+bench_corpus "$DIR" "$MB" "$SEED"
 TREE=$DIR/tree ALL=$DIR/all.txt JSONL=$DIR/big.jsonl OUT=$DIR/out-$$
 trap 'rm -rf "$OUT"' EXIT
 mkdir -p "$OUT"

@@ -11,6 +11,7 @@
 # warm runs each (default 3; SEED default 1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/common.sh
 
 MB=${1:-200}
 SEED=${SEED:-1}
@@ -23,11 +24,7 @@ if [[ ! -x $VENV/bin/python ]]; then
     python3 -m venv "$VENV"
 fi
 "$VENV/bin/pip" install --quiet --disable-pip-version-check --force-reinstall --no-deps ./python
-if [[ ! -f $DIR/.complete ]]; then
-    rm -rf "$DIR"
-    python3 benches/gencorpus.py "$DIR" --mb "$MB" --seed "$SEED"
-    touch "$DIR/.complete"
-fi
+bench_corpus "$DIR" "$MB" "$SEED"
 cat "$DIR/big.jsonl" >/dev/null
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, Linux $(uname -r)"
 "$VENV/bin/python" benches/python_bench.py "$DIR/big.jsonl" target/release/newsdedup --reps "$REPS"

@@ -26,23 +26,15 @@
 # target/bench/<size>mb-s<seed>), NEWSDEDUP (binary; default: cargo build --release).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/common.sh
 
 MB=${1:-100}
 SEED=${SEED:-1}
 REPS=${REPS:-3}
 DIR=${BENCH_DIR:-target/bench/${MB}mb-s${SEED}}
-if [[ -z "${NEWSDEDUP:-}" ]]; then
-    cargo build --release --quiet
-    NEWSDEDUP=target/release/newsdedup
-fi
-BIN=$(realpath "$NEWSDEDUP")
-TIME=/usr/bin/time
-[[ -x $TIME ]] || { echo "scale.sh: needs GNU time at /usr/bin/time (apt-get install time)" >&2; exit 2; }
-if [[ ! -f $DIR/.complete ]]; then
-    rm -rf "$DIR"
-    python3 benches/gencorpus.py "$DIR" --mb "$MB" --seed "$SEED"
-    touch "$DIR/.complete"
-fi
+bench_binary
+need_gnu_time scale.sh
+bench_corpus "$DIR" "$MB" "$SEED"
 OUT=$DIR/scale-$$
 trap 'rm -rf "$OUT"' EXIT
 mkdir -p "$OUT"
@@ -70,6 +62,7 @@ row() { # NAME INPUT
     shards=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["shards"]))' "$OUT/plan.json")
     clean=$(cpu "'$BIN' clean '$input' --out \"\$O\" --threads 1 --quiet")
     keys=$(cpu "for ((r = 0; r < $shards; r++)); do '$BIN' keys --work '$work' --shard \$r; done")
+    mkdir -p "$work/drops" # an empty drop list: what decide writes when no shard repeats another
     apply=$(cpu "for ((r = 0; r < $shards; r++)); do '$BIN' apply --work '$work' --shard \$r --out \"\$O\"; done")
     rows=$(for ((r = 0; r < shards; r++)); do "$BIN" keys --work "$work" --shard $r; done |
         python3 -c 'import json,sys; print(sum(json.loads(l)["rows"] for l in sys.stdin))')

@@ -16,6 +16,7 @@
 # Environment: SEED (default 1), SHARDS (default 16), BENCH_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/common.sh
 
 MB=${1:-1000}
 SEED=${SEED:-1}
@@ -27,11 +28,7 @@ cargo build --release --quiet
 [[ -x $VENV/bin/python ]] || python3 -m venv "$VENV"
 "$VENV/bin/pip" install --quiet --disable-pip-version-check 'pyspark>=4' duckdb pyarrow 'pandas<3'
 "$VENV/bin/pip" install --quiet --disable-pip-version-check --force-reinstall --no-deps ./python
-if [[ ! -f $DIR/.complete ]]; then
-    rm -rf "$DIR"
-    python3 benches/gencorpus.py "$DIR" --mb "$MB" --seed "$SEED"
-    touch "$DIR/.complete"
-fi
+bench_corpus "$DIR" "$MB" "$SEED"
 IN=$DIR/shards-$SHARDS
 if [[ ! -f $IN.complete ]]; then
     rm -rf "$IN"

@@ -25,21 +25,38 @@ const MAGIC: &[u8; 8] = b"NDDXJRNL";
 
 /// True for a journal's file name.
 pub(super) fn is_journal_name(n: &str) -> bool {
-    n.strip_prefix("pending-")
-        .and_then(|r| r.strip_suffix(".jnl"))
-        .is_some_and(|hex| hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    is_batch_file_name(n, "pending-", ".jnl")
 }
 
 fn journal_path(dir: &Path, name: &[u8]) -> PathBuf {
-    use sha2::{Digest, Sha256};
-    let h = Sha256::digest(name);
-    let id = u64::from_be_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]]);
-    dir.join(format!("pending-{id:016x}.jnl"))
+    batch_file_path(dir, name, "pending-", ".jnl")
 }
 
 fn header(name: &[u8]) -> Vec<u8> {
+    batch_file_header(MAGIC, name)
+}
+
+/// True for the name of a per-batch file of the index (the journal, the
+/// replay): `PREFIX` + 16 lower-case hex digits + `SUFFIX`.
+pub(super) fn is_batch_file_name(n: &str, prefix: &str, suffix: &str) -> bool {
+    n.strip_prefix(prefix)
+        .and_then(|r| r.strip_suffix(suffix))
+        .is_some_and(|hex| hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+}
+
+/// The path of a batch's per-batch file: named by the first 64 bits of the
+/// SHA-256 of the batch name (raw bytes, never lossy).
+pub(super) fn batch_file_path(dir: &Path, name: &[u8], prefix: &str, suffix: &str) -> PathBuf {
+    use sha2::{Digest, Sha256};
+    let h = Sha256::digest(name);
+    let id = u64::from_be_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]]);
+    dir.join(format!("{prefix}{id:016x}{suffix}"))
+}
+
+/// A per-batch file's header: magic, format version, the batch name.
+pub(super) fn batch_file_header(magic: &[u8; 8], name: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(16 + name.len());
-    v.extend_from_slice(MAGIC);
+    v.extend_from_slice(magic);
     v.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     v.extend_from_slice(&(name.len() as u32).to_le_bytes());
     v.extend_from_slice(name);

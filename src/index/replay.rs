@@ -38,7 +38,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
 
-use super::{Batch, FORMAT_VERSION, Index, IndexError, Result, corrupt, fsync_dir, io_err};
+use super::journal::{batch_file_header, batch_file_path, is_batch_file_name};
+use super::{Batch, Index, IndexError, Result, corrupt, fsync_dir, io_err};
 
 const MAGIC: &[u8; 8] = b"NDDXRPLY";
 const START: u8 = 1;
@@ -54,24 +55,15 @@ pub const REPLAYS_KEPT: usize = 8;
 
 /// True for a replay's file name.
 pub(super) fn is_replay_name(n: &str) -> bool {
-    n.strip_prefix("replay-")
-        .and_then(|r| r.strip_suffix(".rpl"))
-        .is_some_and(|hex| hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    is_batch_file_name(n, "replay-", ".rpl")
 }
 
 fn replay_path(dir: &Path, name: &[u8]) -> PathBuf {
-    let h = Sha256::digest(name);
-    let id = u64::from_be_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]]);
-    dir.join(format!("replay-{id:016x}.rpl"))
+    batch_file_path(dir, name, "replay-", ".rpl")
 }
 
 fn header(name: &[u8]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(16 + name.len());
-    v.extend_from_slice(MAGIC);
-    v.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    v.extend_from_slice(&(name.len() as u32).to_le_bytes());
-    v.extend_from_slice(name);
-    v
+    batch_file_header(MAGIC, name)
 }
 
 /// What became of one document of a replaced file.

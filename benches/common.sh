@@ -1,0 +1,26 @@
+# Shared by the bench scripts (sourced, not run): the binary under test and the
+# generated corpus, built once per size and seed in target/bench/<size>mb-s<seed>.
+
+# Sets BIN to the newsdedup binary: $NEWSDEDUP when given, else a fresh release build.
+bench_binary() {
+    if [[ -z "${NEWSDEDUP:-}" ]]; then
+        cargo build --release --quiet
+        NEWSDEDUP=target/release/newsdedup
+    fi
+    BIN=$(realpath "$NEWSDEDUP")
+}
+
+# bench_corpus DIR MB SEED: generates the corpus into DIR unless a complete one is there.
+bench_corpus() {
+    if [[ ! -f $1/.complete ]]; then
+        rm -rf "$1"
+        python3 benches/gencorpus.py "$1" --mb "$2" --seed "$3"
+        touch "$1/.complete"
+    fi
+}
+
+# Fails with a message when GNU time is missing ($1: the script's name).
+need_gnu_time() {
+    TIME=/usr/bin/time
+    [[ -x $TIME ]] || { echo "$1: needs GNU time at /usr/bin/time (apt-get install time)" >&2; exit 2; }
+}
