@@ -31,13 +31,14 @@ use rayon::prelude::*;
 
 use super::decider::Decider;
 use super::index_run::history;
+use super::records::{DecidedRecord, account};
 use super::shard::{Shard, fail_shard};
 use crate::config::{Config, Output};
 use crate::dedup::Plan;
 use crate::document::Document;
 use crate::error::{Error, Result};
 use crate::interrupt;
-use crate::report::{DroppedRecord, FileRow, Stats, unwritten_status};
+use crate::report::{FileRow, Stats};
 
 /// Rows per record batch read.
 pub const ROWS: usize = 4096;
@@ -220,22 +221,9 @@ fn clean_batch(
         let id = state.id_at.and_then(|at| id_of(batch.column(at), i));
         let plan = decider.decide(input, (line, id.as_deref()), doc, hist.as_ref())?;
         decider.replay_record_end(at, &plan);
-        let mut stats = Stats::of_plan(&plan);
         let written = plan.kept() > 0 || cfg.keep_empty;
-        stats.documents_written = u64::from(written && cfg.output != Output::DryRun);
-        if recording {
-            let remembered = decider.deduper.remembers(&doc.whole, plan.doc);
-            let mut rec = super::replay::replay_doc(line, doc, &plan, written, remembered);
-            rec.id = if written { None } else { id.clone() };
-            recorded.push(rec);
-        }
-        if let (false, Some(status)) = (written, unwritten_status(&plan)) {
-            let duplicate_of = plan.duplicate_of.map(|d| decider.doc_name(d));
-            let duplicate_of_id = plan.duplicate_of.and_then(|d| decider.doc_id(d));
-            let status = status.into();
-            state.row.dropped_records.push(DroppedRecord { line, status, duplicate_of, id, duplicate_of_id });
-        }
-        state.row.stats += stats;
+        let r = DecidedRecord { line, id, doc, plan: &plan, written };
+        account(decider, cfg, r, Stats::of_plan(&plan), &mut state.row, recording.then_some(&mut recorded));
         plans.push(Some(plan));
     }
     state.next_row += docs.len() as u64;

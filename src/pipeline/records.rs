@@ -13,13 +13,60 @@ use std::fs;
 use std::io::Write;
 use std::path::PathBuf;
 
+use super::decider::Decider;
 use super::shard::{BATCH_BYTES, BATCH_LINES, Batch, Parsed, Shard, read_batch};
-use crate::config::Config;
+use crate::config::{Config, Output};
 use crate::dedup::Plan;
+use crate::document::Document;
 use crate::error::{Error, Result};
 use crate::formats::{Parser, Source, dolma};
+use crate::index::ReplayDoc;
 use crate::jsonl::{self, Compression};
+use crate::report::{DroppedRecord, FileRow, Stats, unwritten_status};
 use crate::write::{TempPath, temp_beside};
+
+/// One decided record of a shard (JSONL, CSV or Parquet), for [`account`].
+pub(super) struct DecidedRecord<'a> {
+    /// Its line (or row number) in the shard, as reported.
+    pub line: u64,
+    /// Its id (`--id-field`), when it has one.
+    pub id: Option<String>,
+    /// The record's document.
+    pub doc: &'a Document,
+    /// Its decisions.
+    pub plan: &'a Plan,
+    /// Whether the record is written out.
+    pub written: bool,
+}
+
+/// The bookkeeping of one decided record: its counts and, when it is not
+/// written, its dropped-record entry in the shard's report row; when the run
+/// records a replay (`recorded`), its replay entry. `stats` holds what only
+/// the caller knows (bytes, repairs).
+pub(super) fn account(
+    decider: &Decider,
+    cfg: &Config,
+    r: DecidedRecord<'_>,
+    mut stats: Stats,
+    row: &mut FileRow,
+    recorded: Option<&mut Vec<ReplayDoc>>,
+) {
+    let DecidedRecord { line, id, doc, plan, written } = r;
+    stats.documents_written = u64::from(written && cfg.output != Output::DryRun);
+    if let Some(recorded) = recorded {
+        let remembered = decider.deduper.remembers(&doc.whole, plan.doc);
+        let mut rec = super::replay::replay_doc(line, doc, plan, written, remembered);
+        rec.id = if written { None } else { id.clone() };
+        recorded.push(rec);
+    }
+    if let (false, Some(status)) = (written, unwritten_status(plan)) {
+        let duplicate_of = plan.duplicate_of.map(|d| decider.doc_name(d));
+        let duplicate_of_id = plan.duplicate_of.and_then(|d| decider.doc_id(d));
+        let status = status.into();
+        row.dropped_records.push(DroppedRecord { line, status, duplicate_of, id, duplicate_of_id });
+    }
+    row.stats += stats;
+}
 
 /// The next batch of raw records; `next_line` is the last line read.
 pub(super) fn read(source: &mut Source, next_line: &mut u64) -> Batch {

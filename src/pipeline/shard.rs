@@ -10,6 +10,7 @@ use rayon::prelude::*;
 
 use super::decider::Decider;
 use super::index_run::{IndexRun, Lookup};
+use super::records::{DecidedRecord, account};
 use crate::config::{Config, Output};
 use crate::dedup::{History, Plan, Verdict};
 use crate::diag::diag;
@@ -18,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::formats::{Kind, Parser, Row, Source};
 use crate::interrupt;
 use crate::jsonl::{self, Format, RecordError};
-use crate::report::{DroppedRecord, FileRow, Stats, unwritten_status};
+use crate::report::{FileRow, Stats};
 use crate::write::stream::ShardOut;
 
 /// Lines read per batch of a JSONL shard, at most.
@@ -403,20 +404,8 @@ fn finish_batch(
                 stats.bytes_in = *bytes;
                 stats.inputs_repaired = u64::from(*repaired);
                 let written = cfg.annotate.is_some() || plan.kept() > 0 || cfg.keep_empty;
-                stats.documents_written = u64::from(written && cfg.output != Output::DryRun);
-                if recording {
-                    let remembered = decider.deduper.remembers(&doc.whole, plan.doc);
-                    let mut rec = super::replay::replay_doc(*line, doc, &plan, written, remembered);
-                    rec.id = if written { None } else { id.clone() };
-                    recorded.push(rec);
-                }
-                if let (false, Some(status)) = (written, unwritten_status(&plan)) {
-                    let duplicate_of = plan.duplicate_of.map(|d| decider.doc_name(d));
-                    let duplicate_of_id = plan.duplicate_of.and_then(|d| decider.doc_id(d));
-                    let status = status.into();
-                    row.dropped_records.push(DroppedRecord { line: *line, status, duplicate_of, id, duplicate_of_id });
-                }
-                row.stats += stats;
+                let r = DecidedRecord { line: *line, id, doc, plan: &plan, written };
+                account(decider, cfg, r, stats, row, recording.then_some(&mut recorded));
                 plans.push(Some(plan));
             }
             Parsed::Rejected { line, raw, error } => {
