@@ -126,10 +126,13 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-def commit(p: Plan, work: str) -> dict:
-    """Appends the union of ``WORK/newkeys/part-*.parquet`` (in rank order)
-    as batch ``p.seq``; a retry of a listed batch changes nothing. Streams the
-    parts, so the driver never holds the keys in memory."""
+def commit(p: Plan, work: str, ranks: list) -> dict:
+    """Appends the union of ``WORK/newkeys/part-{rank:06d}.parquet`` for the
+    shard ``ranks`` of this run (in rank order) as batch ``p.seq``; a retry of
+    a listed batch changes nothing. Exactly these parts are read, never a
+    glob, so a stale part left in a reused ``--work`` by an earlier run with
+    more shards is not committed. Streams the parts, so the driver never
+    holds the keys in memory."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -143,7 +146,7 @@ def commit(p: Plan, work: str) -> dict:
     final = os.path.join(p.root, file)
     tmp = final + ".tmp"
     schema = pa.schema([("k_hi", pa.int64()), ("k_lo", pa.int64()), ("anchor", pa.int64())])
-    parts = sorted(glob.glob(os.path.join(work, "newkeys", "part-*.parquet")))
+    parts = [os.path.join(work, "newkeys", f"part-{rank:06d}.parquet") for rank in sorted(ranks)]
     keys = 0
     with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
         for part in parts:

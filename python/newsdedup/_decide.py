@@ -37,8 +37,10 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def duckdb_source(path: str) -> str:
-    """A Parquet file (or glob) as a DuckDB table expression."""
+def duckdb_source(path) -> str:
+    """A Parquet file (or glob, or list of files) as a DuckDB table expression."""
+    if isinstance(path, list):
+        return "read_parquet([" + ", ".join(_quote(p) for p in path) + "])"
     return f"read_parquet({_quote(path)})"
 
 
@@ -55,11 +57,23 @@ def spark_source(path: str) -> str:
     return f"parquet.`{_file_uri(path)}`"
 
 
-def decide_sql(work: str, batches: Sequence[tuple], source: Callable[[str], str]) -> str:
-    """The decide query over ``work`` and the index ``batches`` (a sequence of
-    ``(seq, name, path)``), naming files with ``source``."""
-    keys = source(os.path.join(work, "keys", "*.parquet"))
-    docs = source(os.path.join(work, "docs", "*.parquet"))
+def _parts(work: str, step: str, ranks: Sequence[int] | None):
+    """``WORK/STEP/part-{rank:06d}.parquet`` of exactly this run's ``ranks``
+    (a stale part of an earlier run in a reused ``--work`` is never read);
+    without ``ranks``, every part (a glob)."""
+    if ranks is None:
+        return os.path.join(work, step, "*.parquet")
+    return [os.path.join(work, step, f"part-{rank:06d}.parquet") for rank in sorted(ranks)]
+
+
+def decide_sql(
+    work: str, batches: Sequence[tuple], source: Callable, ranks: Sequence[int] | None = None
+) -> str:
+    """The decide query over ``work`` (the keys and docs parts of ``ranks``)
+    and the index ``batches`` (a sequence of ``(seq, name, path)``), naming
+    files with ``source`` (a path, a glob or a list of paths)."""
+    keys = source(_parts(work, "keys", ranks))
+    docs = source(_parts(work, "docs", ranks))
     if batches:
         index_keys = "\n    UNION ALL\n    ".join(
             f"SELECT k_hi, k_lo, CAST({-(seq + 1)} AS BIGINT) AS pos, CAST(anchor AS BIGINT) AS anchor "
@@ -110,7 +124,9 @@ def _replace_dir(tmp: str, final: str) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def decide_duckdb(work: str, batches: Sequence[tuple], threads: int | None = None) -> None:
+def decide_duckdb(
+    work: str, batches: Sequence[tuple], threads: int | None = None, ranks: Sequence[int] | None = None
+) -> None:
     """Writes ``WORK/drops`` with DuckDB (``COPY … PARTITION_BY (shard)``)."""
     import duckdb
 
@@ -124,7 +140,7 @@ def decide_duckdb(work: str, batches: Sequence[tuple], threads: int | None = Non
         # Larger than memory: DuckDB spills to the working folder.
         con.execute(f"SET temp_directory = {_quote(os.path.join(work, 'duckdb-tmp'))}")
         con.execute("SET preserve_insertion_order = false")
-        sql = decide_sql(work, batches, duckdb_source)
+        sql = decide_sql(work, batches, duckdb_source, ranks)
         con.execute(f"COPY ({sql}) TO {_quote(tmp)} (FORMAT parquet, PARTITION_BY (shard), COMPRESSION zstd)")
     finally:
         con.close()
@@ -133,12 +149,23 @@ def decide_duckdb(work: str, batches: Sequence[tuple], threads: int | None = Non
     _replace_dir(tmp, out)
 
 
-def decide_spark(spark, work: str, batches: Sequence[tuple]) -> None:
+def decide_spark(spark, work: str, batches: Sequence[tuple], ranks: Sequence[int] | None = None) -> None:
     """Writes ``WORK/drops`` with Spark SQL (``partitionBy("shard")``)."""
     out = os.path.join(work, "drops")
     tmp = out + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    sql = decide_sql(work, batches, spark_source)
+    views: list = []
+
+    def source(path) -> str:
+        if not isinstance(path, list):
+            return spark_source(path)
+        # A list of files: a temporary view (Spark SQL names one path per `parquet.`).
+        view = f"newsdedup_parts_{len(views)}"
+        spark.read.parquet(*map(_file_uri, path)).createOrReplaceTempView(view)
+        views.append(view)
+        return view
+
+    sql = decide_sql(work, batches, source, ranks)
     spark.sql(sql).write.mode("overwrite").partitionBy("shard").parquet(_file_uri(tmp))
     os.makedirs(tmp, exist_ok=True)
     _replace_dir(tmp, out)

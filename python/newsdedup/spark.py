@@ -173,8 +173,8 @@ class DuckdbEngine:
         with concurrent.futures.ThreadPoolExecutor(self.parallel) as pool:
             return list(pool.map(fn, ranks))
 
-    def decide(self, work: str, batches: list) -> None:
-        _decide.decide_duckdb(work, batches, self.parallel)
+    def decide(self, work: str, batches: list, ranks: list | None = None) -> None:
+        _decide.decide_duckdb(work, batches, self.parallel, ranks)
 
     def stop(self) -> None:
         pass
@@ -201,8 +201,8 @@ class SparkEngine:
         sc = self.spark.sparkContext
         return sc.parallelize(ranks, len(ranks)).map(fn).collect()
 
-    def decide(self, work: str, batches: list) -> None:
-        _decide.decide_spark(self.spark, work, batches)
+    def decide(self, work: str, batches: list, ranks: list | None = None) -> None:
+        _decide.decide_spark(self.spark, work, batches, ranks)
 
     def stop(self) -> None:
         if self.owned:
@@ -334,7 +334,7 @@ def clean(
             "parquet_bytes": _size(os.path.join(work, "keys")),
         }
         t = time.monotonic()
-        eng.decide(work, ix.earlier if ix else [])
+        eng.decide(work, ix.earlier if ix else [], ranks)
         timings["decide"] = {"seconds": time.monotonic() - t, "parquet_bytes": _size(os.path.join(work, "drops"))}
         t = time.monotonic()
         summaries = [json.loads(s) for s in eng.map(lambda r: apply_task(work, out, r, fail), ranks)]
@@ -344,7 +344,7 @@ def clean(
         timings["merge_report"] = {"seconds": time.monotonic() - t}
         if ix is not None:  # commit last
             t = time.monotonic()
-            committed = _cluster_index.commit(ix, work)
+            committed = _cluster_index.commit(ix, work, ranks)
             timings["index_commit"] = {"seconds": time.monotonic() - t, **committed}
     finally:
         eng.stop()

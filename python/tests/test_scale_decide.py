@@ -5,6 +5,7 @@ commits; the driver's command-line errors."""
 
 import json
 import os
+import shutil
 import random
 import sys
 
@@ -122,7 +123,7 @@ def test_spark_drop_list_equals_duckdb(tmp_path, spark):
     rows, docs, pool = synth_work(work, seed=3)
     batches = index_batches(tmp_path, pool)
     files = [(s, n, str(tmp_path / f"b{s}.parquet")) for s, n, _ in batches]
-    _decide.decide_spark(spark, work, files)
+    _decide.decide_spark(spark, work, files, ranks=range(5))  # the parts of ranks 0..4, as the driver names them
     via_spark = drops(work)
     os.rename(os.path.join(work, "drops"), tmp_path / "spark-drops")
     _decide.decide_duckdb(work, files)
@@ -141,23 +142,51 @@ def test_cluster_index_plan_commit_and_retry(tmp_path):
     assert (p.seq, p.retry, p.earlier) == (0, False, [])
     with pytest.raises(_cluster_index.ClusterIndexError, match="in use by another run"):
         _cluster_index.plan(root, "day1")
-    assert _cluster_index.commit(p, str(work))["keys"] == 3
+    assert _cluster_index.commit(p, str(work), [0, 1])["keys"] == 3
     p.release()
     t = pq.read_table(os.path.join(root, "batch-000000.parquet")).to_pydict()
     assert t == {"k_hi": [1, -1, 3], "k_lo": [2, -2, 4], "anchor": [5, 6, 7]}  # rank order
     p2 = _cluster_index.plan(root, "day2")
     assert (p2.seq, p2.retry) == (1, False)
     assert [e[:2] for e in p2.earlier] == [(0, "day1")]
-    _cluster_index.commit(p2, str(work))
+    _cluster_index.commit(p2, str(work), [0, 1])
     p2.release()
     # A retry of day1 reads nothing earlier and commits nothing.
     again = _cluster_index.plan(root, "day1")
     assert (again.seq, again.retry, again.earlier) == (0, True, [])
     before = open(os.path.join(root, "manifest.json")).read()
-    assert _cluster_index.commit(again, str(work))["retry"] is True
+    assert _cluster_index.commit(again, str(work), [0, 1])["retry"] is True
     assert open(os.path.join(root, "manifest.json")).read() == before
     manifest = json.loads(before)
     assert [(b["seq"], b["name"], b["keys"]) for b in manifest["batches"]] == [(0, "day1", 3), (1, "day2", 3)]
+
+
+def test_cluster_index_commit_reads_only_this_runs_ranks(tmp_path):
+    """A stale part of an earlier run in a reused --work (rank 1 here) is not committed."""
+    root = str(tmp_path / "ix")
+    work = tmp_path / "work"
+    (work / "newkeys").mkdir(parents=True)
+    write_batch(work / "newkeys" / "part-000000.parquet", [((1, 2), 5)])
+    write_batch(work / "newkeys" / "part-000001.parquet", [((3, 4), 7)])  # stale
+    p = _cluster_index.plan(root, "day1")
+    assert _cluster_index.commit(p, str(work), [0])["keys"] == 1
+    p.release()
+    t = pq.read_table(os.path.join(root, "batch-000000.parquet")).to_pydict()
+    assert t == {"k_hi": [1], "k_lo": [2], "anchor": [5]}
+
+
+def test_decide_reads_only_this_runs_ranks(tmp_path):
+    """Decide with the run's ranks ignores a stale keys/docs part of another rank."""
+    work = str(tmp_path / "work")
+    synth_work(work, shards=3)
+    _decide.decide_duckdb(work, [], ranks=[0, 1, 2])
+    want = drops(work)
+    # A stale rank-3 part of an earlier run repeating every key of rank 0 first... copied as rank 3.
+    for step in ("keys", "docs"):
+        src = os.path.join(work, step, "part-000000.parquet")
+        shutil.copy(src, os.path.join(work, step, "part-000003.parquet"))
+    _decide.decide_duckdb(work, [], ranks=[0, 1, 2])
+    assert drops(work) == want
 
 
 def test_cluster_index_refuses_a_single_node_index_and_a_missing_batch(tmp_path):

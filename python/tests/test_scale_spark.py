@@ -187,3 +187,30 @@ def test_console_script_runs(generated, tmp_path):
     got = {str(p.relative_to(tmp_path / "got")): p.read_bytes() for p in (tmp_path / "got").rglob("*") if p.is_file()}
     assert got == want["tree"]
     assert not (tmp_path / "got.newsdedup-work").exists()  # the working folder is removed
+
+
+def test_a_reused_work_folder_commits_only_this_runs_keys(generated, tmp_path):
+    """Run 1 leaves 3 shards' parts in --work; run 2 (2 shards, --index) reuses
+    it: the index holds exactly the keys single-node --index records, so a
+    later day still drops (and keeps) what the single-node days do."""
+    files = sorted(p for p in (generated / "shards").iterdir() if p.is_file())
+    for day, part in (("a", files[:3]), ("b", files[3:5]), ("c", files[5:])):
+        (tmp_path / day).mkdir()
+        for p in part:
+            shutil.copy(p, tmp_path / day / p.name)
+    work = str(tmp_path / "work")
+    scale([tmp_path / "a"], tmp_path / "run1", engine="duckdb", work=work, keep_work=True, shard_bytes=1)
+    cluster = tmp_path / "cluster-ix"
+    single_ix = tmp_path / "single-ix"
+    got_b = scale([tmp_path / "b"], tmp_path / "run2", engine="duckdb", work=work, keep_work=True, shard_bytes=1,
+                  index=str(cluster))
+    want_b = single_node([tmp_path / "b"], tmp_path / "want-b", index=single_ix)
+    assert_same(got_b, want_b)
+    got_c = scale([tmp_path / "a", tmp_path / "c"], tmp_path / "run3", engine="duckdb", index=str(cluster))
+    want_c = single_node([tmp_path / "a", tmp_path / "c"], tmp_path / "want-c", index=single_ix)
+    assert_same(got_c, want_c)
+    # The same keys per batch as the single-node index holds (exported to the cluster form).
+    from newsdedup import _core
+    _core.index_export(str(single_ix), str(tmp_path / "exported"))
+    keys = lambda ix: [(b["seq"], b["keys"]) for b in json.loads((ix / "manifest.json").read_text())["batches"]]  # noqa: E731
+    assert keys(cluster) == keys(tmp_path / "exported")
