@@ -10,7 +10,9 @@ A run belongs to a batch (``--batch NAME``, by default the canonical
 absolute input paths, NUL-separated, as the single-node ``--index`` names
 it). The decide step reads the batches listed before the run's own: a new
 batch reads them all and gets the next ``seq``; a rerun of a listed batch is a
-retry and reads only the batches before it, so it reproduces the first run.
+retry and reads only the batches before its first entry, so it reproduces
+the first run; the keys a retried input gained (in no entry of ``seq`` at or
+after that one) are listed as one more entry with the same name.
 The driver commits last: the batch file is written under a temporary name
 and renamed, then ``manifest.json`` is rewritten the same way; a run killed
 before the manifest rename leaves the index as it was (a stray batch file is
@@ -129,7 +131,7 @@ def _fsync_dir(path: str) -> None:
 def commit(p: Plan, work: str, ranks: list) -> dict:
     """Appends the union of ``WORK/newkeys/part-{rank:06d}.parquet`` for the
     shard ``ranks`` of this run (in rank order) as batch ``p.seq``; a retry of
-    a listed batch changes nothing. Exactly these parts are read, never a
+    a listed batch appends only the keys its input gained (:func:`_commit_retry`). Exactly these parts are read, never a
     glob, so a stale part left in a reused ``--work`` by an earlier run with
     more shards is not committed. Streams the parts, so the driver never
     holds the keys in memory."""
@@ -138,7 +140,7 @@ def commit(p: Plan, work: str, ranks: list) -> dict:
 
     manifest = read_manifest(p.root)
     if p.retry:
-        return {"batch": p.name, "seq": p.seq, "keys": None, "retry": True}
+        return _commit_retry(p, manifest, work, ranks)
     if len(manifest["batches"]) != p.seq:
         raise ClusterIndexError(f"{_manifest_path(p.root)}: changed during the run (another run committed a batch)")
     os.makedirs(p.root, exist_ok=True)
@@ -154,10 +156,53 @@ def commit(p: Plan, work: str, ranks: list) -> dict:
                 table = pa.Table.from_batches([batch]).cast(schema)
                 writer.write_table(table)
                 keys += table.num_rows
+    _append(p, manifest, tmp, final, file, p.seq, keys)
+    return {"batch": p.name, "seq": p.seq, "keys": keys, "retry": False}
+
+
+_SCHEMA_COLS = ["k_hi", "k_lo", "anchor"]
+
+
+def _commit_retry(p: Plan, manifest: dict, work: str, ranks: list) -> dict:
+    """A rerun of a listed batch: the keys of this run's newkeys parts that no
+    listed batch of ``seq >= p.seq`` holds (the batches before it were
+    already excluded by decide) are the text the input gained since the first
+    run; they become one more manifest entry with the same name (a new
+    ``seq`` and file), as the single-node ``--index`` retry records them
+    under the retried batch. Nothing gained: nothing written. The anti-join
+    holds this run's new keys and the later batches' keys in memory (Arrow
+    tables, 24 bytes a key)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.schema([(c, pa.int64()) for c in _SCHEMA_COLS])
+    parts = [os.path.join(work, "newkeys", f"part-{rank:06d}.parquet") for rank in sorted(ranks)]
+    new = pa.concat_tables([pq.read_table(f, columns=_SCHEMA_COLS).cast(schema) for f in parts] or [schema.empty_table()])
+    later = [os.path.join(p.root, b["file"]) for b in manifest["batches"] if b["seq"] >= p.seq]
+    if later and new.num_rows:
+        known = pa.concat_tables([pq.read_table(f, columns=["k_hi", "k_lo"]).cast(
+            pa.schema([("k_hi", pa.int64()), ("k_lo", pa.int64())])) for f in later])
+        new = new.join(known, keys=["k_hi", "k_lo"], join_type="left anti")
+    if new.num_rows == 0:
+        return {"batch": p.name, "seq": p.seq, "keys": 0, "retry": True}
+    # The join does not keep the row order: sort by key, so a rerun writes the same file.
+    new = new.sort_by([("k_hi", "ascending"), ("k_lo", "ascending")])
+    seq = len(manifest["batches"])
+    file = f"batch-{seq:06d}.parquet"
+    final = os.path.join(p.root, file)
+    tmp = final + ".tmp"
+    pq.write_table(new, tmp, compression="zstd")
+    _append(p, manifest, tmp, final, file, seq, new.num_rows)
+    return {"batch": p.name, "seq": seq, "keys": new.num_rows, "retry": True}
+
+
+def _append(p: Plan, manifest: dict, tmp: str, final: str, file: str, seq: int, keys: int) -> None:
+    """Renames the written batch file ``tmp`` into place, then lists it in
+    the manifest (rewritten atomically)."""
     with open(tmp, "rb+") as f:
         os.fsync(f.fileno())
     os.rename(tmp, final)
-    manifest["batches"].append({"seq": p.seq, "name": p.name, "file": file, "keys": keys})
+    manifest["batches"].append({"seq": seq, "name": p.name, "file": file, "keys": keys})
     mtmp = _manifest_path(p.root) + ".tmp"
     with open(mtmp, "w", encoding="utf-8") as f:
         json.dump(manifest, f, indent=2)
@@ -166,4 +211,3 @@ def commit(p: Plan, work: str, ranks: list) -> dict:
         os.fsync(f.fileno())
     os.rename(mtmp, _manifest_path(p.root))
     _fsync_dir(p.root)
-    return {"batch": p.name, "seq": p.seq, "keys": keys, "retry": False}

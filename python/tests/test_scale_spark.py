@@ -214,3 +214,38 @@ def test_a_reused_work_folder_commits_only_this_runs_keys(generated, tmp_path):
     _core.index_export(str(single_ix), str(tmp_path / "exported"))
     keys = lambda ix: [(b["seq"], b["keys"]) for b in json.loads((ix / "manifest.json").read_text())["batches"]]  # noqa: E731
     assert keys(cluster) == keys(tmp_path / "exported")
+
+
+def test_a_retried_day_that_gained_a_file_records_its_keys(generated, tmp_path):
+    """day1, day2, day2 again with one more file, then day3 repeating that
+    file: the same trees and explain lines as the single-node --index days."""
+    from newsdedup import _core
+
+    files = sorted(p for p in (generated / "shards").iterdir() if p.is_file())
+    for day, part in (("day1", files[:2]), ("day2", files[2:4]), ("day3", files[5:])):
+        (tmp_path / day).mkdir()
+        for p in part:
+            shutil.copy(p, tmp_path / day / p.name)
+    single_ix, cluster = tmp_path / "single-ix", tmp_path / "cluster-ix"
+    runs = []
+
+    def day(name, label):
+        want = single_node([tmp_path / name], tmp_path / f"want-{label}", index=single_ix)
+        got = scale([tmp_path / name], tmp_path / f"got-{label}", engine="duckdb", index=str(cluster))
+        assert_same(got, want)
+        runs.append(want)
+
+    day("day1", "1")
+    day("day2", "2")
+    shutil.copy(files[4], tmp_path / "day2" / files[4].name)
+    day("day2", "2-again")
+    shutil.copy(files[4], tmp_path / "day3" / ("copy-" + files[4].name))
+    day("day3", "3")
+    assert b'"first_batch":"' + str(os.path.realpath(tmp_path / "day2")).encode() in runs[-1]["explain"]
+    manifest = json.loads((cluster / "manifest.json").read_text())
+    day2 = os.path.realpath(tmp_path / "day2")
+    assert [b["name"] for b in manifest["batches"]].count(day2) == 2  # the retry's gained keys: a second entry
+    # Imported, the cluster index answers day 4 (day 3 again) as the single-node one.
+    _core.index_import(str(cluster), str(tmp_path / "back"))
+    assert_same(single_node([tmp_path / "day3"], tmp_path / "via-back", index=tmp_path / "back"),
+                single_node([tmp_path / "day3"], tmp_path / "via-single", index=single_ix))
