@@ -99,6 +99,8 @@ def _parse(argv: list) -> tuple:
             key = "out" if name == "-o" else name[2:].replace("-", "_")
             if key == "conf":
                 opts["conf"].append(value)
+            elif key in opts:
+                raise DriverError(f"{name} given twice (once is expected)")
             else:
                 opts[key] = value
         elif arg in _FLAGS:
@@ -107,6 +109,42 @@ def _parse(argv: list) -> tuple:
             rest.append(arg)
         i += 1
     return opts, rest
+
+
+def _inside(path: str, root: str) -> bool:
+    """Whether ``path`` is ``root`` or below it (both canonical)."""
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def check_paths(args: list, out: str, work: str, outputs: dict) -> None:
+    """Refuses, before anything is planned or created, what ``newsdedup
+    clean`` refuses and what would make the run write into its own input:
+    ``OUT`` inside (or equal to) an input or containing one, the working
+    folder inside an input, a working folder that is a file, and an output
+    file (``outputs``: option name → path) whose parent is not an existing
+    folder or that is a folder. The inputs are the positional arguments that
+    exist (an option's value that happens to name a path is checked too:
+    harmless, it cannot be OUT's tree)."""
+    real = os.path.realpath
+    roots = [real(a) for a in args if not a.startswith("-") and os.path.exists(a)]
+    out_r, work_r = real(out), real(work)
+    for root, given in zip(roots, [a for a in args if not a.startswith("-") and os.path.exists(a)]):
+        if _inside(out_r, root):
+            raise DriverError(f"{out}: --out is inside the input tree {given}")
+        if _inside(root, out_r):
+            raise DriverError(f"{out}: --out contains the input tree {given}")
+        if _inside(work_r, root):
+            raise DriverError(f"{work}: the working folder is inside the input tree {given} (give --work elsewhere)")
+    if os.path.exists(work) and not os.path.isdir(work):
+        raise DriverError(f"{work}: the working folder exists and is not a folder")
+    for option, path in outputs.items():
+        if path is None:
+            continue
+        parent = os.path.dirname(os.path.abspath(path))
+        if os.path.isdir(path):
+            raise DriverError(f"{option} {path}: is a folder (a file path is expected)")
+        if not os.path.isdir(parent):
+            raise DriverError(f"{option} {path}: the folder {parent} does not exist")
 
 
 def _core():
@@ -289,10 +327,12 @@ def clean(
     keep_work: bool = False,
     shard_bytes: int | None = None,
     parallel: int | None = None,
+    outputs: dict | None = None,
 ) -> dict:
     """Runs the scale-out clean: ``args`` are the inputs and ``newsdedup clean``
     options (as on the command line). Returns ``{"report": ..., "timings": ...}``
-    (the report as the single-node ``--report`` JSON)."""
+    (the report as the single-node ``--report`` JSON). ``outputs``: more
+    files the caller writes after the run (option → path), checked first."""
     timings: dict = {}
     t0 = time.monotonic()
     if engine not in ("spark", "duckdb"):
@@ -304,6 +344,7 @@ def clean(
     core = _core()
     out = os.path.abspath(out)
     work = os.path.abspath(work or out.rstrip("/") + ".newsdedup-work")
+    check_paths(args, out, work, {"--explain": explain, "--report": report, "--rejects": rejects, **(outputs or {})})
     fail = os.environ.get(FAIL_ENV)
     eng = DuckdbEngine(parallel) if engine == "duckdb" else SparkEngine(spark, master, conf)
     timings["start"] = {"seconds": time.monotonic() - t0}
@@ -391,7 +432,7 @@ def main(argv: list | None = None) -> int:
                 except ValueError:
                     raise DriverError(f"--{n.replace('_', '-')} {opts[n]}: expected a whole number") from None
         timings_file = opts.pop("timings", None)
-        result = clean(rest, opts.pop("out"), **opts)
+        result = clean(rest, opts.pop("out"), outputs={"--timings": timings_file}, **opts)
     except (DriverError, _cluster_index.ClusterIndexError) as e:
         print(f"newsdedup-spark: {e}", file=sys.stderr)
         return 2

@@ -242,3 +242,31 @@ def test_driver_names_the_package_to_install(tmp_path, capsys, monkeypatch):
     if driver._has_pyspark():
         with pytest.raises(driver.DriverError, match="openjdk-17-jre-headless"):
             driver.start_spark("local[1]", [])
+
+
+@pytest.mark.parametrize("case", ["out-in-input", "out-is-input", "input-in-out", "default-work-in-input",
+                                  "work-in-input", "work-is-a-file", "report-no-parent", "explain-is-a-dir",
+                                  "timings-no-parent", "out-twice"])
+def test_driver_refuses_bad_paths_before_any_work(tmp_path, capsys, case):
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    (src / "a.txt").write_text("one paragraph\n")
+    (tmp_path / "afile").write_text("x")
+    out = str(tmp_path / "out")
+    extra = {
+        "out-in-input": ["--out", str(src / "sub" / "o")],
+        "out-is-input": ["--out", str(src)],
+        "input-in-out": ["--out", str(tmp_path)],
+        "default-work-in-input": ["--out", str(src / "sub")],  # also OUT inside: refused either way
+        "work-in-input": ["--out", out, "--work", str(src / "w")],
+        "work-is-a-file": ["--out", out, "--work", str(tmp_path / "afile")],
+        "report-no-parent": ["--out", out, "--report", str(tmp_path / "nowhere" / "r.json")],
+        "explain-is-a-dir": ["--out", out, "--explain", str(src / "sub")],
+        "timings-no-parent": ["--out", out, "--timings", str(tmp_path / "nowhere" / "t.json")],
+        "out-twice": ["--out", out, "--out", str(tmp_path / "other")],
+    }[case]
+    before = sorted(str(p) for p in tmp_path.rglob("*"))
+    code, err = run_main(["clean", str(src), *extra, "--engine", "duckdb"], capsys)
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert sorted(str(p) for p in tmp_path.rglob("*")) == before  # nothing created
