@@ -365,6 +365,10 @@ def clean(
             ix = _cluster_index.plan(os.path.abspath(index), name)
         timings["plan"] = {"seconds": time.monotonic() - t, "shards": len(ranks)}
 
+        if not ranks:
+            # An empty input (as `newsdedup clean`): no keys, decide or apply; an empty OUT
+            # and the report, explain and rejects of nothing (merge_report below).
+            os.makedirs(out, exist_ok=True)
         t = time.monotonic()
         summaries = [json.loads(s) for s in eng.map(lambda r: keys_task(work, r, fail), ranks)]
         timings["keys"] = {
@@ -375,7 +379,8 @@ def clean(
             "parquet_bytes": _size(os.path.join(work, "keys")),
         }
         t = time.monotonic()
-        eng.decide(work, ix.earlier if ix else [], ranks)
+        if ranks:
+            eng.decide(work, ix.earlier if ix else [], ranks)
         timings["decide"] = {"seconds": time.monotonic() - t, "parquet_bytes": _size(os.path.join(work, "drops"))}
         t = time.monotonic()
         summaries = [json.loads(s) for s in eng.map(lambda r: apply_task(work, out, r, fail), ranks)]

@@ -249,3 +249,18 @@ def test_a_retried_day_that_gained_a_file_records_its_keys(generated, tmp_path):
     _core.index_import(str(cluster), str(tmp_path / "back"))
     assert_same(single_node([tmp_path / "day3"], tmp_path / "via-back", index=tmp_path / "back"),
                 single_node([tmp_path / "day3"], tmp_path / "via-single", index=single_ix))
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "spark"])
+def test_an_empty_input_folder_gives_an_empty_run(tmp_path, engine, request):
+    """As `newsdedup clean` on an empty folder: exit 0 (no error), an empty
+    OUT, the same report/explain/rejects, and a 0-key batch in the index."""
+    spark = request.getfixturevalue("spark") if engine == "spark" else None
+    (tmp_path / "empty").mkdir()
+    want = single_node([tmp_path / "empty"], tmp_path / "want", index=tmp_path / "single-ix")
+    got = scale([tmp_path / "empty"], tmp_path / "got", engine=engine, spark=spark, index=str(tmp_path / "ix"))
+    assert (tmp_path / "got").is_dir() and got["tree"] == {}
+    assert_same(got, want)
+    assert want["report"] is not None and b'"documents_read": 0' in want["report"]
+    manifest = json.loads((tmp_path / "ix" / "manifest.json").read_text())
+    assert [(b["seq"], b["keys"]) for b in manifest["batches"]] == [(0, 0)]
