@@ -349,6 +349,8 @@ def clean(
     eng = DuckdbEngine(parallel) if engine == "duckdb" else SparkEngine(spark, master, conf)
     timings["start"] = {"seconds": time.monotonic() - t0}
     ix = None
+    created = not os.path.exists(work)
+    done = False
     try:
         t = time.monotonic()
         os.makedirs(work, exist_ok=True)
@@ -392,13 +394,16 @@ def clean(
             t = time.monotonic()
             committed = _cluster_index.commit(ix, work, ranks)
             timings["index_commit"] = {"seconds": time.monotonic() - t, **committed}
+        done = True
     finally:
         eng.stop()
         if ix is not None:
             ix.release()
+        # A finished run removes the working folder; a failed or interrupted
+        # one removes it only when this run created it (never a --work it was given).
+        if not keep_work and (done or created):
+            shutil.rmtree(work, ignore_errors=True)
     timings["total"] = {"seconds": time.monotonic() - t0}
-    if not keep_work:
-        shutil.rmtree(work, ignore_errors=True)
     return {"report": merged, "timings": timings}
 
 
@@ -424,6 +429,27 @@ def main(argv: list | None = None) -> int:
     if argv[0] != "clean":
         print(f"newsdedup-spark: unknown command {argv[0]!r}\n\n{USAGE}", end="", file=sys.stderr)
         return 2
+    import signal
+
+    def _terminate(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        # SIGTERM as SIGINT (as the CLI): stop, clean up, exit 130.
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread: leave the handler alone
+        previous = None
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("newsdedup-spark: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list) -> int:
     try:
         opts, rest = _parse(argv[1:])
         if "out" not in opts:

@@ -264,3 +264,45 @@ def test_an_empty_input_folder_gives_an_empty_run(tmp_path, engine, request):
     assert want["report"] is not None and b'"documents_read": 0' in want["report"]
     manifest = json.loads((tmp_path / "ix" / "manifest.json").read_text())
     assert [(b["seq"], b["keys"]) for b in manifest["batches"]] == [(0, 0)]
+
+
+def test_a_failed_run_removes_the_working_folder_it_created(tmp_path, capsys):
+    from newsdedup import spark as driver
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "bad.jsonl").write_text("{not json\n")
+    code = driver.main(["clean", str(tmp_path / "in"), "--out", str(tmp_path / "o"), "--engine", "duckdb",
+                        "--input-format", "nope"])
+    assert code == 2, capsys.readouterr().err
+    assert not (tmp_path / "o.newsdedup-work").exists()
+    # A --work given (existing) is left in place by a failed run.
+    (tmp_path / "w").mkdir()
+    (tmp_path / "w" / "mine").write_text("x")
+    driver.main(["clean", str(tmp_path / "in"), "--out", str(tmp_path / "o2"), "--engine", "duckdb",
+                 "--work", str(tmp_path / "w"), "--input-format", "nope"])
+    assert (tmp_path / "w" / "mine").exists()
+
+
+@pytest.mark.parametrize("how", ["SIGINT", "SIGTERM"])
+def test_an_interrupted_run_exits_130_and_removes_its_working_folder(tmp_path, how):
+    """The keys task signals the driver (as Ctrl-C or a kill would mid-run):
+    exit 130, one line on stderr, no traceback, no working folder left."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_text("one paragraph\n")
+    code = f"""
+import os, signal, sys, time
+from newsdedup import spark as driver
+real = driver.keys_task
+def keys_task(work, rank, fail=None):
+    summary = real(work, rank, fail)
+    os.kill(os.getpid(), signal.{how})
+    time.sleep(5)
+    return summary
+driver.keys_task = keys_task
+sys.exit(driver.main(sys.argv[1:]))
+"""
+    done = subprocess.run([sys.executable, "-c", code, "clean", str(tmp_path / "in"), "--out", str(tmp_path / "o"),
+                           "--engine", "duckdb"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 130, done.stderr
+    assert done.stderr.strip().splitlines() == ["newsdedup-spark: interrupted"], done.stderr
+    assert not (tmp_path / "o.newsdedup-work").exists()
