@@ -486,14 +486,15 @@ def _main(argv: list) -> int:
             f.write("\n")
     totals = result["report"].get("totals", {})
     t = result["timings"]
-    print(
-        "newsdedup-spark: {} documents, paragraphs {} in, {} kept; start {:.1f} s, plan {:.1f} s, keys {:.1f} s, "
-        "decide {:.1f} s, apply {:.1f} s, total {:.1f} s".format(
-            totals.get("documents_read"), totals.get("paragraphs_in"), totals.get("paragraphs_kept"),
-            *(t[step]["seconds"] for step in ("start", "plan", "keys", "decide", "apply", "total")),
-        ),
-        file=sys.stderr,
-    )
+    if "-q" not in rest and "--quiet" not in rest:  # -q is also passed to the plan (a clean option)
+        print(
+            "newsdedup-spark: {} documents, paragraphs {} in, {} kept; start {:.1f} s, plan {:.1f} s, keys {:.1f} s, "
+            "decide {:.1f} s, apply {:.1f} s, total {:.1f} s".format(
+                totals.get("documents_read"), totals.get("paragraphs_in"), totals.get("paragraphs_kept"),
+                *(t[step]["seconds"] for step in ("start", "plan", "keys", "decide", "apply", "total")),
+            ),
+            file=sys.stderr,
+        )
     # As `newsdedup clean`: 1 when an input failed or a record was rejected (each is reported).
     return 1 if totals.get("inputs_failed") or totals.get("records_rejected") else 0
 

@@ -306,3 +306,17 @@ sys.exit(driver.main(sys.argv[1:]))
     assert done.returncode == 130, done.stderr
     assert done.stderr.strip().splitlines() == ["newsdedup-spark: interrupted"], done.stderr
     assert not (tmp_path / "o.newsdedup-work").exists()
+
+
+@pytest.mark.parametrize("quiet", ["-q", "--quiet"])
+def test_quiet_silences_the_summary_line(tmp_path, capsys, quiet):
+    from newsdedup import spark as driver
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_text("one paragraph\n\nanother one\n")
+    code = driver.main(["clean", str(tmp_path / "in"), "--out", str(tmp_path / "o"), "--engine", "duckdb", quiet])
+    assert code == 0
+    assert capsys.readouterr().err == ""
+    assert (tmp_path / "o" / "a.txt").read_text() == "one paragraph\n\nanother one\n"
+    code = driver.main(["clean", str(tmp_path / "in"), "--out", str(tmp_path / "o2"), "--engine", "duckdb"])
+    assert "newsdedup-spark: 1 documents" in capsys.readouterr().err
