@@ -3,6 +3,7 @@
 
 use std::ffi::OsString;
 use std::fs;
+use std::path::Path;
 
 use newsdedup::scale;
 
@@ -169,4 +170,26 @@ fn apply_before_the_decide_step_is_an_error_not_a_run_without_drops() {
     // An empty drops folder is a decide step that found no repeat across shards.
     fs::create_dir_all(work.join("drops")).expect("drops");
     scale::apply(&work, 0, &t.join("out")).expect("apply");
+}
+
+#[test]
+fn a_rejected_record_is_reported_once_by_apply_not_by_keys() {
+    let t = TestDir::new();
+    let input = t.join("corpus");
+    fs::create_dir_all(&input).expect("dir");
+    let good = r#"{"text": "A paragraph long enough to be news on its own in any story at all."}"#;
+    fs::write(input.join("a.jsonl"), format!("{good}\n{{\"text\": 5}}\n")).expect("write");
+    let (work, out) = (t.join("work"), t.join("out"));
+    let run = |args: &[&Path]| {
+        let out = std::process::Command::new(super::util::BIN).args(args).output().expect("run");
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let p = Path::new;
+    assert_eq!(run(&[p("plan"), &input, p("--work"), &work]).0, Some(0));
+    let (code, keys_err) = run(&[p("keys"), p("--work"), &work, p("--shard"), p("0")]);
+    assert_eq!(code, Some(0), "{keys_err}");
+    assert!(!keys_err.contains("a.jsonl:2"), "keys stays silent about the rejected line: {keys_err}");
+    fs::create_dir_all(work.join("drops")).expect("drops");
+    let (_, apply_err) = run(&[p("apply"), p("--work"), &work, p("--shard"), p("0"), p("--out"), &out]);
+    assert_eq!(apply_err.matches("a.jsonl:2").count(), 1, "apply reports it once: {apply_err}");
 }
