@@ -193,3 +193,24 @@ fn a_rejected_record_is_reported_once_by_apply_not_by_keys() {
     let (_, apply_err) = run(&[p("apply"), p("--work"), &work, p("--shard"), p("0"), p("--out"), &out]);
     assert_eq!(apply_err.matches("a.jsonl:2").count(), 1, "apply reports it once: {apply_err}");
 }
+
+#[test]
+fn plan_empties_a_reused_working_folder_and_refuses_a_foreign_one() {
+    let t = TestDir::new();
+    let work = planned(&t);
+    for r in 0..4 {
+        scale::keys(&work, r).expect("keys");
+    }
+    let stale = work.join("newkeys/part-000009.parquet");
+    fs::create_dir_all(stale.parent().expect("parent")).expect("dir");
+    fs::write(&stale, b"an earlier run's part").expect("write");
+    let input = t.join("corpus");
+    scale::plan_args(&[input.clone().into(), "--work".into(), work.clone().into()]).expect("plan again");
+    assert!(!stale.exists() && !work.join("keys").exists(), "an earlier run's parts are gone");
+    let foreign = t.join("mine");
+    fs::create_dir_all(&foreign).expect("dir");
+    fs::write(foreign.join("notes.txt"), b"keep me").expect("write");
+    let err = scale::plan_args(&[input.into(), "--work".into(), foreign.clone().into()]).expect_err("foreign");
+    assert!(err.to_string().contains("not a working folder"), "{err}");
+    assert_eq!(fs::read(foreign.join("notes.txt")).expect("kept"), b"keep me");
+}
