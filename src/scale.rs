@@ -100,8 +100,33 @@ pub fn plan_args(args: &[OsString]) -> Result<String> {
     let mut text = serde_json::to_string_pretty(&m).map_err(|e| Error::invalid(&work, e.to_string()))?;
     text.push('\n');
     std::fs::create_dir_all(&work).map_err(|e| Error::io(&work, e))?;
+    clear_steps(&work)?;
     write_atomic(&manifest::manifest_path(&work), text.as_bytes(), None)?;
     Ok(text)
+}
+
+/// The folders the steps (and the driver's DuckDB spill) write under `WORK`.
+const STEP_FOLDERS: [&str; 9] =
+    ["keys", "docs", "drops", "drops.tmp", "explain", "rejects", "report", "newkeys", "duckdb-tmp"];
+
+/// Empties a reused working folder of an earlier run's parts, so that no
+/// step (nor the driver's index commit) can take a part of another run for
+/// one of this run's. A non-empty folder without a manifest is not a
+/// working folder: it is refused, never emptied.
+fn clear_steps(work: &Path) -> Result<()> {
+    let mut entries = std::fs::read_dir(work).map_err(|e| Error::io(work, e))?;
+    if !manifest::manifest_path(work).exists() && entries.next().is_some() {
+        let msg = "not a working folder of newsdedup (no manifest.json, not empty): give a new or empty --work";
+        return Err(Error::invalid(work, msg));
+    }
+    for name in STEP_FOLDERS {
+        let dir = work.join(name);
+        match std::fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(&dir, e)),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn non_utf8(path: &Path) -> Error {

@@ -278,6 +278,13 @@ impl Decider {
         Ok(())
     }
 
+    /// Whether failed inputs and rejected records are printed on stderr:
+    /// not in a scale-out keys step, whose apply step prints each of them
+    /// (once per run, as `clean` does).
+    pub(super) fn prints_inputs(&self) -> bool {
+        !matches!(self.scaled, Some(Scaled::Keys(_)))
+    }
+
     /// Records a rejected JSONL line: stderr, the rejects file (the line
     /// exactly as read, with a line break), the row.
     pub(super) fn reject(
@@ -289,6 +296,7 @@ impl Decider {
         row: &mut FileRow,
     ) -> Result<()> {
         match &id {
+            _ if !self.prints_inputs() => {}
             Some(id) => diag!("newsdedup: {}:{line}: {error} (id {id})", shard.display()),
             None => diag!("newsdedup: {}:{line}: {error}", shard.display()),
         }

@@ -316,7 +316,9 @@ pub(super) fn run_shard(
 }
 
 pub(super) fn fail_shard(decider: &mut Decider, row: FileRow, err: Error) {
-    diag!("newsdedup: {err}");
+    if decider.prints_inputs() {
+        diag!("newsdedup: {err}");
+    }
     let mut failed = FileRow::failed(Path::new(&row.path), &err);
     failed.stats += row.stats;
     failed.dropped_records = row.dropped_records;

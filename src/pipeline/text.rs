@@ -182,7 +182,9 @@ pub(super) fn decide_window(decider: &mut Decider, window: Window) -> Result<Vec
             Err(failed) => {
                 let (file, err) = *failed;
                 decider.input(&file.rel)?;
-                diag!("newsdedup: {err}");
+                if decider.prints_inputs() {
+                    diag!("newsdedup: {err}");
+                }
                 decider.report.push(FileRow::failed(&file.rel, &err));
             }
         }

@@ -3,6 +3,7 @@
 
 use std::ffi::OsString;
 use std::fs;
+use std::path::Path;
 
 use newsdedup::scale;
 
@@ -169,4 +170,47 @@ fn apply_before_the_decide_step_is_an_error_not_a_run_without_drops() {
     // An empty drops folder is a decide step that found no repeat across shards.
     fs::create_dir_all(work.join("drops")).expect("drops");
     scale::apply(&work, 0, &t.join("out")).expect("apply");
+}
+
+#[test]
+fn a_rejected_record_is_reported_once_by_apply_not_by_keys() {
+    let t = TestDir::new();
+    let input = t.join("corpus");
+    fs::create_dir_all(&input).expect("dir");
+    let good = r#"{"text": "A paragraph long enough to be news on its own in any story at all."}"#;
+    fs::write(input.join("a.jsonl"), format!("{good}\n{{\"text\": 5}}\n")).expect("write");
+    let (work, out) = (t.join("work"), t.join("out"));
+    let run = |args: &[&Path]| {
+        let out = std::process::Command::new(super::util::BIN).args(args).output().expect("run");
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let p = Path::new;
+    assert_eq!(run(&[p("plan"), &input, p("--work"), &work]).0, Some(0));
+    let (code, keys_err) = run(&[p("keys"), p("--work"), &work, p("--shard"), p("0")]);
+    assert_eq!(code, Some(0), "{keys_err}");
+    assert!(!keys_err.contains("a.jsonl:2"), "keys stays silent about the rejected line: {keys_err}");
+    fs::create_dir_all(work.join("drops")).expect("drops");
+    let (_, apply_err) = run(&[p("apply"), p("--work"), &work, p("--shard"), p("0"), p("--out"), &out]);
+    assert_eq!(apply_err.matches("a.jsonl:2").count(), 1, "apply reports it once: {apply_err}");
+}
+
+#[test]
+fn plan_empties_a_reused_working_folder_and_refuses_a_foreign_one() {
+    let t = TestDir::new();
+    let work = planned(&t);
+    for r in 0..4 {
+        scale::keys(&work, r).expect("keys");
+    }
+    let stale = work.join("newkeys/part-000009.parquet");
+    fs::create_dir_all(stale.parent().expect("parent")).expect("dir");
+    fs::write(&stale, b"an earlier run's part").expect("write");
+    let input = t.join("corpus");
+    scale::plan_args(&[input.clone().into(), "--work".into(), work.clone().into()]).expect("plan again");
+    assert!(!stale.exists() && !work.join("keys").exists(), "an earlier run's parts are gone");
+    let foreign = t.join("mine");
+    fs::create_dir_all(&foreign).expect("dir");
+    fs::write(foreign.join("notes.txt"), b"keep me").expect("write");
+    let err = scale::plan_args(&[input.into(), "--work".into(), foreign.clone().into()]).expect_err("foreign");
+    assert!(err.to_string().contains("not a working folder"), "{err}");
+    assert_eq!(fs::read(foreign.join("notes.txt")).expect("kept"), b"keep me");
 }
