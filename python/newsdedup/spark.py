@@ -126,9 +126,9 @@ def check_paths(args: list, out: str, work: str, outputs: dict) -> None:
     exist (an option's value that happens to name a path is checked too:
     harmless, it cannot be OUT's tree)."""
     real = os.path.realpath
-    roots = [real(a) for a in args if not a.startswith("-") and os.path.exists(a)]
     out_r, work_r = real(out), real(work)
-    for root, given in zip(roots, [a for a in args if not a.startswith("-") and os.path.exists(a)]):
+    for given in (a for a in args if not a.startswith("-") and os.path.exists(a)):
+        root = real(given)
         if _inside(out_r, root):
             raise DriverError(f"{out}: --out is inside the input tree {given}")
         if _inside(root, out_r):
