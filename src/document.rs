@@ -98,7 +98,7 @@ impl Document {
     /// [`Emit::Normalized`]: the same, each remaining line normalised, line
     /// breaks written as `\n` (see the module docs for the one exception).
     /// [`Emit::Unwrapped`]: as `Normalized`, each paragraph on one line.
-    pub fn render_into(&self, verdicts: &[Verdict], emit: Emit, out: &mut Vec<u8>) {
+    pub fn render_into(&self, verdicts: &[Verdict], emit: Emit, out: &mut impl TextOut) {
         if !verdicts.iter().any(|v| v.is_kept()) {
             return;
         }
@@ -107,11 +107,12 @@ impl Document {
             Emit::Unwrapped => self.render_lines(verdicts, true, out),
             Emit::Original => {
                 let mut at = 0;
+                // Spans run between line breaks: whole `str` slices.
                 for (span, _) in self.removal_spans(verdicts) {
-                    out.extend_from_slice(&self.original.as_bytes()[at..span.start]);
+                    out.put(&self.original[at..span.start]);
                     at = span.end;
                 }
-                out.extend_from_slice(&self.original.as_bytes()[at..]);
+                out.put(&self.original[at..]);
             }
         }
     }
@@ -119,7 +120,7 @@ impl Document {
     /// The normalised rendering: what is left once the removal spans are cut
     /// out, line by line. A line's text is kept when its paragraph is; its
     /// line break when the break does not lie in a removal span.
-    fn render_lines(&self, verdicts: &[Verdict], unwrap: bool, out: &mut Vec<u8>) {
+    fn render_lines(&self, verdicts: &[Verdict], unwrap: bool, out: &mut impl TextOut) {
         let pieces = self.pieces(verdicts, unwrap);
         let text = |para: usize, line: usize| -> Cow<'_, str> {
             if unwrap { self.split.paragraph(para) } else { Cow::Borrowed(self.split.line(line)) }
@@ -149,18 +150,18 @@ impl Document {
                             width,
                         )
                     {
-                        out.push(b'\n');
+                        out.put("\n");
                     }
-                    out.extend_from_slice(t.as_bytes());
+                    out.put(&t);
                     prev = Some((para, line));
                     breaks = 0;
                 }
                 Piece::Break(Terminator::Paragraph) => {
-                    out.extend_from_slice(b"\n\n");
+                    out.put("\n\n");
                     breaks += 2;
                 }
                 Piece::Break(_) => {
-                    out.push(b'\n');
+                    out.put("\n");
                     breaks += 1;
                 }
             }
@@ -254,10 +255,28 @@ impl Document {
 
     /// The kept paragraphs as a string; see [`Document::render_into`].
     pub fn render(&self, verdicts: &[Verdict], emit: Emit) -> String {
-        let mut out = Vec::new();
+        let mut out = String::new();
         self.render_into(verdicts, emit, &mut out);
-        // Only whole `str` slices and ASCII line breaks were appended.
-        String::from_utf8(out).unwrap_or_default()
+        out
+    }
+}
+
+/// Where rendered text goes: bytes or a `String`. Rendering only ever
+/// appends whole `str` slices, so a `String` needs no UTF-8 check after.
+pub trait TextOut {
+    /// Appends `s`.
+    fn put(&mut self, s: &str);
+}
+
+impl TextOut for Vec<u8> {
+    fn put(&mut self, s: &str) {
+        self.extend_from_slice(s.as_bytes());
+    }
+}
+
+impl TextOut for String {
+    fn put(&mut self, s: &str) {
+        self.push_str(s);
     }
 }
 

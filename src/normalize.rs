@@ -176,26 +176,55 @@ fn terminator_at(b: &[u8]) -> bool {
 /// `bytes.len()`). Tests 16 positions at a time, exactly and without an
 /// early exit, which the compiler turns into vector compares; typographic
 /// text full of curly quotes (also lead byte 0xE2) stays on the fast path.
+/// The block that holds one is searched for lead bytes eight at a time.
 fn next_candidate(bytes: &[u8], from: usize) -> usize {
     let mut i = from;
-    while let Some(Ok(window)) = bytes.get(i..i + 18).map(<&[u8; 18]>::try_from) {
-        // Non-short-circuit `|` and `&`: no branches, so it vectorises.
-        let mut any = false;
-        for j in 0..16 {
-            let (b0, b1, b2) = (window[j], window[j + 1], window[j + 2]);
-            any |= (b0 == b'\n') | (b0 == b'\r');
-            any |= (b0 == 0xC2) & (b1 == 0x85);
-            any |= (b0 == 0xE2) & (b1 == 0x80) & (b2 & 0xFE == 0xA8);
+    loop {
+        let mut end = bytes.len();
+        while let Some(Ok(window)) = bytes.get(i..i + 18).map(<&[u8; 18]>::try_from) {
+            // Non-short-circuit `|` and `&`: no branches, so it vectorises.
+            let mut any = false;
+            for j in 0..16 {
+                let (b0, b1, b2) = (window[j], window[j + 1], window[j + 2]);
+                any |= (b0 == b'\n') | (b0 == b'\r');
+                any |= (b0 == 0xC2) & (b1 == 0x85);
+                any |= (b0 == 0xE2) & (b1 == 0x80) & (b2 & 0xFE == 0xA8);
+            }
+            if any {
+                end = i + 16;
+                break;
+            }
+            i += 16;
         }
-        if any {
-            break;
+        match first_lead(&bytes[i..end]) {
+            Some(p) if terminator_at(&bytes[i + p..]) => return i + p,
+            Some(p) => i += p + 1,
+            None if end == bytes.len() => return end,
+            None => i = end,
         }
-        i += 16;
     }
-    while i < bytes.len() && !terminator_at(&bytes[i..]) {
-        i += 1;
+}
+
+/// The first byte of `b` that may start a line terminator: `\n`, `\r` or
+/// the lead bytes 0xC2 and 0xE2 (eight bytes per step, SWAR).
+fn first_lead(b: &[u8]) -> Option<usize> {
+    const L: u64 = 0x0101_0101_0101_0101;
+    const H: u64 = 0x8080_8080_8080_8080;
+    // The high bit of each zero byte of `x`; the lowest one is exact.
+    let zero = |x: u64| x.wrapping_sub(L) & !x & H;
+    let mut chunks = b.chunks_exact(8);
+    let mut at = 0;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        let mask = zero(w ^ (L * 0x0A)) | zero(w ^ (L * 0x0D)) | zero(w ^ (L * 0xC2)) | zero(w ^ (L * 0xE2));
+        if mask != 0 {
+            return Some(at + (mask.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
     }
-    i
+    chunks.remainder().iter().position(|c| matches!(c, b'\n' | b'\r' | 0xC2 | 0xE2)).map(|p| at + p)
 }
 
 /// Normalises one line (no line breaks inside) and appends it to `out`.
@@ -219,9 +248,39 @@ pub fn normalize_line_into(line: &str, quotes: QuoteMode, out: &mut String) {
     let composed: Cow<'_, str> = if is_nfc_quick(cleaned.chars()) == IsNormalized::Yes {
         Cow::Borrowed(&cleaned)
     } else {
-        Cow::Owned(cleaned.nfc().collect())
+        let mut nfc = String::with_capacity(cleaned.len() + 8);
+        by_pieces(&cleaned, &mut nfc, |piece, out| out.extend(piece.nfc()));
+        Cow::Owned(nfc)
     };
     collapse_into(&composed, quotes, true, out);
+}
+
+/// Appends `text` normalised by `form` (NFC or NFKC, which appends the
+/// normal form of a piece to `out`) to `out`, piece by piece.
+///
+/// ASCII is in both normal forms, and every ASCII character starts a
+/// normalisation boundary (canonical combining class 0, quick check Yes,
+/// never the second character of a composition), so `N(a + b) = N(a) +
+/// N(b)` whenever `b` starts with one. Runs of ASCII are therefore copied,
+/// and only each stretch of other characters, with the ASCII character
+/// before it (which may compose with a combining mark), goes through `form`:
+/// a long line with one combining accent costs a few characters of work,
+/// not the whole line. The tests compare it with the whole-text forms.
+pub(crate) fn by_pieces(text: &str, out: &mut String, mut form: impl FnMut(&str, &mut String)) {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let Some(j) = b[i..].iter().position(|c| !c.is_ascii()).map(|p| i + p) else {
+            out.push_str(&text[i..]);
+            break;
+        };
+        // `j > i` but at the very start: `i` is 0 or an ASCII byte.
+        let from = if j > i { j - 1 } else { j };
+        out.push_str(&text[i..from]);
+        let end = b[j..].iter().position(u8::is_ascii).map_or(b.len(), |p| j + p);
+        form(&text[from..end], out);
+        i = end;
+    }
 }
 
 /// Rules 4 and 5 on text that is NFC: folds quotes, collapses whitespace
@@ -240,8 +299,15 @@ fn collapse_into(line: &str, quotes: QuoteMode, skip_removed: bool, out: &mut St
     while i < bytes.len() {
         let run = i;
         loop {
-            // Eight bytes at a time while they are printable ASCII with single
-            // spaces inside (what the byte loop below would take whole).
+            // Thirty-two bytes at a time (vector compares), then eight at a
+            // time, while they are printable ASCII with single spaces inside
+            // (what the byte loop below would take whole).
+            while let Some(Ok(w)) = bytes.get(i..i + 33).map(<&[u8; 33]>::try_from) {
+                if !plain_ascii_block(w, i > run) {
+                    break;
+                }
+                i += 32;
+            }
             while let Some(Ok(chunk)) = bytes.get(i..i + 8).map(<[u8; 8]>::try_from) {
                 let n = plain_ascii_prefix(u64::from_le_bytes(chunk), i > run);
                 i += n;
@@ -309,6 +375,21 @@ fn plain_ascii_prefix(w: u64, inside: bool) -> usize {
         ok &= !(spaces & 0x80);
     }
     ((!ok & HIGH).trailing_zeros() / 8) as usize
+}
+
+/// True when the first 32 of the 33 bytes `w` all extend a run of
+/// [`collapse_into`] as they are: what eight-byte steps of
+/// [`plain_ascii_prefix`] would take, tested without branches so that the
+/// compiler uses vector compares (the 33rd byte follows a last space).
+#[inline]
+fn plain_ascii_block(w: &[u8; 33], inside: bool) -> bool {
+    let printable = |b: u8| b.wrapping_sub(0x21) < 0x5E;
+    let mut bad = !inside & (w[0] == b' ');
+    for j in 0..32 {
+        let (c, n) = (w[j], w[j + 1]);
+        bad |= !(printable(c) | ((c == b' ') & printable(n)));
+    }
+    !bad
 }
 
 /// Normalises one line and returns it; see [`normalize_line_into`].

@@ -274,3 +274,95 @@ fn idempotent_on_tricky_examples() {
         assert_eq!(n(&once), once, "{s:?}");
     }
 }
+
+/// Lines by a char-by-char reading of rule 1, as the reference for the
+/// block-scanning [`lines`]: (text, paragraph break, terminated).
+fn reference_lines(text: &str) -> Vec<(String, bool, bool)> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' if chars.peek() == Some(&'\n') => {
+                chars.next();
+                out.push((std::mem::take(&mut cur), false, true));
+            }
+            '\n' | '\r' | '\u{85}' | '\u{2028}' => out.push((std::mem::take(&mut cur), false, true)),
+            '\u{2029}' => out.push((std::mem::take(&mut cur), true, true)),
+            c => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        out.push((cur, false, false));
+    }
+    out
+}
+
+proptest::proptest! {
+    /// Long lines of mostly plain ASCII, so that the 32-byte blocks of
+    /// `collapse_into` and the 16-byte blocks of `lines` are taken and left
+    /// at every kind of byte: spaces at a block's edge, double spaces,
+    /// controls, DEL, curly quotes and the other 0xE2 characters, NEL, NBSP.
+    #[test]
+    fn block_steps_agree_with_reference_on_long_mostly_plain_text(
+        parts in proptest::collection::vec(proptest::prop_oneof![
+            12 => proptest::prelude::Just("ab".to_owned()),
+            4 => proptest::prelude::Just(" ".to_owned()),
+            4 => "[a-zA-Z0-9.,~!]{1,40}",
+            1 => "[ \t\r\n\u{0}\u{1f}\u{7f}\u{85}\u{a0}\u{c2}\u{e9}\u{2019}\u{201c}\u{2026}\u{2028}\u{2029}\u{200b}]{1,3}",
+        ], 0..40)
+    ) {
+        let text: String = parts.concat();
+        let got: Vec<_> = lines(&text).map(|l| (l.text.to_owned(), l.paragraph_break, l.terminated)).collect();
+        proptest::prop_assert_eq!(got, reference_lines(&text));
+        for line in lines(&text) {
+            for q in [QuoteMode::Fold, QuoteMode::Keep] {
+                proptest::prop_assert_eq!(normalize_line(line.text, q), reference(line.text, q));
+            }
+        }
+    }
+}
+
+#[test]
+fn plain_ascii_block_takes_exactly_what_eight_byte_steps_take() {
+    let alphabet = [b'a', b' ', b'~', b'!', 0x1F, 0x7F, 0x80, 0x20];
+    let mut w = [b'a'; 33];
+    for seed in 0u32..50_000 {
+        let mut x = seed.wrapping_mul(2_654_435_761);
+        // Mostly `a`, so that whole blocks pass; a few edge bytes.
+        for b in &mut w {
+            *b = if x & 0x30 == 0 { alphabet[(x & 7) as usize] } else { b'a' };
+            x = x.rotate_left(5) ^ seed;
+        }
+        for inside in [false, true] {
+            let mut at = 0;
+            let mut inner = inside;
+            while at < 32 {
+                let word = u64::from_le_bytes(w[at..at + 8].try_into().unwrap_or_default());
+                let n = plain_ascii_prefix(word, inner);
+                // The eight-byte step cannot judge a last space; the block can.
+                let n = if n == 7 && w[at + 7] == b' ' && (0x21..0x7F).contains(&w[at + 8]) { 8 } else { n };
+                if n < 8 {
+                    break;
+                }
+                at += 8;
+                inner = true;
+            }
+            assert_eq!(plain_ascii_block(&w, inside), at == 32, "{w:?} {inside}");
+        }
+    }
+}
+
+proptest::proptest! {
+    /// Piecewise NFC is NFC: combining marks after ASCII letters and after
+    /// other characters, marks to reorder, Hangul jamo, singletons
+    /// (U+212B, U+2126) and a composition exclusion (U+0958).
+    #[test]
+    fn piecewise_nfc_is_nfc(
+        text in "[ae. \u{300}\u{301}\u{316}\u{327}\u{a0}\u{e9}\u{2026}\u{fb01}\u{1100}\u{1161}\u{11a8}\u{ac00}\u{212b}\u{2126}\u{958}\u{1e9b}\u{323}]{0,16}"
+    ) {
+        let mut got = String::from("kept ");
+        by_pieces(&text, &mut got, |piece, out| out.extend(piece.nfc()));
+        proptest::prop_assert_eq!(got, format!("kept {}", text.nfc().collect::<String>()));
+    }
+}

@@ -121,15 +121,13 @@ fn render_line(line: &Parsed, plan: Option<&Plan>, cfg: &Config, parser: &Parser
     if plan.kept() == 0 && !cfg.keep_empty {
         return;
     }
-    let mut text = Vec::with_capacity(doc.original.len());
+    let mut text = String::with_capacity(doc.original.len());
     doc.render_into(&plan.verdicts, cfg.emit, &mut text);
-    if text == doc.original.as_bytes() {
+    if text == doc.original {
         // Nothing dropped, nothing normalised: the record as it was read.
         parser.write_as_read(record, out);
         return;
     }
-    // Only whole `str` slices and ASCII line breaks were rendered: valid UTF-8.
-    let text = String::from_utf8(text).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
     parser.write_with_text(record, &text, out);
 }
 
