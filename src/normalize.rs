@@ -116,7 +116,7 @@ pub struct RawLine<'a> {
 /// A final empty segment after the last terminator is not a line, so
 /// `"a\n"` has one line and `""` has none.
 pub fn lines(text: &str) -> Lines<'_> {
-    Lines { text, pos: 0 }
+    Lines { text, pos: 0, nel: None }
 }
 
 /// Iterator returned by [`lines`].
@@ -124,42 +124,49 @@ pub fn lines(text: &str) -> Lines<'_> {
 pub struct Lines<'a> {
     text: &'a str,
     pos: usize,
+    /// Where the next NEL (U+0085) at or after `pos` starts (`text.len()`
+    /// when there is none; `None`: not searched yet). Rare, so it is found
+    /// once by a substring search, and the other terminators by `memchr3`.
+    nel: Option<usize>,
 }
 
 impl<'a> Iterator for Lines<'a> {
     type Item = RawLine<'a>;
 
     fn next(&mut self) -> Option<RawLine<'a>> {
-        let rest = &self.text[self.pos..];
-        if rest.is_empty() {
+        let start = self.pos;
+        let bytes = self.text.as_bytes();
+        if start >= bytes.len() {
             return None;
         }
-        let start = self.pos;
-        // Find the next terminator quickly, then see which one it is.
-        let mut i = 0;
-        let bytes = rest.as_bytes();
-        loop {
-            i = next_candidate(bytes, i);
-            if i >= bytes.len() {
-                break;
-            }
-            let (len, para) = match bytes[i] {
-                b'\n' => (1, false),
-                b'\r' if bytes.get(i + 1) == Some(&b'\n') => (2, false),
-                b'\r' => (1, false),
-                0xC2 if bytes.get(i + 1) == Some(&0x85) => (2, false),
-                0xE2 if bytes.get(i + 1) == Some(&0x80) && bytes.get(i + 2) == Some(&0xA8) => (3, false),
-                0xE2 if bytes.get(i + 1) == Some(&0x80) && bytes.get(i + 2) == Some(&0xA9) => (3, true),
-                _ => {
-                    i += 1;
-                    continue;
-                }
-            };
-            self.pos = start + i + len;
-            return Some(RawLine { text: &rest[..i], span: start..start + i, paragraph_break: para, terminated: true });
+        if self.nel.is_none_or(|n| n < start) {
+            let found = memchr::memmem::find(&bytes[start..], "\u{85}".as_bytes());
+            self.nel = Some(found.map_or(bytes.len(), |p| start + p));
         }
-        self.pos = self.text.len();
-        Some(RawLine { text: rest, span: start..self.text.len(), paragraph_break: false, terminated: false })
+        let nel = self.nel.unwrap_or(bytes.len());
+        // `\n`, `\r`, and the lead byte of U+2028/U+2029 (also that of
+        // curly quotes and dashes, which are passed over) before the NEL.
+        let mut i = start;
+        let end = loop {
+            match memchr::memchr3(b'\n', b'\r', 0xE2, &bytes[i..nel]) {
+                Some(p) if terminator_at(&bytes[i + p..]) => break i + p,
+                Some(p) => i += p + 1,
+                None => break nel,
+            }
+        };
+        let text = &self.text[start..end];
+        let (len, para) = match bytes.get(end..) {
+            Some([b'\r', b'\n', ..]) => (2, false),
+            Some([b'\n' | b'\r', ..]) => (1, false),
+            Some([0xC2, ..]) => (2, false),
+            Some([0xE2, _, c, ..]) => (3, *c == 0xA9),
+            _ => {
+                self.pos = bytes.len();
+                return Some(RawLine { text, span: start..end, paragraph_break: false, terminated: false });
+            }
+        };
+        self.pos = end + len;
+        Some(RawLine { text, span: start..end, paragraph_break: para, terminated: true })
     }
 }
 
@@ -170,61 +177,6 @@ fn terminator_at(b: &[u8]) -> bool {
         [0xE2, 0x80, c, ..] => *c & 0xFE == 0xA8,
         _ => false,
     }
-}
-
-/// Index of the first line terminator at or after `from` (or
-/// `bytes.len()`). Tests 16 positions at a time, exactly and without an
-/// early exit, which the compiler turns into vector compares; typographic
-/// text full of curly quotes (also lead byte 0xE2) stays on the fast path.
-/// The block that holds one is searched for lead bytes eight at a time.
-fn next_candidate(bytes: &[u8], from: usize) -> usize {
-    let mut i = from;
-    loop {
-        let mut end = bytes.len();
-        while let Some(Ok(window)) = bytes.get(i..i + 18).map(<&[u8; 18]>::try_from) {
-            // Non-short-circuit `|` and `&`: no branches, so it vectorises.
-            let mut any = false;
-            for j in 0..16 {
-                let (b0, b1, b2) = (window[j], window[j + 1], window[j + 2]);
-                any |= (b0 == b'\n') | (b0 == b'\r');
-                any |= (b0 == 0xC2) & (b1 == 0x85);
-                any |= (b0 == 0xE2) & (b1 == 0x80) & (b2 & 0xFE == 0xA8);
-            }
-            if any {
-                end = i + 16;
-                break;
-            }
-            i += 16;
-        }
-        match first_lead(&bytes[i..end]) {
-            Some(p) if terminator_at(&bytes[i + p..]) => return i + p,
-            Some(p) => i += p + 1,
-            None if end == bytes.len() => return end,
-            None => i = end,
-        }
-    }
-}
-
-/// The first byte of `b` that may start a line terminator: `\n`, `\r` or
-/// the lead bytes 0xC2 and 0xE2 (eight bytes per step, SWAR).
-fn first_lead(b: &[u8]) -> Option<usize> {
-    const L: u64 = 0x0101_0101_0101_0101;
-    const H: u64 = 0x8080_8080_8080_8080;
-    // The high bit of each zero byte of `x`; the lowest one is exact.
-    let zero = |x: u64| x.wrapping_sub(L) & !x & H;
-    let mut chunks = b.chunks_exact(8);
-    let mut at = 0;
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let w = u64::from_le_bytes(word);
-        let mask = zero(w ^ (L * 0x0A)) | zero(w ^ (L * 0x0D)) | zero(w ^ (L * 0xC2)) | zero(w ^ (L * 0xE2));
-        if mask != 0 {
-            return Some(at + (mask.trailing_zeros() / 8) as usize);
-        }
-        at += 8;
-    }
-    chunks.remainder().iter().position(|c| matches!(c, b'\n' | b'\r' | 0xC2 | 0xE2)).map(|p| at + p)
 }
 
 /// Normalises one line (no line breaks inside) and appends it to `out`.

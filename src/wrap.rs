@@ -190,17 +190,17 @@ fn column_gaps(inner: &str, norm: &str) -> bool {
         // ASCII only shrinks under normalisation: nothing was collapsed.
         return false;
     }
-    let (mut run, mut doubles) = (0usize, 0usize);
-    for &b in inner.as_bytes() {
-        if b == b' ' {
-            run += 1;
-            continue;
-        }
-        doubles += usize::from(run == 2);
+    // Runs of two or more spaces, found by a substring search (`inner` is
+    // trimmed: a run ends before its end).
+    let b = inner.as_bytes();
+    let (mut from, mut doubles) = (0, 0);
+    while let Some(at) = memchr::memmem::find(&b[from..], b"  ").map(|p| from + p) {
+        let run = b[at..].iter().take_while(|&&c| c == b' ').count();
+        doubles += 1;
         if run >= 3 || doubles >= 2 {
             return true;
         }
-        run = 0;
+        from = at + run;
     }
     false
 }
@@ -306,6 +306,23 @@ mod tests {
         assert!(is_table_row("| a | b |", "| a | b |"));
         assert!(!is_table_row("23, 1981 for wheat. Level V wheat/barley after 5/14/82,", "23, 1981 for wheat."));
         assert!(!is_table_row("indented line", "    indented line  "));
+    }
+
+    #[test]
+    fn column_gaps_are_a_tab_a_run_of_three_or_two_runs_of_two() {
+        for (line, want) in [
+            ("a b c", false),
+            ("a  b c", false),
+            ("a  b  c", true),
+            ("a   b", true),
+            ("a\tb", true),
+            ("caf\u{e9}  au lait", false),
+            ("caf\u{e9}  au  lait", true),
+            ("\u{201c}x\u{201d}    y", true),
+            ("x \u{a0} y", false),
+        ] {
+            assert_eq!(column_gaps(line, &line.split_whitespace().collect::<Vec<_>>().join(" ")), want, "{line:?}");
+        }
     }
 
     #[test]

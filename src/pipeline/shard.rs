@@ -47,8 +47,20 @@ impl Shard {
 // Nearly every line is a `Doc`; boxing it would only add an allocation.
 #[allow(clippy::large_enum_variant)]
 pub(super) enum Parsed {
-    Doc { line: u64, record: Row, doc: Document, history: Option<History>, repaired: bool, bytes: u64 },
-    Rejected { line: u64, raw: Vec<u8>, error: RecordError },
+    Doc {
+        line: u64,
+        record: Row,
+        doc: Document,
+        history: Option<History>,
+        repaired: bool,
+        bytes: u64,
+        id: Option<String>,
+    },
+    Rejected {
+        line: u64,
+        raw: Vec<u8>,
+        error: RecordError,
+    },
 }
 
 /// Parses and prepares one line (`raw` exactly as read, without the `\n`);
@@ -68,7 +80,9 @@ fn prepare_line(
                 doc.whole = crate::key::Digest(whole);
             }
             let history = ix.map(|ix| ix.history(&doc.keys, &doc.whole));
-            Parsed::Doc { line, record, doc, history, repaired, bytes }
+            // Decoded here, in parallel, not in the ordered step.
+            let id = parser.id(&record);
+            Parsed::Doc { line, record, doc, history, repaired, bytes, id }
         }
         Err((raw, error)) => Parsed::Rejected { line, raw, error },
     }
@@ -111,8 +125,15 @@ pub(super) fn read_batch(
     (batch, None)
 }
 
-/// What a decided record becomes.
-fn render_line(line: &Parsed, plan: Option<&Plan>, cfg: &Config, parser: &Parser, out: &mut Vec<u8>) {
+/// What a decided record becomes, appended to `out` (`text`: a buffer for
+/// the clean text, reused between records).
+fn render_line(
+    line: &Parsed,
+    plan: Option<&Plan>,
+    (cfg, parser): (&Config, &Parser),
+    text: &mut String,
+    out: &mut Vec<u8>,
+) {
     let (Parsed::Doc { record, doc, .. }, Some(plan)) = (line, plan) else { return };
     if let Some(field) = &cfg.annotate {
         parser.write_with_field(record, field, &annotation(doc, plan), out);
@@ -121,14 +142,14 @@ fn render_line(line: &Parsed, plan: Option<&Plan>, cfg: &Config, parser: &Parser
     if plan.kept() == 0 && !cfg.keep_empty {
         return;
     }
-    let mut text = String::with_capacity(doc.original.len());
-    doc.render_into(&plan.verdicts, cfg.emit, &mut text);
-    if text == doc.original {
+    text.clear();
+    doc.render_into(&plan.verdicts, cfg.emit, text);
+    if *text == doc.original {
         // Nothing dropped, nothing normalised: the record as it was read.
         parser.write_as_read(record, out);
         return;
     }
-    parser.write_with_text(record, &text, out);
+    parser.write_with_text(record, text, out);
 }
 
 /// The `--annotate` value: dropped paragraphs as `[start, end, reason]` byte
@@ -372,7 +393,7 @@ fn finish_batch(
     decider: &mut Decider,
     input: u32,
     (shard, parser): (&Shard, &Parser),
-    (lines, paired): (Vec<Parsed>, &[Option<usize>]),
+    (mut lines, paired): (Vec<Parsed>, &[Option<usize>]),
     sink: &mut BatchOut<'_, '_>,
     row: &mut FileRow,
 ) -> Result<()> {
@@ -392,12 +413,12 @@ fn finish_batch(
     let mut plans = Vec::with_capacity(lines.len());
     let mut recorded = Vec::new();
     let recording = decider.recording() && decider.replaying_shard().is_none();
-    for (k, l) in lines.iter().enumerate() {
+    for (k, l) in lines.iter_mut().enumerate() {
         let at = paired.get(k).copied().flatten();
         decider.take_removed_records(input, at)?;
         match l {
-            Parsed::Doc { line, record, doc, history, repaired, bytes } => {
-                let id = parser.id(record);
+            Parsed::Doc { line, doc, history, repaired, bytes, id, .. } => {
+                let id = id.take();
                 let plan = decider.decide(input, (*line, id.as_deref()), doc, history.as_ref())?;
                 decider.replay_record_end(at, &plan);
                 let mut stats = Stats::of_plan(&plan);
@@ -422,14 +443,15 @@ fn finish_batch(
     // shard is its only copy (with --out, the input still holds it).
     let in_place = matches!(cfg.output, Output::InPlace { .. });
     // Rendered and written a slice at a time, so that a whole batch of
-    // rendered records is never held besides the batch itself.
+    // rendered records is never held besides the batch itself; each worker
+    // reuses one buffer for the clean text.
     for (lines, plans) in lines.chunks(RENDER_CHUNK).zip(plans.chunks(RENDER_CHUNK)) {
         let rendered: Vec<Vec<u8>> = lines
             .par_iter()
             .zip(plans.par_iter())
-            .map(|(l, p)| {
+            .map_init(String::new, |text, (l, p)| {
                 let mut buf = Vec::new();
-                render_line(l, p.as_ref(), cfg, parser, &mut buf);
+                render_line(l, p.as_ref(), (cfg, parser), text, &mut buf);
                 buf
             })
             .collect();
