@@ -175,7 +175,7 @@ pub fn is_list_item(norm: &str) -> bool {
 /// a full stop or by mistake), a `|`, or at least three words of which half
 /// or more are numbers (a digit and no letter).
 pub fn is_table_row(norm: &str, orig: &str) -> bool {
-    column_gaps(orig.trim(), norm) || norm.contains('|') || mostly_numbers(norm)
+    column_gaps(orig.trim(), norm) || mostly_numbers_or_bar(norm)
 }
 
 /// A tab, a run of three or more spaces, or two runs of two spaces in the
@@ -205,13 +205,22 @@ fn column_gaps(inner: &str, norm: &str) -> bool {
     false
 }
 
-/// At least three words, half or more of them numbers (an ASCII digit and
-/// no letter; any non-ASCII character counts as a letter).
-fn mostly_numbers(norm: &str) -> bool {
+/// A `|`, or at least three words, half or more of them numbers (an ASCII
+/// digit and no letter; any non-ASCII character counts as a letter).
+fn mostly_numbers_or_bar(norm: &str) -> bool {
     let b = norm.as_bytes();
-    // Quick reject: there cannot be more numbers than digits.
-    let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
-    let words = b.iter().filter(|&&c| c == b' ').count() + 1;
+    // One counting pass (it vectorises) for the bar and the quick reject:
+    // there cannot be more numbers than digits.
+    let (mut digits, mut spaces, mut bars) = (0usize, 0usize, 0usize);
+    for &c in b {
+        digits += usize::from(c.is_ascii_digit());
+        spaces += usize::from(c == b' ');
+        bars += usize::from(c == b'|');
+    }
+    if bars > 0 {
+        return true;
+    }
+    let words = spaces + 1;
     if words < 3 || digits * 2 < words {
         return false;
     }

@@ -109,7 +109,7 @@ pub(super) fn read_batch(
     let mut scratch = Vec::with_capacity(64 << 10);
     while batch.len() < max_lines && bytes < max_bytes {
         scratch.clear();
-        match reader.read_until(b'\n', &mut scratch) {
+        match jsonl::read_line(reader, &mut scratch) {
             Ok(0) => break,
             Ok(_) => {}
             Err(e) => return (batch, Some(e)),
