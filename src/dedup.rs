@@ -288,6 +288,17 @@ impl Deduper {
         self.fresh.iter_mut().flat_map(|f| f.drain(..))
     }
 
+    /// Looks up a document's keys without deciding anything, so that the
+    /// table entries its decision will read are in the cache by then: the
+    /// ordered step calls it for the next document before deciding this one,
+    /// and the processor overlaps these independent memory loads.
+    pub fn warm(&self, keys: &[Keyed], whole: &Digest) {
+        std::hint::black_box(self.docs.get(&slot(whole)));
+        for k in keys {
+            std::hint::black_box(self.seen.get(&slot(&k.digest)));
+        }
+    }
+
     /// True when `whole` is remembered as the key of document `doc` (its
     /// decision found it new): a later copy of it is a duplicate of `doc`.
     pub fn remembers(&self, whole: &Digest, doc: u32) -> bool {

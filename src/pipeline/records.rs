@@ -52,7 +52,7 @@ pub(super) fn account(
     recorded: Option<&mut Vec<ReplayDoc>>,
 ) {
     let DecidedRecord { line, id, doc, plan, written } = r;
-    stats.documents_written = u64::from(written && cfg.output != Output::DryRun);
+    stats.documents_written = u64::from(written && !matches!(cfg.output, Output::DryRun));
     if let Some(recorded) = recorded {
         let remembered = decider.deduper.remembers(&doc.whole, plan.doc);
         let mut rec = super::replay::replay_doc(line, doc, plan, written, remembered);

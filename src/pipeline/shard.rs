@@ -416,10 +416,13 @@ fn finish_batch(
     let mut plans = Vec::with_capacity(lines.len());
     let mut recorded = Vec::new();
     let recording = decider.recording() && decider.replaying_shard().is_none();
-    for (k, l) in lines.iter_mut().enumerate() {
+    for k in 0..lines.len() {
+        if let Some(Parsed::Doc { doc, .. }) = lines.get(k + 1) {
+            decider.deduper.warm(&doc.keys, &doc.whole);
+        }
         let at = paired.get(k).copied().flatten();
         decider.take_removed_records(input, at)?;
-        match l {
+        match &mut lines[k] {
             Parsed::Doc { line, doc, history, repaired, bytes, id, .. } => {
                 let id = id.take();
                 let plan = decider.decide(input, (*line, id.as_deref()), doc, history.as_ref())?;
