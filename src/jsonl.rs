@@ -140,6 +140,35 @@ pub(crate) fn read_line(reader: &mut dyn BufRead, line: &mut Vec<u8>) -> io::Res
     }
 }
 
+/// Reads the next line (with its `\n`, when it has one) and hands it to
+/// `f`: straight from the reader's buffer when the line is whole in it,
+/// else put together in `scratch`. Returns its length (0: end of input).
+/// A line cut short by a read error is not handed over.
+pub(crate) fn with_line(
+    reader: &mut dyn BufRead,
+    scratch: &mut Vec<u8>,
+    f: &mut dyn FnMut(&[u8]),
+) -> io::Result<usize> {
+    let available = loop {
+        match reader.fill_buf() {
+            Ok(b) => break b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    };
+    if let Some(i) = memchr::memchr(b'\n', available) {
+        f(&available[..=i]);
+        reader.consume(i + 1);
+        return Ok(i + 1);
+    }
+    scratch.clear();
+    let n = read_line(reader, scratch)?;
+    if n > 0 {
+        f(scratch);
+    }
+    Ok(n)
+}
+
 /// A compressing writer; call [`Sink::finish`] to complete the stream.
 pub enum Sink {
     /// Plain.

@@ -105,5 +105,10 @@ fn read_line_reads_what_read_until_reads_across_buffer_edges() {
         }
         assert_eq!(ours, std_lines, "capacity {cap}");
         assert_eq!(ours.len(), 6);
+        // The same lines, whole in the buffer or put together.
+        let mut r = BufReader::with_capacity(cap, &data[..]);
+        let (mut scratch, mut handed) = (Vec::new(), Vec::new());
+        while super::with_line(&mut r, &mut scratch, &mut |l| handed.push(l.to_vec())).unwrap_or(0) > 0 {}
+        assert_eq!(handed, std_lines, "capacity {cap}");
     }
 }
