@@ -28,7 +28,7 @@ use crate::dedup::Verdict;
 use crate::key::{Digest, KeyMode, Keyed, Keyer, document_key};
 use crate::normalize::QuoteMode;
 use crate::split::{Split, SplitMode, Terminator, split, would_join};
-use crate::wrap::WrapLine;
+use crate::wrap::{MAX_WRAP_WIDTH, WrapLine};
 
 /// How text becomes paragraphs and keys.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -103,7 +103,10 @@ impl Document {
             return;
         }
         match emit {
-            Emit::Normalized => self.render_lines(verdicts, false, out),
+            Emit::Normalized => match self.rendered_as_split(verdicts) {
+                Some(text) => out.put(text),
+                None => self.render_lines(verdicts, false, out),
+            },
             Emit::Unwrapped => self.render_lines(verdicts, true, out),
             Emit::Original => {
                 let mut at = 0;
@@ -165,6 +168,29 @@ impl Document {
                     breaks += 1;
                 }
             }
+        }
+    }
+
+    /// The normalised rendering without building it, when it is the split's
+    /// own text: every paragraph kept, no U+2029 (written as two breaks), and
+    /// no two paragraphs the output could join (line mode, or auto mode with
+    /// a wrap width over [`MAX_WRAP_WIDTH`], where nothing is ever joined),
+    /// so no blank line is added. [`Split::text`] is every normalised line
+    /// followed by `\n`; a last line without a break loses that `\n`.
+    fn rendered_as_split(&self, verdicts: &[Verdict]) -> Option<&str> {
+        let split = &self.split;
+        let all_kept = verdicts.len() == split.spans.len() && verdicts.iter().all(|v| v.is_kept());
+        let never_joined = match split.mode {
+            SplitMode::Line => true,
+            SplitMode::Auto => split.width > MAX_WRAP_WIDTH,
+            SplitMode::Blank => false,
+        };
+        if !all_kept || !never_joined || split.lines.iter().any(|l| l.terminator == Terminator::Paragraph) {
+            return None;
+        }
+        match split.lines.last() {
+            Some(l) if l.terminator == Terminator::None => split.text.get(..split.text.len() - 1),
+            _ => Some(&split.text),
         }
     }
 
@@ -374,6 +400,37 @@ mod tests {
         let kept_lines =
             "The harbour authority said on Tuesday that it\nwould raise pay.\n- one item\n- another item\n";
         assert_eq!(doc.render(&all, Emit::Normalized), kept_lines);
+    }
+
+    proptest::proptest! {
+        /// The shortcut of [`Document::rendered_as_split`] gives what the
+        /// line-by-line rendering gives, whenever it is taken.
+        #[test]
+        fn a_document_kept_whole_renders_as_its_split_text(
+            parts in proptest::collection::vec(proptest::prop_oneof![
+                proptest::prelude::Just("The harbour authority said on Tuesday that it would raise pay for the dock workers by four percent from May.".to_owned()),
+                proptest::prelude::Just("short line".to_owned()),
+                proptest::prelude::Just("Wheat   2.55   2.40".to_owned()),
+                proptest::prelude::Just("  indented \u{201c}quote\u{201d}\u{a0} ".to_owned()),
+                proptest::prelude::Just("- a list item".to_owned()),
+                proptest::prelude::Just(" \t ".to_owned()),
+                "[\n\r\u{85}\u{2028}\u{2029}]|\r\n",
+            ], 0..12),
+            mode in proptest::prop_oneof![
+                proptest::prelude::Just(SplitMode::Auto),
+                proptest::prelude::Just(SplitMode::Line),
+                proptest::prelude::Just(SplitMode::Blank),
+            ],
+        ) {
+            let text: String = parts.concat();
+            let doc = Document::prepare(text, &TextOptions { split: mode, ..TextOptions::default() });
+            let all = vec![Verdict::Keep; doc.len()];
+            let mut slow = String::new();
+            if !all.is_empty() {
+                doc.render_lines(&all, false, &mut slow);
+            }
+            proptest::prop_assert_eq!(doc.render(&all, Emit::Normalized), slow);
+        }
     }
 
     #[test]

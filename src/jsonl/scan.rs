@@ -85,6 +85,7 @@ pub(super) fn scan(line: &[u8], start: usize, text_field: &str) -> Option<Scanne
 /// (below 0x20). Sixteen bytes per step are tested without branches (the
 /// compiler turns that into vector compares); the block holding one is then
 /// searched eight bytes at a time (SWAR, as serde_json does).
+#[inline]
 fn next_special(b: &[u8], from: usize) -> Option<usize> {
     let mut i = from;
     let rest = b.get(from..)?;
