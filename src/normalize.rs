@@ -186,7 +186,8 @@ fn terminator_at(b: &[u8]) -> bool {
 /// take one pass that copies runs of unchanged text whole.
 pub fn normalize_line_into(line: &str, quotes: QuoteMode, out: &mut String) {
     let ascii = line.is_ascii();
-    if ascii || nfc::is_plainly_nfc(line) || is_nfc_quick(line.chars()) == IsNormalized::Yes {
+    let nfc = ascii || nfc::is_plainly_nfc(line) || is_nfc_quick(line.chars()) == IsNormalized::Yes;
+    if nfc {
         let start = out.len();
         // In ASCII there is nothing for a removed control to compose with,
         // so it can be skipped on the way; elsewhere removal must come
@@ -196,14 +197,22 @@ pub fn normalize_line_into(line: &str, quotes: QuoteMode, out: &mut String) {
         }
         out.truncate(start);
     }
-    let cleaned: String = line.chars().filter(|&c| !is_removed(c)).collect();
-    let composed: Cow<'_, str> = if is_nfc_quick(cleaned.chars()) == IsNormalized::Yes {
-        Cow::Borrowed(&cleaned)
+    // Here either the line is NFC and holds a removed character, or it may
+    // not be NFC: then it is copied only when it holds one.
+    let cleaned: Cow<'_, str> = if nfc || line.chars().any(is_removed) {
+        Cow::Owned(line.chars().filter(|&c| !is_removed(c)).collect())
     } else {
-        let mut nfc = String::with_capacity(cleaned.len() + 8);
-        by_pieces(&cleaned, &mut nfc, |piece, out| out.extend(piece.nfc()));
-        Cow::Owned(nfc)
+        Cow::Borrowed(line)
     };
+    // A line that failed the quick check and lost nothing fails it again.
+    let composed: Cow<'_, str> =
+        if matches!(cleaned, Cow::Owned(_)) && is_nfc_quick(cleaned.chars()) == IsNormalized::Yes {
+            Cow::Borrowed(&cleaned)
+        } else {
+            let mut nfc = String::with_capacity(cleaned.len() + 8);
+            by_pieces(&cleaned, &mut nfc, |piece, out| out.extend(piece.nfc()));
+            Cow::Owned(nfc)
+        };
     collapse_into(&composed, quotes, true, out);
 }
 

@@ -84,7 +84,8 @@ pub(super) fn scan(line: &[u8], start: usize, text_field: &str) -> Option<Scanne
 /// The first `i >= from` where `b[i]` is `"`, `\\` or a control character
 /// (below 0x20). Sixteen bytes per step are tested without branches (the
 /// compiler turns that into vector compares); the block holding one is then
-/// searched eight bytes at a time (SWAR, as serde_json does).
+/// searched eight bytes at a time (SWAR, as serde_json does). Blocks of 32
+/// were slower: a string runs ~65 bytes between two `\n` escapes.
 #[inline]
 fn next_special(b: &[u8], from: usize) -> Option<usize> {
     let mut i = from;
