@@ -42,7 +42,7 @@ use std::fs::File;
 use std::io;
 use std::path::Path;
 
-use memmap2::Mmap;
+use memmap2::{Mmap, MmapOptions};
 
 use super::{
     BUCKET_TARGET, Entry, FILTER_BITS_PER_KEY, FORMAT_VERSION, HDR, IndexError, PIECES, Result, SEG_END, SEG_MAGIC,
@@ -204,7 +204,14 @@ impl Segment {
         // (locked) index deletes them, after unmapping by reopen/drop. (A
         // process that ignores the lock and truncates one while it is mapped
         // is outside what a memory map can defend against.)
-        let map = unsafe { Mmap::map(&file) }.map_err(io_err(path))?;
+        // A verified segment is read whole right away: have the kernel map
+        // all its pages in the mmap call (MAP_POPULATE) instead of faulting
+        // them in one at a time during the checksum.
+        let mut opts = MmapOptions::new();
+        if verify_crc {
+            opts.populate();
+        }
+        let map = unsafe { opts.map(&file) }.map_err(io_err(path))?;
         let m = &map[..];
         let len = m.len();
         if len as u64 != meta.len {
