@@ -119,12 +119,13 @@ impl<'a> Head<'a> {
 /// equal keys within one source). Calls `f(key, value)`. The head with the
 /// smallest key is found in one pass that also notes whether another head
 /// holds the same key (the rare case that needs skipping); once one source
-/// is left, its entries are copied without comparisons.
+/// is left, its entries are taken without comparisons. (`f` has one call
+/// site, so that it is inlined into the loop.)
 pub(super) fn merge_each(srcs: &[Source<'_>], mut f: impl FnMut(u128, &[u8; 12]) -> Result<()>) -> Result<()> {
     let mut heads: Vec<Head<'_>> = srcs.iter().map(Head::new).collect();
     heads.retain(|h| h.live());
-    while heads.len() > 1 {
-        let (mut best, mut bk, mut dup) = (0, heads[0].key, false);
+    while let Some(first) = heads.first() {
+        let (mut best, mut bk, mut dup) = (0, first.key, false);
         for (s, h) in heads.iter().enumerate().skip(1) {
             if h.key < bk {
                 (best, bk, dup) = (s, h.key, false);
@@ -141,13 +142,6 @@ pub(super) fn merge_each(srcs: &[Source<'_>], mut f: impl FnMut(u128, &[u8; 12])
         }
         if dup || !heads[best].live() {
             heads.retain(|h| h.live());
-        }
-    }
-    if let Some(h) = heads.first_mut() {
-        while h.live() {
-            let k = h.key;
-            f(k, &h.value())?;
-            h.skip(k);
         }
     }
     Ok(())
