@@ -21,10 +21,13 @@
 #   2.2M and 3.3M keys over 8 days), each merge in the background of the run on which it is due. The sums give
 #   the overhead amortized over merges.
 #
-# The summary lines "without index", "with --index", "steady state without index" and "steady state with
-# --index" are parsed by benches/bench.sh. NEWSDEDUP_BIN: the binary to time (default: cargo build --release).
+# Wall time (and CPU time, user + system, from GNU time: on a shared machine it varies less) of each. The
+# summary lines "without index", "with --index", "steady state without index" and "steady state with --index"
+# are parsed by benches/bench.sh. NEWSDEDUP_BIN: the binary to time (default: cargo build --release).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source benches/common.sh
+need_gnu_time index.sh
 M=${1:-10}
 N=${2:-1000000}
 WORDS=${WORDS:-60}
@@ -58,18 +61,15 @@ PY
 fi
 cat "$DIR/new.jsonl" >/dev/null
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-# timed INPUT [INDEX]: seconds of one run (output removed before and after)
+# timed INPUT [INDEX]: "WALL CPU" seconds of one run, CPU = user + system (output removed before and after)
 timed() {
     rm -rf "$DIR/out"
     local extra=()
     if [[ -n ${2:-} ]]; then extra=(--index "$2"); fi
     sync
-    local t0 t1
-    t0=$(date +%s.%N)
-    "$BIN" clean "$1" --out "$DIR/out" -q "${extra[@]}"
-    t1=$(date +%s.%N)
+    "$TIME" -o "$DIR/time" -f '%e %U %S' "$BIN" clean "$1" --out "$DIR/out" -q "${extra[@]}"
     rm -rf "$DIR/out"
-    awk "BEGIN {print $t1 - $t0}"
+    awk '{print $1, $2 + $3}' "$DIR/time"
 }
 segments() { "$BIN" index stats "$1" | sed -n 's/^segments: .*oldest first: \(.*\))$/\1/p'; }
 
@@ -81,28 +81,31 @@ for ((i = 0; i < REPS; i++)); do
     cp -r "$DIR/settled" "$DIR/ix"
     B+=("$(timed "$DIR/new.jsonl" "$DIR/ix")")
 done
-TA=$(printf '%s\n' "${A[@]}" | median)
-TB=$(printf '%s\n' "${B[@]}" | median)
+TA=$(printf '%s\n' "${A[@]}" | cut -d' ' -f1 | median)
+TB=$(printf '%s\n' "${B[@]}" | cut -d' ' -f1 | median)
+CA=$(printf '%s\n' "${A[@]}" | cut -d' ' -f2 | median)
+CB=$(printf '%s\n' "${B[@]}" | cut -d' ' -f2 | median)
 printf 'index: %s million keys, segments %s (no merge due); run: %s new paragraphs (%s MB JSONL)\n' \
     "$M" "$(segments "$DIR/settled")" "$N" "$(($(stat -c %s "$DIR/new.jsonl") / 1000000))"
 printf '(a) a typical daily run, median of %s:\n' "$REPS"
 printf '%-28s %8.3f s\n' "without index" "$TA" "with --index (lookup+commit)" "$TB"
 printf '%-28s %8.2fx\n' "ratio" "$(awk "BEGIN {print $TB / $TA}")"
+printf 'CPU (user+sys), median: %.3f s -> %.3f s = %.2fx\n' "$CA" "$CB" "$(awk "BEGIN {print $CB / $CA}")"
 
 # (b) the steady state
 rm -rf "$DIR/ix"
 cp -r "$DIR/settled" "$DIR/ix"
-SA=0 SB=0
+SA=0 SB=0 SCA=0 SCB=0
 printf '(b) steady state, %s consecutive days of %s new paragraphs on one index:\n' "$DAYS" "$N"
 for ((d = 1; d <= DAYS; d++)); do
     sed -e "s/\"text\": \"/&d$d-/" -e "s/\\\\n/&d$d-/g" "$DIR/new.jsonl" >"$DIR/day.jsonl"
     before=$(segments "$DIR/ix")
-    a=$(timed "$DIR/day.jsonl")
-    b=$(timed "$DIR/day.jsonl" "$DIR/ix")
-    SA=$(awk "BEGIN {print $SA + $a}")
-    SB=$(awk "BEGIN {print $SB + $b}")
-    printf '  day %d: %6.3f s -> %6.3f s  segments %s -> %s\n' "$d" "$a" "$b" "$before" "$(segments "$DIR/ix")"
+    read -r a ca < <(timed "$DIR/day.jsonl")
+    read -r b cb < <(timed "$DIR/day.jsonl" "$DIR/ix")
+    read -r SA SB SCA SCB < <(awk "BEGIN {print $SA + $a, $SB + $b, $SCA + $ca, $SCB + $cb}")
+    printf '  day %d: %6.3f s -> %6.3f s (CPU %6.3f -> %6.3f)  segments %s -> %s\n' "$d" "$a" "$b" "$ca" "$cb" "$before" "$(segments "$DIR/ix")"
 done
 printf '%-36s %8.3f s\n' "steady state without index" "$SA" "steady state with --index (amortized)" "$SB"
 printf '%-36s %8.2fx\n' "steady state ratio" "$(awk "BEGIN {print $SB / $SA}")"
-rm -rf "$DIR/out" "$DIR/ix" "$DIR/day.jsonl"
+printf 'steady state CPU (user+sys): %.3f s -> %.3f s = %.2fx\n' "$SCA" "$SCB" "$(awk "BEGIN {print $SCB / $SCA}")"
+rm -rf "$DIR/out" "$DIR/ix" "$DIR/day.jsonl" "$DIR/time"

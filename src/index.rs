@@ -15,6 +15,7 @@
 //! # fn main() -> Result<(), IndexError> {
 //! let mut idx = Index::open(std::path::Path::new("/var/lib/newsdedup/index"))?; // locks
 //! idx.start_merge()?; // optional: do the due tiering merge while we work
+//!                     // (start_merge_in_pool: as a job on the caller's rayon pool)
 //! let key: u128 = 0x0123_4567_89ab_cdef_0123_4567_89ab_cdef;
 //! idx.prefetch(key); // optional: start the DRAM fetch early, hash something else
 //! let seen = idx.get(key); // &self, Sync: call from many rayon threads

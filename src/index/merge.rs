@@ -13,8 +13,31 @@
 //!   older holds at most [`TIER_RATIO`] times the keys gathered so far, then
 //!   adds its own keys as a new segment). So there are at most `log2(n) + 2`
 //!   segments and each key is rewritten O(log n) times in total. The merge is
-//!   the same whether [`Index::start_merge`] ran it in the background during a
-//!   run or the commit runs it inline: its plan depends only on the manifest.
+//!   the same whether [`Index::start_merge`] or [`Index::start_merge_in_pool`]
+//!   ran it in the background during a run or the commit runs it inline: its
+//!   plan depends only on the manifest.
+//!
+//! # Where the merge runs, and why it is never deferred
+//! A run with `--index` and two or more threads starts the due merge as one
+//! job on its rayon pool ([`Index::start_merge_in_pool`]): a worker does it
+//! while the others go on with the run, then returns to the pool; a commit
+//! that finds it not yet started does it itself (the job is claimed by
+//! whoever comes first, so it runs exactly once). The merge used to have a
+//! thread of its own and the pool one worker less, which left a core idle
+//! for the rest of the run once the merge was done (on 2 cores the `--index`
+//! run went from 2.3x the plain run's wall time to ~1.5x, see
+//! `benches/INDEX.md`). Considered and not done:
+//! * a lower priority for the merge (per-thread nice): the run keeps every
+//!   core busy, so a niced merge would mostly wait and then run alone at the
+//!   end, single-threaded: the same work, later and serial;
+//! * a commit that publishes without a merge still running and leaves it due
+//!   for the next run: the merge's work is not saved, only moved (each key
+//!   is rewritten the same O(log n) times), and the partial work of a
+//!   cancelled merge is lost. The merge is therefore always published by the
+//!   commit of the run it was due for, and the tiering invariant above holds
+//!   after every commit.
+//! `benches/index.sh` (b) measures what the merges cost a sequence of daily
+//! runs.
 //!
 //! # Crash safety
 //! A commit (1) writes the new segments (the merged one, perhaps written by
