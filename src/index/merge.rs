@@ -36,6 +36,7 @@
 //!   cancelled merge is lost. The merge is therefore always published by the
 //!   commit of the run it was due for, and the tiering invariant above holds
 //!   after every commit.
+//!
 //! `benches/index.sh` (b) measures what the merges cost a sequence of daily
 //! runs.
 //!
