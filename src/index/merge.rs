@@ -68,7 +68,8 @@
 //! after a crash it is an orphan like any other.
 //! Tested with fail points before the manifest rename and before the old
 //! segments are deleted, and by `sigkill_during_commits`, which SIGKILLs a
-//! child process committing in a loop at random moments (10 kills) and checks
+//! child process committing in a loop (every other commit with its merge
+//! running as a pool job) at random moments (10 kills) and checks
 //! the index is exactly the set of commits recorded in its run log.
 //! The lock is `flock`-style (`File::try_lock`): advisory, per open file
 //! description, released by the kernel when the process dies; not reliable on
