@@ -3,19 +3,36 @@
 #
 #   benches/index.sh [INDEX_MILLIONS] [NEW_PARAGRAPHS]     (defaults 10 and 1000000)
 #
-# Builds (once) an index of INDEX_MILLIONS million keys with examples/index_bench.rs --fill and a JSONL file of
-# NEW_PARAGRAPHS distinct new paragraphs (10 per record, WORDS words each: default 60, about 390 bytes, the
-# average paragraph of the BBC corpus), then times, warm cache, REPS times each (median):
+# Builds (once) an index of INDEX_MILLIONS million keys with `examples/index_bench.rs --fill DIR M --settle`
+# (committed one million at a time, then the tiering merge that is due done, so that the index has no merge
+# pending: 10M keys are segments [8M, 2M]) and a JSONL file of NEW_PARAGRAPHS distinct new paragraphs (10 per
+# record, WORDS words each: default 60, about 390 bytes, the average paragraph of the BBC corpus). Then, warm
+# cache:
+#
+# (a) a typical daily run, REPS times (median), A and B alternating:
 #   A  newsdedup clean new.jsonl --out ...                     (no index)
 #   B  newsdedup clean new.jsonl --out ... --index COPY        (lookups + commit of the new keys)
-# COPY is a fresh copy of the index for every run (the copy is not timed). Prints both and B/A.
-# NEWSDEDUP_BIN: the binary to time (default: cargo build --release).
+#   COPY is a fresh copy of the settled index for every run (the copy is not timed). No merge is due in it,
+#   so B pays the open (checksums), the lookups and the commit only.
+# (b) the steady state: DAYS (default 8) consecutive daily runs on ONE copy of the index, day d's input being
+#   new.jsonl with every paragraph prefixed "dD-" (new keys every day; made before the day, not timed), each
+#   timed without (A) and with (B) the index. The index grows by ~1.1M keys a day (the paragraphs plus one
+#   whole-document key per record) and merges as the tiering rule says (from [8M, 2M]: merges of 3.1M, 13.3M,
+#   2.2M and 3.3M keys over 8 days), each merge in the background of the run on which it is due. The sums give
+#   the overhead amortized over merges.
+#
+# Wall time (and CPU time, user + system, from GNU time: on a shared machine it varies less) of each. The
+# summary lines "without index", "with --index", "steady state without index" and "steady state with --index"
+# are parsed by benches/bench.sh. NEWSDEDUP_BIN: the binary to time (default: cargo build --release).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source benches/common.sh
+need_gnu_time index.sh
 M=${1:-10}
 N=${2:-1000000}
 WORDS=${WORDS:-60}
 REPS=${REPS:-3}
+DAYS=${DAYS:-8}
 DIR=${BENCH_DIR:-target/bench/index-${M}m-${N}-w${WORDS}}
 cargo build --release --quiet --example index_bench
 if [[ -n ${NEWSDEDUP_BIN:-} ]]; then
@@ -25,10 +42,10 @@ else
     BIN=$(realpath target/release/newsdedup)
 fi
 mkdir -p "$DIR"
-if [[ ! -f $DIR/index.complete ]]; then
-    rm -rf "$DIR/index"
-    target/release/examples/index_bench --fill "$DIR/index" "$M" >/dev/null
-    touch "$DIR/index.complete"
+if [[ ! -f $DIR/settled.complete ]]; then
+    rm -rf "$DIR/settled"
+    target/release/examples/index_bench --fill "$DIR/settled" "$M" --settle >/dev/null
+    touch "$DIR/settled.complete"
 fi
 if [[ ! -f $DIR/new.jsonl ]]; then
     python3 - "$DIR/new.jsonl" "$N" "$WORDS" <<'PY'
@@ -44,24 +61,51 @@ PY
 fi
 cat "$DIR/new.jsonl" >/dev/null
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-run() { # run NAME WITH_INDEX
-    local times=()
-    for ((i = 0; i < REPS; i++)); do
-        rm -rf "$DIR/out" "$DIR/ix"
-        local extra=()
-        if [[ $2 == yes ]]; then cp -r "$DIR/index" "$DIR/ix"; extra=(--index "$DIR/ix"); fi
-        sync
-        local t0 t1
-        t0=$(date +%s.%N)
-        "$BIN" clean "$DIR/new.jsonl" --out "$DIR/out" -q "${extra[@]}"
-        t1=$(date +%s.%N)
-        times+=("$(awk "BEGIN {print $t1 - $t0}")")
-    done
-    printf '%s\n' "${times[@]}" | median
+# timed INPUT [INDEX]: "WALL CPU" seconds of one run, CPU = user + system (output removed before and after)
+timed() {
+    rm -rf "$DIR/out"
+    local extra=()
+    if [[ -n ${2:-} ]]; then extra=(--index "$2"); fi
+    sync
+    "$TIME" -o "$DIR/time" -f '%e %U %S' "$BIN" clean "$1" --out "$DIR/out" -q "${extra[@]}"
+    rm -rf "$DIR/out"
+    awk '{print $1, $2 + $3}' "$DIR/time"
 }
-A=$(run plain no)
-B=$(run index yes)
-printf 'index: %s million keys; run: %s new paragraphs (%s MB JSONL)\n' "$M" "$N" "$(( $(stat -c %s "$DIR/new.jsonl") / 1000000 ))"
-printf '%-28s %8.3f s\n' "without index" "$A" "with --index (lookup+commit)" "$B"
-printf '%-28s %8.2fx\n' "ratio" "$(awk "BEGIN {print $B / $A}")"
-rm -rf "$DIR/out" "$DIR/ix"
+segments() { "$BIN" index stats "$1" | sed -n 's/^segments: .*oldest first: \(.*\))$/\1/p'; }
+
+# (a) a typical daily run
+A=() B=()
+for ((i = 0; i < REPS; i++)); do
+    A+=("$(timed "$DIR/new.jsonl")")
+    rm -rf "$DIR/ix"
+    cp -r "$DIR/settled" "$DIR/ix"
+    B+=("$(timed "$DIR/new.jsonl" "$DIR/ix")")
+done
+TA=$(printf '%s\n' "${A[@]}" | cut -d' ' -f1 | median)
+TB=$(printf '%s\n' "${B[@]}" | cut -d' ' -f1 | median)
+CA=$(printf '%s\n' "${A[@]}" | cut -d' ' -f2 | median)
+CB=$(printf '%s\n' "${B[@]}" | cut -d' ' -f2 | median)
+printf 'index: %s million keys, segments %s (no merge due); run: %s new paragraphs (%s MB JSONL)\n' \
+    "$M" "$(segments "$DIR/settled")" "$N" "$(($(stat -c %s "$DIR/new.jsonl") / 1000000))"
+printf '(a) a typical daily run, median of %s:\n' "$REPS"
+printf '%-28s %8.3f s\n' "without index" "$TA" "with --index (lookup+commit)" "$TB"
+printf '%-28s %8.2fx\n' "ratio" "$(awk "BEGIN {print $TB / $TA}")"
+printf 'CPU (user+sys), median: %.3f s -> %.3f s = %.2fx\n' "$CA" "$CB" "$(awk "BEGIN {print $CB / $CA}")"
+
+# (b) the steady state
+rm -rf "$DIR/ix"
+cp -r "$DIR/settled" "$DIR/ix"
+SA=0 SB=0 SCA=0 SCB=0
+printf '(b) steady state, %s consecutive days of %s new paragraphs on one index:\n' "$DAYS" "$N"
+for ((d = 1; d <= DAYS; d++)); do
+    sed -e "s/\"text\": \"/&d$d-/" -e "s/\\\\n/&d$d-/g" "$DIR/new.jsonl" >"$DIR/day.jsonl"
+    before=$(segments "$DIR/ix")
+    read -r a ca < <(timed "$DIR/day.jsonl")
+    read -r b cb < <(timed "$DIR/day.jsonl" "$DIR/ix")
+    read -r SA SB SCA SCB < <(awk "BEGIN {print $SA + $a, $SB + $b, $SCA + $ca, $SCB + $cb}")
+    printf '  day %d: %6.3f s -> %6.3f s (CPU %6.3f -> %6.3f)  segments %s -> %s\n' "$d" "$a" "$b" "$ca" "$cb" "$before" "$(segments "$DIR/ix")"
+done
+printf '%-36s %8.3f s\n' "steady state without index" "$SA" "steady state with --index (amortized)" "$SB"
+printf '%-36s %8.2fx\n' "steady state ratio" "$(awk "BEGIN {print $SB / $SA}")"
+printf 'steady state CPU (user+sys): %.3f s -> %.3f s = %.2fx\n' "$SCA" "$SCB" "$(awk "BEGIN {print $SCB / $SCA}")"
+rm -rf "$DIR/out" "$DIR/ix" "$DIR/day.jsonl" "$DIR/time"

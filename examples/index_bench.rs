@@ -63,13 +63,18 @@ fn lookups_many(idx: &Index, keys: &[u128], threads: usize) -> (f64, usize) {
     (keys.len() as f64 / t.elapsed().as_secs_f64(), found)
 }
 
-/// `--fill DIR MILLIONS`: leave an index of that many random keys in DIR,
-/// committed one million at a time (one "day" each), for `benches/index.sh`.
-fn fill(dir: &str, millions: &str) -> Result<(), Box<dyn std::error::Error>> {
+/// `--fill DIR MILLIONS [--settle]`: leave an index of that many random keys
+/// in DIR, committed one million at a time (one "day" each), for
+/// `benches/index.sh`. With `--settle`, the tiering merge then due is done
+/// (by a commit of no keys), so that the next run has none pending.
+fn fill(dir: &str, millions: &str, settle: bool) -> Result<(), Box<dyn std::error::Error>> {
     const M: u64 = 1_000_000;
     let dir = std::path::Path::new(dir);
     for day in 0..millions.parse::<u64>()? {
         Index::open(dir)?.commit(entries(day * M, (day + 1) * M), run(M))?;
+    }
+    if settle {
+        Index::open(dir)?.commit(Vec::new(), run(0))?;
     }
     print!("{}", Index::open(dir)?.stats());
     Ok(())
@@ -80,9 +85,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--fill") {
         let (Some(dir), Some(millions)) = (args.get(2), args.get(3)) else {
-            return Err("usage: index_bench --fill DIR MILLIONS".into());
+            return Err("usage: index_bench --fill DIR MILLIONS [--settle]".into());
         };
-        return fill(dir, millions);
+        return fill(dir, millions, args.get(4).map(String::as_str) == Some("--settle"));
     }
     let commits: u64 = std::env::args().nth(1).map_or(Ok(10), |a| a.parse())?;
     let tmp = tempfile::Builder::new().prefix("index_bench").tempdir_in("/tmp")?;

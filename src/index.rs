@@ -15,6 +15,7 @@
 //! # fn main() -> Result<(), IndexError> {
 //! let mut idx = Index::open(std::path::Path::new("/var/lib/newsdedup/index"))?; // locks
 //! idx.start_merge()?; // optional: do the due tiering merge while we work
+//!                     // (start_merge_in_pool: as a job on the caller's rayon pool)
 //! let key: u128 = 0x0123_4567_89ab_cdef_0123_4567_89ab_cdef;
 //! idx.prefetch(key); // optional: start the DRAM fetch early, hash something else
 //! let seen = idx.get(key); // &self, Sync: call from many rayon threads
@@ -84,7 +85,7 @@ pub use replay::{DocFate, REPLAYS_KEPT, ReplayDoc, ReplayFile, ReplayLog, hash_b
 pub use error::IndexError;
 use error::{Result, corrupt, io_err};
 use manifest::{Manifest, write_manifest};
-use merge::{PIECES, PendingMerge, sort_chunks};
+use merge::{PIECES, PendingMerge, sort_entries};
 use segment::{FilterMask, Segment, seg_name};
 pub use stats::IndexStats;
 
@@ -376,7 +377,7 @@ impl Index {
         let batch = run.batch.clone();
         let (batches, number) = self.batches_with(run.batch, &new)?;
         let before = self.len();
-        let chunks = sort_chunks(&mut new);
+        sort_entries(&mut new);
         let rec = RunRecord {
             timestamp: run.timestamp,
             docs: run.docs,
@@ -386,7 +387,7 @@ impl Index {
             batch: number,
             label: run.label,
         };
-        self.apply(&chunks, Some((rec, before)), batches, false)?;
+        self.apply(&[&new], Some((rec, before)), batches, false)?;
         self.drop_journal(&batch);
         Ok(())
     }
@@ -432,14 +433,14 @@ impl Index {
         let number = u32::try_from(batches.len()).unwrap_or(u32::MAX);
         batches.push(Batch::Anonymous);
         let before = self.len();
-        let chunks = sort_chunks(&mut new);
+        sort_entries(&mut new);
         let rec = RunRecord {
             timestamp,
             batch: number,
             label: format!("merge_from {}", other.display()),
             ..RunRecord::default()
         };
-        self.apply(&chunks, Some((rec, before)), batches, false)?;
+        self.apply(&[&new], Some((rec, before)), batches, false)?;
         Ok(n)
     }
 }

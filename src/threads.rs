@@ -4,13 +4,16 @@
 //! bounds every thread a run starts. [`crate::pipeline::run`] builds one
 //! [`Budget`] and from it one rayon pool; everything parallel in the run
 //! — preparing, rendering, the index's sort of a commit and its checksums
-//! at open — runs on that pool. The index's background merge
-//! ([`crate::index::Index::start_merge`]) is the only other thread: it is
-//! started through [`spawn`], and only when the budget has a thread to
-//! spare for it (the pool then has one worker less); otherwise the merge is
-//! done at the commit, on the pool. So a run has at most N threads of its
-//! own, besides the main thread (which waits while the pool works) and
-//! the signal watcher that `main` installs ([`crate::interrupt`]).
+//! at open — runs on that pool. So does the index's background merge
+//! ([`crate::index::Index::start_merge_in_pool`]): when the budget has at
+//! least two threads it is one job on the pool, which a worker picks up
+//! while the others go on with the run (a thread kept apart for it would
+//! sit idle once the merge is done: the run with an index then used one
+//! core of two); with one thread the merge is done at the commit. So a run
+//! has at most N threads of its own, besides the main thread (which waits
+//! while the pool works) and the signal watcher that `main` installs
+//! ([`crate::interrupt`]). [`spawn`] starts the merge's own thread for
+//! users of the index outside a run (a [`crate::session::Session`]).
 //!
 //! Counting: with `NEWSDEDUP_COUNT_THREADS=1` in the environment, the
 //! threads alive in the process (`/proc/self/task` on Linux) are counted
@@ -26,8 +29,8 @@ use std::thread::JoinHandle;
 use crate::config::{Config, Output};
 use crate::error::{Error, Result};
 
-/// How many threads a run may start, and whether one of them is kept for
-/// the index's background merge.
+/// How many threads a run may start, and whether the index's merge runs
+/// in the background (as a job on the pool).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Budget {
     threads: usize,
@@ -42,7 +45,8 @@ impl Budget {
     }
 
     /// The budget of a run: with an index that the run commits to and at
-    /// least two threads, one is kept for the index's background merge.
+    /// least two threads, the index's merge runs in the background, on the
+    /// pool.
     pub fn of_run(cfg: &Config) -> Budget {
         let budget = Budget::new(cfg.threads);
         let spare = cfg.index.is_some() && cfg.output != Output::DryRun && budget.threads >= 2;
@@ -54,15 +58,15 @@ impl Budget {
         self.threads
     }
 
-    /// True when a background thread (the index merge) may be started.
+    /// True when the index merge may run in the background (one pool job).
     pub fn has_spare(&self) -> bool {
         self.spare
     }
 
-    /// The run's worker pool: the budget less the spare thread.
+    /// The run's worker pool: every thread of the budget.
     pub fn pool(&self) -> Result<rayon::ThreadPool> {
         rayon::ThreadPoolBuilder::new()
-            .num_threads(self.threads - usize::from(self.spare))
+            .num_threads(self.threads)
             .spawn_handler(|worker| {
                 let mut b = std::thread::Builder::new();
                 if let Some(name) = worker.name() {
@@ -136,10 +140,10 @@ mod tests {
     }
 
     #[test]
-    fn the_pool_has_the_budget_less_the_spare_thread() {
+    fn the_pool_has_every_thread_of_the_budget() {
         let one = Budget { threads: 1, spare: false }.pool().unwrap();
         assert_eq!(one.current_num_threads(), 1);
         let three = Budget { threads: 3, spare: true }.pool().unwrap();
-        assert_eq!(three.current_num_threads(), 2);
+        assert_eq!(three.current_num_threads(), 3);
     }
 }

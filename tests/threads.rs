@@ -119,7 +119,7 @@ fn threads_1_starts_one_worker_in_every_mode() {
     // The count sees the workers: four threads are four more.
     let o = t.clean(&tree, &["--threads", "4", "--out", "o5"]).env("NEWSDEDUP_COUNT_THREADS", "1").expect(0);
     assert!(peak_threads(&o) >= 5, "{}", o.stderr_str());
-    // With an index and two threads, the merge gets the second one.
+    // With an index and two threads, the merge is a job on the pool of two.
     let o = t
         .clean(&tree, &["--threads", "2", "--out", "o6", "--index", "ix", "--batch", "b6"])
         .env("NEWSDEDUP_COUNT_THREADS", "1")

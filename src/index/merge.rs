@@ -13,8 +13,32 @@
 //!   older holds at most [`TIER_RATIO`] times the keys gathered so far, then
 //!   adds its own keys as a new segment). So there are at most `log2(n) + 2`
 //!   segments and each key is rewritten O(log n) times in total. The merge is
-//!   the same whether [`Index::start_merge`] ran it in the background during a
-//!   run or the commit runs it inline: its plan depends only on the manifest.
+//!   the same whether [`Index::start_merge`] or [`Index::start_merge_in_pool`]
+//!   ran it in the background during a run or the commit runs it inline: its
+//!   plan depends only on the manifest.
+//!
+//! # Where the merge runs, and why it is never deferred
+//! A run with `--index` and two or more threads starts the due merge as one
+//! job on its rayon pool ([`Index::start_merge_in_pool`]): a worker does it
+//! while the others go on with the run, then returns to the pool; a commit
+//! that finds it not yet started does it itself (the job is claimed by
+//! whoever comes first, so it runs exactly once). The merge used to have a
+//! thread of its own and the pool one worker less, which left a core idle
+//! for the rest of the run once the merge was done (on 2 cores the `--index`
+//! run went from 2.3x the plain run's wall time to ~1.5x, see
+//! `benches/INDEX.md`). Considered and not done:
+//! * a lower priority for the merge (per-thread nice): the run keeps every
+//!   core busy, so a niced merge would mostly wait and then run alone at the
+//!   end, single-threaded: the same work, later and serial;
+//! * a commit that publishes without a merge still running and leaves it due
+//!   for the next run: the merge's work is not saved, only moved (each key
+//!   is rewritten the same O(log n) times), and the partial work of a
+//!   cancelled merge is lost. The merge is therefore always published by the
+//!   commit of the run it was due for, and the tiering invariant above holds
+//!   after every commit.
+//!
+//! `benches/index.sh` (b) measures what the merges cost a sequence of daily
+//! runs.
 //!
 //! # Crash safety
 //! A commit (1) writes the new segments (the merged one, perhaps written by
@@ -44,7 +68,8 @@
 //! after a crash it is an orphan like any other.
 //! Tested with fail points before the manifest rename and before the old
 //! segments are deleted, and by `sigkill_during_commits`, which SIGKILLs a
-//! child process committing in a loop at random moments (10 kills) and checks
+//! child process committing in a loop (every other commit with its merge
+//! running as a pool job) at random moments (10 kills) and checks
 //! the index is exactly the set of commits recorded in its run log.
 //! The lock is `flock`-style (`File::try_lock`): advisory, per open file
 //! description, released by the kernel when the process dies; not reliable on
@@ -57,6 +82,7 @@ use std::fs;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 #[cfg(test)]
@@ -66,37 +92,98 @@ use super::segment::{SegMeta, Segment, seg_name};
 use super::writer::{Source, write_segment};
 use super::{Batch, Entry, Index, RunRecord, TIER_RATIO, fsync_dir, manifest::write_manifest};
 
-/// A tiering merge of `segs[keep..]` running on its own thread, writing
+/// The work of a background tiering merge: writing segment `id` from
+/// `segs`. Whoever claims it first does it: the job started by
+/// [`Index::start_merge`] (on its thread) or [`Index::start_merge_in_pool`]
+/// (on the run's rayon pool), or, if that job has not started by the
+/// commit, the commit itself; a drop claims it only to cancel it.
+struct MergeJob {
+    dir: PathBuf,
+    id: u64,
+    segs: Vec<Arc<Segment>>,
+    claimed: AtomicBool,
+    cancel: AtomicBool,
+    done: Mutex<Option<Result<SegMeta>>>,
+    finished: Condvar,
+}
+
+impl MergeJob {
+    /// Does the merge unless it was claimed already.
+    fn run(&self) {
+        if self.claimed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let path = self.dir.join(seg_name(self.id));
+        let merged = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let srcs: Vec<Source<'_>> = self.segs.iter().map(|s| Source::Seg(s)).collect();
+            write_segment(&self.dir, self.id, &srcs, &self.cancel)
+        }))
+        .unwrap_or_else(|_| Err(corrupt(&path, "merge panicked")));
+        *self.done.lock().unwrap_or_else(PoisonError::into_inner) = Some(merged);
+        self.finished.notify_all();
+    }
+
+    /// The merge's result: done now if nobody has started it, else waited for.
+    fn result(&self) -> Result<SegMeta> {
+        self.run();
+        let mut done = self.done.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(r) = done.take() {
+                return r;
+            }
+            done = self.finished.wait(done).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+/// A tiering merge of `segs[keep..]` started in the background, writing
 /// segment `id` (an orphan until a commit names it in the manifest).
 pub(super) struct PendingMerge {
     keep: usize,
     id: u64,
     path: PathBuf,
-    cancel: Arc<AtomicBool>,
-    handle: Option<JoinHandle<Result<SegMeta>>>,
+    job: Arc<MergeJob>,
+    /// The merge's own thread ([`Index::start_merge`]); none on a pool.
+    thread: Option<JoinHandle<()>>,
+    /// Finished and handed to the commit (or failed and removed).
+    settled: bool,
 }
 
 impl PendingMerge {
-    /// Waits for the merge; the file is then the caller's to publish.
+    /// The merge's result, done now if its job has not started; the file is
+    /// then the caller's to publish.
     fn finish(mut self) -> Result<SegMeta> {
-        let handle = self.handle.take().ok_or_else(|| corrupt(&self.path, "merge already finished"))?;
-        let done = handle.join().unwrap_or_else(|_| Err(corrupt(&self.path, "merge thread panicked")));
+        let done = self.job.result();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
         if done.is_err() {
             let _ = fs::remove_file(&self.path);
         }
+        self.settled = true;
         done
     }
 }
 
 impl Drop for PendingMerge {
-    /// An unpublished merge is cancelled, waited for and its file removed,
-    /// so no thread writes into the directory once the lock is released.
+    /// An unpublished merge is cancelled (or claimed, so that it never
+    /// starts), waited for and its file removed, so no thread writes into
+    /// the directory once the lock is released.
     fn drop(&mut self) {
-        if let Some(handle) = self.handle.take() {
-            self.cancel.store(true, Ordering::Relaxed);
-            let _ = handle.join();
-            let _ = fs::remove_file(&self.path);
+        if self.settled {
+            return;
         }
+        self.job.cancel.store(true, Ordering::Relaxed);
+        if self.job.claimed.swap(true, Ordering::AcqRel) {
+            let mut done = self.job.done.lock().unwrap_or_else(PoisonError::into_inner);
+            while done.is_none() {
+                done = self.job.finished.wait(done).unwrap_or_else(PoisonError::into_inner);
+            }
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let _ = fs::remove_file(&self.path);
     }
 }
 
@@ -124,19 +211,45 @@ impl Index {
     /// Dropping the index cancels and removes an unpublished merge. Does
     /// nothing if no merge is due or one is already running.
     pub fn start_merge(&mut self) -> Result<()> {
-        let Some(keep) = self.due_merge().filter(|_| self.pending.is_none()) else { return Ok(()) };
-        let id = self.manifest.next_id;
-        let segs: Vec<Arc<Segment>> = self.segs[keep..].to_vec();
-        let cancel = Arc::new(AtomicBool::new(false));
-        let (dir, stop) = (self.dir.clone(), Arc::clone(&cancel));
-        let handle = crate::threads::spawn("index-merge", move || {
-            let srcs: Vec<Source<'_>> = segs.iter().map(|s| Source::Seg(s)).collect();
-            write_segment(&dir, id, &srcs, &stop)
-        })
-        .map_err(io_err(&self.dir))?;
-        let path = self.dir.join(seg_name(id));
-        self.pending = Some(PendingMerge { keep, id, path, cancel, handle: Some(handle) });
+        let Some(job) = self.merge_job() else { return Ok(()) };
+        let work = Arc::clone(&job);
+        let thread = crate::threads::spawn("index-merge", move || work.run()).map_err(io_err(&self.dir))?;
+        self.pend(job, Some(thread));
         Ok(())
+    }
+
+    /// [`Index::start_merge`] as one job on the caller's rayon pool (the
+    /// global pool outside one) instead of a thread of its own: a worker
+    /// does the merge while the others go on with the run, and is the
+    /// pool's again afterwards. If no worker has started it by the commit,
+    /// the commit does it. Used by a run that keeps to a thread budget
+    /// (see [`crate::threads`]).
+    pub fn start_merge_in_pool(&mut self) -> Result<()> {
+        let Some(job) = self.merge_job() else { return Ok(()) };
+        let work = Arc::clone(&job);
+        rayon::spawn(move || work.run());
+        self.pend(job, None);
+        Ok(())
+    }
+
+    /// The job of the tiering merge due now, unless none is or one is pending.
+    fn merge_job(&self) -> Option<Arc<MergeJob>> {
+        let keep = self.due_merge().filter(|_| self.pending.is_none())?;
+        Some(Arc::new(MergeJob {
+            dir: self.dir.clone(),
+            id: self.manifest.next_id,
+            segs: self.segs[keep..].to_vec(),
+            claimed: AtomicBool::new(false),
+            cancel: AtomicBool::new(false),
+            done: Mutex::new(None),
+            finished: Condvar::new(),
+        }))
+    }
+
+    fn pend(&mut self, job: Arc<MergeJob>, thread: Option<JoinHandle<()>>) {
+        let keep = self.segs.len() - job.segs.len();
+        let (id, path) = (job.id, self.dir.join(seg_name(job.id)));
+        self.pending = Some(PendingMerge { keep, id, path, job, thread, settled: false });
     }
 
     /// The tiering merge due now: `Some(keep)` when `segs[keep..]` (at least
@@ -233,17 +346,61 @@ impl Index {
     }
 }
 
-/// Pieces a commit's keys are sorted in, and a segment's checksum is
-/// computed in, in parallel on the caller's rayon pool (the run's thread
-/// budget, see [`crate::threads`]). Fixed, so that the pieces, and with
-/// them everything written, do not depend on the number of threads.
+/// Pieces a segment's checksum is computed in, in parallel on the caller's
+/// rayon pool (the run's thread budget, see [`crate::threads`]). Fixed, so
+/// that everything computed does not depend on the number of threads.
 pub(super) const PIECES: usize = 8;
 
-/// Split `v` into [`PIECES`] chunks and sort them in parallel (in place, no
-/// allocation); the chunks become separate sorted merge inputs.
-pub(super) fn sort_chunks(v: &mut [Entry]) -> Vec<&[Entry]> {
+/// Top key bits a commit's keys are bucketed by before the buckets are
+/// sorted in parallel (keys are uniform hashes: 1.1M keys make 1,024
+/// buckets of ~1,000 entries, each sorted in L1/L2).
+const SORT_BITS: u32 = 10;
+
+/// A commit's new entries in key order, as one run (so the segment writer
+/// copies them instead of merging pieces): counted into [`SORT_BITS`]-bit
+/// buckets of the key, permuted into their buckets in place (American flag
+/// sort: every entry moves once, straight to its bucket, so no second buffer
+/// is needed), then the buckets sorted in parallel on the caller's rayon
+/// pool. Entries are ordered by key, then document, then batch, so the
+/// result (and which of two entries of one key the writer keeps: the first)
+/// does not depend on the number of threads.
+pub(super) fn sort_entries(v: &mut [Entry]) {
     use rayon::prelude::*;
-    let per = v.len().div_ceil(PIECES).max(1 << 16);
-    v.par_chunks_mut(per).for_each(|c| c.sort_unstable_by_key(|e| e.key));
-    v.chunks(per).collect()
+    let order = |e: &Entry| (e.key, e.doc, e.batch);
+    if v.len() < 1 << 16 {
+        v.sort_unstable_by_key(order);
+        return;
+    }
+    let bucket = |e: &Entry| (e.key >> (128 - SORT_BITS)) as usize;
+    let mut sizes = vec![0usize; 1 << SORT_BITS];
+    for e in v.iter() {
+        sizes[bucket(e)] += 1;
+    }
+    // head[b]: the next unsettled slot of bucket b; end[b]: its end.
+    let (mut head, mut end) = (Vec::with_capacity(sizes.len()), Vec::with_capacity(sizes.len()));
+    let mut at = 0;
+    for &n in &sizes {
+        head.push(at);
+        at += n;
+        end.push(at);
+    }
+    for b in 0..sizes.len() {
+        while head[b] < end[b] {
+            let t = bucket(&v[head[b]]);
+            if t != b {
+                // Entries before head[t] are settled, so t's slot is free to
+                // take this one; what was there goes on being placed from here.
+                v.swap(head[b], head[t]);
+            }
+            head[t] += 1;
+        }
+    }
+    let mut parts = Vec::with_capacity(sizes.len());
+    let mut rest = v;
+    for &n in &sizes {
+        let (part, tail) = rest.split_at_mut(n);
+        parts.push(part);
+        rest = tail;
+    }
+    parts.into_par_iter().with_min_len(16).for_each(|p| p.sort_unstable_by_key(order));
 }

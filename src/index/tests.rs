@@ -2,6 +2,7 @@
 
 use super::*;
 
+mod commit;
 mod damage;
 mod keys;
 use damage::two_segments;

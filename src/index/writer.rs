@@ -23,7 +23,8 @@ struct RegionWriter<'a> {
 
 impl<'a> RegionWriter<'a> {
     fn new(file: &'a File, path: &'a Path, off: u64) -> Self {
-        RegionWriter { file, path, off, buf: Vec::with_capacity(1 << 20), crc: crc32fast::Hasher::new() }
+        // Room for the last put before a flush, so the buffer never grows.
+        RegionWriter { file, path, off, buf: Vec::with_capacity((1 << 20) + 64), crc: crc32fast::Hasher::new() }
     }
     fn put(&mut self, bytes: &[u8]) -> Result<()> {
         self.buf.extend_from_slice(bytes);
@@ -85,6 +86,14 @@ impl<'a> Head<'a> {
             };
         }
     }
+    /// Steps past every entry whose key is `key` (at most one in a segment).
+    #[inline]
+    fn skip(&mut self, key: u128) {
+        while self.live() && self.key == key {
+            self.pos += 1;
+            self.load();
+        }
+    }
     #[inline]
     fn live(&self) -> bool {
         self.pos < self.len
@@ -106,28 +115,32 @@ impl<'a> Head<'a> {
 }
 
 /// K-way merge over sources ordered oldest first; on equal keys the oldest
-/// source's entry wins and the others are skipped. Calls `f(key, value)`.
+/// source's entry wins and the others are skipped (so does the first of
+/// equal keys within one source). Calls `f(key, value)`. The head with the
+/// smallest key is found in one pass that also notes whether another head
+/// holds the same key (the rare case that needs skipping); once one source
+/// is left, its entries are taken without comparisons. (`f` has one call
+/// site, so that it is inlined into the loop.)
 pub(super) fn merge_each(srcs: &[Source<'_>], mut f: impl FnMut(u128, &[u8; 12]) -> Result<()>) -> Result<()> {
     let mut heads: Vec<Head<'_>> = srcs.iter().map(Head::new).collect();
     heads.retain(|h| h.live());
-    while !heads.is_empty() {
-        let mut best = 0;
+    while let Some(first) = heads.first() {
+        let (mut best, mut bk, mut dup) = (0, first.key, false);
         for (s, h) in heads.iter().enumerate().skip(1) {
-            if h.key < heads[best].key {
-                best = s;
+            if h.key < bk {
+                (best, bk, dup) = (s, h.key, false);
+            } else if h.key == bk {
+                dup = true;
             }
         }
-        let bk = heads[best].key;
         f(bk, &heads[best].value())?;
-        let mut dead = false;
-        for h in heads.iter_mut() {
-            while h.live() && h.key == bk {
-                h.pos += 1;
-                h.load();
+        heads[best].skip(bk);
+        if dup {
+            for h in &mut heads {
+                h.skip(bk);
             }
-            dead |= !h.live();
         }
-        if dead {
+        if dup || !heads[best].live() {
             heads.retain(|h| h.live());
         }
     }

@@ -93,10 +93,10 @@ impl IndexRun {
             Index::open_existing(path)?
         } else {
             let mut index = Index::open(path)?;
-            // The index's housekeeping overlaps the run, on the thread the
-            // budget keeps for it; without one, the commit merges.
+            // The index's housekeeping overlaps the run, as one job on the
+            // run's pool; with one thread, the commit merges.
             if budget.has_spare() {
-                index.start_merge()?;
+                index.start_merge_in_pool()?;
             }
             index
         };

@@ -286,17 +286,26 @@ proptest! {
 }
 
 /// Real crash test: a child process (this test binary, re-executed) commits in
-/// a loop and is SIGKILLed at random moments; after each kill the index must
-/// open and hold exactly the commits whose run records are in the manifest.
+/// a loop (every other commit with its merge running on a pool) and is
+/// SIGKILLed at random moments; after each kill the index must open and hold
+/// exactly the commits whose run records are in the manifest.
 #[test]
 fn sigkill_during_commits() {
     const K: u64 = 40_000;
     if let Ok(dir) = std::env::var("NDX_SIGKILL_CHILD") {
         let dir = PathBuf::from(dir);
+        // Every other commit finds its due merge started as a job on a
+        // pool (as a run does), so kills land during those merges too.
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("pool");
         loop {
-            let idx = Index::open(&dir).expect("child open");
-            let c = idx.runs().len() as u64;
-            idx.commit(entries(c * K, (c + 1) * K), run(&c.to_string())).expect("child commit");
+            pool.install(|| {
+                let mut idx = Index::open(&dir).expect("child open");
+                let c = idx.runs().len() as u64;
+                if c % 2 == 1 {
+                    idx.start_merge_in_pool().expect("child merge");
+                }
+                idx.commit(entries(c * K, (c + 1) * K), run(&c.to_string())).expect("child commit");
+            });
         }
     }
     let _exclusive = SERIAL.write().unwrap_or_else(|e| e.into_inner());

@@ -1,0 +1,122 @@
+//! The commit's sort of its keys and the tiering merge run as a job on a
+//! rayon pool ([`Index::start_merge_in_pool`]).
+
+use super::*;
+use merge::sort_entries;
+
+fn pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool")
+}
+
+/// Entries with repeated keys (same and different values) and the extreme keys.
+fn shuffled(n: u64) -> Vec<Entry> {
+    let mut v: Vec<Entry> =
+        (0..n).map(|i| Entry { key: key(i % (n - n / 8)), doc: splitmix(i) % 5, batch: 0 }).collect();
+    v.extend([u128::MAX, 0, u128::MAX, 1 << 127].map(|key| Entry { key, doc: 3, batch: 0 }));
+    v
+}
+
+#[test]
+fn the_commit_sort_orders_by_key_then_value_on_any_number_of_threads() {
+    for n in [10, 1000, 200_000] {
+        let mut want = shuffled(n);
+        want.sort_by_key(|e| (e.key, e.doc, e.batch));
+        for threads in [1, 3] {
+            let mut got = shuffled(n);
+            pool(threads).install(|| sort_entries(&mut got));
+            assert!(got == want, "{n} entries on {threads} threads");
+        }
+    }
+}
+
+#[test]
+fn a_commit_with_repeated_keys_keeps_one_entry_of_each_the_smallest() {
+    let _serial = shared();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let new = shuffled(100_000);
+    Index::open(tmp.path()).expect("open").commit(new.clone(), run("a")).expect("commit");
+    let idx = Index::open(tmp.path()).expect("reopen");
+    let mut want = std::collections::BTreeMap::new();
+    for e in &new {
+        let v = want.entry(e.key).or_insert((e.doc, e.batch));
+        *v = (*v).min((e.doc, e.batch));
+    }
+    assert_eq!(idx.len(), want.len() as u64);
+    for (k, v) in want {
+        assert_eq!(idx.get(k), Some(v));
+    }
+}
+
+#[test]
+fn a_merge_on_the_pool_publishes_what_a_merge_on_its_thread_does() {
+    let _serial = shared();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (dir, _) = two_segments(&tmp);
+    let other = tmp.path().join("other");
+    for (lo, hi) in [(0, 3000), (3000, 6000)] {
+        Index::open(&other).expect("open").commit(entries(lo, hi), run("x")).expect("commit");
+    }
+    pool(2).install(|| {
+        let mut idx = Index::open(&dir).expect("open");
+        idx.start_merge_in_pool().expect("start");
+        idx.start_merge_in_pool().expect("a second call is a no-op");
+        check_all(&idx, 0, 6000);
+        idx.commit(entries(6000, 6500), run("c")).expect("commit");
+    });
+    let mut idx = Index::open(&other).expect("open");
+    idx.start_merge().expect("start");
+    idx.commit(entries(6000, 6500), run("c")).expect("commit");
+    let (a, b) = (Index::open(&dir).expect("reopen"), Index::open(&other).expect("reopen"));
+    assert_eq!(a.stats().segment_keys, [6000, 500]);
+    check_all(&a, 0, 6500);
+    for (x, y) in seg_files(&dir).iter().zip(seg_files(&other)) {
+        assert_eq!(fs::read(x).expect("read"), fs::read(y).expect("read"));
+    }
+    assert_eq!(seg_files(&dir).len(), 2);
+    drop(b);
+}
+
+#[test]
+fn a_merge_no_worker_has_started_is_done_by_the_commit() {
+    let _serial = shared();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (dir, _) = two_segments(&tmp);
+    let one = pool(1);
+    // The only worker runs this closure, so the merge job cannot start
+    // before the commit: the commit claims it and merges itself.
+    one.install(|| {
+        let mut idx = Index::open(&dir).expect("open");
+        idx.start_merge_in_pool().expect("start");
+        idx.commit(entries(6000, 6100), run("c")).expect("commit");
+    });
+    drop(one); // the job, claimed, now runs and does nothing
+    let idx = Index::open(&dir).expect("reopen");
+    assert_eq!(idx.stats().segment_keys, [6000, 100]);
+    assert_eq!(seg_files(&dir).len(), 2, "no second merged file");
+    check_all(&idx, 0, 6100);
+}
+
+#[test]
+fn dropping_an_index_whose_merge_waits_in_the_pool_leaves_no_file() {
+    let _serial = shared();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (dir, segs) = two_segments(&tmp);
+    let before = fs::read(dir.join(MANIFEST)).expect("read");
+    let one = pool(1);
+    one.install(|| {
+        let mut idx = Index::open(&dir).expect("open");
+        idx.start_merge_in_pool().expect("start");
+        drop(idx);
+    });
+    drop(one);
+    assert_eq!(seg_files(&dir), segs, "the merge never ran: no file");
+    assert_eq!(fs::read(dir.join(MANIFEST)).expect("read"), before);
+    // And with the merge running on another worker when the index is dropped.
+    pool(2).install(|| {
+        let mut idx = Index::open(&dir).expect("open");
+        idx.start_merge_in_pool().expect("start");
+        drop(idx);
+    });
+    assert_eq!(seg_files(&dir), segs, "the running merge was cancelled or removed");
+    check_all(&Index::open(&dir).expect("reopen"), 0, 6000);
+}
