@@ -433,6 +433,19 @@ mod tests {
         }
     }
 
+    /// The case the property test above once shrank to: one sentence,
+    /// no line break, the wrap rule in charge.
+    #[test]
+    fn one_unbroken_sentence_renders_as_its_split_text() {
+        let text = "The harbour authority said on Tuesday that it would raise pay for the dock workers by four percent from May.";
+        let doc = Document::prepare(text.to_owned(), &TextOptions::default());
+        let all = vec![Verdict::Keep; doc.len()];
+        let mut slow = String::new();
+        doc.render_lines(&all, false, &mut slow);
+        assert_eq!(doc.render(&all, Emit::Normalized), slow);
+        assert_eq!(slow, text);
+    }
+
     #[test]
     fn nothing_kept_renders_nothing() {
         let doc = Document::prepare("a\nb\n".to_owned(), &TextOptions::default());
