@@ -105,7 +105,7 @@ pub fn fits_a_wrap(a: &WrapLine<'_>, b: &WrapLine<'_>, width: usize) -> bool {
     if width > MAX_WRAP_WIDTH || a.chars == 0 || b.chars == 0 {
         return false;
     }
-    let first_word = b.norm.split(' ').next().map_or(0, |w| w.chars().count());
+    let first_word = char_len(first_word(b.norm));
     let wrapped_here = a.chars * 2 >= width && a.chars + 1 + first_word + WRAP_SLACK > width;
     (wrapped_here || starts_lower_case(b.norm) || ends_mid_phrase(a.norm))
         && !ends_sentence(a.norm)
@@ -120,7 +120,24 @@ pub const MID_PHRASE: [&str; 16] =
 
 /// The line's last word is one of [`MID_PHRASE`].
 fn ends_mid_phrase(norm: &str) -> bool {
-    norm.rsplit(' ').next().is_some_and(|w| MID_PHRASE.contains(&w))
+    MID_PHRASE.contains(&last_word(norm))
+}
+
+/// The text before the first space (all of `norm` when it has none).
+/// A short scan: called for every line break, where `str::split` set up a
+/// searcher each time.
+fn first_word(norm: &str) -> &str {
+    &norm[..norm.bytes().position(|c| c == b' ').unwrap_or(norm.len())]
+}
+
+/// The text after the last space (all of `norm` when it has none).
+fn last_word(norm: &str) -> &str {
+    &norm[norm.bytes().rposition(|c| c == b' ').map_or(0, |p| p + 1)..]
+}
+
+/// Length in characters (ASCII: the length in bytes).
+fn char_len(s: &str) -> usize {
+    if s.is_ascii() { s.len() } else { s.chars().count() }
 }
 
 /// The line starts with a lower-case letter: it carries on a sentence, so
@@ -146,7 +163,7 @@ pub fn is_block(line: &WrapLine<'_>) -> bool {
 /// The last word is an initialism (`U.S.`, `p.m.`) or one of
 /// [`ABBREVIATIONS`].
 fn ends_with_abbreviation(norm: &str) -> bool {
-    let last = norm.rsplit(' ').next().unwrap_or(norm);
+    let last = last_word(norm);
     let initialism = last.len() >= 4
         && last.ends_with('.')
         && last[..last.len() - 1].contains('.')
