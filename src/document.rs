@@ -128,6 +128,7 @@ impl Document {
         let text = |para: usize, line: usize| -> Cow<'_, str> {
             if unwrap { self.split.paragraph(para) } else { Cow::Borrowed(self.split.line(line)) }
         };
+
         // The wrap width the output will have when it is split again.
         let width = pieces
             .iter()
@@ -147,8 +148,8 @@ impl Document {
                         && p != para
                         && breaks == 1
                         && would_join(
-                            &WrapLine::of_output(&text(p, l)),
-                            &WrapLine::of_output(&t),
+                            &self.as_output(&text(p, l), l, unwrap),
+                            &self.as_output(&t, line, unwrap),
                             self.split.mode,
                             width,
                         )
@@ -192,6 +193,15 @@ impl Document {
             Some(l) if l.terminator == Terminator::None => split.text.get(..split.text.len() - 1),
             _ => Some(&split.text),
         }
+    }
+
+    /// Rendered text `t` (line `line`, or its paragraph unwrapped) as the
+    /// wrap rule sees it; a line's length in characters is the split's, not
+    /// counted again at every break.
+    fn as_output<'t>(&self, t: &'t str, line: usize, unwrap: bool) -> WrapLine<'t> {
+        let chars = if unwrap { t.chars().count() } else { self.split.lines[line].chars };
+        debug_assert_eq!(chars, t.chars().count());
+        WrapLine { norm: t, orig: t, chars }
     }
 
     /// Length in characters of an output line: line `line`, or, unwrapped,
