@@ -171,7 +171,13 @@ impl Parser {
 
 /// An id from a raw JSON value: a string decoded, anything else as written.
 fn json_id(raw: &[u8]) -> String {
-    serde_json::from_slice::<String>(raw).unwrap_or_else(|_| String::from_utf8_lossy(raw).into_owned())
+    // Only a JSON string is read as one; anything else (most often a
+    // number) is kept as written, without building serde's error first.
+    let string = match raw.trim_ascii_start().first() {
+        Some(b'"') => serde_json::from_slice::<String>(raw).ok(),
+        _ => None,
+    };
+    string.unwrap_or_else(|| String::from_utf8_lossy(raw).into_owned())
 }
 
 /// Where a shard's raw records come from.
@@ -216,5 +222,23 @@ impl Source {
                 Ok((Source::Csv(Box::new(source)), parser))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_id;
+
+    #[test]
+    fn an_id_is_the_string_it_holds_or_the_value_as_written() {
+        assert_eq!(json_id(br#""globe-wire/0001.txt""#), "globe-wire/0001.txt");
+        assert_eq!(json_id(br#""caf\u00e9 \"7\"""#), "café \"7\"");
+        assert_eq!(json_id(br#" "spaced""#), "spaced");
+        assert_eq!(json_id(b"42"), "42");
+        assert_eq!(json_id(b"-1.50e3"), "-1.50e3");
+        assert_eq!(json_id(b"null"), "null");
+        assert_eq!(json_id(br#"{"a": 1}"#), r#"{"a": 1}"#);
+        // A string that does not decode is kept as written too.
+        assert_eq!(json_id(br#""bad \x""#), r#""bad \x""#);
     }
 }
