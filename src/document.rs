@@ -71,6 +71,12 @@ impl Document {
     /// Splits and keys `original`.
     pub fn prepare(original: String, opts: &TextOptions) -> Document {
         let split = split(&original, opts.split, opts.quotes);
+        Document::from_split(original, split, opts)
+    }
+
+    /// Keys `original` already split by `opts` (the fused JSONL pass:
+    /// `split` must equal `split(&original, opts.split, opts.quotes)`).
+    pub fn from_split(original: String, split: Split, opts: &TextOptions) -> Document {
         let mut keyer = Keyer::new(opts.key);
         let keys: Vec<Keyed> = split.paragraphs().map(|p| keyer.keyed(&p)).collect();
         let whole = document_key(&keys);

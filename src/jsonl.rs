@@ -25,8 +25,11 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::normalize::QuoteMode;
 use crate::read::{EncodingPolicy, decode};
+use crate::split::{Split, SplitMode};
 
+mod decode;
 mod frames;
 mod misfit;
 mod scan;
@@ -325,12 +328,7 @@ impl Record {
         text_field: &str,
         policy: EncodingPolicy,
     ) -> Result<(Record, String, bool), (Vec<u8>, RecordError)> {
-        let start = if line.starts_with("\u{FEFF}".as_bytes()) { 3 } else { 0 };
-        let (fields, text_at, text, repaired) = match Self::parse_at(&line, start, text_field, policy) {
-            Ok(p) => p,
-            Err(e) => return Err((line, e)),
-        };
-        Ok((Record { line, fields, text_at }, text, repaired))
+        Self::parse_split(line, text_field, policy, None).map(|(record, text, _, repaired)| (record, text, repaired))
     }
 
     #[allow(clippy::type_complexity)]
@@ -338,11 +336,11 @@ impl Record {
         line: &[u8],
         start: usize,
         text_field: &str,
-        policy: EncodingPolicy,
-    ) -> Result<(Vec<(String, Range<usize>)>, usize, String, bool), RecordError> {
+        (policy, fuse): (EncodingPolicy, Option<(SplitMode, QuoteMode)>),
+    ) -> Result<(Vec<(String, Range<usize>)>, usize, String, Option<Split>, bool), RecordError> {
         // The common case without serde's pass over the text (src/jsonl/scan.rs).
-        if let Some((fields, text_at, text)) = scan::scan(line, start, text_field) {
-            return Ok((fields, text_at, text, false));
+        if let Some((fields, text_at, text, split)) = scan::scan(line, start, text_field, fuse) {
+            return Ok((fields, text_at, text, split, false));
         }
         let body = &line[start..];
         // Invalid bytes become `?` (same length) for the parser, so that value
@@ -383,7 +381,7 @@ impl Record {
             },
         };
         let text = Self::decode_string(&literal, text_field)?;
-        Ok((fields, text_at, text, repaired))
+        Ok((fields, text_at, text, None, repaired))
     }
 
     fn parse_fields(line: &str, text_field: &str) -> Result<Parsed, RecordError> {

@@ -28,7 +28,10 @@ use std::ops::Range;
 
 use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
 
+mod ascii;
 mod nfc;
+
+pub(crate) use ascii::collapse_ascii_into;
 
 /// Whether curly and typographic quotes are folded to ASCII.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

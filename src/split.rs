@@ -30,8 +30,12 @@ use std::borrow::Cow;
 use std::ops::Range;
 
 pub use crate::normalize::SENTENCE_END;
-use crate::normalize::{QuoteMode, fold_quote, lines, normalize_line_into};
+use crate::normalize::{QuoteMode, RawLine, fold_quote, lines, normalize_line_into};
 use crate::wrap::{WrapLine, continues, fits_a_wrap, is_block};
+
+mod build;
+
+pub(crate) use build::LineBuilder;
 
 /// How a document is cut into paragraphs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -138,26 +142,59 @@ impl Split {
 /// assert_eq!(s.paragraphs().collect::<Vec<_>>(), ["Title", "First para.", "Second para."]);
 /// ```
 pub fn split(text: &str, mode: SplitMode, quotes: QuoteMode) -> Split {
-    let mut norm = String::with_capacity(text.len() + 16);
-    let mut recs = Vec::new();
-    let mut width = 0;
+    let mut lines_out = NormLines::with_capacity(text.len());
     for line in lines(text) {
-        let start = norm.len();
-        normalize_line_into(line.text, quotes, &mut norm);
-        // Normalising ASCII gives ASCII: one character per byte.
-        let chars = if line.text.is_ascii() { norm.len() - start } else { norm[start..].chars().count() };
-        width = width.max(chars);
-        let terminator = match (line.paragraph_break, line.terminated) {
-            (true, _) => Terminator::Paragraph,
-            (false, true) => Terminator::Newline,
-            (false, false) => Terminator::None,
-        };
-        let indent = line.text.len() - line.text.trim_start().len();
-        recs.push(Line { norm: start..norm.len(), orig: line.span.clone(), terminator, indent, chars });
-        norm.push('\n');
+        lines_out.push_line(&line, quotes);
     }
-    let spans = paragraphs(text, &norm, &recs, mode, width);
-    Split { text: norm, lines: recs, spans, mode, width }
+    lines_out.into_split(text, mode)
+}
+
+/// The normalised lines of a document being split: [`Split::text`],
+/// [`Split::lines`] and the wrap width so far.
+#[derive(Debug, Default)]
+pub(crate) struct NormLines {
+    norm: String,
+    recs: Vec<Line>,
+    width: usize,
+}
+
+impl NormLines {
+    /// Room for a text of `len` bytes.
+    pub(crate) fn with_capacity(len: usize) -> NormLines {
+        NormLines { norm: String::with_capacity(len + 16), recs: Vec::new(), width: 0 }
+    }
+
+    /// Normalises `line` and records it.
+    pub(crate) fn push_line(&mut self, line: &RawLine<'_>, quotes: QuoteMode) {
+        let start = self.norm.len();
+        normalize_line_into(line.text, quotes, &mut self.norm);
+        // Normalising ASCII gives ASCII: one character per byte.
+        let chars = if line.text.is_ascii() { self.norm.len() - start } else { self.norm[start..].chars().count() };
+        let indent = line.text.len() - line.text.trim_start().len();
+        self.record(start, line.span.clone(), terminator(line), indent, chars);
+    }
+
+    /// Records a line whose normal form is `norm[start..]` (already written).
+    fn record(&mut self, start: usize, orig: Range<usize>, terminator: Terminator, indent: usize, chars: usize) {
+        self.width = self.width.max(chars);
+        self.recs.push(Line { norm: start..self.norm.len(), orig, terminator, indent, chars });
+        self.norm.push('\n');
+    }
+
+    /// The split of `text`, whose lines these are.
+    pub(crate) fn into_split(self, text: &str, mode: SplitMode) -> Split {
+        let NormLines { norm, recs, width } = self;
+        let spans = paragraphs(text, &norm, &recs, mode, width);
+        Split { text: norm, lines: recs, spans, mode, width }
+    }
+}
+
+fn terminator(line: &RawLine<'_>) -> Terminator {
+    match (line.paragraph_break, line.terminated) {
+        (true, _) => Terminator::Paragraph,
+        (false, true) => Terminator::Newline,
+        (false, false) => Terminator::None,
+    }
 }
 
 /// Groups the non-blank lines into paragraphs.

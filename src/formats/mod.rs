@@ -9,8 +9,10 @@
 use std::io::{self, BufRead};
 use std::path::Path;
 
+use crate::document::TextOptions;
 use crate::jsonl::{self, Format, Record, RecordError};
 use crate::read::EncodingPolicy;
+use crate::split::Split;
 
 pub mod csv;
 pub mod dolma;
@@ -75,6 +77,22 @@ impl Parser {
             Some((header, at)) => csv::Row::parse(raw, header, *at, self.policy).map(|(r, t, x)| (Row::Csv(r), t, x)),
             None => Record::parse_bytes(raw, &self.text_field, self.policy).map(|(r, t, x)| (Row::Json(r), t, x)),
         }
+    }
+
+    /// [`Parser::parse`], and for a JSON Lines record whose text the
+    /// one-pass scan decoded, the text's split by `opts`, made on the way
+    /// (see [`Record::parse_split`]); `None`: split the text afterwards.
+    #[allow(clippy::type_complexity)]
+    pub fn parse_split(
+        &self,
+        raw: Vec<u8>,
+        opts: &TextOptions,
+    ) -> Result<(Row, String, Option<Split>, bool), (Vec<u8>, RecordError)> {
+        if self.csv.is_some() {
+            return self.parse(raw).map(|(r, t, x)| (r, t, None, x));
+        }
+        let fuse = Some((opts.split, opts.quotes));
+        Record::parse_split(raw, &self.text_field, self.policy, fuse).map(|(r, t, s, x)| (Row::Json(r), t, s, x))
     }
 
     /// The line break a CSV row without one is given.

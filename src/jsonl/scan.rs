@@ -18,25 +18,39 @@
 
 use std::ops::Range;
 
+use super::decode::decode_string;
+use crate::normalize::QuoteMode;
+use crate::split::{LineBuilder, Split, SplitMode};
+
 /// Fields (name, raw value range in `line`), the index of the text field,
-/// and its decoded text: what the serde path would return for the line.
-pub(super) type Scanned = (Vec<(String, Range<usize>)>, usize, String);
+/// its decoded text, and its split when one was asked for: what the serde
+/// path (and [`crate::split::split`]) would return for the line.
+pub(super) type Scanned = (Vec<(String, Range<usize>)>, usize, String, Option<Split>);
 
 /// Deeper nesting than this goes to serde (whose limit is 128 levels).
 const MAX_DEPTH: usize = 100;
 
-/// Scans `line[start..]` (`start` skips a byte order mark). `None`: not
-/// decided here, use the serde path.
-pub(super) fn scan(line: &[u8], start: usize, text_field: &str) -> Option<Scanned> {
-    let body = std::str::from_utf8(line.get(start..)?).ok()?;
-    let b = body.as_bytes();
+/// Scans `line[start..]` (`start` skips a byte order mark); with `fuse`,
+/// the text is split (by that mode and quote mode) as it is decoded.
+/// `None`: not decided here, use the serde path.
+///
+/// The line is not validated as UTF-8 as a whole: every byte of it is in
+/// the structure (matched as ASCII), a name or a value (each validated:
+/// names and other values by `from_utf8`, the text by the decoder).
+pub(super) fn scan(
+    line: &[u8],
+    start: usize,
+    text_field: &str,
+    fuse: Option<(SplitMode, QuoteMode)>,
+) -> Option<Scanned> {
+    let b = line.get(start..)?;
     let mut i = skip_ws(b, 0);
     if b.get(i) != Some(&b'{') {
         return None;
     }
     i = skip_ws(b, i + 1);
     let mut fields = Vec::with_capacity(4);
-    let mut text: Option<(usize, String)> = None;
+    let mut text: Option<(usize, String, Option<Split>)> = None;
     if b.get(i) != Some(&b'}') {
         loop {
             // Name: a string without escapes or control characters.
@@ -47,7 +61,7 @@ pub(super) fn scan(line: &[u8], start: usize, text_field: &str) -> Option<Scanne
             if b[name_end] != b'"' {
                 return None;
             }
-            let name = &body[i + 1..name_end];
+            let name = std::str::from_utf8(&b[i + 1..name_end]).ok()?;
             i = skip_ws(b, name_end + 1);
             if b.get(i) != Some(&b':') {
                 return None;
@@ -58,12 +72,15 @@ pub(super) fn scan(line: &[u8], start: usize, text_field: &str) -> Option<Scanne
                 if text.is_some() || b.get(i) != Some(&b'"') {
                     return None; // duplicate, or not a string: serde names it
                 }
-                let (end, decoded) = decode_string(body, i)?;
-                text = Some((fields.len(), decoded));
+                let mut lines = fuse.map(|(mode, quotes)| LineBuilder::new(b.len() - i, mode, quotes));
+                let (end, decoded) = decode_string(b, i, lines.as_mut())?;
+                let split = lines.map(|l| l.finish(&decoded));
+                text = Some((fields.len(), decoded, split));
                 i = end;
             } else {
                 i = skip_value(b, i)?;
-                serde_json::from_str::<serde::de::IgnoredAny>(&body[value_start..i]).ok()?;
+                let value = std::str::from_utf8(&b[value_start..i]).ok()?;
+                serde_json::from_str::<serde::de::IgnoredAny>(value).ok()?;
             }
             fields.push((name.to_owned(), value_start + start..i + start));
             i = skip_ws(b, i);
@@ -77,8 +94,8 @@ pub(super) fn scan(line: &[u8], start: usize, text_field: &str) -> Option<Scanne
     if skip_ws(b, i + 1) != b.len() {
         return None;
     }
-    let (text_at, text) = text?;
-    Some((fields, text_at, text))
+    let (text_at, text, split) = text?;
+    Some((fields, text_at, text, split))
 }
 
 /// The first `i >= from` where `b[i]` is `"`, `\\` or a control character
@@ -87,7 +104,7 @@ pub(super) fn scan(line: &[u8], start: usize, text_field: &str) -> Option<Scanne
 /// searched eight bytes at a time (SWAR, as serde_json does). Blocks of 32
 /// were slower: a string runs ~65 bytes between two `\n` escapes.
 #[inline]
-fn next_special(b: &[u8], from: usize) -> Option<usize> {
+pub(super) fn next_special(b: &[u8], from: usize) -> Option<usize> {
     let mut i = from;
     let rest = b.get(from..)?;
     let mut chunks = rest.chunks_exact(16);
@@ -179,63 +196,6 @@ fn skip_value(b: &[u8], i: usize) -> Option<usize> {
         _ => {
             let len = b[i..].iter().position(|c| matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'));
             Some(i + len.unwrap_or(b.len() - i))
-        }
-    }
-}
-
-/// Decodes the JSON string starting at `body[i] == '"'`: (end after the
-/// closing quote, text). `None` for anything serde would refuse or that is
-/// left to it (surrogate escapes).
-fn decode_string(body: &str, i: usize) -> Option<(usize, String)> {
-    let b = body.as_bytes();
-    let mut out = String::new();
-    let mut escaped = false;
-    let mut run = i + 1;
-    let mut j = run;
-    loop {
-        j = next_special(b, j)?;
-        match b[j] {
-            b'"' => {
-                if !escaped {
-                    return Some((j + 1, body[run..j].to_owned()));
-                }
-                out.push_str(&body[run..j]);
-                return Some((j + 1, out));
-            }
-            b'\\' => {
-                if !escaped {
-                    escaped = true;
-                    // The decoded string is never longer than the rest of
-                    // the line: one allocation.
-                    out.reserve(b.len() - run);
-                }
-                out.push_str(&body[run..j]);
-                let c = match *b.get(j + 1)? {
-                    b'"' => '"',
-                    b'\\' => '\\',
-                    b'/' => '/',
-                    b'b' => '\u{8}',
-                    b'f' => '\u{c}',
-                    b'n' => '\n',
-                    b'r' => '\r',
-                    b't' => '\t',
-                    b'u' => {
-                        let hex = body.get(j + 2..j + 6)?;
-                        if !hex.bytes().all(|c| c.is_ascii_hexdigit()) {
-                            return None;
-                        }
-                        let code = u32::from_str_radix(hex, 16).ok()?;
-                        j += 4;
-                        // Surrogates (pairs or lone) are left to serde.
-                        char::from_u32(code)?
-                    }
-                    _ => return None,
-                };
-                out.push(c);
-                j += 2;
-                run = j;
-            }
-            _ => return None, // a control character: serde refuses it
         }
     }
 }

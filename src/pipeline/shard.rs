@@ -76,9 +76,12 @@ fn prepare_line(
     ix: Option<&Lookup>,
 ) -> Parsed {
     let bytes = raw.len() as u64 + u64::from(parser.csv.is_none());
-    match parser.parse(raw) {
-        Ok((record, text, repaired)) => {
-            let mut doc = Document::prepare(text, &cfg.text);
+    match parser.parse_split(raw, &cfg.text) {
+        Ok((record, text, split, repaired)) => {
+            let mut doc = match split {
+                Some(split) => Document::from_split(text, split, &cfg.text),
+                None => Document::prepare(text, &cfg.text),
+            };
             if let Some(whole) = whole {
                 doc.whole = crate::key::Digest(whole);
             }

@@ -1,0 +1,164 @@
+//! The text field's JSON string decoded in one pass over its bytes: the
+//! escapes unescaped, the UTF-8 validated, and, when a [`LineBuilder`] is
+//! given, the lines found and normalised on the way (the fused pass).
+//!
+//! One test per sixteen bytes finds the next byte that needs attention: a
+//! quote, a backslash, a control character (refused, as serde refuses it),
+//! or a byte with the high bit set. Everything before it is ASCII, so it
+//! needs no UTF-8 validation: it is copied to the decoded text and handed
+//! to the builder. A stretch of high bytes is validated by itself (a
+//! character other than ASCII is made of high bytes only, so the maximal
+//! stretch is valid exactly when the line is valid there). Anything not
+//! understood here (a surrogate escape, an invalid byte) returns `None`,
+//! and the record goes through the general path.
+
+use super::{Record, RecordError};
+use crate::normalize::QuoteMode;
+use crate::read::EncodingPolicy;
+use crate::split::{LineBuilder, Split, SplitMode};
+
+impl Record {
+    /// [`Record::parse_bytes`], and with `fuse` (a split mode and quote
+    /// mode) the text's split too, made while the text is decoded: equal to
+    /// [`crate::split::split`] of the text. The split is `None` when the
+    /// line took the general path (rare escapes, invalid UTF-8, anything
+    /// the one-pass scan leaves to serde): the caller splits the text then.
+    #[allow(clippy::type_complexity)]
+    pub fn parse_split(
+        line: Vec<u8>,
+        text_field: &str,
+        policy: EncodingPolicy,
+        fuse: Option<(SplitMode, QuoteMode)>,
+    ) -> Result<(Record, String, Option<Split>, bool), (Vec<u8>, RecordError)> {
+        let start = if line.starts_with("\u{FEFF}".as_bytes()) { 3 } else { 0 };
+        let (fields, text_at, text, split, repaired) = match Self::parse_at(&line, start, text_field, (policy, fuse)) {
+            Ok(p) => p,
+            Err(e) => return Err((line, e)),
+        };
+        Ok((Record { line, fields, text_at }, text, split, repaired))
+    }
+}
+
+/// Decodes the JSON string starting at `b[i] == '"'`: (end after the
+/// closing quote, text). `lines`: the builder that is told the text as it
+/// is decoded. `None` for anything serde would refuse or that is left to
+/// it (surrogate escapes, invalid UTF-8).
+pub(super) fn decode_string(b: &[u8], i: usize, mut lines: Option<&mut LineBuilder>) -> Option<(usize, String)> {
+    // The decoded string is never longer than the rest of the line.
+    let mut out = String::with_capacity(b.len() - i);
+    let mut run = i + 1;
+    let mut j = run;
+    loop {
+        j = next_stop(b, j)?;
+        let piece = ascii(&b[run..j]);
+        out.push_str(piece);
+        if let Some(l) = lines.as_deref_mut() {
+            l.ascii(piece);
+        }
+        match b[j] {
+            b'"' => return Some((j + 1, out)),
+            b'\\' => {
+                let c = match *b.get(j + 1)? {
+                    b'"' => '"',
+                    b'\\' => '\\',
+                    b'/' => '/',
+                    b'b' => '\u{8}',
+                    b'f' => '\u{c}',
+                    b'n' => '\n',
+                    b'r' => '\r',
+                    b't' => '\t',
+                    b'u' => {
+                        let hex = b.get(j + 2..j + 6)?;
+                        if !hex.iter().all(u8::is_ascii_hexdigit) {
+                            return None;
+                        }
+                        let code = u32::from_str_radix(ascii(hex), 16).ok()?;
+                        j += 4;
+                        // Surrogates (pairs or lone) are left to serde.
+                        char::from_u32(code)?
+                    }
+                    _ => return None,
+                };
+                j += 2;
+                let at = out.len();
+                out.push(c);
+                if let Some(l) = lines.as_deref_mut() {
+                    match c {
+                        '\n' | '\r' => l.line_break(&out, at),
+                        c if c.is_ascii() => l.ascii(&out[at..]),
+                        _ => l.non_ascii(&out, at),
+                    }
+                }
+            }
+            c if c >= 0x80 => {
+                let end = b[j..].iter().position(|&c| c < 0x80).map_or(b.len(), |p| j + p);
+                let s = std::str::from_utf8(&b[j..end]).ok()?;
+                let at = out.len();
+                out.push_str(s);
+                if let Some(l) = lines.as_deref_mut() {
+                    l.non_ascii(&out, at);
+                }
+                j = end;
+            }
+            _ => return None, // a control character: serde refuses it
+        }
+        run = j;
+    }
+}
+
+/// Bytes known to be ASCII as a `str`.
+#[inline]
+fn ascii(b: &[u8]) -> &str {
+    debug_assert!(b.is_ascii());
+    // SAFETY: callers pass only bytes below 0x80 (found so by `next_stop`,
+    // or checked hex digits), and ASCII is valid UTF-8.
+    unsafe { std::str::from_utf8_unchecked(b) }
+}
+
+/// The first `i >= from` where `b[i]` is `"`, `\\`, a control character
+/// (below 0x20) or not ASCII (0x80 and up). Sixteen bytes per step are
+/// tested without branches (vector compares); the block holding one is
+/// then searched eight bytes at a time (SWAR).
+#[inline]
+fn next_stop(b: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    let rest = b.get(from..)?;
+    let mut chunks = rest.chunks_exact(16);
+    for chunk in &mut chunks {
+        let mut any = false;
+        for &c in chunk {
+            // Below 0x20 or from 0x80 up, in one compare.
+            any |= (c == b'"') | (c == b'\\') | (c.wrapping_sub(0x20) >= 0x60);
+        }
+        if any {
+            let (lo, hi) = chunk.split_at(8);
+            return Some(match stop_in(lo) {
+                Some(p) => i + p,
+                None => i + 8 + stop_in(hi).unwrap_or(0),
+            });
+        }
+        i += 16;
+    }
+    let tail = chunks.remainder();
+    tail.iter().position(|&c| c == b'"' || c == b'\\' || c.wrapping_sub(0x20) >= 0x60).map(|p| i + p)
+}
+
+/// The first of eight bytes that [`next_stop`] stops at.
+fn stop_in(w: &[u8]) -> Option<usize> {
+    const L: u64 = 0x0101_0101_0101_0101;
+    const H: u64 = 0x8080_8080_8080_8080;
+    let mut word = [0u8; 8];
+    word.copy_from_slice(w);
+    let w = u64::from_le_bytes(word);
+    // As `scan::special_in`, plus the high bit of each byte; borrows only
+    // flag bytes above a flagged one, so the lowest flag is exact.
+    let quote = (w ^ (L * u64::from(b'"'))).wrapping_sub(L);
+    let backslash = (w ^ (L * u64::from(b'\\'))).wrapping_sub(L);
+    let control = w.wrapping_sub(L * 0x20);
+    let mask = ((quote | backslash | control) & !w & H) | (w & H);
+    (mask != 0).then(|| (mask.trailing_zeros() / 8) as usize)
+}
+
+#[cfg(test)]
+#[path = "decode_tests.rs"]
+mod tests;

@@ -1,0 +1,156 @@
+//! The fused pass equals the old composition: serde's decoding of the
+//! string, then `split` (lines found, each normalised) of the text.
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::split::split;
+
+/// The string literal of `chars`, each written as `how` says: 0 raw
+/// (when JSON allows it), 1 a short escape (when there is one), 2 `\uXXXX`
+/// (a surrogate pair above the BMP).
+fn literal(chars: &[(char, u8)]) -> Vec<u8> {
+    let mut out = b"\"".to_vec();
+    for &(c, how) in chars {
+        let short = match c {
+            '"' => Some("\\\""),
+            '\\' => Some("\\\\"),
+            '/' => Some("\\/"),
+            '\u{8}' => Some("\\b"),
+            '\u{c}' => Some("\\f"),
+            '\n' => Some("\\n"),
+            '\r' => Some("\\r"),
+            '\t' => Some("\\t"),
+            _ => None,
+        };
+        let raw_ok = c != '"' && c != '\\' && c >= ' ';
+        match (how, short) {
+            (0, _) if raw_ok => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+            (0 | 1, Some(s)) => out.extend_from_slice(s.as_bytes()),
+            _ => {
+                for unit in c.encode_utf16(&mut [0; 2]) {
+                    out.extend_from_slice(format!("\\u{unit:04x}").as_bytes());
+                }
+            }
+        }
+    }
+    out.push(b'"');
+    out
+}
+
+/// Decoded (and split in each mode), compared with serde and `split`.
+/// Returns whether the one pass decided the string.
+fn same_as_composition(lit: &[u8]) -> bool {
+    let serde = |lit: &[u8]| -> Option<String> { serde_json::from_str(std::str::from_utf8(lit).ok()?).ok() };
+    let plain = decode_string(lit, 0, None);
+    match &plain {
+        // A string ends at its first unescaped quote (a mutant may hold one).
+        Some((end, text)) => assert_eq!(Some(text), serde(&lit[..*end]).as_ref(), "{:?}", String::from_utf8_lossy(lit)),
+        // Left to serde: the whole literal, where it is one, holds a surrogate escape.
+        None => assert!(serde(lit).is_none() || lit.windows(3).any(|w| w == br"\ud" || w == br"\uD")),
+    }
+    for mode in [SplitMode::Auto, SplitMode::Line, SplitMode::Blank] {
+        for quotes in [QuoteMode::Fold, QuoteMode::Keep] {
+            let mut lines = LineBuilder::new(lit.len(), mode, quotes);
+            let fused = decode_string(lit, 0, Some(&mut lines));
+            assert_eq!(fused, plain, "decoding does not depend on the split");
+            if let Some((_, text)) = fused {
+                assert_eq!(lines.finish(&text), split(&text, mode, quotes), "{text:?} {mode:?} {quotes:?}");
+            }
+        }
+    }
+    plain.is_some()
+}
+
+fn heavy_char() -> impl Strategy<Value = char> {
+    prop_oneof![
+        6 => prop::sample::select(b"ab .,".to_vec()).prop_map(char::from),
+        3 => prop::sample::select(vec![' ', '\t', '\n', '\r', '\u{b}', '\u{c}', '\u{0}', '\u{1f}', '\u{7f}', '"', '\\', '/', '\u{8}']),
+        2 => prop::sample::select(vec![
+            '\u{85}', '\u{2028}', '\u{2029}', '\u{a0}', '\u{2019}', '\u{201c}', '\u{e9}', '\u{301}', '\u{ad}',
+            '\u{200b}', '\u{feff}', '\u{3000}', '\u{2026}', '\u{1f600}', '\u{ff02}', '\u{c2}', '\u{e2}',
+        ]),
+        1 => any::<char>(),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn the_fused_pass_equals_decode_then_split(chars in prop::collection::vec((heavy_char(), 0u8..3), 0..120)) {
+        let lit = literal(&chars);
+        // Every string without a character above the BMP is decided here.
+        let astral = chars.iter().any(|&(c, how)| c > '\u{ffff}' && how > 0);
+        let decided = same_as_composition(&lit);
+        prop_assert!(decided || astral);
+        prop_assert_eq!(decode_string(&lit, 0, None).map(|(end, _)| end), decided.then_some(lit.len()));
+    }
+
+    #[test]
+    fn long_ascii_runs_between_escapes(words in prop::collection::vec(("[a-z]{0,40}", 0u8..6), 0..20)) {
+        let mut chars = Vec::new();
+        for (w, sep) in words {
+            chars.extend(w.chars().map(|c| (c, 0)));
+            let s = ["\n", "  ", "\r\n", "\t", "\u{2029}", " "][usize::from(sep)];
+            chars.extend(s.chars().map(|c| (c, 1)));
+        }
+        prop_assert!(same_as_composition(&literal(&chars)));
+    }
+
+    #[test]
+    fn mutated_bytes_are_decided_as_serde_decides_or_left_to_it(
+        chars in prop::collection::vec((heavy_char(), 0u8..3), 0..40),
+        at in any::<prop::sample::Index>(),
+        byte in prop::sample::select(b"\"\\u\x00\x80\xbf\xc2\xe2\xed\xf0\xffn".to_vec()),
+    ) {
+        let mut lit = literal(&chars);
+        let i = 1 + at.index(lit.len() - 1);
+        lit.insert(i, byte);
+        // Cut at the first unescaped quote, as a line would end the string.
+        same_as_composition(&lit);
+    }
+}
+
+#[test]
+fn edge_cases() {
+    let cases: &[&[u8]] = &[
+        b"\"\"",
+        b"\"a\\r\\nb\\r\\r\\nc\\r\"",
+        b"\"\\u000d\\u000a \\u000a\"",
+        b"\"  lead\\ttrail \\t \\n\\n\\n x\\u0085y\\u2028z\\u2029\"",
+        "\"\u{85}\u{2028}\u{2029}caf\u{e9}\u{2029}\"".as_bytes(),
+        b"\"a\\u0000b\\u007f \\u0001 c\"",
+        "\"\u{201c}q\u{201d} then plain ascii after a long run of words\\nnext\"".as_bytes(),
+        b"\"\\u00e9\\u0301 x\"",
+        b"\"\\rx\\u2028\\n\"",
+    ];
+    for lit in cases {
+        assert!(same_as_composition(lit), "{:?}", String::from_utf8_lossy(lit));
+    }
+    // Left to the general path: surrogates, invalid UTF-8, raw controls, no end.
+    for lit in [
+        &b"\"\\ud83d\\ude00\""[..],
+        b"\"\\ud800\"",
+        b"\"a\xffb\"",
+        b"\"\xe2\x80\"",
+        b"\"a\nb\"",
+        b"\"abc",
+        b"\"\\u12\"",
+    ] {
+        assert!(!same_as_composition(lit), "{:?}", String::from_utf8_lossy(lit));
+    }
+}
+
+#[test]
+fn stops_at_quote_backslash_control_and_high_bytes_only() {
+    for from in 0..20 {
+        for special in [b'"', b'\\', 0, 0x1f, 0x80, 0xff] {
+            let mut b = vec![b'x'; 40];
+            b[from + 3] = special;
+            b[from + 9] = 0x7f; // DEL is ASCII: passed over
+            assert_eq!(next_stop(&b, from), Some(from + 3), "{special:#x} at {}", from + 3);
+        }
+        assert_eq!(next_stop(&[b' '; 40], from), None);
+    }
+}

@@ -1,0 +1,112 @@
+//! Rules 2 and 5 on ASCII text fed in pieces: what [`super::normalize_line_into`]
+//! does to an ASCII line, for a decoder that meets the line a run at a time
+//! (the fused JSONL pass, [`crate::split::LineBuilder`]).
+//!
+//! In ASCII there is nothing to compose (NFC) and no quote to fold, so a
+//! line's normal form is: control characters and DEL removed, every run of
+//! tab, VT, FF and space made one space, the line trimmed. The state carried
+//! from one piece to the next is whether whitespace is pending; where the
+//! line starts in the output tells a leading space from an inner one.
+
+use super::{plain_ascii_block, plain_ascii_prefix};
+
+/// Appends the ASCII `run` (no `\n` or `\r`) of the line that starts at
+/// `line_start` in `out`, normalised; `pending`: whitespace was met and not
+/// yet written (it is written only before something that follows it, so a
+/// line is trimmed at both ends).
+pub(crate) fn collapse_ascii_into(run: &str, pending: &mut bool, line_start: usize, out: &mut String) {
+    let bytes = run.as_bytes();
+    debug_assert!(run.is_ascii() && !bytes.contains(&b'\n') && !bytes.contains(&b'\r'));
+    let printable = |b: u8| (0x21..0x7F).contains(&b);
+    let mut i = 0;
+    while i < bytes.len() {
+        let from = i;
+        // The run of bytes kept as they are (printable, with single spaces
+        // inside), taken as `collapse_into` takes it.
+        loop {
+            while let Some(Ok(w)) = bytes.get(i..i + 33).map(<&[u8; 33]>::try_from) {
+                if !plain_ascii_block(w, i > from) {
+                    break;
+                }
+                i += 32;
+            }
+            while let Some(Ok(chunk)) = bytes.get(i..i + 8).map(<[u8; 8]>::try_from) {
+                let n = plain_ascii_prefix(u64::from_le_bytes(chunk), i > from);
+                i += n;
+                if n < 8 {
+                    break;
+                }
+            }
+            while i < bytes.len() && printable(bytes[i]) {
+                i += 1;
+            }
+            match bytes.get(i) {
+                Some(b' ') if i > from && bytes.get(i + 1).is_some_and(|&b| printable(b)) => i += 2,
+                _ => break,
+            }
+        }
+        if i > from {
+            if *pending && out.len() > line_start {
+                out.push(' ');
+            }
+            *pending = false;
+            out.push_str(&run[from..i]);
+        }
+        let Some(&c) = bytes.get(i) else { break };
+        i += 1;
+        // Whitespace (Unicode `White_Space` in ASCII, the line breaks aside)
+        // is pending; anything else here is a control character or DEL,
+        // which rule 2 removes without a trace.
+        if matches!(c, b' ' | b'\t' | 0x0B | 0x0C) {
+            *pending = true;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::normalize::{QuoteMode, normalize_line};
+
+    /// `pieces` fed one after the other, as one line.
+    fn fed(pieces: &[String]) -> String {
+        let mut out = String::from("prefix\n");
+        let start = out.len();
+        let mut pending = false;
+        for p in pieces {
+            collapse_ascii_into(p, &mut pending, start, &mut out);
+        }
+        out.split_off(start)
+    }
+
+    #[test]
+    fn trims_collapses_and_removes_across_pieces() {
+        let p = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(fed(&p(&["  a", " ", " b\t", "\x0b", "c  "])), "a b c");
+        assert_eq!(fed(&p(&["a\x01", "b", "\x7f c"])), "ab c");
+        assert_eq!(fed(&p(&["\x0c", " \t", ""])), "");
+        assert_eq!(fed(&p(&["x \x1f y"])), "x y");
+    }
+
+    fn ascii_piece() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            prop_oneof![
+                4 => 0x20u8..0x7F,
+                2 => Just(b' '),
+                1 => prop_oneof![Just(b'\t'), Just(0x0B), Just(0x0C), Just(0x7F), 0u8..0x20],
+            ],
+            0..80,
+        )
+        .prop_map(|v| v.into_iter().filter(|&b| b != b'\n' && b != b'\r').map(char::from).collect())
+    }
+
+    proptest! {
+        #[test]
+        fn pieces_normalise_as_the_whole_line(pieces in proptest::collection::vec(ascii_piece(), 0..6)) {
+            let whole: String = pieces.concat();
+            prop_assert_eq!(fed(&pieces), normalize_line(&whole, QuoteMode::Fold));
+        }
+    }
+}

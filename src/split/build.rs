@@ -1,0 +1,129 @@
+//! A split built while the text is being decoded (the fused JSONL pass,
+//! [`crate::jsonl`]): the decoder hands over the text a piece at a time,
+//! and the lines are found and normalised on the way.
+//!
+//! Pieces of ASCII go straight into the normalised text
+//! ([`crate::normalize::collapse_ascii_into`]); line breaks are reported by
+//! the decoder as it meets them (the `\n` and `\r` escapes of a JSON
+//! string; NEL, U+2028 and U+2029 are found in the non-ASCII stretches it
+//! validates). A line that holds anything other than ASCII is normalised at
+//! its end by the general path, [`super::NormLines::push_line`], exactly as
+//! [`super::split`] would. The result equals `split(text, mode, quotes)`
+//! (property-tested in `src/jsonl/decode_tests.rs`).
+
+use super::{NormLines, Split, SplitMode, Terminator};
+use crate::normalize::{QuoteMode, RawLine, collapse_ascii_into};
+
+/// Lines of a text found and normalised while it is decoded.
+#[derive(Debug)]
+pub(crate) struct LineBuilder {
+    lines: NormLines,
+    mode: SplitMode,
+    quotes: QuoteMode,
+    /// Where the current line starts in the decoded text.
+    start: usize,
+    /// Where its normal form starts in the normalised text.
+    norm_start: usize,
+    /// Whitespace met in the current line and not yet written.
+    pending: bool,
+    /// The current line holds a character other than ASCII: it is
+    /// normalised by the general path once it ends.
+    general: bool,
+    /// Just after a CR that ended a line (its offset + 1): an LF there is
+    /// the second half of a CRLF, not another line break.
+    after_cr: Option<usize>,
+}
+
+impl LineBuilder {
+    /// A builder for a text of about `len` bytes.
+    pub(crate) fn new(len: usize, mode: SplitMode, quotes: QuoteMode) -> LineBuilder {
+        let lines = NormLines::with_capacity(len);
+        LineBuilder { lines, mode, quotes, start: 0, norm_start: 0, pending: false, general: false, after_cr: None }
+    }
+
+    /// ASCII text without `\n` or `\r`, appended to the decoded text.
+    #[inline]
+    pub(crate) fn ascii(&mut self, s: &str) {
+        if s.is_empty() {
+            return;
+        }
+        self.after_cr = None;
+        if !self.general {
+            collapse_ascii_into(s, &mut self.pending, self.norm_start, &mut self.lines.norm);
+        }
+    }
+
+    /// A `\n` (LF) or `\r` (CR) decoded at `text[at]`; `text` is the decoded text so far.
+    pub(crate) fn line_break(&mut self, text: &str, at: usize) {
+        if text.as_bytes().get(at) == Some(&b'\n') && self.after_cr == Some(at) {
+            // CRLF: one break, already recorded at the CR.
+            self.start = at + 1;
+            self.after_cr = None;
+            return;
+        }
+        self.end_line(text, at, at + 1, Terminator::Newline);
+        self.after_cr = (text.as_bytes().get(at) == Some(&b'\r')).then_some(at + 1);
+    }
+
+    /// Non-ASCII text (valid UTF-8) decoded at `text[at..]`, the end of
+    /// the decoded text so far: NEL and LINE SEPARATOR end a line,
+    /// PARAGRAPH SEPARATOR ends one and adds a blank line.
+    pub(crate) fn non_ascii(&mut self, text: &str, at: usize) {
+        let b = text.as_bytes();
+        if at < b.len() {
+            self.after_cr = None;
+        }
+        let (mut seg, mut k) = (at, at);
+        while k < b.len() {
+            // 0xC2 and 0xE2 are lead bytes: a match is a whole character.
+            let (len, term) = match &b[k..] {
+                [0xC2, 0x85, ..] => (2, Terminator::Newline),
+                [0xE2, 0x80, 0xA8, ..] => (3, Terminator::Newline),
+                [0xE2, 0x80, 0xA9, ..] => (3, Terminator::Paragraph),
+                _ => {
+                    k += 1;
+                    continue;
+                }
+            };
+            self.general |= k > seg;
+            self.end_line(text, k, k + len, term);
+            k += len;
+            seg = k;
+        }
+        self.general |= b.len() > seg;
+    }
+
+    /// Ends the current line at `text[end]`; the next starts at `next`.
+    fn end_line(&mut self, text: &str, end: usize, next: usize, term: Terminator) {
+        let span = self.start..end;
+        let line = &text[span.clone()];
+        if self.general {
+            self.lines.norm.truncate(self.norm_start);
+            let raw = RawLine {
+                text: line,
+                span,
+                paragraph_break: term == Terminator::Paragraph,
+                terminated: term != Terminator::None,
+            };
+            self.lines.push_line(&raw, self.quotes);
+        } else {
+            // An ASCII line: its leading whitespace as `str::trim_start` sees it.
+            let indent = line.bytes().take_while(|b| matches!(b, b' ' | b'\t' | 0x0B | 0x0C)).count();
+            let chars = self.lines.norm.len() - self.norm_start;
+            self.lines.record(self.norm_start, span, term, indent, chars);
+        }
+        self.start = next;
+        self.norm_start = self.lines.norm.len();
+        self.pending = false;
+        self.general = false;
+    }
+
+    /// The split of `text`, the whole decoded text.
+    pub(crate) fn finish(mut self, text: &str) -> Split {
+        if self.start < text.len() {
+            self.end_line(text, text.len(), text.len(), Terminator::None);
+        }
+        let mode = self.mode;
+        self.lines.into_split(text, mode)
+    }
+}
