@@ -31,7 +31,7 @@ use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
 mod ascii;
 mod nfc;
 
-pub(crate) use ascii::collapse_ascii_into;
+pub(crate) use ascii::{collapse_ascii_into, push_plain_char};
 
 /// Whether curly and typographic quotes are folded to ASCII.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -1,4 +1,5 @@
-//! Rules 2 and 5 on ASCII text fed in pieces: what [`super::normalize_line_into`]
+//! Rules 2 and 5 on ASCII text fed in pieces (and rules 2–5 on characters
+//! that cannot take part in NFC, one at a time): what [`super::normalize_line_into`]
 //! does to an ASCII line, for a decoder that meets the line a run at a time
 //! (the fused JSONL pass, [`crate::split::LineBuilder`]).
 //!
@@ -8,7 +9,45 @@
 //! from one piece to the next is whether whitespace is pending; where the
 //! line starts in the output tells a leading space from an inner one.
 
-use super::{plain_ascii_block, plain_ascii_prefix};
+use super::{QuoteMode, fold_quote, is_removed, nfc, plain_ascii_block, plain_ascii_prefix};
+
+/// Appends the character `c` (not ASCII, not a line break) of the line that
+/// starts at `line_start` in `out`, as rules 2–5 treat it in a line whose
+/// other characters are ASCII or went through here: removed, whitespace
+/// (made pending), or written with its quote folded. False, with nothing
+/// written, for a character that may take part in NFC (not
+/// NFC_Quick_Check=Yes with canonical combining class 0): the line then
+/// needs the general path, [`super::normalize_line_into`].
+///
+/// Such a line is NFC once its removed characters are gone, so what
+/// `normalize_line_into` does to it is exactly this, character by
+/// character (its removal pass, the NFC shortcut, then `collapse_into`).
+/// Returns how many bytes more than characters were written.
+pub(crate) fn push_plain_char(
+    c: char,
+    quotes: QuoteMode,
+    pending: &mut bool,
+    line_start: usize,
+    out: &mut String,
+) -> Option<usize> {
+    if is_removed(c) {
+        return Some(0);
+    }
+    if !nfc::is_plain_char(c) {
+        return None;
+    }
+    if c.is_whitespace() {
+        *pending = true;
+        return Some(0);
+    }
+    if *pending && out.len() > line_start {
+        out.push(' ');
+    }
+    *pending = false;
+    let c = if quotes == QuoteMode::Fold { fold_quote(c) } else { c };
+    out.push(c);
+    Some(c.len_utf8() - 1)
+}
 
 /// Appends the ASCII `run` (no `\n` or `\r`) of the line that starts at
 /// `line_start` in `out`, normalised; `pending`: whitespace was met and not

@@ -33,6 +33,15 @@ pub(super) fn is_plainly_nfc(line: &str) -> bool {
     true
 }
 
+/// True for a character that is NFC_Quick_Check=Yes with canonical
+/// combining class 0: a text made of those is NFC whatever their order.
+/// The ranges of [`is_plainly_nfc`] are answered without a table lookup.
+pub(super) fn is_plain_char(c: char) -> bool {
+    matches!(u32::from(c), 0..=0x2FF | 0x2010..=0x203F)
+        || (unicode_normalization::char::canonical_combining_class(c) == 0
+            && unicode_normalization::is_nfc_quick(std::iter::once(c)) == unicode_normalization::IsNormalized::Yes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

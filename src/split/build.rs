@@ -6,13 +6,15 @@
 //! ([`crate::normalize::collapse_ascii_into`]); line breaks are reported by
 //! the decoder as it meets them (the `\n` and `\r` escapes of a JSON
 //! string; NEL, U+2028 and U+2029 are found in the non-ASCII stretches it
-//! validates). A line that holds anything other than ASCII is normalised at
-//! its end by the general path, [`super::NormLines::push_line`], exactly as
-//! [`super::split`] would. The result equals `split(text, mode, quotes)`
+//! validates). Characters outside ASCII that cannot take part in NFC (news
+//! text's NBSP, curly quotes, dashes, Latin-1 letters) are normalised one at
+//! a time; a line that holds any other is normalised at its end by the
+//! general path, [`super::NormLines::push_line`], exactly as [`super::split`]
+//! would. The result equals `split(text, mode, quotes)`
 //! (property-tested in `src/jsonl/decode_tests.rs`).
 
 use super::{NormLines, Split, SplitMode, Terminator};
-use crate::normalize::{QuoteMode, RawLine, collapse_ascii_into};
+use crate::normalize::{QuoteMode, RawLine, collapse_ascii_into, push_plain_char};
 
 /// Lines of a text found and normalised while it is decoded.
 #[derive(Debug)]
@@ -29,6 +31,8 @@ pub(crate) struct LineBuilder {
     /// The current line holds a character other than ASCII: it is
     /// normalised by the general path once it ends.
     general: bool,
+    /// Bytes more than characters in the current line's normal form.
+    extra: usize,
     /// Just after a CR that ended a line (its offset + 1): an LF there is
     /// the second half of a CRLF, not another line break.
     after_cr: Option<usize>,
@@ -38,7 +42,17 @@ impl LineBuilder {
     /// A builder for a text of about `len` bytes.
     pub(crate) fn new(len: usize, mode: SplitMode, quotes: QuoteMode) -> LineBuilder {
         let lines = NormLines::with_capacity(len);
-        LineBuilder { lines, mode, quotes, start: 0, norm_start: 0, pending: false, general: false, after_cr: None }
+        LineBuilder {
+            lines,
+            mode,
+            quotes,
+            start: 0,
+            norm_start: 0,
+            pending: false,
+            general: false,
+            extra: 0,
+            after_cr: None,
+        }
     }
 
     /// ASCII text without `\n` or `\r`, appended to the decoded text.
@@ -67,30 +81,31 @@ impl LineBuilder {
 
     /// Non-ASCII text (valid UTF-8) decoded at `text[at..]`, the end of
     /// the decoded text so far: NEL and LINE SEPARATOR end a line,
-    /// PARAGRAPH SEPARATOR ends one and adds a blank line.
+    /// PARAGRAPH SEPARATOR ends one and adds a blank line; other characters
+    /// are normalised here when they cannot take part in NFC
+    /// ([`push_plain_char`]), else the line takes the general path.
     pub(crate) fn non_ascii(&mut self, text: &str, at: usize) {
-        let b = text.as_bytes();
-        if at < b.len() {
+        if at < text.len() {
             self.after_cr = None;
         }
-        let (mut seg, mut k) = (at, at);
-        while k < b.len() {
-            // 0xC2 and 0xE2 are lead bytes: a match is a whole character.
-            let (len, term) = match &b[k..] {
-                [0xC2, 0x85, ..] => (2, Terminator::Newline),
-                [0xE2, 0x80, 0xA8, ..] => (3, Terminator::Newline),
-                [0xE2, 0x80, 0xA9, ..] => (3, Terminator::Paragraph),
+        for (k, c) in text[at..].char_indices() {
+            let term = match c {
+                '\u{85}' | '\u{2028}' => Terminator::Newline,
+                '\u{2029}' => Terminator::Paragraph,
                 _ => {
-                    k += 1;
+                    if !self.general {
+                        let norm = &mut self.lines.norm;
+                        match push_plain_char(c, self.quotes, &mut self.pending, self.norm_start, norm) {
+                            Some(extra) => self.extra += extra,
+                            None => self.general = true,
+                        }
+                    }
                     continue;
                 }
             };
-            self.general |= k > seg;
-            self.end_line(text, k, k + len, term);
-            k += len;
-            seg = k;
+            let end = at + k;
+            self.end_line(text, end, end + c.len_utf8(), term);
         }
-        self.general |= b.len() > seg;
     }
 
     /// Ends the current line at `text[end]`; the next starts at `next`.
@@ -107,15 +122,15 @@ impl LineBuilder {
             };
             self.lines.push_line(&raw, self.quotes);
         } else {
-            // An ASCII line: its leading whitespace as `str::trim_start` sees it.
-            let indent = line.bytes().take_while(|b| matches!(b, b' ' | b'\t' | 0x0B | 0x0C)).count();
-            let chars = self.lines.norm.len() - self.norm_start;
+            let indent = line.len() - line.trim_start().len();
+            let chars = self.lines.norm.len() - self.norm_start - self.extra;
             self.lines.record(self.norm_start, span, term, indent, chars);
         }
         self.start = next;
         self.norm_start = self.lines.norm.len();
         self.pending = false;
         self.general = false;
+        self.extra = 0;
     }
 
     /// The split of `text`, the whole decoded text.
