@@ -66,6 +66,7 @@ pub fn check(data: &[u8]) {
     let Ok((text, _)) = decode(body.to_vec(), p.policy) else { return };
     let (doc, verdicts, out) = clean(text, &p);
     let _ = doc.render(&verdicts, Emit::Original);
+    fused_split_agrees(&doc, &p);
 
     let mut seen = std::collections::HashSet::new();
     let mut kept: Vec<Digest> = Vec::new();
@@ -88,6 +89,30 @@ pub fn check(data: &[u8]) {
     assert!(again_verdicts.iter().all(|v| v.is_kept()), "cleaning the output dropped something\n{out:?}");
     assert_eq!(again_keys, kept, "output paragraphs are not the kept ones in order\n{out:?}");
     assert_eq!(out2, out, "cleaning is not idempotent");
+}
+
+/// The text as a JSON Lines record's string (escaped as serde writes it)
+/// goes through the fused pass: its split, when the pass makes one, is the
+/// document's.
+fn fused_split_agrees(doc: &Document, p: &Picked) {
+    let mut line = br#"{"text":""#.to_vec();
+    for c in doc.original.chars() {
+        match c {
+            '"' => line.extend_from_slice(br#"\""#),
+            '\\' => line.extend_from_slice(br"\\"),
+            '\n' => line.extend_from_slice(br"\n"),
+            '\r' => line.extend_from_slice(br"\r"),
+            '\t' => line.extend_from_slice(br"\t"),
+            c if c < ' ' => line.extend_from_slice(format!("\\u{:04x}", u32::from(c)).as_bytes()),
+            c => line.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+        }
+    }
+    line.extend_from_slice(br#""}"#);
+    let fuse = Some((p.text.split, p.text.quotes));
+    let parsed = newsdedup::jsonl::Record::parse_split(line, "text", EncodingPolicy::Strict, fuse);
+    let (_, text, split, _) = parsed.expect("a JSON string of valid text is a record");
+    assert_eq!(text, doc.original);
+    assert_eq!(split.as_ref(), Some(&doc.split), "the fused split differs from split()");
 }
 
 /// Pieces that exercise the normaliser, splitter and decoder.
