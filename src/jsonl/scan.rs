@@ -3,9 +3,12 @@
 //!
 //! [`scan`] walks the top level of a line by hand: it finds each field's
 //! name and the byte range of its value, decodes the text field's string in
-//! one pass (copying the runs between escapes), and hands every *other*
-//! value to `serde_json` to validate (they are small: ids, metadata). It
-//! accepts only what it understands completely: a line that is valid UTF-8,
+//! one pass (copying the runs between escapes, validating its UTF-8, and,
+//! for the pipeline, splitting and normalising its lines on the way: see
+//! [`super::decode`]), and hands every *other* value to `serde_json` to
+//! validate (they are small: ids, metadata). It accepts only what it
+//! understands completely: a line that is valid UTF-8 (checked piece by
+//! piece, not as a whole),
 //! field names without escapes, a text string without surrogate escapes, no
 //! duplicate or missing text field, nesting under 100 levels. Anything else
 //! returns `None` and the line goes through the general serde path, which
