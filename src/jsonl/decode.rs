@@ -49,11 +49,12 @@ pub(super) fn decode_string(b: &[u8], i: usize, mut lines: Option<&mut LineBuild
     let mut run = i + 1;
     let mut j = run;
     loop {
-        j = next_stop(b, j)?;
+        let untidy;
+        (j, untidy) = next_stop(b, j)?;
         let piece = ascii(&b[run..j]);
         out.push_str(piece);
         if let Some(l) = lines.as_deref_mut() {
-            l.ascii(piece);
+            l.raw_ascii(piece, untidy);
         }
         match b[j] {
             b'"' => return Some((j + 1, out)),
@@ -116,34 +117,99 @@ fn ascii(b: &[u8]) -> &str {
 }
 
 /// The first `i >= from` where `b[i]` is `"`, `\\`, a control character
-/// (below 0x20) or not ASCII (0x80 and up). Sixteen bytes per step are
-/// tested without branches (vector compares); the block holding one is
-/// then searched eight bytes at a time (SWAR).
+/// (below 0x20) or not ASCII (0x80 and up), and whether the ASCII before it
+/// may be *untidy* (hold a DEL or two spaces in a row: then normalising it
+/// is more than copying it).
+///
+/// On x86-64, sixteen bytes per step with SSE2 (part of every x86-64
+/// processor): one mask each of the stops, the spaces and the DELs; the
+/// first stop is the lowest bit, and untidiness is read off the masks below
+/// it. `b[from - 1]` is never a space (it ends an escape or a non-ASCII
+/// stretch, or is the opening quote), so a pair of spaces cannot straddle
+/// `from`.
+#[cfg(target_arch = "x86_64")]
 #[inline]
-fn next_stop(b: &[u8], from: usize) -> Option<usize> {
+fn next_stop(b: &[u8], from: usize) -> Option<(usize, bool)> {
+    let mut i = from;
+    let mut untidy = false;
+    let mut prev_space = 0u32;
+    while let Some(Ok(block)) = b.get(i..i + 16).map(<&[u8; 16]>::try_from) {
+        let (stops, spaces, dels) = masks(block);
+        // Bit k: byte k is a DEL, or a space after a space.
+        let odd = dels | (spaces & ((spaces << 1) | prev_space));
+        if stops != 0 {
+            let at = stops.trailing_zeros();
+            untidy |= odd & ((1 << at) - 1) != 0;
+            return Some((i + at as usize, untidy));
+        }
+        untidy |= odd != 0;
+        prev_space = spaces >> 15;
+        i += 16;
+    }
+    while let Some(&c) = b.get(i) {
+        if c == b'"' || c == b'\\' || c.wrapping_sub(0x20) >= 0x60 {
+            return Some((i, untidy));
+        }
+        untidy |= c == 0x7F || (c == b' ' && i > from && b[i - 1] == b' ');
+        i += 1;
+    }
+    None
+}
+
+/// Bit masks of the sixteen bytes of `block` (bit k for byte k): the
+/// stops of [`next_stop`], the spaces, the DELs.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn masks(block: &[u8; 16]) -> (u32, u32, u32) {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_cmpgt_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+    };
+    let byte = |c: u8| i8::from_ne_bytes([c]);
+    // SAFETY: SSE2 is enabled on every x86-64 target; the load reads the
+    // sixteen bytes of `block` (unaligned).
+    let (stops, spaces, dels) = unsafe {
+        let v = _mm_loadu_si128(block.as_ptr().cast());
+        let eq = |c: u8| _mm_cmpeq_epi8(v, _mm_set1_epi8(byte(c)));
+        // Signed: a byte from 0x80 up is negative, so below 0x20 too.
+        let low = _mm_cmpgt_epi8(_mm_set1_epi8(0x20), v);
+        let stops = _mm_or_si128(_mm_or_si128(eq(b'"'), eq(b'\\')), low);
+        (_mm_movemask_epi8(stops), _mm_movemask_epi8(eq(b' ')), _mm_movemask_epi8(eq(0x7F)))
+    };
+    (stops.cast_unsigned(), spaces.cast_unsigned(), dels.cast_unsigned())
+}
+
+/// [`next_stop`] elsewhere: the stop found sixteen bytes per step without
+/// branches (the compiler's vector compares), then by SWAR in its block;
+/// the ASCII before it is always reported as possibly untidy.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn next_stop(b: &[u8], from: usize) -> Option<(usize, bool)> {
     let mut i = from;
     let rest = b.get(from..)?;
     let mut chunks = rest.chunks_exact(16);
     for chunk in &mut chunks {
         let mut any = false;
         for &c in chunk {
-            // Below 0x20 or from 0x80 up, in one compare.
             any |= (c == b'"') | (c == b'\\') | (c.wrapping_sub(0x20) >= 0x60);
         }
         if any {
             let (lo, hi) = chunk.split_at(8);
-            return Some(match stop_in(lo) {
-                Some(p) => i + p,
-                None => i + 8 + stop_in(hi).unwrap_or(0),
-            });
+            return Some((
+                match stop_in(lo) {
+                    Some(p) => i + p,
+                    None => i + 8 + stop_in(hi).unwrap_or(0),
+                },
+                true,
+            ));
         }
         i += 16;
     }
     let tail = chunks.remainder();
-    tail.iter().position(|&c| c == b'"' || c == b'\\' || c.wrapping_sub(0x20) >= 0x60).map(|p| i + p)
+    tail.iter().position(|&c| c == b'"' || c == b'\\' || c.wrapping_sub(0x20) >= 0x60).map(|p| (i + p, true))
 }
 
 /// The first of eight bytes that [`next_stop`] stops at.
+#[cfg(not(target_arch = "x86_64"))]
 fn stop_in(w: &[u8]) -> Option<usize> {
     const L: u64 = 0x0101_0101_0101_0101;
     const H: u64 = 0x8080_8080_8080_8080;

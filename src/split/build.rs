@@ -67,6 +67,27 @@ impl LineBuilder {
         }
     }
 
+    /// ASCII text as [`LineBuilder::ascii`], from a JSON string as it
+    /// stands: no control characters, and, unless `untidy`, no DEL and no
+    /// two spaces in a row. Such a piece that neither starts nor ends with
+    /// a space is its own normal form: it is copied, not walked again.
+    #[inline]
+    pub(crate) fn raw_ascii(&mut self, s: &str, untidy: bool) {
+        let b = s.as_bytes();
+        match (b.first(), b.last()) {
+            (Some(&first), Some(&last)) if !untidy && !self.general && first != b' ' && last != b' ' => {
+                self.after_cr = None;
+                let norm = &mut self.lines.norm;
+                if self.pending && norm.len() > self.norm_start {
+                    norm.push(' ');
+                }
+                self.pending = false;
+                norm.push_str(s);
+            }
+            _ => self.ascii(s),
+        }
+    }
+
     /// A `\n` (LF) or `\r` (CR) decoded at `text[at]`; `text` is the decoded text so far.
     pub(crate) fn line_break(&mut self, text: &str, at: usize) {
         if text.as_bytes().get(at) == Some(&b'\n') && self.after_cr == Some(at) {
