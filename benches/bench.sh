@@ -15,7 +15,8 @@
 # reused. Every row runs warm-cache: one untimed run first, then REPS timed
 # runs. The rows compared in a ratio (cp -r and the tree runs; openssl and
 # the JSONL runs) take turns, round by round, rather than running one after
-# the other, so a drift of the load or of the disk weighs on both sides. Needs python3 and GNU time (/usr/bin/time; Debian package `time`).
+# the other, so a drift of the load or of the disk weighs on both sides.
+# Needs python3 and GNU time (/usr/bin/time; Debian package `time`).
 #
 # Outputs are not deleted between runs: each run writes to a fresh path
 # ($O), and all are removed at the end (several GB for 400 MB: with
