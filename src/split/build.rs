@@ -69,23 +69,26 @@ impl LineBuilder {
 
     /// ASCII text as [`LineBuilder::ascii`], from a JSON string as it
     /// stands: no control characters, and, unless `untidy`, no DEL and no
-    /// two spaces in a row. Such a piece that neither starts nor ends with
-    /// a space is its own normal form: it is copied, not walked again.
+    /// two spaces in a row. Such a piece is its own normal form but for a
+    /// space at either end (made pending): it is copied, not walked again.
     #[inline]
     pub(crate) fn raw_ascii(&mut self, s: &str, untidy: bool) {
-        let b = s.as_bytes();
-        match (b.first(), b.last()) {
-            (Some(&first), Some(&last)) if !untidy && !self.general && first != b' ' && last != b' ' => {
-                self.after_cr = None;
-                let norm = &mut self.lines.norm;
-                if self.pending && norm.len() > self.norm_start {
-                    norm.push(' ');
-                }
-                self.pending = false;
-                norm.push_str(s);
-            }
-            _ => self.ascii(s),
+        if untidy || self.general || s.is_empty() {
+            return self.ascii(s);
         }
+        self.after_cr = None;
+        let (s, leading) = s.strip_prefix(' ').map_or((s, false), |rest| (rest, true));
+        let (s, trailing) = s.strip_suffix(' ').map_or((s, false), |rest| (rest, true));
+        self.pending |= leading;
+        if !s.is_empty() {
+            let norm = &mut self.lines.norm;
+            if self.pending && norm.len() > self.norm_start {
+                norm.push(' ');
+            }
+            norm.push_str(s);
+            self.pending = false;
+        }
+        self.pending |= trailing;
     }
 
     /// A `\n` (LF) or `\r` (CR) decoded at `text[at]`; `text` is the decoded text so far.
