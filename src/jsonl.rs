@@ -25,9 +25,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::normalize::QuoteMode;
 use crate::read::{EncodingPolicy, decode};
-use crate::split::{Split, SplitMode};
 
 mod decode;
 mod frames;
@@ -35,6 +33,7 @@ mod misfit;
 mod scan;
 mod surrogate;
 
+pub use decode::TextSink;
 use frames::{Gzip, Zstd};
 pub use misfit::{Misfit, field_names, looks_like_jsonl};
 use serde::de::{MapAccess, Visitor};
@@ -328,19 +327,20 @@ impl Record {
         text_field: &str,
         policy: EncodingPolicy,
     ) -> Result<(Record, String, bool), (Vec<u8>, RecordError)> {
-        Self::parse_split(line, text_field, policy, None).map(|(record, text, _, repaired)| (record, text, repaired))
+        Self::parse_fed(line, text_field, policy, &mut ()).map(|(record, text, _, repaired)| (record, text, repaired))
     }
 
     #[allow(clippy::type_complexity)]
-    fn parse_at(
+    fn parse_at<S: TextSink>(
         line: &[u8],
         start: usize,
         text_field: &str,
-        (policy, fuse): (EncodingPolicy, Option<(SplitMode, QuoteMode)>),
-    ) -> Result<(Vec<(String, Range<usize>)>, usize, String, Option<Split>, bool), RecordError> {
+        policy: EncodingPolicy,
+        sink: &mut S,
+    ) -> Result<(Vec<(String, Range<usize>)>, usize, String, bool, bool), RecordError> {
         // The common case without serde's pass over the text (src/jsonl/scan.rs).
-        if let Some((fields, text_at, text, split)) = scan::scan(line, start, text_field, fuse) {
-            return Ok((fields, text_at, text, split, false));
+        if let Some((fields, text_at, text)) = scan::scan(line, start, text_field, sink) {
+            return Ok((fields, text_at, text, true, false));
         }
         let body = &line[start..];
         // Invalid bytes become `?` (same length) for the parser, so that value
@@ -381,7 +381,7 @@ impl Record {
             },
         };
         let text = Self::decode_string(&literal, text_field)?;
-        Ok((fields, text_at, text, None, repaired))
+        Ok((fields, text_at, text, false, repaired))
     }
 
     fn parse_fields(line: &str, text_field: &str) -> Result<Parsed, RecordError> {

@@ -35,7 +35,7 @@ use crate::wrap::{WrapLine, continues, fits_a_wrap, is_block};
 
 mod build;
 
-pub(crate) use build::LineBuilder;
+pub use build::LineBuilder;
 
 /// How a document is cut into paragraphs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

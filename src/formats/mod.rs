@@ -9,10 +9,8 @@
 use std::io::{self, BufRead};
 use std::path::Path;
 
-use crate::document::TextOptions;
-use crate::jsonl::{self, Format, Record, RecordError};
+use crate::jsonl::{self, Format, Record, RecordError, TextSink};
 use crate::read::EncodingPolicy;
-use crate::split::Split;
 
 pub mod csv;
 pub mod dolma;
@@ -79,20 +77,20 @@ impl Parser {
         }
     }
 
-    /// [`Parser::parse`], and for a JSON Lines record whose text the
-    /// one-pass scan decoded, the text's split by `opts`, made on the way
-    /// (see [`Record::parse_split`]); `None`: split the text afterwards.
+    /// [`Parser::parse`], telling `sink` a JSON Lines record's text while
+    /// it is decoded (see [`Record::parse_fed`]). The first flag says
+    /// whether `sink` was told all of the text (never for CSV), the second
+    /// whether invalid UTF-8 was repaired.
     #[allow(clippy::type_complexity)]
-    pub fn parse_split(
+    pub fn parse_fed<S: TextSink>(
         &self,
         raw: Vec<u8>,
-        opts: &TextOptions,
-    ) -> Result<(Row, String, Option<Split>, bool), (Vec<u8>, RecordError)> {
+        sink: &mut S,
+    ) -> Result<(Row, String, bool, bool), (Vec<u8>, RecordError)> {
         if self.csv.is_some() {
-            return self.parse(raw).map(|(r, t, x)| (r, t, None, x));
+            return self.parse(raw).map(|(r, t, x)| (r, t, false, x));
         }
-        let fuse = Some((opts.split, opts.quotes));
-        Record::parse_split(raw, &self.text_field, self.policy, fuse).map(|(r, t, s, x)| (Row::Json(r), t, s, x))
+        Record::parse_fed(raw, &self.text_field, self.policy, sink).map(|(r, t, f, x)| (Row::Json(r), t, f, x))
     }
 
     /// The line break a CSV row without one is given.

@@ -1,49 +1,72 @@
 //! The text field's JSON string decoded in one pass over its bytes: the
-//! escapes unescaped, the UTF-8 validated, and, when a [`LineBuilder`] is
-//! given, the lines found and normalised on the way (the fused pass).
+//! escapes unescaped, the UTF-8 validated, and a [`TextSink`] told the text
+//! on the way (the pipeline's line builder, which finds and normalises the
+//! lines: the fused pass).
 //!
 //! One test per sixteen bytes finds the next byte that needs attention: a
 //! quote, a backslash, a control character (refused, as serde refuses it),
 //! or a byte with the high bit set. Everything before it is ASCII, so it
 //! needs no UTF-8 validation: it is copied to the decoded text and handed
-//! to the builder. A stretch of high bytes is validated by itself (a
+//! to the sink. A stretch of high bytes is validated by itself (a
 //! character other than ASCII is made of high bytes only, so the maximal
 //! stretch is valid exactly when the line is valid there). Anything not
 //! understood here (a surrogate escape, an invalid byte) returns `None`,
 //! and the record goes through the general path.
 
 use super::{Record, RecordError};
-use crate::normalize::QuoteMode;
 use crate::read::EncodingPolicy;
-use crate::split::{LineBuilder, Split, SplitMode};
+
+/// What is told the text field's string while it is decoded (the fused
+/// pass): the pipeline's line builder ([`crate::split::LineBuilder`]) finds
+/// and normalises the lines on the way. `text` is always the decoded text
+/// so far; `()` listens to nothing.
+pub trait TextSink {
+    /// ASCII without control characters was appended; unless `untidy`, it
+    /// holds no DEL and no two spaces in a row.
+    fn raw_ascii(&mut self, piece: &str, untidy: bool);
+    /// ASCII from an escape (one character, not `\n` or `\r`) was appended.
+    fn ascii(&mut self, piece: &str);
+    /// `text[at]`, a `\n` or a `\r` from an escape, was appended.
+    fn line_break(&mut self, text: &str, at: usize);
+    /// `text[at..]`, characters other than ASCII, was appended.
+    fn non_ascii(&mut self, text: &str, at: usize);
+}
+
+impl TextSink for () {
+    fn raw_ascii(&mut self, _: &str, _: bool) {}
+    fn ascii(&mut self, _: &str) {}
+    fn line_break(&mut self, _: &str, _: usize) {}
+    fn non_ascii(&mut self, _: &str, _: usize) {}
+}
 
 impl Record {
-    /// [`Record::parse_bytes`], and with `fuse` (a split mode and quote
-    /// mode) the text's split too, made while the text is decoded: equal to
-    /// [`crate::split::split`] of the text. The split is `None` when the
-    /// line took the general path (rare escapes, invalid UTF-8, anything
-    /// the one-pass scan leaves to serde): the caller splits the text then.
+    /// [`Record::parse_bytes`], telling `sink` the text while it is decoded.
+    /// Returns the record, the text, whether `sink` was told all of the
+    /// text (the one-pass scan decided the line; otherwise it took the
+    /// general path, for rare escapes, invalid UTF-8 or anything the scan
+    /// leaves to serde, and what `sink` heard is to be thrown away), and
+    /// whether invalid UTF-8 was repaired.
     #[allow(clippy::type_complexity)]
-    pub fn parse_split(
+    pub fn parse_fed<S: TextSink>(
         line: Vec<u8>,
         text_field: &str,
         policy: EncodingPolicy,
-        fuse: Option<(SplitMode, QuoteMode)>,
-    ) -> Result<(Record, String, Option<Split>, bool), (Vec<u8>, RecordError)> {
+        sink: &mut S,
+    ) -> Result<(Record, String, bool, bool), (Vec<u8>, RecordError)> {
         let start = if line.starts_with("\u{FEFF}".as_bytes()) { 3 } else { 0 };
-        let (fields, text_at, text, split, repaired) = match Self::parse_at(&line, start, text_field, (policy, fuse)) {
+        let (fields, text_at, text, fed, repaired) = match Self::parse_at(&line, start, text_field, policy, sink) {
             Ok(p) => p,
             Err(e) => return Err((line, e)),
         };
-        Ok((Record { line, fields, text_at }, text, split, repaired))
+        Ok((Record { line, fields, text_at }, text, fed, repaired))
     }
 }
 
 /// Decodes the JSON string starting at `b[i] == '"'`: (end after the
-/// closing quote, text). `lines`: the builder that is told the text as it
-/// is decoded. `None` for anything serde would refuse or that is left to
-/// it (surrogate escapes, invalid UTF-8).
-pub(super) fn decode_string(b: &[u8], i: usize, mut lines: Option<&mut LineBuilder>) -> Option<(usize, String)> {
+/// closing quote, text); `sink` is told the text as it is decoded. `None`
+/// for anything serde would refuse or that is left to it (surrogate
+/// escapes, invalid UTF-8).
+pub(super) fn decode_string<S: TextSink>(b: &[u8], i: usize, sink: &mut S) -> Option<(usize, String)> {
     // The decoded string is never longer than the rest of the line.
     let mut out = String::with_capacity(b.len() - i);
     let mut run = i + 1;
@@ -53,9 +76,7 @@ pub(super) fn decode_string(b: &[u8], i: usize, mut lines: Option<&mut LineBuild
         (j, untidy) = next_stop(b, j)?;
         let piece = ascii(&b[run..j]);
         out.push_str(piece);
-        if let Some(l) = lines.as_deref_mut() {
-            l.raw_ascii(piece, untidy);
-        }
+        sink.raw_ascii(piece, untidy);
         match b[j] {
             b'"' => return Some((j + 1, out)),
             b'\\' => {
@@ -83,12 +104,10 @@ pub(super) fn decode_string(b: &[u8], i: usize, mut lines: Option<&mut LineBuild
                 j += 2;
                 let at = out.len();
                 out.push(c);
-                if let Some(l) = lines.as_deref_mut() {
-                    match c {
-                        '\n' | '\r' => l.line_break(&out, at),
-                        c if c.is_ascii() => l.ascii(&out[at..]),
-                        _ => l.non_ascii(&out, at),
-                    }
+                match c {
+                    '\n' | '\r' => sink.line_break(&out, at),
+                    c if c.is_ascii() => sink.ascii(&out[at..]),
+                    _ => sink.non_ascii(&out, at),
                 }
             }
             c if c >= 0x80 => {
@@ -96,9 +115,7 @@ pub(super) fn decode_string(b: &[u8], i: usize, mut lines: Option<&mut LineBuild
                 let s = std::str::from_utf8(&b[j..end]).ok()?;
                 let at = out.len();
                 out.push_str(s);
-                if let Some(l) = lines.as_deref_mut() {
-                    l.non_ascii(&out, at);
-                }
+                sink.non_ascii(&out, at);
                 j = end;
             }
             _ => return None, // a control character: serde refuses it

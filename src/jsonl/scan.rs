@@ -21,31 +21,23 @@
 
 use std::ops::Range;
 
-use super::decode::decode_string;
-use crate::normalize::QuoteMode;
-use crate::split::{LineBuilder, Split, SplitMode};
+use super::decode::{TextSink, decode_string};
 
 /// Fields (name, raw value range in `line`), the index of the text field,
-/// its decoded text, and its split when one was asked for: what the serde
-/// path (and [`crate::split::split`]) would return for the line.
-pub(super) type Scanned = (Vec<(String, Range<usize>)>, usize, String, Option<Split>);
+/// and its decoded text: what the serde path would return for the line.
+pub(super) type Scanned = (Vec<(String, Range<usize>)>, usize, String);
 
 /// Deeper nesting than this goes to serde (whose limit is 128 levels).
 const MAX_DEPTH: usize = 100;
 
-/// Scans `line[start..]` (`start` skips a byte order mark); with `fuse`,
-/// the text is split (by that mode and quote mode) as it is decoded.
-/// `None`: not decided here, use the serde path.
+/// Scans `line[start..]` (`start` skips a byte order mark); `sink` is told
+/// the text as it is decoded. `None`: not decided here, use the serde path
+/// (and forget what `sink` heard).
 ///
 /// The line is not validated as UTF-8 as a whole: every byte of it is in
 /// the structure (matched as ASCII), a name or a value (each validated:
 /// names and other values by `from_utf8`, the text by the decoder).
-pub(super) fn scan(
-    line: &[u8],
-    start: usize,
-    text_field: &str,
-    fuse: Option<(SplitMode, QuoteMode)>,
-) -> Option<Scanned> {
+pub(super) fn scan<S: TextSink>(line: &[u8], start: usize, text_field: &str, sink: &mut S) -> Option<Scanned> {
     let b = line.get(start..)?;
     let mut i = skip_ws(b, 0);
     if b.get(i) != Some(&b'{') {
@@ -53,7 +45,7 @@ pub(super) fn scan(
     }
     i = skip_ws(b, i + 1);
     let mut fields = Vec::with_capacity(4);
-    let mut text: Option<(usize, String, Option<Split>)> = None;
+    let mut text: Option<(usize, String)> = None;
     if b.get(i) != Some(&b'}') {
         loop {
             // Name: a string without escapes or control characters.
@@ -75,10 +67,8 @@ pub(super) fn scan(
                 if text.is_some() || b.get(i) != Some(&b'"') {
                     return None; // duplicate, or not a string: serde names it
                 }
-                let mut lines = fuse.map(|(mode, quotes)| LineBuilder::new(b.len() - i, mode, quotes));
-                let (end, decoded) = decode_string(b, i, lines.as_mut())?;
-                let split = lines.map(|l| l.finish(&decoded));
-                text = Some((fields.len(), decoded, split));
+                let (end, decoded) = decode_string(b, i, sink)?;
+                text = Some((fields.len(), decoded));
                 i = end;
             } else {
                 i = skip_value(b, i)?;
@@ -97,8 +87,8 @@ pub(super) fn scan(
     if skip_ws(b, i + 1) != b.len() {
         return None;
     }
-    let (text_at, text, split) = text?;
-    Some((fields, text_at, text, split))
+    let (text_at, text) = text?;
+    Some((fields, text_at, text))
 }
 
 /// The first `i >= from` where `b[i]` is `"`, `\\` or a control character

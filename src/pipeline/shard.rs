@@ -20,6 +20,7 @@ use crate::formats::{Kind, Parser, Row, Source};
 use crate::interrupt;
 use crate::jsonl::{self, Format, RecordError};
 use crate::report::{FileRow, Stats};
+use crate::split::LineBuilder;
 use crate::write::stream::ShardOut;
 
 /// Lines read per batch of a JSONL shard, at most. Small enough that the
@@ -76,11 +77,16 @@ fn prepare_line(
     ix: Option<&Lookup>,
 ) -> Parsed {
     let bytes = raw.len() as u64 + u64::from(parser.csv.is_none());
-    match parser.parse_split(raw, &cfg.text) {
-        Ok((record, text, split, repaired)) => {
-            let mut doc = match split {
-                Some(split) => Document::from_split(text, split, &cfg.text),
-                None => Document::prepare(text, &cfg.text),
+    // The text split while it is decoded (the fused pass), when it can be.
+    let len = if parser.csv.is_none() { raw.len() } else { 0 };
+    let mut lines = LineBuilder::new(len, cfg.text.split, cfg.text.quotes);
+    match parser.parse_fed(raw, &mut lines) {
+        Ok((record, text, fed, repaired)) => {
+            let mut doc = if fed {
+                let split = lines.finish(&text);
+                Document::from_split(text, split, &cfg.text)
+            } else {
+                Document::prepare(text, &cfg.text)
             };
             if let Some(whole) = whole {
                 doc.whole = crate::key::Digest(whole);

@@ -14,11 +14,15 @@
 //! (property-tested in `src/jsonl/decode_tests.rs`).
 
 use super::{NormLines, Split, SplitMode, Terminator};
+use crate::jsonl::TextSink;
 use crate::normalize::{QuoteMode, RawLine, collapse_ascii_into, push_plain_char};
 
-/// Lines of a text found and normalised while it is decoded.
+/// Lines of a text found and normalised while it is decoded: the
+/// [`TextSink`] the pipeline hands to [`crate::jsonl::Record::parse_fed`].
+/// When the record's text was told whole, [`LineBuilder::finish`] gives
+/// what `split(text, mode, quotes)` gives.
 #[derive(Debug)]
-pub(crate) struct LineBuilder {
+pub struct LineBuilder {
     lines: NormLines,
     mode: SplitMode,
     quotes: QuoteMode,
@@ -40,7 +44,7 @@ pub(crate) struct LineBuilder {
 
 impl LineBuilder {
     /// A builder for a text of about `len` bytes.
-    pub(crate) fn new(len: usize, mode: SplitMode, quotes: QuoteMode) -> LineBuilder {
+    pub fn new(len: usize, mode: SplitMode, quotes: QuoteMode) -> LineBuilder {
         let lines = NormLines::with_capacity(len);
         LineBuilder {
             lines,
@@ -52,83 +56,6 @@ impl LineBuilder {
             general: false,
             extra: 0,
             after_cr: None,
-        }
-    }
-
-    /// ASCII text without `\n` or `\r`, appended to the decoded text.
-    #[inline]
-    pub(crate) fn ascii(&mut self, s: &str) {
-        if s.is_empty() {
-            return;
-        }
-        self.after_cr = None;
-        if !self.general {
-            collapse_ascii_into(s, &mut self.pending, self.norm_start, &mut self.lines.norm);
-        }
-    }
-
-    /// ASCII text as [`LineBuilder::ascii`], from a JSON string as it
-    /// stands: no control characters, and, unless `untidy`, no DEL and no
-    /// two spaces in a row. Such a piece is its own normal form but for a
-    /// space at either end (made pending): it is copied, not walked again.
-    #[inline]
-    pub(crate) fn raw_ascii(&mut self, s: &str, untidy: bool) {
-        if untidy || self.general || s.is_empty() {
-            return self.ascii(s);
-        }
-        self.after_cr = None;
-        let (s, leading) = s.strip_prefix(' ').map_or((s, false), |rest| (rest, true));
-        let (s, trailing) = s.strip_suffix(' ').map_or((s, false), |rest| (rest, true));
-        self.pending |= leading;
-        if !s.is_empty() {
-            let norm = &mut self.lines.norm;
-            if self.pending && norm.len() > self.norm_start {
-                norm.push(' ');
-            }
-            norm.push_str(s);
-            self.pending = false;
-        }
-        self.pending |= trailing;
-    }
-
-    /// A `\n` (LF) or `\r` (CR) decoded at `text[at]`; `text` is the decoded text so far.
-    pub(crate) fn line_break(&mut self, text: &str, at: usize) {
-        if text.as_bytes().get(at) == Some(&b'\n') && self.after_cr == Some(at) {
-            // CRLF: one break, already recorded at the CR.
-            self.start = at + 1;
-            self.after_cr = None;
-            return;
-        }
-        self.end_line(text, at, at + 1, Terminator::Newline);
-        self.after_cr = (text.as_bytes().get(at) == Some(&b'\r')).then_some(at + 1);
-    }
-
-    /// Non-ASCII text (valid UTF-8) decoded at `text[at..]`, the end of
-    /// the decoded text so far: NEL and LINE SEPARATOR end a line,
-    /// PARAGRAPH SEPARATOR ends one and adds a blank line; other characters
-    /// are normalised here when they cannot take part in NFC
-    /// ([`push_plain_char`]), else the line takes the general path.
-    pub(crate) fn non_ascii(&mut self, text: &str, at: usize) {
-        if at < text.len() {
-            self.after_cr = None;
-        }
-        for (k, c) in text[at..].char_indices() {
-            let term = match c {
-                '\u{85}' | '\u{2028}' => Terminator::Newline,
-                '\u{2029}' => Terminator::Paragraph,
-                _ => {
-                    if !self.general {
-                        let norm = &mut self.lines.norm;
-                        match push_plain_char(c, self.quotes, &mut self.pending, self.norm_start, norm) {
-                            Some(extra) => self.extra += extra,
-                            None => self.general = true,
-                        }
-                    }
-                    continue;
-                }
-            };
-            let end = at + k;
-            self.end_line(text, end, end + c.len_utf8(), term);
         }
     }
 
@@ -158,11 +85,90 @@ impl LineBuilder {
     }
 
     /// The split of `text`, the whole decoded text.
-    pub(crate) fn finish(mut self, text: &str) -> Split {
+    pub fn finish(mut self, text: &str) -> Split {
         if self.start < text.len() {
             self.end_line(text, text.len(), text.len(), Terminator::None);
         }
         let mode = self.mode;
         self.lines.into_split(text, mode)
+    }
+}
+
+impl TextSink for LineBuilder {
+    /// ASCII text without `\n` or `\r`.
+    #[inline]
+    fn ascii(&mut self, s: &str) {
+        if s.is_empty() {
+            return;
+        }
+        self.after_cr = None;
+        if !self.general {
+            collapse_ascii_into(s, &mut self.pending, self.norm_start, &mut self.lines.norm);
+        }
+    }
+
+    /// ASCII text as [`LineBuilder::ascii`], from a JSON string as it
+    /// stands: no control characters, and, unless `untidy`, no DEL and no
+    /// two spaces in a row. Such a piece is its own normal form but for a
+    /// space at either end (made pending): it is copied, not walked again.
+    #[inline]
+    fn raw_ascii(&mut self, s: &str, untidy: bool) {
+        if untidy || self.general || s.is_empty() {
+            return self.ascii(s);
+        }
+        self.after_cr = None;
+        let (s, leading) = s.strip_prefix(' ').map_or((s, false), |rest| (rest, true));
+        let (s, trailing) = s.strip_suffix(' ').map_or((s, false), |rest| (rest, true));
+        self.pending |= leading;
+        if !s.is_empty() {
+            let norm = &mut self.lines.norm;
+            if self.pending && norm.len() > self.norm_start {
+                norm.push(' ');
+            }
+            norm.push_str(s);
+            self.pending = false;
+        }
+        self.pending |= trailing;
+    }
+
+    /// A `\n` (LF) or `\r` (CR) decoded at `text[at]`; `text` is the decoded text so far.
+    fn line_break(&mut self, text: &str, at: usize) {
+        if text.as_bytes().get(at) == Some(&b'\n') && self.after_cr == Some(at) {
+            // CRLF: one break, already recorded at the CR.
+            self.start = at + 1;
+            self.after_cr = None;
+            return;
+        }
+        self.end_line(text, at, at + 1, Terminator::Newline);
+        self.after_cr = (text.as_bytes().get(at) == Some(&b'\r')).then_some(at + 1);
+    }
+
+    /// Non-ASCII text (valid UTF-8) decoded at `text[at..]`, the end of
+    /// the decoded text so far: NEL and LINE SEPARATOR end a line,
+    /// PARAGRAPH SEPARATOR ends one and adds a blank line; other characters
+    /// are normalised here when they cannot take part in NFC
+    /// (`normalize::push_plain_char`), else the line takes the general path.
+    fn non_ascii(&mut self, text: &str, at: usize) {
+        if at < text.len() {
+            self.after_cr = None;
+        }
+        for (k, c) in text[at..].char_indices() {
+            let term = match c {
+                '\u{85}' | '\u{2028}' => Terminator::Newline,
+                '\u{2029}' => Terminator::Paragraph,
+                _ => {
+                    if !self.general {
+                        let norm = &mut self.lines.norm;
+                        match push_plain_char(c, self.quotes, &mut self.pending, self.norm_start, norm) {
+                            Some(extra) => self.extra += extra,
+                            None => self.general = true,
+                        }
+                    }
+                    continue;
+                }
+            };
+            let end = at + k;
+            self.end_line(text, end, end + c.len_utf8(), term);
+        }
     }
 }
