@@ -220,7 +220,7 @@ impl Index {
     }
 
     /// Open (creating if absent) the index directory `path`, lock it and
-    /// validate every file, including full segment checksums. An existing
+    /// validate every file, including full segment and filter checksums. An existing
     /// directory without a `MANIFEST` is only adopted if it is empty (apart
     /// from `LOCK` and the index's own temporaries); otherwise `Foreign`
     /// naming the directory. An existing file that is not a directory is

@@ -178,24 +178,42 @@ impl GlobalFilter {
         rd_u64(&self.map, 16).unwrap_or(0)
     }
 
-    /// The filter's words (little-endian in the file).
-    fn words(&self) -> Vec<u64> {
-        let end = self.map.len() - 8;
-        self.map[FHDR..end].chunks_exact(8).map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default())).collect()
+    /// Blocks `from..to` of the filter (64 bytes each).
+    fn blocks(&self, from: usize, to: usize) -> Option<&[u8]> {
+        self.map.get(FHDR + 64 * from..FHDR + 64 * to)
     }
 }
 
-/// Sets `key`'s bits in `words` (a filter of `2^bits` blocks).
-#[inline]
-fn insert(words: &mut [u64], bits: u32, key: u128) {
-    let b = block_of(key, bits) * 8;
-    let mask = FilterMask::of(key);
-    if let Some(block) = words.get_mut(b..b + 8) {
-        for (word, bit) in block.iter_mut().zip(mask.bits()) {
-            *word |= bit;
+/// A sorted stream of keys to set: a segment's key region or a commit's
+/// sorted entries.
+enum Keys<'a> {
+    Seg(&'a [u8]),
+    New(&'a [Entry]),
+}
+
+impl Keys<'_> {
+    #[inline]
+    fn get(&self, i: usize) -> Option<u128> {
+        match self {
+            Keys::Seg(b) => b.get(16 * i..16 * i + 16).map(|k| u128::from_be_bytes(k.try_into().unwrap_or_default())),
+            Keys::New(v) => v.get(i).map(|e| e.key),
         }
     }
 }
+
+/// Sets `key`'s bits in `block` (64 bytes, 8 little-endian words).
+#[inline]
+fn set(block: &mut [u8], key: u128) {
+    for (word, bit) in block.chunks_exact_mut(8).zip(FilterMask::of(key).bits()) {
+        let w = u64::from_le_bytes((&*word).try_into().unwrap_or_default()) | bit;
+        word.copy_from_slice(&w.to_le_bytes());
+    }
+}
+
+/// Blocks per piece written (1 MiB): the file is made piece by piece in one
+/// reused buffer, so a commit allocates (and has the kernel zero) 1 MiB, not
+/// the filter's size.
+const PIECE: usize = 1 << 14;
 
 /// Writes filter file `id` in `dir` for an index that will hold the keys of
 /// `segs` and of `new` (each chunk sorted; `total` keys in all): `old`'s
@@ -210,25 +228,15 @@ pub(super) fn write_filter(
     total: u64,
 ) -> Result<FilterMeta> {
     let path = dir.join(filter_name(id));
-    let bits = block_bits_for(total);
-    let (bits, mut words) = match old {
-        Some(f) if f.bits >= bits => (f.bits, f.words()),
-        _ => {
-            let mut words = vec![0u64; 8 << bits];
-            for s in segs {
-                let keys = s.map.get(HDR..s.vals_off).unwrap_or_default();
-                for k in keys.chunks_exact(16) {
-                    insert(&mut words, bits, u128::from_be_bytes(k.try_into().unwrap_or_default()));
-                }
-            }
-            (bits, words)
-        }
-    };
-    for chunk in new {
-        for e in *chunk {
-            insert(&mut words, bits, e.key);
-        }
+    let base = old.filter(|f| f.bits >= block_bits_for(total));
+    let bits = base.map_or_else(|| block_bits_for(total), |f| f.bits);
+    // Every source is sorted and a key's block is its top bits, so each
+    // piece of the filter takes the next run of every source's keys.
+    let mut srcs: Vec<(Keys<'_>, usize)> = Vec::new();
+    if base.is_none() {
+        srcs.extend(segs.iter().map(|s| (Keys::Seg(s.map.get(HDR..s.vals_off).unwrap_or_default()), 0)));
     }
+    srcs.extend(new.iter().map(|c| (Keys::New(c), 0)));
     let keys = old.map_or(0, GlobalFilter::keys).max(total);
     let mut hdr = [0u8; FHDR];
     hdr[..8].copy_from_slice(MAGIC);
@@ -240,13 +248,32 @@ pub(super) fn write_filter(
     crc.update(&hdr);
     file.write_all_at(&hdr, 0).map_err(io_err(&path))?;
     let mut off = FHDR as u64;
-    let mut buf = Vec::with_capacity(1 << 20);
-    for piece in words.chunks(1 << 17) {
-        buf.clear();
-        buf.extend(piece.iter().flat_map(|w| w.to_le_bytes()));
-        crc.update(&buf);
-        file.write_all_at(&buf, off).map_err(io_err(&path))?;
-        off += buf.len() as u64;
+    let blocks = 1usize << bits;
+    let mut buf = vec![0u8; 64 * PIECE.min(blocks)];
+    for from in (0..blocks).step_by(PIECE) {
+        let to = (from + PIECE).min(blocks);
+        let piece = &mut buf[..64 * (to - from)];
+        match base {
+            Some(f) => piece.copy_from_slice(f.blocks(from, to).ok_or_else(|| corrupt(&path, "filter too short"))?),
+            None => piece.fill(0),
+        }
+        for (src, at) in &mut srcs {
+            while let Some(k) = src.get(*at) {
+                let b = block_of(k, bits);
+                if b >= to {
+                    break;
+                }
+                // An unsorted source would leave a key out: refuse instead.
+                let Some(block) = b.checked_sub(from).and_then(|i| piece.get_mut(64 * i..64 * i + 64)) else {
+                    return Err(corrupt(&path, "keys for the filter are not sorted"));
+                };
+                set(block, k);
+                *at += 1;
+            }
+        }
+        crc.update(piece);
+        file.write_all_at(piece, off).map_err(io_err(&path))?;
+        off += piece.len() as u64;
     }
     let crc = crc.finalize();
     let mut foot = [0u8; 8];

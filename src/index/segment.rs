@@ -89,6 +89,16 @@ pub(super) fn seg_name(id: u64) -> String {
 /// CRC-32 of `bytes`, computed in 8 pieces on the caller's rayon pool
 /// (the run's thread budget, see [`crate::threads`]) and combined:
 /// verifying a 10M-key index at open reads ~290 MB.
+///
+/// Every open still verifies every byte (issue 18, fifth pass, decided
+/// against the alternatives): checking only the parts a lookup reads and
+/// the rest lazily does not help a daily run, whose first keys the
+/// index-wide filter admits (present keys, ~0.3% false positives) land in
+/// random places of every segment within the first thousands of lookups,
+/// so the whole file is needed almost at once; a faster checksum than
+/// `crc32fast`'s PCLMUL/AVX-512 path would save little of a cost that is
+/// mostly faulting the mapped pages in; a checksum trusted from an earlier
+/// open would let damage done since go unreported.
 pub(super) fn crc32_parallel(bytes: &[u8]) -> u32 {
     use rayon::prelude::*;
     let per = bytes.len().div_ceil(PIECES).max(8 << 20);
