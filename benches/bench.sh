@@ -13,7 +13,10 @@
 #
 # The corpus (benches/gencorpus.py) is generated once per size and seed and
 # reused. Every row runs warm-cache: one untimed run first, then REPS timed
-# runs. Needs python3 and GNU time (/usr/bin/time; Debian package `time`).
+# runs. The rows compared in a ratio (cp -r and the tree runs; openssl and
+# the JSONL runs) take turns, round by round, rather than running one after
+# the other, so a drift of the load or of the disk weighs on both sides.
+# Needs python3 and GNU time (/usr/bin/time; Debian package `time`).
 #
 # Outputs are not deleted between runs: each run writes to a fresh path
 # ($O), and all are removed at the end (several GB for 400 MB: with
@@ -47,44 +50,80 @@ cat "$ALL" "$JSONL" >/dev/null
 declare -A SECS RSS
 ROWS=()
 
+# run_once CMD -- one timed run of CMD writing to a fresh "$O"; sets T (seconds), M (peak RSS, KB).
+RUN=0
+run_once() {
+    RUN=$((RUN + 1))
+    sync
+    O=$OUT/$RUN $TIME -f "%e %M" -o "$DIR/time.txt" bash -c "$1" || { echo "bench.sh: failed: $1" >&2; return 1; }
+    read -r T M <"$DIR/time.txt"
+    [[ ${BENCH_KEEP:-1} == 0 ]] && rm -rf "$OUT/$RUN"
+    return 0
+}
+
+# record NAME BYTES TIMES... -- the median seconds and the row.
+record() {
+    local name=$1 bytes=$2
+    shift 2
+    SECS[$name]=$(printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+    ROWS+=("$name|$bytes")
+    printf '  %-34s %8.2f s  (runs: %s)\n' "$name" "${SECS[$name]}" "$*" >&2
+}
+
 # measure NAME INPUT_BYTES 'shell command'  -- median seconds, max peak RSS (KB).
 # The command writes its output to "$O", a fresh path for every run.
-RUN=0
 measure() {
-    local name=$1 bytes=$2 cmd=$3 times=() peak=0 t m
+    local name=$1 bytes=$2 cmd=$3 times=() peak=0
     for ((i = 0; i <= REPS; i++)); do
-        RUN=$((RUN + 1))
-        sync
-        O=$OUT/$RUN $TIME -f "%e %M" -o "$DIR/time.txt" bash -c "$cmd" || { echo "bench.sh: failed: $cmd" >&2; return 1; }
-        read -r t m <"$DIR/time.txt"
-        [[ ${BENCH_KEEP:-1} == 0 ]] && rm -rf "$OUT/$RUN"
+        run_once "$cmd"
         ((i == 0)) && continue # warm-up
-        times+=("$t")
-        ((m > peak)) && peak=$m
+        times+=("$T")
+        ((M > peak)) && peak=$M
     done
-    SECS[$name]=$(printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
     RSS[$name]=$peak
-    ROWS+=("$name|$bytes")
-    printf '  %-34s %8.2f s  (runs: %s)\n' "$name" "${SECS[$name]}" "${times[*]}" >&2
+    record "$name" "$bytes" "${times[@]}"
+}
+
+# measure_rounds NAME BYTES CMD [NAME BYTES CMD]... -- as `measure` for each
+# row, but the rows take turns (a warm-up round, then REPS rounds), so that a
+# drift of the machine or of the disk (the file system slows down as the runs
+# before have created and deleted files) weighs on every row alike.
+measure_rounds() {
+    local args=("$@") n=$(($# / 3)) r k
+    local -A times=() peak=()
+    for ((r = 0; r <= REPS; r++)); do
+        for ((k = 0; k < n; k++)); do
+            run_once "${args[3 * k + 2]}"
+            ((r == 0)) && continue
+            times[$k]+="$T "
+            ((M > ${peak[$k]:-0})) && peak[$k]=$M
+        done
+    done
+    for ((k = 0; k < n; k++)); do
+        RSS[${args[3 * k]}]=${peak[$k]}
+        # shellcheck disable=SC2086 # the times are one word each
+        record "${args[3 * k]}" "${args[3 * k + 1]}" ${times[$k]}
+    done
 }
 
 echo "corpus: $DIR: $FILES files, $TREE_BYTES bytes; JSONL $JSONL_BYTES bytes" >&2
-measure "cp -r (tree)" "$TREE_BYTES" "cp -r '$TREE' \"\$O\""
-measure "newsdedup tree->tree -j2" "$TREE_BYTES" "'$BIN' clean '$TREE' --out \"\$O\" -q -j2 --report '$DIR/report.json'"
-measure "newsdedup tree->tree -j1" "$TREE_BYTES" "'$BIN' clean '$TREE' --out \"\$O\" -q -j1"
+measure_rounds "cp -r (tree)" "$TREE_BYTES" "cp -r '$TREE' \"\$O\"" \
+    "newsdedup tree->tree -j2" "$TREE_BYTES" "'$BIN' clean '$TREE' --out \"\$O\" -q -j2 --report '$DIR/report.json'" \
+    "newsdedup tree->tree -j1" "$TREE_BYTES" "'$BIN' clean '$TREE' --out \"\$O\" -q -j1"
 measure "awk '!seen[\$0]++' (all.txt)" "$TREE_BYTES" "awk '!seen[\$0]++' '$ALL' > \"\$O\""
-measure "openssl dgst -sha256 (jsonl)" "$JSONL_BYTES" "openssl dgst -sha256 '$JSONL' > /dev/null"
 JSONL_OK=0
 if "$BIN" clean --help 2>&1 | grep -q -- '--format'; then
     JSONL_OK=1
-    measure "newsdedup jsonl->jsonl -j2" "$JSONL_BYTES" "'$BIN' clean --format jsonl '$JSONL' -q -j2 --report '$DIR/report-jsonl.json' > \"\$O\""
-    measure "newsdedup jsonl->jsonl -j1" "$JSONL_BYTES" "'$BIN' clean --format jsonl '$JSONL' -q -j1 > \"\$O\""
+    measure_rounds "openssl dgst -sha256 (jsonl)" "$JSONL_BYTES" "openssl dgst -sha256 '$JSONL' > /dev/null" \
+        "newsdedup jsonl->jsonl -j2" "$JSONL_BYTES" "'$BIN' clean --format jsonl '$JSONL' -q -j2 --report '$DIR/report-jsonl.json' > \"\$O\"" \
+        "newsdedup jsonl->jsonl -j1" "$JSONL_BYTES" "'$BIN' clean --format jsonl '$JSONL' -q -j1 > \"\$O\""
     # Half the records: in JSONL mode the report has one row per shard, so the
     # difference in peak RSS is what the extra distinct paragraphs cost.
     HALF_JSONL=$DIR/half.jsonl
     [[ -f $HALF_JSONL ]] || head -n "$(($(wc -l <"$JSONL") / 2))" "$JSONL" >"$HALF_JSONL"
     measure "newsdedup jsonl, half the records" 0 "'$BIN' clean --format jsonl '$HALF_JSONL' -q -j2 --report '$DIR/report-jsonl-half.json' > \"\$O\""
 else
+    measure "openssl dgst -sha256 (jsonl)" "$JSONL_BYTES" "openssl dgst -sha256 '$JSONL' > /dev/null"
     echo "  (skipping JSONL rows: this newsdedup has no --format flag)" >&2
 fi
 # Half the outlets: the difference to the full run is what the seen-set costs.
