@@ -321,7 +321,11 @@ fn sigkill_during_commits() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("spawn");
-        std::thread::sleep(std::time::Duration::from_millis(30 + splitmix(trial) % 250));
+        // Until a first commit has landed, the child gets longer (a loaded
+        // machine's fsyncs can take longer than the random delays); after
+        // that, kills land at random moments of the commit loop.
+        let first = if landed_total == 0 { 400 * (trial + 1) } else { 0 };
+        std::thread::sleep(std::time::Duration::from_millis(first + 30 + splitmix(trial) % 250));
         child.kill().expect("kill"); // SIGKILL on Unix
         child.wait().expect("wait");
         let idx = Index::open(tmp.path()).expect("open after SIGKILL");
