@@ -24,6 +24,12 @@
 # Wall time (and CPU time, user + system, from GNU time: on a shared machine it varies less) of each. The
 # summary lines "without index", "with --index", "steady state without index" and "steady state with --index"
 # are parsed by benches/bench.sh. NEWSDEDUP_BIN: the binary to time (default: cargo build --release).
+# BENCH_DIR: where the settled index and the JSONL are kept (default target/bench/index-Mm-N-wWORDS).
+# To compare with a build from before index format 4 (the index-wide filter), time the old binary on a
+# BENCH_DIR whose settled index that build's `index_bench --fill` made (format 3; a format-4 index is refused by
+# it), and the new one on a copy of that folder upgraded by this build's `index_bench --fill DIR/settled 0
+# --settle` (a commit of no keys writes the filter), as in benches/INDEX.md, fifth pass. Without the upgrade the
+# new binary would build the filter at every timed commit (from all 10M keys) and look up without it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source benches/common.sh

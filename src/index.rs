@@ -4,6 +4,7 @@
 //! files plus one small `MANIFEST` that names the live segments and the run log.
 //!
 //! The modules: `segment` (the segment file format, validation, lookup),
+//! `global` (the index-wide filter that answers most absent keys),
 //! `writer` (k-way merge and segment writing), `manifest` (the manifest
 //! format), `merge` (commits and the size-tiering merge, crash safety),
 //! `error`, `stats`, `batch`, `journal` and `replay`. Measurements are in
@@ -37,6 +38,8 @@
 //!   [`Index`] (released on drop/commit). A second opener gets [`IndexError::Locked`].
 //! * `MANIFEST` — the only mutable state; replaced atomically.
 //! * `seg-XXXXXXXXXXXXXXXX.ndx` — segments (16 lowercase hex digits of the id).
+//! * `filter-XXXXXXXXXXXXXXXX.ndf` — the index-wide filter named in the
+//!   manifest (format 4; replaced by every commit that adds keys).
 //! * `pending-XXXXXXXXXXXXXXXX.jnl` — first occurrences journaled by a run
 //!   that changes its input, for the next run of its batch (see [`Journal`]);
 //!   removed by the commit of that batch.
@@ -44,8 +47,8 @@
 //!   reported about the files they replaced, for its reruns (see
 //!   [`ReplayLog`]); kept for the most recently committed batches only.
 //! * `MANIFEST.tmp`, `WRITE-PROBE.tmp` — temporaries; any left by a crash are
-//!   deleted on the next open, as are segment files (exactly that name
-//!   pattern) not named in the manifest (orphans). No other file is ever
+//!   deleted on the next open, as are segment and filter files (exactly
+//!   those name patterns) not named in the manifest (orphans). No other file is ever
 //!   deleted: a folder holding anything else is refused as
 //!   [`IndexError::Foreign`] unless it has a `MANIFEST`, and then the other
 //!   files are left alone.
@@ -66,6 +69,7 @@ use std::sync::Arc;
 mod batch;
 pub mod cluster;
 mod error;
+mod global;
 mod journal;
 mod lookup;
 mod manifest;
@@ -84,6 +88,7 @@ pub use replay::{DocFate, REPLAYS_KEPT, ReplayDoc, ReplayFile, ReplayLog, hash_b
 
 pub use error::IndexError;
 use error::{Result, corrupt, io_err};
+use global::{GlobalFilter, filter_name, is_filter_name};
 use manifest::{Manifest, write_manifest};
 use merge::{PIECES, PendingMerge, sort_entries};
 use segment::{FilterMask, Segment, seg_name};
@@ -149,8 +154,13 @@ pub fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// On-disk format version of both segment and manifest files.
-pub const FORMAT_VERSION: u32 = 3;
+/// On-disk format version of the index (its manifest): 4 since the
+/// index-wide filter file. Indexes of version 3 are read (and upgraded by
+/// their next commit, see `global`).
+pub const FORMAT_VERSION: u32 = 4;
+/// Format version of segment, journal and replay files (unchanged by
+/// format 4 of the index, which added the filter file).
+pub const SEGMENT_VERSION: u32 = 3;
 /// Longest accepted run label, in bytes.
 pub const MAX_LABEL: usize = 64 * 1024;
 /// Size-tiering: on commit, merge the newest segment into the new one while it
@@ -193,6 +203,8 @@ pub struct Index {
     manifest: Manifest,
     /// Oldest first, parallel to `manifest.segs`.
     segs: Vec<Arc<Segment>>,
+    /// The index-wide filter of `manifest.filter`.
+    filter: Option<Arc<GlobalFilter>>,
     #[cfg(test)]
     fail: Option<FailPoint>,
 }
@@ -208,7 +220,7 @@ impl Index {
     }
 
     /// Open (creating if absent) the index directory `path`, lock it and
-    /// validate every file, including full segment checksums. An existing
+    /// validate every file, including full segment and filter checksums. An existing
     /// directory without a `MANIFEST` is only adopted if it is empty (apart
     /// from `LOCK` and the index's own temporaries); otherwise `Foreign`
     /// naming the directory. An existing file that is not a directory is
@@ -224,6 +236,7 @@ impl Index {
                 || n == MANIFEST_TMP
                 || n == PROBE
                 || is_segment_name(n)
+                || is_filter_name(n)
                 || is_journal_name(n)
                 || is_replay_name(n)
         };
@@ -265,12 +278,17 @@ impl Index {
         for meta in &manifest.segs {
             segs.push(Arc::new(Segment::open(&path.join(seg_name(meta.id)), *meta, true)?));
         }
+        let filter = match manifest.filter {
+            Some(meta) => Some(Arc::new(GlobalFilter::open(&path.join(filter_name(meta.id)), meta, true)?)),
+            None => None,
+        };
         let idx = Index {
             dir: path.to_path_buf(),
             pending: None,
             _lock: lock,
             manifest,
             segs,
+            filter,
             #[cfg(test)]
             fail: None,
         };
@@ -293,8 +311,9 @@ impl Index {
     /// not name; nothing else.
     fn remove_orphans(&self) -> Result<()> {
         for n in Self::list_dir(&self.dir)? {
-            let live = self.manifest.segs.iter().any(|s| seg_name(s.id) == n);
-            let orphan = n == MANIFEST_TMP || n == PROBE || is_segment_name(&n);
+            let live = self.manifest.segs.iter().any(|s| seg_name(s.id) == n)
+                || self.manifest.filter.is_some_and(|f| filter_name(f.id) == n);
+            let orphan = n == MANIFEST_TMP || n == PROBE || is_segment_name(&n) || is_filter_name(&n);
             if orphan && !live {
                 let p = self.dir.join(&n);
                 fs::remove_file(&p).map_err(io_err(&p))?;
@@ -304,13 +323,18 @@ impl Index {
     }
 
     /// Location of the first occurrence of `key`, if present. No allocation;
-    /// per segment (oldest first, stopping at a hit) one read of the
-    /// cache-resident directory and ~1 cache line of keys; +1 line on a hit.
+    /// one line of the index-wide filter, which answers ~99% of absent keys;
+    /// then per segment whose filter admits the key (oldest first, stopping
+    /// at a hit) one read of the cache-resident directory and ~1 cache line
+    /// of keys; +1 line on a hit.
     /// Latency-bound (~1 DRAM miss per segment); for throughput prefer
     /// [`Index::get_many`] or call [`Index::prefetch`] early.
     #[inline]
     pub fn get(&self, key: u128) -> Option<(u64, u32)> {
         let mask = FilterMask::of(key);
+        if self.filter.as_ref().is_some_and(|f| !f.admits(key, &mask)) {
+            return None;
+        }
         self.segs.iter().find_map(|s| if s.admits(key, &mask) { s.locate(key).and_then(|i| s.value(i)) } else { None })
     }
 
@@ -319,8 +343,9 @@ impl Index {
     /// paragraph). Never allocates; a no-op on non-x86_64.
     #[inline]
     pub fn prefetch(&self, key: u128) {
-        for s in &self.segs {
-            s.prefetch_filter(key);
+        match &self.filter {
+            Some(f) => f.prefetch(key),
+            None => self.segs.iter().for_each(|s| s.prefetch_filter(key)),
         }
     }
 
@@ -328,13 +353,13 @@ impl Index {
     /// software prefetching across groups of 16 keys so cache misses overlap
     /// (several times the throughput of `get` in a loop). No allocation.
     pub fn get_many(&self, keys: &[u128], out: &mut [Option<(u64, u32)>]) {
-        lookup::get_many(&self.segs, keys, out);
+        lookup::get_many(&self.segs, self.filter.as_deref(), keys, out);
     }
 
     /// The segments as they are now, for lookups that run while the index
     /// is borrowed mutably elsewhere (see [`IndexView`]).
     pub fn view(&self) -> IndexView {
-        IndexView::of(&self.segs)
+        IndexView::of(&self.segs, self.filter.as_ref())
     }
 
     /// Number of keys (see the duplicate caveat in the module doc).

@@ -26,7 +26,7 @@ pub enum IndexError {
     #[error("{path} is not a newsdedup index file")]
     Foreign { path: PathBuf },
     /// Written by a newer version.
-    #[error("{path} has unsupported format version {found} (this build reads {FORMAT_VERSION})")]
+    #[error("{path} has unsupported format version {found} (this build reads up to {FORMAT_VERSION})")]
     UnsupportedVersion { path: PathBuf, found: u32 },
     /// The caller passed something unusable.
     #[error("invalid input for {path}: {reason}")]

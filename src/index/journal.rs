@@ -19,7 +19,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use super::{Batch, Entry, FORMAT_VERSION, Index, IndexError, Result, corrupt, fsync_dir, io_err};
+use super::{Batch, Entry, Index, IndexError, Result, SEGMENT_VERSION, corrupt, fsync_dir, io_err};
 
 const MAGIC: &[u8; 8] = b"NDDXJRNL";
 
@@ -57,7 +57,7 @@ pub(super) fn batch_file_path(dir: &Path, name: &[u8], prefix: &str, suffix: &st
 pub(super) fn batch_file_header(magic: &[u8; 8], name: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(16 + name.len());
     v.extend_from_slice(magic);
-    v.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    v.extend_from_slice(&SEGMENT_VERSION.to_le_bytes());
     v.extend_from_slice(&(name.len() as u32).to_le_bytes());
     v.extend_from_slice(name);
     v

@@ -2,24 +2,31 @@
 //!
 //! # Manifest format
 //! ```text
-//! 8 B magic "NDDXMANI", u32 version = 3, u32 reserved = 0,
+//! 8 B magic "NDDXMANI", u32 version = 4, u32 reserved = 0,
 //! u64 generation (incremented by every write), u64 next_segment_id,
 //! u32 nseg, nseg x { u64 id, u64 count, u64 file_len, u32 file_crc32 }   (oldest first)
+//! u8 has_filter (0 or 1), if 1: { u64 id, u64 file_len, u32 file_crc32 }
+//!                              (the index-wide filter file, see `global`)
 //! u32 nbatches, nbatches x { u8 kind (0 anonymous, 1 named), u32 name_len,
 //!                            name_len B raw name }     (batch number = position)
 //! u32 nruns, nruns x { u64 timestamp, u64 docs, u64 paragraphs, u64 new_keys,
 //!                      u64 total_keys, u32 batch, u32 label_len, label_len B UTF-8 label }
 //! u32 crc32 of all preceding bytes; the file must end exactly there.
 //! ```
+//! Version 3 (written before the index-wide filter) is the same without the
+//! filter field; it is read, and the next commit writes version 4 with a
+//! filter (ids of segments and filters share `next_segment_id`).
 //!
 
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::Path;
 
+use super::global::FilterMeta;
 use super::segment::{SegMeta, rd_u32};
 use super::{
-    Batch, FORMAT_VERSION, IndexError, MAN_MAGIC, MANIFEST, MANIFEST_TMP, Result, RunRecord, corrupt, fsync_dir, io_err,
+    Batch, FORMAT_VERSION, IndexError, MAN_MAGIC, MANIFEST, MANIFEST_TMP, Result, RunRecord, SEGMENT_VERSION, corrupt,
+    fsync_dir, io_err,
 };
 
 /// In-memory copy of the manifest.
@@ -28,6 +35,8 @@ pub(super) struct Manifest {
     pub(super) generation: u64,
     pub(super) next_id: u64,
     pub(super) segs: Vec<SegMeta>,
+    /// The index-wide filter (`None`: an empty index, or one of format 3).
+    pub(super) filter: Option<FilterMeta>,
     /// Batch number = position.
     pub(super) batches: Vec<Batch>,
     pub(super) runs: Vec<RunRecord>,
@@ -47,6 +56,15 @@ impl Manifest {
                 v.extend_from_slice(&x.to_le_bytes());
             }
             v.extend_from_slice(&s.crc.to_le_bytes());
+        }
+        match &self.filter {
+            None => v.push(0),
+            Some(f) => {
+                v.push(1);
+                v.extend_from_slice(&f.id.to_le_bytes());
+                v.extend_from_slice(&f.len.to_le_bytes());
+                v.extend_from_slice(&f.crc.to_le_bytes());
+            }
         }
         v.extend_from_slice(&(self.batches.len() as u32).to_le_bytes());
         for b in &self.batches {
@@ -82,7 +100,7 @@ impl Manifest {
         }
         let short = || corrupt(path, "truncated");
         let version = rd_u32(b, 8).ok_or_else(short)?;
-        if version != FORMAT_VERSION {
+        if version != FORMAT_VERSION && version != SEGMENT_VERSION {
             return Err(IndexError::UnsupportedVersion { path: path.to_path_buf(), found: version });
         }
         let body = b.len().checked_sub(4).ok_or_else(short)?;
@@ -102,6 +120,20 @@ impl Manifest {
             }
             segs.push(SegMeta { id, count, len, crc });
         }
+        let filter = match version {
+            FORMAT_VERSION => match c.bytes(1)?[0] {
+                0 => None,
+                1 => {
+                    let (id, len, crc) = (c.u64()?, c.u64()?, c.u32()?);
+                    if id >= next_id || segs.iter().any(|s| s.id == id) {
+                        return Err(corrupt(path, format!("bad filter id {id}")));
+                    }
+                    Some(FilterMeta { id, len, crc })
+                }
+                _ => return Err(corrupt(path, "bad filter record")),
+            },
+            _ => None,
+        };
         let nbatches = c.u32()? as usize;
         let mut batches = Vec::new();
         for _ in 0..nbatches {
@@ -132,7 +164,7 @@ impl Manifest {
         if off != b.len() {
             return Err(corrupt(path, "trailing bytes"));
         }
-        Ok(Manifest { generation, next_id, segs, batches, runs })
+        Ok(Manifest { generation, next_id, segs, filter, batches, runs })
     }
 }
 

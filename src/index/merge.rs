@@ -88,6 +88,7 @@ use std::thread::JoinHandle;
 #[cfg(test)]
 use super::FailPoint;
 use super::error::{Result, corrupt, io_err};
+use super::global::{GlobalFilter, filter_name, write_filter};
 use super::segment::{SegMeta, Segment, seg_name};
 use super::writer::{Source, write_segment};
 use super::{Batch, Entry, Index, RunRecord, TIER_RATIO, fsync_dir, manifest::write_manifest};
@@ -280,6 +281,7 @@ impl Index {
         let mut keep = self.segs.len();
         let pending = self.pending.take();
         let fresh: Vec<Source<'_>> = new.iter().filter(|c| !c.is_empty()).map(|c| Source::New(c)).collect();
+        let adds = !fresh.is_empty();
         if full {
             drop(pending);
             if self.segs.len() > 1 || !fresh.is_empty() {
@@ -305,7 +307,20 @@ impl Index {
                 m.next_id += 1;
             }
         }
-        if !created.is_empty() {
+        // The index-wide filter: the current one plus the new keys (the
+        // merge does not change the set of keys); written for an index of
+        // format 3 that has none yet (its upgrade to format 4).
+        let total: u64 =
+            self.manifest.segs.iter().map(|s| s.count).sum::<u64>() + new.iter().map(|c| c.len() as u64).sum::<u64>();
+        let refilter = adds || (self.filter.is_none() && total > 0);
+        let mut filter = None;
+        if refilter {
+            let meta = write_filter(&self.dir, m.next_id, self.filter.as_deref(), &self.segs, new, total)?;
+            m.next_id += 1;
+            m.filter = Some(meta);
+            filter = Some(meta);
+        }
+        if !created.is_empty() || refilter {
             fsync_dir(&self.dir)?;
         }
         m.segs.truncate(keep);
@@ -325,10 +340,18 @@ impl Index {
         for meta in &created {
             opened.push(Arc::new(Segment::open(&self.dir.join(seg_name(meta.id)), *meta, false)?));
         }
+        let filter = match filter {
+            Some(meta) => Some(Arc::new(GlobalFilter::open(&self.dir.join(filter_name(meta.id)), meta, false)?)),
+            None => None,
+        };
         write_manifest(&self.dir, &m)?;
         // The new state is durable. Swap in-memory state, then delete old files.
         let old: Vec<Arc<Segment>> = self.segs.drain(keep..).collect();
         self.segs.extend(opened);
+        let old_filter = match filter {
+            Some(f) => self.filter.replace(f),
+            None => None,
+        };
         self.manifest = m;
         #[cfg(test)]
         if self.fail == Some(FailPoint::BeforeDeletingOld) {
@@ -340,6 +363,11 @@ impl Index {
         for s in old {
             let p = self.dir.join(seg_name(s.meta.id));
             drop(s);
+            let _ = fs::remove_file(&p);
+        }
+        if let Some(f) = old_filter {
+            let p = self.dir.join(filter_name(f.meta.id));
+            drop(f);
             let _ = fs::remove_file(&p);
         }
         Ok(())

@@ -9,7 +9,7 @@ use super::{Batch, Index, MANIFEST, RunRecord};
 pub struct IndexStats {
     /// Keys held.
     pub keys: u64,
-    /// Bytes of all files of the index.
+    /// Bytes of the manifest, the segments and the index-wide filter.
     pub bytes_on_disk: u64,
     /// Live segment files.
     pub segments: usize,
@@ -59,7 +59,9 @@ impl Index {
         let man = fs::metadata(self.dir.join(MANIFEST)).map_or(0, |m| m.len());
         IndexStats {
             keys: self.len(),
-            bytes_on_disk: man + self.manifest.segs.iter().map(|s| s.len).sum::<u64>(),
+            bytes_on_disk: man
+                + self.manifest.segs.iter().map(|s| s.len).sum::<u64>()
+                + self.manifest.filter.map_or(0, |f| f.len),
             segments: self.segs.len(),
             segment_keys: self.manifest.segs.iter().map(|s| s.count).collect(),
             runs: self.manifest.runs.len() as u64,

@@ -4,6 +4,7 @@ use super::*;
 
 mod commit;
 mod damage;
+mod global;
 mod keys;
 use damage::two_segments;
 use keys::{key, splitmix};

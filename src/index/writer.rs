@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::error::{Result, corrupt, io_err};
 use super::segment::{FilterBuilder, SegMeta, Segment, dir_bits_for, filter_blocks_for, layout, rd_key, seg_name};
-use super::{Entry, FORMAT_VERSION, HDR, SEG_END, SEG_MAGIC};
+use super::{Entry, HDR, SEG_END, SEG_MAGIC, SEGMENT_VERSION};
 
 /// Sequential writer at a fixed file offset, with a running CRC.
 struct RegionWriter<'a> {
@@ -183,7 +183,7 @@ fn write_segment_with(
     let file = OpenOptions::new().write(true).create(true).truncate(true).open(path).map_err(io_err(path))?;
     let mut hdr = [0u8; HDR];
     hdr[..8].copy_from_slice(SEG_MAGIC);
-    hdr[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    hdr[8..12].copy_from_slice(&SEGMENT_VERSION.to_le_bytes());
     hdr[12..16].copy_from_slice(&bits.to_le_bytes());
     hdr[16..24].copy_from_slice(&count.to_le_bytes());
     hdr[24..32].copy_from_slice(&filter_blocks_for(count).to_le_bytes());

@@ -288,7 +288,8 @@ proptest! {
 /// Real crash test: a child process (this test binary, re-executed) commits in
 /// a loop (every other commit with its merge running on a pool) and is
 /// SIGKILLed at random moments; after each kill the index must open and hold
-/// exactly the commits whose run records are in the manifest.
+/// exactly the commits whose run records are in the manifest, with one
+/// index-wide filter (the filter files of unpublished commits removed).
 #[test]
 fn sigkill_during_commits() {
     const K: u64 = 40_000;
@@ -320,7 +321,11 @@ fn sigkill_during_commits() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("spawn");
-        std::thread::sleep(std::time::Duration::from_millis(30 + splitmix(trial) % 250));
+        // Until a first commit has landed, the child gets longer (a loaded
+        // machine's fsyncs can take longer than the random delays); after
+        // that, kills land at random moments of the commit loop.
+        let first = if landed_total == 0 { 400 * (trial + 1) } else { 0 };
+        std::thread::sleep(std::time::Duration::from_millis(first + 30 + splitmix(trial) % 250));
         child.kill().expect("kill"); // SIGKILL on Unix
         child.wait().expect("wait");
         let idx = Index::open(tmp.path()).expect("open after SIGKILL");
@@ -336,6 +341,10 @@ fn sigkill_during_commits() {
         let live = idx.stats().segments;
         drop(idx);
         assert_eq!(seg_files(tmp.path()).len(), live, "orphans cleaned");
+        let filters = fs::read_dir(tmp.path())
+            .expect("ls")
+            .filter(|e| e.as_ref().is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".ndf")));
+        assert_eq!(filters.count(), usize::from(r > 0), "one index-wide filter, orphans cleaned");
         landed_total = r;
         eprintln!("trial {trial}: {r} commits landed, {live} segments");
     }

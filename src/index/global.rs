@@ -1,0 +1,285 @@
+//! The index-wide filter: one blocked Bloom filter over every key of the
+//! index, so that a key the index does not hold (most keys of a day's run)
+//! costs one cache line, not one per segment.
+//!
+//! # Why a file of its own, written at every commit
+//! Each segment keeps its own filter (it tells a present key's segment
+//! apart), but a lookup of an absent key used to read one filter line per
+//! segment: three on a settled 10M-key index, ~80–96 ms of a 1.1M-key day
+//! (`benches/INDEX.md`, fifth pass). Considered:
+//! * folding the segment filters into one at open: filters fold only from
+//!   more blocks to fewer, so the result has the blocks of the *smallest*
+//!   segment (a useless false-positive rate), or must be rebuilt from the
+//!   keys of all but the largest segment at every open (tens of ms for
+//!   10M keys, growing with the index while a day's work does not);
+//! * a filter per tier rebuilt at merge: still one line per tier;
+//! * this: a filter file named in the manifest next to the segments. A
+//!   commit copies the current filter and sets the new keys' bits (they are
+//!   sorted, so the filter is filled front to back), writes it beside the
+//!   new segment and publishes both with one manifest rename. A merge or a
+//!   compaction leaves the set of keys and so the filter unchanged. When
+//!   the index outgrows the filter ([`FILTER_BITS_PER_KEY`] bits per key),
+//!   the commit builds a filter twice the size from every segment's keys
+//!   (sequential reads, once per doubling of the index).
+//!
+//! # Filter file format (`filter-XXXXXXXXXXXXXXXX.ndf`, little-endian)
+//! ```text
+//! off 0   8 B  magic "NDDXFLT\0"
+//! off 8   4 B  version u32 = 4 (the index format that introduced it)
+//! off 12  4 B  block_bits u32 (0..=40): the filter has 2^block_bits blocks
+//! off 16  8 B  keys u64: the keys it was built for (sizing only)
+//! off 24  40 B zero (the blocks start on a cache-line boundary)
+//! off 64  64 * 2^block_bits  blocks of 8 u64 words
+//! end-8   4 B  crc32 (IEEE) of every byte before it
+//! end-4   4 B  end magic "NDXE"
+//! ```
+//! A key's block is its top `block_bits` bits; in it the key sets the same 8
+//! bits as in a segment's filter (one per word, from bits 0..48 of the
+//! key's low half, independent of the block). Sizes are powers of two of at
+//! least [`FILTER_BITS_PER_KEY`] bits per key, so 10–20 bits per key: a
+//! false-positive rate of ~0.1–1%.
+//!
+//! # Safety of the answers
+//! The filter only ever says "certainly absent" or "look in the segments";
+//! it is a superset of the index's keys by construction (every commit sets
+//! the bits of every key it adds, a rebuild reads every key), so it cannot
+//! make a run drop a new paragraph or miss a duplicate. Like a segment it
+//! is checked at open against the manifest (length, checksum, header): a
+//! damaged or missing filter is [`IndexError::Corrupt`] naming the file,
+//! never a wrong answer. An index of format 3 (no filter) opens and is
+//! looked up through its segment filters; its next commit writes the
+//! filter and the format 4 manifest (the same atomic rename as any commit).
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use memmap2::Mmap;
+
+use super::segment::{FilterMask, Segment, prefetch, rd_u32, rd_u64};
+use super::{Entry, FILTER_BITS_PER_KEY, HDR, IndexError, Result, SEG_END, corrupt, io_err};
+
+const MAGIC: &[u8; 8] = b"NDDXFLT\0";
+/// The filter file's version.
+const VERSION: u32 = 4;
+/// Header bytes (the blocks start on a cache line).
+const FHDR: usize = 64;
+
+/// Manifest's record of the filter file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct FilterMeta {
+    pub(super) id: u64,
+    pub(super) len: u64,
+    pub(super) crc: u32,
+}
+
+/// `filter-` + 16 lowercase hex digits + `.ndf`.
+pub(super) fn filter_name(id: u64) -> String {
+    format!("filter-{id:016x}.ndf")
+}
+
+/// True for names of the form [`filter_name`] makes.
+pub(super) fn is_filter_name(n: &str) -> bool {
+    n.strip_prefix("filter-")
+        .and_then(|r| r.strip_suffix(".ndf"))
+        .is_some_and(|hex| hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+}
+
+/// Block bits of a filter for `keys` keys: the fewest blocks with at least
+/// [`FILTER_BITS_PER_KEY`] bits per key.
+pub(super) fn block_bits_for(keys: u64) -> u32 {
+    let blocks = keys.saturating_mul(FILTER_BITS_PER_KEY).div_ceil(512).max(1);
+    blocks.next_power_of_two().trailing_zeros().min(40)
+}
+
+#[inline]
+fn block_of(key: u128, bits: u32) -> usize {
+    if bits == 0 { 0 } else { (key >> (128 - bits)) as usize }
+}
+
+/// An open, verified, memory-mapped filter file.
+pub(super) struct GlobalFilter {
+    pub(super) meta: FilterMeta,
+    map: Mmap,
+    bits: u32,
+}
+
+impl GlobalFilter {
+    /// Map and check a filter file against its manifest record (with
+    /// `verify_crc`, its whole checksum: 16 MB for a 10M-key index).
+    pub(super) fn open(path: &Path, meta: FilterMeta, verify_crc: bool) -> Result<GlobalFilter> {
+        let file = File::open(path).map_err(|e| {
+            if e.kind() == io::ErrorKind::NotFound {
+                corrupt(path, "filter listed in MANIFEST is missing")
+            } else {
+                io_err(path)(e)
+            }
+        })?;
+        let size = file.metadata().map_err(io_err(path))?.len();
+        if size != meta.len {
+            return Err(corrupt(path, format!("length {size}, manifest says {} (truncated or replaced?)", meta.len)));
+        }
+        // SAFETY: as for segments (see `Segment::open`): immutable once
+        // written, deleted only by the lock holder after unmapping.
+        let map = unsafe { Mmap::map(&file) }.map_err(io_err(path))?;
+        let m = &map[..];
+        let len = m.len();
+        if len < 8 || &m[..8] != MAGIC {
+            return Err(IndexError::Foreign { path: path.to_path_buf() });
+        }
+        let short = || corrupt(path, "truncated");
+        let version = rd_u32(m, 8).ok_or_else(short)?;
+        if version != VERSION {
+            return Err(IndexError::UnsupportedVersion { path: path.to_path_buf(), found: version });
+        }
+        let bits = rd_u32(m, 12).ok_or_else(short)?;
+        if bits > 40 {
+            return Err(corrupt(path, format!("block_bits {bits} > 40")));
+        }
+        rd_u64(m, 16).ok_or_else(short)?;
+        let want = (FHDR as u64 + 8) + (64u64 << bits);
+        if len as u64 != want {
+            return Err(corrupt(path, format!("length {len}, header implies {want}")));
+        }
+        if &m[len - 4..] != SEG_END {
+            return Err(corrupt(path, "bad end marker (truncated?)"));
+        }
+        let stored = rd_u32(m, len - 8).ok_or_else(short)?;
+        if stored != meta.crc {
+            return Err(corrupt(path, "checksum differs from manifest"));
+        }
+        if verify_crc {
+            let got = super::segment::crc32_parallel(&m[..len - 8]);
+            if got != stored {
+                return Err(corrupt(path, format!("checksum mismatch: stored {stored:08x}, computed {got:08x}")));
+            }
+        }
+        Ok(GlobalFilter { meta, map, bits })
+    }
+
+    /// False when `key` (whose filter bits are `mask`) is certainly in no
+    /// segment of the index.
+    #[inline]
+    pub(super) fn admits(&self, key: u128, mask: &FilterMask) -> bool {
+        let off = FHDR + 64 * block_of(key, self.bits);
+        let Some(block) = self.map.get(off..off + 64) else { return true };
+        mask.admitted_by(block)
+    }
+
+    /// Hint the CPU to fetch the line [`GlobalFilter::admits`] reads.
+    #[inline]
+    pub(super) fn prefetch(&self, key: u128) {
+        prefetch(&self.map, FHDR + 64 * block_of(key, self.bits));
+    }
+
+    /// The keys the filter was sized for.
+    fn keys(&self) -> u64 {
+        rd_u64(&self.map, 16).unwrap_or(0)
+    }
+
+    /// Blocks `from..to` of the filter (64 bytes each).
+    fn blocks(&self, from: usize, to: usize) -> Option<&[u8]> {
+        self.map.get(FHDR + 64 * from..FHDR + 64 * to)
+    }
+}
+
+/// A sorted stream of keys to set: a segment's key region or a commit's
+/// sorted entries.
+enum Keys<'a> {
+    Seg(&'a [u8]),
+    New(&'a [Entry]),
+}
+
+impl Keys<'_> {
+    #[inline]
+    fn get(&self, i: usize) -> Option<u128> {
+        match self {
+            Keys::Seg(b) => b.get(16 * i..16 * i + 16).map(|k| u128::from_be_bytes(k.try_into().unwrap_or_default())),
+            Keys::New(v) => v.get(i).map(|e| e.key),
+        }
+    }
+}
+
+/// Sets `key`'s bits in `block` (64 bytes, 8 little-endian words).
+#[inline]
+fn set(block: &mut [u8], key: u128) {
+    for (word, bit) in block.chunks_exact_mut(8).zip(FilterMask::of(key).bits()) {
+        let w = u64::from_le_bytes((&*word).try_into().unwrap_or_default()) | bit;
+        word.copy_from_slice(&w.to_le_bytes());
+    }
+}
+
+/// Blocks per piece written (1 MiB): the file is made piece by piece in one
+/// reused buffer, so a commit allocates (and has the kernel zero) 1 MiB, not
+/// the filter's size.
+const PIECE: usize = 1 << 14;
+
+/// Writes filter file `id` in `dir` for an index that will hold the keys of
+/// `segs` and of `new` (each chunk sorted; `total` keys in all): `old`'s
+/// bits plus `new`'s when `old` is big enough, else rebuilt from every key.
+/// Fsynced; returns its manifest record.
+pub(super) fn write_filter(
+    dir: &Path,
+    id: u64,
+    old: Option<&GlobalFilter>,
+    segs: &[std::sync::Arc<Segment>],
+    new: &[&[Entry]],
+    total: u64,
+) -> Result<FilterMeta> {
+    let path = dir.join(filter_name(id));
+    let base = old.filter(|f| f.bits >= block_bits_for(total));
+    let bits = base.map_or_else(|| block_bits_for(total), |f| f.bits);
+    // Every source is sorted and a key's block is its top bits, so each
+    // piece of the filter takes the next run of every source's keys.
+    let mut srcs: Vec<(Keys<'_>, usize)> = Vec::new();
+    if base.is_none() {
+        srcs.extend(segs.iter().map(|s| (Keys::Seg(s.map.get(HDR..s.vals_off).unwrap_or_default()), 0)));
+    }
+    srcs.extend(new.iter().map(|c| (Keys::New(c), 0)));
+    let keys = old.map_or(0, GlobalFilter::keys).max(total);
+    let mut hdr = [0u8; FHDR];
+    hdr[..8].copy_from_slice(MAGIC);
+    hdr[8..12].copy_from_slice(&VERSION.to_le_bytes());
+    hdr[12..16].copy_from_slice(&bits.to_le_bytes());
+    hdr[16..24].copy_from_slice(&keys.to_le_bytes());
+    let file = OpenOptions::new().write(true).create(true).truncate(true).open(&path).map_err(io_err(&path))?;
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&hdr);
+    file.write_all_at(&hdr, 0).map_err(io_err(&path))?;
+    let mut off = FHDR as u64;
+    let blocks = 1usize << bits;
+    let mut buf = vec![0u8; 64 * PIECE.min(blocks)];
+    for from in (0..blocks).step_by(PIECE) {
+        let to = (from + PIECE).min(blocks);
+        let piece = &mut buf[..64 * (to - from)];
+        match base {
+            Some(f) => piece.copy_from_slice(f.blocks(from, to).ok_or_else(|| corrupt(&path, "filter too short"))?),
+            None => piece.fill(0),
+        }
+        for (src, at) in &mut srcs {
+            while let Some(k) = src.get(*at) {
+                let b = block_of(k, bits);
+                if b >= to {
+                    break;
+                }
+                // An unsorted source would leave a key out: refuse instead.
+                let Some(block) = b.checked_sub(from).and_then(|i| piece.get_mut(64 * i..64 * i + 64)) else {
+                    return Err(corrupt(&path, "keys for the filter are not sorted"));
+                };
+                set(block, k);
+                *at += 1;
+            }
+        }
+        crc.update(piece);
+        file.write_all_at(piece, off).map_err(io_err(&path))?;
+        off += piece.len() as u64;
+    }
+    let crc = crc.finalize();
+    let mut foot = [0u8; 8];
+    foot[..4].copy_from_slice(&crc.to_le_bytes());
+    foot[4..].copy_from_slice(SEG_END);
+    file.write_all_at(&foot, off).map_err(io_err(&path))?;
+    file.sync_data().map_err(io_err(&path))?;
+    Ok(FilterMeta { id, len: off + 8, crc })
+}
