@@ -75,8 +75,15 @@ fn heavy_char() -> impl Strategy<Value = char> {
     ]
 }
 
+/// Failures are not persisted to a `proptest-regressions` folder (the
+/// repository's top level stays as the README lists it); the cases proptest
+/// shrank to so far are kept as plain tests in `recorded_shrunk_cases`.
+fn config(cases: u32) -> ProptestConfig {
+    ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() }
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(config(2000))]
 
     #[test]
     fn the_fused_pass_equals_decode_then_split(chars in prop::collection::vec((heavy_char(), 0u8..3), 0..120)) {
@@ -152,6 +159,8 @@ fn naive_stop(b: &[u8], from: usize) -> Option<(usize, bool)> {
 }
 
 proptest! {
+    #![proptest_config(config(256))]
+
     #[test]
     fn next_stop_finds_the_first_stop_and_untidy_ascii_before_it(
         // Mostly plain bytes, so that whole 16-byte blocks without a stop occur.
@@ -191,5 +200,51 @@ fn stops_at_quote_backslash_control_and_high_bytes_only() {
         spaces[from + 16] = b' '; // a pair across two blocks
         spaces[39] = b'"';
         assert_eq!(next_stop(&spaces, from), Some((39, true)));
+    }
+}
+
+/// The cases proptest shrank failures to while the fused pass was written.
+#[test]
+fn recorded_shrunk_cases() {
+    // A DEL (here a high byte) after a double space, far from the start.
+    let mut b = vec![b'"'];
+    b.extend([b'a'; 70]);
+    b.extend(*b"  aaaaaa\x80aaaaaaaa");
+    assert_eq!(next_stop(&b, 56), naive_stop(&b, 56));
+    // A space then an escaped letter.
+    assert!(same_as_composition(&literal(&[('a', 0), (' ', 0), ('a', 1), ('a', 0)])));
+    // A quote inserted anywhere into a string with a full-width quote.
+    let chars = [
+        ('a', 1),
+        ('a', 0),
+        ('a', 1),
+        ('a', 0),
+        ('a', 0),
+        ('a', 0),
+        ('a', 1),
+        ('a', 0),
+        ('a', 1),
+        ('a', 1),
+        ('a', 1),
+        ('"', 0),
+        ('a', 1),
+        ('a', 1),
+        ('a', 1),
+        ('.', 0),
+        (' ', 0),
+        ('\u{ff02}', 1),
+        ('"', 0),
+        ('a', 0),
+        ('a', 1),
+        ('a', 0),
+        ('a', 0),
+        ('a', 1),
+        ('\t', 0),
+    ];
+    let lit = literal(&chars);
+    for i in 1..lit.len() {
+        let mut cut = lit.clone();
+        cut.insert(i, b'"');
+        same_as_composition(&cut);
     }
 }
