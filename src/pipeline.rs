@@ -12,13 +12,17 @@
 //! parallel (`par_iter().map().collect()` keeps input order); then one thread
 //! makes every keep/drop decision in corpus order ([`crate::dedup::Deduper::decide`]);
 //! then the kept text is rendered and written in parallel, each file to its
-//! own path. While window *k* is written, window *k+1* is prepared. The
-//! output therefore never depends on the number of threads or their timing.
+//! own path. While window *k* is written, window *k+1* is prepared; without
+//! an index, window *k+1* is also decided on the ordered thread while window
+//! *k* is written and window *k+2* prepared (decisions stay in corpus order:
+//! only the step that waits for them moves earlier). The output therefore
+//! never depends on the number of threads or their timing.
 //!
 //! # Memory
 //!
 //! Bounded by the seen-set (see [`crate::dedup`]) plus one window being
-//! written and one being prepared: at most [`WINDOW_FILES`] files and about
+//! written and one being prepared (and, without an index, one decided
+//! ahead: three windows in flight): at most [`WINDOW_FILES`] files and about
 //! [`WINDOW_BYTES`] of input each (a single larger file forms a window of its
 //! own), each held as decoded text plus normalised paragraphs (about 2–3× its
 //! size). Per-file report rows and the names of files (for `--explain`)
