@@ -263,25 +263,7 @@ fn collapse_into(line: &str, quotes: QuoteMode, skip_removed: bool, out: &mut St
     while i < bytes.len() {
         let run = i;
         loop {
-            // Thirty-two bytes at a time (vector compares), then eight at a
-            // time, while they are printable ASCII with single spaces inside
-            // (what the byte loop below would take whole).
-            while let Some(Ok(w)) = bytes.get(i..i + 33).map(<&[u8; 33]>::try_from) {
-                if !plain_ascii_block(w, i > run) {
-                    break;
-                }
-                i += 32;
-            }
-            while let Some(Ok(chunk)) = bytes.get(i..i + 8).map(<[u8; 8]>::try_from) {
-                let n = plain_ascii_prefix(u64::from_le_bytes(chunk), i > run);
-                i += n;
-                if n < 8 {
-                    break;
-                }
-            }
-            while i < bytes.len() && printable(bytes[i]) {
-                i += 1;
-            }
+            i = plain_ascii_end(bytes, i, run);
             match bytes.get(i) {
                 Some(&b) if b >= 0x80 => match line[i..].chars().next() {
                     Some(c) if kept_as_is(c) => i += c.len_utf8(),
@@ -315,6 +297,31 @@ fn collapse_into(line: &str, quotes: QuoteMode, skip_removed: bool, out: &mut St
         }
     }
     true
+}
+
+/// Past the printable ASCII at `bytes[i..]`, with single spaces inside
+/// the run that began at `run` (a space is taken only once `i > run` and
+/// only from the blocks: the caller decides a space at the end): thirty-two
+/// bytes at a time (vector compares), then eight at a time, then a byte.
+#[inline]
+fn plain_ascii_end(bytes: &[u8], mut i: usize, run: usize) -> usize {
+    while let Some(Ok(w)) = bytes.get(i..i + 33).map(<&[u8; 33]>::try_from) {
+        if !plain_ascii_block(w, i > run) {
+            break;
+        }
+        i += 32;
+    }
+    while let Some(Ok(chunk)) = bytes.get(i..i + 8).map(<[u8; 8]>::try_from) {
+        let n = plain_ascii_prefix(u64::from_le_bytes(chunk), i > run);
+        i += n;
+        if n < 8 {
+            break;
+        }
+    }
+    while i < bytes.len() && (0x21..0x7F).contains(&bytes[i]) {
+        i += 1;
+    }
+    i
 }
 
 /// How many of the eight bytes `w` (little-endian) extend a run of

@@ -225,21 +225,12 @@ fn next_stop(b: &[u8], from: usize) -> Option<(usize, bool)> {
     tail.iter().position(|&c| c == b'"' || c == b'\\' || c.wrapping_sub(0x20) >= 0x60).map(|p| (i + p, true))
 }
 
-/// The first of eight bytes that [`next_stop`] stops at.
+/// The first of eight bytes that [`next_stop`] stops at: as
+/// `scan::special_in`, plus any byte with its high bit set.
 #[cfg(not(target_arch = "x86_64"))]
 fn stop_in(w: &[u8]) -> Option<usize> {
-    const L: u64 = 0x0101_0101_0101_0101;
-    const H: u64 = 0x8080_8080_8080_8080;
-    let mut word = [0u8; 8];
-    word.copy_from_slice(w);
-    let w = u64::from_le_bytes(word);
-    // As `scan::special_in`, plus the high bit of each byte; borrows only
-    // flag bytes above a flagged one, so the lowest flag is exact.
-    let quote = (w ^ (L * u64::from(b'"'))).wrapping_sub(L);
-    let backslash = (w ^ (L * u64::from(b'\\'))).wrapping_sub(L);
-    let control = w.wrapping_sub(L * 0x20);
-    let mask = ((quote | backslash | control) & !w & H) | (w & H);
-    (mask != 0).then(|| (mask.trailing_zeros() / 8) as usize)
+    let (w, special) = super::scan::special_mask(w);
+    super::scan::first_flagged(special | (w & super::scan::HIGH))
 }
 
 #[cfg(test)]

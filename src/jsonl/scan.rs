@@ -121,17 +121,30 @@ pub(super) fn next_special(b: &[u8], from: usize) -> Option<usize> {
 
 /// The first of eight bytes that is `"`, `\\` or below 0x20.
 fn special_in(w: &[u8]) -> Option<usize> {
+    first_flagged(special_mask(w).1)
+}
+
+/// Eight bytes `w` read little-endian, and a mask with the high bit set in
+/// each byte that is `"`, `\\` or below 0x20. Borrows only flag bytes above
+/// a flagged one, so the lowest flag is exact.
+pub(super) fn special_mask(w: &[u8]) -> (u64, u64) {
     const L: u64 = 0x0101_0101_0101_0101;
-    const H: u64 = 0x8080_8080_8080_8080;
     let mut word = [0u8; 8];
     word.copy_from_slice(w);
     let w = u64::from_le_bytes(word);
     // A zero byte of `w ^ c*L` is a byte equal to c; `w - 0x20*L` borrows
-    // at a byte below 0x20. The lowest flagged byte is exact.
+    // at a byte below 0x20.
     let quote = (w ^ (L * u64::from(b'"'))).wrapping_sub(L);
     let backslash = (w ^ (L * u64::from(b'\\'))).wrapping_sub(L);
     let control = w.wrapping_sub(L * 0x20);
-    let mask = (quote | backslash | control) & !w & H;
+    (w, (quote | backslash | control) & !w & HIGH)
+}
+
+/// The high bit of every byte of a word.
+pub(super) const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// The index of the lowest byte flagged in `mask`.
+pub(super) fn first_flagged(mask: u64) -> Option<usize> {
     (mask != 0).then(|| (mask.trailing_zeros() / 8) as usize)
 }
 

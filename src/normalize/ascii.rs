@@ -9,7 +9,7 @@
 //! from one piece to the next is whether whitespace is pending; where the
 //! line starts in the output tells a leading space from an inner one.
 
-use super::{QuoteMode, fold_quote, is_removed, nfc, plain_ascii_block, plain_ascii_prefix};
+use super::{QuoteMode, fold_quote, is_removed, nfc, plain_ascii_end};
 
 /// Appends the character `c` (not ASCII, not a line break) of the line that
 /// starts at `line_start` in `out`, as rules 2–5 treat it in a line whose
@@ -63,22 +63,7 @@ pub(crate) fn collapse_ascii_into(run: &str, pending: &mut bool, line_start: usi
         // The run of bytes kept as they are (printable, with single spaces
         // inside), taken as `collapse_into` takes it.
         loop {
-            while let Some(Ok(w)) = bytes.get(i..i + 33).map(<&[u8; 33]>::try_from) {
-                if !plain_ascii_block(w, i > from) {
-                    break;
-                }
-                i += 32;
-            }
-            while let Some(Ok(chunk)) = bytes.get(i..i + 8).map(<[u8; 8]>::try_from) {
-                let n = plain_ascii_prefix(u64::from_le_bytes(chunk), i > from);
-                i += n;
-                if n < 8 {
-                    break;
-                }
-            }
-            while i < bytes.len() && printable(bytes[i]) {
-                i += 1;
-            }
+            i = plain_ascii_end(bytes, i, from);
             match bytes.get(i) {
                 Some(b' ') if i > from && bytes.get(i + 1).is_some_and(|&b| printable(b)) => i += 2,
                 _ => break,
