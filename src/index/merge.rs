@@ -282,14 +282,16 @@ impl Index {
         let pending = self.pending.take();
         let fresh: Vec<Source<'_>> = new.iter().filter(|c| !c.is_empty()).map(|c| Source::New(c)).collect();
         let adds = !fresh.is_empty();
+        // The last segment (the new keys', or the compaction's) and the
+        // filter are written at the same time: neither reads the other.
+        let mut last: Option<Vec<Source<'_>>> = None;
         if full {
             drop(pending);
             if self.segs.len() > 1 || !fresh.is_empty() {
                 let mut srcs: Vec<Source<'_>> = self.segs.iter().map(|s| Source::Seg(s)).collect();
                 srcs.extend(fresh);
                 keep = 0;
-                created.push(write_segment(&self.dir, m.next_id, &srcs, &never)?);
-                m.next_id += 1;
+                last = Some(srcs);
             }
         } else {
             if let Some(p) = pending {
@@ -303,8 +305,7 @@ impl Index {
                 m.next_id += 1;
             }
             if !fresh.is_empty() {
-                created.push(write_segment(&self.dir, m.next_id, &fresh, &never)?);
-                m.next_id += 1;
+                last = Some(fresh);
             }
         }
         // The index-wide filter: the current one plus the new keys (the
@@ -313,12 +314,21 @@ impl Index {
         let total: u64 =
             self.manifest.segs.iter().map(|s| s.count).sum::<u64>() + new.iter().map(|c| c.len() as u64).sum::<u64>();
         let refilter = adds || (self.filter.is_none() && total > 0);
-        let mut filter = None;
-        if refilter {
-            let meta = write_filter(&self.dir, m.next_id, self.filter.as_deref(), &self.segs, new, total)?;
-            m.next_id += 1;
-            m.filter = Some(meta);
-            filter = Some(meta);
+        let seg_id = m.next_id;
+        let filter_id = seg_id + u64::from(last.is_some());
+        let (seg, filter) = rayon::join(
+            || last.as_ref().map(|srcs| write_segment(&self.dir, seg_id, srcs, &never)).transpose(),
+            || {
+                refilter
+                    .then(|| write_filter(&self.dir, filter_id, self.filter.as_deref(), &self.segs, new, total))
+                    .transpose()
+            },
+        );
+        created.extend(seg?);
+        let filter = filter?;
+        m.next_id = filter_id + u64::from(filter.is_some());
+        if filter.is_some() {
+            m.filter = filter;
         }
         if !created.is_empty() || refilter {
             fsync_dir(&self.dir)?;
@@ -384,23 +394,70 @@ pub(super) const PIECES: usize = 8;
 /// buckets of ~1,000 entries, each sorted in L1/L2).
 const SORT_BITS: u32 = 10;
 
+/// Key bits each further (serial, in-cache) pass inside a bucket sorts by.
+const SUB_BITS: u32 = 8;
+
+/// A bucket at most this long is finished by a comparison sort.
+const SMALL: usize = 64;
+
 /// A commit's new entries in key order, as one run (so the segment writer
-/// copies them instead of merging pieces): counted into [`SORT_BITS`]-bit
-/// buckets of the key, permuted into their buckets in place (American flag
-/// sort: every entry moves once, straight to its bucket, so no second buffer
-/// is needed), then the buckets sorted in parallel on the caller's rayon
-/// pool. Entries are ordered by key, then document, then batch, so the
-/// result (and which of two entries of one key the writer keeps: the first)
-/// does not depend on the number of threads.
+/// copies them instead of merging pieces): a most-significant-digit radix
+/// sort. The entries are counted into [`SORT_BITS`]-bit buckets of the key
+/// and permuted into them in place (American flag sort: every entry moves
+/// once, straight to its bucket, so no second buffer is needed); the
+/// buckets are then sorted in parallel on the caller's rayon pool, each by
+/// further [`SUB_BITS`]-bit passes in the same way until a piece is at most
+/// [`SMALL`] long, which a comparison sort finishes (faster than a
+/// comparison sort of each bucket: 1.1M keys, 11 against 15 ms on two
+/// threads). Entries are ordered by key, then document, then batch (equal
+/// keys always share a piece), so the result (and which of two entries of
+/// one key the writer keeps: the first) does not depend on the number of
+/// threads.
 pub(super) fn sort_entries(v: &mut [Entry]) {
     use rayon::prelude::*;
-    let order = |e: &Entry| (e.key, e.doc, e.batch);
     if v.len() < 1 << 16 {
         v.sort_unstable_by_key(order);
         return;
     }
-    let bucket = |e: &Entry| (e.key >> (128 - SORT_BITS)) as usize;
-    let mut sizes = vec![0usize; 1 << SORT_BITS];
+    let sizes = flag_permute(v, 128 - SORT_BITS, SORT_BITS);
+    let mut parts = Vec::with_capacity(sizes.len());
+    let mut rest = v;
+    for &n in &sizes {
+        let (part, tail) = rest.split_at_mut(n);
+        parts.push(part);
+        rest = tail;
+    }
+    parts.into_par_iter().with_min_len(16).for_each(|p| sort_piece(p, 128 - SORT_BITS));
+}
+
+/// The order of a commit's entries.
+fn order(e: &Entry) -> (u128, u64, u32) {
+    (e.key, e.doc, e.batch)
+}
+
+/// Sorts `v`, whose keys agree on every bit at and above `shift`.
+fn sort_piece(v: &mut [Entry], shift: u32) {
+    if v.len() <= SMALL || shift == 0 {
+        v.sort_unstable_by_key(order);
+        return;
+    }
+    let bits = SUB_BITS.min(shift);
+    let shift = shift - bits;
+    let sizes = flag_permute(v, shift, bits);
+    let mut rest = v;
+    for n in sizes {
+        let (part, tail) = rest.split_at_mut(n);
+        sort_piece(part, shift);
+        rest = tail;
+    }
+}
+
+/// Permutes `v` in place into the `2^bits` buckets of key bits
+/// `shift..shift + bits` (American flag sort); returns the bucket sizes.
+fn flag_permute(v: &mut [Entry], shift: u32, bits: u32) -> Vec<usize> {
+    let mask = (1usize << bits) - 1;
+    let bucket = |e: &Entry| (e.key >> shift) as usize & mask;
+    let mut sizes = vec![0usize; 1 << bits];
     for e in v.iter() {
         sizes[bucket(e)] += 1;
     }
@@ -423,12 +480,5 @@ pub(super) fn sort_entries(v: &mut [Entry]) {
             head[t] += 1;
         }
     }
-    let mut parts = Vec::with_capacity(sizes.len());
-    let mut rest = v;
-    for &n in &sizes {
-        let (part, tail) = rest.split_at_mut(n);
-        parts.push(part);
-        rest = tail;
-    }
-    parts.into_par_iter().with_min_len(16).for_each(|p| p.sort_unstable_by_key(order));
+    sizes
 }

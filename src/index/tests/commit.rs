@@ -29,6 +29,24 @@ fn the_commit_sort_orders_by_key_then_value_on_any_number_of_threads() {
     }
 }
 
+/// Keys crowded into one bucket at every level of the radix sort: many
+/// entries of three keys, and keys differing only in their lowest bits.
+#[test]
+fn the_commit_sort_orders_keys_that_share_their_high_bits() {
+    let base = 0xabcd_u128 << 112;
+    let mut v: Vec<Entry> = (0..100_000u64)
+        .map(|i| Entry { key: base + u128::from(i % 3), doc: splitmix(i) % 7, batch: (i % 2) as u32 })
+        .collect();
+    v.extend((0..50_000u64).map(|i| Entry { key: base + u128::from(splitmix(i) % 5000) * 977, doc: 1, batch: 0 }));
+    let mut want = v.clone();
+    want.sort_by_key(|e| (e.key, e.doc, e.batch));
+    for threads in [1, 2] {
+        let mut got = v.clone();
+        pool(threads).install(|| sort_entries(&mut got));
+        assert!(got == want, "on {threads} threads");
+    }
+}
+
 #[test]
 fn a_commit_with_repeated_keys_keeps_one_entry_of_each_the_smallest() {
     let _serial = shared();
