@@ -12,8 +12,8 @@
 # (a) a typical daily run, REPS times (median), A and B alternating:
 #   A  newsdedup clean new.jsonl --out ...                     (no index)
 #   B  newsdedup clean new.jsonl --out ... --index COPY        (lookups + commit of the new keys)
-#   COPY is a fresh copy of the settled index for every run of B, made (not timed) before each round of one A
-#   and one B, whose order alternates round by round. No merge is due in it, so B pays the open (checksums),
+#   COPY is a fresh copy of the settled index for every run of B, made (not timed) before each round of one
+#   untimed run of A, then one A and one B, whose order alternates round by round. No merge is due in it, so B pays the open (checksums),
 #   the lookups and the commit only.
 # (b) the steady state: DAYS (default 8) consecutive daily runs on ONE copy of the index, day d's input being
 #   new.jsonl with every paragraph prefixed "dD-" (new keys every day; made before the day, not timed), each
@@ -81,16 +81,17 @@ timed() {
 segments() { "$BIN" index stats "$1" | sed -n 's/^segments: .*oldest first: \(.*\))$/\1/p'; }
 
 # (a) a typical daily run
-# The copy of the index for B is made before both runs of a round, and the
-# order of A and B alternates: a run that follows the deletion and copy of
-# ~300 MB right away is slower whatever it does (once in two or three runs
-# the kernel takes 0.1-0.2 s more system time; measured on the run without
-# index: 0.47-0.70 s against 0.46-0.48 s), and the copy once made only
-# before B counted that against the index.
+# A run that follows the deletion and copy of ~300 MB right away is slower
+# whatever it does (once in two or three runs the kernel takes 0.1-0.2 s more
+# system time; measured on the run without index: 0.47-0.70 s against
+# 0.46-0.48 s), and the copy once made only before B counted that against the
+# index. So each round makes the copy, then one untimed run without index,
+# then A and B, in an order that alternates round by round.
 A=() B=()
 for ((i = 0; i < REPS; i++)); do
     rm -rf "$DIR/ix"
     cp -r "$DIR/settled" "$DIR/ix"
+    timed "$DIR/new.jsonl" >/dev/null
     if ((i % 2 == 0)); then
         A+=("$(timed "$DIR/new.jsonl")")
         B+=("$(timed "$DIR/new.jsonl" "$DIR/ix")")
