@@ -20,14 +20,17 @@ fn sigint_and_sigterm_stop_between_files_with_130_and_a_rerun_completes() {
     for (sig, name, at) in
         [(libc::SIGINT, "SIGINT", At::Writing(Duration::ZERO)), (libc::SIGTERM, "SIGTERM", At::Start(t / 3))]
     {
-        let mut child = spawn_until(&input, &out, at);
+        let child = spawn_until(&input, &out, at);
         unsafe { libc::kill(child.id() as i32, sig) };
-        let status = child.wait().unwrap();
-        let mut stderr = String::new();
-        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+        // stderr is read while waiting: a child blocked on a full pipe
+        // would otherwise never exit.
+        let done = child.wait_with_output().unwrap();
+        let (status, stderr) = (done.status, String::from_utf8_lossy(&done.stderr));
         // 130 also proves the signal came mid-run: a finished run exits 0.
         assert_eq!(status.code(), Some(130), "{name} at {at:?}: {status}\n{stderr}");
         assert!(stderr.contains("interrupted; the output is incomplete"), "{stderr}");
+        // One line says so; the files not read after the stop are not listed.
+        assert_eq!(stderr.matches("interrupted").count(), 1, "{name}: {stderr}");
         assert!(temps(&out).is_empty(), "{name}: temp files left: {:?}", temps(&out));
         let got = tree(&out);
         eprintln!("{name} at {at:?}: {} of {} files under their final name", got.len(), reference.len());

@@ -189,10 +189,20 @@ fn is_interruption(e: &Error) -> bool {
     matches!(e, Error::Interrupted)
 }
 
-/// The ordered step: decisions in corpus order; failed inputs are reported here.
+/// The ordered step: decisions in corpus order; failed inputs are reported
+/// here. A window prepared after a stop was requested holds an
+/// [`Error::Interrupted`] for each file it no longer read: it is discarded
+/// at the first of them (the run is ending), never reported file by file.
+/// (Without an index the next window is decided while this one is written,
+/// so a window can reach this step after the stop.)
 pub(super) fn decide_window(decider: &mut Decider, window: Window) -> Result<Vec<Decided>> {
     let mut out = Vec::with_capacity(window.len());
     for item in window {
+        if let Err(failed) = &item
+            && is_interruption(&failed.1)
+        {
+            return Err(Error::Interrupted);
+        }
         match item {
             Ok(p) => {
                 let input = decider.input(&p.file.rel)?;
@@ -341,5 +351,24 @@ mod tests {
         fs::create_dir(dir.path().join("now-a-dir.txt")).unwrap();
         let dir_err = prepare_file(&file("now-a-dir.txt"), &cfg, None).err().unwrap();
         assert!(dir_err.to_string().contains("now-a-dir.txt: Is a directory"), "{dir_err}");
+    }
+
+    /// A window prepared after a stop was requested: its files not read are
+    /// neither printed nor reported one by one (a signal used to flood
+    /// stderr with one "interrupted" line per file, and a caller reading
+    /// stderr only after the exit could block the run on a full pipe).
+    #[test]
+    fn a_window_prepared_after_a_stop_is_discarded_not_reported_file_by_file() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("a.txt"), "A paragraph that was read before the stop.\n").unwrap();
+        let cfg = Config::new(Input::Path(dir.path().into()), Output::DryRun);
+        let file = |name: &str| InputFile { path: dir.path().join(name), rel: name.into(), size: 10 };
+        let mut decider = Decider::new(&cfg, &crate::threads::Budget::new(1)).unwrap();
+        let read = prepare_file(&file("a.txt"), &cfg, None).map_err(|e| Box::new((file("a.txt"), e)));
+        let stopped = |name: &str| Err(Box::new((file(name), Error::Interrupted)));
+        let window: Window = vec![read, stopped("b.txt"), stopped("c.txt")];
+        let got = decide_window(&mut decider, window);
+        assert!(matches!(got, Err(Error::Interrupted)), "{:?}", got.err());
+        assert!(decider.report.files.is_empty(), "rows: {:?}", decider.report.files);
     }
 }
