@@ -12,9 +12,9 @@
 # (a) a typical daily run, REPS times (median), A and B alternating:
 #   A  newsdedup clean new.jsonl --out ...                     (no index)
 #   B  newsdedup clean new.jsonl --out ... --index COPY        (lookups + commit of the new keys)
-#   COPY is a fresh copy of the settled index for every run of B, made (not timed) before each round of one
-#   untimed run of A, then one A and one B, whose order alternates round by round. No merge is due in it, so B pays the open (checksums),
-#   the lookups and the commit only.
+#   Each round: a fresh COPY of the settled index (not timed), one untimed run of A, then A and B, in an order
+#   that alternates round by round (with an odd REPS, A runs first once more than B). No merge is due in COPY,
+#   so B pays the open (checksums), the lookups and the commit only.
 # (b) the steady state: DAYS (default 8) consecutive daily runs on ONE copy of the index, day d's input being
 #   new.jsonl with every paragraph prefixed "dD-" (new keys every day; made before the day, not timed), each
 #   timed without (A) and with (B) the index. The index grows by ~1.1M keys a day (the paragraphs plus one

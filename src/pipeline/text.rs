@@ -192,17 +192,15 @@ fn is_interruption(e: &Error) -> bool {
 /// The ordered step: decisions in corpus order; failed inputs are reported
 /// here. A window prepared after a stop was requested holds an
 /// [`Error::Interrupted`] for each file it no longer read: it is discarded
-/// at the first of them (the run is ending), never reported file by file.
+/// before any decision (the run is ending), never reported file by file.
 /// (Without an index the next window is decided while this one is written,
 /// so a window can reach this step after the stop.)
 pub(super) fn decide_window(decider: &mut Decider, window: Window) -> Result<Vec<Decided>> {
+    if window.iter().any(|item| item.as_ref().is_err_and(|failed| is_interruption(&failed.1))) {
+        return Err(Error::Interrupted);
+    }
     let mut out = Vec::with_capacity(window.len());
     for item in window {
-        if let Err(failed) = &item
-            && is_interruption(&failed.1)
-        {
-            return Err(Error::Interrupted);
-        }
         match item {
             Ok(p) => {
                 let input = decider.input(&p.file.rel)?;
@@ -370,5 +368,6 @@ mod tests {
         let got = decide_window(&mut decider, window);
         assert!(matches!(got, Err(Error::Interrupted)), "{:?}", got.err());
         assert!(decider.report.files.is_empty(), "rows: {:?}", decider.report.files);
+        assert_eq!(decider.deduper.distinct_keys(), 0, "a document of a discarded window was decided");
     }
 }

@@ -177,3 +177,32 @@ fn an_index_of_format_3_opens_answers_and_is_upgraded_by_its_next_commit() {
     let idx = Index::open(&dir).expect("reopen");
     assert!(admits_all(&idx, (0..6000).map(key)));
 }
+
+/// The commit writes the new segment and the filter at the same time: when
+/// either fails, the commit fails naming the file, the index is as it was,
+/// and what the other side wrote is an orphan removed by the next open.
+#[test]
+fn a_commit_whose_segment_or_filter_cannot_be_written_changes_nothing() {
+    let _serial = shared();
+    for blocked in ["segment", "filter"] {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        Index::open(tmp.path()).expect("open").commit(entries(0, 3000), run("a")).expect("commit");
+        let idx = Index::open(tmp.path()).expect("open");
+        let (next, before) = (idx.manifest.next_id, filter_files(tmp.path()));
+        // A folder where the commit's file would go: its create fails.
+        let name = if blocked == "segment" { seg_name(next) } else { global::filter_name(next + 1) };
+        fs::create_dir(tmp.path().join(&name)).expect("mkdir");
+        let err = idx.commit(entries(3000, 6000), run("b")).expect_err(blocked);
+        assert!(err.to_string().contains(&name), "{blocked}: {err}");
+        fs::remove_dir(tmp.path().join(&name)).expect("rmdir");
+        let idx = Index::open(tmp.path()).expect("reopen");
+        assert_eq!(idx.len(), 3000, "{blocked}");
+        assert_eq!(idx.runs().len(), 1, "{blocked}");
+        assert_eq!(filter_files(tmp.path()), before, "{blocked}: an orphan filter was left");
+        let segs = fs::read_dir(tmp.path())
+            .expect("ls")
+            .filter(|e| is_segment_name(&e.as_ref().unwrap().file_name().to_string_lossy()))
+            .count();
+        assert_eq!(segs, idx.segs.len(), "{blocked}: an orphan segment was left");
+    }
+}
