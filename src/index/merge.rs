@@ -420,14 +420,18 @@ pub(super) fn sort_entries(v: &mut [Entry]) {
         return;
     }
     let sizes = flag_permute(v, 128 - SORT_BITS, SORT_BITS);
+    split(v, &sizes).into_par_iter().with_min_len(16).for_each(|p| sort_piece(p, 128 - SORT_BITS));
+}
+
+/// `v` cut into consecutive pieces of `sizes`.
+fn split<'a>(mut rest: &'a mut [Entry], sizes: &[usize]) -> Vec<&'a mut [Entry]> {
     let mut parts = Vec::with_capacity(sizes.len());
-    let mut rest = v;
-    for &n in &sizes {
+    for &n in sizes {
         let (part, tail) = rest.split_at_mut(n);
         parts.push(part);
         rest = tail;
     }
-    parts.into_par_iter().with_min_len(16).for_each(|p| sort_piece(p, 128 - SORT_BITS));
+    parts
 }
 
 /// The order of a commit's entries.
@@ -444,11 +448,8 @@ fn sort_piece(v: &mut [Entry], shift: u32) {
     let bits = SUB_BITS.min(shift);
     let shift = shift - bits;
     let sizes = flag_permute(v, shift, bits);
-    let mut rest = v;
-    for n in sizes {
-        let (part, tail) = rest.split_at_mut(n);
+    for part in split(v, &sizes) {
         sort_piece(part, shift);
-        rest = tail;
     }
 }
 
