@@ -1,5 +1,7 @@
 //! Output: every file is written to a temporary name in its final folder and
 //! renamed into place, so a file under its final name is always complete.
+//! On Linux a new file is instead an unnamed file (`O_TMPFILE`) linked to its
+//! final name when complete (`unnamed`): the same guarantee, less work.
 //!
 //! Temporary files are hidden (`.newsdedup-<pid>-<n>.tmp`) and removed when
 //! the write fails. A run killed with SIGKILL can leave one behind; it never
@@ -21,26 +23,51 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::error::{Error, Result};
 
 pub mod stream;
+#[cfg(target_os = "linux")]
+mod unnamed;
 
 /// Prefix of temporary file names.
 pub const TEMP_PREFIX: &str = ".newsdedup-";
 /// Suffix of temporary file names.
 pub const TEMP_SUFFIX: &str = ".tmp";
 
-/// Writes `bytes` to `path` atomically (temporary file + rename). The
-/// parent folder is created when missing. When `like` is given, the new
-/// file takes that file's permissions; otherwise it gets the usual mode of a
-/// new file (0666 less the umask), as `cp` would give it.
+/// Writes `bytes` to `path` atomically: on Linux as an unnamed file linked
+/// to its name when complete (see `write/unnamed.rs`), elsewhere (or where
+/// the file system has no unnamed files) as a temporary file renamed to it.
+/// An existing `path` is replaced. The parent folder is created when
+/// missing. When `like` is given, the new file takes that file's
+/// permissions; otherwise it gets the usual mode of a new file (0666 less
+/// the umask), as `cp` would give it.
 ///
-/// Cost: four system calls per file (open, write, close, rename) in a folder
-/// that exists; the folder is only created after the open reports it missing.
+/// Cost: four system calls per file (open, write, linkat or rename, close)
+/// in a folder that exists; the folder is only created after the open
+/// reports it missing.
 pub fn write_atomic(path: &Path, bytes: &[u8], like: Option<&fs::Metadata>) -> Result<()> {
     write_atomic_with(path, like, |f| f.write_all(bytes))
 }
 
 /// [`write_atomic`] for content produced by `fill`, which writes it to the
-/// temporary file (streaming: the content need not be in memory at once).
+/// new file (streaming: the content need not be in memory at once).
 pub fn write_atomic_with(
+    path: &Path,
+    like: Option<&fs::Metadata>,
+    fill: impl FnOnce(&mut fs::File) -> io::Result<()>,
+) -> Result<()> {
+    #[cfg(target_os = "linux")]
+    if let Some(mut file) = unnamed::create(path)? {
+        fill(&mut file).map_err(|e| Error::io(path, e))?;
+        if let Some(meta) = like {
+            file.set_permissions(meta.permissions()).map_err(|e| Error::io(path, e))?;
+        }
+        return unnamed::publish(file, path);
+    }
+    write_renamed(path, like, fill)
+}
+
+/// [`write_atomic_with`] by a temporary file renamed to `path`: the way to
+/// replace a file that exists (in place), where linking a new name would
+/// fail first.
+fn write_renamed(
     path: &Path,
     like: Option<&fs::Metadata>,
     fill: impl FnOnce(&mut fs::File) -> io::Result<()>,
@@ -115,14 +142,19 @@ impl Drop for TempPath {
     }
 }
 
+/// A temporary file name in `dir` not used before by this process.
+fn temp_name(dir: &Path) -> PathBuf {
+    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    dir.join(format!("{TEMP_PREFIX}{}-{n}{TEMP_SUFFIX}", pid()))
+}
+
 /// Creates a new temporary file in `dir` (`.newsdedup-<pid>-<n>.tmp`),
 /// creating `dir` when it is missing. The name is unique within the process;
 /// a leftover of an earlier process with the same pid is stepped over.
 fn create_temp(dir: &Path) -> Result<(fs::File, TempPath)> {
     let mut made_dir = false;
     for _ in 0..1000 {
-        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let tmp = dir.join(format!("{TEMP_PREFIX}{}-{n}{TEMP_SUFFIX}", pid()));
+        let tmp = temp_name(dir);
         match fs::OpenOptions::new().write(true).create_new(true).open(&tmp) {
             Ok(f) => return Ok((f, TempPath(tmp))),
             Err(e) if e.kind() == io::ErrorKind::NotFound && !made_dir => {
@@ -143,7 +175,7 @@ pub fn replace_in_place(path: &Path, bytes: &[u8], backup: Option<&str>) -> Resu
     if let Some(suffix) = backup {
         make_backup(path, suffix)?;
     }
-    write_atomic(path, bytes, Some(&meta))
+    write_renamed(path, Some(&meta), |f| f.write_all(bytes))
 }
 
 /// Keeps the original of `path` as `path` + `suffix`: a hard link (the very
