@@ -55,13 +55,25 @@ pub fn write_atomic_with(
 ) -> Result<()> {
     #[cfg(target_os = "linux")]
     if let Some(mut file) = unnamed::create(path)? {
-        fill(&mut file).map_err(|e| Error::io(path, e))?;
-        if let Some(meta) = like {
-            file.set_permissions(meta.permissions()).map_err(|e| Error::io(path, e))?;
-        }
+        complete(&mut file, path, like, fill)?;
         return unnamed::publish(file, path);
     }
     write_renamed(path, like, fill)
+}
+
+/// Writes the content of the new `file` for `path` and gives it the
+/// permissions of `like`.
+fn complete(
+    file: &mut fs::File,
+    path: &Path,
+    like: Option<&fs::Metadata>,
+    fill: impl FnOnce(&mut fs::File) -> io::Result<()>,
+) -> Result<()> {
+    fill(file).map_err(|e| Error::io(path, e))?;
+    if let Some(meta) = like {
+        file.set_permissions(meta.permissions()).map_err(|e| Error::io(path, e))?;
+    }
+    Ok(())
 }
 
 /// [`write_atomic_with`] by a temporary file renamed to `path`: the way to
@@ -73,10 +85,7 @@ fn write_renamed(
     fill: impl FnOnce(&mut fs::File) -> io::Result<()>,
 ) -> Result<()> {
     let (mut file, tmp) = create_temp(folder_of(path))?;
-    fill(&mut file).map_err(|e| Error::io(path, e))?;
-    if let Some(meta) = like {
-        file.set_permissions(meta.permissions()).map_err(|e| Error::io(path, e))?;
-    }
+    complete(&mut file, path, like, fill)?;
     drop(file);
     fs::rename(&tmp.0, path).map_err(|e| Error::io(path, e))?;
     tmp.keep();
