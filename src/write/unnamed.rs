@@ -16,7 +16,8 @@
 //! `linkat` refuses it; the inode is then linked under a temporary name and
 //! renamed over the old file, as [`super::write_atomic`] always did. Linking
 //! by `AT_EMPTY_PATH` needs Linux 6.10 or `CAP_DAC_READ_SEARCH`; otherwise the
-//! file is linked through `/proc/self/fd`; where neither works (no `/proc`)
+//! file is linked through `/proc/self/fd`; where neither works (no `/proc`,
+//! or a security module refuses the link)
 //! its content is copied to a temporary file, and later files take the
 //! temporary route from the start. A file system without `O_TMPFILE` (some
 //! network and FUSE file systems) is detected by the first open.
@@ -98,7 +99,9 @@ fn link(file: &File, target: &CString) -> io::Result<()> {
         }
     }
     let done = link_by(PROC_FD, file, target);
-    if done.as_ref().is_err_and(|e| e.raw_os_error() == Some(libc::ENOENT)) && !Path::new("/proc/self/fd").exists() {
+    // No `/proc` (ENOENT), or linking refused (a security module): name
+    // files the temporary way from now on, starting with this one.
+    if done.as_ref().is_err_and(|e| matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EPERM | libc::EACCES))) {
         METHOD.store(NEVER, Ordering::Relaxed);
     }
     done
