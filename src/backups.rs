@@ -78,12 +78,14 @@ fn read_manifest(dir: &Path) -> Result<HashSet<Vec<u8>>> {
 }
 
 impl Known {
-    /// Reads the manifests of the folders holding `files`.
-    pub fn load(files: &[InputFile]) -> Result<Known> {
+    /// Reads the manifests of the folders holding `files`; with `listed`
+    /// (the folders a walk saw holding one, [`Walk::manifests`]), only
+    /// those, instead of trying every folder.
+    pub fn load(files: &[InputFile], listed: Option<&HashSet<PathBuf>>) -> Result<Known> {
         let mut dirs = HashMap::new();
         for f in files {
             let dir = folder_of(&f.path);
-            if !dirs.contains_key(dir) {
+            if !dirs.contains_key(dir) && listed.is_none_or(|l| l.contains(dir)) {
                 dirs.insert(dir.to_path_buf(), read_manifest(dir)?);
             }
         }
@@ -97,12 +99,13 @@ impl Known {
     }
 }
 
-/// Passes over the recorded backups among `files` (the walk of one input)
+/// Passes over the recorded backups among the files of `walk` (one input)
 /// and returns how many were left alone. A single input file that is a
 /// recorded backup is read when named on purpose, but never cleaned in
 /// place (`single`, `in_place`).
-pub fn pass_over(files: &mut Vec<InputFile>, single: bool, in_place: bool) -> Result<u64> {
-    let known = Known::load(files)?;
+pub fn pass_over(walk: &mut Walk, single: bool, in_place: bool) -> Result<u64> {
+    let known = Known::load(&walk.files, walk.manifests.as_ref())?;
+    let files = &mut walk.files;
     if single {
         if let Some(f) = files.first().filter(|f| in_place && known.contains(&f.path)) {
             return Err(Error::invalid(
@@ -182,11 +185,34 @@ mod tests {
         let file = |name: &str| InputFile { path: dir.path().join(name), rel: name.into(), size: 0 };
         record(&[file("a.txt"), file("#b.txt")], ".orig").unwrap();
         record(&[file("a.txt")], ".orig").unwrap();
-        let known = Known::load(&[file("a.txt.orig")]).unwrap();
+        let known = Known::load(&[file("a.txt.orig")], None).unwrap();
         assert!(known.contains(&dir.path().join("a.txt.orig")));
         assert!(known.contains(&dir.path().join("#b.txt.orig")));
         assert!(!known.contains(&dir.path().join("c.txt.orig")));
         let manifest = fs::read_to_string(dir.path().join(MANIFEST)).unwrap();
         assert_eq!(manifest.lines().count(), 3, "{manifest}");
+    }
+
+    #[test]
+    fn the_walk_tells_which_folders_hold_a_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        for sub in ["a", "b"] {
+            fs::create_dir(dir.path().join(sub)).unwrap();
+            fs::write(dir.path().join(sub).join("x.txt"), "text").unwrap();
+            fs::write(dir.path().join(sub).join("x.txt.orig"), "the original").unwrap();
+        }
+        let in_a = InputFile { path: dir.path().join("a/x.txt"), rel: "a/x.txt".into(), size: 0 };
+        record(&[in_a], ".orig").unwrap();
+        let mut listing = crate::walk::walk(dir.path(), &Default::default());
+        assert_eq!(listing.manifests, Some(HashSet::from([dir.path().join("a")])));
+        assert_eq!(pass_over(&mut listing, false, false).unwrap(), 1);
+        let rels: Vec<_> = listing.files.iter().map(|f| f.rel.clone()).collect();
+        assert_eq!(rels, [PathBuf::from("a/x.txt"), "b/x.txt".into(), "b/x.txt.orig".into()]);
+        // Only the folders listed are read: with none listed, nothing is known.
+        let known = Known::load(&listing.files, Some(&HashSet::new())).unwrap();
+        assert!(!known.contains(&dir.path().join("a/x.txt.orig")));
+        // A single file's folder is not listed by its walk: it is read.
+        let single = crate::walk::walk(&dir.path().join("a/x.txt.orig"), &Default::default());
+        assert_eq!(single.manifests, None);
     }
 }

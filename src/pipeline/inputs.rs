@@ -64,7 +64,7 @@ pub(super) fn walk_all(
     let mut left_alone = 0;
     for (root, meta) in roots.iter().zip(metas) {
         let mut listing = walk(root, opts);
-        left_alone += backups::pass_over(&mut listing.files, meta.is_file(), in_place)?;
+        left_alone += backups::pass_over(&mut listing, meta.is_file(), in_place)?;
         if roots.len() > 1 && meta.is_dir() {
             let prefix = name(root)?;
             listing.files.iter_mut().for_each(|f| f.rel = prefix.join(&f.rel));
