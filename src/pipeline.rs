@@ -173,7 +173,7 @@ fn run_tree(cfg: &Config, budget: &Budget, roots: &[PathBuf]) -> Result<Finished
         Output::Dir(out) => create_out_dir(out)?,
         _ => None,
     };
-    let result = run_listing(cfg, budget, roots, &metas);
+    let result = run_listing(cfg, budget, roots, &metas, created.is_some());
     if let (Err(_), Some(dir)) = (&result, created) {
         // A refused or failed run leaves no empty --out behind.
         remove_empty_dirs(&dir);
@@ -189,7 +189,15 @@ fn sniff_single_file(cfg: &Config, root: &Path, meta: &fs::Metadata) -> Option<C
     jsonl::looks_like_jsonl(&first).then(|| Config { format: Format::Jsonl, ..cfg.clone() })
 }
 
-fn run_listing(cfg: &Config, budget: &Budget, roots: &[PathBuf], metas: &[fs::Metadata]) -> Result<Finished> {
+/// `fresh_out`: the `--out` folder was created by this run (see
+/// [`Decider::fresh_out`]).
+fn run_listing(
+    cfg: &Config,
+    budget: &Budget,
+    roots: &[PathBuf],
+    metas: &[fs::Metadata],
+    fresh_out: bool,
+) -> Result<Finished> {
     let sniffed = match (roots, metas) {
         ([root], [meta]) => sniff_single_file(cfg, root, meta),
         _ => None,
@@ -206,6 +214,7 @@ fn run_listing(cfg: &Config, budget: &Budget, roots: &[PathBuf], metas: &[fs::Me
         backups::check(&mut listing, suffix)?;
     }
     let mut decider = Decider::new(cfg, budget)?;
+    decider.fresh_out = fresh_out;
     decider.start_replay(inputs::mirrored_names(roots)?);
     if let Output::InPlace { backup: Some(suffix) } = &cfg.output {
         backups::record(&listing.files, suffix)?;

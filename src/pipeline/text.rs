@@ -117,11 +117,13 @@ pub(super) fn run_text_files(
             None => decide_window(decider, next.take().unwrap_or_default())?,
         };
         decider.journal()?;
-        for d in &decided {
-            match &cfg.output {
-                Output::Dir(out) => decider.sweep(out.join(&d.prepared.file.rel).parent()),
-                Output::InPlace { .. } => decider.sweep(d.prepared.file.path.parent()),
-                _ => {}
+        if !decider.fresh_out {
+            for d in &decided {
+                match &cfg.output {
+                    Output::Dir(out) => decider.sweep(out.join(&d.prepared.file.rel).parent()),
+                    Output::InPlace { .. } => decider.sweep(d.prepared.file.path.parent()),
+                    _ => {}
+                }
             }
         }
         // Recording: the window is rendered, recorded, then published.
