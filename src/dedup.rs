@@ -45,7 +45,7 @@ use crate::key::{Digest, Keyed};
 pub mod context;
 mod other_shard;
 
-pub use context::{Origin, Source, judge};
+pub use context::{Origin, Scratch, Source, judge};
 pub use other_shard::OTHER_SHARD;
 
 /// Where a paragraph occurred: document number in corpus order (0-based)
@@ -220,6 +220,10 @@ pub struct Deduper {
     fresh: Option<Vec<(u128, u64)>>,
     /// The batch number of this run in the index (see [`Deduper::set_batch`]).
     batch: Option<u32>,
+    /// Working lists of [`judge`] and the origins handed to it, kept
+    /// between documents (no allocation per document but its verdicts).
+    scratch: Scratch,
+    origins: Vec<Origin>,
 }
 
 /// The document number used in an [`Occurrence`] that lies in an earlier
@@ -420,8 +424,12 @@ impl Deduper {
 
     /// The plan of a document judged paragraph by paragraph.
     fn judged(&mut self, doc: u32, keys: &[Keyed], history: Option<&History>, own: Option<u64>) -> Plan {
-        let origins: Vec<Origin> = keys.iter().enumerate().map(|(i, k)| self.origin(doc, i, k, history, own)).collect();
-        Plan { doc, verdicts: judge(doc, keys, &origins, &self.rules), duplicate_of: None }
+        let mut origins = std::mem::take(&mut self.origins);
+        origins.clear();
+        origins.extend(keys.iter().enumerate().map(|(i, k)| self.origin(doc, i, k, history, own)));
+        let verdicts = self.scratch.judge(doc, keys, &origins, &self.rules);
+        self.origins = origins;
+        Plan { doc, verdicts, duplicate_of: None }
     }
 
     /// Where this document's paragraph `i` was first kept, for [`judge`];

@@ -87,7 +87,7 @@ pub enum Origin {
 }
 
 /// A paragraph's class (see the module docs).
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 enum Class {
     First,
     /// Repeats paragraph `of` of this document.
@@ -100,7 +100,7 @@ enum Class {
 }
 
 /// A paragraph's state before the runs of short repeats are resolved.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 enum Pass1 {
     Final(Verdict),
     ShortRepeat(Occurrence),
@@ -110,13 +110,32 @@ enum Pass1 {
 /// within it): one per key. `origins` has one entry per key; a missing
 /// entry counts as [`Origin::Here`].
 pub fn judge(doc: u32, keys: &[Keyed], origins: &[Origin], rules: &Rules) -> Vec<Verdict> {
-    let classes = classify(keys, origins);
-    let evidence = evidence(&classes, keys, rules.min_chars_within);
-    let long = |min: usize, k: &Keyed| k.chars >= min.max(1);
-    let pass1: Vec<Pass1> = classes
-        .iter()
-        .zip(keys)
-        .map(|(c, k)| match *c {
+    Scratch::default().judge(doc, keys, origins, rules)
+}
+
+/// The working lists of [`judge`], kept between documents by a caller that
+/// judges many (the run's ordered step), so that judging a document
+/// allocates only its verdicts.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    order: Vec<(u128, usize)>,
+    earlier: Vec<Option<usize>>,
+    classes: Vec<Class>,
+    sources: Vec<Source>,
+    evidence: Vec<(Source, usize)>,
+    pass1: Vec<Pass1>,
+}
+
+impl Scratch {
+    /// [`judge`], with these lists.
+    pub fn judge(&mut self, doc: u32, keys: &[Keyed], origins: &[Origin], rules: &Rules) -> Vec<Verdict> {
+        self.classify(keys, origins);
+        self.evidence(keys, rules.min_chars_within);
+        let Scratch { classes, evidence, pass1, .. } = self;
+        let evidence = Evidence(evidence);
+        let long = |min: usize, k: &Keyed| k.chars >= min.max(1);
+        pass1.clear();
+        pass1.extend(classes.iter().zip(keys).map(|(c, k)| match *c {
             Class::First => Pass1::Final(Verdict::Keep),
             Class::Within { .. } | Class::WithinEarlierRun(_) => {
                 let first = if let Class::WithinEarlierRun(f) = *c { f } else { Occurrence::default() };
@@ -146,23 +165,63 @@ pub fn judge(doc: u32, keys: &[Keyed], origins: &[Origin], rules: &Rules) -> Vec
                     Pass1::ShortRepeat(first)
                 }
             }
-        })
-        .collect();
-    let mut verdicts = resolve_short_runs(&pass1);
-    // A repeat within the document names the kept paragraph of its key: the
-    // earlier one here when that was kept, else the one that one repeats.
-    for (i, c) in classes.iter().enumerate() {
-        if let Class::Within { of } = *c {
-            let first = match verdicts[of] {
-                Verdict::Keep | Verdict::Spared { .. } => {
-                    Occurrence { doc, para: u32::try_from(of).unwrap_or(u32::MAX) }
-                }
-                Verdict::Drop { first, .. } => first,
-            };
-            set_first(&mut verdicts[i], first);
+        }));
+        let mut verdicts = resolve_short_runs(pass1);
+        // A repeat within the document names the kept paragraph of its key:
+        // the earlier one here when that was kept, else the one that one
+        // repeats.
+        for (i, c) in classes.iter().enumerate() {
+            if let Class::Within { of } = *c {
+                let first = match verdicts[of] {
+                    Verdict::Keep | Verdict::Spared { .. } => {
+                        Occurrence { doc, para: u32::try_from(of).unwrap_or(u32::MAX) }
+                    }
+                    Verdict::Drop { first, .. } => first,
+                };
+                set_first(&mut verdicts[i], first);
+            }
         }
+        verdicts
     }
-    verdicts
+
+    /// Classifies each paragraph (into `classes`); the first paragraph of
+    /// each key in this document takes its origin, later ones are repeats
+    /// within the document.
+    fn classify(&mut self, keys: &[Keyed], origins: &[Origin]) {
+        let Scratch { order, earlier, classes, .. } = self;
+        order.clear();
+        order.extend(keys.iter().enumerate().map(|(i, k)| (k.digest.prefix(), i)));
+        order.sort_unstable();
+        earlier.clear();
+        earlier.resize(keys.len(), None);
+        for group in order.chunk_by(|a, b| a.0 == b.0) {
+            for &(_, i) in &group[1..] {
+                earlier[i] = Some(group[0].1);
+            }
+        }
+        classes.clear();
+        classes.extend((0..keys.len()).map(|i| match (earlier[i], origins.get(i).copied().unwrap_or(Origin::Here)) {
+            (Some(of), _) => Class::Within { of },
+            (None, Origin::Here) => Class::First,
+            (None, Origin::Elsewhere { source, first }) => Class::Across(source, first),
+            (None, Origin::EarlierRunOfThis { first }) => Class::WithinEarlierRun(first),
+        }));
+    }
+
+    /// Per source, how many of this document's keys it first kept that are
+    /// long enough to count as evidence of copying (at least `min`
+    /// characters), into `evidence` (sorted by source).
+    fn evidence(&mut self, keys: &[Keyed], min: usize) {
+        let Scratch { classes, sources, evidence, .. } = self;
+        sources.clear();
+        sources.extend(classes.iter().zip(keys).filter_map(|(c, k)| match *c {
+            Class::Across(s, _) if k.chars >= min.max(1) => Some(s),
+            _ => None,
+        }));
+        sources.sort_unstable();
+        evidence.clear();
+        evidence.extend(sources.chunk_by(|a, b| a == b).map(|g| (g[0], g.len())));
+    }
 }
 
 fn set_first(v: &mut Verdict, to: Occurrence) {
@@ -172,51 +231,17 @@ fn set_first(v: &mut Verdict, to: Occurrence) {
     }
 }
 
-/// Classifies each paragraph; the first paragraph of each key in this
-/// document takes its origin, later ones are repeats within the document.
-fn classify(keys: &[Keyed], origins: &[Origin]) -> Vec<Class> {
-    let mut order: Vec<(u128, usize)> = keys.iter().enumerate().map(|(i, k)| (k.digest.prefix(), i)).collect();
-    order.sort_unstable();
-    let mut earlier = vec![None; keys.len()];
-    for group in order.chunk_by(|a, b| a.0 == b.0) {
-        for &(_, i) in &group[1..] {
-            earlier[i] = Some(group[0].1);
-        }
-    }
-    (0..keys.len())
-        .map(|i| match (earlier[i], origins.get(i).copied().unwrap_or(Origin::Here)) {
-            (Some(of), _) => Class::Within { of },
-            (None, Origin::Here) => Class::First,
-            (None, Origin::Elsewhere { source, first }) => Class::Across(source, first),
-            (None, Origin::EarlierRunOfThis { first }) => Class::WithinEarlierRun(first),
-        })
-        .collect()
-}
+/// Per source (sorted), how many of a document's keys it first kept that
+/// count as evidence (see [`Scratch::evidence`]).
+struct Evidence<'a>(&'a [(Source, usize)]);
 
-/// Per source, how many of this document's keys it first kept that are
-/// long enough to count as evidence of copying (at least `min` characters).
-struct Evidence(Vec<(Source, usize)>);
-
-impl Evidence {
+impl Evidence<'_> {
     /// True when `source` first kept evidence other than the paragraph
     /// asking (`is_evidence`: whether that paragraph counts itself).
     fn others(&self, source: Source, is_evidence: bool) -> bool {
         let n = self.0.binary_search_by_key(&source, |e| e.0).map_or(0, |i| self.0[i].1);
         n > usize::from(is_evidence)
     }
-}
-
-fn evidence(classes: &[Class], keys: &[Keyed], min: usize) -> Evidence {
-    let mut sources: Vec<Source> = classes
-        .iter()
-        .zip(keys)
-        .filter_map(|(c, k)| match *c {
-            Class::Across(s, _) if k.chars >= min.max(1) => Some(s),
-            _ => None,
-        })
-        .collect();
-    sources.sort_unstable();
-    Evidence(sources.chunk_by(|a, b| a == b).map(|g| (g[0], g.len())).collect())
 }
 
 /// Rule 4: a run of short repeats is dropped when both its neighbours are
@@ -379,5 +404,30 @@ mod tests {
         let keys = keyed(&[NEW, QTLY, NEW]);
         let v = judge(0, &keys, &[], &Rules::default());
         assert_eq!(kept(&v), [true, true, false]);
+    }
+
+    /// The ordered step judges every document with one [`Scratch`]: what an
+    /// earlier, longer document left in its lists must not reach a later one.
+    #[test]
+    fn a_reused_scratch_judges_as_a_fresh_one() {
+        let cases: Vec<(Vec<Keyed>, Vec<Origin>)> = vec![
+            (keyed(&[NEW, LONG, QTLY, LONG2, LONG]), vec![Origin::Here, from(1, 0), from(2, 0), from(3, 0)]),
+            // Five distinct keys right after a document whose fifth repeats its second.
+            (keyed(&[NEW, QTLY, PAY, LONG2, LONG]), vec![]),
+            (keyed(&[QTLY, NEW]), vec![from(1, 1), Origin::Here]),
+            // A short repeat from a source that only the document before gave evidence for.
+            (keyed(&[NEW, LONG, LONG2]), vec![Origin::Here, from(4, 0), from(4, 1)]),
+            (keyed(&[NEW, "he said."]), vec![Origin::Here, from(4, 2)]),
+            (keyed(&["he said.", QTLY, NEW, "he said."]), vec![from(1, 1), from(1, 0), Origin::Here, from(1, 1)]),
+            (keyed(&[NEW]), vec![]),
+            (keyed(&[NEW, QTLY, PAY]), vec![Origin::Here, from(7, 4), from(8, 4)]),
+        ];
+        let mut scratch = Scratch::default();
+        for round in 0..2 {
+            for (i, (keys, origins)) in cases.iter().enumerate() {
+                let fresh = judge(9, keys, origins, &Rules::default());
+                assert_eq!(scratch.judge(9, keys, origins, &Rules::default()), fresh, "round {round}, case {i}");
+            }
+        }
     }
 }
