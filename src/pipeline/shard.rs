@@ -32,6 +32,8 @@ pub const BATCH_LINES: usize = 2048;
 pub const BATCH_BYTES: usize = 8 << 20;
 /// Records rendered (in parallel) and written per step of a batch.
 const RENDER_CHUNK: usize = 1024;
+/// Consecutive records rendered into one buffer, at least.
+const RENDER_RUN: usize = 64;
 
 /// A record shard (JSONL, CSV or Parquet): a file or stdin (`-`).
 pub(super) struct Shard {
@@ -460,27 +462,32 @@ fn finish_batch(
     // shard is its only copy (with --out, the input still holds it).
     let in_place = matches!(cfg.output, Output::InPlace { .. });
     // Rendered and written a slice at a time, so that a whole batch of
-    // rendered records is never held besides the batch itself; each worker
-    // reuses one buffer for the clean text.
+    // rendered records is never held besides the batch itself. Each worker
+    // renders a run of consecutive records into one buffer (and reuses one
+    // for the clean text); the runs come back in line order.
     for (lines, plans) in lines.chunks(RENDER_CHUNK).zip(plans.chunks(RENDER_CHUNK)) {
-        let rendered: Vec<Vec<u8>> = lines
+        let runs: Vec<Vec<u8>> = lines
             .par_iter()
             .zip(plans.par_iter())
-            .map_init(String::new, |text, (l, p)| {
-                let mut buf = Vec::new();
-                render_line(l, p.as_ref(), (cfg, parser), text, &mut buf);
-                buf
-            })
+            .with_min_len(RENDER_RUN)
+            .fold(
+                || (String::new(), Vec::new()),
+                |(mut text, mut out), (l, p)| {
+                    render_line(l, p.as_ref(), (cfg, parser), &mut text, &mut out);
+                    if let (true, Parsed::Rejected { raw, .. }) = (in_place, l) {
+                        out.extend_from_slice(raw);
+                        if parser.csv.is_none() {
+                            out.push(b'\n');
+                        }
+                    }
+                    (text, out)
+                },
+            )
+            .map(|(_, out)| out)
             .collect();
-        for (l, mut r) in lines.iter().zip(rendered) {
-            if let (true, Parsed::Rejected { raw, .. }) = (in_place, l) {
-                r.extend_from_slice(raw);
-                if parser.csv.is_none() {
-                    r.push(b'\n');
-                }
-            }
-            row.stats.bytes_out += r.len() as u64;
-            sink.out.write(&r)?;
+        for run in runs {
+            row.stats.bytes_out += run.len() as u64;
+            sink.out.write(&run)?;
         }
     }
     if let Some(attributes) = sink.attributes.as_mut() {
