@@ -233,8 +233,17 @@ impl Write for Sink {
 #[derive(Debug)]
 pub struct Record {
     line: Vec<u8>,
-    fields: Vec<(String, Range<usize>)>,
+    fields: Vec<(Name, Range<usize>)>,
     text_at: usize,
+}
+
+/// A field's name: where it stands in the line when it holds no escape
+/// (the name is those bytes, checked UTF-8: no allocation per field), or
+/// decoded (the serde path, which also takes escaped names).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Name {
+    At(Range<usize>),
+    Decoded(String),
 }
 
 /// Why a line is not a usable record.
@@ -303,7 +312,7 @@ impl<'de> Deserialize<'de> for Fields<'de> {
 
 /// A parsed line before the text field is decoded.
 #[allow(clippy::type_complexity)]
-type Parsed = (Vec<(String, Range<usize>)>, usize);
+type Parsed = (Vec<(Name, Range<usize>)>, usize);
 
 impl Record {
     /// Parses one line (without its line break); returns the record and the
@@ -337,7 +346,7 @@ impl Record {
         text_field: &str,
         policy: EncodingPolicy,
         sink: &mut S,
-    ) -> Result<(Vec<(String, Range<usize>)>, usize, String, bool, bool), RecordError> {
+    ) -> Result<(Vec<(Name, Range<usize>)>, usize, String, bool, bool), RecordError> {
         // The common case without serde's pass over the text (src/jsonl/scan.rs).
         if let Some((fields, text_at, text)) = scan::scan(line, start, text_field, sink) {
             return Ok((fields, text_at, text, true, false));
@@ -392,15 +401,15 @@ impl Record {
             RecordError::Json(format!("{msg} (column {})", e.column()))
         })?;
         let base = line.as_ptr() as usize;
-        let fields: Vec<(String, Range<usize>)> = raw
+        let fields: Vec<(Name, Range<usize>)> = raw
             .iter()
             .map(|(k, v)| {
                 // RawValue borrows from `line`: its text is a sub-slice.
                 let start = v.get().as_ptr() as usize - base;
-                (k.clone().into_owned(), start..start + v.get().len())
+                (Name::Decoded(k.clone().into_owned()), start..start + v.get().len())
             })
             .collect();
-        let mut at = fields.iter().enumerate().filter(|(_, (k, _))| k == text_field).map(|(i, _)| i);
+        let mut at = raw.iter().enumerate().filter(|(_, (k, _))| k == text_field).map(|(i, _)| i);
         let text_at = at.next().ok_or_else(|| RecordError::MissingField(text_field.to_owned()))?;
         if at.next().is_some() {
             return Err(RecordError::DuplicateField(text_field.to_owned()));
@@ -434,12 +443,21 @@ impl Record {
 
     /// The raw JSON text of a field's value, when the record has it.
     pub fn raw_field(&self, name: &str) -> Option<&[u8]> {
-        self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| &self.line[v.clone()])
+        self.fields.iter().find(|(k, _)| self.name(k) == name).map(|(_, v)| &self.line[v.clone()])
     }
 
     /// True when the record has a field named `name`.
     pub fn has_field(&self, name: &str) -> bool {
-        self.fields.iter().any(|(k, _)| k == name)
+        self.fields.iter().any(|(k, _)| self.name(k) == name)
+    }
+
+    /// The text of a field's name.
+    fn name<'a>(&'a self, name: &'a Name) -> &'a str {
+        match name {
+            // Checked UTF-8 when the line was scanned: never the empty fallback.
+            Name::At(at) => std::str::from_utf8(&self.line[at.clone()]).unwrap_or_default(),
+            Name::Decoded(name) => name,
+        }
     }
 
     /// Writes the record with the text field replaced by `text`.
@@ -464,7 +482,7 @@ impl Record {
                 out.push(b',');
             }
             first = false;
-            scan::write_str(out, k);
+            scan::write_str(out, self.name(k));
             out.push(b':');
             match text {
                 Some(t) if i == self.text_at => scan::write_str(out, t),

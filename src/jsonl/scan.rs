@@ -21,11 +21,13 @@
 
 use std::ops::Range;
 
+use super::Name;
 use super::decode::{TextSink, decode_string};
 
 /// Fields (name, raw value range in `line`), the index of the text field,
-/// and its decoded text: what the serde path would return for the line.
-pub(super) type Scanned = (Vec<(String, Range<usize>)>, usize, String);
+/// and its decoded text: what the serde path would return for the line
+/// (which gives the names decoded, not where they stand).
+pub(super) type Scanned = (Vec<(Name, Range<usize>)>, usize, String);
 
 /// Deeper nesting than this goes to serde (whose limit is 128 levels).
 const MAX_DEPTH: usize = 100;
@@ -57,6 +59,7 @@ pub(super) fn scan<S: TextSink>(line: &[u8], start: usize, text_field: &str, sin
                 return None;
             }
             let name = std::str::from_utf8(&b[i + 1..name_end]).ok()?;
+            let name_at = start + i + 1..start + name_end;
             i = skip_ws(b, name_end + 1);
             if b.get(i) != Some(&b':') {
                 return None;
@@ -75,7 +78,7 @@ pub(super) fn scan<S: TextSink>(line: &[u8], start: usize, text_field: &str, sin
                 let value = std::str::from_utf8(&b[value_start..i]).ok()?;
                 serde_json::from_str::<serde::de::IgnoredAny>(value).ok()?;
             }
-            fields.push((name.to_owned(), value_start + start..i + start));
+            fields.push((Name::At(name_at), value_start + start..i + start));
             i = skip_ws(b, i);
             match b.get(i) {
                 Some(b',') => i = skip_ws(b, i + 1),
