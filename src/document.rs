@@ -78,7 +78,9 @@ impl Document {
     /// `split` must equal `split(&original, opts.split, opts.quotes)`).
     pub fn from_split(original: String, split: Split, opts: &TextOptions) -> Document {
         let mut keyer = Keyer::new(opts.key);
-        let keys: Vec<Keyed> = split.paragraphs().map(|p| keyer.keyed(&p)).collect();
+        let mut joined = String::new();
+        let keys: Vec<Keyed> =
+            (0..split.spans.len()).map(|i| keyer.keyed(split.paragraph_in(i, &mut joined))).collect();
         let whole = document_key(&keys);
         Document { original, split, keys, whole }
     }

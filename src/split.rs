@@ -121,6 +121,19 @@ impl Split {
         if span.lines.len() > 1 { Cow::Owned(text.replace('\n', " ")) } else { Cow::Borrowed(text) }
     }
 
+    /// [`Split::paragraph`], joined in `buf` (cleared first) when it has
+    /// several lines: one buffer for a whole document's keys.
+    pub fn paragraph_in<'a>(&'a self, i: usize, buf: &'a mut String) -> &'a str {
+        let span = &self.spans[i];
+        let text = &self.text[span.text.clone()];
+        if span.lines.len() <= 1 {
+            return text;
+        }
+        buf.clear();
+        buf.extend(text.split('\n').flat_map(|line| [" ", line]).skip(1));
+        buf
+    }
+
     /// Iterates over the key texts of the paragraphs.
     pub fn paragraphs(&self) -> impl Iterator<Item = Cow<'_, str>> {
         (0..self.spans.len()).map(|i| self.paragraph(i))
@@ -377,5 +390,21 @@ mod tests {
     fn empty_and_blank_documents_have_no_paragraphs() {
         assert!(paras("", SplitMode::Auto).is_empty());
         assert!(paras(" \n\u{00A0}\n\t", SplitMode::Auto).is_empty());
+    }
+
+    /// The keys are made from `paragraph_in` with one buffer per document.
+    #[test]
+    fn a_paragraph_joined_in_a_buffer_is_the_paragraph() {
+        for mode in [SplitMode::Auto, SplitMode::Blank, SplitMode::Line] {
+            for text in [SEED_LIKE, BBC_LIKE, WRAPPED, "a\nb\n\nc\n \n\u{201C}d\u{201D}\ne"] {
+                let s = split(text, mode, QuoteMode::Fold);
+                let mut buf = String::from("left over from before");
+                for i in 0..s.spans.len() {
+                    assert_eq!(s.paragraph_in(i, &mut buf), s.paragraph(i), "{mode:?} {text:?} {i}");
+                }
+            }
+        }
+        let s = split(WRAPPED, SplitMode::Blank, QuoteMode::Fold);
+        assert_eq!(s.paragraph_in(2, &mut String::new()), "A third block after a blank line, and it wraps too.");
     }
 }
