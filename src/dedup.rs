@@ -45,7 +45,8 @@ use crate::key::{Digest, Keyed};
 pub mod context;
 mod other_shard;
 
-pub use context::{Origin, Scratch, Source, judge};
+use context::Scratch;
+pub use context::{Origin, Source, judge};
 pub use other_shard::OTHER_SHARD;
 
 /// Where a paragraph occurred: document number in corpus order (0-based)
