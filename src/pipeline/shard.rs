@@ -265,6 +265,7 @@ pub(super) fn run_shard(
     let lookup = decider.index.as_ref().map(IndexRun::lookup);
     let pipelined = decider.replaying_shard().is_none();
     let mut ready: Option<Vec<Parsed>> = None;
+    let mut buffers = Vec::new();
     let mut first = true;
     loop {
         if interrupt::requested() {
@@ -291,7 +292,7 @@ pub(super) fn run_shard(
                 None if current.is_empty() => break,
                 None if pipelined => prepare_batch(cfg, &parser, lookup.as_ref(), current),
                 None => {
-                    let mut sink = BatchOut { out: &mut out, attributes: attributes.as_mut() };
+                    let mut sink = BatchOut { out: &mut out, attributes: attributes.as_mut(), buffers: &mut buffers };
                     let (done, upcoming) = rayon::join(
                         || process_batch(cfg, decider, input, (shard, &parser), current, &mut sink, &mut row),
                         || super::records::read(&mut source, &mut next_line),
@@ -301,7 +302,7 @@ pub(super) fn run_shard(
                     continue;
                 }
             };
-            let mut sink = BatchOut { out: &mut out, attributes: attributes.as_mut() };
+            let mut sink = BatchOut { out: &mut out, attributes: attributes.as_mut(), buffers: &mut buffers };
             let (done, (upcoming, prepared)) = rayon::join(
                 || finish_batch(cfg, decider, input, (shard, &parser), (lines, &[]), &mut sink, &mut row),
                 // Half batches ahead: two prepared batches are in flight.
@@ -319,7 +320,7 @@ pub(super) fn run_shard(
         // Every complete line before the damage is cleaned and written (so
         // no paragraph kept from them is lost), except in place: a shard
         // that could not be read to its end is never replaced.
-        let mut sink = BatchOut { out: &mut out, attributes: attributes.as_mut() };
+        let mut sink = BatchOut { out: &mut out, attributes: attributes.as_mut(), buffers: &mut buffers };
         process_batch(cfg, decider, input, (shard, &parser), current, &mut sink, &mut row)?;
         let in_place = out.is_in_place();
         let what = if in_place {
@@ -366,6 +367,8 @@ pub(super) fn fail_shard(decider: &mut Decider, row: FileRow, err: Error) {
 struct BatchOut<'a, 'b> {
     out: &'a mut ShardOut<'b>,
     attributes: Option<&'a mut super::records::Attributes>,
+    /// The render's buffers (clean text, rendered run), reused.
+    buffers: &'a mut Vec<(String, Vec<u8>)>,
 }
 
 /// Parses and prepares a batch of lines in parallel.
@@ -463,31 +466,34 @@ fn finish_batch(
     let in_place = matches!(cfg.output, Output::InPlace { .. });
     // Rendered and written a slice at a time, so that a whole batch of
     // rendered records is never held besides the batch itself. Each worker
-    // renders a run of consecutive records into one buffer (and reuses one
-    // for the clean text); the runs come back in line order.
+    // renders a run of consecutive records into one buffer of the shard's
+    // (kept from batch to batch, so that steady state allocates none: a
+    // buffer grown afresh for each run faulted in and zeroed new pages, a
+    // tenth of a run's time); the runs are written in line order.
     for (lines, plans) in lines.chunks(RENDER_CHUNK).zip(plans.chunks(RENDER_CHUNK)) {
-        let runs: Vec<Vec<u8>> = lines
-            .par_iter()
-            .zip(plans.par_iter())
-            .with_min_len(RENDER_RUN)
-            .fold(
-                || (String::new(), Vec::new()),
-                |(mut text, mut out), (l, p)| {
-                    render_line(l, p.as_ref(), (cfg, parser), &mut text, &mut out);
+        let run = RENDER_RUN.max(lines.len().div_ceil(4 * rayon::current_num_threads()));
+        let runs = lines.len().div_ceil(run);
+        if sink.buffers.len() < runs {
+            sink.buffers.resize_with(runs, Default::default);
+        }
+        let buffers = &mut sink.buffers[..runs];
+        lines.par_chunks(run).zip(plans.par_chunks(run)).zip(buffers.par_iter_mut()).for_each(
+            |((lines, plans), (text, out))| {
+                out.clear();
+                for (l, p) in lines.iter().zip(plans) {
+                    render_line(l, p.as_ref(), (cfg, parser), text, out);
                     if let (true, Parsed::Rejected { raw, .. }) = (in_place, l) {
                         out.extend_from_slice(raw);
                         if parser.csv.is_none() {
                             out.push(b'\n');
                         }
                     }
-                    (text, out)
-                },
-            )
-            .map(|(_, out)| out)
-            .collect();
-        for run in runs {
-            row.stats.bytes_out += run.len() as u64;
-            sink.out.write(&run)?;
+                }
+            },
+        );
+        for (_, out) in buffers.iter() {
+            row.stats.bytes_out += out.len() as u64;
+            sink.out.write(out)?;
         }
     }
     if let Some(attributes) = sink.attributes.as_mut() {
