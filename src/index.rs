@@ -402,7 +402,7 @@ impl Index {
         let batch = run.batch.clone();
         let (batches, number) = self.batches_with(run.batch, &new)?;
         let before = self.len();
-        sort_entries(&mut new);
+        new = sort_entries(new);
         let rec = RunRecord {
             timestamp: run.timestamp,
             docs: run.docs,
@@ -458,7 +458,7 @@ impl Index {
         let number = u32::try_from(batches.len()).unwrap_or(u32::MAX);
         batches.push(Batch::Anonymous);
         let before = self.len();
-        sort_entries(&mut new);
+        let new = sort_entries(new);
         let rec = RunRecord {
             timestamp,
             batch: number,

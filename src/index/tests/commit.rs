@@ -2,7 +2,7 @@
 //! rayon pool ([`Index::start_merge_in_pool`]).
 
 use super::*;
-use merge::sort_entries;
+use merge::{sort_entries, sort_entries_with};
 
 fn pool(threads: usize) -> rayon::ThreadPool {
     rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool")
@@ -22,9 +22,11 @@ fn the_commit_sort_orders_by_key_then_value_on_any_number_of_threads() {
         let mut want = shuffled(n);
         want.sort_by_key(|e| (e.key, e.doc, e.batch));
         for threads in [1, 3] {
-            let mut got = shuffled(n);
-            pool(threads).install(|| sort_entries(&mut got));
+            let got = pool(threads).install(|| sort_entries(shuffled(n)));
             assert!(got == want, "{n} entries on {threads} threads");
+            // The top level permuted in place, as past IN_PLACE_FROM entries.
+            let got = pool(threads).install(|| sort_entries_with(shuffled(n), 0));
+            assert!(got == want, "{n} entries on {threads} threads, in place");
         }
     }
 }
@@ -41,9 +43,10 @@ fn the_commit_sort_orders_keys_that_share_their_high_bits() {
     let mut want = v.clone();
     want.sort_by_key(|e| (e.key, e.doc, e.batch));
     for threads in [1, 2] {
-        let mut got = v.clone();
-        pool(threads).install(|| sort_entries(&mut got));
+        let got = pool(threads).install(|| sort_entries(v.clone()));
         assert!(got == want, "on {threads} threads");
+        let got = pool(threads).install(|| sort_entries_with(v.clone(), 0));
+        assert!(got == want, "on {threads} threads, in place");
     }
 }
 
