@@ -217,8 +217,9 @@ pub struct Deduper {
     docs: SlotMap<u32>,
     next_doc: u32,
     /// Keys the last decision added with their document's anchor, when
-    /// recording (see [`Deduper::record_new_firsts`]).
-    fresh: Option<Vec<(u128, u64)>>,
+    /// `recording` (see [`Deduper::record_new_firsts`]).
+    fresh: Vec<(u128, u64)>,
+    recording: bool,
     /// The batch number of this run in the index (see [`Deduper::set_batch`]).
     batch: Option<u32>,
     /// Working lists of [`judge`] and the origins handed to it, kept
@@ -273,7 +274,7 @@ impl Deduper {
     /// Starts recording the first occurrences each decision adds, for
     /// [`Deduper::take_new_firsts`] (a run with a persistent index).
     pub fn record_new_firsts(&mut self) {
-        self.fresh.get_or_insert_with(Vec::new);
+        self.recording = true;
     }
 
     /// This run's batch number in the persistent index: index entries of
@@ -289,8 +290,10 @@ impl Deduper {
     /// document. Keys found in the index are never added, nor the
     /// whole-document key of a document a retry recognised as its own.
     /// Nothing unless [`Deduper::record_new_firsts`] was called.
-    pub fn take_new_firsts(&mut self) -> impl Iterator<Item = (u128, u64)> + '_ {
-        self.fresh.iter_mut().flat_map(|f| f.drain(..))
+    pub fn take_new_firsts(&mut self) -> std::vec::Drain<'_, (u128, u64)> {
+        // A drain (not a flat map over an option) sizes the caller's
+        // `extend` once: a million keys a day are appended on the ordered step.
+        self.fresh.drain(..)
     }
 
     /// Looks up a document's keys without deciding anything, so that the
@@ -352,7 +355,7 @@ impl Deduper {
         let doc = self.next_doc;
         self.next_doc = self.next_doc.saturating_add(1);
         let own = history.and_then(|h| self.own_anchor(keys, whole, h));
-        let fresh_from = self.fresh.as_ref().map_or(0, Vec::len);
+        let fresh_from = self.fresh.len();
         let mut new_document = false;
         if self.rules.scope == Scope::Document {
             self.seen.clear();
@@ -395,7 +398,8 @@ impl Deduper {
     /// own, when retried; else its first new paragraph's key, else its
     /// document key), and records a new document's key.
     fn anchor_fresh(&mut self, from: usize, own: Option<u64>, whole: &Digest, new_document: bool) {
-        if let Some(fresh) = &mut self.fresh {
+        if self.recording {
+            let fresh = &mut self.fresh;
             let doc_anchor =
                 own.or_else(|| fresh.get(from).map(|&(k, _)| (k >> 64) as u64)).unwrap_or_else(|| anchor(whole));
             if new_document {
@@ -465,10 +469,8 @@ impl Deduper {
             return Origin::Elsewhere { source: Source::Index(e.doc), first: Occurrence { doc: EARLIER_RUN, para: 0 } };
         }
         let first = *self.seen.entry(slot(&k.digest)).or_insert(here);
-        if first == here
-            && let Some(fresh) = &mut self.fresh
-        {
-            fresh.push((k.digest.prefix(), 0));
+        if first == here && self.recording {
+            self.fresh.push((k.digest.prefix(), 0));
         }
         run_origin(first)
     }
