@@ -18,7 +18,8 @@
 # the other, so a drift of the load or of the disk weighs on both sides.
 # Needs python3 and GNU time (/usr/bin/time; Debian package `time`).
 #
-# Outputs are not deleted between runs: each run writes to a fresh path
+# The tree rows' outputs are not deleted between runs (the JSONL rows', one
+# file each, are; see there): each run writes to a fresh path
 # ($O), and all are removed at the end (several GB for 400 MB: with
 # BENCH_KEEP=0 each output is deleted, untimed, right after its run, for a
 # disk without that much room; see below for what that does to the timings). On ext4 without a journal, creating
