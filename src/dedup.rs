@@ -219,6 +219,7 @@ pub struct Deduper {
     /// Keys the last decision added with their document's anchor, when
     /// `recording` (see [`Deduper::record_new_firsts`]).
     fresh: Vec<(u128, u64)>,
+    /// Whether decisions record their new first occurrences in `fresh`.
     recording: bool,
     /// The batch number of this run in the index (see [`Deduper::set_batch`]).
     batch: Option<u32>,
