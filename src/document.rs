@@ -27,7 +27,7 @@ use std::ops::Range;
 use crate::dedup::Verdict;
 use crate::key::{Digest, KeyMode, Keyed, Keyer, document_key};
 use crate::normalize::QuoteMode;
-use crate::split::{Split, SplitMode, Terminator, split, would_join};
+use crate::split::{LineBuilder, Split, SplitMode, Terminator, would_join};
 use crate::wrap::{MAX_WRAP_WIDTH, WrapLine};
 
 /// How text becomes paragraphs and keys.
@@ -70,7 +70,10 @@ pub struct Document {
 impl Document {
     /// Splits and keys `original`.
     pub fn prepare(original: String, opts: &TextOptions) -> Document {
-        let split = split(&original, opts.split, opts.quotes);
+        // The fused pass (as for JSON Lines): equal to `split(&original, ..)`.
+        let mut lines = LineBuilder::new(original.len(), opts.split, opts.quotes);
+        crate::jsonl::feed_text(&original, &mut lines);
+        let split = lines.finish(&original);
         Document::from_split(original, split, opts)
     }
 

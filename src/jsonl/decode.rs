@@ -124,6 +124,44 @@ pub(super) fn decode_string<S: TextSink>(b: &[u8], i: usize, sink: &mut S) -> Op
     }
 }
 
+/// The fused pass over a text already decoded (a file's text, a CSV field):
+/// `text` told to `sink` a piece at a time, as [`decode_string`] tells a
+/// JSON string's, so that a [`crate::split::LineBuilder`] finds and
+/// normalises its lines in the same one pass. Tidy ASCII between stops is
+/// told raw; a quote, a backslash or a control character other than a line
+/// break is told as ASCII on its own; the ASCII after the last stop is told
+/// as ASCII (its tidiness unknown).
+pub(crate) fn feed_text<S: TextSink>(text: &str, sink: &mut S) {
+    let b = text.as_bytes();
+    let mut j = 0;
+    while j < b.len() {
+        // `b[j - 1]` is a stop or ends a non-ASCII stretch: never a space,
+        // as `next_stop` needs.
+        let Some((stop, untidy)) = next_stop(b, j) else {
+            sink.ascii(ascii(&b[j..]));
+            return;
+        };
+        if stop > j {
+            sink.raw_ascii(ascii(&b[j..stop]), untidy);
+        }
+        match b[stop] {
+            b'\n' | b'\r' => {
+                sink.line_break(&text[..=stop], stop);
+                j = stop + 1;
+            }
+            c if c < 0x80 => {
+                sink.ascii(ascii(&b[stop..=stop]));
+                j = stop + 1;
+            }
+            _ => {
+                let end = b[stop..].iter().position(|&c| c < 0x80).map_or(b.len(), |p| stop + p);
+                sink.non_ascii(&text[..end], stop);
+                j = end;
+            }
+        }
+    }
+}
+
 /// Bytes known to be ASCII as a `str`.
 #[inline]
 fn ascii(b: &[u8]) -> &str {

@@ -82,6 +82,18 @@ fn config(cases: u32) -> ProptestConfig {
     ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() }
 }
 
+/// The fused pass over a decoded text ([`feed_text`]), in each mode,
+/// compared with `split`.
+fn feed_text_splits_as_split(text: &str) {
+    for mode in [SplitMode::Auto, SplitMode::Line, SplitMode::Blank] {
+        for quotes in [QuoteMode::Fold, QuoteMode::Keep] {
+            let mut lines = LineBuilder::new(text.len(), mode, quotes);
+            feed_text(text, &mut lines);
+            assert_eq!(lines.finish(text), split(text, mode, quotes), "{text:?} {mode:?} {quotes:?}");
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(config(2000))]
 
@@ -93,6 +105,11 @@ proptest! {
         let decided = same_as_composition(&lit);
         prop_assert!(decided || astral);
         prop_assert_eq!(decode_string(&lit, 0, &mut ()).map(|(end, _)| end), decided.then_some(lit.len()));
+    }
+
+    #[test]
+    fn the_fused_pass_over_a_decoded_text_equals_split(chars in prop::collection::vec(heavy_char(), 0..160)) {
+        feed_text_splits_as_split(&chars.into_iter().collect::<String>());
     }
 
     #[test]
@@ -135,6 +152,21 @@ fn edge_cases() {
     ];
     for lit in cases {
         assert!(same_as_composition(lit), "{:?}", String::from_utf8_lossy(lit));
+    }
+    // Decoded texts: tabs, raw controls, CRLF, long tidy and untidy ASCII
+    // runs (past the sixteen-byte steps), quotes and backslashes as text.
+    for text in [
+        "",
+        " ",
+        "a\r\nb\r\r\nc\r",
+        "  lead\ttrail \t \n\n\n x\u{85}y\u{2028}z\u{2029}",
+        "a\u{0}b\u{7f} \u{1} c",
+        "\"quoted\" and a back\\slash in a line long enough for two steps\nnext line  with  doubles   here",
+        "\u{feff}Title\n\n\u{201c}Curly\u{201d} text with NBSP\u{a0}here and a tail without a stop",
+        "ends with spaces   ",
+        "one line without any stop at all and longer than sixteen bytes",
+    ] {
+        feed_text_splits_as_split(text);
     }
     // Left to the general path: surrogates, invalid UTF-8, raw controls, no end.
     for lit in [

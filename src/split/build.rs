@@ -1,6 +1,8 @@
 //! A split built while the text is being decoded (the fused JSONL pass,
 //! [`crate::jsonl`]): the decoder hands over the text a piece at a time,
-//! and the lines are found and normalised on the way.
+//! and the lines are found and normalised on the way. A text that is
+//! already decoded (a file's, a CSV field's) is handed over the same way by
+//! `jsonl::feed_text` ([`crate::document::Document::prepare`]).
 //!
 //! Pieces of ASCII go straight into the normalised text
 //! ([`crate::normalize::collapse_ascii_into`]); line breaks are reported by
