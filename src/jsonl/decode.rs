@@ -111,7 +111,7 @@ pub(super) fn decode_string<S: TextSink>(b: &[u8], i: usize, sink: &mut S) -> Op
                 }
             }
             c if c >= 0x80 => {
-                let end = b[j..].iter().position(|&c| c < 0x80).map_or(b.len(), |p| j + p);
+                let end = non_ascii_end(b, j);
                 let s = std::str::from_utf8(&b[j..end]).ok()?;
                 let at = out.len();
                 out.push_str(s);
@@ -154,12 +154,18 @@ pub(crate) fn feed_text<S: TextSink>(text: &str, sink: &mut S) {
                 j = stop + 1;
             }
             _ => {
-                let end = b[stop..].iter().position(|&c| c < 0x80).map_or(b.len(), |p| stop + p);
+                let end = non_ascii_end(b, stop);
                 sink.non_ascii(&text[..end], stop);
                 j = end;
             }
         }
     }
+}
+
+/// Where the stretch of bytes from 0x80 up that starts at `b[from]` ends.
+#[inline]
+fn non_ascii_end(b: &[u8], from: usize) -> usize {
+    b[from..].iter().position(|&c| c < 0x80).map_or(b.len(), |p| from + p)
 }
 
 /// Bytes known to be ASCII as a `str`.
