@@ -5,9 +5,12 @@
 //! * `-` (or `/dev/stdout`, `/dev/fd/1`, `/proc/self/fd/1`) is standard
 //!   output, allowed only when standard output does not carry the cleaned
 //!   data; `/dev/stderr` and its aliases are standard error.
-//! * A path whose target is not a regular file (a FIFO, a device, anything
-//!   else under `/dev` or `/proc`) is opened and written directly: it is
-//!   never replaced, and nothing is created beside it.
+//! * A path whose target is not a regular file (a FIFO, a device), and any
+//!   path under `/dev/fd` or `/proc` (a descriptor of the process, whatever
+//!   it points to), is opened and written directly: it is never replaced,
+//!   and nothing is created beside it. Other paths under `/dev` are
+//!   classified like any other: `/dev/null` is a device, while a file in a
+//!   file system mounted there (`/dev/shm`) is a regular file.
 //! * A regular file (or a name not yet taken) is written to a temporary file
 //!   beside it and renamed into place when the run completes, so a failed
 //!   run leaves no partial file under that name. A symbolic link is
@@ -52,7 +55,7 @@ impl Target {
         if s == "/dev/stderr" || s == "/dev/fd/2" || s == "/proc/self/fd/2" {
             return Ok(Target::Stderr);
         }
-        if path.starts_with("/dev") || path.starts_with("/proc") {
+        if path.starts_with("/dev/fd") || path.starts_with("/proc") {
             return Ok(Target::Direct(path.to_path_buf()));
         }
         match fs::metadata(path) {
@@ -168,5 +171,18 @@ mod tests {
             fs::write(base.join("c.json"), "old").unwrap();
             assert_eq!(Target::of(&base.join("a.json")).unwrap(), Target::Atomic(base.join("c.json")));
         }
+    }
+
+    /// A report written to the tmpfs at `/dev/shm` is an ordinary file (it
+    /// was once opened as a device, without creating it, and the run failed).
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_file_under_dev_shm_is_a_regular_file() {
+        let dir = tempfile::tempdir_in("/dev/shm").unwrap();
+        let path = dir.path().join("report.json");
+        assert_eq!(Target::of(&path).unwrap(), Target::Atomic(path.clone()));
+        fs::write(&path, "old").unwrap();
+        assert_eq!(Target::of(&path).unwrap(), Target::Atomic(path.clone()));
+        assert_eq!(Target::of(Path::new("/dev/fd/5")).unwrap(), Target::Direct("/dev/fd/5".into()));
     }
 }
