@@ -122,7 +122,7 @@ impl Document {
             Emit::Original => {
                 let mut at = 0;
                 // Spans run between line breaks: whole `str` slices.
-                for (span, _) in self.removal_spans(verdicts) {
+                for (span, _) in self.removals(verdicts) {
                     out.put(&self.original[at..span.start]);
                     at = span.end;
                 }
@@ -142,8 +142,8 @@ impl Document {
 
         // The wrap width the output will have when it is split again.
         let width = pieces
-            .iter()
-            .filter_map(|p| match *p {
+            .clone()
+            .filter_map(|p| match p {
                 Piece::Text { para, line } => Some(self.output_chars(para, line, unwrap)),
                 Piece::Break(_) => None,
             })
@@ -227,38 +227,38 @@ impl Document {
     }
 
     /// What is left of the document's lines once the dropped paragraphs are
-    /// cut out, in order.
-    fn pieces(&self, verdicts: &[Verdict], unwrap: bool) -> Vec<Piece> {
-        let lines = &self.split.lines;
-        // Per line: its paragraph, when that one is kept.
-        let mut kept: Vec<Option<usize>> = vec![None; lines.len()];
-        for (p, (span, v)) in self.split.spans.iter().zip(verdicts).enumerate() {
-            if v.is_kept() {
-                kept[span.lines.clone()].fill(Some(p));
+    /// cut out, in order: an iterator (cloned to be walked twice), so that
+    /// rendering a record allocates nothing.
+    fn pieces<'s>(&'s self, verdicts: &'s [Verdict], unwrap: bool) -> impl Iterator<Item = Piece> + Clone + 's {
+        let spans = &self.split.spans;
+        // The first paragraph that does not end before the current line
+        // (paragraphs are in line order, blank lines between them).
+        let mut next = 0;
+        let mut removals = self.removals(verdicts).peekable();
+        self.split.lines.iter().enumerate().flat_map(move |(i, line)| {
+            while spans.get(next).is_some_and(|s| s.lines.end <= i) {
+                next += 1;
             }
-        }
-        let removals = self.removal_spans(verdicts);
-        let mut r = 0;
-        let mut pieces = Vec::with_capacity(2 * lines.len());
-        for (i, line) in lines.iter().enumerate() {
-            let span = kept[i].map(|p| (p, &self.split.spans[p].lines));
-            if let Some((para, range)) = span
-                && (!unwrap || i == range.start)
-            {
-                pieces.push(Piece::Text { para, line: i });
-            }
-            if line.terminator == Terminator::None || span.is_some_and(|(_, range)| unwrap && i + 1 < range.end) {
-                continue;
-            }
-            let at = line.orig.end;
-            while r < removals.len() && removals[r].0.end <= at {
-                r += 1;
-            }
-            if removals.get(r).is_none_or(|(range, _)| at < range.start) {
-                pieces.push(Piece::Break(line.terminator));
-            }
-        }
-        pieces
+            // The line's paragraph, when that one is kept.
+            let span = spans
+                .get(next)
+                .filter(|s| s.lines.contains(&i) && verdicts.get(next).is_some_and(|v| v.is_kept()))
+                .map(|s| (next, &s.lines));
+            let text = match span {
+                Some((para, range)) if !unwrap || i == range.start => Some(Piece::Text { para, line: i }),
+                _ => None,
+            };
+            let joined = span.is_some_and(|(_, range)| unwrap && i + 1 < range.end);
+            let brk = if line.terminator == Terminator::None || joined {
+                None
+            } else {
+                let at = line.orig.end;
+                while removals.next_if(|(range, _)| range.end <= at).is_some() {}
+                let removed = removals.peek().is_some_and(|(range, _)| range.start <= at);
+                (!removed).then_some(Piece::Break(line.terminator))
+            };
+            [text, brk].into_iter().flatten()
+        })
     }
 
     /// Byte ranges of the input text to delete so that exactly the dropped
@@ -276,17 +276,24 @@ impl Document {
     /// whole text. Deleting them is what [`Emit::Original`] does and what
     /// `--annotate` records.
     pub fn removal_spans(&self, verdicts: &[Verdict]) -> Vec<(Range<usize>, usize)> {
+        self.removals(verdicts).collect()
+    }
+
+    /// [`Document::removal_spans`] as an iterator.
+    fn removals<'s>(
+        &'s self,
+        verdicts: &'s [Verdict],
+    ) -> impl Iterator<Item = (Range<usize>, usize)> + Clone + 's {
         let spans = &self.split.spans;
         let n = spans.len().min(verdicts.len());
         let first_kept = verdicts[..n].iter().position(|v| v.is_kept());
         let last_kept = verdicts[..n].iter().rposition(|v| v.is_kept());
         // Where the line break after paragraph `k` ends.
-        let after = |k: usize| {
+        let after = move |k: usize| {
             let next_line = spans[k].lines.end;
             self.split.lines.get(next_line).map_or(self.original.len(), |l| l.orig.start)
         };
-        let mut out = Vec::new();
-        for k in (0..n).filter(|&k| !verdicts[k].is_kept()) {
+        (0..n).filter(move |&k| !verdicts[k].is_kept()).map(move |k| {
             let next_start = if k + 1 < n { spans[k + 1].orig.start } else { self.original.len() };
             let range = match (first_kept, last_kept) {
                 (Some(_), Some(l)) if l < k => after(k - 1)..after(k),
@@ -295,9 +302,8 @@ impl Document {
                 (None, _) if k == 0 => 0..next_start,
                 (None, _) => spans[k].orig.start..next_start,
             };
-            out.push((range, k));
-        }
-        out
+            (range, k)
+        })
     }
 
     /// The kept paragraphs as a string; see [`Document::render_into`].
