@@ -135,23 +135,24 @@ impl Document {
     /// out, line by line. A line's text is kept when its paragraph is; its
     /// line break when the break does not lie in a removal span.
     fn render_lines(&self, verdicts: &[Verdict], unwrap: bool, out: &mut impl TextOut) {
-        let pieces = self.pieces(verdicts, unwrap);
         let text = |para: usize, line: usize| -> Cow<'_, str> {
             if unwrap { self.split.paragraph(para) } else { Cow::Borrowed(self.split.line(line)) }
         };
 
-        // The wrap width the output will have when it is split again.
-        let width = pieces
-            .clone()
-            .filter_map(|p| match p {
-                Piece::Text { para, line } => Some(self.output_chars(para, line, unwrap)),
-                Piece::Break(_) => None,
+        // The wrap width the output will have when it is split again: its
+        // longest line (a kept line, or a kept paragraph unwrapped).
+        let lines = &self.split.lines;
+        let width = (self.split.spans.iter().zip(verdicts).enumerate())
+            .filter(|(_, (_, v))| v.is_kept())
+            .map(|(p, (span, _))| match unwrap {
+                true => self.output_chars(p, span.lines.start, true),
+                false => lines[span.lines.clone()].iter().map(|l| l.chars).max().unwrap_or(0),
             })
             .max()
             .unwrap_or(0);
         let mut prev: Option<(usize, usize)> = None;
         let mut breaks = 0;
-        for piece in pieces {
+        self.for_each_piece(verdicts, unwrap, |piece| {
             match piece {
                 Piece::Text { para, line } => {
                     let t = text(para, line);
@@ -180,7 +181,7 @@ impl Document {
                     breaks += 1;
                 }
             }
-        }
+        });
     }
 
     /// The normalised rendering without building it, when it is the split's
@@ -227,15 +228,15 @@ impl Document {
     }
 
     /// What is left of the document's lines once the dropped paragraphs are
-    /// cut out, in order: an iterator (cloned to be walked twice), so that
-    /// rendering a record allocates nothing.
-    fn pieces<'s>(&'s self, verdicts: &'s [Verdict], unwrap: bool) -> impl Iterator<Item = Piece> + Clone + 's {
+    /// cut out, handed to `f` in order (nothing is collected: rendering a
+    /// record allocates nothing).
+    fn for_each_piece(&self, verdicts: &[Verdict], unwrap: bool, mut f: impl FnMut(Piece)) {
         let spans = &self.split.spans;
         // The first paragraph that does not end before the current line
         // (paragraphs are in line order, blank lines between them).
         let mut next = 0;
         let mut removals = self.removals(verdicts).peekable();
-        self.split.lines.iter().enumerate().flat_map(move |(i, line)| {
+        for (i, line) in self.split.lines.iter().enumerate() {
             while spans.get(next).is_some_and(|s| s.lines.end <= i) {
                 next += 1;
             }
@@ -244,21 +245,20 @@ impl Document {
                 .get(next)
                 .filter(|s| s.lines.contains(&i) && verdicts.get(next).is_some_and(|v| v.is_kept()))
                 .map(|s| (next, &s.lines));
-            let text = match span {
-                Some((para, range)) if !unwrap || i == range.start => Some(Piece::Text { para, line: i }),
-                _ => None,
-            };
-            let joined = span.is_some_and(|(_, range)| unwrap && i + 1 < range.end);
-            let brk = if line.terminator == Terminator::None || joined {
-                None
-            } else {
-                let at = line.orig.end;
-                while removals.next_if(|(range, _)| range.end <= at).is_some() {}
-                let removed = removals.peek().is_some_and(|(range, _)| range.start <= at);
-                (!removed).then_some(Piece::Break(line.terminator))
-            };
-            [text, brk].into_iter().flatten()
-        })
+            if let Some((para, range)) = span
+                && (!unwrap || i == range.start)
+            {
+                f(Piece::Text { para, line: i });
+            }
+            if line.terminator == Terminator::None || span.is_some_and(|(_, range)| unwrap && i + 1 < range.end) {
+                continue;
+            }
+            let at = line.orig.end;
+            while removals.next_if(|(range, _)| range.end <= at).is_some() {}
+            if removals.peek().is_none_or(|(range, _)| at < range.start) {
+                f(Piece::Break(line.terminator));
+            }
+        }
     }
 
     /// Byte ranges of the input text to delete so that exactly the dropped
@@ -283,7 +283,7 @@ impl Document {
     fn removals<'s>(
         &'s self,
         verdicts: &'s [Verdict],
-    ) -> impl Iterator<Item = (Range<usize>, usize)> + Clone + 's {
+    ) -> impl Iterator<Item = (Range<usize>, usize)> + 's {
         let spans = &self.split.spans;
         let n = spans.len().min(verdicts.len());
         let first_kept = verdicts[..n].iter().position(|v| v.is_kept());
@@ -334,7 +334,7 @@ impl TextOut for String {
 }
 
 /// A piece of the normalised output: a line's text, or a line break.
-#[derive(Clone, Copy, Debug)]
+#[derive(Debug)]
 enum Piece {
     /// The text of `line` (or, unwrapped, of paragraph `para`).
     Text { para: usize, line: usize },
