@@ -152,34 +152,32 @@ impl Document {
             .unwrap_or(0);
         let mut prev: Option<(usize, usize)> = None;
         let mut breaks = 0;
-        self.for_each_piece(verdicts, unwrap, |piece| {
-            match piece {
-                Piece::Text { para, line } => {
-                    let t = text(para, line);
-                    if let Some((p, l)) = prev
-                        && p != para
-                        && breaks == 1
-                        && would_join(
-                            &self.as_output(&text(p, l), l, unwrap),
-                            &self.as_output(&t, line, unwrap),
-                            self.split.mode,
-                            width,
-                        )
-                    {
-                        out.put("\n");
-                    }
-                    out.put(&t);
-                    prev = Some((para, line));
-                    breaks = 0;
-                }
-                Piece::Break(Terminator::Paragraph) => {
-                    out.put("\n\n");
-                    breaks += 2;
-                }
-                Piece::Break(_) => {
+        self.for_each_piece(verdicts, unwrap, |piece| match piece {
+            Piece::Text { para, line } => {
+                let t = text(para, line);
+                if let Some((p, l)) = prev
+                    && p != para
+                    && breaks == 1
+                    && would_join(
+                        &self.as_output(&text(p, l), l, unwrap),
+                        &self.as_output(&t, line, unwrap),
+                        self.split.mode,
+                        width,
+                    )
+                {
                     out.put("\n");
-                    breaks += 1;
                 }
+                out.put(&t);
+                prev = Some((para, line));
+                breaks = 0;
+            }
+            Piece::Break(Terminator::Paragraph) => {
+                out.put("\n\n");
+                breaks += 2;
+            }
+            Piece::Break(_) => {
+                out.put("\n");
+                breaks += 1;
             }
         });
     }
@@ -280,10 +278,7 @@ impl Document {
     }
 
     /// [`Document::removal_spans`] as an iterator.
-    fn removals<'s>(
-        &'s self,
-        verdicts: &'s [Verdict],
-    ) -> impl Iterator<Item = (Range<usize>, usize)> + 's {
+    fn removals<'s>(&'s self, verdicts: &'s [Verdict]) -> impl Iterator<Item = (Range<usize>, usize)> + 's {
         let spans = &self.split.spans;
         let n = spans.len().min(verdicts.len());
         let first_kept = verdicts[..n].iter().position(|v| v.is_kept());
