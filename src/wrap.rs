@@ -280,7 +280,8 @@ pub fn is_not_prose(norm: &str) -> bool {
     }
     let b = norm.as_bytes();
     let (mut commas, mut spaced) = (0usize, false);
-    for (i, _) in b.iter().enumerate().filter(|(_, c)| **c == b',') {
+    // The commas found by a vector search (prose has few), not byte by byte.
+    for i in memchr::memchr_iter(b',', b) {
         let prev = i.checked_sub(1).map(|p| b[p]);
         let next = b.get(i + 1).copied();
         if prev == Some(b'"') && next == Some(b'"') {
