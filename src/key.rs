@@ -98,7 +98,7 @@ impl Keyer {
 
     /// [`Keyer::key`], told whether `text` is ASCII.
     fn key_of<'a>(&'a mut self, text: &'a str, ascii: bool) -> &'a str {
-        let nfkc: &str = if ascii || is_nfkc_quick(text.chars()) == IsNormalized::Yes {
+        let nfkc: &str = if ascii || is_nfkc_by_stretches(text) {
             text
         } else {
             nfkc_into(text, &mut self.nfkc);
@@ -121,6 +121,40 @@ impl Keyer {
         let chars = if ascii { key.len() } else { key.chars().count() };
         Keyed { digest: Digest::of(key.as_bytes()), chars }
     }
+}
+
+/// `is_nfkc_quick(text.chars()) == IsNormalized::Yes`, checking only the
+/// stretches of characters other than ASCII. ASCII is in NFKC and resets
+/// the quick check's state (canonical combining class 0), so the whole text
+/// passes exactly when each stretch does; the ASCII between them (most of a
+/// news paragraph with one accented name) is skipped a word at a time
+/// instead of being decoded a character at a time.
+fn is_nfkc_by_stretches(text: &str) -> bool {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while let Some(j) = first_non_ascii(&b[i..]).map(|p| i + p) {
+        let end = b[j..].iter().position(u8::is_ascii).map_or(b.len(), |p| j + p);
+        if is_nfkc_quick(text[j..end].chars()) != IsNormalized::Yes {
+            return false;
+        }
+        i = end;
+    }
+    true
+}
+
+/// Where the first byte with the high bit set is, eight bytes at a time.
+fn first_non_ascii(b: &[u8]) -> Option<usize> {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut words = b.chunks_exact(8);
+    let mut at = 0;
+    for w in &mut words {
+        let bits = u64::from_le_bytes(w.try_into().unwrap_or([0; 8])) & HIGH;
+        if bits != 0 {
+            return Some(at + bits.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    words.remainder().iter().position(|c| !c.is_ascii()).map(|p| at + p)
 }
 
 /// `text` in NFKC, into `out` (cleared first), piece by piece (see
@@ -188,6 +222,24 @@ mod tests {
         let d = Keyer::new(KeyMode::Exact).keyed("abc").digest;
         assert_eq!(d.to_hex(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
         assert_eq!(d.prefix(), 0xba7816bf8f01cfea414140de5dae2223);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_quick_check_by_stretches_is_the_whole_quick_check(
+            chars in proptest::collection::vec(proptest::sample::select(vec![
+                'a', ' ', '.', '\u{e9}', '\u{301}', '\u{327}', '\u{fb01}', '\u{b2}', '\u{2014}', '\u{ff21}',
+                '\u{1100}', '\u{1161}', '\u{ac00}', '\u{11a8}', '\u{f900}', '\u{1f600}', '\u{a0}', '\u{e0}',
+            ]), 0..40),
+        ) {
+            let text: String = chars.into_iter().collect();
+            proptest::prop_assert_eq!(is_nfkc_by_stretches(&text), is_nfkc_quick(text.chars()) == IsNormalized::Yes, "{:?}", text);
+        }
+
+        #[test]
+        fn first_non_ascii_finds_the_first_high_byte(bytes in proptest::collection::vec(proptest::sample::select(vec![b'a', b' ', 0x80u8, 0xC3, 0xFF]), 0..40)) {
+            proptest::prop_assert_eq!(first_non_ascii(&bytes), bytes.iter().position(|c| !c.is_ascii()));
+        }
     }
 
     #[test]
