@@ -113,6 +113,30 @@ pub fn judge(doc: u32, keys: &[Keyed], origins: &[Origin], rules: &Rules) -> Vec
     Scratch::default().judge(doc, keys, origins, rules)
 }
 
+/// Documents of at most this many paragraphs find their repeated keys by
+/// comparing each key with the ones before it; longer ones sort them.
+const PAIRWISE: usize = 24;
+
+/// For each `(key, i)` of `order` (in paragraph order), the first paragraph
+/// with the same key when that is an earlier one, into `earlier[i]` (all
+/// `None` on entry). `pairwise`: each key compared with the ones before it
+/// (for a news article's ten or so paragraphs, cheaper than sorting);
+/// otherwise `order` is sorted and its runs of equal keys read.
+fn first_of_each_key(order: &mut [(u128, usize)], earlier: &mut [Option<usize>], pairwise: bool) {
+    if pairwise {
+        for i in 1..order.len() {
+            earlier[i] = order[..i].iter().position(|e| e.0 == order[i].0);
+        }
+        return;
+    }
+    order.sort_unstable();
+    for group in order.chunk_by(|a, b| a.0 == b.0) {
+        for &(_, i) in &group[1..] {
+            earlier[i] = Some(group[0].1);
+        }
+    }
+}
+
 /// The working lists of [`judge`], kept between documents by a caller that
 /// judges many (the run's ordered step), so that judging a document
 /// allocates only its verdicts.
@@ -191,14 +215,9 @@ impl Scratch {
         let Scratch { order, earlier, classes, .. } = self;
         order.clear();
         order.extend(keys.iter().enumerate().map(|(i, k)| (k.digest.prefix(), i)));
-        order.sort_unstable();
         earlier.clear();
         earlier.resize(keys.len(), None);
-        for group in order.chunk_by(|a, b| a.0 == b.0) {
-            for &(_, i) in &group[1..] {
-                earlier[i] = Some(group[0].1);
-            }
-        }
+        first_of_each_key(order, earlier, keys.len() <= PAIRWISE);
         classes.clear();
         classes.extend((0..keys.len()).map(|i| match (earlier[i], origins.get(i).copied().unwrap_or(Origin::Here)) {
             (Some(of), _) => Class::Within { of },
@@ -428,6 +447,24 @@ mod tests {
                 let fresh = judge(9, keys, origins, &Rules::default());
                 assert_eq!(scratch.judge(9, keys, origins, &Rules::default()), fresh, "round {round}, case {i}");
             }
+        }
+    }
+
+    proptest::proptest! {
+        /// Comparing pairwise and sorting find the same first paragraph of
+        /// each repeated key.
+        #[test]
+        fn pairwise_and_sorted_repeats_agree(keys in proptest::collection::vec(0u128..6, 0..60)) {
+            let run = |pairwise: bool| {
+                let mut order: Vec<(u128, usize)> = keys.iter().copied().zip(0..).collect();
+                let mut earlier = vec![None; keys.len()];
+                first_of_each_key(&mut order, &mut earlier, pairwise);
+                earlier
+            };
+            let expected: Vec<Option<usize>> =
+                (0..keys.len()).map(|i| keys[..i].iter().position(|&k| k == keys[i])).collect();
+            proptest::prop_assert_eq!(run(true), expected.clone());
+            proptest::prop_assert_eq!(run(false), expected);
         }
     }
 }
