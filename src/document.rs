@@ -226,8 +226,7 @@ impl Document {
     }
 
     /// What is left of the document's lines once the dropped paragraphs are
-    /// cut out, handed to `f` in order (nothing is collected: rendering a
-    /// record allocates nothing).
+    /// cut out, handed to `f` in order (nothing is collected).
     fn for_each_piece(&self, verdicts: &[Verdict], unwrap: bool, mut f: impl FnMut(Piece)) {
         let spans = &self.split.spans;
         // The first paragraph that does not end before the current line
