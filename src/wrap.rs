@@ -174,7 +174,12 @@ fn ends_with_abbreviation(norm: &str) -> bool {
 /// `-`, `*`, `•`, `–`, `—`, `·`, `+`, `1.`, `1)`, `a)`, `(a)`, `(12)`
 /// followed by a space.
 pub fn is_list_item(norm: &str) -> bool {
-    let Some((marker, _)) = norm.split_once(' ') else { return false };
+    // The first word, found by a short byte scan (`split_once` set up a
+    // searcher for every line the wrap rule looked at).
+    let marker = first_word(norm);
+    if marker.len() == norm.len() {
+        return false; // no space: no marker followed by a space
+    }
     let bullet = matches!(marker, "-" | "--" | "*" | "\u{2022}" | "\u{2013}" | "\u{2014}" | "\u{00B7}" | "+");
     let numbered = |m: &str| {
         (1..=3).contains(&m.len()) && m.bytes().all(|b| b.is_ascii_digit())
