@@ -132,7 +132,7 @@ impl Keyer {
 fn is_nfkc_by_stretches(text: &str) -> bool {
     let b = text.as_bytes();
     let mut i = 0;
-    while let Some(j) = first_non_ascii(&b[i..]).map(|p| i + p) {
+    while let Some(j) = crate::normalize::first_non_ascii(&b[i..]).map(|p| i + p) {
         let end = b[j..].iter().position(u8::is_ascii).map_or(b.len(), |p| j + p);
         if is_nfkc_quick(text[j..end].chars()) != IsNormalized::Yes {
             return false;
@@ -140,21 +140,6 @@ fn is_nfkc_by_stretches(text: &str) -> bool {
         i = end;
     }
     true
-}
-
-/// Where the first byte with the high bit set is, eight bytes at a time.
-fn first_non_ascii(b: &[u8]) -> Option<usize> {
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let mut words = b.chunks_exact(8);
-    let mut at = 0;
-    for w in &mut words {
-        let bits = u64::from_le_bytes(w.try_into().unwrap_or([0; 8])) & HIGH;
-        if bits != 0 {
-            return Some(at + bits.trailing_zeros() as usize / 8);
-        }
-        at += 8;
-    }
-    words.remainder().iter().position(|c| !c.is_ascii()).map(|p| at + p)
 }
 
 /// `text` in NFKC, into `out` (cleared first), piece by piece (see
@@ -234,11 +219,6 @@ mod tests {
         ) {
             let text: String = chars.into_iter().collect();
             proptest::prop_assert_eq!(is_nfkc_by_stretches(&text), is_nfkc_quick(text.chars()) == IsNormalized::Yes, "{:?}", text);
-        }
-
-        #[test]
-        fn first_non_ascii_finds_the_first_high_byte(bytes in proptest::collection::vec(proptest::sample::select(vec![b'a', b' ', 0x80u8, 0xC3, 0xFF]), 0..40)) {
-            proptest::prop_assert_eq!(first_non_ascii(&bytes), bytes.iter().position(|c| !c.is_ascii()));
         }
     }
 

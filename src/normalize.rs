@@ -234,7 +234,7 @@ pub(crate) fn by_pieces(text: &str, out: &mut String, mut form: impl FnMut(&str,
     let b = text.as_bytes();
     let mut i = 0;
     while i < b.len() {
-        let Some(j) = b[i..].iter().position(|c| !c.is_ascii()).map(|p| i + p) else {
+        let Some(j) = first_non_ascii(&b[i..]).map(|p| i + p) else {
             out.push_str(&text[i..]);
             break;
         };
@@ -245,6 +245,21 @@ pub(crate) fn by_pieces(text: &str, out: &mut String, mut form: impl FnMut(&str,
         form(&text[from..end], out);
         i = end;
     }
+}
+
+/// Where the first byte with the high bit set is, eight bytes at a time.
+pub(crate) fn first_non_ascii(b: &[u8]) -> Option<usize> {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut words = b.chunks_exact(8);
+    let mut at = 0;
+    for w in &mut words {
+        let bits = u64::from_le_bytes(w.try_into().unwrap_or([0; 8])) & HIGH;
+        if bits != 0 {
+            return Some(at + bits.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    words.remainder().iter().position(|c| !c.is_ascii()).map(|p| at + p)
 }
 
 /// Rules 4 and 5 on text that is NFC: folds quotes, collapses whitespace

@@ -14,15 +14,9 @@ pub(super) fn is_plainly_nfc(line: &str) -> bool {
     let mut i = 0;
     while i < b.len() {
         // Runs of ASCII eight bytes at a time.
-        while let Some(Ok(w)) = b.get(i..i + 8).map(<[u8; 8]>::try_from) {
-            if u64::from_le_bytes(w) & 0x8080_8080_8080_8080 != 0 {
-                break;
-            }
-            i += 8;
-        }
+        i += super::first_non_ascii(&b[i..]).unwrap_or(b.len() - i);
         let Some(&lead) = b.get(i) else { break };
         match lead {
-            0x00..=0x7F => i += 1,
             // Two-byte sequences up to U+02FF (lead bytes 0xC2..=0xCB).
             0xC2..=0xCB => i += 2,
             // U+2010..=U+203F: E2 80 90..=BF.

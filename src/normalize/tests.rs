@@ -366,3 +366,12 @@ proptest::proptest! {
         proptest::prop_assert_eq!(got, format!("kept {}", text.nfc().collect::<String>()));
     }
 }
+
+proptest::proptest! {
+    #[test]
+    fn first_non_ascii_finds_the_first_high_byte(
+        bytes in proptest::collection::vec(proptest::sample::select(vec![b'a', b' ', 0x80u8, 0xC3, 0xFF]), 0..40),
+    ) {
+        proptest::prop_assert_eq!(first_non_ascii(&bytes), bytes.iter().position(|c| !c.is_ascii()));
+    }
+}
