@@ -172,6 +172,9 @@ pub(crate) fn with_line(
     Ok(n)
 }
 
+/// The buffer of a [`Sink`], in bytes (see [`Sink::new`]).
+const SINK_BUFFER: usize = 64 << 10;
+
 /// A compressing writer; call [`Sink::finish`] to complete the stream.
 pub enum Sink {
     /// Plain.
@@ -184,8 +187,14 @@ pub enum Sink {
 
 impl Sink {
     /// Wraps `inner` with compression `c`.
+    ///
+    /// The buffer is small on purpose: `BufWriter` hands a write at least
+    /// its capacity long straight to `inner` (after what it holds), and a
+    /// run's rendered output comes in pieces of 64 records or more (~70 KB
+    /// and up), which a 1 MiB buffer copied once more on the ordered step.
+    /// Small writes (a rejected line, compressed output) are still gathered.
     pub fn new(inner: Box<dyn Write + Send>, c: Compression) -> io::Result<Sink> {
-        let buf = BufWriter::with_capacity(1 << 20, inner);
+        let buf = BufWriter::with_capacity(SINK_BUFFER, inner);
         Ok(match c {
             Compression::None => Sink::Plain(buf),
             Compression::Gzip => Sink::Gzip(flate2::write::GzEncoder::new(buf, flate2::Compression::default())),
