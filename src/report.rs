@@ -255,12 +255,12 @@ impl Report {
     }
 
     /// Puts the rows in corpus order: the relative paths compared byte-wise.
-    /// `rels` are the relative paths of every row's input, in any order;
-    /// the sort is stable, so rows of equal path keep their order.
+    /// `rels` are relative paths of the rows' inputs, in any order; only
+    /// those that are not UTF-8 matter (a row's path is the lossy UTF-8 form
+    /// of its input's name, which for any other name is its bytes). The sort
+    /// is stable, so rows of equal path keep their order.
     ///
-    /// A row's path is the lossy UTF-8 form of its input's name; only a name
-    /// that is not UTF-8 needs a lookup for its bytes (the others are their
-    /// row's path). Rows already in order (a tree run's, but for its skipped
+    /// Rows already in order (a tree run's, but for its skipped
     /// entries) are left as they are: on the bench tree (182,715 rows) the
     /// map of every name and a copied key per row were ~65 ms at the end of
     /// the run, on one thread.
