@@ -105,7 +105,7 @@ pub fn run(cfg: &Config) -> Result<Report> {
     if let Some(mut out) = report_file {
         // Streamed: the report has a row per file, and a corpus of a
         // million files would otherwise hold its whole JSON text in memory.
-        serde_json::to_writer_pretty(&mut out, &report).map_err(|e| Error::write(out.path(), e.into()))?;
+        crate::report::json::write(&mut out, &report).map_err(|e| Error::write(out.path(), e.into()))?;
         out.write(b"\n")?;
         out.commit()?;
     }

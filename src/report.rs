@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::dedup::{Plan, Reason, Verdict};
 
+pub mod json;
+
 /// Counts for one file, or for the whole run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]

@@ -57,7 +57,7 @@ pub fn merge_report(
         }
         out.commit()?;
     }
-    let mut text = serde_json::to_string_pretty(&merged).map_err(|e| Error::invalid(work, e.to_string()))?;
+    let mut text = crate::report::json::to_string(&merged).map_err(|e| Error::invalid(work, e.to_string()))?;
     text.push('\n');
     if let Some(target) = report {
         let mut out =
