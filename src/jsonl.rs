@@ -189,10 +189,8 @@ impl Sink {
     /// Wraps `inner` with compression `c`.
     ///
     /// The buffer is small on purpose: `BufWriter` hands a write at least
-    /// its capacity long straight to `inner` (after what it holds), and a
-    /// run's rendered output comes in pieces of 64 records or more (~70 KB
-    /// and up), which a 1 MiB buffer copied once more on the ordered step.
-    /// Small writes (a rejected line, compressed output) are still gathered.
+    /// its capacity long straight to `inner`, and the rendered pieces of 64
+    /// records and more (~70 KB of news) went through a 1 MiB one as a copy.
     pub fn new(inner: Box<dyn Write + Send>, c: Compression) -> io::Result<Sink> {
         let buf = BufWriter::with_capacity(SINK_BUFFER, inner);
         Ok(match c {

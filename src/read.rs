@@ -22,16 +22,18 @@ use std::io::Read;
 use crate::error::Error;
 use crate::walk::InputFile;
 
-/// Reads a whole file in three system calls (open, read, close): the size
-/// from the walk sizes the buffer, so no `fstat` or `lseek` is needed
-/// (`File::read_to_end` would make both), and the one `read` asks for a
-/// byte more than that size. When it returns exactly the size, that is the
-/// end of the file: a regular file reads short only at its end, so the
-/// second `read` that `read_to_end` makes to see a 0 is skipped (one system
-/// call in four, 182,715 on the bench tree). A file whose first read
-/// returns anything else (it grew or shrank since the walk, or its file
-/// system reads short) is read on to a 0; the limit is enforced on what is
-/// actually read.
+/// Reads a whole file, on Unix in three system calls (open, read, close):
+/// the size from the walk sizes the buffer, so no `fstat` or `lseek` is
+/// needed (`File::read_to_end` would make both), and the one `read` asks
+/// for a byte more than that size. When it comes back short with exactly
+/// the size, that is the end of the file, and the second `read` that
+/// `read_to_end` makes to see a 0 is skipped (one system call in four,
+/// 182,715 on the bench tree). A local file system reads a regular file
+/// short only at its end; where one may read short anywhere (a network or
+/// FUSE file system), skipping would take a short read of exactly the walk's
+/// size from a file that grew since. A file whose first read returns
+/// anything else (it grew or shrank since the walk) is read on to a 0; the
+/// limit is enforced on what is actually read.
 pub fn read_limited(file: &InputFile, max: Option<u64>) -> Result<Vec<u8>, Error> {
     let path = &file.path;
     if let Some(limit) = max
@@ -41,9 +43,9 @@ pub fn read_limited(file: &InputFile, max: Option<u64>) -> Result<Vec<u8>, Error
     }
     let f = File::open(path).map_err(|e| Error::io(path, e))?;
     let mut buf = Vec::with_capacity(file.size as usize + 1);
-    let cap = max.map_or(u64::MAX, |limit| limit + 1);
-    let first = first_read(&f, &mut buf).map_err(|e| Error::io(path, e))?;
-    if first != Some(file.size) {
+    let cap = max.map_or(u64::MAX, |limit| limit.saturating_add(1));
+    let short = short_first_read(&f, &mut buf).map_err(|e| Error::io(path, e))?;
+    if short != Some(file.size) {
         // `Take` has no size-probing specialisation: it reads straight into `buf`.
         f.take(cap.saturating_sub(buf.len() as u64)).read_to_end(&mut buf).map_err(|e| Error::io(path, e))?;
     }
@@ -55,27 +57,36 @@ pub fn read_limited(file: &InputFile, max: Option<u64>) -> Result<Vec<u8>, Error
     Ok(buf)
 }
 
-/// One `read` of `f` into the spare capacity of the empty `buf` (at least
-/// one byte); the count read, or `None` where this is not done (not Unix,
-/// or interrupted before reading anything: the caller reads on).
-fn first_read(f: &File, buf: &mut Vec<u8>) -> std::io::Result<Option<u64>> {
+/// The most one `read` asks for (as `std` caps it: macOS refuses more than
+/// `INT_MAX`, Linux reads at most ~2 GiB at once).
+const MAX_READ: usize = i32::MAX as usize - 1;
+
+/// One `read` of `f` into the spare capacity of the empty `buf` (the bytes
+/// read stay in `buf`); the count when it came back short of what was
+/// asked, `None` otherwise (a full read, nothing done off Unix, or an
+/// interruption before any byte: the caller reads on).
+fn short_first_read(f: &File, buf: &mut Vec<u8>) -> std::io::Result<Option<u64>> {
     #[cfg(unix)]
     {
         use std::os::unix::io::AsRawFd;
+        debug_assert!(buf.is_empty());
         let spare = buf.spare_capacity_mut();
-        // SAFETY: `read` writes at most `spare.len()` bytes into the spare
-        // capacity, and `set_len` covers only the `n` it reports written.
-        let n = unsafe { libc::read(f.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len()) };
+        let asked = spare.len().min(MAX_READ);
+        // SAFETY: `spare` is writable memory of at least `asked` bytes, and
+        // `read` writes at most `asked` bytes into it.
+        let n = unsafe { libc::read(f.as_raw_fd(), spare.as_mut_ptr().cast(), asked) };
         if n < 0 {
             let e = std::io::Error::last_os_error();
             return if e.kind() == std::io::ErrorKind::Interrupted { Ok(None) } else { Err(e) };
         }
-        unsafe { buf.set_len(n as usize) };
-        Ok(Some(n as u64))
+        let n = n as usize;
+        // SAFETY: `buf` was empty and `read` initialised its first `n` bytes.
+        unsafe { buf.set_len(n) };
+        Ok((n < asked).then_some(n as u64))
     }
     #[cfg(not(unix))]
     {
-        let _ = (f, buf);
+        let _ = (f, buf, MAX_READ);
         Ok(None)
     }
 }
@@ -289,6 +300,8 @@ mod tests {
         // The walk saw 4 bytes, under the limit; the file has 10.
         assert!(matches!(read_sized(text, 4, Some(8)), Err(Error::TooLarge { size: 9, limit: 8, .. })));
         assert!(matches!(read_sized(text, 10, Some(8)), Err(Error::TooLarge { size: 10, limit: 8, .. })));
+        // The largest limit is no limit (its "one byte more" must not wrap).
+        assert_eq!(read_sized(text, 4, Some(u64::MAX)).unwrap(), text);
     }
 
     #[test]

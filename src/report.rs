@@ -274,7 +274,8 @@ impl Report {
             .map(|b| (String::from_utf8_lossy(b).into_owned(), b))
             .collect();
         fn key<'a>(raw: &std::collections::HashMap<String, &'a [u8]>, row: &'a FileRow) -> &'a [u8] {
-            if raw.is_empty() {
+            // Only a lossy form holds U+FFFD: no other row needs the map.
+            if raw.is_empty() || !row.path.contains('\u{FFFD}') {
                 row.path.as_bytes()
             } else {
                 raw.get(&row.path).copied().unwrap_or(row.path.as_bytes())

@@ -121,16 +121,17 @@ fn ext_matches(rel: &Path, exts: &[String]) -> bool {
 /// tree run's samples (182,715 files), on the walk's one thread; it is the
 /// fallback when the bytes do not line up so.
 fn relative(path: &Path, root: &Path) -> PathBuf {
-    let (p, r) = (path.as_os_str().as_encoded_bytes(), root.as_os_str().as_encoded_bytes());
-    let rest = p.strip_prefix(r).and_then(|rest| if r.ends_with(b"/") { Some(rest) } else { rest.strip_prefix(b"/") });
-    match rest {
-        Some(rest) if !rest.is_empty() && !rest.starts_with(b"/") => {
-            // SAFETY: `rest` follows an ASCII `/` (or the end of `root`, a
-            // whole `OsStr`) in `path`'s encoded bytes: a valid boundary.
-            PathBuf::from(unsafe { std::ffi::OsStr::from_encoded_bytes_unchecked(rest) })
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let (p, r) = (path.as_os_str().as_bytes(), root.as_os_str().as_bytes());
+        let rest =
+            p.strip_prefix(r).and_then(|rest| if r.ends_with(b"/") { Some(rest) } else { rest.strip_prefix(b"/") });
+        if let Some(rest) = rest.filter(|rest| !rest.is_empty() && !rest.starts_with(b"/")) {
+            return PathBuf::from(std::ffi::OsStr::from_bytes(rest));
         }
-        _ => path.strip_prefix(root).unwrap_or(path).to_path_buf(),
     }
+    path.strip_prefix(root).unwrap_or(path).to_path_buf()
 }
 
 /// Lists the input files under `root` (or `root` itself when it is a file).

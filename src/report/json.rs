@@ -95,7 +95,7 @@ pub fn write<W: Write, T: Serialize + ?Sized>(w: W, value: &T) -> serde_json::Re
 pub fn to_string<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<String> {
     let mut out = Vec::new();
     write(&mut out, value)?;
-    Ok(String::from_utf8(out).expect("serde_json writes UTF-8"))
+    String::from_utf8(out).map_err(serde::ser::Error::custom)
 }
 
 #[cfg(test)]
