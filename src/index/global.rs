@@ -273,6 +273,7 @@ pub(super) fn write_filter(
         }
         crc.update(piece);
         file.write_all_at(piece, off).map_err(io_err(&path))?;
+        super::writer::write_behind(&file, off, piece.len());
         off += piece.len() as u64;
     }
     let crc = crc.finalize();

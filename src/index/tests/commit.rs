@@ -68,6 +68,30 @@ fn a_commit_with_repeated_keys_keeps_one_entry_of_each_the_smallest() {
     }
 }
 
+/// A commit's one sorted run is written without the merge (`writer::Run`);
+/// the file is the one the k-way merge writes from the same entries cut
+/// into two sources anywhere (equal keys on both sides of the cut too: the
+/// first source's entry wins, as the first of equal keys in one run does).
+#[test]
+fn one_run_is_written_as_its_merge() {
+    use std::sync::atomic::AtomicBool;
+    use writer::{Source, write_segment};
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let never = AtomicBool::new(false);
+    let mut run = shuffled(20_000);
+    run.sort_by_key(|e| (e.key, e.doc, e.batch));
+    let read = |id| std::fs::read(tmp.path().join(segment::seg_name(id))).expect("read segment");
+    let one = write_segment(tmp.path(), 1, &[Source::New(&run)], &never).expect("one run");
+    assert_eq!(one.count, run.len() as u64 - run.windows(2).filter(|w| w[0].key == w[1].key).count() as u64);
+    let equal_keys_cut = run.windows(2).position(|w| w[0].key == w[1].key).expect("a repeated key") + 1;
+    for (id, cut) in [(2, 0), (3, 1), (4, equal_keys_cut), (5, 12_345), (6, run.len())] {
+        let (a, b) = run.split_at(cut);
+        let merged = write_segment(tmp.path(), id, &[Source::New(a), Source::New(b)], &never).expect("merge");
+        assert_eq!((merged.count, merged.crc), (one.count, one.crc), "cut at {cut}");
+        assert!(read(id) == read(1), "cut at {cut}: the files differ");
+    }
+}
+
 #[test]
 fn a_merge_on_the_pool_publishes_what_a_merge_on_its_thread_does() {
     let _serial = shared();
