@@ -437,7 +437,10 @@ pub(super) fn sort_entries_with(mut v: Vec<Entry>, in_place_from: usize) -> Vec<
     } else {
         scatter(&v, shift, SORT_BITS)
     };
-    split(&mut v, &sizes).into_par_iter().with_min_len(16).for_each(|p| sort_piece(p, shift));
+    split(&mut v, &sizes)
+        .into_par_iter()
+        .with_min_len(16)
+        .for_each_init(Vec::new, |scratch, p| sort_bucket(p, shift, scratch));
     v
 }
 
@@ -461,7 +464,9 @@ fn scatter(v: &[Entry], shift: u32, bits: u32) -> (Vec<Entry>, Vec<usize>) {
         })
         .collect();
     let sizes: Vec<usize> = (0..1 << bits).map(|b| counts.iter().map(|n| n[b]).sum()).collect();
-    let mut out = vec![Entry { key: 0, doc: 0, batch: 0 }; v.len()];
+    // Filled in parallel: the kernel zeroes its fresh pages on both threads.
+    let mut out = Vec::new();
+    rayon::iter::repeat_n(Entry { key: 0, doc: 0, batch: 0 }, v.len()).collect_into_vec(&mut out);
     // targets[piece][bucket]: where that piece's entries of that bucket go.
     let mut targets: Vec<Vec<&mut [Entry]>> = pieces.iter().map(|_| Vec::with_capacity(1 << bits)).collect();
     let mut rest = &mut out[..];
@@ -497,6 +502,42 @@ fn split<'a>(mut rest: &'a mut [Entry], sizes: &[usize]) -> Vec<&'a mut [Entry]>
 /// The order of a commit's entries.
 fn order(e: &Entry) -> (u128, u64, u32) {
     (e.key, e.doc, e.batch)
+}
+
+/// Sorts a top-level bucket `v` (keys agreeing at and above `shift`; ~1,000
+/// entries, in L1/L2): counted by the next [`SUB_BITS`] bits and copied in
+/// that order into `scratch` (the worker's, kept from bucket to bucket),
+/// each group (a few entries) sorted there, then copied back. Out of place,
+/// each entry moves twice in sequential streams, where [`sort_piece`]'s
+/// in-place permutation follows a dependent chain of swaps (1.1M entries:
+/// 10.5-13.6 ms against 14-21 ms on 2 threads).
+fn sort_bucket(v: &mut [Entry], shift: u32, scratch: &mut Vec<Entry>) {
+    if v.len() <= SMALL || shift < SUB_BITS {
+        sort_piece(v, shift);
+        return;
+    }
+    let shift = shift - SUB_BITS;
+    let group = |e: &Entry| (e.key >> shift) as usize & ((1 << SUB_BITS) - 1);
+    // start[g]..start[g + 1]: where group g goes.
+    let mut start = [0usize; (1 << SUB_BITS) + 1];
+    for e in v.iter() {
+        start[group(e) + 1] += 1;
+    }
+    for g in 0..1 << SUB_BITS {
+        start[g + 1] += start[g];
+    }
+    scratch.clear();
+    scratch.resize(v.len(), Entry { key: 0, doc: 0, batch: 0 });
+    let mut at = start;
+    for e in v.iter() {
+        let g = group(e);
+        scratch[at[g]] = *e;
+        at[g] += 1;
+    }
+    for w in start.windows(2) {
+        sort_piece(&mut scratch[w[0]..w[1]], shift);
+    }
+    v.copy_from_slice(scratch);
 }
 
 /// Sorts `v`, whose keys agree on every bit at and above `shift`.
