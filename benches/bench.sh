@@ -7,9 +7,11 @@
 # 3; the median is reported), INDEX (1, default: also run benches/index.sh at 15
 # and 60 words per paragraph and print the overhead of --index; 0: skip),
 # INDEX_M and INDEX_N (its index size in millions of keys and new paragraphs,
-# default 10 and 1000000), BENCH_DIR (corpus and outputs, default
-# target/bench/<size>mb-s<seed>; outputs go to the same filesystem as the
-# corpus), NEWSDEDUP (binary to test; default: cargo build --release).
+# default 10 and 1000000), INDEX_REPS (its typical-day rounds, default 7: a
+# round takes seconds, and the same binary's median of 3 moved from +4% to +59%
+# between two runs of this script, benches/INDEX.md ninth pass), BENCH_DIR
+# (corpus and outputs, default target/bench/<size>mb-s<seed>; outputs go to the
+# same filesystem as the corpus), NEWSDEDUP (binary to test; default: cargo build --release).
 #
 # The corpus (benches/gencorpus.py) is generated once per size and seed and
 # reused. Every row runs warm-cache: one untimed run first, then REPS timed
@@ -180,7 +182,7 @@ awk -v r="${RSS['newsdedup tree->tree -j2']}" -v rh="${RSS['newsdedup tree->tree
 
 if [[ ${INDEX:-1} == 1 ]]; then
     for words in 15 60; do
-        IX=$(WORDS=$words REPS=$REPS NEWSDEDUP_BIN=$BIN BENCH_DIR= benches/index.sh "${INDEX_M:-10}" "${INDEX_N:-1000000}")
+        IX=$(WORDS=$words REPS=${INDEX_REPS:-7} NEWSDEDUP_BIN=$BIN BENCH_DIR= benches/index.sh "${INDEX_M:-10}" "${INDEX_N:-1000000}")
         printf '%s\n' "$IX" >&2
         awk -v w="$words" '/^without index/ {a=$(NF-1)} /^with --index/ {b=$(NF-1)}
             /^steady state without index/ {sa=$(NF-1)} /^steady state with --index/ {sb=$(NF-1)} END {
