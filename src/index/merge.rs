@@ -411,9 +411,11 @@ const IN_PLACE_FROM: usize = 1 << 24;
 /// the key by [`scatter`] (into a second buffer, in parallel: 1.1M entries
 /// in 12-14 ms, where permuting them in place took 75-80 ms, one dependent
 /// cache miss per entry); the buckets are then sorted in parallel on the
-/// caller's rayon pool, each by [`SUB_BITS`]-bit passes in place (American
-/// flag sort: every entry moves once, straight to its bucket) until a piece
-/// is at most [`SMALL`] long, which a comparison sort finishes. Past
+/// caller's rayon pool by [`sort_bucket`]: a [`SUB_BITS`]-bit pass into a
+/// scratch buffer, then (for a group that is still long) further passes in
+/// place (American flag sort: every entry moves once, straight to its
+/// bucket) until a piece is at most [`SMALL`] long, which a comparison sort
+/// finishes. Past
 /// [`IN_PLACE_FROM`] entries the top level is permuted in place too. Entries
 /// are ordered by key, then document, then batch (equal keys always share a
 /// piece), so the result (and which of two entries of one key the writer

@@ -126,8 +126,7 @@ impl<'a> Head<'a> {
                 v.copy_from_slice(b);
             }
         } else if let Some(e) = self.new.get(self.pos) {
-            v[..8].copy_from_slice(&e.doc.to_le_bytes());
-            v[8..].copy_from_slice(&e.batch.to_le_bytes());
+            v = value(e);
         }
         v
     }
@@ -166,6 +165,15 @@ pub(super) fn merge_each(srcs: &[Source<'_>], mut f: impl FnMut(u128, &[u8; 12])
     Ok(())
 }
 
+/// The value bytes of an entry in a segment: doc u64 LE then batch u32 LE.
+#[inline]
+fn value(e: &Entry) -> [u8; 12] {
+    let mut v = [0u8; 12];
+    v[..8].copy_from_slice(&e.doc.to_le_bytes());
+    v[8..].copy_from_slice(&e.batch.to_le_bytes());
+    v
+}
+
 /// What a segment is written from: the entries, in key order, each key once.
 trait Entries {
     /// Calls `f(key, value)` for each entry in order.
@@ -193,10 +201,7 @@ impl Entries for Run<'_> {
                 continue;
             }
             last = Some(e.key);
-            let mut v = [0u8; 12];
-            v[..8].copy_from_slice(&e.doc.to_le_bytes());
-            v[8..].copy_from_slice(&e.batch.to_le_bytes());
-            f(e.key, &v)?;
+            f(e.key, &value(e))?;
         }
         Ok(())
     }
