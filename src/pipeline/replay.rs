@@ -203,7 +203,7 @@ impl Decider {
         let doc = self.deduper.phantom(&whole, d.remembered && d.whole.is_some());
         self.docs.push((input, d.line));
         if let Some(id) = &d.id {
-            self.ids.insert(doc, id.as_str().into());
+            self.ids.insert(doc, id);
         }
         Ok(())
     }
