@@ -130,7 +130,17 @@ impl Split {
             return text;
         }
         buf.clear();
-        buf.extend(text.split('\n').flat_map(|line| [" ", line]).skip(1));
+        buf.push_str(text);
+        // The `\n` after each line but the last is where that line's range
+        // ends: written over in place, not searched for.
+        let (first, last) = (span.lines.start, span.lines.end - 1);
+        for line in &self.lines[first..last] {
+            let at = line.norm.end - span.text.start;
+            debug_assert_eq!(buf.as_bytes()[at], b'\n');
+            // SAFETY: one ASCII byte (a `\n`) becomes another (a space):
+            // the string stays valid UTF-8.
+            unsafe { buf.as_bytes_mut()[at] = b' ' };
+        }
         buf
     }
 
