@@ -82,8 +82,9 @@ impl Document {
     pub fn from_split(original: String, split: Split, opts: &TextOptions) -> Document {
         let mut keyer = Keyer::new(opts.key);
         let mut joined = String::new();
-        let keys: Vec<Keyed> =
-            (0..split.spans.len()).map(|i| keyer.keyed(split.paragraph_in(i, &mut joined))).collect();
+        let keys: Vec<Keyed> = (0..split.spans.len())
+            .map(|i| keyer.keyed_counted(split.paragraph_in(i, &mut joined), split.paragraph_chars(i)))
+            .collect();
         let whole = document_key(&keys);
         Document { original, split, keys, whole }
     }

@@ -115,10 +115,25 @@ impl Keyer {
 
     /// Digest and length of the key of a normalised paragraph.
     pub fn keyed(&mut self, text: &str) -> Keyed {
+        self.keyed_counted(text, text.chars().count())
+    }
+
+    /// [`Keyer::keyed`] of a paragraph whose length in characters, `chars`,
+    /// is known (the split counted its lines): the text is not walked again
+    /// to learn whether it is ASCII (it is exactly when it has one byte per
+    /// character), nor, when the key is the text itself, to count the key.
+    pub fn keyed_counted(&mut self, text: &str, chars: usize) -> Keyed {
+        debug_assert_eq!(chars, text.chars().count());
         // The key of ASCII text is ASCII (both modes): one character per byte.
-        let ascii = text.is_ascii();
+        let ascii = chars == text.len();
         let key = self.key_of(text, ascii);
-        let chars = if ascii { key.len() } else { key.chars().count() };
+        let chars = if ascii {
+            key.len()
+        } else if std::ptr::eq(key, text) {
+            chars
+        } else {
+            key.chars().count()
+        };
         Keyed { digest: Digest::of(key.as_bytes()), chars }
     }
 }

@@ -144,6 +144,13 @@ impl Split {
         buf
     }
 
+    /// Length in characters of paragraph `i`'s key text ([`Split::paragraph`]):
+    /// its lines' lengths and one space between two lines.
+    pub fn paragraph_chars(&self, i: usize) -> usize {
+        let lines = &self.lines[self.spans[i].lines.clone()];
+        lines.iter().map(|l| l.chars).sum::<usize>() + lines.len().saturating_sub(1)
+    }
+
     /// Iterates over the key texts of the paragraphs.
     pub fn paragraphs(&self) -> impl Iterator<Item = Cow<'_, str>> {
         (0..self.spans.len()).map(|i| self.paragraph(i))
