@@ -54,16 +54,18 @@ pub(super) struct Decider {
 /// Record ids by document number, kept for the whole run (an explain line
 /// or a report row names a first occurrence by its id): the ids one after
 /// another in one string, and per document with an id its number and where
-/// its id ends. About 12 bytes per document besides the id itself, and no
-/// allocation per document: a map of one boxed string per document took 70
-/// bytes per document on the bench's JSONL (a 35-byte id), and its
-/// insertions (SipHash) were 1.2% of a -j1 run's samples, besides an
-/// allocation each.
+/// its id ends. 12 bytes per document besides the id itself (and the
+/// vectors' room to grow), and no allocation per document: a map of one
+/// boxed string per document took ~70 bytes per document on the bench's
+/// JSONL (a 35-byte id), and its insertions (SipHash) were 1.2% of a -j1
+/// run's samples, besides an allocation each.
 #[derive(Default)]
 pub(super) struct DocIds {
     text: String,
-    /// (document number, end of its id in `text`), by document number.
-    ends: Vec<(u32, usize)>,
+    /// The documents with an id, in increasing order.
+    docs: Vec<u32>,
+    /// Where each one's id ends in `text` (`docs[k]`'s at `ends[k]`).
+    ends: Vec<usize>,
 }
 
 impl DocIds {
@@ -71,36 +73,38 @@ impl DocIds {
     /// order, so `doc` is nearly always past the last one recorded (then
     /// this is an append); a document recorded again keeps its first id.
     pub(super) fn insert(&mut self, doc: u32, id: &str) {
-        let at = match self.ends.last() {
-            Some(&(last, _)) if last >= doc => match self.ends.binary_search_by_key(&doc, |&(d, _)| d) {
+        let at = match self.docs.last() {
+            Some(&last) if last >= doc => match self.docs.binary_search(&doc) {
                 Ok(_) => return,
                 Err(at) => at,
             },
-            _ => self.ends.len(),
+            _ => self.docs.len(),
         };
-        if at == self.ends.len() {
+        if at == self.docs.len() {
             self.text.push_str(id);
-            self.ends.push((doc, self.text.len()));
+            self.docs.push(doc);
+            self.ends.push(self.text.len());
             return;
         }
         // Out of order (not reached by the pipeline): the ids after `at`
         // move along, so that `text` stays in document order.
         let start = self.start(at);
         self.text.insert_str(start, id);
-        for e in &mut self.ends[at..] {
-            e.1 += id.len();
+        for end in &mut self.ends[at..] {
+            *end += id.len();
         }
-        self.ends.insert(at, (doc, start + id.len()));
+        self.docs.insert(at, doc);
+        self.ends.insert(at, start + id.len());
     }
 
     /// Document `doc`'s id, when it has one.
     pub(super) fn get(&self, doc: u32) -> Option<&str> {
-        let at = self.ends.binary_search_by_key(&doc, |&(d, _)| d).ok()?;
-        Some(&self.text[self.start(at)..self.ends[at].1])
+        let at = self.docs.binary_search(&doc).ok()?;
+        Some(&self.text[self.start(at)..self.ends[at]])
     }
 
     fn start(&self, at: usize) -> usize {
-        at.checked_sub(1).map_or(0, |p| self.ends[p].1)
+        at.checked_sub(1).map_or(0, |p| self.ends[p])
     }
 }
 
@@ -402,5 +406,9 @@ mod tests {
         let got: Vec<_> = [0, 1, 2, 3, 4, 5, 6, u32::MAX].iter().map(|&d| ids.get(d)).collect();
         assert_eq!(got, [Some("a-0"), None, Some(""), Some("c-3"), None, Some("é-5"), None, Some("last")]);
         assert_eq!(DocIds::default().get(0), None);
+        let mut ids = DocIds::default();
+        ids.insert(5, "x");
+        ids.insert(1, "y"); // before the first
+        assert_eq!((ids.get(1), ids.get(5), ids.get(0)), (Some("y"), Some("x"), None));
     }
 }
