@@ -159,11 +159,12 @@ pub fn walk(root: &Path, opts: &WalkOptions) -> Walk {
         Walk { files: found.files, skipped: found.skipped, manifests: found.root_is_dir.then_some(found.manifests) };
     out.files.sort_by(|a, b| a.rel.as_os_str().as_encoded_bytes().cmp(b.rel.as_os_str().as_encoded_bytes()));
     out.skipped.sort_by(|a, b| a.rel.as_os_str().as_encoded_bytes().cmp(b.rel.as_os_str().as_encoded_bytes()));
-    // One `stat` per file, by path, was most of the walk (62% of its
-    // samples on a 182,715-file tree, ~0.45 s on one thread at the start of
-    // a run): done after it, on the caller's rayon pool. A file not listed
-    // through a link has the type the walk saw, so its own metadata is the
-    // one to read (its target's when links are followed).
+    // With `--follow`, one `stat` per file, by path, was most of the walk
+    // (62% of its samples on a 182,715-file tree, ~0.45 s on one thread at
+    // the start of a run): done after it, on the caller's rayon pool (and
+    // for a file whose size its folder's listing could not read). A file
+    // not listed through a link has the type the walk saw, so its own
+    // metadata is the one to read (its target's when links are followed).
     out.files.par_iter_mut().filter(|f| f.size == UNKNOWN).for_each(|f| {
         let meta = if opts.follow { std::fs::metadata(&f.path) } else { std::fs::symlink_metadata(&f.path) };
         f.size = meta.map_or(0, |m| m.len());
@@ -250,7 +251,7 @@ impl Found {
                 continue;
             }
             let size = root_target.map(|m| m.len());
-            self.take(entry.into_path(), rel, ft, size, !is_root, opts);
+            self.take(entry.into_path(), rel, ft, || size, !is_root, opts);
         }
         self.manifests.extend(manifests);
     }
@@ -268,8 +269,8 @@ impl Found {
             }
         };
         for entry in entries {
-            let (name, ft) = match entry.and_then(|e| Ok((e.file_name(), e.file_type()?))) {
-                Ok(listed) => listed,
+            let (entry, name, ft) = match entry.and_then(|e| Ok((e.file_name(), e.file_type()?, e))) {
+                Ok((name, ft, entry)) => (entry, name, ft),
                 Err(err) => {
                     let rel = relative(dir, root);
                     self.skipped.push(Skipped { rel, error: list_error(dir, &err), failure: true });
@@ -288,20 +289,23 @@ impl Found {
                 continue;
             }
             let rel = relative(&path, root);
-            self.take(path, rel, ft, None, true, opts);
+            // A file's size by its name in the open folder (`fstatat`), here
+            // on the pool, rather than by its whole path after the walk.
+            self.take(path, rel, ft, || entry.metadata().ok().map(|m| m.len()), true, opts);
         }
         subdirs
     }
 
-    /// Takes in one entry that is not a folder: a file (`size` when known),
-    /// or a link or special file, skipped. `filtered`: whether `--ext` and
+    /// Takes in one entry that is not a folder: a file (`size`, when it
+    /// can tell, asked only of a file taken in), or a link or special file,
+    /// skipped. `filtered`: whether `--ext` and
     /// `--glob` apply (not to the root, which the user named).
     fn take(
         &mut self,
         path: PathBuf,
         rel: PathBuf,
         ft: std::fs::FileType,
-        size: Option<u64>,
+        size: impl FnOnce() -> Option<u64>,
         filtered: bool,
         opts: &WalkOptions,
     ) {
@@ -312,8 +316,8 @@ impl Found {
             let error = Error::invalid(&path, "not a regular file");
             self.skipped.push(Skipped { rel, error, failure: true });
         } else if !filtered || (ext_matches(&rel, &opts.exts) && opts.globs.accepts(&rel)) {
-            // The size of a file below the root is read after the walk (see `walk`).
-            self.files.push(InputFile { path, rel, size: size.unwrap_or(UNKNOWN) });
+            // A size not known yet is read after the walk (see `walk`).
+            self.files.push(InputFile { path, rel, size: size().unwrap_or(UNKNOWN) });
         }
     }
 }
