@@ -173,20 +173,26 @@ pub fn walk(root: &Path, opts: &WalkOptions) -> Walk {
 }
 
 /// What the folders `dirs` (at or below `root`, links not followed below
-/// it) hold, each listed on its own, their subfolders in turn on the rayon
-/// pool; in the order of `dirs`.
-fn list_dirs(root: &Path, dirs: Vec<PathBuf>, opts: &WalkOptions) -> Found {
-    let parts: Vec<Found> = dirs
-        .into_par_iter()
-        .map(|dir| {
-            let mut found = Found::default();
-            let subdirs = found.list(root, &dir, opts);
-            found.absorb(list_dirs(root, subdirs, opts));
-            found
-        })
-        .collect();
+/// it) hold, each listed on its own on the rayon pool, one depth at a time
+/// (the subfolders found at one depth are listed next: no recursion, so a
+/// deep tree needs no deep stack).
+fn list_dirs(root: &Path, mut dirs: Vec<PathBuf>, opts: &WalkOptions) -> Found {
     let mut all = Found::default();
-    parts.into_iter().for_each(|part| all.absorb(part));
+    while !dirs.is_empty() {
+        let listed: Vec<(Found, Vec<PathBuf>)> = dirs
+            .into_par_iter()
+            .map(|dir| {
+                let mut found = Found::default();
+                let subdirs = found.list(root, &dir, opts);
+                (found, subdirs)
+            })
+            .collect();
+        dirs = Vec::new();
+        for (found, subdirs) in listed {
+            all.absorb(found);
+            dirs.extend(subdirs);
+        }
+    }
     all
 }
 
@@ -388,10 +394,15 @@ mod tests {
             fs::write(path, "x".repeat(i)).unwrap();
         }
         fs::create_dir(dir.path().join("empty")).unwrap();
+        // A deep chain of folders (listed one depth at a time, not recursively).
+        let deep: PathBuf = std::iter::once("deep").chain(std::iter::repeat_n("d", 1000)).collect();
+        fs::create_dir_all(dir.path().join(&deep)).unwrap();
+        fs::write(dir.path().join(&deep).join("bottom.txt"), "b").unwrap();
         let parallel = walk(dir.path(), &WalkOptions::default());
         let serial = walk(dir.path(), &WalkOptions { follow: true, ..Default::default() });
         assert_eq!(parallel.files, serial.files);
-        assert_eq!(parallel.files.len(), 41);
+        assert_eq!(parallel.files.len(), 42);
+        assert!(parallel.files.iter().any(|f| f.rel == deep.join("bottom.txt")));
         assert!(parallel.skipped.is_empty() && serial.skipped.is_empty());
         let manifests = parallel.manifests.unwrap();
         assert_eq!(manifests, serial.manifests.unwrap());
