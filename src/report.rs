@@ -241,6 +241,7 @@ pub struct Report {
     pub backups_left_alone: u64,
     /// Per-file rows, in corpus order (failed and passed-over inputs
     /// included, where their path sorts).
+    // Serialised in parallel when inside a rayon pool; to JSON only (see there).
     #[serde(serialize_with = "json::rows_in_parallel")]
     pub files: Vec<FileRow>,
 }

@@ -275,14 +275,23 @@ impl Found {
             }
         };
         for entry in entries {
-            let (entry, name, ft) = match entry.and_then(|e| Ok((e.file_name(), e.file_type()?, e))) {
-                Ok((name, ft, entry)) => (entry, name, ft),
+            // An entry that cannot be read is the folder's error; one whose
+            // type cannot be told (it went away) is its own, as walkdir says.
+            let (entry, ft) = match entry.map(|e| (e.file_type(), e)) {
+                Ok((Ok(ft), entry)) => (entry, ft),
+                Ok((Err(err), entry)) => {
+                    let path = entry.path();
+                    let rel = relative(&path, root);
+                    self.skipped.push(Skipped { rel, error: list_error(&path, &err), failure: true });
+                    continue;
+                }
                 Err(err) => {
                     let rel = relative(dir, root);
                     self.skipped.push(Skipped { rel, error: list_error(dir, &err), failure: true });
                     continue;
                 }
             };
+            let name = entry.file_name();
             if is_hidden(&name) {
                 if name == crate::backups::MANIFEST {
                     self.manifests.insert(dir.to_path_buf());

@@ -84,7 +84,9 @@ pub(crate) fn listing(cfg: &Config) -> Result<Listing> {
         _ => None,
     };
     let cfg = sniffed.unwrap_or_else(|| cfg.clone());
-    let (walk, left_alone) = inputs::walk_all(roots, &metas, &cfg.walk, false)?;
+    // On the run's own threads: the walk lists folders on the rayon pool.
+    let pool = Budget::of_run(&cfg).pool()?;
+    let (walk, left_alone) = pool.install(|| inputs::walk_all(roots, &metas, &cfg.walk, false))?;
     let skipped = walk.skipped.iter().map(|s| FileRow::skipped(&s.rel, &s.error, s.failure)).collect();
     Ok(Listing { cfg, files: walk.files, skipped, left_alone })
 }

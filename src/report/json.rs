@@ -98,8 +98,14 @@ const ROWS_AT_ONCE: usize = 4096;
 /// the same bytes its compact form would write, and [`write()`] writes rows
 /// compact), [`ROWS_AT_ONCE`] at a time, so the text of the whole list is
 /// never held at once. Writing the 182,715 rows of the bench tree was one
-/// thread's work after the run.
+/// thread's work after the run. Outside a rayon pool (which would start
+/// rayon's global one, a thread per core whatever `--threads` says) the rows
+/// are serialised one after the other. JSON only: another serde format
+/// would see serde_json's raw-value wrapper, not the rows.
 pub(crate) fn rows_in_parallel<S: Serializer, T: Serialize + Sync>(rows: &[T], s: S) -> Result<S::Ok, S::Error> {
+    if rayon::current_thread_index().is_none() {
+        return rows.serialize(s);
+    }
     let mut seq = s.serialize_seq(Some(rows.len()))?;
     for chunk in rows.chunks(ROWS_AT_ONCE) {
         let raw: Vec<Box<RawValue>> = chunk
@@ -174,7 +180,9 @@ mod tests {
             }
             report.push(row);
         }
-        let text = to_string(&report).unwrap();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        let text = pool.install(|| to_string(&report)).unwrap();
+        assert_eq!(text, to_string(&report).unwrap(), "in a pool and outside one");
         let rows: Vec<String> = report.files.iter().map(|r| serde_json::to_string(r).unwrap()).collect();
         let listed = format!("\"files\": [\n    {}\n  ]", rows.join(",\n    "));
         assert!(text.contains(&listed));
