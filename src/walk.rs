@@ -205,8 +205,8 @@ struct Found {
     root_is_dir: bool,
 }
 
-/// A listing error as walkdir words it, so that both ways of walking
-/// report the same.
+/// A listing error worded as walkdir words one with a path ("IO error for
+/// operation on PATH: ..."), so that both ways of walking read alike.
 fn list_error(path: &Path, err: &std::io::Error) -> Error {
     let message = format!("IO error for operation on {}: {err}", path.display());
     Error::io(path, std::io::Error::other(message))
