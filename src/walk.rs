@@ -136,9 +136,9 @@ fn relative(path: &Path, root: &Path) -> PathBuf {
 
 /// Lists the input files under `root` (or `root` itself when it is a file).
 ///
-/// Without `--follow`, each folder is listed on its own (`fs::read_dir`) and
-/// its subfolders on the caller's rayon pool, so that a tree of many folders
-/// is listed on every core (12,184 folders, 182,715 files: ~0.2 s on one
+/// Without `--follow`, each folder is listed on its own (`fs::read_dir`), the
+/// folders of one depth on the caller's rayon pool, so that a tree of many
+/// folders is listed on every core (12,184 folders, 182,715 files: ~0.2 s on one
 /// thread at the start of a run, before any file was read). With `--follow`,
 /// one walkdir walker goes over the whole tree: its loop detection needs the
 /// chain of folders above each entry. Either way the files are sorted into
