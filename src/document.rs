@@ -218,12 +218,7 @@ impl Document {
     /// Length in characters of an output line: line `line`, or, unwrapped,
     /// paragraph `para` (its lines and the spaces joining them).
     fn output_chars(&self, para: usize, line: usize, unwrap: bool) -> usize {
-        let lines = &self.split.lines;
-        if !unwrap {
-            return lines[line].chars;
-        }
-        let range = self.split.spans[para].lines.clone();
-        lines[range.clone()].iter().map(|l| l.chars).sum::<usize>() + range.len() - 1
+        if unwrap { self.split.paragraph_chars(para) } else { self.split.lines[line].chars }
     }
 
     /// What is left of the document's lines once the dropped paragraphs are
