@@ -22,8 +22,8 @@
 //! this.
 
 use std::io;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 
 use crate::config::{Config, Output};
@@ -92,6 +92,55 @@ pub fn spawn<T: Send + 'static>(name: &str, f: impl FnOnce() -> T + Send + 'stat
     Ok(handle)
 }
 
+/// The pool thread running the caller (`None` outside a pool), to be
+/// handed to [`Frees::free`] with what the caller allocates.
+pub fn here() -> Option<usize> {
+    rayon::current_thread_index()
+}
+
+/// Frees what a pipeline loop is done with off the calling thread, each
+/// item on the pool thread that made it: mimalloc frees a block on the
+/// thread that allocated it through a local list, and from any other thread
+/// through an atomic push that the owner collects later. A decided batch of
+/// records (a dozen allocations each) freed by whichever worker was free
+/// cost ~5% of a `-j2` JSONL run's samples in those two paths
+/// (benches/JSONL.md, tenth pass). One per loop: it bounds what waits.
+#[derive(Default)]
+pub struct Frees {
+    /// Shares handed to the workers and not yet taken.
+    waiting: Arc<AtomicUsize>,
+}
+
+impl Frees {
+    /// Frees `items`, each on the thread `made_on` names (from [`here`]
+    /// when it was made; `None`: the calling thread): a job on every thread
+    /// of the pool takes that thread's share. A worker runs such a job only
+    /// when it looks for work, so the items are freed here and now instead
+    /// when the pool has one thread (its worker is never idle before the
+    /// run ends) or when the workers have not yet taken every share of this
+    /// loop's last call: at most one call's items wait. Outside a pool they
+    /// are freed here too.
+    pub fn free<T: Send + 'static>(&self, items: Vec<T>, made_on: impl Fn(&T) -> Option<usize>) {
+        let (Some(caller), n) = (here(), rayon::current_num_threads()) else { return drop(items) };
+        if n == 1 || self.waiting.load(Ordering::Acquire) > 0 {
+            return drop(items);
+        }
+        let mut shares: Vec<Vec<T>> = (0..n).map(|_| Vec::new()).collect();
+        for item in items {
+            let t = made_on(&item).unwrap_or(caller).min(n - 1);
+            shares[t].push(item);
+        }
+        let shares: Vec<Mutex<Option<Vec<T>>>> = shares.into_iter().map(|s| Mutex::new(Some(s))).collect();
+        self.waiting.fetch_add(n, Ordering::AcqRel);
+        let waiting = Arc::clone(&self.waiting);
+        rayon::spawn_broadcast(move |ctx| {
+            let share = shares.get(ctx.index()).and_then(|s| s.lock().ok()?.take());
+            waiting.fetch_sub(1, Ordering::AcqRel);
+            drop(share);
+        });
+    }
+}
+
 static PEAK: AtomicUsize = AtomicUsize::new(0);
 
 fn counting() -> bool {
@@ -137,6 +186,58 @@ mod tests {
         cfg.output = Output::DryRun;
         assert!(!Budget::of_run(&cfg).has_spare(), "a dry run never commits");
         assert!(Budget::new(0).threads() >= 1);
+    }
+
+    /// (thread it was made on, thread it was freed on) of each [`Freed`].
+    type Log = Arc<Mutex<Vec<(Option<usize>, Option<usize>)>>>;
+
+    /// Records, when dropped, on which pool thread it was.
+    struct Freed {
+        made_on: Option<usize>,
+        log: Log,
+    }
+
+    impl Drop for Freed {
+        fn drop(&mut self) {
+            self.log.lock().unwrap().push((self.made_on, here()));
+        }
+    }
+
+    #[test]
+    fn items_are_freed_once_each_on_the_thread_that_made_them() {
+        let log: Log = Arc::default();
+        let item = |made_on| Freed { made_on, log: log.clone() };
+        // Outside a pool: freed at once, here.
+        let frees = Frees::default();
+        frees.free(vec![item(Some(1)), item(None)], |f| f.made_on);
+        assert_eq!(log.lock().unwrap().len(), 2);
+        log.lock().unwrap().clear();
+
+        let pool = Budget { threads: 3, spare: false }.pool().unwrap();
+        let caller = pool.install(|| {
+            let items: Vec<Freed> = [Some(0), Some(2), None, Some(1), Some(2), Some(7)].map(item).into();
+            frees.free(items, |f| f.made_on);
+            here()
+        });
+        // A broadcast after it runs after it on every thread (their broadcast
+        // queues are first in, first out).
+        pool.broadcast(|_| ());
+        let mut got = log.lock().unwrap().clone();
+        got.sort();
+        let caller = caller.expect("installed on the pool");
+        let mut want = vec![(Some(0), Some(0)), (Some(2), Some(2)), (None, Some(caller)), (Some(1), Some(1))];
+        // Made on a thread the pool does not have: its last one.
+        want.extend([(Some(2), Some(2)), (Some(7), Some(2))]);
+        want.sort();
+        assert_eq!(got, want);
+
+        // One thread: its worker is never idle during a run, so it frees at once.
+        log.lock().unwrap().clear();
+        let one = Budget { threads: 1, spare: false }.pool().unwrap();
+        one.install(|| {
+            frees.free(vec![item(Some(0)), item(None)], |f| f.made_on);
+            assert_eq!(log.lock().unwrap().len(), 2, "freed before the call returned");
+        });
     }
 
     #[test]

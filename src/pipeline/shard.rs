@@ -61,6 +61,9 @@ pub(super) enum Parsed {
         repaired: bool,
         bytes: u64,
         id: Option<String>,
+        /// The pool thread that prepared it, where it is freed
+        /// ([`crate::threads::Frees`]).
+        made_on: Option<usize>,
     },
     Rejected {
         line: u64,
@@ -96,7 +99,8 @@ fn prepare_line(
             let history = ix.map(|ix| ix.history(&doc.keys, &doc.whole));
             // Decoded here, in parallel, not in the ordered step.
             let id = parser.id(&record);
-            Parsed::Doc { line, record, doc, history, repaired, bytes, id }
+            let made_on = crate::threads::here();
+            Parsed::Doc { line, record, doc, history, repaired, bytes, id, made_on }
         }
         Err((raw, error)) => Parsed::Rejected { line, raw, error },
     }
@@ -266,6 +270,7 @@ pub(super) fn run_shard(
     let pipelined = decider.replaying_shard().is_none();
     let mut ready: Option<Vec<Parsed>> = None;
     let mut buffers = Vec::new();
+    let frees = crate::threads::Frees::default();
     let mut first = true;
     loop {
         if interrupt::requested() {
@@ -292,7 +297,12 @@ pub(super) fn run_shard(
                 None if current.is_empty() => break,
                 None if pipelined => prepare_batch(cfg, &parser, lookup.as_ref(), current),
                 None => {
-                    let mut sink = BatchOut { out: &mut out, attributes: attributes.as_mut(), buffers: &mut buffers };
+                    let mut sink = BatchOut {
+                        out: &mut out,
+                        attributes: attributes.as_mut(),
+                        buffers: &mut buffers,
+                        frees: &frees,
+                    };
                     let (done, upcoming) = rayon::join(
                         || process_batch(cfg, decider, input, (shard, &parser), current, &mut sink, &mut row),
                         || super::records::read(&mut source, &mut next_line),
@@ -302,7 +312,8 @@ pub(super) fn run_shard(
                     continue;
                 }
             };
-            let mut sink = BatchOut { out: &mut out, attributes: attributes.as_mut(), buffers: &mut buffers };
+            let mut sink =
+                BatchOut { out: &mut out, attributes: attributes.as_mut(), buffers: &mut buffers, frees: &frees };
             let (done, (upcoming, prepared)) = rayon::join(
                 || finish_batch(cfg, decider, input, (shard, &parser), (lines, &[]), &mut sink, &mut row),
                 // Half batches ahead: two prepared batches are in flight.
@@ -320,7 +331,8 @@ pub(super) fn run_shard(
         // Every complete line before the damage is cleaned and written (so
         // no paragraph kept from them is lost), except in place: a shard
         // that could not be read to its end is never replaced.
-        let mut sink = BatchOut { out: &mut out, attributes: attributes.as_mut(), buffers: &mut buffers };
+        let mut sink =
+            BatchOut { out: &mut out, attributes: attributes.as_mut(), buffers: &mut buffers, frees: &frees };
         process_batch(cfg, decider, input, (shard, &parser), current, &mut sink, &mut row)?;
         let in_place = out.is_in_place();
         let what = if in_place {
@@ -369,6 +381,8 @@ struct BatchOut<'a, 'b> {
     attributes: Option<&'a mut super::records::Attributes>,
     /// The render's buffers (clean text, rendered run), reused.
     buffers: &'a mut Vec<(String, Vec<u8>)>,
+    /// Frees the decided batches.
+    frees: &'a crate::threads::Frees,
 }
 
 /// Parses and prepares a batch of lines in parallel.
@@ -502,8 +516,13 @@ fn finish_batch(
     if recording {
         decider.record_batch(&recorded)?;
     }
-    // Freeing a batch (a dozen allocations per record) is left to whichever
-    // worker is free, off the ordered step.
-    rayon::spawn(move || drop((lines, plans)));
+    // Freeing a batch (a dozen allocations per record) is left to the
+    // workers that prepared it, off the ordered step. The plans (one list
+    // each) were made here.
+    drop(plans);
+    sink.frees.free(lines, |l| match l {
+        Parsed::Doc { made_on, .. } => *made_on,
+        Parsed::Rejected { .. } => None,
+    });
     Ok(())
 }

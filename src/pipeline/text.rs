@@ -37,6 +37,9 @@ pub(super) struct Prepared {
     /// The record of an earlier run of the batch that replaced this file
     /// in place with exactly these bytes (see [`super::replay`]).
     pub(super) replayed: Option<usize>,
+    /// The pool thread that prepared it, where it is freed
+    /// ([`crate::threads::Frees`]).
+    pub(super) made_on: Option<usize>,
 }
 
 /// A prepared document with its plan.
@@ -70,7 +73,8 @@ pub(super) fn prepare_bytes(
         doc.whole = Digest(whole);
     }
     let history = ix.map(|ix| history(ix, &doc.keys, &doc.whole));
-    Ok(Prepared { file: file.clone(), doc, bytes_in, decoding, history, replayed })
+    let made_on = crate::threads::here();
+    Ok(Prepared { file: file.clone(), doc, bytes_in, decoding, history, replayed, made_on })
 }
 
 /// Splits the sorted file list into windows.
@@ -108,6 +112,7 @@ pub(super) fn run_text_files(
     let ahead = decider.index.is_none();
     let mut next = windows.first().map(|w| prepare_window(w, cfg, decider.index.as_ref()));
     let mut decided_ahead: Option<Result<Vec<Decided>>> = None;
+    let frees = crate::threads::Frees::default();
     for i in 0..windows.len() {
         if interrupt::requested() {
             return Err(Error::Interrupted);
@@ -163,6 +168,8 @@ pub(super) fn run_text_files(
             let row = d.prepared.replayed.and_then(|i| decider.replayed_row(i)).unwrap_or(row);
             decider.report.push(row);
         }
+        // Freed by the workers that prepared it, off the ordered step.
+        frees.free(decided, |d| d.prepared.made_on);
         if let Some(e) = stopped {
             return Err(e);
         }
