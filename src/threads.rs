@@ -3,8 +3,9 @@
 //! `--threads N` ([`crate::config::Config::threads`]; 0 = one per core)
 //! bounds every thread a run starts. [`crate::pipeline::run`] builds one
 //! [`Budget`] and from it one rayon pool; everything parallel in the run
-//! — the walk's size reads, preparing, rendering, the index's sort of a
-//! commit and its checksums at open — runs on that pool. So does the index's background merge
+//! — the walk's listing, preparing, rendering, freeing what was decided
+//! ([`Frees`]), the index's sort of a commit and its checksums at open —
+//! runs on that pool. So does the index's background merge
 //! ([`crate::index::Index::start_merge_in_pool`]): when the budget has at
 //! least two threads it is one job on the pool, which a worker picks up
 //! while the others go on with the run (a thread kept apart for it would
