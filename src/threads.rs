@@ -105,7 +105,7 @@ pub fn here() -> Option<usize> {
 /// through an atomic push that the owner collects later. A decided batch of
 /// records (a dozen allocations each) freed by whichever worker was free
 /// cost ~5% of a `-j2` JSONL run's samples in those two paths
-/// (benches/JSONL.md, tenth pass). One per loop: it bounds what waits.
+/// (benches/JSONL.md, tenth pass). One per run: it bounds what waits.
 #[derive(Default)]
 pub struct Frees {
     /// Shares handed to the workers and not yet taken.
@@ -118,9 +118,9 @@ impl Frees {
     /// of the pool takes that thread's share. A worker runs such a job only
     /// when it looks for work, so the items are freed here and now instead
     /// when the pool has one thread (its worker is never idle before the
-    /// run ends) or when the workers have not yet taken every share of this
-    /// loop's last call: at most one call's items wait. Outside a pool they
-    /// are freed here too.
+    /// run ends) or when the workers have not yet taken every share of the
+    /// last call: at most one call's items wait. Outside a pool they are
+    /// freed here too.
     pub fn free<T: Send + 'static>(&self, items: Vec<T>, made_on: impl Fn(&T) -> Option<usize>) {
         let (Some(caller), n) = (here(), rayon::current_num_threads()) else { return drop(items) };
         if n == 1 || self.waiting.load(Ordering::Acquire) > 0 {

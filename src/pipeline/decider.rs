@@ -49,6 +49,9 @@ pub(super) struct Decider {
     pub(super) replay: super::replay::Replaying,
     /// A scale-out step (see [`crate::scale`]), when this is one.
     pub(super) scaled: Option<Scaled>,
+    /// Frees the decided batches and windows of the whole run (one, so that
+    /// at most one of them waits to be freed, whatever the number of shards).
+    pub(super) frees: crate::threads::Frees,
 }
 
 /// Record ids by document number, kept for the whole run (an explain line
@@ -171,6 +174,7 @@ impl Decider {
             report: Report::default(),
             replay: Default::default(),
             scaled: None,
+            frees: crate::threads::Frees::default(),
         })
     }
 

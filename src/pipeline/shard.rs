@@ -270,7 +270,6 @@ pub(super) fn run_shard(
     let pipelined = decider.replaying_shard().is_none();
     let mut ready: Option<Vec<Parsed>> = None;
     let mut buffers = Vec::new();
-    let frees = crate::threads::Frees::default();
     let mut first = true;
     loop {
         if interrupt::requested() {
@@ -297,12 +296,7 @@ pub(super) fn run_shard(
                 None if current.is_empty() => break,
                 None if pipelined => prepare_batch(cfg, &parser, lookup.as_ref(), current),
                 None => {
-                    let mut sink = BatchOut {
-                        out: &mut out,
-                        attributes: attributes.as_mut(),
-                        buffers: &mut buffers,
-                        frees: &frees,
-                    };
+                    let mut sink = BatchOut { out: &mut out, attributes: attributes.as_mut(), buffers: &mut buffers };
                     let (done, upcoming) = rayon::join(
                         || process_batch(cfg, decider, input, (shard, &parser), current, &mut sink, &mut row),
                         || super::records::read(&mut source, &mut next_line),
@@ -312,8 +306,7 @@ pub(super) fn run_shard(
                     continue;
                 }
             };
-            let mut sink =
-                BatchOut { out: &mut out, attributes: attributes.as_mut(), buffers: &mut buffers, frees: &frees };
+            let mut sink = BatchOut { out: &mut out, attributes: attributes.as_mut(), buffers: &mut buffers };
             let (done, (upcoming, prepared)) = rayon::join(
                 || finish_batch(cfg, decider, input, (shard, &parser), (lines, &[]), &mut sink, &mut row),
                 // Half batches ahead: two prepared batches are in flight.
@@ -331,8 +324,7 @@ pub(super) fn run_shard(
         // Every complete line before the damage is cleaned and written (so
         // no paragraph kept from them is lost), except in place: a shard
         // that could not be read to its end is never replaced.
-        let mut sink =
-            BatchOut { out: &mut out, attributes: attributes.as_mut(), buffers: &mut buffers, frees: &frees };
+        let mut sink = BatchOut { out: &mut out, attributes: attributes.as_mut(), buffers: &mut buffers };
         process_batch(cfg, decider, input, (shard, &parser), current, &mut sink, &mut row)?;
         let in_place = out.is_in_place();
         let what = if in_place {
@@ -381,8 +373,6 @@ struct BatchOut<'a, 'b> {
     attributes: Option<&'a mut super::records::Attributes>,
     /// The render's buffers (clean text, rendered run), reused.
     buffers: &'a mut Vec<(String, Vec<u8>)>,
-    /// Frees the decided batches.
-    frees: &'a crate::threads::Frees,
 }
 
 /// Parses and prepares a batch of lines in parallel.
@@ -520,7 +510,7 @@ fn finish_batch(
     // workers that prepared it, off the ordered step. The plans (one list
     // each) were made here.
     drop(plans);
-    sink.frees.free(lines, |l| match l {
+    decider.frees.free(lines, |l| match l {
         Parsed::Doc { made_on, .. } => *made_on,
         Parsed::Rejected { .. } => None,
     });

@@ -112,7 +112,6 @@ pub(super) fn run_text_files(
     let ahead = decider.index.is_none();
     let mut next = windows.first().map(|w| prepare_window(w, cfg, decider.index.as_ref()));
     let mut decided_ahead: Option<Result<Vec<Decided>>> = None;
-    let frees = crate::threads::Frees::default();
     for i in 0..windows.len() {
         if interrupt::requested() {
             return Err(Error::Interrupted);
@@ -169,7 +168,7 @@ pub(super) fn run_text_files(
             decider.report.push(row);
         }
         // Freed by the workers that prepared it, off the ordered step.
-        frees.free(decided, |d| d.prepared.made_on);
+        decider.frees.free(decided, |d| d.prepared.made_on);
         if let Some(e) = stopped {
             return Err(e);
         }
