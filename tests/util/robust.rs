@@ -256,6 +256,22 @@ pub enum At {
     Start(Duration),
     /// This long after the first window started writing.
     Writing(Duration),
+    /// As soon as the run has installed its handler for this signal (read
+    /// off `SigCgt` in `/proc/PID/status`): before the run has written
+    /// anything, whatever the machine's load. A fixed delay may land before
+    /// the handler (the signal then ends the process) or after a run that a
+    /// quiet machine finished early (exit 0).
+    Caught(libc::c_int),
+}
+
+/// Whether process `pid` catches signal `sig` (its `SigCgt` mask).
+pub fn catches(pid: u32, sig: libc::c_int) -> bool {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (sig - 1)) != 0)
 }
 
 /// The modification time of `dir`, when it exists.
@@ -269,6 +285,12 @@ pub fn spawn_until(input: &Path, out: &Path, at: At) -> std::process::Child {
     let child = spawn_clean(input, out);
     match at {
         At::Start(d) => sleep(d),
+        At::Caught(sig) => {
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while !catches(child.id(), sig) && Instant::now() < deadline {
+                sleep(Duration::from_micros(200));
+            }
+        }
         At::Writing(d) => {
             let deadline = Instant::now() + Duration::from_secs(120);
             while stamp(&out.join("s000")) == before && Instant::now() < deadline {
