@@ -200,7 +200,7 @@ proptest! {
             8 => Just(b'a'),
             3 => Just(b' '),
             1 => prop::sample::select(b"\"\\\x00\x1f\x7f\x80\xff\xc3\xe2".to_vec()),
-        ], 0..100),
+        ], 0..200),
         from in 1usize..100,
     ) {
         // Byte `from - 1` is never a space where the decoder calls it.
@@ -210,8 +210,27 @@ proptest! {
         if b[from - 1] == b' ' {
             b[from - 1] = b'n';
         }
-        prop_assert_eq!(next_stop(&b, from), naive_stop(&b, from));
+        for (name, got) in every_next_stop(&b, from) {
+            prop_assert_eq!(got, naive_stop(&b, from), "{}", name);
+        }
     }
+}
+
+/// What each version of `next_stop` this processor can run gives: the one
+/// chosen at run time, and on x86-64 the SSE2 one and (with AVX2) the AVX2
+/// one, so that both are tested whichever the machine picks.
+fn every_next_stop(b: &[u8], from: usize) -> Vec<(&'static str, Option<(usize, bool)>)> {
+    #[allow(unused_mut)]
+    let mut got = vec![("next_stop", next_stop(b, from))];
+    #[cfg(target_arch = "x86_64")]
+    {
+        got.push(("sse2", next_stop_sse2(b, from, Carry { at: from, untidy: false, prev_space: 0 })));
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the processor has AVX2 (checked just above).
+            got.push(("avx2", unsafe { next_stop_avx2(b, from) }));
+        }
+    }
+    got
 }
 
 #[test]
@@ -221,17 +240,33 @@ fn stops_at_quote_backslash_control_and_high_bytes_only() {
             let mut b = vec![b'x'; 40];
             b[from + 3] = special;
             b[from + 9] = 0x7f; // DEL is ASCII: passed over (and untidy)
-            assert_eq!(next_stop(&b, from), naive_stop(&b, from));
-            assert_eq!(next_stop(&b, from).map(|s| s.0), Some(from + 3), "{special:#x} at {}", from + 3);
+            for (name, got) in every_next_stop(&b, from) {
+                assert_eq!(got, naive_stop(&b, from), "{name}");
+                assert_eq!(got.map(|s| s.0), Some(from + 3), "{name}: {special:#x} at {}", from + 3);
+            }
             b[from + 1] = 0x7f;
-            assert_eq!(next_stop(&b, from), Some((from + 3, true)));
+            for (name, got) in every_next_stop(&b, from) {
+                assert_eq!(got, Some((from + 3, true)), "{name}");
+            }
         }
-        assert_eq!(next_stop(&[b'x'; 40], from), None);
-        let mut spaces = vec![b'x'; 40];
-        spaces[from + 15] = b' ';
-        spaces[from + 16] = b' '; // a pair across two blocks
-        spaces[39] = b'"';
-        assert_eq!(next_stop(&spaces, from), Some((39, true)));
+        for (name, got) in every_next_stop(&[b'x'; 80], from) {
+            assert_eq!(got, None, "{name}");
+        }
+        // A pair of spaces across a 16-byte and across a 32-byte boundary,
+        // and across the last 32-byte block and the 16-byte step after it.
+        for pair in [from + 15, from + 31, from + 47] {
+            let mut spaces = vec![b'x'; 80];
+            spaces[pair] = b' ';
+            spaces[pair + 1] = b' ';
+            spaces[79] = b'"';
+            for (name, got) in every_next_stop(&spaces, from) {
+                assert_eq!(got, Some((79, true)), "{name}: pair at {pair}");
+            }
+            spaces[pair + 1] = b'y';
+            for (name, got) in every_next_stop(&spaces, from) {
+                assert_eq!(got, Some((79, false)), "{name}: one space at {pair}");
+            }
+        }
     }
 }
 

@@ -97,17 +97,58 @@ pub(super) fn scan<S: TextSink>(line: &[u8], start: usize, text_field: &str, sin
 /// The first `i >= from` where `b[i]` is `"`, `\\` or a control character
 /// (below 0x20).
 ///
-/// On x86-64, sixteen bytes per step with SSE2 (part of every x86-64
-/// processor), as [`super::decode`]'s `next_stop`: one mask of the bytes to
-/// stop at, whose lowest bit is the answer. Blocks of 32 were slower: a
-/// string runs ~65 bytes between two `\n` escapes. (The portable version
-/// before it, kept for other targets, tested sixteen bytes without branches
-/// and then searched the block eight bytes at a time: 20M more instructions
-/// in a -j1 run over 40 MB of the bench's JSONL, 1.6% of those outside
-/// SHA-256.)
+/// On x86-64, as [`super::decode`]'s `next_stop`: 32 bytes per step with
+/// AVX2 where the processor has it (checked at run time), else sixteen with
+/// SSE2 (part of every x86-64 processor); one mask of the bytes to stop at,
+/// whose lowest bit is the answer. Blocks of 32 made of two SSE2 halves were
+/// slower than sixteen (a string runs ~65 bytes between two `\n` escapes,
+/// so the second half is often wasted); one AVX2 compare per 32 bytes is
+/// 6M instructions fewer than sixteen over 40 MB of the bench's JSONL
+/// (benches/JSONL.md, eleventh pass). (The portable version before it, kept
+/// for other targets, tested sixteen bytes without branches and then
+/// searched the block eight bytes at a time: 20M more instructions in a -j1
+/// run over 40 MB of the bench's JSONL, 1.6% of those outside SHA-256.)
 #[cfg(target_arch = "x86_64")]
 #[inline]
 pub(super) fn next_special(b: &[u8], from: usize) -> Option<usize> {
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the processor has AVX2 (checked just above).
+        unsafe { next_special_avx2(b, from) }
+    } else {
+        next_special_sse2(b, from)
+    }
+}
+
+/// [`next_special`] 32 bytes per step; the last 31 bytes or fewer are left
+/// to [`next_special_sse2`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+pub(super) fn next_special_avx2(b: &[u8], from: usize) -> Option<usize> {
+    use std::arch::x86_64::{
+        _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_min_epu8, _mm256_movemask_epi8, _mm256_or_si256, _mm256_set1_epi8,
+    };
+    let byte = |c: u8| i8::from_ne_bytes([c]);
+    let mut i = from;
+    while let Some(Ok(block)) = b.get(i..i + 32).map(<&[u8; 32]>::try_from) {
+        // SAFETY: the load reads the 32 bytes of `block` (unaligned).
+        let v = unsafe { _mm256_loadu_si256(block.as_ptr().cast()) };
+        let quote = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(byte(b'"')));
+        let backslash = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(byte(b'\\')));
+        // Unsigned: min(v, 0x1F) == v exactly when v <= 0x1F.
+        let control = _mm256_cmpeq_epi8(_mm256_min_epu8(v, _mm256_set1_epi8(0x1F)), v);
+        let stops = _mm256_movemask_epi8(_mm256_or_si256(_mm256_or_si256(quote, backslash), control)).cast_unsigned();
+        if stops != 0 {
+            return Some(i + stops.trailing_zeros() as usize);
+        }
+        i += 32;
+    }
+    next_special_sse2(b, i)
+}
+
+/// [`next_special`] sixteen bytes per step with SSE2.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub(super) fn next_special_sse2(b: &[u8], from: usize) -> Option<usize> {
     let mut i = from;
     while let Some(Ok(block)) = b.get(i..i + 16).map(<&[u8; 16]>::try_from) {
         let stops = special_mask16(block);

@@ -147,10 +147,19 @@ proptest! {
         bytes in prop::collection::vec(prop_oneof![
             6 => Just(b'a'),
             1 => prop::sample::select(b"a\"\\\x00\x1f\x20\x7f\x80\xff\xa2\xdc".to_vec()),
-        ], 0..80),
+        ], 0..160),
         from in 0usize..80,
     ) {
         let naive = bytes.get(from..).and_then(|r| r.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20).map(|p| p + from));
         prop_assert_eq!(next_special(&bytes, from), naive);
+        // Both x86-64 versions, whichever this processor picks.
+        #[cfg(target_arch = "x86_64")]
+        {
+            prop_assert_eq!(next_special_sse2(&bytes, from), naive);
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the processor has AVX2 (checked just above).
+                prop_assert_eq!(unsafe { next_special_avx2(&bytes, from) }, naive);
+            }
+        }
     }
 }
