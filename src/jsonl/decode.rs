@@ -106,6 +106,9 @@ pub(super) fn decode_string<S: TextSink>(b: &[u8], i: usize, sink: &mut S) -> Op
                 out.push(c);
                 match c {
                     '\n' | '\r' => sink.line_break(&out, at),
+                    // `\"`, `\\`, `\/` and the like: printable and not a
+                    // space, so tidy (copied as it is, not walked again).
+                    '!'..='~' => sink.raw_ascii(&out[at..], false),
                     c if c.is_ascii() => sink.ascii(&out[at..]),
                     _ => sink.non_ascii(&out, at),
                 }
