@@ -296,6 +296,22 @@ impl Document {
         })
     }
 
+    /// The kept paragraphs as [`Document::render_into`] writes them: the
+    /// split's own text when that is the rendering (nothing dropped and
+    /// nothing to set apart: no copy), else rendered into `buf` (cleared
+    /// first).
+    pub fn rendered<'a>(&'a self, verdicts: &[Verdict], emit: Emit, buf: &'a mut String) -> &'a str {
+        if matches!(emit, Emit::Normalized)
+            && verdicts.iter().any(|v| v.is_kept())
+            && let Some(text) = self.rendered_as_split(verdicts)
+        {
+            return text;
+        }
+        buf.clear();
+        self.render_into(verdicts, emit, buf);
+        buf
+    }
+
     /// The kept paragraphs as a string; see [`Document::render_into`].
     pub fn render(&self, verdicts: &[Verdict], emit: Emit) -> String {
         let mut out = String::new();
@@ -346,6 +362,44 @@ mod tests {
         }
         let doc = Document::prepare("a \r\n\t\r\nb\u{2029}c".to_owned(), &TextOptions::default());
         assert_eq!(doc.render(&[Verdict::Keep; 3], Emit::Normalized), "a\n\nb\n\nc");
+    }
+
+    #[test]
+    fn rendered_borrows_the_split_text_only_where_it_is_the_rendering() {
+        let texts = [
+            "Title\n\n\nBody text.\n\n\n",
+            "\n\n",
+            "a\n- b\n- c",
+            "A.\nB.\u{2029}C.\n",
+            "\u{201C}Hi\u{201D}\r\n\r\nNext",
+        ];
+        for text in texts {
+            let doc = Document::prepare(text.to_owned(), &TextOptions::default());
+            let n = doc.len();
+            let mut cases = vec![vec![Verdict::Keep; n]];
+            cases.extend((0..n).map(|k| drop_at(n, &[k])));
+            for v in &cases {
+                for emit in [Emit::Normalized, Emit::Unwrapped, Emit::Original] {
+                    let mut buf = String::from("left over");
+                    assert_eq!(doc.rendered(v, emit, &mut buf), doc.render(v, emit), "{text:?} {v:?} {emit:?}");
+                }
+            }
+        }
+        // News paragraphs a line each, longer than any wrap width: the
+        // split's text is the rendering when everything is kept.
+        let long = format!("{}\n\n{}\n", "word ".repeat(60).trim_end(), "more ".repeat(60).trim_end());
+        let doc = Document::prepare(long.clone(), &TextOptions::default());
+        let mut buf = String::new();
+        let all = vec![Verdict::Keep; doc.len()];
+        let got = doc.rendered(&all, Emit::Normalized, &mut buf);
+        assert!(std::ptr::eq(got.as_ptr(), doc.split.text.as_ptr()) && got == long);
+        assert!(buf.is_empty(), "nothing was built");
+        let got = doc.rendered(&drop_at(2, &[0]), Emit::Normalized, &mut buf);
+        assert_eq!(got, doc.render(&drop_at(2, &[0]), Emit::Normalized));
+        // Blank lines only: no paragraph, so nothing is rendered, though the
+        // split's text holds the blank lines.
+        let doc = Document::prepare("\n\n".to_owned(), &TextOptions::default());
+        assert_eq!(doc.rendered(&[], Emit::Normalized, &mut String::new()), "");
     }
 
     #[test]

@@ -162,9 +162,8 @@ fn render_line(
     if plan.kept() == 0 && !cfg.keep_empty {
         return;
     }
-    text.clear();
-    doc.render_into(&plan.verdicts, cfg.emit, text);
-    if *text == doc.original {
+    let text = doc.rendered(&plan.verdicts, cfg.emit, text);
+    if text == doc.original {
         // Nothing dropped, nothing normalised: the record as it was read.
         parser.write_as_read(record, out);
         return;
