@@ -115,7 +115,7 @@ pub(super) fn decode_string<S: TextSink>(b: &[u8], i: usize, sink: &mut S) -> Op
             }
             c if c >= 0x80 => {
                 let end = non_ascii_end(b, j);
-                let s = std::str::from_utf8(&b[j..end]).ok()?;
+                let s = utf8(&b[j..end])?;
                 let at = out.len();
                 out.push_str(s);
                 sink.non_ascii(&out, at);
@@ -169,6 +169,31 @@ pub(crate) fn feed_text<S: TextSink>(text: &str, sink: &mut S) {
 #[inline]
 fn non_ascii_end(b: &[u8], from: usize) -> usize {
     b[from..].iter().position(|&c| c < 0x80).map_or(b.len(), |p| from + p)
+}
+
+/// A stretch of bytes from 0x80 up as a `str`, when it is valid UTF-8.
+/// Most stretches in news text are one character (a curly quote, a dash,
+/// NBSP, an accented letter): two or three bytes, checked here by the
+/// table of well-formed sequences (Unicode 16, table 3-7) rather than by a
+/// call to `str::from_utf8`, which takes the rest.
+#[inline]
+fn utf8(b: &[u8]) -> Option<&str> {
+    let cont = |c: u8| c & 0xC0 == 0x80;
+    let valid = match *b {
+        [c0, c1] => (0xC2..=0xDF).contains(&c0) && cont(c1),
+        [c0, c1, c2] => {
+            let second = match c0 {
+                0xE0 => 0xA0..=0xBF,
+                0xE1..=0xEC | 0xEE..=0xEF => 0x80..=0xBF,
+                0xED => 0x80..=0x9F,
+                _ => return None,
+            };
+            second.contains(&c1) && cont(c2)
+        }
+        _ => return std::str::from_utf8(b).ok(),
+    };
+    // SAFETY: a two- or three-byte well-formed sequence is valid UTF-8.
+    valid.then(|| unsafe { std::str::from_utf8_unchecked(b) })
 }
 
 /// Bytes known to be ASCII as a `str`.

@@ -315,3 +315,24 @@ fn recorded_shrunk_cases() {
         same_as_composition(&cut);
     }
 }
+
+/// `utf8` agrees with `str::from_utf8` on every stretch of two and three
+/// bytes from 0x80 up (the ones it checks itself), and on longer ones.
+#[test]
+fn utf8_agrees_with_the_standard_library_on_every_short_stretch() {
+    let high = 0x80..=0xFFu8;
+    for a in high.clone() {
+        for b in high.clone() {
+            assert_eq!(utf8(&[a, b]), std::str::from_utf8(&[a, b]).ok(), "{a:x} {b:x}");
+            for c in high.clone() {
+                let s = [a, b, c];
+                assert_eq!(utf8(&s), std::str::from_utf8(&s).ok(), "{a:x} {b:x} {c:x}");
+            }
+        }
+    }
+    for s in ["\u{1F600}", "\u{e9}\u{e9}", "\u{2019}\u{a0}", "\u{10FFFF}"] {
+        assert_eq!(utf8(s.as_bytes()), Some(s));
+    }
+    assert_eq!(utf8(&[0xF0, 0x9F, 0x98]), None);
+    assert_eq!(utf8(&[0xED, 0xA0, 0x80]), None, "a surrogate");
+}

@@ -75,7 +75,12 @@ impl LineBuilder {
             };
             self.lines.push_line(&raw, self.quotes);
         } else {
-            let indent = line.len() - line.trim_start().len();
+            // Most lines start with a printable ASCII character: no indent,
+            // and no call to the Unicode `trim_start`.
+            let indent = match line.as_bytes().first() {
+                Some(c) if c.is_ascii_graphic() => 0,
+                _ => line.len() - line.trim_start().len(),
+            };
             let chars = self.lines.norm.len() - self.norm_start - self.extra;
             self.lines.record(self.norm_start, span, term, indent, chars);
         }
