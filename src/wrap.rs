@@ -205,7 +205,9 @@ pub fn is_table_row(norm: &str, orig: &str) -> bool {
 /// text, so the common case is settled by fast whole-line tests: when
 /// normalisation did not shorten the line, no run of spaces was collapsed.
 fn column_gaps(inner: &str, norm: &str) -> bool {
-    if inner.contains('\t') {
+    // The `memchr` crate's vector search: `str::contains` takes a `char`
+    // through the standard library's word-at-a-time search.
+    if memchr::memchr(b'\t', inner.as_bytes()).is_some() {
         return true;
     }
     if inner.len() == norm.len() && inner.is_ascii() {
