@@ -22,6 +22,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod allocator;
 pub mod backups;
 pub mod check;
 // The command line and signal handling belong to the binary: public only so

@@ -7,15 +7,9 @@ use newsdedup::config::Input;
 use newsdedup::error::{Error, ExitCode};
 use newsdedup::{diag, interrupt, threads};
 
-/// mimalloc instead of the system allocator: a run allocates and frees a few
-/// buffers per record on every thread, and glibc's free of such blocks took
-/// ~14% of the JSONL path's time (benches/JSONL.md: the issue 18 profile).
-/// Its 2.x line (the crate's `v2` feature) rather than 3.x: on the bench
-/// JSONL at `-j2`, peak RSS 107-118 MB instead of 128-154 MB, fewer page
-/// faults (424-810 against 578-2,965), 1.3% fewer instructions, the same time
-/// (benches/HISTORY.md, issue 18, eleventh session).
+/// mimalloc, called as `newsdedup::allocator` explains.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: newsdedup::allocator::Mimalloc = newsdedup::allocator::Mimalloc;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
