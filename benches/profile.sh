@@ -26,7 +26,7 @@ for bin in "$@"; do
     valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" clean --format jsonl "$DIR/big.jsonl" -q -j1 \
         >/dev/null 2>"$out.log"
     total=$(sed -n 's/.*Collected : //p' "$out.log")
-    sha=$(callgrind_annotate --auto=no --inclusive=no "$out" 2>/dev/null | awk '/sha256::.*compress/ {gsub(",", "", $1); s += $1} END {print s + 0}')
+    sha=$(callgrind_annotate --auto=no --inclusive=no "$out" 2>/dev/null | awk '/sha256::.*compress/ {gsub(",", "", $1); s += $1} END {printf "%.0f", s}')
     echo "$bin: $total instructions; without SHA-256 compression: $((total - sha)) ($(stat -c %s "$DIR/big.jsonl") bytes of JSONL)"
     callgrind_annotate --auto=no --inclusive=no "$out" 2>/dev/null | grep -E '^ *[0-9,]+ \(' | sed -n 2,16p | cut -c1-150
     rm -f "$out" "$out.log"
