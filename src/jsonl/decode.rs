@@ -66,7 +66,36 @@ impl Record {
 /// closing quote, text); `sink` is told the text as it is decoded. `None`
 /// for anything serde would refuse or that is left to it (surrogate
 /// escapes, invalid UTF-8).
+///
+/// With AVX2 (checked once per string) the whole loop is compiled for it, so
+/// that the scan to the next stop is inlined into it rather than called at
+/// every stop.
 pub(super) fn decode_string<S: TextSink>(b: &[u8], i: usize, sink: &mut S) -> Option<(usize, String)> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the processor has AVX2 (checked just above).
+        return unsafe { decode_string_avx2(b, i, sink) };
+    }
+    decode_with(b, i, sink, next_stop)
+}
+
+/// [`decode_string`] compiled for AVX2, its scan inlined.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn decode_string_avx2<S: TextSink>(b: &[u8], i: usize, sink: &mut S) -> Option<(usize, String)> {
+    // The closure has this function's AVX2, so it may call the AVX2 scan
+    // (and it is inlined with it).
+    decode_with(b, i, sink, |b, from| next_stop_avx2(b, from))
+}
+
+/// The body of [`decode_string`], with `next_stop` the scan to use.
+#[inline(always)]
+fn decode_with<S: TextSink>(
+    b: &[u8],
+    i: usize,
+    sink: &mut S,
+    next_stop: impl Fn(&[u8], usize) -> Option<(usize, bool)>,
+) -> Option<(usize, String)> {
     // The decoded string is never longer than the rest of the line.
     let mut out = String::with_capacity(b.len() - i);
     let mut run = i + 1;
@@ -243,6 +272,7 @@ struct Carry {
 /// [`next_stop_sse2`], which takes the state over.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
+#[inline]
 fn next_stop_avx2(b: &[u8], from: usize) -> Option<(usize, bool)> {
     use std::arch::x86_64::{
         _mm256_cmpeq_epi8, _mm256_cmpgt_epi8, _mm256_loadu_si256, _mm256_movemask_epi8, _mm256_or_si256,

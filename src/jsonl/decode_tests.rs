@@ -58,6 +58,18 @@ fn same_as_composition(lit: &[u8]) -> bool {
             if let Some((_, text)) = fused {
                 assert_eq!(lines.finish(&text), split(&text, mode, quotes), "{text:?} {mode:?} {quotes:?}");
             }
+            // The SSE2 loop too, which `decode_string` does not take where
+            // the processor has AVX2.
+            #[cfg(target_arch = "x86_64")]
+            {
+                let mut lines = LineBuilder::new(lit.len(), mode, quotes);
+                let sse2 = |b: &[u8], from| next_stop_sse2(b, from, Carry { at: from, untidy: false, prev_space: 0 });
+                let fused = decode_with(lit, 0, &mut lines, sse2);
+                assert_eq!(fused, plain, "the SSE2 loop decodes as the chosen one");
+                if let Some((_, text)) = fused {
+                    assert_eq!(lines.finish(&text), split(&text, mode, quotes), "SSE2: {text:?} {mode:?} {quotes:?}");
+                }
+            }
         }
     }
     plain.is_some()

@@ -123,6 +123,7 @@ pub(super) fn next_special(b: &[u8], from: usize) -> Option<usize> {
 /// to [`next_special_sse2`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
+#[inline]
 pub(super) fn next_special_avx2(b: &[u8], from: usize) -> Option<usize> {
     use std::arch::x86_64::{
         _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_min_epu8, _mm256_movemask_epi8, _mm256_or_si256, _mm256_set1_epi8,
@@ -301,7 +302,29 @@ fn skip_value(b: &[u8], i: usize) -> Option<usize> {
 
 /// Appends `s` as a JSON string literal, byte-identical to
 /// `serde_json::to_writer(out, s)`.
+///
+/// With AVX2 (checked once per string) the loop is compiled for it, the scan
+/// inlined into it.
 pub(super) fn write_str(out: &mut Vec<u8>, s: &str) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the processor has AVX2 (checked just above).
+        return unsafe { write_str_avx2(out, s) };
+    }
+    write_str_with(out, s, next_special);
+}
+
+/// [`write_str`] compiled for AVX2, its scan inlined.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn write_str_avx2(out: &mut Vec<u8>, s: &str) {
+    // The closure has this function's AVX2, so it may call the AVX2 scan.
+    write_str_with(out, s, |b, from| next_special_avx2(b, from));
+}
+
+/// The body of [`write_str`], with `next_special` the scan to use.
+#[inline(always)]
+fn write_str_with(out: &mut Vec<u8>, s: &str, next_special: impl Fn(&[u8], usize) -> Option<usize>) {
     let b = s.as_bytes();
     out.reserve(b.len() + 2);
     out.push(b'"');

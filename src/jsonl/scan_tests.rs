@@ -93,6 +93,14 @@ fn strings_are_written_exactly_as_serde_writes_them() {
         let mut ours = Vec::new();
         write_str(&mut ours, s);
         assert_eq!(String::from_utf8(ours).unwrap(), serde_json::to_string(s).unwrap());
+        // The SSE2 loop too, which `write_str` does not take where the
+        // processor has AVX2.
+        #[cfg(target_arch = "x86_64")]
+        {
+            let mut sse2 = Vec::new();
+            write_str_with(&mut sse2, s, next_special_sse2);
+            assert_eq!(String::from_utf8(sse2).unwrap(), serde_json::to_string(s).unwrap());
+        }
     }
 }
 
