@@ -265,7 +265,7 @@ fn next_stop(b: &[u8], from: usize) -> Option<(usize, bool)> {
 struct Carry {
     at: usize,
     untidy: bool,
-    prev_space: u32,
+    prev_space: u64,
 }
 
 /// [`next_stop`] 32 bytes per step; the last 31 bytes or fewer are left to
@@ -280,7 +280,7 @@ fn next_stop_avx2(b: &[u8], from: usize) -> Option<(usize, bool)> {
     };
     let mut i = from;
     let mut untidy = false;
-    let mut prev_space = 0u64;
+    let mut prev_space = 0;
     while let Some(Ok(block)) = b.get(i..i + 32).map(<&[u8; 32]>::try_from) {
         // SAFETY: the load reads the 32 bytes of `block` (unaligned).
         let v = unsafe { _mm256_loadu_si256(block.as_ptr().cast()) };
@@ -291,18 +291,37 @@ fn next_stop_avx2(b: &[u8], from: usize) -> Option<(usize, bool)> {
         let stops = mask32(_mm256_movemask_epi8(_mm256_or_si256(_mm256_or_si256(quote, backslash), low)));
         let spaces = mask32(_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, _mm256_set1_epi8(byte(b' ')))));
         let dels = mask32(_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, _mm256_set1_epi8(byte(0x7F)))));
-        // Bit k: byte k is a DEL, or a space after a space.
-        let odd = dels | (spaces & ((spaces << 1) | prev_space));
-        if stops != 0 {
-            let at = stops.trailing_zeros();
-            untidy |= odd & ((1 << at) - 1) != 0;
-            return Some((i + at as usize, untidy));
+        if let Some(at) = fold_block((stops, spaces, dels), 32, &mut untidy, &mut prev_space) {
+            return Some((i + at, untidy));
         }
-        untidy |= odd != 0;
-        prev_space = spaces >> 31;
         i += 32;
     }
-    next_stop_sse2(b, from, Carry { at: i, untidy, prev_space: u32::from(prev_space == 1) })
+    next_stop_sse2(b, from, Carry { at: i, untidy, prev_space })
+}
+
+/// One block's masks (bit k for byte k of a block of `width` bytes: the
+/// stops, the spaces, the DELs) taken into the scan: the offset of the
+/// block's first stop, with `untidy` told about the bytes before it; or,
+/// when it holds none, `None`, with `untidy` told about the whole block
+/// and `prev_space` whether its last byte is a space.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn fold_block(
+    (stops, spaces, dels): (u64, u64, u64),
+    width: u32,
+    untidy: &mut bool,
+    prev_space: &mut u64,
+) -> Option<usize> {
+    // Bit k: byte k is a DEL, or a space after a space.
+    let odd = dels | (spaces & ((spaces << 1) | *prev_space));
+    if stops != 0 {
+        let at = stops.trailing_zeros();
+        *untidy |= odd & ((1 << at) - 1) != 0;
+        return Some(at as usize);
+    }
+    *untidy |= odd != 0;
+    *prev_space = spaces >> (width - 1);
+    None
 }
 
 /// A byte as the signed lane value the compare intrinsics take.
@@ -326,15 +345,10 @@ fn next_stop_sse2(b: &[u8], from: usize, carry: Carry) -> Option<(usize, bool)> 
     let Carry { at: mut i, mut untidy, mut prev_space } = carry;
     while let Some(Ok(block)) = b.get(i..i + 16).map(<&[u8; 16]>::try_from) {
         let (stops, spaces, dels) = masks(block);
-        // Bit k: byte k is a DEL, or a space after a space.
-        let odd = dels | (spaces & ((spaces << 1) | prev_space));
-        if stops != 0 {
-            let at = stops.trailing_zeros();
-            untidy |= odd & ((1 << at) - 1) != 0;
-            return Some((i + at as usize, untidy));
+        let widened = (u64::from(stops), u64::from(spaces), u64::from(dels));
+        if let Some(at) = fold_block(widened, 16, &mut untidy, &mut prev_space) {
+            return Some((i + at, untidy));
         }
-        untidy |= odd != 0;
-        prev_space = spaces >> 15;
         i += 16;
     }
     while let Some(&c) = b.get(i) {
