@@ -76,6 +76,10 @@ pub(super) fn decode_string<S: TextSink>(b: &[u8], i: usize, sink: &mut S) -> Op
         // SAFETY: the processor has AVX2 (checked just above).
         return unsafe { decode_string_avx2(b, i, sink) };
     }
+    // Without AVX2 the SSE2 scan itself: `next_stop` would ask again at every stop.
+    #[cfg(target_arch = "x86_64")]
+    return decode_with(b, i, sink, |b, from| next_stop_sse2(b, from, Carry::start(from)));
+    #[cfg(not(target_arch = "x86_64"))]
     decode_with(b, i, sink, next_stop)
 }
 
@@ -253,7 +257,7 @@ fn next_stop(b: &[u8], from: usize) -> Option<(usize, bool)> {
         // SAFETY: the processor has AVX2 (checked just above).
         unsafe { next_stop_avx2(b, from) }
     } else {
-        next_stop_sse2(b, from, Carry { at: from, untidy: false, prev_space: 0 })
+        next_stop_sse2(b, from, Carry::start(from))
     }
 }
 
@@ -266,6 +270,14 @@ struct Carry {
     at: usize,
     untidy: bool,
     prev_space: u64,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Carry {
+    /// A scan starting at `from`.
+    fn start(from: usize) -> Carry {
+        Carry { at: from, untidy: false, prev_space: 0 }
+    }
 }
 
 /// [`next_stop`] 32 bytes per step; the last 31 bytes or fewer are left to
@@ -327,7 +339,7 @@ fn fold_block(
 /// A byte as the signed lane value the compare intrinsics take.
 #[cfg(target_arch = "x86_64")]
 #[inline]
-fn byte(c: u8) -> i8 {
+pub(super) fn byte(c: u8) -> i8 {
     i8::from_ne_bytes([c])
 }
 

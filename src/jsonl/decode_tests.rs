@@ -63,7 +63,7 @@ fn same_as_composition(lit: &[u8]) -> bool {
             #[cfg(target_arch = "x86_64")]
             {
                 let mut lines = LineBuilder::new(lit.len(), mode, quotes);
-                let sse2 = |b: &[u8], from| next_stop_sse2(b, from, Carry { at: from, untidy: false, prev_space: 0 });
+                let sse2 = |b: &[u8], from| next_stop_sse2(b, from, Carry::start(from));
                 let fused = decode_with(lit, 0, &mut lines, sse2);
                 assert_eq!(fused, plain, "the SSE2 loop decodes as the chosen one");
                 if let Some((_, text)) = fused {
@@ -236,7 +236,7 @@ fn every_next_stop(b: &[u8], from: usize) -> Vec<(&'static str, Option<(usize, b
     let mut got = vec![("next_stop", next_stop(b, from))];
     #[cfg(target_arch = "x86_64")]
     {
-        got.push(("sse2", next_stop_sse2(b, from, Carry { at: from, untidy: false, prev_space: 0 })));
+        got.push(("sse2", next_stop_sse2(b, from, Carry::start(from))));
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the processor has AVX2 (checked just above).
             got.push(("avx2", unsafe { next_stop_avx2(b, from) }));

@@ -125,10 +125,10 @@ pub(super) fn next_special(b: &[u8], from: usize) -> Option<usize> {
 #[target_feature(enable = "avx2")]
 #[inline]
 pub(super) fn next_special_avx2(b: &[u8], from: usize) -> Option<usize> {
+    use super::decode::byte;
     use std::arch::x86_64::{
         _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_min_epu8, _mm256_movemask_epi8, _mm256_or_si256, _mm256_set1_epi8,
     };
-    let byte = |c: u8| i8::from_ne_bytes([c]);
     let mut i = from;
     while let Some(Ok(block)) = b.get(i..i + 32).map(<&[u8; 32]>::try_from) {
         // SAFETY: the load reads the 32 bytes of `block` (unaligned).
@@ -165,10 +165,10 @@ pub(super) fn next_special_sse2(b: &[u8], from: usize) -> Option<usize> {
 #[cfg(target_arch = "x86_64")]
 #[inline]
 fn special_mask16(block: &[u8; 16]) -> u32 {
+    use super::decode::byte;
     use std::arch::x86_64::{
         _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
     };
-    let byte = |c: u8| i8::from_ne_bytes([c]);
     // SAFETY: SSE2 is enabled on every x86-64 target; the load reads the
     // sixteen bytes of `block` (unaligned).
     let mask = unsafe {
@@ -311,6 +311,10 @@ pub(super) fn write_str(out: &mut Vec<u8>, s: &str) {
         // SAFETY: the processor has AVX2 (checked just above).
         return unsafe { write_str_avx2(out, s) };
     }
+    // Without AVX2 the SSE2 scan itself: `next_special` would ask again at every stop.
+    #[cfg(target_arch = "x86_64")]
+    return write_str_with(out, s, next_special_sse2);
+    #[cfg(not(target_arch = "x86_64"))]
     write_str_with(out, s, next_special);
 }
 
