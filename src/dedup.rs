@@ -32,22 +32,22 @@
 //!
 //! The seen-set stores, per distinct key, the 128-bit digest prefix (see
 //! [`crate::key::Digest`] for why that is safe) and the first occurrence:
-//! 24 bytes per entry in a `HashMap` keyed by the already-uniform digest
-//! bits (no re-hashing), so about 28–55 bytes per distinct paragraph
-//! depending on where the table is in its growth cycle.
-
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+//! 24 bytes per entry in an open-addressing table (`dedup/table.rs`) that is
+//! between 3/8 and 3/4 full, so 32–64 bytes per distinct paragraph
+//! depending on where the table is in its growth cycle (plus the array it
+//! leaves while it doubles).
 
 pub use crate::key::document_key;
 use crate::key::{Digest, Keyed};
 
 pub mod context;
 mod other_shard;
+mod table;
 
 use context::Scratch;
 pub use context::{Origin, Source, judge};
 pub use other_shard::OTHER_SHARD;
+use table::{Slot, SlotTable};
 
 /// Where a paragraph occurred: document number in corpus order (0-based)
 /// and paragraph index within the document (0-based).
@@ -143,43 +143,8 @@ impl Plan {
     }
 }
 
-/// A 128-bit digest prefix stored as two `u64` so a map entry with an
-/// [`Occurrence`] packs into 24 bytes (a `u128` would align it to 32).
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct Slot(u64, u64);
-
-impl Hash for Slot {
-    /// The bits are already uniformly distributed (they come from SHA-256),
-    /// so the first 64 of them are the hash: re-hashing would only cost time.
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(self.0);
-    }
-}
-
-/// Passes through the one `u64` that [`Slot`] writes.
-#[derive(Default)]
-struct PassThrough(u64);
-
-impl Hasher for PassThrough {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        // Not reached by `Slot`; kept correct for any other input.
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-type SlotMap<V> = HashMap<Slot, V, BuildHasherDefault<PassThrough>>;
-
 fn slot(d: &Digest) -> Slot {
-    let p = d.prefix();
-    Slot((p >> 64) as u64, p as u64)
+    Slot::of(d.prefix())
 }
 
 /// Settings of the dedup decision.
@@ -213,8 +178,8 @@ impl Default for Rules {
 #[derive(Default)]
 pub struct Deduper {
     rules: Rules,
-    seen: SlotMap<Occurrence>,
-    docs: SlotMap<u32>,
+    seen: SlotTable<Occurrence>,
+    docs: SlotTable<u32>,
     next_doc: u32,
     /// Keys the last decision added with their document's anchor, when
     /// `recording` (see [`Deduper::record_new_firsts`]).
@@ -297,21 +262,21 @@ impl Deduper {
         self.fresh.drain(..)
     }
 
-    /// Looks up a document's keys without deciding anything, so that the
-    /// table entries its decision will read are in the cache by then: the
-    /// ordered step calls it for the next document before deciding this one,
-    /// and the processor overlaps these independent memory loads.
+    /// Asks for the table entries a document's decision will read, without
+    /// deciding anything: the ordered step calls it for the documents ahead
+    /// of the one it decides, so that their lookups find the entries in the
+    /// cache (see `dedup/table.rs`).
     pub fn warm(&self, keys: &[Keyed], whole: &Digest) {
-        std::hint::black_box(self.docs.get(&slot(whole)));
+        self.docs.prefetch(slot(whole));
         for k in keys {
-            std::hint::black_box(self.seen.get(&slot(&k.digest)));
+            self.seen.prefetch(slot(&k.digest));
         }
     }
 
     /// True when `whole` is remembered as the key of document `doc` (its
     /// decision found it new): a later copy of it is a duplicate of `doc`.
     pub fn remembers(&self, whole: &Digest, doc: u32) -> bool {
-        self.docs.get(&slot(whole)) == Some(&doc)
+        self.docs.get(slot(whole)) == Some(doc)
     }
 
     /// Takes the next document number for a document an earlier run of this
@@ -322,7 +287,7 @@ impl Deduper {
         let doc = self.next_doc;
         self.next_doc = self.next_doc.saturating_add(1);
         if remembered && self.rules.scope == Scope::Corpus {
-            self.docs.entry(slot(whole)).or_insert(doc);
+            self.docs.get_or_insert(slot(whole), doc);
         }
         doc
     }
@@ -334,7 +299,7 @@ impl Deduper {
 
     /// The first occurrence of a key, if it has been seen.
     pub fn first(&self, key: &Digest) -> Option<Occurrence> {
-        self.seen.get(&slot(key)).copied()
+        self.seen.get(slot(key))
     }
 
     /// Decides the next document (the next in corpus order). `whole` is the
@@ -361,7 +326,7 @@ impl Deduper {
         if self.rules.scope == Scope::Document {
             self.seen.clear();
         } else if !keys.is_empty() {
-            let earlier = match (self.docs.get(&slot(whole)).copied(), own, history.and_then(|h| h.document)) {
+            let earlier = match (self.docs.get(slot(whole)), own, history.and_then(|h| h.document)) {
                 (Some(e), _, _) => Some(e),
                 // A retried document of this batch: it kept keys first (or
                 // its document key) in the first run, so it was no duplicate
@@ -385,7 +350,7 @@ impl Deduper {
                 }
                 // Remembered in this run; new to the index unless retried.
                 None => {
-                    self.docs.entry(slot(whole)).or_insert(doc);
+                    self.docs.get_or_insert(slot(whole), doc);
                     new_document = own.is_none();
                 }
             }
@@ -423,7 +388,7 @@ impl Deduper {
             |e: &Option<Earlier>, d: &Digest| e.filter(|e| e.batch == batch && e.doc == anchor(d)).map(|e| e.doc);
         keys.iter()
             .zip(&h.paragraphs)
-            .filter(|(k, _)| !self.seen.contains_key(&slot(&k.digest)))
+            .filter(|(k, _)| !self.seen.contains_key(slot(&k.digest)))
             .find_map(|(k, e)| mine(e, &k.digest))
             .or_else(|| mine(&h.document, whole))
     }
@@ -457,7 +422,7 @@ impl Deduper {
             let s = slot(&k.digest);
             // Only keys of this run's own batch ever enter the seen-set
             // (below): a copy of one kept earlier in this run.
-            if let Some(&first) = self.seen.get(&s) {
+            if let Some(first) = self.seen.get(s) {
                 return run_origin(first);
             }
             if let Some(first) = e.in_other_shard() {
@@ -469,7 +434,7 @@ impl Deduper {
             }
             return Origin::Elsewhere { source: Source::Index(e.doc), first: Occurrence { doc: EARLIER_RUN, para: 0 } };
         }
-        let first = *self.seen.entry(slot(&k.digest)).or_insert(here);
+        let first = self.seen.get_or_insert(slot(&k.digest), here);
         if first == here && self.recording {
             self.fresh.push((k.digest.prefix(), 0));
         }
