@@ -39,7 +39,6 @@ struct Entry<V> {
 }
 
 /// A map from [`Slot`] to a small `Copy` value; see the module docs.
-#[derive(Clone)]
 pub(crate) struct SlotTable<V> {
     entries: Vec<Entry<V>>,
     /// Entries in `entries` (the zero key not counted).
@@ -65,9 +64,14 @@ impl<V: Copy + Default> SlotTable<V> {
         self.len + usize::from(self.zero.is_some())
     }
 
-    /// Forgets every key, keeping the array.
+    /// Forgets every key. The array is kept, unless it is far larger than
+    /// the keys it held (one large document, then small ones under
+    /// `--scope document`, which clears once per document): then it is
+    /// dropped, so that emptying a table costs about what filling it did.
     pub(crate) fn clear(&mut self) {
-        if self.len > 0 {
+        if self.entries.len() > 8 * self.len.max(MIN_SPOTS) {
+            *self = SlotTable::default();
+        } else if self.len > 0 {
             self.entries.fill(Entry { key: Slot(0, 0), value: V::default() });
             self.len = 0;
         }
@@ -247,6 +251,22 @@ mod tests {
         t.clear();
         assert_eq!((t.len(), t.get(Slot(0, 0)), t.get(Slot(0, 1))), (0, None, None));
         assert!(!t.contains_key(Slot(0, 1)));
+    }
+
+    #[test]
+    fn clearing_keeps_an_array_its_keys_filled_and_drops_an_oversized_one() {
+        let key = |n: u64| Slot(n.wrapping_mul(0x9E37_79B9_7F4A_7C15), n);
+        let mut t = SlotTable::<u32>::default();
+        (1..=10_000).for_each(|n| t.insert(key(n), 1));
+        let spots = t.entries.len();
+        t.clear();
+        assert_eq!((t.len(), t.entries.len(), t.get(key(5))), (0, spots, None));
+        t.insert(key(3), 2);
+        t.clear();
+        assert!(t.entries.len() <= 8 * MIN_SPOTS, "{} spots kept for one key", t.entries.len());
+        assert_eq!((t.len(), t.get(key(3))), (0, None));
+        t.insert(key(4), 5);
+        assert_eq!(t.get(key(4)), Some(5));
     }
 
     proptest! {
