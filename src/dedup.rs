@@ -263,9 +263,9 @@ impl Deduper {
     }
 
     /// Asks for the table entries a document's decision will read, without
-    /// deciding anything: the ordered step calls it for the documents ahead
-    /// of the one it decides, so that their lookups find the entries in the
-    /// cache (see `dedup/table.rs`).
+    /// deciding anything: the ordered step calls it for the next document
+    /// before it decides this one, so that the next lookups find the
+    /// entries in the cache (see `dedup/table.rs`).
     pub fn warm(&self, keys: &[Keyed], whole: &Digest) {
         self.docs.prefetch(slot(whole));
         for k in keys {

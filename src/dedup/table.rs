@@ -5,9 +5,8 @@
 //! Open addressing with linear probing, in one array of 24-byte entries
 //! (key and value side by side), indexed by the key's *top* bits. So:
 //! * a lookup reads one spot of the array (a cache line, rarely two), and
-//!   [`SlotTable::prefetch`] can ask for that line ahead of time: the
-//!   ordered step prefetches the next documents' keys while it decides this
-//!   one, and the lookups then rarely wait for memory. (`std`'s `HashMap`
+//!   [`SlotTable::prefetch`] can ask for it ahead of time: the ordered
+//!   step prefetches the next document's keys while it decides this one, and the lookups then rarely wait for memory. (`std`'s `HashMap`
 //!   reads a control group and then the entry, two dependent misses, and
 //!   has no prefetch.)
 //! * growing (at 3/4 full, to twice the size) walks the old array in order
@@ -125,9 +124,7 @@ impl<V: Copy + Default> SlotTable<V> {
         if key.is_empty() {
             return *self.zero.get_or_insert(value);
         }
-        if 4 * (self.len + 1) > 3 * self.entries.len() {
-            self.grow();
-        }
+        self.make_room();
         match self.find(key) {
             (i, true) => self.entries[i].value,
             (i, false) => {
@@ -144,9 +141,7 @@ impl<V: Copy + Default> SlotTable<V> {
             self.zero = Some(value);
             return;
         }
-        if 4 * (self.len + 1) > 3 * self.entries.len() {
-            self.grow();
-        }
+        self.make_room();
         let (i, held) = self.find(key);
         self.entries[i] = Entry { key, value };
         self.len += usize::from(!held);
@@ -167,20 +162,21 @@ impl<V: Copy + Default> SlotTable<V> {
         }
     }
 
-    /// Doubles the array and places every entry again.
-    fn grow(&mut self) {
+    /// Doubles the array, placing every entry again, when one more key
+    /// would fill it past 3/4.
+    fn make_room(&mut self) {
+        if 4 * (self.len + 1) <= 3 * self.entries.len() {
+            return;
+        }
         let spots = (2 * self.entries.len()).max(MIN_SPOTS);
         let empty = Entry { key: Slot(0, 0), value: V::default() };
         let old = std::mem::replace(&mut self.entries, vec![empty; spots]);
         self.shift = 64 - spots.trailing_zeros();
-        let mask = spots - 1;
-        // Each entry goes at the first empty spot from its home; taken in
-        // the old array's order, these writes move forward through the new one.
+        // Each entry goes at the first empty spot from its home (the keys
+        // are distinct); taken in the old array's order, these writes move
+        // forward through the new one.
         for e in old.into_iter().filter(|e| !e.key.is_empty()) {
-            let mut i = self.home(e.key);
-            while !self.entries[i].key.is_empty() {
-                i = (i + 1) & mask;
-            }
+            let (i, _) = self.find(e.key);
             self.entries[i] = e;
         }
     }
