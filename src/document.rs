@@ -153,23 +153,28 @@ impl Document {
             .unwrap_or(0);
         let mut prev: Option<(usize, usize)> = None;
         let mut breaks = 0;
-        self.for_each_piece(verdicts, unwrap, |piece| match piece {
-            Piece::Text { para, line } => {
-                let t = text(para, line);
+        self.for_each_piece(verdicts, |piece| match piece {
+            Piece::Text { para, first, last } => {
+                // Its first output line (the paragraph itself, unwrapped).
+                let t = text(para, first);
                 if let Some((p, l)) = prev
                     && p != para
                     && breaks == 1
                     && would_join(
                         &self.as_output(&text(p, l), l, unwrap),
-                        &self.as_output(&t, line, unwrap),
+                        &self.as_output(&t, first, unwrap),
                         self.split.mode,
                         width,
                     )
                 {
                     out.put("\n");
                 }
-                out.put(&t);
-                prev = Some((para, line));
+                match unwrap {
+                    true => out.put(&t),
+                    // Its lines with the `\n`s between them, as the split holds them.
+                    false => out.put(&self.split.text[self.split.spans[para].text.clone()]),
+                }
+                prev = Some((para, last));
                 breaks = 0;
             }
             Piece::Break(Terminator::Paragraph) => {
@@ -222,28 +227,39 @@ impl Document {
     }
 
     /// What is left of the document's lines once the dropped paragraphs are
-    /// cut out, handed to `f` in order (nothing is collected).
-    fn for_each_piece(&self, verdicts: &[Verdict], unwrap: bool, mut f: impl FnMut(Piece)) {
+    /// cut out, handed to `f` in order (nothing is collected): each kept
+    /// paragraph as one piece, and the line breaks outside paragraphs that
+    /// are not cut out with a dropped one.
+    ///
+    /// The breaks inside a paragraph are never handed over: a paragraph's
+    /// lines end with [`Terminator::Newline`] but its last (the split joins a
+    /// line to the next only then), and no removal span reaches inside a kept
+    /// paragraph, while the span of a dropped one covers it whole (see
+    /// [`Document::removal_spans`]). So the walk steps from one paragraph's
+    /// last line to the next paragraph or blank line.
+    fn for_each_piece(&self, verdicts: &[Verdict], mut f: impl FnMut(Piece)) {
         let spans = &self.split.spans;
+        let lines = &self.split.lines;
         // The first paragraph that does not end before the current line
         // (paragraphs are in line order, blank lines between them).
         let mut next = 0;
         let mut removals = self.removals(verdicts).peekable();
-        for (i, line) in self.split.lines.iter().enumerate() {
+        let mut i = 0;
+        while i < lines.len() {
             while spans.get(next).is_some_and(|s| s.lines.end <= i) {
                 next += 1;
             }
-            // The line's paragraph, when that one is kept.
-            let span = spans
-                .get(next)
-                .filter(|s| s.lines.contains(&i) && verdicts.get(next).is_some_and(|v| v.is_kept()))
-                .map(|s| (next, &s.lines));
-            if let Some((para, range)) = span
-                && (!unwrap || i == range.start)
-            {
-                f(Piece::Text { para, line: i });
+            // The paragraph starting at this line (else a blank line).
+            if let Some(s) = spans.get(next).filter(|s| s.lines.start == i) {
+                let last = s.lines.end - 1;
+                if verdicts.get(next).is_some_and(|v| v.is_kept()) {
+                    f(Piece::Text { para: next, first: i, last });
+                }
+                i = last;
             }
-            if line.terminator == Terminator::None || span.is_some_and(|(_, range)| unwrap && i + 1 < range.end) {
+            let line = &lines[i];
+            i += 1;
+            if line.terminator == Terminator::None {
                 continue;
             }
             let at = line.orig.end;
@@ -339,11 +355,11 @@ impl TextOut for String {
     }
 }
 
-/// A piece of the normalised output: a line's text, or a line break.
+/// A piece of the normalised output: a kept paragraph, or a line break.
 #[derive(Debug)]
 enum Piece {
-    /// The text of `line` (or, unwrapped, of paragraph `para`).
-    Text { para: usize, line: usize },
+    /// Paragraph `para`, lines `first..=last`.
+    Text { para: usize, first: usize, last: usize },
     /// A line break.
     Break(Terminator),
 }
