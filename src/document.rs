@@ -133,8 +133,8 @@ impl Document {
     }
 
     /// The normalised rendering: what is left once the removal spans are cut
-    /// out, line by line. A line's text is kept when its paragraph is; its
-    /// line break when the break does not lie in a removal span.
+    /// out, a paragraph at a time. A paragraph's lines are kept when it is; a
+    /// line break outside paragraphs when it does not lie in a removal span.
     fn render_lines(&self, verdicts: &[Verdict], unwrap: bool, out: &mut impl TextOut) {
         let text = |para: usize, line: usize| -> Cow<'_, str> {
             if unwrap { self.split.paragraph(para) } else { Cow::Borrowed(self.split.line(line)) }
@@ -154,7 +154,8 @@ impl Document {
         let mut prev: Option<(usize, usize)> = None;
         let mut breaks = 0;
         self.for_each_piece(verdicts, |piece| match piece {
-            Piece::Text { para, first, last } => {
+            Piece::Text { para } => {
+                let (first, last) = (self.split.spans[para].lines.start, self.split.spans[para].lines.end - 1);
                 // Its first output line (the paragraph itself, unwrapped).
                 let t = text(para, first);
                 if let Some((p, l)) = prev
@@ -253,7 +254,7 @@ impl Document {
             if let Some(s) = spans.get(next).filter(|s| s.lines.start == i) {
                 let last = s.lines.end - 1;
                 if verdicts.get(next).is_some_and(|v| v.is_kept()) {
-                    f(Piece::Text { para: next, first: i, last });
+                    f(Piece::Text { para: next });
                 }
                 i = last;
             }
@@ -358,8 +359,8 @@ impl TextOut for String {
 /// A piece of the normalised output: a kept paragraph, or a line break.
 #[derive(Debug)]
 enum Piece {
-    /// Paragraph `para`, lines `first..=last`.
-    Text { para: usize, first: usize, last: usize },
+    /// Kept paragraph `para`, all its lines.
+    Text { para: usize },
     /// A line break.
     Break(Terminator),
 }
