@@ -389,200 +389,28 @@ impl Index {
 /// that everything computed does not depend on the number of threads.
 pub(super) const PIECES: usize = 8;
 
-/// Top key bits a commit's keys are bucketed by before the buckets are
-/// sorted in parallel (keys are uniform hashes: 1.1M keys make 1,024
-/// buckets of ~1,000 entries, each sorted in L1/L2).
-const SORT_BITS: u32 = 10;
-
-/// Key bits each further (serial, in-cache) pass inside a bucket sorts by.
-const SUB_BITS: u32 = 8;
-
-/// A bucket at most this long is finished by a comparison sort.
-const SMALL: usize = 64;
-
-/// A commit of more entries than this sorts them in place (American flag
-/// sort at the top level too), without [`scatter`]'s second buffer: 2^24
-/// entries are 512 MiB.
-const IN_PLACE_FROM: usize = 1 << 24;
-
 /// A commit's new entries in key order, as one run (so the segment writer
-/// copies them instead of merging pieces): a most-significant-digit radix
-/// sort. The entries are first distributed into [`SORT_BITS`]-bit buckets of
-/// the key by [`scatter`] (into a second buffer, in parallel: 1.1M entries
-/// in 12-14 ms, where permuting them in place took 75-80 ms, one dependent
-/// cache miss per entry); the buckets are then sorted in parallel on the
-/// caller's rayon pool by [`sort_bucket`]: a [`SUB_BITS`]-bit pass into a
-/// scratch buffer, then (for a group that is still long) further passes in
-/// place (American flag sort: every entry moves once, straight to its
-/// bucket) until a piece is at most [`SMALL`] long, which a comparison sort
-/// finishes. Past
-/// [`IN_PLACE_FROM`] entries the top level is permuted in place too. Entries
-/// are ordered by key, then document, then batch (equal keys always share a
-/// piece), so the result (and which of two entries of one key the writer
-/// keeps: the first) does not depend on the number of threads.
-pub(super) fn sort_entries(v: Vec<Entry>) -> Vec<Entry> {
-    sort_entries_with(v, IN_PLACE_FROM)
-}
-
-/// [`sort_entries`], permuting in place from `in_place_from` entries.
-pub(super) fn sort_entries_with(mut v: Vec<Entry>, in_place_from: usize) -> Vec<Entry> {
+/// copies them instead of merging pieces), sorted in place on the caller's
+/// rayon pool (rayon's parallel pattern-defeating quicksort). Entries are
+/// ordered by key, then document, then batch, a total order, so the result
+/// (and which of two entries of one key the writer keeps: the first) does
+/// not depend on the number of threads.
+///
+/// In place rather than by a radix sort into a second buffer (issue 18,
+/// nineteenth session, benches/INDEX.md eleventh pass): the most-significant
+/// digit radix sort this replaces took about as long (1.1M entries: 15-43
+/// ms against 26-33 ms on two threads) but its buffer was 32 more bytes per
+/// new key (35 MB for a typical day), and on a machine that hands freed
+/// memory back to its host every fresh page is paid for again: a typical
+/// day's run faulted 15 fewer huge pages without it, with byte-identical
+/// segments.
+pub(super) fn sort_entries(mut v: Vec<Entry>) -> Vec<Entry> {
     use rayon::prelude::*;
-    if v.len() < 1 << 16 {
-        v.sort_unstable_by_key(order);
-        return v;
-    }
-    let shift = 128 - SORT_BITS;
-    let sizes;
-    (v, sizes) = if v.len() >= in_place_from {
-        let sizes = flag_permute(&mut v, shift, SORT_BITS);
-        (v, sizes)
-    } else {
-        scatter(&v, shift, SORT_BITS)
-    };
-    split(&mut v, &sizes)
-        .into_par_iter()
-        .with_min_len(16)
-        .for_each_init(Vec::new, |scratch, p| sort_bucket(p, shift, scratch));
+    v.par_sort_unstable_by_key(order);
     v
-}
-
-/// `v` distributed into the `2^bits` buckets of key bits `shift..shift +
-/// bits`, in a new vector, and the bucket sizes. [`PIECES`] pieces of `v`
-/// are counted and then copied in parallel, each into its own stretch of
-/// every bucket (so a bucket holds its entries in the order of `v`).
-fn scatter(v: &[Entry], shift: u32, bits: u32) -> (Vec<Entry>, Vec<usize>) {
-    use rayon::prelude::*;
-    let mask = (1usize << bits) - 1;
-    let bucket = |e: &Entry| (e.key >> shift) as usize & mask;
-    let pieces: Vec<&[Entry]> = v.chunks(v.len().div_ceil(PIECES).max(1)).collect();
-    let counts: Vec<Vec<usize>> = pieces
-        .par_iter()
-        .map(|p| {
-            let mut n = vec![0usize; 1 << bits];
-            for e in *p {
-                n[bucket(e)] += 1;
-            }
-            n
-        })
-        .collect();
-    let sizes: Vec<usize> = (0..1 << bits).map(|b| counts.iter().map(|n| n[b]).sum()).collect();
-    // Filled in parallel: the kernel zeroes its fresh pages on both threads.
-    let mut out = Vec::new();
-    rayon::iter::repeat_n(Entry { key: 0, doc: 0, batch: 0 }, v.len()).collect_into_vec(&mut out);
-    // targets[piece][bucket]: where that piece's entries of that bucket go.
-    let mut targets: Vec<Vec<&mut [Entry]>> = pieces.iter().map(|_| Vec::with_capacity(1 << bits)).collect();
-    let mut rest = &mut out[..];
-    for b in 0..1 << bits {
-        for (targets, n) in targets.iter_mut().zip(&counts) {
-            let (part, tail) = rest.split_at_mut(n[b]);
-            targets.push(part);
-            rest = tail;
-        }
-    }
-    pieces.par_iter().zip(targets.par_iter_mut()).for_each(|(p, targets)| {
-        let mut at = vec![0usize; 1 << bits];
-        for e in *p {
-            let b = bucket(e);
-            targets[b][at[b]] = *e;
-            at[b] += 1;
-        }
-    });
-    (out, sizes)
-}
-
-/// `v` cut into consecutive pieces of `sizes`.
-fn split<'a>(mut rest: &'a mut [Entry], sizes: &[usize]) -> Vec<&'a mut [Entry]> {
-    let mut parts = Vec::with_capacity(sizes.len());
-    for &n in sizes {
-        let (part, tail) = rest.split_at_mut(n);
-        parts.push(part);
-        rest = tail;
-    }
-    parts
 }
 
 /// The order of a commit's entries.
 fn order(e: &Entry) -> (u128, u64, u32) {
     (e.key, e.doc, e.batch)
-}
-
-/// Sorts a top-level bucket `v` (keys agreeing at and above `shift`; ~1,000
-/// entries, in L1/L2): counted by the next [`SUB_BITS`] bits and copied in
-/// that order into `scratch` (the worker's, kept from bucket to bucket),
-/// each group (a few entries) sorted there, then copied back. Out of place,
-/// each entry moves twice in sequential streams, where [`sort_piece`]'s
-/// in-place permutation follows a dependent chain of swaps (1.1M entries:
-/// 10.5-13.6 ms against 14-21 ms on 2 threads).
-fn sort_bucket(v: &mut [Entry], shift: u32, scratch: &mut Vec<Entry>) {
-    if v.len() <= SMALL || shift < SUB_BITS {
-        sort_piece(v, shift);
-        return;
-    }
-    let shift = shift - SUB_BITS;
-    let group = |e: &Entry| (e.key >> shift) as usize & ((1 << SUB_BITS) - 1);
-    // start[g]..start[g + 1]: where group g goes.
-    let mut start = [0usize; (1 << SUB_BITS) + 1];
-    for e in v.iter() {
-        start[group(e) + 1] += 1;
-    }
-    for g in 0..1 << SUB_BITS {
-        start[g + 1] += start[g];
-    }
-    scratch.clear();
-    scratch.resize(v.len(), Entry { key: 0, doc: 0, batch: 0 });
-    let mut at = start;
-    for e in v.iter() {
-        let g = group(e);
-        scratch[at[g]] = *e;
-        at[g] += 1;
-    }
-    for w in start.windows(2) {
-        sort_piece(&mut scratch[w[0]..w[1]], shift);
-    }
-    v.copy_from_slice(scratch);
-}
-
-/// Sorts `v`, whose keys agree on every bit at and above `shift`.
-fn sort_piece(v: &mut [Entry], shift: u32) {
-    if v.len() <= SMALL || shift == 0 {
-        v.sort_unstable_by_key(order);
-        return;
-    }
-    let bits = SUB_BITS.min(shift);
-    let shift = shift - bits;
-    let sizes = flag_permute(v, shift, bits);
-    for part in split(v, &sizes) {
-        sort_piece(part, shift);
-    }
-}
-
-/// Permutes `v` in place into the `2^bits` buckets of key bits
-/// `shift..shift + bits` (American flag sort); returns the bucket sizes.
-fn flag_permute(v: &mut [Entry], shift: u32, bits: u32) -> Vec<usize> {
-    let mask = (1usize << bits) - 1;
-    let bucket = |e: &Entry| (e.key >> shift) as usize & mask;
-    let mut sizes = vec![0usize; 1 << bits];
-    for e in v.iter() {
-        sizes[bucket(e)] += 1;
-    }
-    // head[b]: the next unsettled slot of bucket b; end[b]: its end.
-    let (mut head, mut end) = (Vec::with_capacity(sizes.len()), Vec::with_capacity(sizes.len()));
-    let mut at = 0;
-    for &n in &sizes {
-        head.push(at);
-        at += n;
-        end.push(at);
-    }
-    for b in 0..sizes.len() {
-        while head[b] < end[b] {
-            let t = bucket(&v[head[b]]);
-            if t != b {
-                // Entries before head[t] are settled, so t's slot is free to
-                // take this one; what was there goes on being placed from here.
-                v.swap(head[b], head[t]);
-            }
-            head[t] += 1;
-        }
-    }
-    sizes
 }

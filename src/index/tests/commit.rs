@@ -2,7 +2,7 @@
 //! rayon pool ([`Index::start_merge_in_pool`]).
 
 use super::*;
-use merge::{sort_entries, sort_entries_with};
+use merge::sort_entries;
 
 fn pool(threads: usize) -> rayon::ThreadPool {
     rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool")
@@ -24,15 +24,12 @@ fn the_commit_sort_orders_by_key_then_value_on_any_number_of_threads() {
         for threads in [1, 3] {
             let got = pool(threads).install(|| sort_entries(shuffled(n)));
             assert!(got == want, "{n} entries on {threads} threads");
-            // The top level permuted in place, as past IN_PLACE_FROM entries.
-            let got = pool(threads).install(|| sort_entries_with(shuffled(n), 0));
-            assert!(got == want, "{n} entries on {threads} threads, in place");
         }
     }
 }
 
-/// Keys crowded into one bucket at every level of the radix sort: many
-/// entries of three keys, and keys differing only in their lowest bits.
+/// Keys that share their high bits: many entries of three keys (ties broken
+/// by document, then batch), and keys differing only in their lowest bits.
 #[test]
 fn the_commit_sort_orders_keys_that_share_their_high_bits() {
     let base = 0xabcd_u128 << 112;
@@ -45,8 +42,6 @@ fn the_commit_sort_orders_keys_that_share_their_high_bits() {
     for threads in [1, 2] {
         let got = pool(threads).install(|| sort_entries(v.clone()));
         assert!(got == want, "on {threads} threads");
-        let got = pool(threads).install(|| sort_entries_with(v.clone(), 0));
-        assert!(got == want, "on {threads} threads, in place");
     }
 }
 
