@@ -243,6 +243,19 @@ impl Deduper {
         self.recording = true;
     }
 
+    /// Sizes the seen-set for about `keys` distinct paragraph keys, so that
+    /// a run whose size is known ahead (a run with a persistent index,
+    /// [`crate::pipeline::index_run::IndexRun::expected_keys`]) fills it
+    /// without doubling it on the way: each doubling copies the array into
+    /// fresh memory, and the arrays it grew out of are not used again.
+    /// Nothing once a key is held, nor under `--scope document` (its
+    /// seen-set is emptied at every document).
+    pub fn reserve_keys(&mut self, keys: usize) {
+        if self.rules.scope != Scope::Document {
+            self.seen.reserve(keys);
+        }
+    }
+
     /// This run's batch number in the persistent index: index entries of
     /// this batch are this run's own first occurrences when the run is a
     /// retry (see [`Deduper::decide_with_history`]).

@@ -242,7 +242,9 @@ fn run_listing(
         }
         decider.report.push(FileRow::skipped(&s.rel, &s.error, s.failure));
     }
-    let bar = progress_bar(cfg, listing.files.iter().map(|f| f.size).sum());
+    let bytes = listing.files.iter().map(|f| f.size).sum();
+    decider.expect_input(bytes);
+    let bar = progress_bar(cfg, bytes);
     run_files(cfg, &mut decider, &listing.files, &bar)?;
     bar.finish_and_clear();
     // Files removed in place by an earlier run of the batch, sorting last.

@@ -162,6 +162,25 @@ impl<V: Copy + Default> SlotTable<V> {
         }
     }
 
+    /// Spots in the array (tests).
+    #[cfg(test)]
+    pub(crate) fn spots(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Sizes an empty array for `keys` keys (nothing once a key is held, or
+    /// when the array is that large already), so that filling it to `keys`
+    /// never doubles it. Every spot is written now: the array's pages are
+    /// touched at once, as a doubling would touch them.
+    pub(crate) fn reserve(&mut self, keys: usize) {
+        let spots = keys.saturating_mul(4).div_ceil(3).max(MIN_SPOTS).checked_next_power_of_two();
+        let Some(spots) = spots else { return };
+        if self.len == 0 && spots > self.entries.len() {
+            self.entries = vec![Entry { key: Slot(0, 0), value: V::default() }; spots];
+            self.shift = 64 - spots.trailing_zeros();
+        }
+    }
+
     /// Doubles the array, placing every entry again, when one more key
     /// would fill it past 3/4.
     fn make_room(&mut self) {
@@ -218,6 +237,44 @@ mod tests {
         }
         assert_eq!(t.get(key(10_000)), None);
         assert!(4 * t.len() <= 3 * t.entries.len());
+    }
+
+    #[test]
+    fn a_reserved_table_holds_that_many_keys_without_growing() {
+        let key = |n: u64| Slot(n.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1, n);
+        for keys in [0, 1, 48, 49, 3_000, 12_288, 12_289] {
+            let mut t = SlotTable::<u32>::default();
+            t.reserve(keys);
+            let spots = t.entries.len();
+            assert!(4 * keys <= 3 * spots, "{keys} keys fit in {spots} spots");
+            assert!(spots == MIN_SPOTS || 4 * keys > 3 * (spots / 2), "{spots} spots: the smallest that fits {keys}");
+            for n in 0..keys as u64 {
+                assert_eq!(t.get_or_insert(key(n), n as u32), n as u32);
+            }
+            assert_eq!(t.entries.len(), spots, "{keys} keys: no growth");
+            for n in 0..keys as u64 {
+                assert_eq!(t.get(key(n)), Some(n as u32));
+            }
+            // One more key than reserved may grow it; all keys stay.
+            t.get_or_insert(key(keys as u64), 0);
+            assert_eq!(t.len(), keys + 1);
+            assert!((0..=keys as u64).all(|n| t.contains_key(key(n))));
+        }
+    }
+
+    #[test]
+    fn reserving_a_table_that_holds_keys_changes_nothing() {
+        let mut t = SlotTable::<u32>::default();
+        t.insert(Slot(5, 5), 5);
+        let spots = t.entries.len();
+        t.reserve(1 << 20);
+        assert_eq!(t.entries.len(), spots);
+        assert_eq!(t.get(Slot(5, 5)), Some(5));
+        let mut big = SlotTable::<u32>::default();
+        big.reserve(10_000);
+        let spots = big.entries.len();
+        big.reserve(100);
+        assert_eq!(big.entries.len(), spots, "never shrunk");
     }
 
     #[test]

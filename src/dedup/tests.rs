@@ -161,3 +161,35 @@ fn index_sources_group_like_run_sources() {
     assert_eq!(kept(&single), [true, false, false]);
     assert_eq!(kept(&with_index), kept(&single));
 }
+
+#[test]
+fn a_reserved_seen_set_decides_as_one_that_grew() {
+    let docs: Vec<Vec<String>> = (0..300)
+        .map(|d| {
+            (0..8).map(|p| format!("Paragraph {} of a story long enough to count as one.", (d * 5 + p) % 900)).collect()
+        })
+        .collect();
+    let mut grown = Deduper::new(Rules::default());
+    let mut reserved = Deduper::new(Rules::default());
+    reserved.reserve_keys(2_000);
+    let spots = reserved.seen.spots();
+    assert!(spots >= 2_000 * 4 / 3, "{spots} spots");
+    for doc in &docs {
+        let paras: Vec<&str> = doc.iter().map(String::as_str).collect();
+        assert_eq!(decide(&mut reserved, &paras), decide(&mut grown, &paras));
+    }
+    assert_eq!(reserved.seen.spots(), spots, "filled without growing");
+    assert!(grown.seen.spots() < spots);
+}
+
+#[test]
+fn a_seen_set_emptied_at_every_document_is_not_reserved() {
+    let mut d = Deduper::new(Rules { scope: Scope::Document, ..Rules::default() });
+    d.reserve_keys(1 << 20);
+    assert_eq!(d.seen.spots(), 0);
+    let mut d = Deduper::new(Rules::default());
+    decide(&mut d, &["A paragraph already held before the reservation, long enough to count."]);
+    let spots = d.seen.spots();
+    d.reserve_keys(1 << 20);
+    assert_eq!(d.seen.spots(), spots, "a seen-set that holds keys is left as it is");
+}

@@ -178,6 +178,14 @@ impl Decider {
         })
     }
 
+    /// The run's inputs hold `bytes` bytes: a run with an index sizes its
+    /// seen-set for the keys it expects ([`IndexRun::expected_keys`]).
+    pub(super) fn expect_input(&mut self, bytes: u64) {
+        if let Some(ix) = &self.index {
+            self.deduper.reserve_keys(ix.expected_keys(bytes));
+        }
+    }
+
     /// `--in-place` with `--index`: journals the first occurrences decided so
     /// far, before the files holding them are replaced.
     pub(super) fn journal(&mut self) -> Result<()> {

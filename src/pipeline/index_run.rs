@@ -165,6 +165,17 @@ impl IndexRun {
         })
     }
 
+    /// How many distinct paragraph keys to size the run's seen-set for
+    /// ([`crate::dedup::Deduper::reserve_keys`]) when its inputs hold
+    /// `input_bytes` bytes: see [`expected_keys`]. 0 for a dry run.
+    pub(super) fn expected_keys(&self, input_bytes: u64) -> usize {
+        if self.dry_run {
+            return 0;
+        }
+        let last: Vec<u64> = self.index.runs().iter().rev().map(|r| r.new_keys).filter(|&n| n > 0).take(4).collect();
+        expected_keys(&last, input_bytes)
+    }
+
     /// The record of a file an earlier run of this batch replaced in place
     /// with exactly `bytes` (now read from `rel`), if any.
     pub(super) fn replayed(&self, rel: &Path, bytes: &[u8]) -> Option<usize> {
@@ -295,6 +306,28 @@ impl IndexRun {
     }
 }
 
+/// The distinct paragraph keys a run is expected to keep first, from the
+/// new keys of the index's `last` runs that added any (newest first, up to
+/// 4: a retry or a day of nothing new says nothing of a day's size) and the
+/// size of its inputs: the *fewest* of those runs' new keys, and at most one
+/// per 64 input bytes; 0 when no earlier run added keys.
+///
+/// A run with an index sizes its seen-set by this up front (a typical day
+/// of 1.1M new 15-word paragraphs faulted 18 fewer huge pages, 36 MB, its
+/// table no longer doubling 2^19 -> 2^20 -> 2^21 spots: issue 18,
+/// benches/INDEX.md eleventh pass). A hash table's keys land all over it,
+/// so an array too large is touched whole: hence the fewest, not the most,
+/// of the last runs (a bulk load among them does not size a small day's
+/// table), and the bound by the input's size (an input of mostly repeats,
+/// or a first run after a bulk load, is sized by what it could hold at
+/// most: 64 bytes per paragraph is shorter than news paragraphs run).
+/// Compressed inputs count their compressed size: an underestimate, which
+/// the table grows out of as it would have anyway.
+fn expected_keys(last: &[u64], input_bytes: u64) -> usize {
+    let fewest = last.iter().copied().min().unwrap_or(0);
+    usize::try_from(fewest.min(input_bytes / 64)).unwrap_or(usize::MAX)
+}
+
 /// The run's batch: `--batch`, else the canonical input path as raw bytes;
 /// standard input without `--batch` is anonymous.
 fn batch_of(cfg: &Config) -> Result<Batch> {
@@ -398,4 +431,20 @@ fn lookup_history(
         }
     }
     History { paragraphs, document }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expected_keys;
+
+    #[test]
+    fn a_run_expects_the_fewest_new_keys_of_the_last_runs_at_most_one_per_64_bytes() {
+        assert_eq!(expected_keys(&[], 1 << 30), 0, "no earlier run");
+        assert_eq!(expected_keys(&[1_100_000, 1_000_000, 1_200_000], 1 << 30), 1_000_000);
+        // A bulk load among the last runs does not size a daily run.
+        assert_eq!(expected_keys(&[1_000_000, 50_000_000], 1 << 30), 1_000_000);
+        // Nor a first run after it, beyond what its input could hold.
+        assert_eq!(expected_keys(&[50_000_000], 78_000_000), 78_000_000 / 64);
+        assert_eq!(expected_keys(&[5], 0), 0, "an empty input");
+    }
 }
