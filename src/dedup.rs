@@ -245,11 +245,11 @@ impl Deduper {
 
     /// Sizes the seen-set for about `keys` distinct paragraph keys, so that
     /// a run whose size is known ahead (a run with a persistent index, from
-    /// the new keys of the index's last runs) fills it
-    /// without doubling it on the way: each doubling copies the array into
-    /// fresh memory, and the arrays it grew out of are not used again.
-    /// Nothing once a key is held, nor under `--scope document` (its
-    /// seen-set is emptied at every document).
+    /// the new keys of the index's last runs) fills it without doubling it
+    /// on the way: each doubling copies the array into fresh memory, and the
+    /// arrays it grew out of are not used again. Nothing once a key is held,
+    /// nor under `--scope document` (its seen-set is emptied at every
+    /// document).
     pub fn reserve_keys(&mut self, keys: usize) {
         if self.rules.scope != Scope::Document {
             self.seen.reserve(keys);
