@@ -309,8 +309,9 @@ impl IndexRun {
 /// The distinct paragraph keys a run is expected to keep first, from the
 /// new keys of the index's `last` runs that added any (newest first, up to
 /// 4: a retry or a day of nothing new says nothing of a day's size) and the
-/// size of its inputs: the *fewest* of those runs' new keys, and at most one
-/// per 64 input bytes; 0 when no earlier run added keys.
+/// size of its inputs: the *fewest* of those runs' new keys, at most one per
+/// 64 input bytes and at most [`MAX_EXPECTED_KEYS`]; 0 when no earlier run
+/// added keys.
 ///
 /// A run with an index sizes its seen-set by this up front (a typical day
 /// of 1.1M new 15-word paragraphs faulted 18 fewer huge pages, 36 MB, its
@@ -325,8 +326,15 @@ impl IndexRun {
 /// the table grows out of as it would have anyway.
 fn expected_keys(last: &[u64], input_bytes: u64) -> usize {
     let fewest = last.iter().copied().min().unwrap_or(0);
-    usize::try_from(fewest.min(input_bytes / 64)).unwrap_or(usize::MAX)
+    usize::try_from(fewest.min(input_bytes / 64).min(MAX_EXPECTED_KEYS)).unwrap_or(usize::MAX)
 }
+
+/// The most keys [`expected_keys`] sizes a seen-set for: 3 × 2^20, an array
+/// of 2^22 spots (96 MiB). A day of mostly repeats after days of many new
+/// keys touches its whole reserved array for little, so what an estimate
+/// can cost is bounded; past it the table doubles as it would have (the
+/// doublings saved are the small ones, which cost the least).
+const MAX_EXPECTED_KEYS: u64 = 3 << 20;
 
 /// The run's batch: `--batch`, else the canonical input path as raw bytes;
 /// standard input without `--batch` is anonymous.
@@ -446,5 +454,7 @@ mod tests {
         // Nor a first run after it, beyond what its input could hold.
         assert_eq!(expected_keys(&[50_000_000], 78_000_000), 78_000_000 / 64);
         assert_eq!(expected_keys(&[5], 0), 0, "an empty input");
+        // Never more than 3 × 2^20 keys (2^22 spots), whatever the days were.
+        assert_eq!(expected_keys(&[100_000_000; 4], 1 << 40), 3 << 20);
     }
 }
