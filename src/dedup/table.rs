@@ -176,9 +176,16 @@ impl<V: Copy + Default> SlotTable<V> {
         let spots = keys.saturating_mul(4).div_ceil(3).max(MIN_SPOTS).checked_next_power_of_two();
         let Some(spots) = spots else { return };
         if self.len == 0 && spots > self.entries.len() {
-            self.entries = vec![Entry { key: Slot(0, 0), value: V::default() }; spots];
-            self.shift = 64 - spots.trailing_zeros();
+            self.replace_array(spots);
         }
+    }
+
+    /// Puts an empty array of `spots` spots (a power of two) in place of the
+    /// array, which is returned.
+    fn replace_array(&mut self, spots: usize) -> Vec<Entry<V>> {
+        self.shift = 64 - spots.trailing_zeros();
+        let empty = Entry { key: Slot(0, 0), value: V::default() };
+        std::mem::replace(&mut self.entries, vec![empty; spots])
     }
 
     /// Doubles the array, placing every entry again, when one more key
@@ -188,9 +195,7 @@ impl<V: Copy + Default> SlotTable<V> {
             return;
         }
         let spots = (2 * self.entries.len()).max(MIN_SPOTS);
-        let empty = Entry { key: Slot(0, 0), value: V::default() };
-        let old = std::mem::replace(&mut self.entries, vec![empty; spots]);
-        self.shift = 64 - spots.trailing_zeros();
+        let old = self.replace_array(spots);
         // Each entry goes at the first empty spot from its home (the keys
         // are distinct); taken in the old array's order, these writes move
         // forward through the new one.
