@@ -235,8 +235,10 @@ fn output_is_identical_for_any_thread_count() {
         body.push_str(&format!("{}\n", json!({"id": id, "text": text})));
     }
     fs::write(&shard, body).unwrap();
+    // A batch holds 192 records per thread (two threads at least): 1, 3 and
+    // 4 threads cut these 3,000 records into batches at different places.
     let mut outputs = Vec::new();
-    for threads in ["1", "4"] {
+    for threads in ["1", "3", "4"] {
         let explain = dir.path().join(format!("explain-{threads}.jsonl"));
         let out = ok(
             &["clean", shard.to_str().unwrap(), "--threads", threads, "--explain", explain.to_str().unwrap(), "-q"],
@@ -245,7 +247,25 @@ fn output_is_identical_for_any_thread_count() {
         outputs.push((out.stdout, fs::read(&explain).unwrap()));
     }
     assert!(!outputs[0].0.is_empty() && !outputs[0].1.is_empty());
-    assert!(outputs[0] == outputs[1], "threads 1 and 4 differ");
+    assert!(outputs[0] == outputs[1], "threads 1 and 3 differ");
+    assert!(outputs[0] == outputs[2], "threads 1 and 4 differ");
+}
+
+#[test]
+fn batches_grow_with_the_pool_and_give_every_thread_records() {
+    use newsdedup::pipeline::batch_limits;
+    // One thread reads as two do: a batch's records are then prepared in
+    // one pass while the next half batch is.
+    assert_eq!(batch_limits(1), batch_limits(2));
+    assert_eq!(batch_limits(0), batch_limits(2));
+    let (lines, bytes) = batch_limits(2);
+    assert_eq!(batch_limits(8), (4 * lines, 4 * bytes));
+    for threads in 1..=128 {
+        let (lines, bytes) = batch_limits(threads);
+        // A half batch (the one prepared ahead) holds dozens of records for each thread.
+        assert!(lines / 2 >= 64 * threads, "{threads} threads: {lines} records");
+        assert!(bytes / lines >= 2048, "{threads} threads: {bytes} bytes for {lines} records");
+    }
 }
 
 #[test]

@@ -14,7 +14,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use super::decider::Decider;
-use super::shard::{BATCH_BYTES, BATCH_LINES, Batch, Parsed, Shard, read_batch};
+use super::shard::{Batch, Parsed, Shard, read_batch};
 use crate::config::{Config, Output};
 use crate::dedup::Plan;
 use crate::document::Document;
@@ -68,12 +68,8 @@ pub(super) fn account(
     row.stats += stats;
 }
 
-/// The next batch of raw records; `next_line` is the last line read.
-pub(super) fn read(source: &mut Source, next_line: &mut u64) -> Batch {
-    read_upto(source, next_line, BATCH_LINES, BATCH_BYTES)
-}
-
-/// [`read`] with other batch limits (records, bytes).
+/// The next batch of raw records, at most `lines` of them and about `bytes`
+/// bytes ([`super::shard::batch_limits`]); `next_line` is the last line read.
 pub(super) fn read_upto(source: &mut Source, next_line: &mut u64, lines: usize, bytes: usize) -> Batch {
     match source {
         Source::Jsonl(reader) => read_batch(&mut **reader, next_line, lines, bytes),

@@ -23,13 +23,29 @@ use crate::report::{FileRow, Stats};
 use crate::split::LineBuilder;
 use crate::write::stream::ShardOut;
 
-/// Lines read per batch of a JSONL shard, at most. Small enough that the
-/// batches in flight stay in memory the allocator has already touched: a
-/// fresh page costs a fault and zeroing, which at 8192 lines (32 MiB) was
-/// a tenth of the run (benches/JSONL.md, third pass).
-pub const BATCH_LINES: usize = 2048;
-/// About this many bytes read per batch of a JSONL shard.
-pub const BATCH_BYTES: usize = 8 << 20;
+/// Records read per batch of a record shard (JSONL, CSV), at most, for
+/// each thread of the pool ([`batch_limits`]).
+pub const BATCH_LINES_PER_THREAD: usize = 192;
+/// About this many bytes read per batch of a record shard, for each thread
+/// of the pool ([`batch_limits`]).
+pub const BATCH_BYTES_PER_THREAD: usize = 768 << 10;
+
+/// The limits of a batch of a record shard on a pool of `threads` (counted
+/// as two at least): records, and about this many bytes read.
+///
+/// A batch is read, then prepared (parsed, split, keyed: about four times
+/// its bytes), decided and rendered, each step walking all of it, while the
+/// next half batch is prepared. Small enough that what a step leaves is
+/// still in the cache when the next step reads it: on the bench's JSONL,
+/// 384 records (1.5 MiB) against the former 2,048 (8 MiB) cut the user time
+/// of a run by a quarter (benches/JSONL.md, fifteenth pass). Large enough
+/// that every thread has records to prepare in each half batch (the
+/// limits grow with the pool, as its caches do), and that a batch's fixed
+/// costs (a fork-join, a write) stay small.
+pub fn batch_limits(threads: usize) -> (usize, usize) {
+    let threads = threads.max(2);
+    (BATCH_LINES_PER_THREAD * threads, BATCH_BYTES_PER_THREAD * threads)
+}
 /// Records rendered (in parallel) and written per step of a batch.
 const RENDER_CHUNK: usize = 1024;
 /// Consecutive records rendered into one buffer, at least.
@@ -257,7 +273,8 @@ pub(super) fn run_shard(
     row.stats.bytes_out += header.len() as u64;
     out.write(&header)?;
     let mut next_line = 0u64;
-    let mut batch = super::records::read(&mut source, &mut next_line);
+    let limits = batch_limits(rayon::current_num_threads());
+    let mut batch = super::records::read_upto(&mut source, &mut next_line, limits.0, limits.1);
     // The next batch is read *and prepared* (parsed, keyed and, with an
     // index, looked up: the index's segments and pending keys do not change
     // before the run's commit) while this one is decided and written, so
@@ -298,7 +315,7 @@ pub(super) fn run_shard(
                     let mut sink = BatchOut { out: &mut out, attributes: attributes.as_mut(), buffers: &mut buffers };
                     let (done, upcoming) = rayon::join(
                         || process_batch(cfg, decider, input, (shard, &parser), current, &mut sink, &mut row),
-                        || super::records::read(&mut source, &mut next_line),
+                        || super::records::read_upto(&mut source, &mut next_line, limits.0, limits.1),
                     );
                     done?;
                     batch = upcoming;
@@ -309,7 +326,7 @@ pub(super) fn run_shard(
             let (done, (upcoming, prepared)) = rayon::join(
                 || finish_batch(cfg, decider, input, (shard, &parser), (lines, &[]), &mut sink, &mut row),
                 // Half batches ahead: two prepared batches are in flight.
-                || match super::records::read_upto(&mut source, &mut next_line, BATCH_LINES / 2, BATCH_BYTES / 2) {
+                || match super::records::read_upto(&mut source, &mut next_line, limits.0 / 2, limits.1 / 2) {
                     (raw, None) if !raw.is_empty() => {
                         ((Vec::new(), None), Some(prepare_batch(cfg, &parser, lookup.as_ref(), raw)))
                     }
