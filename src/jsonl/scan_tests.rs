@@ -171,3 +171,34 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #[test]
+    fn strings_of_any_length_and_escape_density_are_written_as_serde_writes_them(
+        // Blocks of 32 bytes without an escape, escapes side by side and at
+        // block edges, escapes of six bytes (controls) and non-ASCII text.
+        pieces in prop::collection::vec(prop_oneof![
+            8 => Just("abcdefgh"),
+            3 => Just("x"),
+            2 => Just("\n"),
+            2 => Just("\""),
+            1 => Just("\\"),
+            1 => Just("\u{1}"),
+            1 => Just("\t\u{1f}"),
+            1 => Just("\u{2019}é"),
+        ], 0..60),
+        prefix in "[a-z]{0,40}",
+        seed in any::<u64>(),
+    ) {
+        let s: String = pieces.concat();
+        let mut ours = prefix.clone().into_bytes();
+        // Sometimes onto a buffer with no room left, so that the room is grown mid-string.
+        if seed % 2 == 0 {
+            ours.shrink_to_fit();
+        }
+        write_str(&mut ours, &s);
+        let mut expected = prefix.into_bytes();
+        expected.extend_from_slice(serde_json::to_string(&s).unwrap().as_bytes());
+        prop_assert_eq!(String::from_utf8(ours).unwrap(), String::from_utf8(expected).unwrap());
+    }
+}
