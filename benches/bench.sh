@@ -4,7 +4,9 @@
 #   benches/bench.sh [SIZE_MB]          (default 200)
 #
 # Environment: SEED (corpus seed, default 1), REPS (timed runs per row, default
-# 3; the median is reported), INDEX (1, default: also run benches/index.sh at 15
+# 3; the median is reported), JSONL_REPS (timed rounds of the JSONL rows, default
+# 9: a round takes seconds, and on the shared machine the same binary's -j2 run
+# took 0.61-0.94 s within ten rounds, benches/JSONL.md fifteenth pass), INDEX (1, default: also run benches/index.sh at 15
 # and 60 words per paragraph and print the overhead of --index; 0: skip),
 # INDEX_M and INDEX_N (its index size in millions of keys and new paragraphs,
 # default 10 and 1000000), INDEX_REPS (its typical-day rounds, default 7: a
@@ -36,6 +38,7 @@ cd "$(dirname "$0")/.."
 MB=${1:-200}
 SEED=${SEED:-1}
 REPS=${REPS:-3}
+JSONL_REPS=${JSONL_REPS:-9}
 DIR=${BENCH_DIR:-target/bench/${MB}mb-s${SEED}}
 bench_binary
 need_gnu_time bench.sh
@@ -119,7 +122,7 @@ JSONL_OK=0
 DROP_OUTPUT=1
 if "$BIN" clean --help 2>&1 | grep -q -- '--format'; then
     JSONL_OK=1
-    measure_rounds "openssl dgst -sha256 (jsonl)" "$JSONL_BYTES" "openssl dgst -sha256 '$JSONL' > /dev/null" \
+    REPS=$JSONL_REPS measure_rounds "openssl dgst -sha256 (jsonl)" "$JSONL_BYTES" "openssl dgst -sha256 '$JSONL' > /dev/null" \
         "newsdedup jsonl->jsonl -j2" "$JSONL_BYTES" "'$BIN' clean --format jsonl '$JSONL' -q -j2 --report '$DIR/report-jsonl.json' > \"\$O\"" \
         "newsdedup jsonl->jsonl -j1" "$JSONL_BYTES" "'$BIN' clean --format jsonl '$JSONL' -q -j1 > \"\$O\""
     # Half the records: in JSONL mode the report has one row per shard, so the
@@ -148,7 +151,7 @@ ratio() { awk -v a="${SECS[$1]}" -v b="${SECS[$2]}" 'BEGIN { printf "%.2f", (b >
 
 echo
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, Linux $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "corpus:  $FILES files, $((TREE_BYTES / 1000000)) MB tree; $((JSONL_BYTES / 1000000)) MB JSONL; seed $SEED; median of $REPS warm runs"
+echo "corpus:  $FILES files, $((TREE_BYTES / 1000000)) MB tree; $((JSONL_BYTES / 1000000)) MB JSONL; seed $SEED; median of $REPS warm runs ($JSONL_REPS for the JSONL rows)"
 echo
 printf '| %-34s | %8s | %8s | %13s |\n' "run" "seconds" "MB/s" "peak RSS (MB)"
 printf '|%s|%s|%s|%s|\n' "------------------------------------" "----------" "----------" "---------------"
