@@ -81,7 +81,7 @@ use index_run::IndexRun;
 use shard::{Shard, fail_shard, run_shard};
 use text::{decide_window, emit, prepare_bytes, run_text_files};
 
-pub use shard::{BATCH_BYTES_PER_THREAD, BATCH_LINES_PER_THREAD, batch_limits};
+pub use shard::{BATCH_BYTES_PER_THREAD, BATCH_LINES_PER_THREAD, FIRST_BATCH_BYTES, FIRST_BATCH_LINES, batch_limits};
 pub use text::{WINDOW_BYTES, WINDOW_FILES};
 
 /// Runs the configured job and returns its report. Per-input failures are in

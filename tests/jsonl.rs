@@ -252,6 +252,36 @@ fn output_is_identical_for_any_thread_count() {
 }
 
 #[test]
+fn the_misconfiguration_check_sees_the_same_first_records_at_any_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    // 1,000 objects without the text field (more than a one- or two-thread
+    // batch), then one with it: not a misconfiguration, at any thread count.
+    let shard = dir.path().join("late.jsonl");
+    let mut body: String = (0..1000).map(|i| format!("{}\n", json!({"id": i, "body": "x"}))).collect();
+    body.push_str(&format!("{}\n", json!({"id": 1000, "text": "The one record with a text field, long enough."})));
+    fs::write(&shard, &body).unwrap();
+    for threads in ["1", "2", "4"] {
+        let out = run(&["clean", shard.to_str().unwrap(), "--threads", threads, "-q"], None);
+        assert_eq!(out.code, Some(1), "{threads} threads: the 1,000 lines are rejected one by one");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("no record of the first batch"), "{threads} threads: {stderr}");
+        assert!(stderr.contains(&format!("{}:1000: no \"text\" field", shard.display())), "{stderr}");
+        assert_eq!(records(&out.stdout).len(), 1, "{threads} threads");
+    }
+    // Past the first batch's 2,048 records, it is one, at any thread count.
+    let shard = dir.path().join("too-late.jsonl");
+    let mut body: String = (0..2048).map(|i| format!("{}\n", json!({"id": i, "body": "x"}))).collect();
+    body.push_str(&format!("{}\n", json!({"id": 2048, "text": "Too late to be seen by the check."})));
+    fs::write(&shard, &body).unwrap();
+    for threads in ["1", "4"] {
+        let out = run(&["clean", shard.to_str().unwrap(), "--threads", threads, "-q"], None);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("no record of the first batch has a \"text\" field"), "{threads} threads: {stderr}");
+        assert!(out.stdout.is_empty(), "{threads} threads");
+    }
+}
+
+#[test]
 fn batches_grow_with_the_pool_and_give_every_thread_records() {
     use newsdedup::pipeline::batch_limits;
     // One thread reads as two do: a batch's records are then prepared in

@@ -38,14 +38,23 @@ pub const BATCH_BYTES_PER_THREAD: usize = 768 << 10;
 /// next half batch is prepared. Small enough that what a step leaves is
 /// still in the cache when the next step reads it: on the bench's JSONL,
 /// 384 records (1.5 MiB) against the former 2,048 (8 MiB) cut the user time
-/// of a run by a quarter (benches/JSONL.md, fifteenth pass). Large enough
+/// of a run by a fifth (benches/JSONL.md, fifteenth pass). Large enough
 /// that every thread has records to prepare in each half batch (the
 /// limits grow with the pool, as its caches do), and that a batch's fixed
-/// costs (a fork-join, a write) stay small.
+/// costs (a fork-join, a write) stay small. A shard's first batch is larger
+/// ([`FIRST_BATCH_LINES`]).
 pub fn batch_limits(threads: usize) -> (usize, usize) {
     let threads = threads.max(2);
     (BATCH_LINES_PER_THREAD * threads, BATCH_BYTES_PER_THREAD * threads)
 }
+
+/// Records read in a shard's first batch, at most, whatever the pool: the
+/// check for a misconfiguration ([`jsonl::Misfit`]: no record is a JSON
+/// object, or none has the text field) looks at that batch, so how many
+/// records it sees does not depend on the thread count.
+pub const FIRST_BATCH_LINES: usize = 2048;
+/// About this many bytes read in a shard's first batch.
+pub const FIRST_BATCH_BYTES: usize = 8 << 20;
 /// Records rendered (in parallel) and written per step of a batch.
 const RENDER_CHUNK: usize = 1024;
 /// Consecutive records rendered into one buffer, at least.
@@ -274,7 +283,7 @@ pub(super) fn run_shard(
     out.write(&header)?;
     let mut next_line = 0u64;
     let limits = batch_limits(rayon::current_num_threads());
-    let mut batch = super::records::read_upto(&mut source, &mut next_line, limits.0, limits.1);
+    let mut batch = super::records::read_upto(&mut source, &mut next_line, FIRST_BATCH_LINES, FIRST_BATCH_BYTES);
     // The next batch is read *and prepared* (parsed, keyed and, with an
     // index, looked up: the index's segments and pending keys do not change
     // before the run's commit) while this one is decided and written, so
