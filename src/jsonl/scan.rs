@@ -125,25 +125,33 @@ pub(super) fn next_special(b: &[u8], from: usize) -> Option<usize> {
 #[target_feature(enable = "avx2")]
 #[inline]
 pub(super) fn next_special_avx2(b: &[u8], from: usize) -> Option<usize> {
-    use super::decode::byte;
-    use std::arch::x86_64::{
-        _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_min_epu8, _mm256_movemask_epi8, _mm256_or_si256, _mm256_set1_epi8,
-    };
+    use std::arch::x86_64::_mm256_loadu_si256;
     let mut i = from;
     while let Some(Ok(block)) = b.get(i..i + 32).map(<&[u8; 32]>::try_from) {
         // SAFETY: the load reads the 32 bytes of `block` (unaligned).
-        let v = unsafe { _mm256_loadu_si256(block.as_ptr().cast()) };
-        let quote = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(byte(b'"')));
-        let backslash = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(byte(b'\\')));
-        // Unsigned: min(v, 0x1F) == v exactly when v <= 0x1F.
-        let control = _mm256_cmpeq_epi8(_mm256_min_epu8(v, _mm256_set1_epi8(0x1F)), v);
-        let stops = _mm256_movemask_epi8(_mm256_or_si256(_mm256_or_si256(quote, backslash), control)).cast_unsigned();
+        let stops = special_mask32(unsafe { _mm256_loadu_si256(block.as_ptr().cast()) });
         if stops != 0 {
             return Some(i + stops.trailing_zeros() as usize);
         }
         i += 32;
     }
     next_special_sse2(b, i)
+}
+
+/// Bit k set when byte k of the 32 bytes `v` is `"`, `\\` or below 0x20.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+fn special_mask32(v: std::arch::x86_64::__m256i) -> u32 {
+    use super::decode::byte;
+    use std::arch::x86_64::{
+        _mm256_cmpeq_epi8, _mm256_min_epu8, _mm256_movemask_epi8, _mm256_or_si256, _mm256_set1_epi8,
+    };
+    let quote = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(byte(b'"')));
+    let backslash = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(byte(b'\\')));
+    // Unsigned: min(v, 0x1F) == v exactly when v <= 0x1F.
+    let control = _mm256_cmpeq_epi8(_mm256_min_epu8(v, _mm256_set1_epi8(0x1F)), v);
+    _mm256_movemask_epi8(_mm256_or_si256(_mm256_or_si256(quote, backslash), control)).cast_unsigned()
 }
 
 /// [`next_special`] sixteen bytes per step with SSE2.
@@ -327,11 +335,7 @@ pub(super) fn write_str(out: &mut Vec<u8>, s: &str) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn write_str_avx2(out: &mut Vec<u8>, s: &str) {
-    use super::decode::byte;
-    use std::arch::x86_64::{
-        _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_min_epu8, _mm256_movemask_epi8, _mm256_or_si256,
-        _mm256_set1_epi8, _mm256_storeu_si256,
-    };
+    use std::arch::x86_64::{_mm256_loadu_si256, _mm256_storeu_si256};
     /// Room a step may fill: a block and one escape.
     const STEP: usize = 32 + 6;
     let b = s.as_bytes();
@@ -344,11 +348,7 @@ fn write_str_avx2(out: &mut Vec<u8>, s: &str) {
         }
         // SAFETY: the load reads the 32 bytes of `block` (unaligned).
         let v = unsafe { _mm256_loadu_si256(block.as_ptr().cast()) };
-        let quote = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(byte(b'"')));
-        let backslash = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(byte(b'\\')));
-        // Unsigned: min(v, 0x1F) == v exactly when v <= 0x1F.
-        let control = _mm256_cmpeq_epi8(_mm256_min_epu8(v, _mm256_set1_epi8(0x1F)), v);
-        let stops = _mm256_movemask_epi8(_mm256_or_si256(_mm256_or_si256(quote, backslash), control)).cast_unsigned();
+        let stops = special_mask32(v);
         let len = out.len();
         // SAFETY: the spare room holds at least STEP > 32 bytes (checked
         // above); the store writes the first 32 of them (unaligned).
