@@ -55,6 +55,7 @@ pub fn batch_limits(threads: usize) -> (usize, usize) {
 pub const FIRST_BATCH_LINES: usize = 2048;
 /// About this many bytes read in a shard's first batch.
 pub const FIRST_BATCH_BYTES: usize = 8 << 20;
+
 /// Records rendered (in parallel) and written per step of a batch.
 const RENDER_CHUNK: usize = 1024;
 /// Consecutive records rendered into one buffer, at least.
