@@ -34,6 +34,8 @@ pub mod dedup;
 pub mod diag;
 pub mod document;
 pub mod error;
+#[cfg(target_os = "linux")]
+mod folder;
 pub mod formats;
 pub mod index;
 #[doc(hidden)]

@@ -18,6 +18,7 @@
 use std::fmt;
 use std::fs::File;
 use std::io::Read;
+use std::path::Path;
 
 use crate::error::Error;
 use crate::walk::InputFile;
@@ -41,7 +42,7 @@ pub fn read_limited(file: &InputFile, max: Option<u64>) -> Result<Vec<u8>, Error
     {
         return Err(Error::TooLarge { path: path.to_path_buf(), size: file.size, limit });
     }
-    let f = File::open(path).map_err(|e| Error::io(path, e))?;
+    let f = open(path).map_err(|e| Error::io(path, e))?;
     let mut buf = Vec::with_capacity(file.size as usize + 1);
     let cap = max.map_or(u64::MAX, |limit| limit.saturating_add(1));
     let short = short_first_read(&f, &mut buf).map_err(|e| Error::io(path, e))?;
@@ -55,6 +56,26 @@ pub fn read_limited(file: &InputFile, max: Option<u64>) -> Result<Vec<u8>, Error
         return Err(Error::TooLarge { path: path.to_path_buf(), size: buf.len() as u64, limit });
     }
     Ok(buf)
+}
+
+/// Opens `path` for reading; on Linux by its name in its folder, kept open
+/// from the thread's last read ([`crate::folder`]).
+fn open(path: &Path) -> std::io::Result<File> {
+    #[cfg(target_os = "linux")]
+    if let Some(name) = path.file_name() {
+        use crate::folder::{self, READ};
+        let dir = crate::write::folder_of(path);
+        let name = folder::c_path(Path::new(name))?;
+        let by_folder = || folder::open(&READ, dir).and_then(|d| folder::open_at(&d, &name, libc::O_RDONLY, 0));
+        return by_folder()
+            .or_else(|_| {
+                // The kept folder may be gone: it is asked for by its path again.
+                folder::forget(&READ);
+                by_folder()
+            })
+            .map(File::from);
+    }
+    File::open(path)
 }
 
 /// The most one `read` asks for (as `std` caps it: macOS refuses more than

@@ -76,7 +76,13 @@ impl Budget {
                 if let Some(size) = worker.stack_size() {
                     b = b.stack_size(size);
                 }
-                b.spawn(|| worker.run())?;
+                b.spawn(|| {
+                    // A worker keeps its last folders open while the pool
+                    // lives; they close when it ends with the run.
+                    #[cfg(target_os = "linux")]
+                    crate::folder::keep_on_this_thread();
+                    worker.run()
+                })?;
                 sample();
                 Ok(())
             })

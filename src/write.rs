@@ -54,9 +54,9 @@ pub fn write_atomic_with(
     fill: impl FnOnce(&mut fs::File) -> io::Result<()>,
 ) -> Result<()> {
     #[cfg(target_os = "linux")]
-    if let Some(mut file) = unnamed::create(path)? {
-        complete(&mut file, path, like, fill)?;
-        return unnamed::publish(file, path);
+    if let Some(mut new) = unnamed::create(path)? {
+        complete(&mut new.file, path, like, fill)?;
+        return unnamed::publish(new, path);
     }
     write_renamed(path, like, fill)
 }
