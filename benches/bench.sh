@@ -19,7 +19,9 @@
 # reused. Every row runs warm-cache: one untimed run first, then REPS timed
 # runs. The rows compared in a ratio (cp -r and the tree runs; openssl and
 # the JSONL runs) take turns, round by round, rather than running one after
-# the other, so a drift of the load or of the disk weighs on both sides.
+# the other, so a drift of the load or of the disk weighs on both sides. The
+# -j2 and -j1 runs do the same job, report included (a speed-up compares one
+# job on two pools; the tree's report is 87 MB of JSON at 400 MB).
 # Needs python3 and GNU time (/usr/bin/time; Debian package `time`).
 #
 # The tree rows' outputs are not deleted between runs (the JSONL rows', one
@@ -124,7 +126,7 @@ if "$BIN" clean --help 2>&1 | grep -q -- '--format'; then
     JSONL_OK=1
     REPS=$JSONL_REPS measure_rounds "openssl dgst -sha256 (jsonl)" "$JSONL_BYTES" "openssl dgst -sha256 '$JSONL' > /dev/null" \
         "newsdedup jsonl->jsonl -j2" "$JSONL_BYTES" "'$BIN' clean --format jsonl '$JSONL' -q -j2 --report '$DIR/report-jsonl.json' > \"\$O\"" \
-        "newsdedup jsonl->jsonl -j1" "$JSONL_BYTES" "'$BIN' clean --format jsonl '$JSONL' -q -j1 > \"\$O\""
+        "newsdedup jsonl->jsonl -j1" "$JSONL_BYTES" "'$BIN' clean --format jsonl '$JSONL' -q -j1 --report '$DIR/report-jsonl-j1.json' > \"\$O\""
     # Half the records: in JSONL mode the report has one row per shard, so the
     # difference in peak RSS is what the extra distinct paragraphs cost.
     HALF_JSONL=$DIR/half.jsonl
@@ -137,7 +139,7 @@ fi
 DROP_OUTPUT=0
 measure_rounds "cp -r (tree)" "$TREE_BYTES" "cp -r '$TREE' \"\$O\"" \
     "newsdedup tree->tree -j2" "$TREE_BYTES" "'$BIN' clean '$TREE' --out \"\$O\" -q -j2 --report '$DIR/report.json'" \
-    "newsdedup tree->tree -j1" "$TREE_BYTES" "'$BIN' clean '$TREE' --out \"\$O\" -q -j1"
+    "newsdedup tree->tree -j1" "$TREE_BYTES" "'$BIN' clean '$TREE' --out \"\$O\" -q -j1 --report '$DIR/report-j1.json'"
 measure "awk '!seen[\$0]++' (all.txt)" "$TREE_BYTES" "awk '!seen[\$0]++' '$ALL' > \"\$O\""
 # Half the outlets: the difference to the full run is what the seen-set costs.
 HALF_GLOBS=$(find "$TREE" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort | head -4 | sed "s|.*|--glob '&/**'|" | tr '\n' ' ')
