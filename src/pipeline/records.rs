@@ -83,6 +83,26 @@ pub(super) fn read_upto(source: &mut Source, next_line: &mut u64, lines: usize, 
     }
 }
 
+/// The next batch of raw records: the first batch's records `held` back
+/// (in reverse order) while there are any, then the source's.
+pub(super) fn next_raw(
+    held: &mut Vec<(u64, Vec<u8>)>,
+    source: &mut Source,
+    next_line: &mut u64,
+    (lines, bytes): (usize, usize),
+) -> Batch {
+    if held.is_empty() {
+        return read_upto(source, next_line, lines, bytes);
+    }
+    let (mut batch, mut size) = (Vec::new(), 0);
+    while batch.len() < lines && size < bytes {
+        let Some(record) = held.pop() else { break };
+        size += record.1.len();
+        batch.push(record);
+    }
+    (batch, None)
+}
+
 /// A shard's attribute file being written.
 pub(super) struct Attributes {
     sink: jsonl::Sink,
@@ -125,5 +145,30 @@ impl Attributes {
         drop(file);
         self.tmp.persist(&self.dest)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io;
+
+    #[test]
+    fn the_first_batch_is_read_back_in_order_before_the_source() {
+        let text = "{\"n\":6}\n{\"n\":7}\n";
+        let mut source = Source::Jsonl(Box::new(io::Cursor::new(text.as_bytes().to_vec())));
+        let mut next_line = 5;
+        let record = |n: u64| (n, format!("{{\"n\":{n}}}").into_bytes());
+        let mut held: Vec<_> = (1..=5).rev().map(record).collect();
+        let lines = |b: Batch| b.0.into_iter().map(|(n, _)| n).collect::<Vec<_>>();
+        assert_eq!(lines(next_raw(&mut held, &mut source, &mut next_line, (2, 1 << 20))), [1, 2]);
+        // The byte limit counts too: the record that reaches it is the last.
+        assert_eq!(lines(next_raw(&mut held, &mut source, &mut next_line, (9, 8))), [3, 4]);
+        // What is held is given alone, short, before the source is read.
+        assert_eq!(lines(next_raw(&mut held, &mut source, &mut next_line, (9, 1 << 20))), [5]);
+        assert_eq!(next_line, 5, "the source not read yet");
+        assert_eq!(lines(next_raw(&mut held, &mut source, &mut next_line, (9, 1 << 20))), [6, 7]);
+        assert_eq!(next_line, 7);
+        assert!(next_raw(&mut held, &mut source, &mut next_line, (9, 1 << 20)).0.is_empty());
     }
 }
