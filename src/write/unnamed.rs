@@ -26,7 +26,6 @@ use std::ffi::CString;
 use std::fs::{self, File};
 use std::io::{self, Seek, Write};
 use std::os::fd::OwnedFd;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::io::AsRawFd;
 use std::path::Path;
 use std::sync::Arc;
@@ -187,8 +186,7 @@ fn copy_out(mut file: File, dest: &Path) -> Result<()> {
 
 /// `path` for a system call.
 fn c_path(path: &Path) -> Result<CString> {
-    CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| Error::io(path, io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte")))
+    folder::c_path(path).map_err(|e| Error::io(path, e))
 }
 
 #[cfg(test)]
