@@ -21,8 +21,9 @@
 //! A folder is held by an `O_PATH` descriptor: it grants no access by
 //! itself, and what is opened through it is checked as an open by path
 //! would be. When a kept folder no longer exists (removed during the run),
-//! the open through it fails with `ENOENT`; callers then forget it and try
-//! the path once more, as before this cache. A folder *renamed* during the
+//! an open through it fails (`ENOENT`; `EPERM` for an unnamed file on
+//! Linux 6.18); callers then forget it and try the path once more, as
+//! before this cache. A folder *renamed* during the
 //! run is still the kept one: the files read or written in it at that
 //! moment are those of the folder under its new name.
 
