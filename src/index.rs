@@ -74,6 +74,7 @@ mod journal;
 mod lookup;
 mod manifest;
 mod merge;
+mod new_keys;
 mod replay;
 mod segment;
 mod stats;
@@ -83,6 +84,7 @@ pub use batch::{Batch, BatchId};
 pub use journal::Journal;
 use journal::is_journal_name;
 pub use lookup::IndexView;
+pub use new_keys::NewKeys;
 use replay::is_replay_name;
 pub use replay::{DocFate, REPLAYS_KEPT, ReplayDoc, ReplayFile, ReplayLog, hash_bytes, hash_file};
 
@@ -392,17 +394,38 @@ impl Index {
     }
 
     /// Like [`Index::commit`] but keeps the index open and locked.
-    pub fn commit_in_place(&mut self, mut new: Vec<Entry>, run: RunInfo) -> Result<()> {
+    pub fn commit_in_place(&mut self, new: Vec<Entry>, run: RunInfo) -> Result<()> {
+        self.check_label(&run)?;
+        let (batches, number) = self.batches_with(run.batch.clone(), new.iter())?;
+        let new = sort_entries(new);
+        self.commit_sorted(&[&new], run, batches, number)
+    }
+
+    /// Like [`Index::commit_in_place`], with the entries gathered in a
+    /// [`NewKeys`] (whose buckets are sorted apart, in the cache: the way a
+    /// run gathers them).
+    pub fn commit_keys(&mut self, new: NewKeys, run: RunInfo) -> Result<()> {
+        self.check_label(&run)?;
+        let (batches, number) = self.batches_with(run.batch.clone(), new.iter())?;
+        let pieces = new.into_sorted();
+        let refs: Vec<&[Entry]> = pieces.iter().map(Vec::as_slice).collect();
+        self.commit_sorted(&refs, run, batches, number)
+    }
+
+    fn check_label(&self, run: &RunInfo) -> Result<()> {
         if run.label.len() > MAX_LABEL {
             return Err(IndexError::Invalid {
                 path: self.dir.clone(),
                 reason: format!("run label longer than {MAX_LABEL} bytes"),
             });
         }
-        let batch = run.batch.clone();
-        let (batches, number) = self.batches_with(run.batch, &new)?;
+        Ok(())
+    }
+
+    /// The commit of `new` (pieces each in key order, every key of a piece
+    /// below every key of the next) as a run of batch `number`.
+    fn commit_sorted(&mut self, new: &[&[Entry]], run: RunInfo, batches: Vec<Batch>, number: u32) -> Result<()> {
         let before = self.len();
-        new = sort_entries(new);
         let rec = RunRecord {
             timestamp: run.timestamp,
             docs: run.docs,
@@ -412,8 +435,8 @@ impl Index {
             batch: number,
             label: run.label,
         };
-        self.apply(&[&new], Some((rec, before)), batches, false)?;
-        self.drop_journal(&batch);
+        self.apply(new, Some((rec, before)), batches, false)?;
+        self.drop_journal(&run.batch);
         Ok(())
     }
 

@@ -63,7 +63,11 @@ impl Index {
 
     /// The batch table after a commit of a run of `batch`, and that run's
     /// number; refuses entries naming a batch that does not exist.
-    pub(super) fn batches_with(&self, batch: Batch, new: &[Entry]) -> Result<(Vec<Batch>, u32)> {
+    pub(super) fn batches_with<'e>(
+        &self,
+        batch: Batch,
+        mut new: impl Iterator<Item = &'e Entry>,
+    ) -> Result<(Vec<Batch>, u32)> {
         let id = self.batch_id(&batch);
         let mut table = self.manifest.batches.clone();
         if !id.retry {
@@ -72,7 +76,7 @@ impl Index {
         if table.len() > u32::MAX as usize {
             return Err(IndexError::Invalid { path: self.dir.clone(), reason: "too many batches".into() });
         }
-        if let Some(e) = new.iter().find(|e| e.batch as usize >= table.len()) {
+        if let Some(e) = new.find(|e| e.batch as usize >= table.len()) {
             return Err(IndexError::Invalid {
                 path: self.dir.clone(),
                 reason: format!("entry names batch {} but the index has {}", e.batch, table.len()),

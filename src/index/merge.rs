@@ -411,6 +411,6 @@ pub(super) fn sort_entries(mut v: Vec<Entry>) -> Vec<Entry> {
 }
 
 /// The order of a commit's entries.
-fn order(e: &Entry) -> (u128, u64, u32) {
+pub(super) fn order(e: &Entry) -> (u128, u64, u32) {
     (e.key, e.doc, e.batch)
 }

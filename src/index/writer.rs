@@ -189,14 +189,15 @@ impl Entries for Merged<'_, '_> {
     }
 }
 
-/// One sorted run (a commit's new keys), taken as [`merge_each`] would take
-/// it without its bookkeeping: each key once, the first of equal keys.
-struct Run<'a>(&'a [Entry]);
+/// One sorted run (a commit's new keys, in pieces that follow one another
+/// in key order: see [`run_of`]), taken as [`merge_each`] would take it
+/// without its bookkeeping: each key once, the first of equal keys.
+struct Run<'a>(Vec<&'a [Entry]>);
 
 impl Entries for Run<'_> {
     fn each(self, mut f: impl FnMut(u128, &[u8; 12]) -> Result<()>) -> Result<()> {
         let mut last = None;
-        for e in self.0 {
+        for e in self.0.into_iter().flatten() {
             if last == Some(e.key) {
                 continue;
             }
@@ -205,6 +206,28 @@ impl Entries for Run<'_> {
         }
         Ok(())
     }
+}
+
+/// `srcs` as one run when they are all new entries whose pieces follow one
+/// another (the last key of each at most the first of the next: a commit's
+/// buckets, see [`super::NewKeys`]); `None` when they need the merge.
+fn run_of<'a>(srcs: &[Source<'a>]) -> Option<Vec<&'a [Entry]>> {
+    let mut pieces = Vec::with_capacity(srcs.len());
+    for s in srcs {
+        match s {
+            Source::New(v) => pieces.push(*v),
+            Source::Seg(_) => return None,
+        }
+    }
+    let ends = pieces.iter().filter_map(|p| Some((p.first()?.key, p.last()?.key)));
+    let mut prev: Option<u128> = None;
+    for (first, last) in ends {
+        if prev.is_some_and(|p| p > first) {
+            return None;
+        }
+        prev = Some(last);
+    }
+    Some(pieces)
 }
 
 /// Write segment `id` holding the merge of `srcs`; returns its manifest record.
@@ -230,8 +253,21 @@ pub(super) fn write_segment(dir: &Path, id: u64, srcs: &[Source<'_>], cancel: &A
     }
 }
 
+/// [`write_segment`] through the k-way merge even where the sources are one
+/// run (the reference the run's copy is tested against).
+#[cfg(test)]
+pub(super) fn write_segment_merged(dir: &Path, id: u64, srcs: &[Source<'_>]) -> Result<SegMeta> {
+    let never = AtomicBool::new(false);
+    let count = srcs.iter().map(|s| if let Source::New(v) = s { v.len() as u64 } else { 0 }).sum();
+    match write_entries(&dir.join(seg_name(id)), id, Merged(srcs), count, &never)? {
+        Ok(meta) => Ok(meta),
+        Err(actual) => write_entries(&dir.join(seg_name(id)), id, Merged(srcs), actual, &never)?
+            .map_err(|_| corrupt(dir, "merge produced inconsistent counts")),
+    }
+}
+
 /// Inner write; `Ok(Err(actual))` if the merge yielded `actual != count` keys.
-/// A commit's one run of new keys is copied without the merge's bookkeeping
+/// A commit's run of new keys is copied without the merge's bookkeeping
 /// (the same bytes: see the test `one_run_is_written_as_its_merge`).
 fn write_segment_with(
     path: &Path,
@@ -240,9 +276,9 @@ fn write_segment_with(
     count: u64,
     cancel: &AtomicBool,
 ) -> Result<std::result::Result<SegMeta, u64>> {
-    match srcs {
-        [Source::New(run)] => write_entries(path, id, Run(run), count, cancel),
-        _ => write_entries(path, id, Merged(srcs), count, cancel),
+    match run_of(srcs) {
+        Some(run) => write_entries(path, id, Run(run), count, cancel),
+        None => write_entries(path, id, Merged(srcs), count, cancel),
     }
 }
 

@@ -103,12 +103,9 @@ pub(super) enum Parsed {
 /// Parses and prepares one line (`raw` exactly as read, without the `\n`);
 /// `whole`: the original whole-document key of a record cleaned in place
 /// by an earlier run (see [`super::replay`]).
-fn prepare_line(
-    (line, raw, whole): (u64, Vec<u8>, Option<[u8; 32]>),
-    cfg: &Config,
-    parser: &Parser,
-    ix: Option<&Lookup>,
-) -> Parsed {
+/// Its history in the persistent index is looked up after, with its
+/// neighbours' ([`look_up`]).
+fn prepare_line((line, raw, whole): (u64, Vec<u8>, Option<[u8; 32]>), cfg: &Config, parser: &Parser) -> Parsed {
     let bytes = raw.len() as u64 + u64::from(parser.csv.is_none());
     // The text split while it is decoded (the fused pass), when it can be.
     let len = if parser.csv.is_none() { raw.len() } else { 0 };
@@ -124,7 +121,7 @@ fn prepare_line(
             if let Some(whole) = whole {
                 doc.whole = crate::key::Digest(whole);
             }
-            let history = ix.map(|ix| ix.history(&doc.keys, &doc.whole));
+            let history = None;
             // Decoded here, in parallel, not in the ordered step.
             let id = parser.id(&record);
             let made_on = crate::threads::here();
@@ -420,7 +417,34 @@ struct BatchOut<'a, 'b> {
 
 /// Parses and prepares a batch of lines in parallel.
 fn prepare_batch(cfg: &Config, parser: &Parser, ix: Option<&Lookup>, batch: Vec<(u64, Vec<u8>)>) -> Vec<Parsed> {
-    batch.into_par_iter().map(|(n, raw)| prepare_line((n, raw, None), cfg, parser, ix)).collect()
+    let mut lines: Vec<Parsed> =
+        batch.into_par_iter().map(|(n, raw)| prepare_line((n, raw, None), cfg, parser)).collect();
+    look_up(ix, &mut lines);
+    lines
+}
+
+/// Documents looked up in the persistent index together ([`Lookup::histories`]).
+const LOOKED_UP_TOGETHER: usize = 8;
+
+/// The history of every document of `lines` in the persistent index, in
+/// parallel, [`LOOKED_UP_TOGETHER`] documents at a time.
+fn look_up(ix: Option<&Lookup>, lines: &mut [Parsed]) {
+    let Some(ix) = ix else { return };
+    lines.par_chunks_mut(LOOKED_UP_TOGETHER).for_each(|chunk| {
+        let docs: Vec<_> = chunk
+            .iter()
+            .filter_map(|l| match l {
+                Parsed::Doc { doc, .. } => Some((&doc.keys[..], &doc.whole)),
+                Parsed::Rejected { .. } => None,
+            })
+            .collect();
+        let mut found = ix.histories(&docs).into_iter();
+        for l in chunk {
+            if let Parsed::Doc { history, .. } = l {
+                *history = found.next();
+            }
+        }
+    });
 }
 
 /// Prepares, decides, renders and writes a batch.
@@ -446,7 +470,9 @@ fn process_batch(
             None => (n, raw, None),
         };
         let items: Vec<_> = batch.into_iter().zip(paired.iter().copied()).map(|(b, at)| original(b, at)).collect();
-        items.into_par_iter().map(|item| prepare_line(item, cfg, parser, ix)).collect()
+        let mut lines: Vec<Parsed> = items.into_par_iter().map(|item| prepare_line(item, cfg, parser)).collect();
+        look_up(ix, &mut lines);
+        lines
     };
     finish_batch(cfg, decider, input, (shard, parser), (lines, &paired), sink, row)
 }

@@ -63,14 +63,16 @@ fn a_commit_with_repeated_keys_keeps_one_entry_of_each_the_smallest() {
     }
 }
 
-/// A commit's one sorted run is written without the merge (`writer::Run`);
-/// the file is the one the k-way merge writes from the same entries cut
-/// into two sources anywhere (equal keys on both sides of the cut too: the
-/// first source's entry wins, as the first of equal keys in one run does).
+/// A commit's sorted run is written without the merge (`writer::Run`),
+/// whole or in pieces that follow one another in key order (a
+/// [`NewKeys`]'s buckets); the file is the one the k-way merge writes from
+/// the same entries cut into two sources anywhere (equal keys on both
+/// sides of the cut too: the first source's entry wins, as the first of
+/// equal keys in one run does). Pieces out of key order are merged.
 #[test]
 fn one_run_is_written_as_its_merge() {
     use std::sync::atomic::AtomicBool;
-    use writer::{Source, write_segment};
+    use writer::{Source, write_segment, write_segment_merged};
     let tmp = tempfile::tempdir().expect("tempdir");
     let never = AtomicBool::new(false);
     let mut run = shuffled(20_000);
@@ -79,11 +81,43 @@ fn one_run_is_written_as_its_merge() {
     let one = write_segment(tmp.path(), 1, &[Source::New(&run)], &never).expect("one run");
     assert_eq!(one.count, run.len() as u64 - run.windows(2).filter(|w| w[0].key == w[1].key).count() as u64);
     let equal_keys_cut = run.windows(2).position(|w| w[0].key == w[1].key).expect("a repeated key") + 1;
-    for (id, cut) in [(2, 0), (3, 1), (4, equal_keys_cut), (5, 12_345), (6, run.len())] {
+    let mut id = 2;
+    for cut in [0, 1, equal_keys_cut, 12_345, run.len()] {
         let (a, b) = run.split_at(cut);
-        let merged = write_segment(tmp.path(), id, &[Source::New(a), Source::New(b)], &never).expect("merge");
-        assert_eq!((merged.count, merged.crc), (one.count, one.crc), "cut at {cut}");
-        assert!(read(id) == read(1), "cut at {cut}: the files differ");
+        let merged = write_segment_merged(tmp.path(), id, &[Source::New(a), Source::New(b)]).expect("merge");
+        let pieces = write_segment(tmp.path(), id + 1, &[Source::New(a), Source::New(b)], &never).expect("pieces");
+        for (meta, id) in [(merged, id), (pieces, id + 1)] {
+            assert_eq!((meta.count, meta.crc), (one.count, one.crc), "cut at {cut}");
+            assert!(read(id) == read(1), "cut at {cut}: the files differ");
+        }
+        id += 2;
+    }
+    // The halves swapped: the merge puts them back in order.
+    let (a, b) = run.split_at(12_345);
+    let swapped = write_segment(tmp.path(), id, &[Source::New(b), Source::New(a)], &never).expect("swapped");
+    assert_eq!((swapped.count, swapped.crc), (one.count, one.crc));
+    assert!(read(id) == read(1), "swapped halves: the files differ");
+}
+
+/// A commit of a [`NewKeys`] (bucketed, each bucket sorted apart) writes
+/// the segment a commit of the same entries as one `Vec` writes.
+#[test]
+fn a_commit_of_bucketed_keys_writes_the_segment_of_one_sorted_vec() {
+    let _serial = shared();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let new = shuffled(50_000);
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    Index::open(&a).expect("open").commit(new.clone(), run("x")).expect("commit");
+    for threads in [1, 2] {
+        let _ = fs::remove_dir_all(&b);
+        pool(threads).install(|| {
+            let mut idx = Index::open(&b).expect("open");
+            idx.commit_keys(new.iter().copied().collect(), run("x")).expect("commit");
+        });
+        let (fa, fb) = (seg_files(&a), seg_files(&b));
+        assert_eq!(fa.len(), 1);
+        assert_eq!(fb.len(), 1);
+        assert!(fs::read(&fa[0]).expect("read") == fs::read(&fb[0]).expect("read"), "on {threads} threads");
     }
 }
 
