@@ -172,11 +172,30 @@ impl<V: Copy + Default> SlotTable<V> {
     /// when the array is that large already), so that filling it to `keys`
     /// never doubles it. Every spot is written now: the array's pages are
     /// touched at once, as a doubling would touch them.
-    pub(crate) fn reserve(&mut self, keys: usize) {
+    ///
+    /// The spots are written in parallel on the caller's rayon pool: this
+    /// happens before a run's first decision (its seen-set sized from the
+    /// persistent index's last runs, ~48 MB for a day of 1.1M keys), where
+    /// the kernel's zeroing of the fresh pages kept one thread busy ~20 ms
+    /// and the other idle (issue 18, twenty-third session).
+    pub(crate) fn reserve(&mut self, keys: usize)
+    where
+        V: Send + Sync,
+    {
+        use rayon::prelude::*;
         let spots = keys.saturating_mul(4).div_ceil(3).max(MIN_SPOTS).checked_next_power_of_two();
         let Some(spots) = spots else { return };
         if self.len == 0 && spots > self.entries.len() {
-            self.replace_array(spots);
+            let empty = Entry { key: Slot(0, 0), value: V::default() };
+            let mut entries: Vec<Entry<V>> = Vec::with_capacity(spots);
+            entries.spare_capacity_mut()[..spots]
+                .par_chunks_mut(1 << 16)
+                .for_each(|c| c.iter_mut().for_each(|e| _ = e.write(empty)));
+            // SAFETY: the first `spots` elements (within the capacity) were
+            // all initialised just above.
+            unsafe { entries.set_len(spots) };
+            self.shift = 64 - spots.trailing_zeros();
+            self.entries = entries;
         }
     }
 
