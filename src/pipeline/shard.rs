@@ -9,19 +9,22 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use super::decider::Decider;
-use super::index_run::{IndexRun, Lookup};
+use super::index_run::IndexRun;
 use super::records::{DecidedRecord, account};
 use crate::config::{Config, Output};
-use crate::dedup::{History, Plan, Verdict};
 use crate::diag::diag;
-use crate::document::Document;
 use crate::error::{Error, Result};
-use crate::formats::{Kind, Parser, Row, Source};
+use crate::formats::{Kind, Parser, Source};
 use crate::interrupt;
-use crate::jsonl::{self, Format, RecordError};
+use crate::jsonl::{self, Format};
 use crate::report::{FileRow, Stats};
-use crate::split::LineBuilder;
 use crate::write::stream::ShardOut;
+
+mod prepare;
+mod render;
+pub(super) use prepare::Parsed;
+use prepare::{look_up, prepare_batch, prepare_line};
+use render::render_line;
 
 /// Records read per batch of a record shard (JSONL, CSV), at most, for
 /// each thread of the pool ([`batch_limits`]).
@@ -77,60 +80,6 @@ impl Shard {
     }
 }
 
-/// One line of a shard after parsing and preparation (parallel step).
-// Nearly every line is a `Doc`; boxing it would only add an allocation.
-#[allow(clippy::large_enum_variant)]
-pub(super) enum Parsed {
-    Doc {
-        line: u64,
-        record: Row,
-        doc: Document,
-        history: Option<History>,
-        repaired: bool,
-        bytes: u64,
-        id: Option<String>,
-        /// The pool thread that prepared it, where it is freed
-        /// ([`crate::threads::Frees`]).
-        made_on: Option<usize>,
-    },
-    Rejected {
-        line: u64,
-        raw: Vec<u8>,
-        error: RecordError,
-    },
-}
-
-/// Parses and prepares one line (`raw` exactly as read, without the `\n`);
-/// `whole`: the original whole-document key of a record cleaned in place
-/// by an earlier run (see [`super::replay`]).
-/// Its history in the persistent index is looked up after, with its
-/// neighbours' ([`look_up`]).
-fn prepare_line((line, raw, whole): (u64, Vec<u8>, Option<[u8; 32]>), cfg: &Config, parser: &Parser) -> Parsed {
-    let bytes = raw.len() as u64 + u64::from(parser.csv.is_none());
-    // The text split while it is decoded (the fused pass), when it can be.
-    let len = if parser.csv.is_none() { raw.len() } else { 0 };
-    let mut lines = LineBuilder::new(len, cfg.text.split, cfg.text.quotes);
-    match parser.parse_fed(raw, &mut lines) {
-        Ok((record, text, fed, repaired)) => {
-            let mut doc = if fed {
-                let split = lines.finish(&text);
-                Document::from_split(text, split, &cfg.text)
-            } else {
-                Document::prepare(text, &cfg.text)
-            };
-            if let Some(whole) = whole {
-                doc.whole = crate::key::Digest(whole);
-            }
-            let history = None;
-            // Decoded here, in parallel, not in the ordered step.
-            let id = parser.id(&record);
-            let made_on = crate::threads::here();
-            Parsed::Doc { line, record, doc, history, repaired, bytes, id, made_on }
-        }
-        Err((raw, error)) => Parsed::Rejected { line, raw, error },
-    }
-}
-
 /// A batch of lines (number, bytes as read without the `\n`) and, when
 /// reading stopped on an error, that error: the lines before it are whole.
 pub(super) type Batch = (Vec<(u64, Vec<u8>)>, Option<io::Error>);
@@ -168,55 +117,6 @@ pub(super) fn read_batch(
         }
     }
     (batch, None)
-}
-
-/// What a decided record becomes, appended to `out` (`text`: a buffer for
-/// the clean text, reused between records).
-fn render_line(
-    line: &Parsed,
-    plan: Option<&Plan>,
-    (cfg, parser): (&Config, &Parser),
-    text: &mut String,
-    out: &mut Vec<u8>,
-) {
-    let (Parsed::Doc { record, doc, .. }, Some(plan)) = (line, plan) else { return };
-    if let Some(field) = &cfg.annotate {
-        parser.write_with_field(record, field, &annotation(doc, plan), out);
-        return;
-    }
-    if plan.kept() == 0 && !cfg.keep_empty {
-        return;
-    }
-    let text = doc.rendered(&plan.verdicts, cfg.emit, text);
-    if text == doc.original {
-        // Nothing dropped, nothing normalised: the record as it was read.
-        parser.write_as_read(record, out);
-        return;
-    }
-    parser.write_with_text(record, text, out);
-}
-
-/// The `--annotate` value: dropped paragraphs as `[start, end, reason]` byte
-/// spans of the text (deleting them gives the `--emit original` clean
-/// text; see [`Document::removal_spans`]), plus counts.
-fn annotation(doc: &Document, plan: &Plan) -> serde_json::Value {
-    let spans: Vec<serde_json::Value> = doc
-        .removal_spans(&plan.verdicts)
-        .into_iter()
-        .map(|(r, i)| {
-            let reason = match plan.verdicts[i] {
-                Verdict::Drop { reason, .. } => reason.as_str(),
-                _ => "",
-            };
-            serde_json::json!([r.start, r.end, reason])
-        })
-        .collect();
-    serde_json::json!({
-        "spans": spans,
-        "paragraphs": plan.verdicts.len(),
-        "kept": plan.kept(),
-        "dropped": plan.verdicts.len() - plan.kept(),
-    })
 }
 
 /// Streams one JSONL shard: batches of lines are prepared in parallel,
@@ -413,38 +313,6 @@ struct BatchOut<'a, 'b> {
     attributes: Option<&'a mut super::records::Attributes>,
     /// The render's buffers (clean text, rendered run), reused.
     buffers: &'a mut Vec<(String, Vec<u8>)>,
-}
-
-/// Parses and prepares a batch of lines in parallel.
-fn prepare_batch(cfg: &Config, parser: &Parser, ix: Option<&Lookup>, batch: Vec<(u64, Vec<u8>)>) -> Vec<Parsed> {
-    let mut lines: Vec<Parsed> =
-        batch.into_par_iter().map(|(n, raw)| prepare_line((n, raw, None), cfg, parser)).collect();
-    look_up(ix, &mut lines);
-    lines
-}
-
-/// Documents looked up in the persistent index together ([`Lookup::histories`]).
-const LOOKED_UP_TOGETHER: usize = 8;
-
-/// The history of every document of `lines` in the persistent index, in
-/// parallel, [`LOOKED_UP_TOGETHER`] documents at a time.
-fn look_up(ix: Option<&Lookup>, lines: &mut [Parsed]) {
-    let Some(ix) = ix else { return };
-    lines.par_chunks_mut(LOOKED_UP_TOGETHER).for_each(|chunk| {
-        let docs: Vec<_> = chunk
-            .iter()
-            .filter_map(|l| match l {
-                Parsed::Doc { doc, .. } => Some((&doc.keys[..], &doc.whole)),
-                Parsed::Rejected { .. } => None,
-            })
-            .collect();
-        let mut found = ix.histories(&docs).into_iter();
-        for l in chunk {
-            if let Parsed::Doc { history, .. } = l {
-                *history = found.next();
-            }
-        }
-    });
 }
 
 /// Prepares, decides, renders and writes a batch.
