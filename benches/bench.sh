@@ -114,6 +114,15 @@ measure_rounds() {
     done
 }
 
+# cpu_ticks -- the machine's stolen and total CPU ticks so far (/proc/stat).
+# On a shared VM the host may take a vCPU away ("steal"): a run during which
+# it does is slower in wall time at -j2 without using more CPU (twenty-third
+# session: 33% steal in `top`, every -j2 JSONL run 2-3x its usual time, -j1
+# barely slower), so the script reports the share it saw.
+cpu_ticks() { awk '/^cpu / { print $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
+steal_since() { awk -v a="$1" -v b="$(cpu_ticks)" 'BEGIN { split(a, x, " "); split(b, y, " ");
+    printf "%.1f%%", (y[2] > x[2] ? (y[1] - x[1]) * 100 / (y[2] - x[2]) : 0) }'; }
+TICKS_START=$(cpu_ticks)
 echo "corpus: $DIR: $FILES files, $TREE_BYTES bytes; JSONL $JSONL_BYTES bytes" >&2
 # The JSONL rows come first and their outputs (one file each) are deleted
 # after each run, untimed: a run's system time grows with the pressure on the
@@ -145,6 +154,7 @@ measure "awk '!seen[\$0]++' (all.txt)" "$TREE_BYTES" "awk '!seen[\$0]++' '$ALL' 
 HALF_GLOBS=$(find "$TREE" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort | head -4 | sed "s|.*|--glob '&/**'|" | tr '\n' ' ')
 measure "newsdedup tree->tree, half corpus" 0 "'$BIN' clean '$TREE' --out \"\$O\" -q -j2 $HALF_GLOBS --report '$DIR/report-half.json'"
 
+STEAL_ROWS=$(steal_since "$TICKS_START")
 keys() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["distinct_keys"])' "$1"; }
 KEYS=$(keys "$DIR/report.json")
 KEYS_HALF=$(keys "$DIR/report-half.json")
@@ -196,3 +206,4 @@ if [[ ${INDEX:-1} == 1 ]]; then
     done
 fi
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"
+echo "host steal: $STEAL_ROWS of the CPU time during the timed rows, $(steal_since "$TICKS_START") over the whole run (above a few percent, the -j2 rows are not comparable)"
