@@ -362,6 +362,43 @@ impl<'a> SegFile<'a> {
     }
 }
 
+/// The keys region of a [`SegFile`] being written, with the directory (the
+/// index of the first entry of each bucket so far) and the entries' count.
+struct KeyWriter<'a> {
+    seg: &'a SegFile<'a>,
+    kw: RegionWriter<'a>,
+    dirv: Vec<u64>,
+    i: u64,
+    cancel: &'a AtomicBool,
+}
+
+impl<'a> KeyWriter<'a> {
+    fn new(seg: &'a SegFile<'a>, cancel: &'a AtomicBool) -> KeyWriter<'a> {
+        let kw = RegionWriter::new(&seg.file, seg.path, HDR as u64);
+        KeyWriter { seg, kw, dirv: Vec::with_capacity((1 << seg.bits) + 1), i: 0, cancel }
+    }
+
+    /// Writes the next key (in key order); stops when `cancel` is set.
+    #[inline]
+    fn push(&mut self, key: u128) -> Result<()> {
+        let b = self.seg.bucket(key);
+        while self.dirv.len() <= b {
+            self.dirv.push(self.i);
+        }
+        self.kw.put(&key.to_be_bytes())?;
+        self.i += 1;
+        if self.i.is_multiple_of(1 << 16) && self.cancel.load(Ordering::Relaxed) {
+            return Err(io_err(self.seg.path)(io::Error::new(io::ErrorKind::Interrupted, "merge cancelled")));
+        }
+        Ok(())
+    }
+
+    /// The keys region's checksum, the directory so far and the count.
+    fn finish(self) -> Result<(crc32fast::Hasher, Vec<u64>, u64)> {
+        Ok((self.kw.finish()?, self.dirv, self.i))
+    }
+}
+
 /// [`write_segment_with`] from `entries` (one instance per kind of
 /// [`Entries`], so that the per-key closure has one call site in each and
 /// is inlined into its loop).
@@ -374,26 +411,17 @@ fn write_entries(
 ) -> Result<std::result::Result<SegMeta, u64>> {
     let seg = SegFile::create(path, id, count)?;
     let mut filter = FilterBuilder::new(count);
-    let mut kw = RegionWriter::new(&seg.file, path, HDR as u64);
+    let mut keys = KeyWriter::new(&seg, cancel);
     let mut vw = RegionWriter::new(&seg.file, path, seg.vals_off);
-    let mut dirv: Vec<u64> = Vec::with_capacity((1 << seg.bits) + 1);
-    let mut i = 0u64;
     entries.each(|key, val| {
-        let b = seg.bucket(key);
-        while dirv.len() <= b {
-            dirv.push(i);
-        }
-        kw.put(&key.to_be_bytes())?;
+        keys.push(key)?;
         vw.put(val)?;
         filter.insert(key);
-        i += 1;
-        if i.is_multiple_of(1 << 16) && cancel.load(Ordering::Relaxed) {
-            return Err(io_err(path)(io::Error::new(io::ErrorKind::Interrupted, "merge cancelled")));
-        }
         Ok(())
     })?;
-    let crcs = (kw.finish()?, vw.finish()?);
-    seg.finish(crcs, dirv, &filter, i)
+    let (k, dirv, i) = keys.finish()?;
+    let v = vw.finish()?;
+    seg.finish((k, v), dirv, &filter, i)
 }
 
 /// [`write_entries`] for one run (a commit's new keys): its keys with the
@@ -411,22 +439,12 @@ fn write_run(
     cancel: &AtomicBool,
 ) -> Result<std::result::Result<SegMeta, u64>> {
     let seg = SegFile::create(path, id, count)?;
-    let keys = || -> Result<(crc32fast::Hasher, Vec<u64>, u64)> {
-        let mut kw = RegionWriter::new(&seg.file, path, HDR as u64);
-        let mut dirv: Vec<u64> = Vec::with_capacity((1 << seg.bits) + 1);
-        let mut i = 0u64;
+    let keys = || {
+        let mut keys = KeyWriter::new(&seg, cancel);
         for e in run.distinct() {
-            let b = seg.bucket(e.key);
-            while dirv.len() <= b {
-                dirv.push(i);
-            }
-            kw.put(&e.key.to_be_bytes())?;
-            i += 1;
-            if i.is_multiple_of(1 << 16) && cancel.load(Ordering::Relaxed) {
-                return Err(io_err(path)(io::Error::new(io::ErrorKind::Interrupted, "merge cancelled")));
-            }
+            keys.push(e.key)?;
         }
-        Ok((kw.finish()?, dirv, i))
+        keys.finish()
     };
     let vals = || -> Result<crc32fast::Hasher> {
         let mut vw = RegionWriter::new(&seg.file, path, seg.vals_off);
