@@ -243,6 +243,16 @@ impl IndexRun {
         self.id.retry
     }
 
+    /// Asks for the places a document's new keys would be recorded at
+    /// ([`NewKeys::prefetch`]): called for the next document while this one
+    /// is decided.
+    pub(super) fn warm(&self, keys: &[crate::key::Keyed], whole: &crate::key::Digest) {
+        for k in keys {
+            self.new_keys.prefetch(k.digest.prefix());
+        }
+        self.new_keys.prefetch(whole.prefix());
+    }
+
     /// Records the first occurrences a decision added: `(key, document anchor)`.
     pub fn add(&mut self, firsts: impl Iterator<Item = (u128, u64)>) {
         let batch = self.id.number;

@@ -376,6 +376,9 @@ fn finish_batch(
     for k in 0..lines.len() {
         if let Some(Parsed::Doc { doc, .. }) = lines.get(k + 1) {
             decider.deduper.warm(&doc.keys, &doc.whole);
+            if let Some(ix) = &decider.index {
+                ix.warm(&doc.keys, &doc.whole);
+            }
         }
         let at = paired.get(k).copied().flatten();
         decider.take_removed_records(input, at)?;
