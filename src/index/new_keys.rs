@@ -139,6 +139,8 @@ fn sort_bucket(b: &mut [Entry], scratch: &mut Scratch) {
         b.sort_unstable_by_key(order);
         return;
     }
+    // The groups go by the bits below the bucket's: every key has its top bits.
+    debug_assert!(b.iter().all(|e| e.key >> (128 - BITS) == b[0].key >> (128 - BITS)));
     let bits = b.len().ilog2().min(MAX_DIGIT_BITS);
     let shift = 128 - BITS - bits;
     let mask = (1u128 << bits) - 1;
