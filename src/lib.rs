@@ -44,6 +44,7 @@ pub mod jsonl;
 pub mod key;
 pub mod normalize;
 pub mod pipeline;
+mod prefetch;
 pub mod read;
 pub mod report;
 pub mod scale;

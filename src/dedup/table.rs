@@ -155,10 +155,10 @@ impl<V: Copy + Default> SlotTable<V> {
     pub(crate) fn prefetch(&self, key: Slot) {
         let i = self.home(key);
         if let Some(e) = self.entries.get(i) {
-            prefetch(e);
+            crate::prefetch::read(e);
         }
         if let Some(e) = self.entries.get(i + 3) {
-            prefetch(e);
+            crate::prefetch::read(e);
         }
     }
 
@@ -223,20 +223,6 @@ impl<V: Copy + Default> SlotTable<V> {
             self.entries[i] = e;
         }
     }
-}
-
-/// Hints the processor to fetch the cache line holding `r` (nothing off
-/// x86_64).
-#[inline(always)]
-pub(crate) fn prefetch<T>(r: &T) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        // SAFETY: a prefetch is only a hint and never faults; `r` is a live reference.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(r).cast::<i8>()) };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = r;
 }
 
 #[cfg(test)]

@@ -73,7 +73,7 @@ impl NewKeys {
         if let Some(b) = self.buckets.get((key >> (128 - BITS)) as usize)
             && b.len() < b.capacity()
         {
-            prefetch_write(b.as_ptr().wrapping_add(b.len()));
+            crate::prefetch::write(b.as_ptr().wrapping_add(b.len()));
         }
     }
 
@@ -100,20 +100,6 @@ impl NewKeys {
         buckets.par_iter_mut().for_each_init(Scratch::default, |scratch, b| sort_bucket(b, scratch));
         buckets
     }
-}
-
-/// Hints the processor to fetch the cache line at `p` for writing (nothing
-/// off x86_64).
-#[inline(always)]
-fn prefetch_write<T>(p: *const T) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_MM_HINT_ET0, _mm_prefetch};
-        // SAFETY: a prefetch is only a hint and never faults, whatever the address.
-        unsafe { _mm_prefetch::<_MM_HINT_ET0>(p.cast::<i8>()) };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
 }
 
 /// Buckets of at most this many entries are sorted by comparisons alone.

@@ -395,12 +395,7 @@ impl Segment {
 /// Prefetch the cache line holding `m[off]` (no-op off x86_64 or out of range).
 #[inline(always)]
 pub(super) fn prefetch(m: &[u8], off: usize) {
-    #[cfg(target_arch = "x86_64")]
     if let Some(p) = m.get(off) {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        // SAFETY: prefetch is only a hint and never faults; `p` is in bounds.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(p).cast::<i8>()) };
+        crate::prefetch::read(p);
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (m, off);
 }
