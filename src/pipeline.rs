@@ -105,9 +105,9 @@ pub fn run(cfg: &Config) -> Result<Report> {
     if let Some(mut out) = report_file {
         // Streamed: the report has a row per file, and a corpus of a
         // million files would otherwise hold its whole JSON text in memory.
-        // The rows are serialised on the run's pool (`json::rows_in_parallel`).
-        pool.install(|| crate::report::json::write(&mut out, &report))
-            .map_err(|e| Error::write(out.path(), e.into()))?;
+        // The rows are serialised on the run's pool (`json::write_report`).
+        pool.install(|| crate::report::json::write_report(&mut out, &report))
+            .map_err(|e| Error::write(out.path(), e))?;
         out.write(b"\n")?;
         out.commit()?;
     }

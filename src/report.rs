@@ -86,6 +86,53 @@ impl AddAssign for Stats {
 }
 
 impl Stats {
+    /// The counts with their names, in the order serde writes them (the
+    /// report's hand-written rows, [`json::row_into`]).
+    pub fn fields(&self) -> [(&'static str, u64); 19] {
+        let Stats {
+            documents_read,
+            documents_written,
+            documents_duplicate,
+            documents_emptied,
+            documents_empty,
+            inputs_failed,
+            inputs_passed_over,
+            inputs_repaired,
+            records_rejected,
+            paragraphs_in,
+            paragraphs_kept,
+            dropped_within_document,
+            dropped_across_documents,
+            dropped_duplicate_document,
+            dropped_inside_repeated_block,
+            dropped_same_source,
+            short_spared,
+            bytes_in,
+            bytes_out,
+        } = *self;
+        [
+            ("documents_read", documents_read),
+            ("documents_written", documents_written),
+            ("documents_duplicate", documents_duplicate),
+            ("documents_emptied", documents_emptied),
+            ("documents_empty", documents_empty),
+            ("inputs_failed", inputs_failed),
+            ("inputs_passed_over", inputs_passed_over),
+            ("inputs_repaired", inputs_repaired),
+            ("records_rejected", records_rejected),
+            ("paragraphs_in", paragraphs_in),
+            ("paragraphs_kept", paragraphs_kept),
+            ("dropped_within_document", dropped_within_document),
+            ("dropped_across_documents", dropped_across_documents),
+            ("dropped_duplicate_document", dropped_duplicate_document),
+            ("dropped_inside_repeated_block", dropped_inside_repeated_block),
+            ("dropped_same_source", dropped_same_source),
+            ("short_spared", short_spared),
+            ("bytes_in", bytes_in),
+            ("bytes_out", bytes_out),
+        ]
+    }
+
     /// Paragraph and document counts of one decided document.
     pub fn of_plan(plan: &Plan) -> Stats {
         let mut s = Stats { documents_read: 1, paragraphs_in: plan.verdicts.len() as u64, ..Stats::default() };
@@ -241,12 +288,26 @@ pub struct Report {
     pub backups_left_alone: u64,
     /// Per-file rows, in corpus order (failed and passed-over inputs
     /// included, where their path sorts).
-    // Serialised in parallel when inside a rayon pool; to JSON only (see there).
-    #[serde(serialize_with = "json::rows_in_parallel")]
+    // Written by `json::write_report` (in parallel, without serde) in a run.
     pub files: Vec<FileRow>,
 }
 
 impl Report {
+    /// The report without its rows (`files` empty).
+    pub fn without_rows(&self) -> Report {
+        let Report { totals, distinct_keys, threads, elapsed_seconds, mb_per_second, backups_left_alone, files: _ } =
+            self;
+        Report {
+            totals: *totals,
+            distinct_keys: *distinct_keys,
+            threads: *threads,
+            elapsed_seconds: *elapsed_seconds,
+            mb_per_second: *mb_per_second,
+            backups_left_alone: *backups_left_alone,
+            files: Vec::new(),
+        }
+    }
+
     /// True when some input failed (the exit code is then non-zero).
     pub fn has_failures(&self) -> bool {
         self.totals.inputs_failed > 0 || self.totals.records_rejected > 0

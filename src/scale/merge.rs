@@ -57,8 +57,10 @@ pub fn merge_report(
         }
         out.commit()?;
     }
-    let mut text = crate::report::json::to_string(&merged).map_err(|e| Error::invalid(work, e.to_string()))?;
-    text.push('\n');
+    let mut text = Vec::new();
+    crate::report::json::write_report(&mut text, &merged).map_err(|e| Error::invalid(work, e.to_string()))?;
+    text.push(b'\n');
+    let text = String::from_utf8(text).map_err(|e| Error::invalid(work, e.to_string()))?;
     if let Some(target) = report {
         let mut out =
             SideFile::create(&Some(target.to_path_buf()))?.ok_or_else(|| Error::invalid(target, "no file"))?;
