@@ -77,6 +77,21 @@ impl Document {
         Document::from_split(original, split, opts)
     }
 
+    /// [`Document::prepare`] for the bytes of a file, when they are UTF-8
+    /// without a NUL: validated in the same pass that splits them. `Err`
+    /// gives the bytes back, for [`crate::read::decode`] to report or
+    /// repair (UTF-16 never passes: its byte order mark is not UTF-8).
+    pub fn prepare_bytes(bytes: Vec<u8>, opts: &TextOptions) -> Result<Document, Vec<u8>> {
+        let mut lines = LineBuilder::new(bytes.len(), opts.split, opts.quotes);
+        if crate::jsonl::feed_bytes(&bytes, &mut lines).is_err() {
+            return Err(bytes);
+        }
+        // SAFETY: `feed_bytes` found every byte valid UTF-8.
+        let original = unsafe { String::from_utf8_unchecked(bytes) };
+        let split = lines.finish(&original);
+        Ok(Document::from_split(original, split, opts))
+    }
+
     /// Keys `original` already split by `opts` (the fused JSONL pass:
     /// `split` must equal `split(&original, opts.split, opts.quotes)`).
     pub fn from_split(original: String, split: Split, opts: &TextOptions) -> Document {

@@ -34,7 +34,7 @@ mod scan;
 mod surrogate;
 
 pub use decode::TextSink;
-pub(crate) use decode::feed_text;
+pub(crate) use decode::{feed_bytes, feed_text};
 use frames::{Gzip, Zstd};
 pub use misfit::{Misfit, field_names, looks_like_jsonl};
 use serde::de::{MapAccess, Visitor};

@@ -106,8 +106,64 @@ fn feed_text_splits_as_split(text: &str) {
     }
 }
 
+/// The validating pass over bytes ([`feed_bytes`]): it takes exactly the
+/// bytes that are UTF-8 without a NUL, and splits them as [`feed_text`]
+/// splits the text; anything else stops it at an offset no later than the
+/// first NUL or invalid byte.
+fn feed_bytes_takes_exactly_text_without_nul(b: &[u8]) {
+    let mut lines = LineBuilder::new(b.len(), SplitMode::Auto, QuoteMode::Fold);
+    let got = feed_bytes(b, &mut lines);
+    match std::str::from_utf8(b) {
+        Ok(text) if !b.contains(&0) => {
+            assert_eq!(got, Ok(()), "{b:?}");
+            assert_eq!(lines.finish(text), split(text, SplitMode::Auto, QuoteMode::Fold), "{b:?}");
+        }
+        Ok(_) => assert_eq!(got, Err(b.iter().position(|&c| c == 0).unwrap()), "{b:?}"),
+        Err(e) => {
+            let bad = b.iter().position(|&c| c == 0).unwrap_or(usize::MAX).min(e.valid_up_to());
+            let at = got.expect_err("invalid UTF-8 taken");
+            // The stretch of high bytes holding the invalid byte is refused whole.
+            assert!(at <= bad && b[at..bad].iter().all(|&c| c >= 0x80), "{b:?}: stopped at {at}, bad at {bad}");
+        }
+    }
+}
+
+#[test]
+fn feed_bytes_refuses_nul_invalid_utf8_and_utf16() {
+    for b in [
+        &b"plain text\nsecond line\n"[..],
+        b"a\x00b",
+        b"caf\xc3\xa9 \xe2\x80\x9cok\xe2\x80\x9d",
+        b"Latin-1 \xa3 sign",
+        b"\xff\xfeH\x00i\x00",
+        b"\xfe\xff\x00H\x00i",
+        b"truncated \xe2\x80",
+        b"overlong \xc0\xaf and surrogate \xed\xa0\x80",
+        b"\xef\xbb\xbfBOM then text\r\n",
+        b"",
+    ] {
+        feed_bytes_takes_exactly_text_without_nul(b);
+    }
+}
+
 proptest! {
     #![proptest_config(config(2000))]
+
+    #[test]
+    fn feed_bytes_over_text_and_damaged_text(
+        chars in prop::collection::vec(heavy_char(), 0..100),
+        damage in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3),
+    ) {
+        let mut b = chars.into_iter().collect::<String>().into_bytes();
+        feed_bytes_takes_exactly_text_without_nul(&b);
+        for (at, byte) in damage {
+            if !b.is_empty() {
+                let i = at.index(b.len());
+                b[i] = byte;
+            }
+        }
+        feed_bytes_takes_exactly_text_without_nul(&b);
+    }
 
     #[test]
     fn the_fused_pass_equals_decode_then_split(chars in prop::collection::vec((heavy_char(), 0u8..3), 0..120)) {

@@ -65,9 +65,16 @@ pub(super) fn prepare_bytes(
 ) -> Result<Prepared, Error> {
     let bytes_in = bytes.len() as u64;
     let replayed = ix.and_then(|ix| ix.replayed(&file.rel, &bytes));
-    let (text, decoding) =
-        decode(bytes, cfg.encoding).map_err(|source| Error::Decode { path: file.path.clone(), cause: source })?;
-    let mut doc = Document::prepare(text, &cfg.text);
+    // UTF-8 without a NUL (nearly every file) is validated while it is
+    // split; anything else is decoded first (reported, or repaired).
+    let (mut doc, decoding) = match Document::prepare_bytes(bytes, &cfg.text) {
+        Ok(doc) => (doc, Decoding::default()),
+        Err(bytes) => {
+            let (text, decoding) = decode(bytes, cfg.encoding)
+                .map_err(|source| Error::Decode { path: file.path.clone(), cause: source })?;
+            (Document::prepare(text, &cfg.text), decoding)
+        }
+    };
     // Cleaned in place by an earlier run: decided as the original document.
     if let Some(whole) = ix.zip(replayed).and_then(|(ix, i)| ix.replay(i).docs.first()?.whole) {
         doc.whole = Digest(whole);
