@@ -120,14 +120,14 @@ pub fn write_report<W: Write + Send>(mut w: W, report: &Report) -> io::Result<()
     } else {
         w.write_all(b"[")?;
         let pooled = rayon::current_thread_index().is_some();
-        let serialise = |rows: &[FileRow]| -> Vec<Vec<u8>> {
+        let serialise = |rows: &[FileRow]| -> io::Result<Vec<Vec<u8>>> {
             let piece = |rows: &[FileRow]| {
                 let mut out = Vec::with_capacity(rows.len() * 512);
                 for row in rows {
                     out.extend_from_slice(b",\n    ");
-                    row_into(row, &mut out);
+                    row_into(row, &mut out)?;
                 }
-                out
+                Ok(out)
             };
             if pooled { rows.par_chunks(PIECE).map(piece).collect() } else { rows.chunks(PIECE).map(piece).collect() }
         };
@@ -148,7 +148,7 @@ pub fn write_report<W: Write + Send>(mut w: W, report: &Report) -> io::Result<()
                 (write(&mut w, &pending, g == 1), serialise(group))
             };
             written?;
-            pending = next;
+            pending = next?;
         }
         write(&mut w, &pending, report.files.len() <= GROUP)?;
         w.write_all(b"\n  ]")?;
@@ -160,23 +160,22 @@ pub fn write_report<W: Write + Send>(mut w: W, report: &Report) -> io::Result<()
 /// for it: by hand for a file's row (its path, status, the optional
 /// strings and the counters), through serde for a row that lists records
 /// or lines (a JSONL shard's; one per shard).
-pub fn row_into(row: &FileRow, out: &mut Vec<u8>) {
+pub fn row_into(row: &FileRow, out: &mut Vec<u8>) -> io::Result<()> {
     if !row.dropped_records.is_empty() || !row.rejected_lines.is_empty() || !row.rejected_ids.is_empty() {
-        serde_json::to_writer(&mut *out, row).expect("a report row serialises");
-        return;
+        return serde_json::to_writer(&mut *out, row).map_err(io::Error::other);
     }
     let string = |out: &mut Vec<u8>, key: &str, value: &str| {
         out.extend_from_slice(key.as_bytes());
-        serde_json::to_writer(&mut *out, value).expect("a string serialises");
+        serde_json::to_writer(&mut *out, value).map_err(io::Error::other)
     };
     let mut n = itoa::Buffer::new();
-    string(out, "{\"path\":", &row.path);
-    string(out, ",\"status\":", &row.status);
+    string(out, "{\"path\":", &row.path)?;
+    string(out, ",\"status\":", &row.status)?;
     if let Some(d) = &row.duplicate_of {
-        string(out, ",\"duplicate_of\":", d);
+        string(out, ",\"duplicate_of\":", d)?;
     }
     if let Some(e) = &row.error {
-        string(out, ",\"error\":", e);
+        string(out, ",\"error\":", e)?;
     }
     if let Some(at) = row.repaired_at {
         out.extend_from_slice(b",\"repaired_at\":");
@@ -189,6 +188,7 @@ pub fn row_into(row: &FileRow, out: &mut Vec<u8>) {
         out.extend_from_slice(n.format(value).as_bytes());
     }
     out.push(b'}');
+    Ok(())
 }
 
 /// Writes `value` (a report) as JSON, one row per line (see the module).
@@ -287,7 +287,7 @@ mod tests {
         .unwrap();
         for row in many_rows(1002).files.into_iter().chain([FileRow { stats, ..FileRow::default() }]) {
             let mut ours = Vec::new();
-            row_into(&row, &mut ours);
+            row_into(&row, &mut ours).unwrap();
             assert_eq!(String::from_utf8(ours).unwrap(), serde_json::to_string(&row).unwrap());
         }
     }
