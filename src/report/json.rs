@@ -131,26 +131,22 @@ pub fn write_report<W: Write + Send>(mut w: W, report: &Report) -> io::Result<()
             };
             if pooled { rows.par_chunks(PIECE).map(piece).collect() } else { rows.chunks(PIECE).map(piece).collect() }
         };
-        let write = |w: &mut W, pieces: &[Vec<u8>], first: bool| -> io::Result<()> {
-            for (i, p) in pieces.iter().enumerate() {
-                // The list's first row has no comma before it.
-                w.write_all(if first && i == 0 { &p[1..] } else { p })?;
-            }
-            Ok(())
+        // The list's first row has no comma before it.
+        let mut first = true;
+        let write = |w: &mut W, pieces: &[Vec<u8>], first: &mut bool| -> io::Result<()> {
+            pieces.iter().try_for_each(|p| w.write_all(if std::mem::take(first) { &p[1..] } else { p }))
         };
-        // `pending` holds group `g - 1`: the first group when `g == 1`, and
-        // after the loop when there was only one.
         let mut pending = Vec::new();
-        for (g, group) in report.files.chunks(GROUP).enumerate() {
+        for group in report.files.chunks(GROUP) {
             let (written, next) = if pooled {
-                rayon::join(|| write(&mut w, &pending, g == 1), || serialise(group))
+                rayon::join(|| write(&mut w, &pending, &mut first), || serialise(group))
             } else {
-                (write(&mut w, &pending, g == 1), serialise(group))
+                (write(&mut w, &pending, &mut first), serialise(group))
             };
             written?;
             pending = next?;
         }
-        write(&mut w, &pending, report.files.len() <= GROUP)?;
+        write(&mut w, &pending, &mut first)?;
         w.write_all(b"\n  ]")?;
     }
     w.write_all(&head.as_bytes()[at + 2..])
