@@ -462,8 +462,10 @@ impl Record {
     /// The text of a field's name.
     fn name<'a>(&'a self, name: &'a Name) -> &'a str {
         match name {
-            // Checked UTF-8 when the line was scanned: never the empty fallback.
-            Name::At(at) => std::str::from_utf8(&self.line[at.clone()]).unwrap_or_default(),
+            // SAFETY: the scan made a name `At` only after `from_utf8`
+            // accepted its bytes (`scan::scan`), and `line` has not
+            // changed since.
+            Name::At(at) => unsafe { std::str::from_utf8_unchecked(&self.line[at.clone()]) },
             Name::Decoded(name) => name,
         }
     }
@@ -490,7 +492,13 @@ impl Record {
                 out.push(b',');
             }
             first = false;
-            scan::write_str(out, self.name(k));
+            match k {
+                // The name as written, quotes and all: the scan made it
+                // `At` only when it holds no quote, backslash or control
+                // character, so that is what `write_str` would write.
+                Name::At(at) => out.extend_from_slice(&self.line[at.start - 1..at.end + 1]),
+                Name::Decoded(name) => scan::write_str(out, name),
+            }
             out.push(b':');
             match text {
                 Some(t) if i == self.text_at => scan::write_str(out, t),

@@ -16,6 +16,25 @@ fn replaces_text_and_keeps_other_fields_in_order_byte_for_byte() {
 }
 
 #[test]
+fn field_names_are_written_as_serde_writes_them() {
+    // Names read as they stand in the line (no escape: copied, quotes and
+    // all) and names decoded from escapes (written again by the escaper)
+    // both come out as serde_json writes the name.
+    for name in ["id", "caf\u{e9} \u{2028}\u{7f}", "a\"b", "tab\there", "\u{e9}", "back\\slash", ""] {
+        let line = format!("{{{}: 1, \"text\": \"t\"}}", serde_json::to_string(name).unwrap());
+        let escaped = line.replace('\u{e9}', "\\u00e9");
+        for line in [line, escaped] {
+            let (rec, _) = Record::parse(line.clone(), "text").unwrap();
+            assert!(rec.has_field(name), "{line}");
+            let mut out = Vec::new();
+            rec.write_with_text("x", &mut out);
+            let expected = format!("{{{}:1,\"text\":\"x\"}}\n", serde_json::to_string(name).unwrap());
+            assert_eq!(String::from_utf8(out).unwrap(), expected, "{line}");
+        }
+    }
+}
+
+#[test]
 fn errors_for_bad_lines() {
     let err = |l: &str| Record::parse(l.to_owned(), "text").unwrap_err();
     assert!(matches!(err("{nope"), (_, RecordError::Json(_))));
