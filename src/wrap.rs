@@ -254,9 +254,11 @@ fn mostly_numbers_or_bar(norm: &str) -> bool {
     if words < 3 || digits * 2 < words {
         return false;
     }
-    let numbers = norm
-        .split(' ')
-        .filter(|w| w.bytes().any(|c| c.is_ascii_digit()) && !w.bytes().any(|c| c.is_ascii_alphabetic() || c >= 0x80))
+    // Split as bytes: `str::split(' ')` sets up a `CharSearcher` and asks
+    // it for every word (0.8% of a JSONL run's samples).
+    let numbers = b
+        .split(|&c| c == b' ')
+        .filter(|w| w.iter().any(u8::is_ascii_digit) && !w.iter().any(|&c| c.is_ascii_alphabetic() || c >= 0x80))
         .count();
     numbers * 2 >= words
 }
