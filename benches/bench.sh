@@ -133,7 +133,12 @@ JSONL_OK=0
 DROP_OUTPUT=1
 if "$BIN" clean --help 2>&1 | grep -q -- '--format'; then
     JSONL_OK=1
+    # The bare pipeline (examples/jsonl_bare.rs: no normalisation, lines
+    # hashed as they are) is the yardstick the host moves as it moves newsdedup.
+    cargo build --release --quiet --example jsonl_bare
+    BARE=$(realpath target/release/examples/jsonl_bare)
     REPS=$JSONL_REPS measure_rounds "openssl dgst -sha256 (jsonl)" "$JSONL_BYTES" "openssl dgst -sha256 '$JSONL' > /dev/null" \
+        "bare pipeline jsonl->jsonl -j2" "$JSONL_BYTES" "'$BARE' '$JSONL' 2 > \"\$O\"" \
         "newsdedup jsonl->jsonl -j2" "$JSONL_BYTES" "'$BIN' clean --format jsonl '$JSONL' -q -j2 --report '$DIR/report-jsonl.json' > \"\$O\"" \
         "newsdedup jsonl->jsonl -j1" "$JSONL_BYTES" "'$BIN' clean --format jsonl '$JSONL' -q -j1 --report '$DIR/report-jsonl-j1.json' > \"\$O\""
     # Half the records: in JSONL mode the report has one row per shard, so the
@@ -181,6 +186,8 @@ echo "  tree->tree speed-up -j1 -> -j2:     $(ratio 'newsdedup tree->tree -j1' '
 if ((JSONL_OK)); then
     echo "  jsonl -j2 / openssl dgst -sha256:   $(ratio 'newsdedup jsonl->jsonl -j2' 'openssl dgst -sha256 (jsonl)')   (target <= 2.00, stretch <= 1.20)"
     echo "  jsonl speed-up -j1 -> -j2:          $(ratio 'newsdedup jsonl->jsonl -j1' 'newsdedup jsonl->jsonl -j2')x   (target >= 1.80)"
+    echo "  bare pipeline -j2 / openssl:        $(ratio 'bare pipeline jsonl->jsonl -j2' 'openssl dgst -sha256 (jsonl)')   (no normalisation: the yardstick)"
+    echo "  jsonl -j2 / bare pipeline -j2:      $(ratio 'newsdedup jsonl->jsonl -j2' 'bare pipeline jsonl->jsonl -j2')"
     awk -v r="${RSS['newsdedup jsonl->jsonl -j2']}" 'BEGIN { printf "  jsonl -j2 peak RSS:                 %.1f MiB   (target <= 256)\n", r / 1024 }'
 fi
 if ((JSONL_OK)); then

@@ -1,0 +1,213 @@
+//! A bare JSON Lines → JSON Lines dedup by SHA-256, the yardstick of
+//! issue 18's JSONL rows (`benches/bench.sh` runs it beside newsdedup):
+//! `cargo run --release --example jsonl_bare -- FILE [THREADS] > OUT`.
+//!
+//! What any tool that drops repeated lines of a JSONL corpus's text by their
+//! SHA-256 must do, done plainly, and nothing more: read the file, cut it into records,
+//! find the `"text"` field's string, unescape it, cut it at its line breaks,
+//! hash every non-blank line with SHA-256 (in parallel, a batch of records
+//! at a time), keep the first occurrence of each digest in file order, and
+//! write each record, its text escaped again with the repeated lines left
+//! out (a record with nothing dropped is written as read). No normalisation,
+//! no paragraphs of several lines, no context rules, no report, no checks
+//! beyond what the bench file needs (`"text"` is its last field; a
+//! surrogate escape becomes U+FFFD). The batches are pipelined as
+//! newsdedup's are: one is decided and written while the next is prepared.
+//!
+//! It is not newsdedup and not a floor (its seen-set is `std`'s, without
+//! prefetching): it says how far newsdedup's JSONL path is from a plain
+//! pipeline on the same machine in the same minutes, which the host's load
+//! moves as it moves newsdedup (benches/JSONL.md, nineteenth pass).
+
+use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::io::{Read, Write};
+use std::ops::Range;
+
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+
+/// The read size: a batch is the whole records of one read.
+const CHUNK: usize = 1 << 20;
+
+/// A digest prefix is already uniform: its first 64 bits are its hash.
+#[derive(Default)]
+struct Prefix(u64);
+
+impl Hasher for Prefix {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = u64::from_le_bytes(bytes[..8].try_into().unwrap());
+    }
+}
+
+/// A record prepared in parallel: where its text's string stands (without
+/// the quotes), the text decoded, its non-blank lines and their digests.
+struct Prepared {
+    string: Range<usize>,
+    text: String,
+    lines: Vec<(Range<usize>, u128)>,
+}
+
+type Seen = HashSet<u128, BuildHasherDefault<Prefix>>;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let path = args.get(1).expect("usage: jsonl_bare FILE [THREADS]");
+    let threads = args.get(2).map_or(2, |t| t.parse().expect("THREADS: a number"));
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+    let mut file = std::fs::File::open(path).unwrap();
+    let stdout = std::io::stdout();
+    let mut seen = Seen::default();
+    let mut out = Vec::with_capacity(2 * CHUNK);
+    let mut left = Vec::new();
+    // The batch read and prepared before, decided and written while the
+    // next one is prepared (on the pool's threads, both steps).
+    let mut pending: Option<(Vec<u8>, Vec<Prepared>)> = None;
+    pool.install(|| {
+        loop {
+            let mut chunk = std::mem::take(&mut left);
+            let have = chunk.len();
+            chunk.resize(have + CHUNK, 0);
+            let n = file.read(&mut chunk[have..]).unwrap();
+            chunk.truncate(have + n);
+            let end = if n == 0 { chunk.len() } else { memchr::memrchr(b'\n', &chunk).map_or(0, |i| i + 1) };
+            left = chunk[end..].to_vec();
+            chunk.truncate(end);
+            let (prepared, ()) = rayon::join(
+                || records(&chunk).collect::<Vec<_>>().par_iter().map(|line| prepare(line)).collect(),
+                || {
+                    if let Some((c, p)) = &pending {
+                        decide(c, p, &mut seen, &mut out);
+                        stdout.lock().write_all(&out).unwrap();
+                    }
+                },
+            );
+            pending = Some((chunk, prepared));
+            if n == 0 {
+                let (c, p) = pending.take().unwrap();
+                decide(&c, &p, &mut seen, &mut out);
+                stdout.lock().write_all(&out).unwrap();
+                return;
+            }
+        }
+    });
+}
+
+/// The records of a batch.
+fn records(chunk: &[u8]) -> impl Iterator<Item = &[u8]> {
+    chunk.split(|&b| b == b'\n').filter(|l| !l.is_empty())
+}
+
+/// A batch's records decided in order, written into `out` (cleared first).
+fn decide(chunk: &[u8], prepared: &[Prepared], seen: &mut Seen, out: &mut Vec<u8>) {
+    out.clear();
+    for (line, p) in records(chunk).zip(prepared) {
+        let kept: Vec<bool> = p.lines.iter().map(|(_, d)| seen.insert(*d)).collect();
+        if kept.iter().all(|&k| k) {
+            out.extend_from_slice(line);
+        } else {
+            out.extend_from_slice(&line[..p.string.start]);
+            let mut first = true;
+            for ((r, _), _) in p.lines.iter().zip(&kept).filter(|(_, k)| **k) {
+                if !first {
+                    out.extend_from_slice(b"\\n");
+                }
+                first = false;
+                escape(&p.text[r.clone()], out);
+            }
+            out.extend_from_slice(&line[p.string.end..]);
+        }
+        out.push(b'\n');
+    }
+}
+
+/// Finds, decodes, cuts and hashes a record's text.
+fn prepare(line: &[u8]) -> Prepared {
+    let key = memchr::memmem::find(line, b"\"text\"").expect("a \"text\" field");
+    let open = key + 6 + memchr::memchr(b'"', &line[key + 6..]).expect("a string value");
+    let (text, close) = unescape(line, open + 1);
+    let mut lines = Vec::new();
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', text.as_bytes()).chain([text.len()]) {
+        let l = &text[start..end];
+        if !l.trim().is_empty() {
+            let d = Sha256::digest(l.as_bytes());
+            lines.push((start..end, u128::from_le_bytes(d[..16].try_into().unwrap())));
+        }
+        start = end + 1;
+    }
+    Prepared { string: open + 1..close, text, lines }
+}
+
+/// The JSON string whose content starts at `line[from]`, decoded, and
+/// where its closing quote is.
+fn unescape(line: &[u8], from: usize) -> (String, usize) {
+    let mut out = Vec::with_capacity(line.len() - from);
+    let mut i = from;
+    loop {
+        let stop = i + memchr::memchr2(b'"', b'\\', &line[i..]).expect("a closed string");
+        out.extend_from_slice(&line[i..stop]);
+        if line[stop] == b'"' {
+            return (String::from_utf8(out).expect("UTF-8"), stop);
+        }
+        let (c, len) = match line[stop + 1] {
+            b'n' => ('\n', 2),
+            b'r' => ('\r', 2),
+            b't' => ('\t', 2),
+            b'b' => ('\u{8}', 2),
+            b'f' => ('\u{c}', 2),
+            b'u' => {
+                let hex = std::str::from_utf8(&line[stop + 2..stop + 6]).unwrap();
+                let unit = u32::from_str_radix(hex, 16).unwrap();
+                (char::from_u32(unit).unwrap_or('\u{fffd}'), 6)
+            }
+            c => (char::from(c), 2),
+        };
+        out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+        i = stop + len;
+    }
+}
+
+/// `s` escaped as inside a JSON string; eight bytes at a time to the next
+/// byte to escape (a quote, a backslash, a control character).
+fn escape(s: &str, out: &mut Vec<u8>) {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let special =
+        |x: u64| zero(x ^ (ONES * 0x22)) | zero(x ^ (ONES * 0x5c)) | (x.wrapping_sub(ONES * 0x20) & !x & HIGH);
+    let b = s.as_bytes();
+    let (mut run, mut i) = (0, 0);
+    while i < b.len() {
+        if let Some(w) = b.get(i..i + 8)
+            && special(u64::from_le_bytes(w.try_into().unwrap())) == 0
+        {
+            i += 8;
+            continue;
+        }
+        let c = b[i];
+        let esc: &[u8] = match c {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..0x20 => b"\\u00",
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        out.extend_from_slice(&b[run..i]);
+        out.extend_from_slice(esc);
+        if esc == b"\\u00" {
+            out.extend_from_slice(format!("{c:02x}").as_bytes());
+        }
+        i += 1;
+        run = i;
+    }
+    out.extend_from_slice(&b[run..]);
+}
