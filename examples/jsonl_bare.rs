@@ -104,8 +104,10 @@ fn records(chunk: &[u8]) -> impl Iterator<Item = &[u8]> {
 /// A batch's records decided in order, written into `out` (cleared first).
 fn decide(chunk: &[u8], prepared: &[Prepared], seen: &mut Seen, out: &mut Vec<u8>) {
     out.clear();
+    let mut kept = Vec::new();
     for (line, p) in records(chunk).zip(prepared) {
-        let kept: Vec<bool> = p.lines.iter().map(|(_, d)| seen.insert(*d)).collect();
+        kept.clear();
+        kept.extend(p.lines.iter().map(|(_, d)| seen.insert(*d)));
         if kept.iter().all(|&k| k) {
             out.extend_from_slice(line);
         } else {
