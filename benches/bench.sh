@@ -43,6 +43,11 @@ REPS=${REPS:-3}
 JSONL_REPS=${JSONL_REPS:-9}
 DIR=${BENCH_DIR:-target/bench/${MB}mb-s${SEED}}
 bench_binary
+# The bare pipeline the JSONL rows are timed beside (examples/jsonl_bare.rs:
+# no normalisation, lines hashed as they are), the yardstick the host's load
+# moves as it moves newsdedup; built before the corpus is read into the cache.
+cargo build --release --quiet --example jsonl_bare
+BARE=$(realpath target/release/examples/jsonl_bare)
 need_gnu_time bench.sh
 
 bench_corpus "$DIR" "$MB" "$SEED"
@@ -133,10 +138,6 @@ JSONL_OK=0
 DROP_OUTPUT=1
 if "$BIN" clean --help 2>&1 | grep -q -- '--format'; then
     JSONL_OK=1
-    # The bare pipeline (examples/jsonl_bare.rs: no normalisation, lines
-    # hashed as they are) is the yardstick the host moves as it moves newsdedup.
-    cargo build --release --quiet --example jsonl_bare
-    BARE=$(realpath target/release/examples/jsonl_bare)
     REPS=$JSONL_REPS measure_rounds "openssl dgst -sha256 (jsonl)" "$JSONL_BYTES" "openssl dgst -sha256 '$JSONL' > /dev/null" \
         "bare pipeline jsonl->jsonl -j2" "$JSONL_BYTES" "'$BARE' '$JSONL' 2 > \"\$O\"" \
         "newsdedup jsonl->jsonl -j2" "$JSONL_BYTES" "'$BIN' clean --format jsonl '$JSONL' -q -j2 --report '$DIR/report-jsonl.json' > \"\$O\"" \

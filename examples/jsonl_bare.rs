@@ -10,9 +10,11 @@
 //! write each record, its text escaped again with the repeated lines left
 //! out (a record with nothing dropped is written as read). No normalisation,
 //! no paragraphs of several lines, no context rules, no report, no checks
-//! beyond what the bench file needs (`"text"` is its last field; a
-//! surrogate escape becomes U+FFFD). The batches are pipelined as
-//! newsdedup's are: one is decided and written while the next is prepared.
+//! beyond what the bench file needs (`"text":` comes once, its value the
+//! last field; a lone surrogate escape becomes U+FFFD); blank lines are
+//! not written back in a record that lost a line. The batches are pipelined
+//! as newsdedup's are: one is prepared while the one before is decided and
+//! written and the next one read; the allocator is newsdedup's (mimalloc).
 //!
 //! It is not newsdedup and not a floor (its seen-set is `std`'s, without
 //! prefetching): it says how far newsdedup's JSONL path is from a plain
@@ -26,6 +28,10 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
+
+/// The allocator newsdedup runs with.
+#[global_allocator]
+static GLOBAL: newsdedup::allocator::Mimalloc = newsdedup::allocator::Mimalloc;
 
 /// The read size: a batch is the whole records of one read.
 const CHUNK: usize = 1 << 20;
@@ -62,38 +68,44 @@ fn main() {
     let stdout = std::io::stdout();
     let mut seen = Seen::default();
     let mut out = Vec::with_capacity(2 * CHUNK);
-    let mut left = Vec::new();
-    // The batch read and prepared before, decided and written while the
-    // next one is prepared (on the pool's threads, both steps).
+    // A batch is prepared while the one before is decided and written and
+    // the next one read (on the pool's threads, all three).
+    let (mut chunk, mut left, mut done) = read_batch(&mut file, Vec::new());
     let mut pending: Option<(Vec<u8>, Vec<Prepared>)> = None;
     pool.install(|| {
         loop {
-            let mut chunk = std::mem::take(&mut left);
-            let have = chunk.len();
-            chunk.resize(have + CHUNK, 0);
-            let n = file.read(&mut chunk[have..]).unwrap();
-            chunk.truncate(have + n);
-            let end = if n == 0 { chunk.len() } else { memchr::memrchr(b'\n', &chunk).map_or(0, |i| i + 1) };
-            left = chunk[end..].to_vec();
-            chunk.truncate(end);
-            let (prepared, ()) = rayon::join(
+            let (prepared, next) = rayon::join(
                 || records(&chunk).collect::<Vec<_>>().par_iter().map(|line| prepare(line)).collect(),
                 || {
                     if let Some((c, p)) = &pending {
                         decide(c, p, &mut seen, &mut out);
                         stdout.lock().write_all(&out).unwrap();
                     }
+                    (!done).then(|| read_batch(&mut file, std::mem::take(&mut left)))
                 },
             );
-            pending = Some((chunk, prepared));
-            if n == 0 {
+            pending = Some((std::mem::take(&mut chunk), prepared));
+            let Some(next) = next else {
                 let (c, p) = pending.take().unwrap();
                 decide(&c, &p, &mut seen, &mut out);
                 stdout.lock().write_all(&out).unwrap();
                 return;
-            }
+            };
+            (chunk, left, done) = next;
         }
     });
+}
+
+/// The next batch: whole records read after `left` (the last read's
+/// unfinished record), what is left of this read, and whether the file
+/// ended.
+fn read_batch(file: &mut std::fs::File, mut chunk: Vec<u8>) -> (Vec<u8>, Vec<u8>, bool) {
+    chunk.reserve(CHUNK);
+    let n = file.take(CHUNK as u64).read_to_end(&mut chunk).unwrap();
+    let end = if n == 0 { chunk.len() } else { memchr::memrchr(b'\n', &chunk).map_or(0, |i| i + 1) };
+    let left = chunk[end..].to_vec();
+    chunk.truncate(end);
+    (chunk, left, n == 0)
 }
 
 /// The records of a batch.
@@ -128,8 +140,8 @@ fn decide(chunk: &[u8], prepared: &[Prepared], seen: &mut Seen, out: &mut Vec<u8
 
 /// Finds, decodes, cuts and hashes a record's text.
 fn prepare(line: &[u8]) -> Prepared {
-    let key = memchr::memmem::find(line, b"\"text\"").expect("a \"text\" field");
-    let open = key + 6 + memchr::memchr(b'"', &line[key + 6..]).expect("a string value");
+    let key = memchr::memmem::find(line, b"\"text\":").expect("a \"text\" field");
+    let open = key + 7 + memchr::memchr(b'"', &line[key + 7..]).expect("a string value");
     let (text, close) = unescape(line, open + 1);
     let mut lines = Vec::new();
     let mut start = 0;
@@ -162,9 +174,16 @@ fn unescape(line: &[u8], from: usize) -> (String, usize) {
             b'b' => ('\u{8}', 2),
             b'f' => ('\u{c}', 2),
             b'u' => {
-                let hex = std::str::from_utf8(&line[stop + 2..stop + 6]).unwrap();
-                let unit = u32::from_str_radix(hex, 16).unwrap();
-                (char::from_u32(unit).unwrap_or('\u{fffd}'), 6)
+                let unit =
+                    |at: usize| u32::from_str_radix(std::str::from_utf8(&line[at..at + 4]).unwrap(), 16).unwrap();
+                match unit(stop + 2) {
+                    // A surrogate pair: two escapes, one character.
+                    hi @ 0xD800..0xDC00 if line.get(stop + 6..stop + 8) == Some(b"\\u") => {
+                        let lo = unit(stop + 8);
+                        (char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)).unwrap(), 12)
+                    }
+                    u => (char::from_u32(u).unwrap_or('\u{fffd}'), 6),
+                }
             }
             c => (char::from(c), 2),
         };
