@@ -3,8 +3,9 @@
 //! `cargo run --release --example jsonl_bare -- FILE [THREADS] > OUT`.
 //!
 //! What any tool that drops repeated lines of a JSONL corpus's text by their
-//! SHA-256 must do, done plainly, and nothing more: read the file, cut it into records,
-//! find the `"text"` field's string, unescape it, cut it at its line breaks,
+//! SHA-256 must do, done plainly, and nothing more: read the file, cut it
+//! into records, find the `"text"` field's string, unescape it, cut it at
+//! its line breaks,
 //! hash every non-blank line with SHA-256 (in parallel, a batch of records
 //! at a time), keep the first occurrence of each digest in file order, and
 //! write each record, its text escaped again with the repeated lines left
@@ -19,7 +20,7 @@
 //! It is not newsdedup and not a floor (its seen-set is `std`'s, without
 //! prefetching): it says how far newsdedup's JSONL path is from a plain
 //! pipeline on the same machine in the same minutes, which the host's load
-//! moves as it moves newsdedup (benches/JSONL.md, nineteenth pass).
+//! moves as it moves newsdedup (benches/JSONL.md, twentieth pass).
 
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -49,9 +50,11 @@ impl Hasher for Prefix {
     }
 }
 
-/// A record prepared in parallel: where its text's string stands (without
-/// the quotes), the text decoded, its non-blank lines and their digests.
+/// A record prepared in parallel: where it stands in its batch, where its
+/// text's string stands in it (without the quotes), the text decoded, its
+/// non-blank lines and their digests.
 struct Prepared {
+    record: Range<usize>,
     string: Range<usize>,
     text: String,
     lines: Vec<(Range<usize>, u128)>,
@@ -75,7 +78,7 @@ fn main() {
     pool.install(|| {
         loop {
             let (prepared, next) = rayon::join(
-                || records(&chunk).collect::<Vec<_>>().par_iter().map(|line| prepare(line)).collect(),
+                || records(&chunk).into_par_iter().map(|r| prepare(&chunk, r)).collect(),
                 || {
                     if let Some((c, p)) = &pending {
                         decide(c, p, &mut seen, &mut out);
@@ -108,16 +111,25 @@ fn read_batch(file: &mut std::fs::File, mut chunk: Vec<u8>) -> (Vec<u8>, Vec<u8>
     (chunk, left, n == 0)
 }
 
-/// The records of a batch.
-fn records(chunk: &[u8]) -> impl Iterator<Item = &[u8]> {
-    chunk.split(|&b| b == b'\n').filter(|l| !l.is_empty())
+/// Where the records of a batch stand in it.
+fn records(chunk: &[u8]) -> Vec<Range<usize>> {
+    let mut start = 0;
+    let mut records = Vec::new();
+    for end in memchr::memchr_iter(b'\n', chunk).chain([chunk.len()]) {
+        if end > start {
+            records.push(start..end);
+        }
+        start = end + 1;
+    }
+    records
 }
 
 /// A batch's records decided in order, written into `out` (cleared first).
 fn decide(chunk: &[u8], prepared: &[Prepared], seen: &mut Seen, out: &mut Vec<u8>) {
     out.clear();
     let mut kept = Vec::new();
-    for (line, p) in records(chunk).zip(prepared) {
+    for p in prepared {
+        let line = &chunk[p.record.clone()];
         kept.clear();
         kept.extend(p.lines.iter().map(|(_, d)| seen.insert(*d)));
         if kept.iter().all(|&k| k) {
@@ -138,8 +150,9 @@ fn decide(chunk: &[u8], prepared: &[Prepared], seen: &mut Seen, out: &mut Vec<u8
     }
 }
 
-/// Finds, decodes, cuts and hashes a record's text.
-fn prepare(line: &[u8]) -> Prepared {
+/// Finds, decodes, cuts and hashes the text of record `chunk[record]`.
+fn prepare(chunk: &[u8], record: Range<usize>) -> Prepared {
+    let line = &chunk[record.clone()];
     let key = memchr::memmem::find(line, b"\"text\":").expect("a \"text\" field");
     let open = key + 7 + memchr::memchr(b'"', &line[key + 7..]).expect("a string value");
     let (text, close) = unescape(line, open + 1);
@@ -153,7 +166,7 @@ fn prepare(line: &[u8]) -> Prepared {
         }
         start = end + 1;
     }
-    Prepared { string: open + 1..close, text, lines }
+    Prepared { record, string: open + 1..close, text, lines }
 }
 
 /// The JSON string whose content starts at `line[from]`, decoded, and
@@ -210,22 +223,18 @@ fn escape(s: &str, out: &mut Vec<u8>) {
             continue;
         }
         let c = b[i];
-        let esc: &[u8] = match c {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0..0x20 => b"\\u00",
-            _ => {
-                i += 1;
-                continue;
-            }
-        };
+        if !matches!(c, b'"' | b'\\' | 0..0x20) {
+            i += 1;
+            continue;
+        }
         out.extend_from_slice(&b[run..i]);
-        out.extend_from_slice(esc);
-        if esc == b"\\u00" {
-            out.extend_from_slice(format!("{c:02x}").as_bytes());
+        match c {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            _ => out.extend_from_slice(format!("\\u{c:04x}").as_bytes()),
         }
         i += 1;
         run = i;
