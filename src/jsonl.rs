@@ -29,6 +29,7 @@ use crate::read::{EncodingPolicy, decode};
 
 mod decode;
 mod frames;
+mod lines;
 mod misfit;
 mod scan;
 mod surrogate;
@@ -36,6 +37,7 @@ mod surrogate;
 pub use decode::TextSink;
 pub(crate) use decode::{feed_bytes, feed_text};
 use frames::{Gzip, Zstd};
+pub use lines::{LineReader, SharedLine};
 pub use misfit::{Misfit, field_names, looks_like_jsonl};
 use serde::de::{MapAccess, Visitor};
 use serde_json::value::RawValue;
@@ -120,58 +122,6 @@ pub fn open(path: &Path) -> io::Result<Box<dyn BufRead + Send>> {
     reader(Box::new(File::open(path)?), Compression::of_path(path))
 }
 
-/// [`BufRead::read_until`] for `\n`, finding it with `memchr` (vector
-/// compares; the standard library's search takes eight bytes per step).
-pub(crate) fn read_line(reader: &mut dyn BufRead, line: &mut Vec<u8>) -> io::Result<usize> {
-    let mut read = 0;
-    loop {
-        let available = match reader.fill_buf() {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        let (done, used) = match memchr::memchr(b'\n', available) {
-            Some(i) => (true, i + 1),
-            None => (available.is_empty(), available.len()),
-        };
-        line.extend_from_slice(&available[..used]);
-        reader.consume(used);
-        read += used;
-        if done {
-            return Ok(read);
-        }
-    }
-}
-
-/// Reads the next line (with its `\n`, when it has one) and hands it to
-/// `f`: straight from the reader's buffer when the line is whole in it,
-/// else put together in `scratch`. Returns its length (0: end of input).
-/// A line cut short by a read error is not handed over.
-pub(crate) fn with_line(
-    reader: &mut dyn BufRead,
-    scratch: &mut Vec<u8>,
-    f: &mut dyn FnMut(&[u8]),
-) -> io::Result<usize> {
-    let available = loop {
-        match reader.fill_buf() {
-            Ok(b) => break b,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-    };
-    if let Some(i) = memchr::memchr(b'\n', available) {
-        f(&available[..=i]);
-        reader.consume(i + 1);
-        return Ok(i + 1);
-    }
-    scratch.clear();
-    let n = read_line(reader, scratch)?;
-    if n > 0 {
-        f(scratch);
-    }
-    Ok(n)
-}
-
 /// The buffer of a [`Sink`], in bytes (see [`Sink::new`]).
 const SINK_BUFFER: usize = 64 << 10;
 
@@ -240,7 +190,7 @@ impl Write for Sink {
 /// raw JSON text (a byte range of the line as read).
 #[derive(Debug)]
 pub struct Record {
-    line: Vec<u8>,
+    line: SharedLine,
     fields: Vec<(Name, Range<usize>)>,
     text_at: usize,
 }
@@ -344,7 +294,10 @@ impl Record {
         text_field: &str,
         policy: EncodingPolicy,
     ) -> Result<(Record, String, bool), (Vec<u8>, RecordError)> {
-        Self::parse_fed(line, text_field, policy, &mut ()).map(|(record, text, _, repaired)| (record, text, repaired))
+        match Self::parse_fed(line, text_field, policy, &mut ()) {
+            Ok((record, text, _, repaired)) => Ok((record, text, repaired)),
+            Err((line, e)) => Err((line.into_vec(), e)),
+        }
     }
 
     #[allow(clippy::type_complexity)]

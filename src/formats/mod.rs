@@ -9,7 +9,7 @@
 use std::io::{self, BufRead};
 use std::path::Path;
 
-use crate::jsonl::{self, Format, Record, RecordError, TextSink};
+use crate::jsonl::{self, Format, LineReader, Record, RecordError, SharedLine, TextSink};
 use crate::read::EncodingPolicy;
 
 pub mod csv;
@@ -70,10 +70,15 @@ pub struct Parser {
 impl Parser {
     /// Parses one raw record; returns the row, its decoded text and whether
     /// invalid UTF-8 in it was repaired. On error the bytes are handed back.
-    pub fn parse(&self, raw: Vec<u8>) -> Result<(Row, String, bool), (Vec<u8>, RecordError)> {
+    pub fn parse(&self, raw: SharedLine) -> Result<(Row, String, bool), (SharedLine, RecordError)> {
         match &self.csv {
-            Some((header, at)) => csv::Row::parse(raw, header, *at, self.policy).map(|(r, t, x)| (Row::Csv(r), t, x)),
-            None => Record::parse_bytes(raw, &self.text_field, self.policy).map(|(r, t, x)| (Row::Json(r), t, x)),
+            Some((header, at)) => match csv::Row::parse(raw.into_vec(), header, *at, self.policy) {
+                Ok((r, t, x)) => Ok((Row::Csv(r), t, x)),
+                Err((raw, e)) => Err((raw.into(), e)),
+            },
+            None => {
+                Record::parse_fed(raw, &self.text_field, self.policy, &mut ()).map(|(r, t, _, x)| (Row::Json(r), t, x))
+            }
         }
     }
 
@@ -84,9 +89,9 @@ impl Parser {
     #[allow(clippy::type_complexity)]
     pub fn parse_fed<S: TextSink>(
         &self,
-        raw: Vec<u8>,
+        raw: SharedLine,
         sink: &mut S,
-    ) -> Result<(Row, String, bool, bool), (Vec<u8>, RecordError)> {
+    ) -> Result<(Row, String, bool, bool), (SharedLine, RecordError)> {
         if self.csv.is_some() {
             return self.parse(raw).map(|(r, t, x)| (r, t, false, x));
         }
@@ -199,7 +204,7 @@ fn json_id(raw: &[u8]) -> String {
 /// Where a shard's raw records come from.
 pub enum Source {
     /// JSON Lines: one record per non-blank line.
-    Jsonl(Box<dyn BufRead + Send>),
+    Jsonl(Box<LineReader>),
     /// CSV rows after the header.
     Csv(Box<csv::Source>),
 }
@@ -218,7 +223,7 @@ impl Source {
         let mut parser =
             Parser { text_field: text_field.to_owned(), id_field: id_field.map(str::to_owned), policy, csv: None };
         match kind {
-            Kind::Jsonl | Kind::Parquet => Ok((Source::Jsonl(reader), parser)),
+            Kind::Jsonl | Kind::Parquet => Ok((Source::Jsonl(Box::new(LineReader::new(reader))), parser)),
             Kind::Csv => {
                 let (source, header) = csv::Source::new(reader)?;
                 // An empty file has no header and no row: nothing to look up.

@@ -13,7 +13,7 @@
 //! understood here (a surrogate escape, an invalid byte) returns `None`,
 //! and the record goes through the general path.
 
-use super::{Record, RecordError};
+use super::{Record, RecordError, SharedLine};
 use crate::read::EncodingPolicy;
 
 /// What is told the text field's string while it is decoded (the fused
@@ -48,11 +48,12 @@ impl Record {
     /// whether invalid UTF-8 was repaired.
     #[allow(clippy::type_complexity)]
     pub fn parse_fed<S: TextSink>(
-        line: Vec<u8>,
+        line: impl Into<SharedLine>,
         text_field: &str,
         policy: EncodingPolicy,
         sink: &mut S,
-    ) -> Result<(Record, String, bool, bool), (Vec<u8>, RecordError)> {
+    ) -> Result<(Record, String, bool, bool), (SharedLine, RecordError)> {
+        let line = line.into();
         let start = if line.starts_with("\u{FEFF}".as_bytes()) { 3 } else { 0 };
         let (fields, text_at, text, fed, repaired) = match Self::parse_at(&line, start, text_field, policy, sink) {
             Ok(p) => p,

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use super::Fields;
+use super::{Fields, SharedLine};
 
 /// True when `first_line` (a UTF-8 byte order mark and surrounding
 /// whitespace allowed) is a JSON object: how `--format auto` recognises
@@ -45,7 +45,7 @@ pub enum Misfit {
 impl Misfit {
     /// Looks at a shard's first batch (line number, bytes): `None` when some
     /// line is an object with the text field.
-    pub fn of(lines: &[(u64, Vec<u8>)], text_field: &str) -> Option<Misfit> {
+    pub fn of(lines: &[(u64, SharedLine)], text_field: &str) -> Option<Misfit> {
         let mut first_object = None;
         for (n, raw) in lines {
             if let Some(names) = field_names(raw) {
@@ -101,7 +101,8 @@ mod tests {
 
     #[test]
     fn misfits_are_named_with_the_fields_seen() {
-        let lines = |ls: &[&str]| ls.iter().zip(1..).map(|(l, n)| (n, l.as_bytes().to_vec())).collect::<Vec<_>>();
+        let lines =
+            |ls: &[&str]| ls.iter().zip(1..).map(|(l, n)| (n, l.as_bytes().to_vec().into())).collect::<Vec<_>>();
         assert_eq!(Misfit::of(&lines(&["A text file.", "Second line."]), "text"), Some(Misfit::NotJsonl { line: 1 }));
         let wrong = Misfit::of(&lines(&["junk", r#"{"id":1,"body":"x"}"#]), "text").unwrap();
         assert!(wrong.is_config());

@@ -103,31 +103,3 @@ fn gzip_and_zstd_round_trip() {
         assert_eq!(s, "{\"text\":\"hi\"}\n");
     }
 }
-
-#[test]
-fn read_line_reads_what_read_until_reads_across_buffer_edges() {
-    let data = b"{\"a\":1}\n\nlong line without a break at first\r\nx\n\nlast without break";
-    for cap in [1, 2, 3, 7, 64] {
-        let (mut ours, mut std_lines) = (Vec::new(), Vec::new());
-        let mut r = BufReader::with_capacity(cap, &data[..]);
-        let mut s = BufReader::with_capacity(cap, &data[..]);
-        loop {
-            let (mut a, mut b) = (Vec::new(), Vec::new());
-            let n = super::read_line(&mut r, &mut a).map_err(|e| e.to_string());
-            let m = s.read_until(b'\n', &mut b).map_err(|e| e.to_string());
-            assert_eq!(n, m, "capacity {cap}");
-            if n == Ok(0) {
-                break;
-            }
-            ours.push(a);
-            std_lines.push(b);
-        }
-        assert_eq!(ours, std_lines, "capacity {cap}");
-        assert_eq!(ours.len(), 6);
-        // The same lines, whole in the buffer or put together.
-        let mut r = BufReader::with_capacity(cap, &data[..]);
-        let (mut scratch, mut handed) = (Vec::new(), Vec::new());
-        while super::with_line(&mut r, &mut scratch, &mut |l| handed.push(l.to_vec())).unwrap_or(0) > 0 {}
-        assert_eq!(handed, std_lines, "capacity {cap}");
-    }
-}

@@ -21,7 +21,7 @@ use crate::document::Document;
 use crate::error::{Error, Result};
 use crate::formats::{Parser, Source, dolma};
 use crate::index::ReplayDoc;
-use crate::jsonl::{self, Compression};
+use crate::jsonl::{self, Compression, SharedLine};
 use crate::report::{DroppedRecord, FileRow, Stats, unwritten_status};
 use crate::write::{TempPath, temp_beside};
 
@@ -72,13 +72,13 @@ pub(super) fn account(
 /// bytes ([`super::shard::batch_limits`]); `next_line` is the last line read.
 pub(super) fn read_upto(source: &mut Source, next_line: &mut u64, lines: usize, bytes: usize) -> Batch {
     match source {
-        Source::Jsonl(reader) => read_batch(&mut **reader, next_line, lines, bytes),
+        Source::Jsonl(reader) => read_batch(reader, next_line, lines, bytes),
         Source::Csv(csv) => {
             let (rows, err) = csv.batch(lines, bytes);
             if let Some((line, raw)) = rows.last() {
                 *next_line = line + raw.iter().filter(|&&b| b == b'\n').count().saturating_sub(1) as u64;
             }
-            (rows, err)
+            (rows.into_iter().map(|(n, raw)| (n, raw.into())).collect(), err)
         }
     }
 }
@@ -86,7 +86,7 @@ pub(super) fn read_upto(source: &mut Source, next_line: &mut u64, lines: usize, 
 /// The next batch of raw records: the first batch's records `held` back
 /// (in reverse order) while there are any, then the source's.
 pub(super) fn next_raw(
-    held: &mut Vec<(u64, Vec<u8>)>,
+    held: &mut Vec<(u64, SharedLine)>,
     source: &mut Source,
     next_line: &mut u64,
     (lines, bytes): (usize, usize),
@@ -156,9 +156,10 @@ mod tests {
     #[test]
     fn the_first_batch_is_read_back_in_order_before_the_source() {
         let text = "{\"n\":6}\n{\"n\":7}\n";
-        let mut source = Source::Jsonl(Box::new(io::Cursor::new(text.as_bytes().to_vec())));
+        let mut source =
+            Source::Jsonl(Box::new(jsonl::LineReader::new(Box::new(io::Cursor::new(text.as_bytes().to_vec())))));
         let mut next_line = 5;
-        let record = |n: u64| (n, format!("{{\"n\":{n}}}").into_bytes());
+        let record = |n: u64| (n, format!("{{\"n\":{n}}}").into_bytes().into());
         let mut held: Vec<_> = (1..=5).rev().map(record).collect();
         let lines = |b: Batch| b.0.into_iter().map(|(n, _)| n).collect::<Vec<_>>();
         assert_eq!(lines(next_raw(&mut held, &mut source, &mut next_line, (2, 1 << 20))), [1, 2]);

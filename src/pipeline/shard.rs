@@ -16,7 +16,7 @@ use crate::diag::diag;
 use crate::error::{Error, Result};
 use crate::formats::{Kind, Parser, Source};
 use crate::interrupt;
-use crate::jsonl::{self, Format};
+use crate::jsonl::{self, Format, LineReader, SharedLine};
 use crate::report::{FileRow, Stats};
 use crate::write::stream::ShardOut;
 
@@ -82,37 +82,26 @@ impl Shard {
 
 /// A batch of lines (number, bytes as read without the `\n`) and, when
 /// reading stopped on an error, that error: the lines before it are whole.
-pub(super) type Batch = (Vec<(u64, Vec<u8>)>, Option<io::Error>);
+pub(super) type Batch = (Vec<(u64, SharedLine)>, Option<io::Error>);
 
 /// Reads up to `max_lines` non-blank lines (or about `max_bytes`);
 /// `next_line` counts every line.
 /// Blank lines (a byte order mark and whitespace only) carry no record and
 /// are skipped. A line cut short by a read error is not returned.
-pub(super) fn read_batch(
-    reader: &mut dyn io::BufRead,
-    next_line: &mut u64,
-    max_lines: usize,
-    max_bytes: usize,
-) -> Batch {
+pub(super) fn read_batch(reader: &mut LineReader, next_line: &mut u64, max_lines: usize, max_bytes: usize) -> Batch {
     let mut batch = Vec::new();
     let mut bytes = 0;
-    // Each line is copied out of the reader's buffer at its exact size (one
-    // allocation per line instead of a doubling series); one cut by the end
-    // of the buffer is put together in `scratch` first.
-    let mut scratch = Vec::new();
     while batch.len() < max_lines && bytes < max_bytes {
-        let mut take = |line: &[u8]| {
-            *next_line += 1;
-            bytes += line.len();
-            let buf = line.strip_suffix(b"\n").unwrap_or(line);
-            let body = buf.strip_prefix("\u{FEFF}".as_bytes()).unwrap_or(buf);
-            if !body.iter().all(u8::is_ascii_whitespace) {
-                batch.push((*next_line, buf.to_vec()));
+        match reader.next_line() {
+            Ok(None) => break,
+            Ok(Some((line, len))) => {
+                *next_line += 1;
+                bytes += len;
+                let body = line.strip_prefix("\u{FEFF}".as_bytes()).unwrap_or(&line);
+                if !body.iter().all(u8::is_ascii_whitespace) {
+                    batch.push((*next_line, line));
+                }
             }
-        };
-        match jsonl::with_line(reader, &mut scratch, &mut take) {
-            Ok(0) => break,
-            Ok(_) => {}
             Err(e) => return (batch, Some(e)),
         }
     }
@@ -321,7 +310,7 @@ fn process_batch(
     decider: &mut Decider,
     input: u32,
     (shard, parser): (&Shard, &Parser),
-    batch: Vec<(u64, Vec<u8>)>,
+    batch: Vec<(u64, SharedLine)>,
     sink: &mut BatchOut<'_, '_>,
     row: &mut FileRow,
 ) -> Result<()> {
@@ -333,7 +322,7 @@ fn process_batch(
     let lines: Vec<Parsed> = if paired.is_empty() {
         prepare_batch(cfg, parser, ix, batch)
     } else {
-        let original = |(n, raw): (u64, Vec<u8>), at| match decider.paired(at) {
+        let original = |(n, raw): (u64, SharedLine), at| match decider.paired(at) {
             Some(d) => (d.line, raw, d.whole),
             None => (n, raw, None),
         };

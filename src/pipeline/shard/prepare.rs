@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::dedup::History;
 use crate::document::Document;
 use crate::formats::{Parser, Row};
-use crate::jsonl::RecordError;
+use crate::jsonl::{RecordError, SharedLine};
 use crate::split::LineBuilder;
 
 /// One line of a shard after parsing and preparation (parallel step).
@@ -30,7 +30,7 @@ pub(in crate::pipeline) enum Parsed {
     },
     Rejected {
         line: u64,
-        raw: Vec<u8>,
+        raw: SharedLine,
         error: RecordError,
     },
 }
@@ -41,7 +41,7 @@ pub(in crate::pipeline) enum Parsed {
 /// Its history in the persistent index is looked up after, with its
 /// neighbours' ([`look_up`]).
 pub(super) fn prepare_line(
-    (line, raw, whole): (u64, Vec<u8>, Option<[u8; 32]>),
+    (line, raw, whole): (u64, SharedLine, Option<[u8; 32]>),
     cfg: &Config,
     parser: &Parser,
 ) -> Parsed {
@@ -75,7 +75,7 @@ pub(super) fn prepare_batch(
     cfg: &Config,
     parser: &Parser,
     ix: Option<&Lookup>,
-    batch: Vec<(u64, Vec<u8>)>,
+    batch: Vec<(u64, SharedLine)>,
 ) -> Vec<Parsed> {
     let mut lines: Vec<Parsed> =
         batch.into_par_iter().map(|(n, raw)| prepare_line((n, raw, None), cfg, parser)).collect();

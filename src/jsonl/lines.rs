@@ -1,0 +1,308 @@
+//! The lines of a JSON Lines shard, read in chunks: a line is a byte range
+//! of a large buffer that one `read` filled straight from the
+//! (decompressed) input ([`SharedLine`]), shared by every line cut from it,
+//! instead of one allocation and one more copy per line. A record keeps its
+//! line until it is written (other fields are sliced from it), so a chunk
+//! is freed, or taken again for a later read, once the last record cut from
+//! it is.
+
+use std::fmt;
+use std::io::{self, BufRead};
+use std::ops::Deref;
+use std::sync::Arc;
+
+/// Bytes asked of the reader at a time: at least the capacity of the
+/// shard's buffered reader ([`super::reader`], 1 MiB), so that
+/// `BufReader` reads straight into the chunk (it does for a request at
+/// least as large as its buffer, once that buffer is empty).
+pub(crate) const READ_SIZE: usize = 1 << 20;
+
+/// Chunks that no line holds any more, kept to be read into again.
+const SPARE_CHUNKS: usize = 8;
+
+/// One line as read, without its `\n` (a `\r` before it stays): a range of
+/// a chunk shared with the other lines read with it, or a buffer of its own
+/// ([`SharedLine::from`]). Dereferences to its bytes.
+#[derive(Clone)]
+pub struct SharedLine {
+    chunk: Arc<Vec<u8>>,
+    start: usize,
+    end: usize,
+}
+
+impl SharedLine {
+    /// The bytes as a vector of their own (no copy when this line is the
+    /// whole of an unshared buffer, as one made [`From`] a vector is).
+    pub fn into_vec(self) -> Vec<u8> {
+        if self.start == 0 && self.end == self.chunk.len() {
+            return Arc::try_unwrap(self.chunk).unwrap_or_else(|shared| shared.to_vec());
+        }
+        self.chunk[self.start..self.end].to_vec()
+    }
+}
+
+impl From<Vec<u8>> for SharedLine {
+    fn from(bytes: Vec<u8>) -> SharedLine {
+        let end = bytes.len();
+        SharedLine { chunk: Arc::new(bytes), start: 0, end }
+    }
+}
+
+impl Deref for SharedLine {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.chunk[self.start..self.end]
+    }
+}
+
+impl fmt::Debug for SharedLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SharedLine({:?})", String::from_utf8_lossy(self))
+    }
+}
+
+impl PartialEq for SharedLine {
+    fn eq(&self, other: &SharedLine) -> bool {
+        self[..] == other[..]
+    }
+}
+
+impl Eq for SharedLine {}
+
+/// Reads a stream's lines into shared chunks ([`SharedLine`]).
+///
+/// A chunk is filled by reads of [`READ_SIZE`] bytes after the unfinished
+/// line the previous chunk ended with (copied over); lines are handed out
+/// from it until none is complete, then the next chunk is read. A read
+/// error is returned once the complete lines read before it are handed
+/// out; the line it cut short is not (as [`BufRead::read_until`] loses
+/// nothing but that line).
+pub struct LineReader {
+    reader: Box<dyn BufRead + Send>,
+    /// The chunk lines are being cut from; its first `filled` bytes are data.
+    chunk: Arc<Vec<u8>>,
+    filled: usize,
+    /// Where the next line starts in `chunk`.
+    pos: usize,
+    /// Chunks read before, to be read into again once no line holds them.
+    spare: Vec<Arc<Vec<u8>>>,
+    /// The reader's error, returned once the lines before it are handed out.
+    error: Option<io::Error>,
+    eof: bool,
+    read_size: usize,
+}
+
+impl LineReader {
+    /// Lines of `reader`, read [`READ_SIZE`] bytes at a time.
+    pub fn new(reader: Box<dyn BufRead + Send>) -> LineReader {
+        LineReader::with_read_size(reader, READ_SIZE)
+    }
+
+    /// Lines of `reader`, read `read_size` bytes at a time (tests use small
+    /// sizes to put lines across chunks).
+    pub fn with_read_size(reader: Box<dyn BufRead + Send>, read_size: usize) -> LineReader {
+        let read_size = read_size.max(1);
+        LineReader {
+            reader,
+            chunk: Arc::new(Vec::new()),
+            filled: 0,
+            pos: 0,
+            spare: Vec::new(),
+            error: None,
+            eof: false,
+            read_size,
+        }
+    }
+
+    /// The next line and the bytes it took in the stream (with its `\n`,
+    /// when it has one); `None` at the end of the stream.
+    pub fn next_line(&mut self) -> io::Result<Option<(SharedLine, usize)>> {
+        loop {
+            let rest = &self.chunk[self.pos..self.filled];
+            if let Some(i) = memchr::memchr(b'\n', rest) {
+                let start = self.pos;
+                self.pos += i + 1;
+                return Ok(Some((self.line(start, start + i), i + 1)));
+            }
+            if let Some(e) = self.error.take() {
+                // The line the error cut short is lost, and nothing after it is read.
+                self.pos = self.filled;
+                self.eof = true;
+                return Err(e);
+            }
+            if self.eof {
+                if rest.is_empty() {
+                    return Ok(None);
+                }
+                let (start, end) = (self.pos, self.filled);
+                self.pos = end;
+                return Ok(Some((self.line(start, end), end - start)));
+            }
+            self.refill();
+        }
+    }
+
+    fn line(&self, start: usize, end: usize) -> SharedLine {
+        SharedLine { chunk: Arc::clone(&self.chunk), start, end }
+    }
+
+    /// Reads the next chunk: the unfinished line at the end of this one,
+    /// then up to `read_size` bytes (until the end of the stream or an
+    /// error, which is kept for [`LineReader::next_line`]).
+    fn refill(&mut self) {
+        let tail = self.filled - self.pos;
+        let want = tail + self.read_size;
+        // A little room over the read, so that a spare chunk still takes
+        // the read after a longer unfinished line.
+        let mut next = self.take_chunk(want, want.max(self.read_size + self.read_size / 4));
+        let buf = Arc::get_mut(&mut next).expect("a chunk taken is held by no line");
+        buf[..tail].copy_from_slice(&self.chunk[self.pos..self.filled]);
+        let mut filled = tail;
+        while filled < want {
+            match self.reader.read(&mut buf[filled..want]) {
+                Ok(0) => {
+                    self.eof = true;
+                    break;
+                }
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.error = Some(e);
+                    break;
+                }
+            }
+        }
+        let old = std::mem::replace(&mut self.chunk, next);
+        if self.spare.len() == SPARE_CHUNKS {
+            self.spare.remove(0);
+        }
+        if !old.is_empty() {
+            self.spare.push(old);
+        }
+        (self.filled, self.pos) = (filled, 0);
+    }
+
+    /// A chunk of at least `len` bytes that no line holds: a spare one when
+    /// there is one, else a new one of `new_len` bytes (zeroed by the
+    /// allocator, which gets fresh pages zeroed from the system).
+    fn take_chunk(&mut self, len: usize, new_len: usize) -> Arc<Vec<u8>> {
+        let free = self.spare.iter_mut().position(|c| c.len() >= len && Arc::get_mut(c).is_some());
+        match free {
+            Some(i) => self.spare.swap_remove(i),
+            None => Arc::new(vec![0; new_len]),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufReader, Read};
+
+    /// All the lines of `data` read with chunks of `read_size` bytes.
+    fn lines(data: &[u8], read_size: usize, cap: usize) -> Vec<(Vec<u8>, usize)> {
+        let reader = BufReader::with_capacity(cap, io::Cursor::new(data.to_vec()));
+        let mut r = LineReader::with_read_size(Box::new(reader), read_size);
+        let mut out = Vec::new();
+        while let Some((line, n)) = r.next_line().expect("no error") {
+            out.push((line.to_vec(), n));
+        }
+        out
+    }
+
+    #[test]
+    fn lines_are_those_read_until_finds_whatever_the_chunk_size() {
+        let data = b"{\"a\":1}\n\nlong line without a break at first\r\nx\n\nlast without break";
+        let mut expected = Vec::new();
+        let mut r = &data[..];
+        loop {
+            let mut line = Vec::new();
+            let n = r.read_until(b'\n', &mut line).unwrap();
+            if n == 0 {
+                break;
+            }
+            let body = line.strip_suffix(b"\n").unwrap_or(&line).to_vec();
+            expected.push((body, n));
+        }
+        assert_eq!(expected.len(), 6);
+        for read_size in [1, 2, 3, 7, 9, 64, 1 << 20] {
+            for cap in [1, 4, 64, 1 << 20] {
+                assert_eq!(lines(data, read_size, cap), expected, "read size {read_size}, capacity {cap}");
+            }
+        }
+        assert!(lines(b"", 4, 4).is_empty());
+        assert_eq!(lines(b"\n", 4, 4), vec![(Vec::new(), 1)]);
+        assert_eq!(lines(b"a\n", 1, 1), vec![(b"a".to_vec(), 2)]);
+    }
+
+    #[test]
+    fn chunks_are_read_into_again_once_no_line_holds_them() {
+        let data: Vec<u8> = (0..2000).flat_map(|i| format!("line {i}\n").into_bytes()).collect();
+        let reader = BufReader::with_capacity(64, io::Cursor::new(data.clone()));
+        let mut r = LineReader::with_read_size(Box::new(reader), 64);
+        let (mut count, mut kept) = (0, Vec::new());
+        while let Some((line, _)) = r.next_line().unwrap() {
+            assert_eq!(*line, format!("line {count}").into_bytes()[..]);
+            // One line in a hundred is held to the end: its chunk is not reused.
+            if count % 100 == 0 {
+                kept.push((count, line));
+            }
+            count += 1;
+        }
+        assert_eq!(count, 2000);
+        for (i, line) in kept {
+            assert_eq!(*line, format!("line {i}").into_bytes()[..], "a held line was overwritten");
+        }
+        assert!(r.spare.len() <= SPARE_CHUNKS);
+    }
+
+    /// A reader that fails after `good` bytes.
+    struct Failing {
+        data: Vec<u8>,
+        at: usize,
+        good: usize,
+    }
+
+    impl Read for Failing {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.at >= self.good {
+                return Err(io::Error::other("disk on fire"));
+            }
+            let n = buf.len().min(self.good - self.at).min(5);
+            buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_read_error_comes_after_the_complete_lines_before_it() {
+        let data = b"one\ntwo\nthree\nfour\n".to_vec();
+        // The error comes in the middle of "three".
+        for read_size in [1, 3, 8, 64] {
+            let failing = Failing { data: data.clone(), at: 0, good: 10 };
+            let mut r = LineReader::with_read_size(Box::new(BufReader::with_capacity(2, failing)), read_size);
+            assert_eq!(&*r.next_line().unwrap().unwrap().0, b"one");
+            assert_eq!(&*r.next_line().unwrap().unwrap().0, b"two");
+            let err = r.next_line().unwrap_err();
+            assert_eq!(err.to_string(), "disk on fire", "read size {read_size}");
+            assert!(r.next_line().unwrap().is_none(), "nothing is read after the error");
+        }
+    }
+
+    #[test]
+    fn a_line_made_from_a_vector_gives_it_back_without_a_copy() {
+        let v = b"{\"text\":\"x\"}".to_vec();
+        let ptr = v.as_ptr();
+        let line = SharedLine::from(v);
+        assert_eq!(&*line, b"{\"text\":\"x\"}");
+        let back = line.into_vec();
+        assert_eq!(back.as_ptr(), ptr);
+        let data = b"ab\ncd\n";
+        let mut r = LineReader::with_read_size(Box::new(&data[..]), 64);
+        let first = r.next_line().unwrap().unwrap().0;
+        assert_eq!(first.clone().into_vec(), b"ab");
+        assert_eq!(first, SharedLine::from(b"ab".to_vec()));
+    }
+}
