@@ -22,29 +22,35 @@ const SPARE_CHUNKS: usize = 8;
 
 /// One line as read, without its `\n` (a `\r` before it stays): a range of
 /// a chunk shared with the other lines read with it, or a buffer of its own
-/// ([`SharedLine::from`]). Dereferences to its bytes.
+/// ([`SharedLine::from`], as CSV rows are). Dereferences to its bytes.
+///
+/// A chunk is an `Arc<[u8]>`: the line holds the pointer to the bytes and
+/// their length itself, so reading it never touches the cache line of the
+/// reference counts, which the reading thread writes as it hands out lines
+/// while the other threads read the lines handed out before.
 #[derive(Clone)]
-pub struct SharedLine {
-    chunk: Arc<Vec<u8>>,
-    start: usize,
-    end: usize,
+pub struct SharedLine(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Chunk { chunk: Arc<[u8]>, start: usize, end: usize },
+    Own(Vec<u8>),
 }
 
 impl SharedLine {
-    /// The bytes as a vector of their own (no copy when this line is the
-    /// whole of an unshared buffer, as one made [`From`] a vector is).
+    /// The bytes as a vector of their own (no copy for a line made
+    /// [`From`] a vector).
     pub fn into_vec(self) -> Vec<u8> {
-        if self.start == 0 && self.end == self.chunk.len() {
-            return Arc::try_unwrap(self.chunk).unwrap_or_else(|shared| shared.to_vec());
+        match self.0 {
+            Repr::Own(bytes) => bytes,
+            Repr::Chunk { chunk, start, end } => chunk[start..end].to_vec(),
         }
-        self.chunk[self.start..self.end].to_vec()
     }
 }
 
 impl From<Vec<u8>> for SharedLine {
     fn from(bytes: Vec<u8>) -> SharedLine {
-        let end = bytes.len();
-        SharedLine { chunk: Arc::new(bytes), start: 0, end }
+        SharedLine(Repr::Own(bytes))
     }
 }
 
@@ -52,7 +58,10 @@ impl Deref for SharedLine {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
-        &self.chunk[self.start..self.end]
+        match &self.0 {
+            Repr::Chunk { chunk, start, end } => &chunk[*start..*end],
+            Repr::Own(bytes) => bytes,
+        }
     }
 }
 
@@ -81,12 +90,12 @@ impl Eq for SharedLine {}
 pub struct LineReader {
     reader: Box<dyn BufRead + Send>,
     /// The chunk lines are being cut from; its first `filled` bytes are data.
-    chunk: Arc<Vec<u8>>,
+    chunk: Arc<[u8]>,
     filled: usize,
     /// Where the next line starts in `chunk`.
     pos: usize,
     /// Chunks read before, to be read into again once no line holds them.
-    spare: Vec<Arc<Vec<u8>>>,
+    spare: Vec<Arc<[u8]>>,
     /// The reader's error, returned once the lines before it are handed out.
     error: Option<io::Error>,
     eof: bool,
@@ -105,7 +114,7 @@ impl LineReader {
         let read_size = read_size.max(1);
         LineReader {
             reader,
-            chunk: Arc::new(Vec::new()),
+            chunk: Arc::from(Vec::new()),
             filled: 0,
             pos: 0,
             spare: Vec::new(),
@@ -144,7 +153,7 @@ impl LineReader {
     }
 
     fn line(&self, start: usize, end: usize) -> SharedLine {
-        SharedLine { chunk: Arc::clone(&self.chunk), start, end }
+        SharedLine(Repr::Chunk { chunk: Arc::clone(&self.chunk), start, end })
     }
 
     /// Reads the next chunk: the unfinished line at the end of this one,
@@ -184,13 +193,13 @@ impl LineReader {
     }
 
     /// A chunk of at least `len` bytes that no line holds: a spare one when
-    /// there is one, else a new one of `new_len` bytes (zeroed by the
-    /// allocator, which gets fresh pages zeroed from the system).
-    fn take_chunk(&mut self, len: usize, new_len: usize) -> Arc<Vec<u8>> {
+    /// there is one, else a new one of `new_len` bytes (zeroed: read into
+    /// with `Read::read`, which takes initialised bytes).
+    fn take_chunk(&mut self, len: usize, new_len: usize) -> Arc<[u8]> {
         let free = self.spare.iter_mut().position(|c| c.len() >= len && Arc::get_mut(c).is_some());
         match free {
             Some(i) => self.spare.swap_remove(i),
-            None => Arc::new(vec![0; new_len]),
+            None => Arc::from(vec![0; new_len]),
         }
     }
 }
@@ -297,6 +306,7 @@ mod tests {
         let ptr = v.as_ptr();
         let line = SharedLine::from(v);
         assert_eq!(&*line, b"{\"text\":\"x\"}");
+        assert_eq!(line.clone().into_vec(), b"{\"text\":\"x\"}");
         let back = line.into_vec();
         assert_eq!(back.as_ptr(), ptr);
         let data = b"ab\ncd\n";
