@@ -193,13 +193,22 @@ impl LineReader {
     }
 
     /// A chunk of at least `len` bytes that no line holds: a spare one when
-    /// there is one, else a new one of `new_len` bytes (zeroed: read into
-    /// with `Read::read`, which takes initialised bytes).
+    /// there is one, else a new one of `new_len` zero bytes (`Read::read`
+    /// takes initialised bytes).
     fn take_chunk(&mut self, len: usize, new_len: usize) -> Arc<[u8]> {
         let free = self.spare.iter_mut().position(|c| c.len() >= len && Arc::get_mut(c).is_some());
         match free {
             Some(i) => self.spare.swap_remove(i),
-            None => Arc::from(vec![0; new_len]),
+            None => {
+                // Zeroed in place: `Arc::from(vec![0; n])` would copy the
+                // zeroes once more.
+                let mut fresh = Arc::<[u8]>::new_uninit_slice(new_len);
+                let bytes = Arc::get_mut(&mut fresh).expect("a new chunk is held by no one");
+                // SAFETY: writes a zero to each of the slice's `len()` bytes.
+                unsafe { std::ptr::write_bytes(bytes.as_mut_ptr(), 0, bytes.len()) };
+                // SAFETY: every byte was written just above.
+                unsafe { fresh.assume_init() }
+            }
         }
     }
 }
