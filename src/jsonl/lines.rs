@@ -157,11 +157,13 @@ impl LineReader {
     }
 
     /// Reads the next chunk: the unfinished line at the end of this one,
-    /// then up to `read_size` bytes (until the end of the stream or an
-    /// error, which is kept for [`LineReader::next_line`]).
+    /// then up to `read_size` bytes, or as many as that line has when it is
+    /// longer (so that a line of any length is copied a bounded number of
+    /// times in all), until the end of the stream or an error, which is
+    /// kept for [`LineReader::next_line`].
     fn refill(&mut self) {
         let tail = self.filled - self.pos;
-        let want = tail + self.read_size;
+        let want = tail + self.read_size.max(tail);
         // A little room over the read, so that a spare chunk still takes
         // the read after a longer unfinished line.
         let mut next = self.take_chunk(want, want.max(self.read_size + self.read_size / 4));
@@ -183,10 +185,11 @@ impl LineReader {
             }
         }
         let old = std::mem::replace(&mut self.chunk, next);
-        if self.spare.len() == SPARE_CHUNKS {
-            self.spare.remove(0);
-        }
-        if !old.is_empty() {
+        // A chunk grown for a long line is not kept.
+        if !old.is_empty() && old.len() <= 2 * self.read_size {
+            if self.spare.len() == SPARE_CHUNKS {
+                self.spare.remove(0);
+            }
             self.spare.push(old);
         }
         (self.filled, self.pos) = (filled, 0);
@@ -273,6 +276,39 @@ mod tests {
             assert_eq!(*line, format!("line {i}").into_bytes()[..], "a held line was overwritten");
         }
         assert!(r.spare.len() <= SPARE_CHUNKS);
+    }
+
+    /// A reader that counts the reads asked of it.
+    struct Counting<'a>(&'a [u8], std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+    impl Read for Counting<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.0.read(buf)
+        }
+    }
+
+    #[test]
+    fn a_long_line_is_read_in_a_few_growing_chunks() {
+        let long = vec![b'x'; 300_000];
+        let mut data = b"{\"a\":1}\n".to_vec();
+        data.extend_from_slice(&long);
+        data.extend_from_slice(b"\nend\n");
+        let data: &'static [u8] = data.leak();
+        let reads = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let reader = BufReader::with_capacity(16, Counting(data, reads.clone()));
+        let mut r = LineReader::with_read_size(Box::new(reader), 16);
+        assert_eq!(&*r.next_line().unwrap().unwrap().0, b"{\"a\":1}");
+        let (line, n) = r.next_line().unwrap().unwrap();
+        assert_eq!((line.len(), n), (long.len(), long.len() + 1));
+        assert!(line.iter().all(|&b| b == b'x'));
+        assert_eq!(&*r.next_line().unwrap().unwrap().0, b"end");
+        assert!(r.next_line().unwrap().is_none());
+        // The chunk doubles while the line does not end (about 15 reads),
+        // instead of 16 bytes more each time (about 19,000).
+        let reads = reads.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(reads < 40, "{reads} reads for a line of 300,000 bytes");
+        assert!(r.spare.iter().all(|c| c.len() <= 32), "a grown chunk was kept");
     }
 
     /// A reader that fails after `good` bytes.
