@@ -159,8 +159,11 @@ impl LineReader {
     /// Reads the next chunk: the unfinished line at the end of this one,
     /// then up to `read_size` bytes, or as many as that line has when it is
     /// longer (so that a line of any length is copied a bounded number of
-    /// times in all), until the end of the stream or an error, which is
-    /// kept for [`LineReader::next_line`].
+    /// times in all). Reading stops at the end of the stream, at an error
+    /// (kept for [`LineReader::next_line`]), when the chunk is full, or when
+    /// a short read (a pipe, a decompressor) has completed a line: its lines
+    /// are handed out as soon as a `BufRead` would hand them out, and such a
+    /// chunk, mostly empty, is copied into one of its size.
     fn refill(&mut self) {
         let tail = self.filled - self.pos;
         let want = tail + self.read_size.max(tail);
@@ -176,7 +179,12 @@ impl LineReader {
                     self.eof = true;
                     break;
                 }
-                Ok(n) => filled += n,
+                Ok(n) => {
+                    filled += n;
+                    if filled < want && memchr::memchr(b'\n', &buf[filled - n..filled]).is_some() {
+                        break;
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     self.error = Some(e);
@@ -184,13 +192,18 @@ impl LineReader {
                 }
             }
         }
+        if filled < buf.len() / 2 {
+            let small = Arc::from(&buf[..filled]);
+            self.spare.push(std::mem::replace(&mut next, small));
+        }
         let old = std::mem::replace(&mut self.chunk, next);
-        // A chunk grown for a long line is not kept.
-        if !old.is_empty() && old.len() <= 2 * self.read_size {
-            if self.spare.len() == SPARE_CHUNKS {
-                self.spare.remove(0);
-            }
+        // A chunk grown for a long line, or one of a short read's size, is not kept.
+        if old.len() >= self.read_size && old.len() <= 2 * self.read_size {
             self.spare.push(old);
+        }
+        self.spare.retain(|c| c.len() <= 2 * self.read_size);
+        while self.spare.len() > SPARE_CHUNKS {
+            self.spare.remove(0);
         }
         (self.filled, self.pos) = (filled, 0);
     }
@@ -309,6 +322,42 @@ mod tests {
         let reads = reads.load(std::sync::atomic::Ordering::Relaxed);
         assert!(reads < 40, "{reads} reads for a line of 300,000 bytes");
         assert!(r.spare.iter().all(|c| c.len() <= 32), "a grown chunk was kept");
+    }
+
+    /// A reader that gives at most `step` bytes a read, as a pipe does.
+    struct Pipe(Vec<u8>, usize, usize);
+
+    impl Read for Pipe {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(self.2).min(self.0.len() - self.1);
+            buf[..n].copy_from_slice(&self.0[self.1..self.1 + n]);
+            self.1 += n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_short_read_hands_out_its_lines_at_once_in_a_chunk_of_its_size() {
+        let data: Vec<u8> = (0..500).flat_map(|i| format!("{{\"n\":{i}}}\n").into_bytes()).collect();
+        let reads = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let data: &'static [u8] = data.leak();
+        // Reads of 24 bytes at most: a line is complete after the first.
+        let pipe = Pipe(data.to_vec(), 0, 24);
+        let counted = Counting(data, reads.clone());
+        let mut r = LineReader::with_read_size(Box::new(BufReader::with_capacity(8, pipe)), 1 << 16);
+        assert_eq!(&*r.next_line().unwrap().unwrap().0, b"{\"n\":0}");
+        assert!(r.chunk.len() <= 24, "a chunk of {} bytes for a read of 24", r.chunk.len());
+        let mut n = 1;
+        while let Some((line, _)) = r.next_line().unwrap() {
+            assert_eq!(*line, format!("{{\"n\":{n}}}").into_bytes()[..]);
+            n += 1;
+        }
+        assert_eq!(n, 500);
+        assert!(r.spare.iter().all(|c| c.len() >= 1 << 16), "small chunks are not kept");
+        // A file gives the whole read at once: one read per chunk.
+        let mut r = LineReader::with_read_size(Box::new(BufReader::with_capacity(8, counted)), 1 << 16);
+        while r.next_line().unwrap().is_some() {}
+        assert!(reads.load(std::sync::atomic::Ordering::Relaxed) <= 3);
     }
 
     /// A reader that fails after `good` bytes.
