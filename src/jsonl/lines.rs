@@ -81,7 +81,7 @@ impl Eq for SharedLine {}
 
 /// Reads a stream's lines into shared chunks ([`SharedLine`]).
 ///
-/// A chunk is filled by reads of [`READ_SIZE`] bytes after the unfinished
+/// A chunk is filled by reads of `READ_SIZE` (1 MiB) bytes after the unfinished
 /// line the previous chunk ended with (copied over); lines are handed out
 /// from it until none is complete, then the next chunk is read. A read
 /// error is returned once the complete lines read before it are handed
@@ -103,7 +103,7 @@ pub struct LineReader {
 }
 
 impl LineReader {
-    /// Lines of `reader`, read [`READ_SIZE`] bytes at a time.
+    /// Lines of `reader`, read `READ_SIZE` (1 MiB) bytes at a time.
     pub fn new(reader: Box<dyn BufRead + Send>) -> LineReader {
         LineReader::with_read_size(reader, READ_SIZE)
     }
