@@ -15,7 +15,7 @@ use std::sync::Arc;
 /// shard's buffered reader ([`super::reader`], 1 MiB), so that
 /// `BufReader` reads straight into the chunk (it does for a request at
 /// least as large as its buffer, once that buffer is empty).
-pub(crate) const READ_SIZE: usize = 1 << 20;
+const READ_SIZE: usize = 1 << 20;
 
 /// Chunks that no line holds any more, kept to be read into again.
 const SPARE_CHUNKS: usize = 8;
@@ -194,18 +194,24 @@ impl LineReader {
         }
         if filled < buf.len() / 2 {
             let small = Arc::from(&buf[..filled]);
-            self.spare.push(std::mem::replace(&mut next, small));
+            let large = std::mem::replace(&mut next, small);
+            self.keep(large);
         }
         let old = std::mem::replace(&mut self.chunk, next);
-        // A chunk grown for a long line, or one of a short read's size, is not kept.
-        if old.len() >= self.read_size && old.len() <= 2 * self.read_size {
-            self.spare.push(old);
-        }
-        self.spare.retain(|c| c.len() <= 2 * self.read_size);
-        while self.spare.len() > SPARE_CHUNKS {
-            self.spare.remove(0);
-        }
+        self.keep(old);
         (self.filled, self.pos) = (filled, 0);
+    }
+
+    /// Keeps `chunk` to be read into again, the oldest kept dropped past
+    /// [`SPARE_CHUNKS`]; a chunk grown for a long line, or one of a short
+    /// read's size, is not kept.
+    fn keep(&mut self, chunk: Arc<[u8]>) {
+        if (self.read_size..=2 * self.read_size).contains(&chunk.len()) {
+            if self.spare.len() == SPARE_CHUNKS {
+                self.spare.remove(0);
+            }
+            self.spare.push(chunk);
+        }
     }
 
     /// A chunk of at least `len` bytes that no line holds: a spare one when
