@@ -116,21 +116,38 @@ pub fn here() -> Option<usize> {
 pub struct Frees {
     /// Shares handed to the workers and not yet taken.
     waiting: Arc<AtomicUsize>,
+    /// Takes and frees share `i` of the last call, unless it was taken.
+    last: Mutex<Option<TakeShare>>,
 }
+
+/// See [`Frees::last`].
+type TakeShare = Arc<dyn Fn(usize) + Send + Sync>;
 
 impl Frees {
     /// Frees `items`, each on the thread `made_on` names (from [`here`]
     /// when it was made; `None`: the calling thread): a job on every thread
     /// of the pool takes that thread's share. A worker runs such a job only
-    /// when it looks for work, so the items are freed here and now instead
-    /// when the pool has one thread (its worker is never idle before the
-    /// run ends) or when the workers have not yet taken every share of the
-    /// last call: at most one call's items wait. Outside a pool they are
-    /// freed here too.
+    /// when it looks for work, and the loop's own thread may not have
+    /// looked since the last call (a window of the tree loop whose other
+    /// half ended before it was waited for: a fifth of the calls on the
+    /// bench tree), so it first takes its own share of the last call, if
+    /// still there. The items are freed here and now instead when the pool
+    /// has one thread (its worker is never idle before the run ends) or
+    /// when another worker has not yet taken its share of the last call:
+    /// at most one call's items wait. Outside a pool they are freed here too.
     pub fn free<T: Send + 'static>(&self, items: Vec<T>, made_on: impl Fn(&T) -> Option<usize>) {
         let (Some(caller), n) = (here(), rayon::current_num_threads()) else { return drop(items) };
-        if n == 1 || self.waiting.load(Ordering::Acquire) > 0 {
+        if n == 1 {
             return drop(items);
+        }
+        if self.waiting.load(Ordering::Acquire) > 0 {
+            let last = self.last.lock().ok().and_then(|l| l.clone());
+            if let Some(take) = last {
+                take(caller);
+            }
+            if self.waiting.load(Ordering::Acquire) > 0 {
+                return drop(items);
+            }
         }
         let mut shares: Vec<Vec<T>> = (0..n).map(|_| Vec::new()).collect();
         for item in items {
@@ -138,13 +155,20 @@ impl Frees {
             shares[t].push(item);
         }
         let shares: Vec<Mutex<Option<Vec<T>>>> = shares.into_iter().map(|s| Mutex::new(Some(s))).collect();
-        self.waiting.fetch_add(n, Ordering::AcqRel);
         let waiting = Arc::clone(&self.waiting);
-        rayon::spawn_broadcast(move |ctx| {
-            let share = shares.get(ctx.index()).and_then(|s| s.lock().ok()?.take());
-            waiting.fetch_sub(1, Ordering::AcqRel);
-            drop(share);
+        // Whoever takes a share first (its worker, or the caller of the next
+        // call) counts it taken.
+        let take: TakeShare = Arc::new(move |i: usize| {
+            if let Some(share) = shares.get(i).and_then(|s| s.lock().ok()?.take()) {
+                waiting.fetch_sub(1, Ordering::AcqRel);
+                drop(share);
+            }
         });
+        self.waiting.fetch_add(n, Ordering::AcqRel);
+        if let Ok(mut last) = self.last.lock() {
+            *last = Some(Arc::clone(&take));
+        }
+        rayon::spawn_broadcast(move |ctx| take(ctx.index()));
     }
 }
 
@@ -245,6 +269,42 @@ mod tests {
             frees.free(vec![item(Some(0)), item(None)], |f| f.made_on);
             assert_eq!(log.lock().unwrap().len(), 2, "freed before the call returned");
         });
+    }
+
+    #[test]
+    fn the_callers_own_share_of_the_last_call_is_freed_by_the_next_call() {
+        let log: Log = Arc::default();
+        let item = |made_on| Freed { made_on, log: log.clone() };
+        let frees = Frees::default();
+        let pool = Budget { threads: 2, spare: false }.pool().unwrap();
+        let caller = pool.install(|| {
+            let caller = here().expect("installed on the pool");
+            let other = 1 - caller;
+            frees.free(vec![item(Some(caller)), item(Some(other))], |f| f.made_on);
+            // The other worker takes its share; this thread does not look
+            // for work while it runs straight on, so its own share waits.
+            let start = std::time::Instant::now();
+            while frees.waiting.load(Ordering::Acquire) != 1 {
+                assert!(start.elapsed().as_secs() < 30, "the other worker never took its share");
+                std::thread::yield_now();
+            }
+            assert_eq!(*log.lock().unwrap(), vec![(Some(other), Some(other))]);
+            frees.free(vec![item(Some(caller)), item(Some(other))], |f| f.made_on);
+            // Its share of the first call was freed here, and the second
+            // call's items were handed out (not freed here at once).
+            let freed_here: Vec<_> = log.lock().unwrap().iter().filter(|f| f.1 == Some(caller)).copied().collect();
+            assert_eq!(freed_here, vec![(Some(caller), Some(caller))]);
+            assert!(frees.waiting.load(Ordering::Acquire) >= 1, "the second call's shares wait for their workers");
+            caller
+        });
+        pool.broadcast(|_| ());
+        let mut got = log.lock().unwrap().clone();
+        got.sort();
+        let other = 1 - caller;
+        let mut want = vec![(Some(caller), Some(caller)); 2];
+        want.extend([(Some(other), Some(other)); 2]);
+        want.sort();
+        assert_eq!(got, want, "every item freed once, on the thread that made it");
     }
 
     #[test]
