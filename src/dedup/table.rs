@@ -57,7 +57,7 @@ impl<V: Copy + Default> Default for SlotTable<V> {
 /// The smallest array a table allocates.
 const MIN_SPOTS: usize = 64;
 
-impl<V: Copy + Default> SlotTable<V> {
+impl<V: Copy + Default + Send + Sync> SlotTable<V> {
     /// Number of keys held.
     pub(crate) fn len(&self) -> usize {
         self.len + usize::from(self.zero.is_some())
@@ -173,29 +173,18 @@ impl<V: Copy + Default> SlotTable<V> {
     /// never doubles it. Every spot is written now: the array's pages are
     /// touched at once, as a doubling would touch them.
     ///
-    /// The spots are written in parallel on the caller's rayon pool: this
-    /// happens before a run's first decision (its seen-set sized from the
-    /// persistent index's last runs, ~48 MB for a day of 1.1M keys), where
-    /// the kernel's zeroing of the fresh pages kept one thread busy ~20 ms
-    /// and the other idle (issue 18, twenty-third session).
-    pub(crate) fn reserve(&mut self, keys: usize)
-    where
-        V: Send + Sync,
-    {
-        use rayon::prelude::*;
+    /// The spots are written in parallel on the caller's rayon pool
+    /// ([`empty_array`]): this happens before a run's first decision (its
+    /// seen-set sized from the persistent index's last runs, ~48 MB for a
+    /// day of 1.1M keys), where the kernel's zeroing of the fresh pages kept
+    /// one thread busy ~20 ms and the other idle (issue 18, twenty-third
+    /// session).
+    pub(crate) fn reserve(&mut self, keys: usize) {
         let spots = keys.saturating_mul(4).div_ceil(3).max(MIN_SPOTS).checked_next_power_of_two();
         let Some(spots) = spots else { return };
         if self.len == 0 && spots > self.entries.len() {
-            let empty = Entry { key: Slot(0, 0), value: V::default() };
-            let mut entries: Vec<Entry<V>> = Vec::with_capacity(spots);
-            entries.spare_capacity_mut()[..spots]
-                .par_chunks_mut(1 << 16)
-                .for_each(|c| c.iter_mut().for_each(|e| _ = e.write(empty)));
-            // SAFETY: the first `spots` elements (within the capacity) were
-            // all initialised just above.
-            unsafe { entries.set_len(spots) };
             self.shift = 64 - spots.trailing_zeros();
-            self.entries = entries;
+            self.entries = empty_array(spots);
         }
     }
 
@@ -203,8 +192,7 @@ impl<V: Copy + Default> SlotTable<V> {
     /// array, which is returned.
     fn replace_array(&mut self, spots: usize) -> Vec<Entry<V>> {
         self.shift = 64 - spots.trailing_zeros();
-        let empty = Entry { key: Slot(0, 0), value: V::default() };
-        std::mem::replace(&mut self.entries, vec![empty; spots])
+        std::mem::replace(&mut self.entries, empty_array(spots))
     }
 
     /// Doubles the array, placing every entry again, when one more key
@@ -223,6 +211,34 @@ impl<V: Copy + Default> SlotTable<V> {
             self.entries[i] = e;
         }
     }
+}
+
+/// Arrays of at least this many spots are written in parallel by
+/// [`empty_array`] (1.5 MiB of 24-byte entries).
+const PARALLEL_SPOTS: usize = 1 << 16;
+
+/// An array of `spots` empty entries. A large one is written in chunks on
+/// the rayon pool running the caller, if any (sequentially outside a pool,
+/// so that a library user's call starts no thread), so that the kernel's
+/// zeroing of its fresh pages is shared: a doubling happens in the ordered
+/// step, which the other threads wait for. On the bench JSONL the doubling
+/// to 24 MB took the ordered step's thread ~55 ms, nearly all of it in
+/// `clear_page_erms` (fresh memory the host backs as it is touched), while
+/// the other core sat idle (issue 18, thirtieth session).
+fn empty_array<V: Copy + Default + Send + Sync>(spots: usize) -> Vec<Entry<V>> {
+    use rayon::prelude::*;
+    let empty = Entry { key: Slot(0, 0), value: V::default() };
+    if spots < PARALLEL_SPOTS || rayon::current_thread_index().is_none() {
+        return vec![empty; spots];
+    }
+    let mut entries: Vec<Entry<V>> = Vec::with_capacity(spots);
+    entries.spare_capacity_mut()[..spots]
+        .par_chunks_mut(PARALLEL_SPOTS)
+        .for_each(|c| c.iter_mut().for_each(|e| _ = e.write(empty)));
+    // SAFETY: the first `spots` elements (within the capacity) were all
+    // initialised just above.
+    unsafe { entries.set_len(spots) };
+    entries
 }
 
 #[cfg(test)]
@@ -285,6 +301,34 @@ mod tests {
         let spots = big.entries.len();
         big.reserve(100);
         assert_eq!(big.entries.len(), spots, "never shrunk");
+    }
+
+    #[test]
+    fn a_table_grown_on_a_pool_is_the_table_grown_alone() {
+        // 200,000 keys double the array to 131,072, 262,144 and 524,288
+        // spots, each at least `PARALLEL_SPOTS`: on a pool, those arrays
+        // are written in chunks by its two threads. The table must be the
+        // same, spot for spot, as one grown outside any pool.
+        let key = |n: u64| Slot(n.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1, n);
+        let fill = || {
+            let mut t = SlotTable::<u32>::default();
+            for n in 0..200_000u64 {
+                t.insert(key(n), n as u32);
+            }
+            t
+        };
+        let spots = |t: &SlotTable<u32>| t.entries.iter().map(|e| (e.key, e.value)).collect::<Vec<_>>();
+        let alone = fill();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("a pool");
+        let pooled = pool.install(fill);
+        assert_eq!(alone.entries.len(), 8 * PARALLEL_SPOTS);
+        assert!(spots(&alone) == spots(&pooled), "the same entries in the same spots");
+        assert!((0..200_000u64).all(|n| pooled.get(key(n)) == Some(n as u32)));
+        assert_eq!(pooled.get(key(200_000)), None);
+        let mut reserved = SlotTable::<u32>::default();
+        pool.install(|| reserved.reserve(300_000));
+        assert_eq!(reserved.entries.len(), 8 * PARALLEL_SPOTS);
+        assert!(reserved.entries.iter().all(|e| e.key.is_empty()) && reserved.len() == 0);
     }
 
     #[test]
