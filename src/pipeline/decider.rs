@@ -179,10 +179,13 @@ impl Decider {
     }
 
     /// The run's inputs hold `bytes` bytes: a run with an index sizes its
-    /// seen-set for the keys it expects ([`IndexRun::expected_keys`]).
+    /// seen-set and its new keys for the keys it expects
+    /// ([`IndexRun::expected_keys`]).
     pub(super) fn expect_input(&mut self, bytes: u64) {
-        if let Some(ix) = &self.index {
-            self.deduper.reserve_keys(ix.expected_keys(bytes));
+        if let Some(ix) = &mut self.index {
+            let keys = ix.expected_keys(bytes);
+            self.deduper.reserve_keys(keys);
+            ix.reserve_new_keys(keys);
         }
     }
 

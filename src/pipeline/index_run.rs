@@ -144,13 +144,6 @@ impl IndexRun {
         let id = index.batch_id(&batch);
         let pending = if id.retry { Vec::new() } else { index.pending(&batch, id.number)? };
         let journal = if in_place { index.journal(&batch)? } else { None };
-        // The most new keys of the last 4 runs (+1/8) as the guess of this
-        // run's, so that their Vec is allocated once instead of growing by
-        // doubling (every growth copies it into fresh pages the kernel
-        // zeroes: ~35 MB for a day of 1.1M keys). Capped; a guess too high
-        // costs address space only (pages never touched are never zeroed).
-        let last = index.runs().iter().rev().take(4).map(|r| r.new_keys).max().unwrap_or(0);
-        let guess = if dry_run { 0 } else { last.saturating_add(last / 8).min(1 << 24) as usize };
         Ok(IndexRun {
             index,
             batch,
@@ -158,7 +151,7 @@ impl IndexRun {
             dry_run,
             label,
             quiet,
-            new_keys: NewKeys::with_capacity(guess),
+            new_keys: NewKeys::default(),
             pending: Arc::new(pending.into_iter().map(|e| (e.key, e.doc)).collect()),
             journal,
             unjournaled: Vec::new(),
@@ -177,6 +170,20 @@ impl IndexRun {
         }
         let last: Vec<u64> = self.index.runs().iter().rev().map(|r| r.new_keys).filter(|&n| n > 0).take(4).collect();
         expected_keys(&last, input_bytes)
+    }
+
+    /// Sizes the run's new keys for about `keys` of them (the estimate of
+    /// [`IndexRun::expected_keys`], made before the first decision), so
+    /// that their buckets are allocated once instead of growing by doubling
+    /// (every growth copies a bucket into fresh pages the kernel zeroes),
+    /// and allocated and touched on the pool's threads together
+    /// ([`NewKeys::with_capacity`]). A run that never tells its input's
+    /// size (standard input) grows them as it goes. Nothing once a key is
+    /// held.
+    pub(super) fn reserve_new_keys(&mut self, keys: usize) {
+        if self.new_keys.is_empty() && !self.dry_run {
+            self.new_keys = NewKeys::with_capacity(keys);
+        }
     }
 
     /// The record of a file an earlier run of this batch replaced in place
