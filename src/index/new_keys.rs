@@ -52,7 +52,7 @@ impl NewKeys {
     /// few thousand strays from it by ~1%; one that outgrows its room
     /// doubles, as a `Vec` does).
     ///
-    /// Buckets with room for at least [`TOUCH_MIN`] entries are made on
+    /// Buckets with room for at least 1,024 entries (`TOUCH_MIN`) are made on
     /// the rayon pool running the caller, when there is one, and their room
     /// is touched (one write in every 4 KiB page; lengths stay 0), so that
     /// the kernel zeroes their fresh pages on every thread of the pool
