@@ -230,7 +230,9 @@ mod tests {
 
     impl Drop for Freed {
         fn drop(&mut self) {
-            self.log.lock().unwrap().push((self.made_on, here()));
+            // A failed assertion holding the lock must not turn this drop,
+            // on a pool's job, into a panic there (rayon aborts the process).
+            self.log.lock().unwrap_or_else(|e| e.into_inner()).push((self.made_on, here()));
         }
     }
 
@@ -283,8 +285,10 @@ mod tests {
             frees.free(vec![item(Some(caller)), item(Some(other))], |f| f.made_on);
             // The other worker takes its share; this thread does not look
             // for work while it runs straight on, so its own share waits.
+            // (A share counts as taken before it is dropped: wait for the
+            // drop as well.)
             let start = std::time::Instant::now();
-            while frees.waiting.load(Ordering::Acquire) != 1 {
+            while frees.waiting.load(Ordering::Acquire) != 1 || log.lock().unwrap().is_empty() {
                 assert!(start.elapsed().as_secs() < 30, "the other worker never took its share");
                 std::thread::yield_now();
             }
