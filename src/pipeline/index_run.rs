@@ -179,9 +179,9 @@ impl IndexRun {
     /// and allocated and touched on the pool's threads together
     /// ([`NewKeys::with_capacity`]). A run that never tells its input's
     /// size (standard input) grows them as it goes. Nothing once a key is
-    /// held.
+    /// held (a dry run's estimate is 0: no room).
     pub(super) fn reserve_new_keys(&mut self, keys: usize) {
-        if self.new_keys.is_empty() && !self.dry_run {
+        if self.new_keys.is_empty() {
             self.new_keys = NewKeys::with_capacity(keys);
         }
     }
