@@ -3,7 +3,11 @@
 //! entry without re-hashing.
 //!
 //! Open addressing with linear probing, in one array of 24-byte entries
-//! (key and value side by side), indexed by the key's *top* bits. So:
+//! (key and value side by side). A key's home spot is its first 64 bits
+//! scaled to the array, `key.0 × spots / 2⁶⁴`: its *top* bits when the
+//! array has a power-of-two size, as every array grown by doubling has,
+//! and any size works, so that [`SlotTable::reserve`] sizes an array for
+//! the keys expected rather than to the next power of two. So:
 //! * a lookup reads one spot of the array (a cache line, rarely two), and
 //!   [`SlotTable::prefetch`] can ask for it ahead of time: the ordered
 //!   step prefetches the next document's keys while it decides this one, and the lookups then rarely wait for memory. (`std`'s `HashMap`
@@ -42,15 +46,13 @@ pub(crate) struct SlotTable<V> {
     entries: Vec<Entry<V>>,
     /// Entries in `entries` (the zero key not counted).
     len: usize,
-    /// `64 - log2(entries.len())`: a key's home spot is `key.0 >> shift`.
-    shift: u32,
     /// The value of the all-zero key.
     zero: Option<V>,
 }
 
 impl<V: Copy + Default> Default for SlotTable<V> {
     fn default() -> Self {
-        SlotTable { entries: Vec::new(), len: 0, shift: 64, zero: None }
+        SlotTable { entries: Vec::new(), len: 0, zero: None }
     }
 }
 
@@ -77,14 +79,16 @@ impl<V: Copy + Default + Send + Sync> SlotTable<V> {
         self.zero = None;
     }
 
+    /// `key.0 × spots / 2⁶⁴`: below `spots`, and in key order (so that a
+    /// doubling moves every entry to about twice its old spot).
+    #[inline]
     fn home(&self, key: Slot) -> usize {
-        // `shift` is 64 only while the array is empty, and then no spot is read.
-        key.0.checked_shr(self.shift).unwrap_or(0) as usize
+        ((u128::from(key.0) * self.entries.len() as u128) >> 64) as usize
     }
 
     /// The spot holding `key`, or the empty spot where it would go.
     fn find(&self, key: Slot) -> (usize, bool) {
-        let mask = self.entries.len() - 1;
+        let spots = self.entries.len();
         let mut i = self.home(key);
         loop {
             let e = self.entries[i].key;
@@ -94,7 +98,10 @@ impl<V: Copy + Default + Send + Sync> SlotTable<V> {
             if e.is_empty() {
                 return (i, false);
             }
-            i = (i + 1) & mask;
+            i += 1;
+            if i == spots {
+                i = 0;
+            }
         }
     }
 
@@ -170,8 +177,15 @@ impl<V: Copy + Default + Send + Sync> SlotTable<V> {
 
     /// Sizes an empty array for `keys` keys (nothing once a key is held, or
     /// when the array is that large already), so that filling it to `keys`
-    /// never doubles it. Every spot is written now: the array's pages are
-    /// touched at once, as a doubling would touch them.
+    /// never doubles it: the fewest spots, in multiples of [`MIN_SPOTS`],
+    /// that keep it at most 3/4 full then. Every spot is written now: the
+    /// array's pages are touched at once, as a doubling would touch them.
+    ///
+    /// Not rounded up to a power of two: a `--index` day of 1.1M keys
+    /// reserved 2^21 spots (50 MB, a table 52% full at the end) where 1.47M
+    /// spots (35 MB) hold them, and on a virtual machine whose host backs
+    /// a page only once it is touched, every fresh megabyte costs the run
+    /// ~2.6 ms of CPU (issue 18, thirty-first session).
     ///
     /// The spots are written in parallel on the caller's rayon pool
     /// ([`empty_array`]): this happens before a run's first decision (its
@@ -180,18 +194,16 @@ impl<V: Copy + Default + Send + Sync> SlotTable<V> {
     /// one thread busy ~20 ms and the other idle (issue 18, twenty-third
     /// session).
     pub(crate) fn reserve(&mut self, keys: usize) {
-        let spots = keys.saturating_mul(4).div_ceil(3).max(MIN_SPOTS).checked_next_power_of_two();
+        let spots = keys.saturating_mul(4).div_ceil(3).max(MIN_SPOTS).checked_next_multiple_of(MIN_SPOTS);
         let Some(spots) = spots else { return };
         if self.len == 0 && spots > self.entries.len() {
-            self.shift = 64 - spots.trailing_zeros();
             self.entries = empty_array(spots);
         }
     }
 
-    /// Puts an empty array of `spots` spots (a power of two) in place of the
-    /// array, which is returned.
+    /// Puts an empty array of `spots` spots in place of the array, which is
+    /// returned.
     fn replace_array(&mut self, spots: usize) -> Vec<Entry<V>> {
-        self.shift = 64 - spots.trailing_zeros();
         std::mem::replace(&mut self.entries, empty_array(spots))
     }
 
@@ -273,7 +285,11 @@ mod tests {
             t.reserve(keys);
             let spots = t.entries.len();
             assert!(4 * keys <= 3 * spots, "{keys} keys fit in {spots} spots");
-            assert!(spots == MIN_SPOTS || 4 * keys > 3 * (spots / 2), "{spots} spots: the smallest that fits {keys}");
+            assert!(spots.is_multiple_of(MIN_SPOTS), "{spots} spots: a multiple of {MIN_SPOTS}");
+            assert!(
+                spots == MIN_SPOTS || 4 * keys > 3 * (spots - MIN_SPOTS),
+                "{spots} spots: the fewest that fit {keys}"
+            );
             for n in 0..keys as u64 {
                 assert_eq!(t.get_or_insert(key(n), n as u32), n as u32);
             }
@@ -327,8 +343,36 @@ mod tests {
         assert_eq!(pooled.get(key(200_000)), None);
         let mut reserved = SlotTable::<u32>::default();
         pool.install(|| reserved.reserve(300_000));
-        assert_eq!(reserved.entries.len(), 8 * PARALLEL_SPOTS);
+        assert_eq!(reserved.entries.len(), 400_000);
         assert!(reserved.entries.iter().all(|e| e.key.is_empty()) && reserved.len() == 0);
+    }
+
+    #[test]
+    fn a_table_of_any_size_finds_its_keys_through_growth_and_wrap() {
+        // Reserved to sizes that are no power of two, filled past them (so
+        // that each doubles to another such size), with keys crowded at
+        // both ends as well as spread: every key found, none invented.
+        let spread = |n: u64| Slot(n.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1, n);
+        let high = |n: u64| Slot(u64::MAX - n, n);
+        let low = |n: u64| Slot(n, n);
+        for reserve in [0, 100, 1_000, 5_000] {
+            let mut t = SlotTable::<u32>::default();
+            t.reserve(reserve);
+            assert!(reserve < 100 || !t.entries.len().is_power_of_two(), "{} spots", t.entries.len());
+            for n in 0..3_000u64 {
+                for (k, key) in [spread(n), high(n), low(n + 1)].into_iter().enumerate() {
+                    assert_eq!(t.get_or_insert(key, (3 * n) as u32 + k as u32), (3 * n) as u32 + k as u32);
+                }
+            }
+            assert_eq!(t.len(), 9_000);
+            assert!(4 * t.len() <= 3 * t.entries.len());
+            for n in 0..3_000u64 {
+                for (k, key) in [spread(n), high(n), low(n + 1)].into_iter().enumerate() {
+                    assert_eq!(t.get(key), Some((3 * n) as u32 + k as u32), "reserve {reserve}, key {n}/{k}");
+                }
+            }
+            assert_eq!((t.get(spread(3_000)), t.get(high(3_000)), t.get(low(3_001))), (None, None, None));
+        }
     }
 
     #[test]
@@ -380,8 +424,12 @@ mod tests {
         /// Any sequence of operations, against `HashMap`; keys from a small
         /// set of home spots so that runs collide and wrap.
         #[test]
-        fn agrees_with_hashmap(ops in proptest::collection::vec((0u8..3, 0u64..8, 0u64..64, any::<u32>()), 0..600)) {
+        fn agrees_with_hashmap(
+            ops in proptest::collection::vec((0u8..3, 0u64..8, 0u64..64, any::<u32>()), 0..600),
+            reserve in prop_oneof![Just(0usize), 1usize..400],
+        ) {
             let mut t = SlotTable::<u32>::default();
+            t.reserve(reserve);
             let mut m = HashMap::new();
             for (op, hi, lo, v) in ops {
                 let key = Slot((hi << 61) | ((hi & 1) * 3), lo);
