@@ -42,6 +42,7 @@ use crate::key::{Digest, Keyed};
 
 pub mod context;
 mod other_shard;
+mod spots;
 mod table;
 
 use context::Scratch;

@@ -18,7 +18,12 @@
 //!   forward through the new array instead of landing at random.
 //!
 //! The all-zero key marks an empty spot; the one key that is all zero
-//! (a digest prefix of 2⁻¹²⁸ odds) is kept beside the array.
+//! (a digest prefix of 2⁻¹²⁸ odds) is kept beside the array. An empty
+//! spot is all zero bytes, so a large array is an anonymous mapping that a
+//! doubling grows in place ([`Spots`]), its entries placed again within it
+//! ([`SlotTable::place_again_in_place`]).
+
+use super::spots::{Spots, Zeroed};
 
 /// A key: the first and second 64 bits of a digest prefix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,25 +46,36 @@ struct Entry<V> {
     value: V,
 }
 
+// SAFETY: two `u64` and a `V` that is valid as zero.
+unsafe impl<V: Zeroed> Zeroed for Entry<V> {}
+
+impl<V: Zeroed> Entry<V> {
+    /// An empty spot: all zero.
+    fn empty() -> Entry<V> {
+        // SAFETY: `Entry<V>: Zeroed`.
+        unsafe { std::mem::zeroed() }
+    }
+}
+
 /// A map from [`Slot`] to a small `Copy` value; see the module docs.
-pub(crate) struct SlotTable<V> {
-    entries: Vec<Entry<V>>,
+pub(crate) struct SlotTable<V: Zeroed> {
+    entries: Spots<Entry<V>>,
     /// Entries in `entries` (the zero key not counted).
     len: usize,
     /// The value of the all-zero key.
     zero: Option<V>,
 }
 
-impl<V: Copy + Default> Default for SlotTable<V> {
+impl<V: Zeroed> Default for SlotTable<V> {
     fn default() -> Self {
-        SlotTable { entries: Vec::new(), len: 0, zero: None }
+        SlotTable { entries: Spots::default(), len: 0, zero: None }
     }
 }
 
 /// The smallest array a table allocates.
 const MIN_SPOTS: usize = 64;
 
-impl<V: Copy + Default + Send + Sync> SlotTable<V> {
+impl<V: Zeroed> SlotTable<V> {
     /// Number of keys held.
     pub(crate) fn len(&self) -> usize {
         self.len + usize::from(self.zero.is_some())
@@ -73,7 +89,7 @@ impl<V: Copy + Default + Send + Sync> SlotTable<V> {
         if self.entries.len() > 8 * self.len.max(MIN_SPOTS) {
             *self = SlotTable::default();
         } else if self.len > 0 {
-            self.entries.fill(Entry { key: Slot(0, 0), value: V::default() });
+            self.entries.fill(Entry::empty());
             self.len = 0;
         }
         self.zero = None;
@@ -187,8 +203,8 @@ impl<V: Copy + Default + Send + Sync> SlotTable<V> {
     /// a page only once it is touched, every fresh megabyte costs the run
     /// ~2.6 ms of CPU (issue 18, thirty-first session).
     ///
-    /// The spots are written in parallel on the caller's rayon pool
-    /// ([`empty_array`]): this happens before a run's first decision (its
+    /// The spots are written (or a mapping's pages touched) in parallel on
+    /// the caller's rayon pool ([`Spots::zeroed`]): this happens before a run's first decision (its
     /// seen-set sized from the persistent index's last runs, ~48 MB for a
     /// day of 1.1M keys), where the kernel's zeroing of the fresh pages kept
     /// one thread busy ~20 ms and the other idle (issue 18, twenty-third
@@ -197,14 +213,8 @@ impl<V: Copy + Default + Send + Sync> SlotTable<V> {
         let spots = keys.saturating_mul(4).div_ceil(3).max(MIN_SPOTS).checked_next_multiple_of(MIN_SPOTS);
         let Some(spots) = spots else { return };
         if self.len == 0 && spots > self.entries.len() {
-            self.entries = empty_array(spots);
+            self.entries = Spots::zeroed(spots);
         }
-    }
-
-    /// Puts an empty array of `spots` spots in place of the array, which is
-    /// returned.
-    fn replace_array(&mut self, spots: usize) -> Vec<Entry<V>> {
-        std::mem::replace(&mut self.entries, empty_array(spots))
     }
 
     /// Doubles the array, placing every entry again, when one more key
@@ -213,44 +223,71 @@ impl<V: Copy + Default + Send + Sync> SlotTable<V> {
         if 4 * (self.len + 1) <= 3 * self.entries.len() {
             return;
         }
-        let spots = (2 * self.entries.len()).max(MIN_SPOTS);
-        let old = self.replace_array(spots);
+        let old_spots = self.entries.len();
+        let spots = (2 * old_spots).max(MIN_SPOTS);
+        if old_spots > 0 && self.entries.grow_in_place(spots) {
+            self.place_again_in_place(old_spots);
+            return;
+        }
+        let old = std::mem::replace(&mut self.entries, Spots::zeroed(spots));
         // Each entry goes at the first empty spot from its home (the keys
         // are distinct); taken in the old array's order, these writes move
         // forward through the new one.
-        for e in old.into_iter().filter(|e| !e.key.is_empty()) {
+        for e in old.iter().filter(|e| !e.key.is_empty()) {
+            let (i, _) = self.find(e.key);
+            self.entries[i] = *e;
+        }
+    }
+
+    /// Places every entry again after the array grew in place from
+    /// `old_spots` spots (the entries still where the smaller array had
+    /// them, the spots after them empty).
+    ///
+    /// A key's new home is about twice its old one (`home` scales the key
+    /// to the array), so most entries move towards the end. The old spots
+    /// are taken from the last to the first: each entry is lifted out and
+    /// put at the first empty spot from its new home, provided that home is
+    /// at or after the spot it was lifted from and the search does not run
+    /// past the end. Then every spot it looks at holds an entry already
+    /// placed for good (the spots before it, not yet visited, are left
+    /// alone), and no spot between its home and where it lands is ever
+    /// emptied afterwards (only spots before it are), so it stays findable.
+    /// The few others (keys whose home lies before their old spot: runs
+    /// near the start of the array, or wrapped around its end) are set
+    /// aside and inserted once every entry has been placed. The table holds
+    /// the same keys; a key may sit in another spot of its run than a table
+    /// made twice the size and filled afresh would give it.
+    fn place_again_in_place(&mut self, old_spots: usize) {
+        let spots = self.entries.len();
+        let mut aside = Vec::new();
+        for from in (0..old_spots).rev() {
+            let e = self.entries[from];
+            if e.key.is_empty() {
+                continue;
+            }
+            self.entries[from] = Entry::empty();
+            let mut i = self.home(e.key);
+            if i < from {
+                aside.push(e);
+                continue;
+            }
+            loop {
+                if i == spots {
+                    aside.push(e);
+                    break;
+                }
+                if self.entries[i].key.is_empty() {
+                    self.entries[i] = e;
+                    break;
+                }
+                i += 1;
+            }
+        }
+        for e in aside {
             let (i, _) = self.find(e.key);
             self.entries[i] = e;
         }
     }
-}
-
-/// Arrays of at least this many spots are written in parallel by
-/// [`empty_array`] (1.5 MiB of 24-byte entries).
-const PARALLEL_SPOTS: usize = 1 << 16;
-
-/// An array of `spots` empty entries. A large one is written in chunks on
-/// the rayon pool running the caller, if any (sequentially outside a pool,
-/// so that a library user's call starts no thread), so that the kernel's
-/// zeroing of its fresh pages is shared: a doubling happens in the ordered
-/// step, which the other threads wait for. On the bench JSONL the doubling
-/// to 24 MB took the ordered step's thread ~55 ms, nearly all of it in
-/// `clear_page_erms` (fresh memory the host backs as it is touched), while
-/// the other core sat idle (issue 18, thirtieth session).
-fn empty_array<V: Copy + Default + Send + Sync>(spots: usize) -> Vec<Entry<V>> {
-    use rayon::prelude::*;
-    let empty = Entry { key: Slot(0, 0), value: V::default() };
-    if spots < PARALLEL_SPOTS || rayon::current_thread_index().is_none() {
-        return vec![empty; spots];
-    }
-    let mut entries: Vec<Entry<V>> = Vec::with_capacity(spots);
-    entries.spare_capacity_mut()[..spots]
-        .par_chunks_mut(PARALLEL_SPOTS)
-        .for_each(|c| c.iter_mut().for_each(|e| _ = e.write(empty)));
-    // SAFETY: the first `spots` elements (within the capacity) were all
-    // initialised just above.
-    unsafe { entries.set_len(spots) };
-    entries
 }
 
 #[cfg(test)]
@@ -337,7 +374,7 @@ mod tests {
         let alone = fill();
         let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("a pool");
         let pooled = pool.install(fill);
-        assert_eq!(alone.entries.len(), 8 * PARALLEL_SPOTS);
+        assert_eq!(alone.entries.len(), 1 << 19);
         assert!(spots(&alone) == spots(&pooled), "the same entries in the same spots");
         assert!((0..200_000u64).all(|n| pooled.get(key(n)) == Some(n as u32)));
         assert_eq!(pooled.get(key(200_000)), None);

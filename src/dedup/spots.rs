@@ -1,0 +1,218 @@
+//! The seen-set table's array ([`super::table::SlotTable`]): all-zero spots
+//! (the empty spot is all zero bytes), and, for a large array on Linux, an
+//! anonymous mapping that grows in place.
+//!
+//! # Why a mapping
+//! A table doubles by making an array twice the size and placing every
+//! entry again. With a `Vec`, the old array and the new one are both held
+//! while that happens: at its last doubling the seen-set of 100M keys
+//! needs 3.2 GB and 6.4 GB at once, 1.5 times what it needs before and
+//! after. A mapping is grown with `mremap`, which keeps its pages (moving
+//! them if it must, never copying them) and adds zeroed ones; the entries
+//! are then placed again within the same array ([`super::table`]), and the
+//! peak is the new array alone. Every fresh page costs a run on a virtual
+//! machine whose host backs a page when it is first touched (~2.6 ms of
+//! CPU per MB on the bench machine, issue 18): the doublings of the
+//! bench's JSONL run faulted in 50 MB of arrays where the last one is 25 MB.
+//!
+//! A mapping's pages are touched on the rayon pool running the caller when
+//! it is made or grown, as [`Spots::zeroed`] writes a `Vec`'s, so that the
+//! kernel's zeroing is shared by the pool's threads rather than left to
+//! the ordered step that first writes them (the thirtieth session: ~55 ms
+//! on one thread while the other waited). Small arrays, other systems and
+//! a mapping the kernel refuses use a `Vec`, grown by the caller.
+
+use std::ops::{Deref, DerefMut};
+
+use rayon::prelude::*;
+
+/// A type whose all-zero bytes are a valid value.
+///
+/// # Safety
+/// Every field must accept all-zero bytes (integers, structs of them).
+pub(crate) unsafe trait Zeroed: Copy + Send + Sync {}
+
+// SAFETY: an integer is valid as zero.
+unsafe impl Zeroed for u32 {}
+// SAFETY: two `u32`.
+unsafe impl Zeroed for crate::dedup::Occurrence {}
+
+/// Arrays of at least this many bytes are mapped (where mappings grow in
+/// place). Tiny in tests, so that the tables of the property tests take
+/// the mapped path and its growth in place.
+#[cfg(target_os = "linux")]
+const MAPPED_MIN_BYTES: usize = if cfg!(test) { 1 << 10 } else { 2 << 20 };
+
+/// Bytes of an array written (or touched) per task on a pool.
+const CHUNK_BYTES: usize = 3 << 19;
+
+/// The bytes between two touches of a fresh mapping: one write per page.
+const PAGE: usize = 4096;
+
+/// A fixed-size array of `T`, all zero when made; see the module docs.
+pub(crate) struct Spots<T: Zeroed> {
+    inner: Inner<T>,
+}
+
+enum Inner<T: Zeroed> {
+    Heap(Vec<T>),
+    #[cfg(target_os = "linux")]
+    Mapped {
+        map: memmap2::MmapMut,
+        len: usize,
+        _t: std::marker::PhantomData<T>,
+    },
+}
+
+impl<T: Zeroed> Default for Spots<T> {
+    fn default() -> Self {
+        Spots { inner: Inner::Heap(Vec::new()) }
+    }
+}
+
+impl<T: Zeroed> Spots<T> {
+    /// `len` zero values: a mapping if large enough (Linux), else a `Vec`
+    /// (written in chunks on the caller's pool, if any, when large).
+    pub(crate) fn zeroed(len: usize) -> Spots<T> {
+        #[cfg(target_os = "linux")]
+        if let Some(bytes) = len.checked_mul(size_of::<T>())
+            && bytes >= MAPPED_MIN_BYTES
+            && let Ok(map) = memmap2::MmapMut::map_anon(bytes)
+        {
+            // Advice only: without it the mapping works the same.
+            _ = map.advise(memmap2::Advice::HugePage);
+            let mut spots = Spots { inner: Inner::Mapped { map, len, _t: std::marker::PhantomData } };
+            spots.touch(0);
+            return spots;
+        }
+        // SAFETY: `T: Zeroed`.
+        let zero: T = unsafe { std::mem::zeroed() };
+        let per_chunk = (CHUNK_BYTES / size_of::<T>().max(1)).max(1);
+        if len < per_chunk || rayon::current_thread_index().is_none() {
+            return Spots { inner: Inner::Heap(vec![zero; len]) };
+        }
+        let mut v: Vec<T> = Vec::with_capacity(len);
+        v.spare_capacity_mut()[..len]
+            .par_chunks_mut(per_chunk)
+            .for_each(|c| c.iter_mut().for_each(|e| _ = e.write(zero)));
+        // SAFETY: the first `len` elements (within the capacity) were all
+        // initialised just above.
+        unsafe { v.set_len(len) };
+        Spots { inner: Inner::Heap(v) }
+    }
+
+    /// Grows the array to `len` values in place, the new ones zero, and
+    /// returns true; false (nothing changed) when it is no mapping or the
+    /// kernel refuses to grow it.
+    pub(crate) fn grow_in_place(&mut self, new_len: usize) -> bool {
+        #[cfg(target_os = "linux")]
+        if let Inner::Mapped { map, len, .. } = &mut self.inner
+            && new_len > *len
+            && let Some(bytes) = new_len.checked_mul(size_of::<T>())
+        {
+            let old = *len;
+            // SAFETY: no reference into the mapping outlives this call
+            // (`&mut self`); `may_move` keeps the contents, and the pages
+            // added to a private anonymous mapping are zero.
+            let remapped = unsafe { map.remap(bytes, memmap2::RemapOptions::new().may_move(true)) };
+            if remapped.is_err() {
+                return false;
+            }
+            _ = map.advise(memmap2::Advice::HugePage);
+            *len = new_len;
+            self.touch(old * size_of::<T>());
+            return true;
+        }
+        _ = new_len;
+        false
+    }
+
+    /// Touches every page of a mapping from byte `from` on, on the caller's
+    /// rayon pool when there is one (see the module docs); nothing outside
+    /// a pool, or for a `Vec`.
+    fn touch(&mut self, from: usize) {
+        #[cfg(target_os = "linux")]
+        if let Inner::Mapped { map, .. } = &mut self.inner
+            && rayon::current_thread_index().is_some()
+        {
+            let from = from.div_ceil(PAGE) * PAGE;
+            if let Some(rest) = map.get_mut(from..) {
+                rest.par_chunks_mut(CHUNK_BYTES).for_each(|c| {
+                    for b in c.iter_mut().step_by(PAGE) {
+                        // SAFETY: a valid `&mut u8`. Volatile, so that the
+                        // write of the zero already there is not left out.
+                        unsafe { std::ptr::write_volatile(b, 0) };
+                    }
+                });
+            }
+        }
+        _ = from;
+    }
+}
+
+impl<T: Zeroed> Deref for Spots<T> {
+    type Target = [T];
+
+    fn deref(&self) -> &[T] {
+        match &self.inner {
+            Inner::Heap(v) => v,
+            // SAFETY: the mapping holds `len` values of `T` (it was made or
+            // grown to that many bytes, page-aligned, so aligned for `T`),
+            // each valid: zero at first (`T: Zeroed`), else written as a `T`.
+            #[cfg(target_os = "linux")]
+            Inner::Mapped { map, len, .. } => unsafe { std::slice::from_raw_parts(map.as_ptr().cast::<T>(), *len) },
+        }
+    }
+}
+
+impl<T: Zeroed> DerefMut for Spots<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        match &mut self.inner {
+            Inner::Heap(v) => v,
+            // SAFETY: as in `deref`, and `&mut self` makes it the only view.
+            #[cfg(target_os = "linux")]
+            Inner::Mapped { map, len, .. } => unsafe {
+                std::slice::from_raw_parts_mut(map.as_mut_ptr().cast::<T>(), *len)
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn made_zero_and_grown_keeping_what_was_written() {
+        for len in [0, 1, 200, 100_000] {
+            let mut s = Spots::<u32>::zeroed(len);
+            assert_eq!(s.len(), len);
+            assert!(s.iter().all(|&v| v == 0));
+            for (i, v) in s.iter_mut().enumerate() {
+                *v = i as u32 + 1;
+            }
+            let mapped = s.grow_in_place(3 * len + 5);
+            // Linux maps every array of 1 KiB or more (in tests) and grows it.
+            assert_eq!(mapped, cfg!(target_os = "linux") && 4 * len >= 1 << 10, "{len} values");
+            if mapped {
+                assert_eq!(s.len(), 3 * len + 5);
+                assert!(s[..len].iter().enumerate().all(|(i, &v)| v == i as u32 + 1), "kept");
+                assert!(s[len..].iter().all(|&v| v == 0), "zero after");
+            }
+        }
+    }
+
+    #[test]
+    fn made_and_grown_on_a_pool_as_alone() {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("a pool");
+        let mut s = pool.install(|| Spots::<u32>::zeroed(1 << 20));
+        assert!(s.iter().all(|&v| v == 0));
+        s[12345] = 7;
+        let grown = pool.install(|| s.grow_in_place(3 << 20));
+        assert_eq!(grown, cfg!(target_os = "linux"));
+        if grown {
+            assert_eq!((s.len(), s[12345]), (3 << 20, 7));
+            assert_eq!(s.iter().filter(|&&v| v != 0).count(), 1);
+        }
+    }
+}
