@@ -34,8 +34,9 @@
 //! [`crate::key::Digest`] for why that is safe) and the first occurrence:
 //! 24 bytes per entry in an open-addressing table (`dedup/table.rs`) that is
 //! between 3/8 and 3/4 full, so 32–64 bytes per distinct paragraph
-//! depending on where the table is in its growth cycle (plus the array it
-//! leaves while it doubles).
+//! depending on where the table is in its growth cycle. A table of 2 MiB
+//! or more grows in place on Linux (`dedup/spots.rs`); a smaller one, or
+//! one elsewhere, also holds the array it leaves while it doubles.
 
 pub use crate::key::document_key;
 use crate::key::{Digest, Keyed};
@@ -247,8 +248,11 @@ impl Deduper {
     /// Sizes the seen-set for about `keys` distinct paragraph keys, so that
     /// a run whose size is known ahead (a run with a persistent index, from
     /// the new keys of the index's last runs) fills it without doubling it
-    /// on the way: each doubling copies the array into fresh memory, and the
-    /// arrays it grew out of are not used again. Nothing once a key is held,
+    /// on the way: each doubling touches fresh memory (the new half of an
+    /// array grown in place, or a new array), the arrays it grows through
+    /// add up to about the last one again, and a reserved array holds the
+    /// keys expected at up to 3/4 full where doubling leaves it between
+    /// 3/8 and 3/4. Nothing once a key is held,
     /// nor under `--scope document` (its seen-set is emptied at every
     /// document).
     pub fn reserve_keys(&mut self, keys: usize) {

@@ -37,16 +37,16 @@ unsafe impl Zeroed for u32 {}
 // SAFETY: two `u32`.
 unsafe impl Zeroed for crate::dedup::Occurrence {}
 
-/// Arrays of at least this many bytes are mapped (where mappings grow in
-/// place). Tiny in tests, so that the tables of the property tests take
-/// the mapped path and its growth in place.
-#[cfg(target_os = "linux")]
-const MAPPED_MIN_BYTES: usize = if cfg!(test) { 1 << 10 } else { 2 << 20 };
+/// Arrays of at least this many bytes are mapped (on Linux, where
+/// mappings grow in place): what a table asks [`Spots::zeroed`] for, but
+/// in tests that take either path whatever the size.
+pub(crate) const MAPPED_MIN_BYTES: usize = 2 << 20;
 
 /// Bytes of an array written (or touched) per task on a pool.
 const CHUNK_BYTES: usize = 3 << 19;
 
 /// The bytes between two touches of a fresh mapping: one write per page.
+#[cfg(target_os = "linux")]
 const PAGE: usize = 4096;
 
 /// A fixed-size array of `T`, all zero when made; see the module docs.
@@ -71,12 +71,16 @@ impl<T: Zeroed> Default for Spots<T> {
 }
 
 impl<T: Zeroed> Spots<T> {
-    /// `len` zero values: a mapping if large enough (Linux), else a `Vec`
-    /// (written in chunks on the caller's pool, if any, when large).
-    pub(crate) fn zeroed(len: usize) -> Spots<T> {
+    /// `len` zero values: a mapping if they take `map_from` bytes or more
+    /// (Linux; normally [`MAPPED_MIN_BYTES`]), else a `Vec` (written in
+    /// chunks on the caller's pool, if any, when large).
+    pub(crate) fn zeroed(len: usize, map_from: usize) -> Spots<T> {
+        // A mapping starts on a page: aligned for any `T` that asks no more.
+        const { assert!(align_of::<T>() <= 4096) };
         #[cfg(target_os = "linux")]
         if let Some(bytes) = len.checked_mul(size_of::<T>())
-            && bytes >= MAPPED_MIN_BYTES
+            && bytes > 0
+            && bytes >= map_from
             && let Ok(map) = memmap2::MmapMut::map_anon(bytes)
         {
             // Advice only: without it the mapping works the same.
@@ -101,7 +105,7 @@ impl<T: Zeroed> Spots<T> {
         Spots { inner: Inner::Heap(v) }
     }
 
-    /// Grows the array to `len` values in place, the new ones zero, and
+    /// Grows the array to `new_len` values in place, the new ones zero, and
     /// returns true; false (nothing changed) when it is no mapping or the
     /// kernel refuses to grow it.
     pub(crate) fn grow_in_place(&mut self, new_len: usize) -> bool {
@@ -125,6 +129,12 @@ impl<T: Zeroed> Spots<T> {
         }
         _ = new_len;
         false
+    }
+
+    /// True when the array is a mapping (tests).
+    #[cfg(test)]
+    pub(crate) fn is_mapped(&self) -> bool {
+        !matches!(self.inner, Inner::Heap(_))
     }
 
     /// Touches every page of a mapping from byte `from` on, on the caller's
@@ -184,18 +194,19 @@ mod tests {
 
     #[test]
     fn made_zero_and_grown_keeping_what_was_written() {
-        for len in [0, 1, 200, 100_000] {
-            let mut s = Spots::<u32>::zeroed(len);
-            assert_eq!(s.len(), len);
-            assert!(s.iter().all(|&v| v == 0));
-            for (i, v) in s.iter_mut().enumerate() {
-                *v = i as u32 + 1;
-            }
-            let mapped = s.grow_in_place(3 * len + 5);
-            // Linux maps every array of 1 KiB or more (in tests) and grows it.
-            assert_eq!(mapped, cfg!(target_os = "linux") && 4 * len >= 1 << 10, "{len} values");
-            if mapped {
-                assert_eq!(s.len(), 3 * len + 5);
+        for map_from in [0, usize::MAX] {
+            for len in [0, 1, 200, 100_000] {
+                let mut s = Spots::<u32>::zeroed(len, map_from);
+                assert_eq!(s.len(), len);
+                assert!(s.iter().all(|&v| v == 0));
+                for (i, v) in s.iter_mut().enumerate() {
+                    *v = i as u32 + 1;
+                }
+                let mapped = cfg!(target_os = "linux") && map_from == 0 && len > 0;
+                assert_eq!(s.is_mapped(), mapped, "{len} values from {map_from}");
+                // Only a mapping grows in place (and any mapping does).
+                assert_eq!(s.grow_in_place(3 * len + 5), mapped, "{len} values from {map_from}");
+                assert_eq!(s.len(), if mapped { 3 * len + 5 } else { len });
                 assert!(s[..len].iter().enumerate().all(|(i, &v)| v == i as u32 + 1), "kept");
                 assert!(s[len..].iter().all(|&v| v == 0), "zero after");
             }
@@ -204,15 +215,21 @@ mod tests {
 
     #[test]
     fn made_and_grown_on_a_pool_as_alone() {
+        // Large enough for the chunks written or touched on the pool.
         let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("a pool");
-        let mut s = pool.install(|| Spots::<u32>::zeroed(1 << 20));
-        assert!(s.iter().all(|&v| v == 0));
-        s[12345] = 7;
-        let grown = pool.install(|| s.grow_in_place(3 << 20));
-        assert_eq!(grown, cfg!(target_os = "linux"));
-        if grown {
-            assert_eq!((s.len(), s[12345]), (3 << 20, 7));
-            assert_eq!(s.iter().filter(|&&v| v != 0).count(), 1);
+        for map_from in [0, usize::MAX] {
+            let made = |len| {
+                let mut s = Spots::<u32>::zeroed(len, map_from);
+                s[12345] = 7;
+                s
+            };
+            let (mut alone, mut pooled) = (made(1 << 20), pool.install(|| made(1 << 20)));
+            assert!(*alone == *pooled, "made from {map_from}");
+            let grown = alone.grow_in_place(3 << 20);
+            assert_eq!(pool.install(|| pooled.grow_in_place(3 << 20)), grown);
+            assert!(*alone == *pooled, "grown from {map_from}");
+            assert_eq!(pooled.iter().filter(|&&v| v != 0).count(), 1);
+            assert_eq!(pooled.len(), if grown { 3 << 20 } else { 1 << 20 });
         }
     }
 }

@@ -4,18 +4,19 @@
 //!
 //! Open addressing with linear probing, in one array of 24-byte entries
 //! (key and value side by side). A key's home spot is its first 64 bits
-//! scaled to the array, `key.0 × spots / 2⁶⁴`: its *top* bits when the
-//! array has a power-of-two size, as every array grown by doubling has,
-//! and any size works, so that [`SlotTable::reserve`] sizes an array for
-//! the keys expected rather than to the next power of two. So:
+//! scaled to the array, `key.0 × spots / 2⁶⁴` (its *top* bits when the
+//! array has a power-of-two size); any size works, so that
+//! [`SlotTable::reserve`] sizes an array for the keys expected rather than
+//! to the next power of two. So:
 //! * a lookup reads one spot of the array (a cache line, rarely two), and
 //!   [`SlotTable::prefetch`] can ask for it ahead of time: the ordered
 //!   step prefetches the next document's keys while it decides this one, and the lookups then rarely wait for memory. (`std`'s `HashMap`
 //!   reads a control group and then the entry, two dependent misses, and
 //!   has no prefetch.)
-//! * growing (at 3/4 full, to twice the size) walks the old array in order
-//!   and places each entry at about twice its old position: the writes move
-//!   forward through the new array instead of landing at random.
+//! * growing (at 3/4 full, to twice the size) places each entry at about
+//!   twice its old position, walking the array in order (forward into a
+//!   new array, backward within one grown in place): the writes move
+//!   through the array instead of landing at random.
 //!
 //! The all-zero key marks an empty spot; the one key that is all zero
 //! (a digest prefix of 2⁻¹²⁸ odds) is kept beside the array. An empty
@@ -23,7 +24,7 @@
 //! doubling grows in place ([`Spots`]), its entries placed again within it
 //! ([`SlotTable::place_again_in_place`]).
 
-use super::spots::{Spots, Zeroed};
+use super::spots::{MAPPED_MIN_BYTES, Spots, Zeroed};
 
 /// A key: the first and second 64 bits of a digest prefix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,11 +65,14 @@ pub(crate) struct SlotTable<V: Zeroed> {
     len: usize,
     /// The value of the all-zero key.
     zero: Option<V>,
+    /// Arrays of this many bytes or more are mappings ([`MAPPED_MIN_BYTES`];
+    /// tests take either path).
+    map_from: usize,
 }
 
 impl<V: Zeroed> Default for SlotTable<V> {
     fn default() -> Self {
-        SlotTable { entries: Spots::default(), len: 0, zero: None }
+        SlotTable { entries: Spots::default(), len: 0, zero: None, map_from: MAPPED_MIN_BYTES }
     }
 }
 
@@ -87,7 +91,7 @@ impl<V: Zeroed> SlotTable<V> {
     /// dropped, so that emptying a table costs about what filling it did.
     pub(crate) fn clear(&mut self) {
         if self.entries.len() > 8 * self.len.max(MIN_SPOTS) {
-            *self = SlotTable::default();
+            *self = SlotTable { map_from: self.map_from, ..SlotTable::default() };
         } else if self.len > 0 {
             self.entries.fill(Entry::empty());
             self.len = 0;
@@ -191,11 +195,18 @@ impl<V: Zeroed> SlotTable<V> {
         self.entries.len()
     }
 
+    /// An empty table whose arrays are mappings from `bytes` on (tests:
+    /// 0 for always, `usize::MAX` for never).
+    #[cfg(test)]
+    fn mapped_from(bytes: usize) -> SlotTable<V> {
+        SlotTable { map_from: bytes, ..SlotTable::default() }
+    }
+
     /// Sizes an empty array for `keys` keys (nothing once a key is held, or
     /// when the array is that large already), so that filling it to `keys`
     /// never doubles it: the fewest spots, in multiples of [`MIN_SPOTS`],
-    /// that keep it at most 3/4 full then. Every spot is written now: the
-    /// array's pages are touched at once, as a doubling would touch them.
+    /// that keep it at most 3/4 full then. On a rayon pool every page of
+    /// the array is touched now, as a doubling would touch them.
     ///
     /// Not rounded up to a power of two: a `--index` day of 1.1M keys
     /// reserved 2^21 spots (50 MB, a table 52% full at the end) where 1.47M
@@ -213,7 +224,7 @@ impl<V: Zeroed> SlotTable<V> {
         let spots = keys.saturating_mul(4).div_ceil(3).max(MIN_SPOTS).checked_next_multiple_of(MIN_SPOTS);
         let Some(spots) = spots else { return };
         if self.len == 0 && spots > self.entries.len() {
-            self.entries = Spots::zeroed(spots);
+            self.entries = Spots::zeroed(spots, self.map_from);
         }
     }
 
@@ -229,7 +240,7 @@ impl<V: Zeroed> SlotTable<V> {
             self.place_again_in_place(old_spots);
             return;
         }
-        let old = std::mem::replace(&mut self.entries, Spots::zeroed(spots));
+        let old = std::mem::replace(&mut self.entries, Spots::zeroed(spots, self.map_from));
         // Each entry goes at the first empty spot from its home (the keys
         // are distinct); taken in the old array's order, these writes move
         // forward through the new one.
@@ -298,27 +309,34 @@ mod tests {
 
     use super::*;
 
+    /// Tables on both paths: arrays always mapped (grown in place, on
+    /// Linux) and never (grown into a new `Vec`).
+    fn both() -> [SlotTable<u32>; 2] {
+        [SlotTable::mapped_from(0), SlotTable::mapped_from(usize::MAX)]
+    }
+
     #[test]
     fn holds_what_it_was_given_through_growth() {
-        let mut t = SlotTable::<u32>::default();
-        let key = |n: u64| Slot(n.wrapping_mul(0x9E37_79B9_7F4A_7C15), n);
-        for n in 0..10_000u64 {
-            assert_eq!(t.get_or_insert(key(n), n as u32), n as u32);
+        for mut t in both() {
+            let key = |n: u64| Slot(n.wrapping_mul(0x9E37_79B9_7F4A_7C15), n);
+            for n in 0..10_000u64 {
+                assert_eq!(t.get_or_insert(key(n), n as u32), n as u32);
+            }
+            assert_eq!(t.len(), 10_000);
+            for n in 0..10_000u64 {
+                assert_eq!(t.get_or_insert(key(n), 7), n as u32, "first value wins");
+                assert_eq!(t.get(key(n)), Some(n as u32));
+            }
+            assert_eq!(t.get(key(10_000)), None);
+            assert!(4 * t.len() <= 3 * t.entries.len());
+            assert_eq!(t.entries.is_mapped(), cfg!(target_os = "linux") && t.map_from == 0);
         }
-        assert_eq!(t.len(), 10_000);
-        for n in 0..10_000u64 {
-            assert_eq!(t.get_or_insert(key(n), 7), n as u32, "first value wins");
-            assert_eq!(t.get(key(n)), Some(n as u32));
-        }
-        assert_eq!(t.get(key(10_000)), None);
-        assert!(4 * t.len() <= 3 * t.entries.len());
     }
 
     #[test]
     fn a_reserved_table_holds_that_many_keys_without_growing() {
         let key = |n: u64| Slot(n.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1, n);
-        for keys in [0, 1, 48, 49, 3_000, 12_288, 12_289] {
-            let mut t = SlotTable::<u32>::default();
+        for (keys, mut t) in [0, 1, 48, 49, 3_000, 12_288, 12_289].into_iter().flat_map(|k| both().map(|t| (k, t))) {
             t.reserve(keys);
             let spots = t.entries.len();
             assert!(4 * keys <= 3 * spots, "{keys} keys fit in {spots} spots");
@@ -359,29 +377,32 @@ mod tests {
     #[test]
     fn a_table_grown_on_a_pool_is_the_table_grown_alone() {
         // 200,000 keys double the array to 131,072, 262,144 and 524,288
-        // spots, each at least `PARALLEL_SPOTS`: on a pool, those arrays
-        // are written in chunks by its two threads. The table must be the
-        // same, spot for spot, as one grown outside any pool.
+        // spots: on a pool, a new array is written (a mapping grown in
+        // place has its new pages touched) in chunks by its two threads.
+        // The table must be the same, spot for spot, as one grown outside
+        // any pool, on either path.
         let key = |n: u64| Slot(n.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1, n);
-        let fill = || {
-            let mut t = SlotTable::<u32>::default();
-            for n in 0..200_000u64 {
-                t.insert(key(n), n as u32);
-            }
-            t
-        };
-        let spots = |t: &SlotTable<u32>| t.entries.iter().map(|e| (e.key, e.value)).collect::<Vec<_>>();
-        let alone = fill();
         let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("a pool");
-        let pooled = pool.install(fill);
-        assert_eq!(alone.entries.len(), 1 << 19);
-        assert!(spots(&alone) == spots(&pooled), "the same entries in the same spots");
-        assert!((0..200_000u64).all(|n| pooled.get(key(n)) == Some(n as u32)));
-        assert_eq!(pooled.get(key(200_000)), None);
-        let mut reserved = SlotTable::<u32>::default();
-        pool.install(|| reserved.reserve(300_000));
-        assert_eq!(reserved.entries.len(), 400_000);
-        assert!(reserved.entries.iter().all(|e| e.key.is_empty()) && reserved.len() == 0);
+        for map_from in [0, usize::MAX] {
+            let fill = || {
+                let mut t = SlotTable::<u32>::mapped_from(map_from);
+                for n in 0..200_000u64 {
+                    t.insert(key(n), n as u32);
+                }
+                t
+            };
+            let spots = |t: &SlotTable<u32>| t.entries.iter().map(|e| (e.key, e.value)).collect::<Vec<_>>();
+            let alone = fill();
+            let pooled = pool.install(fill);
+            assert_eq!(alone.entries.len(), 1 << 19);
+            assert!(spots(&alone) == spots(&pooled), "the same entries in the same spots");
+            assert!((0..200_000u64).all(|n| pooled.get(key(n)) == Some(n as u32)));
+            assert_eq!(pooled.get(key(200_000)), None);
+            let mut reserved = SlotTable::<u32>::mapped_from(map_from);
+            pool.install(|| reserved.reserve(300_000));
+            assert_eq!(reserved.entries.len(), 400_000);
+            assert!(reserved.entries.iter().all(|e| e.key.is_empty()) && reserved.len() == 0);
+        }
     }
 
     #[test]
@@ -392,8 +413,7 @@ mod tests {
         let spread = |n: u64| Slot(n.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1, n);
         let high = |n: u64| Slot(u64::MAX - n, n);
         let low = |n: u64| Slot(n, n);
-        for reserve in [0, 100, 1_000, 5_000] {
-            let mut t = SlotTable::<u32>::default();
+        for (reserve, mut t) in [0, 100, 1_000, 5_000].into_iter().flat_map(|r| both().map(|t| (r, t))) {
             t.reserve(reserve);
             assert!(reserve < 100 || !t.entries.len().is_power_of_two(), "{} spots", t.entries.len());
             for n in 0..3_000u64 {
@@ -415,15 +435,16 @@ mod tests {
     #[test]
     fn keys_crowded_at_one_end_wrap_around() {
         // Every key's home is the last spot: the run wraps to the start.
-        let mut t = SlotTable::<u32>::default();
-        for n in 1..=500u64 {
-            t.insert(Slot(u64::MAX, n), n as u32);
+        for mut t in both() {
+            for n in 1..=500u64 {
+                t.insert(Slot(u64::MAX, n), n as u32);
+            }
+            for n in 1..=500u64 {
+                assert_eq!(t.get(Slot(u64::MAX, n)), Some(n as u32));
+            }
+            assert_eq!(t.get(Slot(u64::MAX, 501)), None);
+            assert_eq!(t.len(), 500);
         }
-        for n in 1..=500u64 {
-            assert_eq!(t.get(Slot(u64::MAX, n)), Some(n as u32));
-        }
-        assert_eq!(t.get(Slot(u64::MAX, 501)), None);
-        assert_eq!(t.len(), 500);
     }
 
     #[test]
@@ -464,8 +485,9 @@ mod tests {
         fn agrees_with_hashmap(
             ops in proptest::collection::vec((0u8..3, 0u64..8, 0u64..64, any::<u32>()), 0..600),
             reserve in prop_oneof![Just(0usize), 1usize..400],
+            mapped in any::<bool>(),
         ) {
-            let mut t = SlotTable::<u32>::default();
+            let mut t = SlotTable::<u32>::mapped_from(if mapped { 0 } else { usize::MAX });
             t.reserve(reserve);
             let mut m = HashMap::new();
             for (op, hi, lo, v) in ops {
