@@ -57,9 +57,9 @@ pub(crate) struct Spots<T: Zeroed> {
 enum Inner<T: Zeroed> {
     Heap(Vec<T>),
     #[cfg(target_os = "linux")]
+    /// `T`s filling the mapping: its length is a multiple of their size.
     Mapped {
         map: memmap2::MmapMut,
-        len: usize,
         _t: std::marker::PhantomData<T>,
     },
 }
@@ -85,7 +85,7 @@ impl<T: Zeroed> Spots<T> {
         {
             // Advice only: without it the mapping works the same.
             _ = map.advise(memmap2::Advice::HugePage);
-            let mut spots = Spots { inner: Inner::Mapped { map, len, _t: std::marker::PhantomData } };
+            let mut spots = Spots { inner: Inner::Mapped { map, _t: std::marker::PhantomData } };
             spots.touch(0);
             return spots;
         }
@@ -110,11 +110,11 @@ impl<T: Zeroed> Spots<T> {
     /// kernel refuses to grow it.
     pub(crate) fn grow_in_place(&mut self, new_len: usize) -> bool {
         #[cfg(target_os = "linux")]
-        if let Inner::Mapped { map, len, .. } = &mut self.inner
-            && new_len > *len
+        if let Inner::Mapped { map, .. } = &mut self.inner
             && let Some(bytes) = new_len.checked_mul(size_of::<T>())
+            && bytes > map.len()
         {
-            let old = *len;
+            let old = map.len();
             // SAFETY: no reference into the mapping outlives this call
             // (`&mut self`); `may_move` keeps the contents, and the pages
             // added to a private anonymous mapping are zero.
@@ -123,8 +123,7 @@ impl<T: Zeroed> Spots<T> {
                 return false;
             }
             _ = map.advise(memmap2::Advice::HugePage);
-            *len = new_len;
-            self.touch(old * size_of::<T>());
+            self.touch(old);
             return true;
         }
         _ = new_len;
@@ -166,11 +165,15 @@ impl<T: Zeroed> Deref for Spots<T> {
     fn deref(&self) -> &[T] {
         match &self.inner {
             Inner::Heap(v) => v,
-            // SAFETY: the mapping holds `len` values of `T` (it was made or
-            // grown to that many bytes, page-aligned, so aligned for `T`),
-            // each valid: zero at first (`T: Zeroed`), else written as a `T`.
+            // SAFETY: the mapping holds `map.len() / size_of::<T>()` values
+            // of `T` (it was made or grown to a non-zero multiple of their
+            // size, so `T` is no zero-sized type; page-aligned, so aligned
+            // for `T`), each valid: zero at first (`T: Zeroed`), else written
+            // as a `T`.
             #[cfg(target_os = "linux")]
-            Inner::Mapped { map, len, .. } => unsafe { std::slice::from_raw_parts(map.as_ptr().cast::<T>(), *len) },
+            Inner::Mapped { map, .. } => unsafe {
+                std::slice::from_raw_parts(map.as_ptr().cast::<T>(), map.len() / size_of::<T>())
+            },
         }
     }
 }
@@ -181,8 +184,9 @@ impl<T: Zeroed> DerefMut for Spots<T> {
             Inner::Heap(v) => v,
             // SAFETY: as in `deref`, and `&mut self` makes it the only view.
             #[cfg(target_os = "linux")]
-            Inner::Mapped { map, len, .. } => unsafe {
-                std::slice::from_raw_parts_mut(map.as_mut_ptr().cast::<T>(), *len)
+            Inner::Mapped { map, .. } => unsafe {
+                let len = map.len() / size_of::<T>();
+                std::slice::from_raw_parts_mut(map.as_mut_ptr().cast::<T>(), len)
             },
         }
     }
