@@ -12,7 +12,7 @@
 use divan::counter::BytesCount;
 use divan::{Bencher, black_box};
 use newsdedup::document::{Document, TextOptions};
-use newsdedup::key::{Digest, KeyMode, Keyer};
+use newsdedup::key::{Digest, KeyMode, Keyer, digest_each};
 use newsdedup::normalize::{QuoteMode, normalize, normalize_line};
 use newsdedup::split::{SplitMode, split};
 
@@ -118,6 +118,33 @@ fn key_and_hash_paragraphs(bencher: Bencher, kind: &str) {
 fn sha256(bencher: Bencher, len: usize) {
     let bytes = vec![b'x'; len];
     bencher.counter(BytesCount::new(len)).bench(|| Digest::of(black_box(&bytes)));
+}
+
+/// SHA-256 of ten paragraphs of `len` ± 50% bytes (a news document's), one
+/// at a time (`false`) or in the interleaved lanes of `key::digest_each`
+/// (`true`): what the lanes gain on this processor (benches/JSONL.md,
+/// twenty-sixth pass).
+#[divan::bench(args = [(230, false), (230, true), (1000, false), (1000, true)], max_time = 0.5)]
+fn sha256_ten_paragraphs(bencher: Bencher, (len, lanes): (usize, bool)) {
+    let lens: Vec<usize> = (0..10).map(|i| len / 2 + (i * 7919) % (len + 1)).collect();
+    let bytes = vec![b'x'; lens.iter().sum()];
+    let mut msgs: Vec<&[u8]> = Vec::new();
+    let mut at = 0;
+    for n in &lens {
+        msgs.push(&bytes[at..at + n]);
+        at += n;
+    }
+    bencher.counter(BytesCount::new(bytes.len())).bench_local(|| {
+        let mut acc = 0u8;
+        if lanes {
+            digest_each(msgs.len(), |i| black_box(msgs[i]), |_, d| acc ^= d.0[0]);
+        } else {
+            for m in &msgs {
+                acc ^= Digest::of(black_box(m)).0[0];
+            }
+        }
+        acc
+    });
 }
 
 /// The whole per-document preparation: split + keys + document key.

@@ -25,7 +25,7 @@ use std::borrow::Cow;
 use std::ops::Range;
 
 use crate::dedup::Verdict;
-use crate::key::{Digest, KeyMode, Keyed, Keyer, document_key};
+use crate::key::{Digest, KeyMode, Keyed, Keyer, digest_each, document_key};
 use crate::normalize::QuoteMode;
 use crate::split::{LineBuilder, Split, SplitMode, Terminator, would_join};
 use crate::wrap::{MAX_WRAP_WIDTH, WrapLine};
@@ -95,11 +95,7 @@ impl Document {
     /// Keys `original` already split by `opts` (the fused JSONL pass:
     /// `split` must equal `split(&original, opts.split, opts.quotes)`).
     pub fn from_split(original: String, split: Split, opts: &TextOptions) -> Document {
-        let mut keyer = Keyer::new(opts.key);
-        let mut joined = String::new();
-        let keys: Vec<Keyed> = (0..split.spans.len())
-            .map(|i| keyer.keyed_counted(split.paragraph_in(i, &mut joined), split.paragraph_chars(i)))
-            .collect();
+        let keys = key_paragraphs(&split, opts.key);
         let whole = document_key(&keys);
         Document { original, split, keys, whole }
     }
@@ -378,6 +374,43 @@ enum Piece {
     Text { para: usize },
     /// A line break.
     Break(Terminator),
+}
+
+/// The keys of `split`'s paragraphs, hashed together ([`digest_each`]: the
+/// lanes of the SHA extensions interleave several paragraphs). A key that is
+/// the paragraph's text as split (a one-line paragraph that normalising
+/// leaves alone: most of them) is hashed where it lies; the others are
+/// gathered in one buffer first.
+fn key_paragraphs(split: &Split, mode: KeyMode) -> Vec<Keyed> {
+    /// Where a key's bytes are: `split.text` or the gathered buffer.
+    enum At {
+        Split(Range<usize>),
+        Gathered(Range<usize>),
+    }
+    let mut keyer = Keyer::new(mode);
+    let mut joined = String::new();
+    let mut gathered = Vec::new();
+    let mut at = Vec::with_capacity(split.spans.len());
+    let mut keys = Vec::with_capacity(split.spans.len());
+    for i in 0..split.spans.len() {
+        let text = split.paragraph_in(i, &mut joined);
+        let one_line = split.spans[i].lines.len() <= 1;
+        let (key, chars) = keyer.key_counted(text, split.paragraph_chars(i));
+        if one_line && std::ptr::eq(key, text) {
+            let start = key.as_ptr() as usize - split.text.as_ptr() as usize;
+            at.push(At::Split(start..start + key.len()));
+        } else {
+            at.push(At::Gathered(gathered.len()..gathered.len() + key.len()));
+            gathered.extend_from_slice(key.as_bytes());
+        }
+        keys.push(Keyed { digest: Digest([0; 32]), chars });
+    }
+    let bytes = |i: usize| match &at[i] {
+        At::Split(r) => &split.text.as_bytes()[r.clone()],
+        At::Gathered(r) => &gathered[r.clone()],
+    };
+    digest_each(keys.len(), bytes, |i, d| keys[i].digest = d);
+    keys
 }
 
 #[cfg(test)]

@@ -14,6 +14,9 @@ use sha2::block_api::compress256;
 use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
 use unicode_properties::{GeneralCategoryGroup, UnicodeGeneralCategory};
 
+mod lanes;
+pub use lanes::digest_each;
+
 /// What makes two paragraphs the same.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum KeyMode {
@@ -149,6 +152,16 @@ impl Keyer {
     /// to learn whether it is ASCII (it is exactly when it has one byte per
     /// character), nor, when the key is the text itself, to count the key.
     pub fn keyed_counted(&mut self, text: &str, chars: usize) -> Keyed {
+        let (key, chars) = self.key_counted(text, chars);
+        Keyed { digest: Digest::of(key.as_bytes()), chars }
+    }
+
+    /// The key of a normalised paragraph whose length in characters,
+    /// `chars`, is known, and the key's length in characters: what
+    /// [`Keyer::keyed_counted`] hashes, for a caller that hashes many keys
+    /// at once ([`digest_each`]). The key is `text` itself (the same slice)
+    /// whenever normalising it changes nothing.
+    pub fn key_counted<'a>(&'a mut self, text: &'a str, chars: usize) -> (&'a str, usize) {
         debug_assert_eq!(chars, text.chars().count());
         // The key of ASCII text is ASCII (both modes): one character per byte.
         let ascii = chars == text.len();
@@ -160,7 +173,7 @@ impl Keyer {
         } else {
             key.chars().count()
         };
-        Keyed { digest: Digest::of(key.as_bytes()), chars }
+        (key, chars)
     }
 }
 
