@@ -31,6 +31,21 @@ pub enum KeyMode {
 const SHA256_H0: [u32; 8] =
     [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
 
+/// Writes a message's last blocks into `last`: its `tail` (the bytes after
+/// its whole 64-byte blocks, fewer than 64), SHA-256's padding and the
+/// message's length `len` in bits (FIPS 180-4, 5.1.1). Returns how many
+/// blocks that takes, one or two; whatever `last` held before is overwritten.
+fn pad_last(tail: &[u8], len: usize, last: &mut [[u8; 64]; 2]) -> usize {
+    let used = if tail.len() < 56 { 1 } else { 2 };
+    let flat = &mut last.as_flattened_mut()[..64 * used];
+    flat[..tail.len()].copy_from_slice(tail);
+    flat[tail.len()] = 0x80;
+    let len_at = flat.len() - 8;
+    flat[tail.len() + 1..len_at].fill(0);
+    flat[len_at..].copy_from_slice(&(len as u64).wrapping_mul(8).to_be_bytes());
+    used
+}
+
 /// The SHA-256 of a key: the identity every later stage uses.
 ///
 /// In-memory sets store only [`Digest::prefix`], the first 128 bits. That is
@@ -55,12 +70,7 @@ impl Digest {
         let (blocks, tail) = bytes.as_chunks::<64>();
         compress256(&mut state, blocks);
         let mut last = [[0u8; 64]; 2];
-        let used = if tail.len() < 56 { 1 } else { 2 };
-        let flat = last.as_flattened_mut();
-        flat[..tail.len()].copy_from_slice(tail);
-        flat[tail.len()] = 0x80;
-        let bits = (bytes.len() as u64).wrapping_mul(8);
-        flat[64 * used - 8..64 * used].copy_from_slice(&bits.to_be_bytes());
+        let used = pad_last(tail, bytes.len(), &mut last);
         compress256(&mut state, &last[..used]);
         let mut out = [0u8; 32];
         for (o, w) in out.chunks_exact_mut(4).zip(state) {

@@ -35,7 +35,7 @@ pub fn digest_each<'a>(count: usize, msg: impl Fn(usize) -> &'a [u8], mut out: i
 mod ni {
     use std::arch::x86_64::*;
 
-    use super::super::SHA256_H0;
+    use super::super::{SHA256_H0, pad_last};
     use super::Digest;
 
     /// Lanes compressed together at most.
@@ -82,14 +82,7 @@ mod ni {
         /// (written in place: the lane is not built and moved per message).
         fn start(&mut self, msg: usize, bytes: &'a [u8]) {
             let (whole, tail) = bytes.as_chunks::<64>();
-            let last_count = if tail.len() < 56 { 1 } else { 2 };
-            let flat = &mut self.last.as_flattened_mut()[..64 * last_count];
-            flat[..tail.len()].copy_from_slice(tail);
-            flat[tail.len()] = 0x80;
-            let len_at = flat.len() - 8;
-            flat[tail.len() + 1..len_at].fill(0);
-            let bits = (bytes.len() as u64).wrapping_mul(8);
-            flat[len_at..].copy_from_slice(&bits.to_be_bytes());
+            let last_count = pad_last(tail, bytes.len(), &mut self.last);
             (self.msg, self.whole, self.last_count, self.last_done) = (msg, whole, last_count, 0);
         }
 
