@@ -42,6 +42,7 @@ pub use crate::key::document_key;
 use crate::key::{Digest, Keyed};
 
 pub mod context;
+mod firsts;
 mod other_shard;
 mod spots;
 mod table;
@@ -188,6 +189,10 @@ pub struct Deduper {
     fresh: Vec<(u128, u64)>,
     /// Whether decisions record their new first occurrences in `fresh`.
     recording: bool,
+    /// When the run's first occurrences are read from the tables at its
+    /// end ([`Deduper::keep_firsts_in_tables`]): each document's anchor, by
+    /// document number.
+    anchors: Option<Vec<u64>>,
     /// The batch number of this run in the index (see [`Deduper::set_batch`]).
     batch: Option<u32>,
     /// Working lists of [`judge`] and the origins handed to it, kept
@@ -239,12 +244,6 @@ impl Deduper {
         Deduper { rules, ..Deduper::default() }
     }
 
-    /// Starts recording the first occurrences each decision adds, for
-    /// [`Deduper::take_new_firsts`] (a run with a persistent index).
-    pub fn record_new_firsts(&mut self) {
-        self.recording = true;
-    }
-
     /// Sizes the seen-set for about `keys` distinct paragraph keys, so that
     /// a run whose size is known ahead (a run with a persistent index, from
     /// the new keys of the index's last runs) fills it without doubling it
@@ -266,18 +265,6 @@ impl Deduper {
     /// retry (see [`Deduper::decide_with_history`]).
     pub fn set_batch(&mut self, batch: u32) {
         self.batch = Some(batch);
-    }
-
-    /// The first occurrences the last decision added, emptying the record:
-    /// `(key prefix, anchor of the document)` for every paragraph key new to
-    /// this run and to the index, and for the whole-document key of a new
-    /// document. Keys found in the index are never added, nor the
-    /// whole-document key of a document a retry recognised as its own.
-    /// Nothing unless [`Deduper::record_new_firsts`] was called.
-    pub fn take_new_firsts(&mut self) -> std::vec::Drain<'_, (u128, u64)> {
-        // A drain (not a flat map over an option) sizes the caller's
-        // `extend` once: a million keys a day are appended on the ordered step.
-        self.fresh.drain(..)
     }
 
     /// Asks for the table entries a document's decision will read, without
@@ -302,6 +289,7 @@ impl Deduper {
     /// remembers its whole-document key if that run did: later copies are
     /// its duplicates, as they were then. Decides nothing and adds no key.
     pub fn phantom(&mut self, whole: &Digest, remembered: bool) -> u32 {
+        debug_assert!(self.anchors.is_none(), "a retry lists its first occurrences");
         let doc = self.next_doc;
         self.next_doc = self.next_doc.saturating_add(1);
         if remembered && self.rules.scope == Scope::Corpus {
@@ -339,6 +327,10 @@ impl Deduper {
         let doc = self.next_doc;
         self.next_doc = self.next_doc.saturating_add(1);
         let own = history.and_then(|h| self.own_anchor(keys, whole, h));
+        debug_assert!(own.is_none() || self.anchors.is_none(), "no keys of the index in the tables");
+        if self.anchors.is_some() {
+            self.fresh.clear();
+        }
         let fresh_from = self.fresh.len();
         let mut new_document = false;
         if self.rules.scope == Scope::Document {
@@ -363,7 +355,7 @@ impl Deduper {
                     if plan.kept() == 0 {
                         return self.duplicate(doc, e, keys, history);
                     }
-                    self.anchor_fresh(fresh_from, own, whole, false);
+                    self.anchor_fresh(doc, fresh_from, own, whole, false);
                     return plan;
                 }
                 // Remembered in this run; new to the index unless retried.
@@ -374,25 +366,8 @@ impl Deduper {
             }
         }
         let plan = self.judged(doc, keys, history, own);
-        self.anchor_fresh(fresh_from, own, whole, new_document);
+        self.anchor_fresh(doc, fresh_from, own, whole, new_document);
         plan
-    }
-
-    /// Gives the first occurrences this document added its anchor (its
-    /// own, when retried; else its first new paragraph's key, else its
-    /// document key), and records a new document's key.
-    fn anchor_fresh(&mut self, from: usize, own: Option<u64>, whole: &Digest, new_document: bool) {
-        if self.recording {
-            let fresh = &mut self.fresh;
-            let doc_anchor =
-                own.or_else(|| fresh.get(from).map(|&(k, _)| (k >> 64) as u64)).unwrap_or_else(|| anchor(whole));
-            if new_document {
-                fresh.push((whole.prefix(), 0));
-            }
-            for f in &mut fresh[from..] {
-                f.1 = doc_anchor;
-            }
-        }
     }
 
     /// The anchor of this document if the index names it as the first

@@ -304,3 +304,37 @@ fn jsonl_day_by_day_equals_all_at_once_across_batches() {
     let again = kept.matches("day1 record").count();
     assert!(again < 100, "{again} paragraphs of day 1 kept again on day 2");
 }
+
+/// The index's segments and filter (not its manifest, which holds the
+/// run's label and time, nor an `--in-place` run's replay records).
+fn index_files(index: &Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+    let mut files = snapshot(index);
+    files.retain(|p, _| p.to_str().is_some_and(|p| p.starts_with("seg-") || p.starts_with("filter-")));
+    files
+}
+
+/// A run with `--out` reads its new keys from its seen-set at the end; an
+/// `--in-place` run journals them as it goes. Both commit the same
+/// segments and filter, byte for byte, day after day.
+#[test]
+fn runs_with_out_and_in_place_commit_the_same_keys() {
+    let t = TestDir::new();
+    generate_corpus(&t.join("day1"), 31, 150);
+    generate_corpus(&t.join("day2"), 32, 150);
+    util::copy_tree(&t.join("day1/a"), &t.join("day2/z-repeat"));
+    for day in ["day1", "day2"] {
+        util::copy_tree(&t.join(day), &t.join("inplace").join(day));
+    }
+    let (out, inplace) = (t.join("ix-out"), t.join("ix-inplace"));
+    for day in ["day1", "day2"] {
+        clean(&t, &t.join(day), &t.join("out").join(day), &out);
+        let ix = inplace.to_str().unwrap();
+        t.clean(&t.join("inplace").join(day), &["--in-place", "--index", ix, "-q"]).expect(0);
+        let (a, b) = (index_files(&out), index_files(&inplace));
+        assert!(a.keys().any(|p| p.to_string_lossy().starts_with("seg-")), "{day}: segments written");
+        if let Some(diff) = diff_trees(&b, &a) {
+            panic!("{day}: the indexes differ:\n{diff}");
+        }
+    }
+    assert_same(&t.join("out"), &t.join("inplace"));
+}

@@ -54,6 +54,28 @@ impl FakeIndex {
         (plans, new)
     }
 
+    /// [`FakeIndex::run`] with the first occurrences kept in the tables
+    /// ([`Deduper::keep_firsts_in_tables`]) and read from them at the end.
+    fn run_tables(&self, batch: u32, docs: &[Vec<&str>]) -> (Vec<Plan>, Vec<(u128, Earlier)>) {
+        let mut d = Deduper::new(rules());
+        d.record_new_firsts();
+        d.set_batch(batch);
+        assert!(d.keep_firsts_in_tables());
+        let plans = docs
+            .iter()
+            .map(|paras| {
+                let keys = keyed(paras);
+                let plan = d.decide_with_history(&keys, &document_key(&keys), Some(&self.history(&keys)));
+                assert_eq!(d.take_new_firsts().count(), 0, "nothing listed");
+                plan
+            })
+            .collect();
+        let (n, firsts) = d.firsts_in_tables().expect("kept in the tables");
+        let new: Vec<_> = firsts.map(|(k, doc)| (k, Earlier { batch, doc })).collect();
+        assert_eq!(n, new.len());
+        (plans, new)
+    }
+
     fn commit(&mut self, new: Vec<(u128, Earlier)>) {
         for (k, e) in new {
             self.0.entry(k).or_insert(e);
@@ -237,4 +259,62 @@ fn a_phantom_document_is_the_original_of_its_copies() {
     forgotten.decide(&keys(&[A]), &document_key(&keys(&[A])));
     forgotten.phantom(&document_key(&keys(&emptied)), false);
     assert_eq!(forgotten.decide(&keys(&emptied), &document_key(&keys(&emptied))).duplicate_of, None);
+}
+
+#[test]
+fn first_occurrences_read_from_the_tables_are_those_listed_decision_by_decision() {
+    // Days of documents drawn from long paragraphs, short ones and
+    // repeats, some of them of earlier days: whole copies, shared
+    // paragraphs, documents of only short lines, empty documents. A day
+    // whose firsts are kept in the tables decides the same and commits the
+    // same (key, anchor) pairs as one that lists them.
+    let words = ["fighters", "ministers", "meeting", "report", "measures", "city", "talks", "market"];
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let paragraph = |n: u64| match n % 3 {
+        0 => format!("Line {n}."),
+        _ => format!("The {} of {} were reported on day {} by the wire.", words[(n % 8) as usize], n, n / 8),
+    };
+    let mut ix = FakeIndex::default();
+    let mut documents: Vec<Vec<String>> = Vec::new();
+    for day in 0..6u32 {
+        let mut docs: Vec<Vec<String>> = Vec::new();
+        for _ in 0..120 {
+            let doc = match next(10) {
+                0 if !documents.is_empty() => documents[next(documents.len() as u64) as usize].clone(),
+                1 => Vec::new(),
+                _ => (0..next(7)).map(|_| paragraph(next(400))).collect(),
+            };
+            docs.push(doc.clone());
+            documents.push(doc);
+        }
+        let docs: Vec<Vec<&str>> = docs.iter().map(|d| d.iter().map(String::as_str).collect()).collect();
+        let (plans, mut listed) = ix.run(day, &docs);
+        let (plans_t, mut tabled) = ix.run_tables(day, &docs);
+        assert_eq!(plans, plans_t, "day {day}: the same decisions");
+        assert!(!listed.is_empty(), "day {day}: new keys");
+        listed.sort_by_key(|&(k, e)| (k, e.doc));
+        tabled.sort_by_key(|&(k, e)| (k, e.doc));
+        assert_eq!(listed, tabled, "day {day}: the same first occurrences");
+        ix.commit(listed);
+    }
+}
+
+#[test]
+fn firsts_stay_in_a_list_under_document_scope_or_without_recording() {
+    let mut d = Deduper::new(Rules { scope: Scope::Document, ..rules() });
+    d.record_new_firsts();
+    assert!(!d.keep_firsts_in_tables(), "a seen-set emptied at every document");
+    assert!(d.firsts_in_tables().is_none());
+    let mut d = Deduper::new(rules());
+    assert!(!d.keep_firsts_in_tables(), "nothing recorded");
+    d.record_new_firsts();
+    assert!(d.keep_firsts_in_tables());
+    d.record_new_firsts();
+    assert!(!d.keeps_firsts_in_tables(), "listing again");
 }

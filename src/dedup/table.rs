@@ -39,6 +39,11 @@ impl Slot {
     fn is_empty(self) -> bool {
         self.0 == 0 && self.1 == 0
     }
+
+    /// The 128-bit digest prefix this key was made of ([`Slot::of`]).
+    pub(crate) fn prefix(self) -> u128 {
+        (u128::from(self.0) << 64) | u128::from(self.1)
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -189,6 +194,14 @@ impl<V: Zeroed> SlotTable<V> {
         }
     }
 
+    /// Every key held, with its value: the array's spots in order (about
+    /// key order, as a key's home is its first 64 bits scaled to the array),
+    /// then the all-zero key.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (Slot, V)> + '_ {
+        let held = self.entries.iter().filter(|e| !e.key.is_empty()).map(|e| (e.key, e.value));
+        held.chain(self.zero.map(|v| (Slot(0, 0), v)))
+    }
+
     /// Spots in the array (tests).
     #[cfg(test)]
     pub(crate) fn spots(&self) -> usize {
@@ -328,6 +341,9 @@ mod tests {
                 assert_eq!(t.get(key(n)), Some(n as u32));
             }
             assert_eq!(t.get(key(10_000)), None);
+            let mut all: Vec<(Slot, u32)> = t.iter().collect();
+            all.sort_by_key(|&(_, v)| v);
+            assert_eq!(all, (0..10_000u64).map(|n| (key(n), n as u32)).collect::<Vec<_>>(), "iter: each key once");
             assert!(4 * t.len() <= 3 * t.entries.len());
             assert_eq!(t.entries.is_mapped(), cfg!(target_os = "linux") && t.map_from == 0);
         }
@@ -357,6 +373,18 @@ mod tests {
             assert_eq!(t.len(), keys + 1);
             assert!((0..=keys as u64).all(|n| t.contains_key(key(n))));
         }
+    }
+
+    #[test]
+    fn iter_gives_the_zero_key_too_and_a_slot_its_prefix_back() {
+        let mut t = SlotTable::<u32>::default();
+        assert_eq!(t.iter().count(), 0);
+        t.insert(Slot::of(0), 1);
+        t.insert(Slot::of(u128::MAX), 2);
+        t.insert(Slot::of(7 << 64 | 9), 3);
+        let mut all: Vec<(u128, u32)> = t.iter().map(|(k, v)| (k.prefix(), v)).collect();
+        all.sort();
+        assert_eq!(all, [(0, 1), (7 << 64 | 9, 3), (u128::MAX, 2)]);
     }
 
     #[test]

@@ -5,11 +5,16 @@
 //! adds to a run (issue 18: ~130 ms of CPU on a 2-core machine, most of it
 //! cache misses of the sort's partitions). Keys are the first bits of a
 //! SHA-256, so they spread evenly over the 256 values of their top byte:
-//! pushed into the bucket of that byte as the run decides them (one shift
-//! more per key), each bucket is ~1/256 of the keys (~140 KB for a day),
-//! sorted within the cache, and the buckets in order are the whole sorted
-//! sequence (the segment writer takes them one after the other, without
-//! merging: see `writer::write_segment`).
+//! pushed into the bucket of that byte (one shift more per key), each
+//! bucket is ~1/256 of the keys (~140 KB for a day), sorted within the
+//! cache, and the buckets in order are the whole sorted sequence (the
+//! segment writer takes them one after the other, without merging: see
+//! `writer::write_segment`).
+//!
+//! A run with `--index` that is no retry and journals nothing fills them
+//! once, at its end, from its seen-set (`IndexRun::set_new_firsts`), whose
+//! keys come in about key order; the others push each decision's keys as it
+//! is made (`IndexRun::add`).
 //!
 //! A bucket is sorted by one counting pass on the next bits of its keys
 //! (up to 12: groups of about one entry for a day's bucket) into a scratch

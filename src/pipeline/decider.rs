@@ -157,6 +157,9 @@ impl Decider {
             deduper.set_batch(ix.batch_number());
             if ix.records() {
                 deduper.record_new_firsts();
+                if ix.takes_firsts_at_end() {
+                    deduper.keep_firsts_in_tables();
+                }
             }
         }
         Ok(Decider {
@@ -185,7 +188,9 @@ impl Decider {
         if let Some(ix) = &mut self.index {
             let keys = ix.expected_keys(bytes);
             self.deduper.reserve_keys(keys);
-            ix.reserve_new_keys(keys);
+            if !self.deduper.keeps_firsts_in_tables() {
+                ix.reserve_new_keys(keys);
+            }
         }
     }
 
@@ -298,7 +303,9 @@ impl Decider {
             self.ids.insert(plan.doc, id);
         }
         self.docs.push((input, line));
-        if let Some(ix) = &mut self.index {
+        if let Some(ix) = &mut self.index
+            && !self.deduper.keeps_firsts_in_tables()
+        {
             ix.add(self.deduper.take_new_firsts());
         }
         if self.explain.is_some() || self.replay.capturing() {
@@ -401,6 +408,11 @@ impl Decider {
             side.commit()?;
         }
         self.report.distinct_keys = self.deduper.distinct_keys() as u64;
+        if let Some(ix) = &mut self.index
+            && let Some((n, firsts)) = self.deduper.firsts_in_tables()
+        {
+            ix.set_new_firsts(n, firsts);
+        }
         Ok(Finished { report: self.report, report_file: self.report_file, index: self.index })
     }
 }

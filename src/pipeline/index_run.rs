@@ -64,7 +64,8 @@ pub struct IndexRun {
     /// `--quiet`: no notice that a retry left the index unchanged.
     quiet: bool,
     /// This run's new first occurrences, gathered as documents are decided
-    /// (bucketed by their top byte for the commit's sort: [`NewKeys`]).
+    /// or read from the seen-set at the end ([`IndexRun::set_new_firsts`]),
+    /// bucketed by their top byte for the commit's sort ([`NewKeys`]).
     new_keys: NewKeys,
     /// First occurrences journaled by a killed `--in-place` run of this
     /// batch (key -> document anchor): this run's own, like a retry's.
@@ -258,6 +259,27 @@ impl IndexRun {
             self.new_keys.prefetch(k.digest.prefix());
         }
         self.new_keys.prefetch(whole.prefix());
+    }
+
+    /// True when this run's first occurrences can be read from its
+    /// seen-set's tables at its end ([`crate::dedup::Deduper::keep_firsts_in_tables`])
+    /// rather than gathered decision by decision ([`IndexRun::add`]): a run
+    /// that records, is no retry of its batch, takes up no journal of a
+    /// killed run and keeps none of its own (not `--in-place`, whose
+    /// journal is written as the run goes).
+    pub(super) fn takes_firsts_at_end(&self) -> bool {
+        !self.dry_run && !self.id.retry && self.pending.is_empty() && self.journal.is_none() && self.replays.is_empty()
+    }
+
+    /// All of a run's first occurrences at once, `n` of them, at its end
+    /// (see [`IndexRun::takes_firsts_at_end`]): the new keys the commit
+    /// writes. Buckets are sized for `n` on the caller's pool
+    /// ([`NewKeys::with_capacity`]).
+    pub(super) fn set_new_firsts(&mut self, n: usize, firsts: impl Iterator<Item = (u128, u64)>) {
+        let batch = self.id.number;
+        let mut new_keys = NewKeys::with_capacity(n);
+        new_keys.extend(firsts.map(|(key, doc)| Entry { key, doc, batch }));
+        self.new_keys = new_keys;
     }
 
     /// Records the first occurrences a decision added: `(key, document anchor)`.

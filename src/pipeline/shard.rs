@@ -365,7 +365,9 @@ fn finish_batch(
     for k in 0..lines.len() {
         if let Some(Parsed::Doc { doc, .. }) = lines.get(k + 1) {
             decider.deduper.warm(&doc.keys, &doc.whole);
-            if let Some(ix) = &decider.index {
+            if let Some(ix) = &decider.index
+                && !decider.deduper.keeps_firsts_in_tables()
+            {
                 ix.warm(&doc.keys, &doc.whole);
             }
         }
