@@ -46,14 +46,10 @@ impl Deduper {
     /// With [`Deduper::keep_firsts_in_tables`]: every first occurrence the
     /// run's decisions added, as [`Deduper::take_new_firsts`] would have
     /// handed them out one decision at a time (the same `(key prefix,
-    /// anchor)` pairs, in another order), and how many. The seen-set's keys
-    /// come in about key order.
-    pub fn firsts_in_tables(&self) -> Option<(usize, impl Iterator<Item = (u128, u64)> + '_)> {
-        let anchors = self.anchors.as_ref()?;
-        let of = |doc: u32| anchors.get(doc as usize).copied().unwrap_or(0);
-        let keys = self.seen.iter().map(move |(k, first)| (k.prefix(), of(first.doc)));
-        let docs = self.docs.iter().map(move |(k, doc)| (k.prefix(), of(doc)));
-        Some((self.seen.len() + self.docs.len(), keys.chain(docs)))
+    /// anchor)` pairs, in another order).
+    pub fn firsts_in_tables(&self) -> Option<TableFirsts<'_>> {
+        let anchors = self.anchors.as_deref()?;
+        Some(TableFirsts { deduper: self, anchors })
     }
 
     /// The first occurrences the last decision added, emptying the record:
@@ -94,5 +90,34 @@ impl Deduper {
                 f.1 = doc_anchor;
             }
         }
+    }
+}
+
+/// The first occurrences a run kept in its tables
+/// ([`Deduper::firsts_in_tables`]), in 256 parts by the first byte of their
+/// keys, which can be read at once.
+pub struct TableFirsts<'a> {
+    deduper: &'a Deduper,
+    anchors: &'a [u64],
+}
+
+impl TableFirsts<'_> {
+    /// How many there are.
+    pub fn len(&self) -> usize {
+        self.deduper.seen.len() + self.deduper.docs.len()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Those whose key's first byte is `top`: the seen-set's paragraph keys
+    /// (in about key order), then the new documents' keys.
+    pub fn with_top_byte(&self, top: u8) -> impl Iterator<Item = (u128, u64)> + '_ {
+        let of = |doc: u32| self.anchors.get(doc as usize).copied().unwrap_or(0);
+        let keys = self.deduper.seen.iter_top_byte(top).map(move |(k, first)| (k.prefix(), of(first.doc)));
+        let docs = self.deduper.docs.iter_top_byte(top).map(move |(k, doc)| (k.prefix(), of(doc)));
+        keys.chain(docs)
     }
 }

@@ -70,9 +70,12 @@ impl FakeIndex {
                 plan
             })
             .collect();
-        let (n, firsts) = d.firsts_in_tables().expect("kept in the tables");
-        let new: Vec<_> = firsts.map(|(k, doc)| (k, Earlier { batch, doc })).collect();
-        assert_eq!(n, new.len());
+        let firsts = d.firsts_in_tables().expect("kept in the tables");
+        let new: Vec<_> = (0..=255)
+            .flat_map(|top| firsts.with_top_byte(top).inspect(move |&(k, _)| assert_eq!(k >> 120, u128::from(top))))
+            .map(|(k, doc)| (k, Earlier { batch, doc }))
+            .collect();
+        assert_eq!(firsts.len(), new.len());
         (plans, new)
     }
 

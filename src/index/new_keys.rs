@@ -86,6 +86,29 @@ impl NewKeys {
         NewKeys { buckets, len: 0 }
     }
 
+    /// Buckets for about `n` entries, bucket `b` filled from `part(b)`
+    /// (entries whose key's top byte is `b`), all at once on the caller's
+    /// rayon pool: a run's new keys read from its seen-set at its end
+    /// (`IndexRun::set_new_firsts`). Each bucket is made and filled, its
+    /// pages faulted in, by the thread that fills it.
+    pub fn from_parts<P>(n: usize, part: impl Fn(u8) -> P + Sync) -> NewKeys
+    where
+        P: Iterator<Item = Entry>,
+    {
+        let each = if n == 0 { 0 } else { n / BUCKETS + n / BUCKETS / 8 + 16 };
+        let buckets: Vec<Vec<Entry>> = (0..=u8::MAX)
+            .into_par_iter()
+            .map(|b| {
+                let mut v = Vec::with_capacity(each);
+                v.extend(part(b));
+                debug_assert!(v.iter().all(|e| e.key >> (128 - BITS) == u128::from(b)), "bucket {b}");
+                v
+            })
+            .collect();
+        let len = buckets.iter().map(Vec::len).sum();
+        NewKeys { buckets, len }
+    }
+
     /// Adds one entry.
     #[inline]
     pub fn push(&mut self, e: Entry) {
@@ -261,6 +284,21 @@ mod tests {
         expected.sort_unstable_by_key(order);
         assert_eq!(sorted(pooled), expected);
         assert_eq!(sorted(fill()), expected);
+    }
+
+    #[test]
+    fn buckets_filled_from_parts_hold_what_pushed_buckets_hold() {
+        let entries = keys(300_000, 11, None);
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("a pool");
+        // A part's entries in any order; one bucket left empty.
+        let part = |top: u8| entries.iter().rev().copied().filter(move |e| e.key >> 120 == u128::from(top) && top != 9);
+        let parts = pool.install(|| NewKeys::from_parts(entries.len(), part));
+        let pushed: NewKeys = entries.iter().copied().filter(|e| e.key >> 120 != 9).collect();
+        assert_eq!(parts.len(), pushed.len());
+        assert!(parts.len() > 290_000);
+        let sorted = |k: NewKeys| pool.install(|| k.into_sorted()).into_iter().flatten().collect::<Vec<Entry>>();
+        assert_eq!(sorted(parts), sorted(pushed));
+        assert!(NewKeys::from_parts(0, |_| std::iter::empty()).is_empty());
     }
 
     #[test]

@@ -409,9 +409,9 @@ impl Decider {
         }
         self.report.distinct_keys = self.deduper.distinct_keys() as u64;
         if let Some(ix) = &mut self.index
-            && let Some((n, firsts)) = self.deduper.firsts_in_tables()
+            && let Some(firsts) = self.deduper.firsts_in_tables()
         {
-            ix.set_new_firsts(n, firsts);
+            ix.set_new_firsts(&firsts);
         }
         Ok(Finished { report: self.report, report_file: self.report_file, index: self.index })
     }

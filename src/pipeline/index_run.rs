@@ -44,6 +44,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::config::{Config, Input, Output};
+use crate::dedup::TableFirsts;
 use crate::error::{Error, Result};
 use crate::index::{Batch, BatchId, Entry, Index, IndexError, Journal, NewKeys, ReplayFile, ReplayLog, RunInfo};
 use crate::report::Report;
@@ -271,15 +272,14 @@ impl IndexRun {
         !self.dry_run && !self.id.retry && self.pending.is_empty() && self.journal.is_none() && self.replays.is_empty()
     }
 
-    /// All of a run's first occurrences at once, `n` of them, at its end
-    /// (see [`IndexRun::takes_firsts_at_end`]): the new keys the commit
-    /// writes. Buckets are sized for `n` on the caller's pool
-    /// ([`NewKeys::with_capacity`]).
-    pub(super) fn set_new_firsts(&mut self, n: usize, firsts: impl Iterator<Item = (u128, u64)>) {
+    /// All of a run's first occurrences at once, at its end (see
+    /// [`IndexRun::takes_firsts_at_end`]): the new keys the commit writes,
+    /// read from the seen-set in 256 parts at once on the caller's pool
+    /// ([`NewKeys::from_parts`]).
+    pub(super) fn set_new_firsts(&mut self, firsts: &TableFirsts<'_>) {
         let batch = self.id.number;
-        let mut new_keys = NewKeys::with_capacity(n);
-        new_keys.extend(firsts.map(|(key, doc)| Entry { key, doc, batch }));
-        self.new_keys = new_keys;
+        let part = |top| firsts.with_top_byte(top).map(move |(key, doc)| Entry { key, doc, batch });
+        self.new_keys = NewKeys::from_parts(firsts.len(), part);
     }
 
     /// Records the first occurrences a decision added: `(key, document anchor)`.
