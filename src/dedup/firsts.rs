@@ -52,6 +52,29 @@ impl Deduper {
         Some(TableFirsts { deduper: self, anchors })
     }
 
+    /// [`Deduper::firsts_in_tables`] for the last time, handed to `take` a
+    /// wave of parts at a time (every first byte once, in 8 waves of 32:
+    /// the last byte's first, as its part may wrap to the array's start,
+    /// then the others in order), the seen-set's memory below the next
+    /// wave's parts given back to the kernel after each wave
+    /// ([`SlotTable::discard_below`](super::table::SlotTable::discard_below)):
+    /// what `take` builds from the parts takes the pages the seen-set
+    /// leaves while the host still backs them. False, and `take` never
+    /// called, without [`Deduper::keep_firsts_in_tables`].
+    pub fn into_firsts_in_tables(mut self, mut take: impl FnMut(&TableFirsts<'_>, &[u8])) -> bool {
+        let Some(anchors) = self.anchors.take() else { return false };
+        let tops: Vec<u8> = std::iter::once(u8::MAX).chain(0..u8::MAX).collect();
+        let waves: Vec<&[u8]> = tops.chunks(32).collect();
+        for (i, wave) in waves.iter().enumerate() {
+            take(&TableFirsts { deduper: &self, anchors: &anchors }, wave);
+            if let Some(&next) = waves.get(i + 1).and_then(|w| w.first()) {
+                let below = self.seen.top_byte_start(next);
+                self.seen.discard_below(below);
+            }
+        }
+        true
+    }
+
     /// The first occurrences the last decision added, emptying the record:
     /// `(key prefix, anchor of the document)` for every paragraph key new to
     /// this run and to the index, and for the whole-document key of a new

@@ -130,6 +130,29 @@ impl<T: Zeroed> Spots<T> {
         false
     }
 
+    /// Gives the pages under the values of `range` back to the kernel,
+    /// whole 2 MiB pages only (those the range covers), so that the run's
+    /// next allocations take them while the host still backs them (a page
+    /// the guest freed a while ago costs ~2.6 ms of CPU per MB when touched
+    /// again: issue 18, thirty-first session). The values there read as
+    /// zero after. Nothing for a `Vec`.
+    pub(crate) fn discard(&mut self, range: std::ops::Range<usize>) {
+        #[cfg(target_os = "linux")]
+        if let Inner::Mapped { map, .. } = &mut self.inner {
+            const HUGE: usize = 2 << 20;
+            let from = range.start.saturating_mul(size_of::<T>()).div_ceil(HUGE).saturating_mul(HUGE);
+            let to = range.end.saturating_mul(size_of::<T>()).min(map.len()) / HUGE * HUGE;
+            if from < to {
+                // SAFETY: no reference into the mapping outlives this call
+                // (`&mut self`); the discarded pages of a private anonymous
+                // mapping read as zero, a valid `T` (`T: Zeroed`). Advice
+                // only: if refused, the values stay as they were.
+                _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, to - from) };
+            }
+        }
+        _ = range;
+    }
+
     /// True when the array is a mapping (tests).
     #[cfg(test)]
     pub(crate) fn is_mapped(&self) -> bool {

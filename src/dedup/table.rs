@@ -215,9 +215,7 @@ impl<V: Zeroed> SlotTable<V> {
     /// keys placed past its end).
     pub(crate) fn iter_top_byte(&self, top: u8) -> impl Iterator<Item = (Slot, V)> + '_ {
         let spots = self.entries.len();
-        let home = |first: u64| ((u128::from(first) * spots as u128) >> 64) as usize;
-        let first = u64::from(top) << 56;
-        let (start, last) = (home(first), home(first | ((1 << 56) - 1)));
+        let (start, last) = (self.top_byte_start(top), self.home(Slot((u64::from(top) << 56) | ((1 << 56) - 1), 0)));
         let held = |i: usize| !self.entries[i % spots].key.is_empty();
         let stop = (start..start + spots).find(|&i| i > last && !held(i)).unwrap_or(start + spots);
         let mine = (start..stop)
@@ -225,6 +223,21 @@ impl<V: Zeroed> SlotTable<V> {
             .filter(move |e| e.key.0 >> 56 == u64::from(top) && !e.key.is_empty())
             .map(|e| (e.key, e.value));
         mine.chain(self.zero.filter(|_| top == 0).map(|v| (Slot(0, 0), v)))
+    }
+
+    /// The first spot [`SlotTable::iter_top_byte`] reads for `top`: the
+    /// home of the least key of that first byte. No part but the last
+    /// byte's (which may wrap) reads a spot before its own start.
+    pub(crate) fn top_byte_start(&self, top: u8) -> usize {
+        self.home(Slot(u64::from(top) << 56, 0))
+    }
+
+    /// Gives the memory of the spots below `spot` back to the kernel
+    /// ([`Spots::discard`]; whole 2 MiB pages of a mapping only): the keys
+    /// there may be lost. For a table read for the last time, part by part
+    /// in order, that makes room for what is built from it.
+    pub(crate) fn discard_below(&mut self, spot: usize) {
+        self.entries.discard(0..spot);
     }
 
     /// Spots in the array (tests).

@@ -86,27 +86,33 @@ impl NewKeys {
         NewKeys { buckets, len: 0 }
     }
 
-    /// Buckets for about `n` entries, bucket `b` filled from `part(b)`
-    /// (entries whose key's top byte is `b`), all at once on the caller's
-    /// rayon pool: a run's new keys read from its seen-set at its end
+    /// Fills the buckets of `tops`, until now empty, bucket `b` from
+    /// `part(b)` (entries whose key's top byte is `b`), at once on the
+    /// caller's rayon pool, each with room for its share of about `n`
+    /// entries in all: a run's new keys read from its seen-set at its end
     /// (`IndexRun::set_new_firsts`). Each bucket is made and filled, its
     /// pages faulted in, by the thread that fills it.
-    pub fn from_parts<P>(n: usize, part: impl Fn(u8) -> P + Sync) -> NewKeys
+    pub fn fill_parts<P>(&mut self, n: usize, tops: &[u8], part: impl Fn(u8) -> P + Sync)
     where
         P: Iterator<Item = Entry>,
     {
         let each = if n == 0 { 0 } else { n / BUCKETS + n / BUCKETS / 8 + 16 };
-        let buckets: Vec<Vec<Entry>> = (0..=u8::MAX)
-            .into_par_iter()
-            .map(|b| {
+        let filled: Vec<(u8, Vec<Entry>)> = tops
+            .par_iter()
+            .map(|&b| {
                 let mut v = Vec::with_capacity(each);
                 v.extend(part(b));
                 debug_assert!(v.iter().all(|e| e.key >> (128 - BITS) == u128::from(b)), "bucket {b}");
-                v
+                (b, v)
             })
             .collect();
-        let len = buckets.iter().map(Vec::len).sum();
-        NewKeys { buckets, len }
+        for (b, v) in filled {
+            if let Some(bucket) = self.buckets.get_mut(usize::from(b)) {
+                debug_assert!(bucket.is_empty(), "bucket {b} filled twice");
+                self.len += v.len();
+                *bucket = v;
+            }
+        }
     }
 
     /// Adds one entry.
@@ -292,13 +298,20 @@ mod tests {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("a pool");
         // A part's entries in any order; one bucket left empty.
         let part = |top: u8| entries.iter().rev().copied().filter(move |e| e.key >> 120 == u128::from(top) && top != 9);
-        let parts = pool.install(|| NewKeys::from_parts(entries.len(), part));
+        let mut parts = NewKeys::default();
+        let (low, high): (Vec<u8>, Vec<u8>) = (0..=u8::MAX).partition(|&b| b < 100);
+        pool.install(|| {
+            parts.fill_parts(entries.len(), &high, part);
+            parts.fill_parts(entries.len(), &low, part);
+        });
         let pushed: NewKeys = entries.iter().copied().filter(|e| e.key >> 120 != 9).collect();
         assert_eq!(parts.len(), pushed.len());
         assert!(parts.len() > 290_000);
         let sorted = |k: NewKeys| pool.install(|| k.into_sorted()).into_iter().flatten().collect::<Vec<Entry>>();
         assert_eq!(sorted(parts), sorted(pushed));
-        assert!(NewKeys::from_parts(0, |_| std::iter::empty()).is_empty());
+        let mut none = NewKeys::default();
+        none.fill_parts(0, &[0, 1, 2], |_| std::iter::empty());
+        assert!(none.is_empty());
     }
 
     #[test]

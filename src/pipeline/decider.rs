@@ -409,9 +409,9 @@ impl Decider {
         }
         self.report.distinct_keys = self.deduper.distinct_keys() as u64;
         if let Some(ix) = &mut self.index
-            && let Some(firsts) = self.deduper.firsts_in_tables()
+            && self.deduper.keeps_firsts_in_tables()
         {
-            ix.set_new_firsts(&firsts);
+            ix.set_new_firsts(std::mem::take(&mut self.deduper));
         }
         Ok(Finished { report: self.report, report_file: self.report_file, index: self.index })
     }

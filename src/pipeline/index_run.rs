@@ -44,7 +44,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::config::{Config, Input, Output};
-use crate::dedup::TableFirsts;
+use crate::dedup::Deduper;
 use crate::error::{Error, Result};
 use crate::index::{Batch, BatchId, Entry, Index, IndexError, Journal, NewKeys, ReplayFile, ReplayLog, RunInfo};
 use crate::report::Report;
@@ -274,12 +274,20 @@ impl IndexRun {
 
     /// All of a run's first occurrences at once, at its end (see
     /// [`IndexRun::takes_firsts_at_end`]): the new keys the commit writes,
-    /// read from the seen-set in 256 parts at once on the caller's pool
-    /// ([`NewKeys::from_parts`]).
-    pub(super) fn set_new_firsts(&mut self, firsts: &TableFirsts<'_>) {
+    /// read from the seen-set of `deduper` (its last use) in waves of parts
+    /// at once on the caller's pool ([`Deduper::into_firsts_in_tables`],
+    /// [`NewKeys::fill_parts`]); nothing unless it kept them there.
+    pub(super) fn set_new_firsts(&mut self, deduper: Deduper) {
         let batch = self.id.number;
-        let part = |top| firsts.with_top_byte(top).map(move |(key, doc)| Entry { key, doc, batch });
-        self.new_keys = NewKeys::from_parts(firsts.len(), part);
+        let n = deduper.firsts_in_tables().map_or(0, |f| f.len());
+        let mut new_keys = NewKeys::default();
+        let filled = deduper.into_firsts_in_tables(|firsts, tops| {
+            new_keys
+                .fill_parts(n, tops, |top| firsts.with_top_byte(top).map(move |(key, doc)| Entry { key, doc, batch }));
+        });
+        if filled {
+            self.new_keys = new_keys;
+        }
     }
 
     /// Records the first occurrences a decision added: `(key, document anchor)`.
