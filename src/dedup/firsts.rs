@@ -56,8 +56,8 @@ impl Deduper {
     /// wave of parts at a time (every first byte once, in 8 waves of 32:
     /// the last byte's first, as its part may wrap to the array's start,
     /// then the others in order), the seen-set's memory below the next
-    /// wave's parts given back to the kernel after each wave
-    /// ([`SlotTable::discard_below`](super::table::SlotTable::discard_below)):
+    /// wave's parts given back to the kernel after each wave (the
+    /// table's `discard_below`):
     /// what `take` builds from the parts takes the pages the seen-set
     /// leaves while the host still backs them. False, and `take` never
     /// called, without [`Deduper::keep_firsts_in_tables`].
