@@ -49,7 +49,6 @@ mod table;
 
 use context::Scratch;
 pub use context::{Origin, Source, judge};
-pub use firsts::TableFirsts;
 pub use other_shard::OTHER_SHARD;
 use table::{Slot, SlotTable};
 

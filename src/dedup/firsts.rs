@@ -9,7 +9,7 @@ use crate::key::Digest;
 impl Deduper {
     /// Starts recording the first occurrences each decision adds, for
     /// [`Deduper::take_new_firsts`] (a run with a persistent index), and
-    /// stops [`Deduper::keep_firsts_in_tables`].
+    /// stops keeping them in the tables (a run that reads them at its end).
     pub fn record_new_firsts(&mut self) {
         self.recording = true;
         self.anchors = None;
@@ -30,7 +30,7 @@ impl Deduper {
     /// changes nothing, under [`Scope::Document`] (its seen-set is emptied
     /// at every document) or unless [`Deduper::record_new_firsts`] was
     /// called.
-    pub fn keep_firsts_in_tables(&mut self) -> bool {
+    pub(crate) fn keep_firsts_in_tables(&mut self) -> bool {
         if !self.recording || self.rules.scope == Scope::Document {
             return false;
         }
@@ -39,7 +39,7 @@ impl Deduper {
     }
 
     /// True after [`Deduper::keep_firsts_in_tables`].
-    pub fn keeps_firsts_in_tables(&self) -> bool {
+    pub(crate) fn keeps_firsts_in_tables(&self) -> bool {
         self.anchors.is_some()
     }
 
@@ -47,21 +47,22 @@ impl Deduper {
     /// run's decisions added, as [`Deduper::take_new_firsts`] would have
     /// handed them out one decision at a time (the same `(key prefix,
     /// anchor)` pairs, in another order).
-    pub fn firsts_in_tables(&self) -> Option<TableFirsts<'_>> {
+    pub(crate) fn firsts_in_tables(&self) -> Option<TableFirsts<'_>> {
         let anchors = self.anchors.as_deref()?;
         Some(TableFirsts { deduper: self, anchors })
     }
 
     /// [`Deduper::firsts_in_tables`] for the last time, handed to `take` a
     /// wave of parts at a time (every first byte once, in 8 waves of 32:
-    /// the last byte's first, as its part may wrap to the array's start,
-    /// then the others in order), the seen-set's memory below the next
-    /// wave's parts given back to the kernel after each wave (the
-    /// table's `discard_below`):
+    /// the last byte's first, as its part usually wraps to the array's
+    /// start, then the others in order), the seen-set's memory below the
+    /// next wave's parts given back to the kernel after each wave (the
+    /// table's `discard_below`, which keeps a run of taken spots that
+    /// wraps to the array's start for any part that reaches it):
     /// what `take` builds from the parts takes the pages the seen-set
     /// leaves while the host still backs them. False, and `take` never
     /// called, without [`Deduper::keep_firsts_in_tables`].
-    pub fn into_firsts_in_tables(mut self, mut take: impl FnMut(&TableFirsts<'_>, &[u8])) -> bool {
+    pub(crate) fn into_firsts_in_tables(mut self, mut take: impl FnMut(&TableFirsts<'_>, &[u8])) -> bool {
         let Some(anchors) = self.anchors.take() else { return false };
         let tops: Vec<u8> = std::iter::once(u8::MAX).chain(0..u8::MAX).collect();
         let waves: Vec<&[u8]> = tops.chunks(32).collect();
@@ -119,7 +120,7 @@ impl Deduper {
 /// The first occurrences a run kept in its tables
 /// ([`Deduper::firsts_in_tables`]), in 256 parts by the first byte of their
 /// keys, which can be read at once.
-pub struct TableFirsts<'a> {
+pub(crate) struct TableFirsts<'a> {
     deduper: &'a Deduper,
     anchors: &'a [u64],
 }
@@ -128,11 +129,6 @@ impl TableFirsts<'_> {
     /// How many there are.
     pub fn len(&self) -> usize {
         self.deduper.seen.len() + self.deduper.docs.len()
-    }
-
-    /// True when there are none.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// Those whose key's first byte is `top`: the seen-set's paragraph keys

@@ -353,3 +353,32 @@ fn a_large_seen_set_read_in_waves_while_its_memory_is_given_back_loses_no_key() 
     waves.sort_unstable();
     assert!(waves == all, "the same keys and anchors");
 }
+
+#[test]
+fn a_part_that_wraps_past_the_end_keeps_its_keys_while_memory_is_given_back() {
+    // A mapped seen-set of 262,144 spots: the last byte's region (1,024
+    // spots) full and 10 of its keys wrapped to the array's start, then 5
+    // keys of byte 254 homed on that byte's last spot, which probe through
+    // the whole last region and wrap as well. Giving back the array's first
+    // pages after the first wave must keep the wrapped run for byte 254's
+    // part, read in the last wave (found in review: 4 keys were lost).
+    let mut d = Deduper::new(rules());
+    d.record_new_firsts();
+    assert!(d.keep_firsts_in_tables());
+    d.seen.reserve(196_608);
+    assert_eq!(d.seen.spots(), 262_144);
+    let region = 1u64 << 46;
+    for n in 0..1_034u64 {
+        let k = super::table::Slot((0xFF << 56) | ((n % 1_024) * region) | (n / 1_024), n + 1);
+        d.seen.insert(k, Occurrence { doc: 0, para: n as u32 });
+    }
+    for n in 0..5u64 {
+        let k = super::table::Slot(0xFEFF_FFFF_FFFF_FFFF - n, 7);
+        d.seen.insert(k, Occurrence { doc: 0, para: 5_000 + n as u32 });
+    }
+    let total = d.firsts_in_tables().expect("kept").len();
+    assert_eq!(total, 1_039);
+    let mut got = 0;
+    assert!(d.into_firsts_in_tables(|f, tops| got += tops.iter().map(|&t| f.with_top_byte(t).count()).sum::<usize>()));
+    assert_eq!(got, total, "no key lost to the pages given back");
+}

@@ -226,18 +226,29 @@ impl<V: Zeroed> SlotTable<V> {
     }
 
     /// The first spot [`SlotTable::iter_top_byte`] reads for `top`: the
-    /// home of the least key of that first byte. No part but the last
-    /// byte's (which may wrap) reads a spot before its own start.
+    /// home of the least key of that first byte. A part reads no spot
+    /// before its own start, but for the run of taken spots at the array's
+    /// start when a run reaches its end: a part whose keys run past the end
+    /// wraps there (usually the last byte's; any byte's, if every spot from
+    /// its keys to the end is taken).
     pub(crate) fn top_byte_start(&self, top: u8) -> usize {
         self.home(Slot(u64::from(top) << 56, 0))
     }
 
     /// Gives the memory of the spots below `spot` back to the kernel
-    /// ([`Spots::discard`]; whole 2 MiB pages of a mapping only): the keys
-    /// there may be lost. For a table read for the last time, part by part
-    /// in order, that makes room for what is built from it.
+    /// ([`Spots::discard`]; whole 2 MiB pages of a mapping only), but for
+    /// the run of taken spots at the array's start when the last spot is
+    /// taken (a part may wrap into it: see [`SlotTable::top_byte_start`]):
+    /// the keys there may be lost, and `len` no longer says how many are
+    /// held. Only for a table read for the last time, part by part in
+    /// order, to make room for what is built from it before it is dropped.
     pub(crate) fn discard_below(&mut self, spot: usize) {
-        self.entries.discard(0..spot);
+        let spots = self.entries.len();
+        let wrapped = match self.entries.last() {
+            Some(e) if !e.key.is_empty() => (0..spots).find(|&i| self.entries[i].key.is_empty()).unwrap_or(spots),
+            _ => 0,
+        };
+        self.entries.discard(wrapped..spot);
     }
 
     /// Spots in the array (tests).

@@ -11,10 +11,11 @@
 //! segment writer takes them one after the other, without merging: see
 //! `writer::write_segment`).
 //!
-//! A run with `--index` that is no retry and journals nothing fills them
-//! once, at its end, from its seen-set (`IndexRun::set_new_firsts`), whose
-//! keys come in about key order; the others push each decision's keys as it
-//! is made (`IndexRun::add`).
+//! A run with `--index` that is no retry of its batch, takes up no journal
+//! or replay record of a killed run, is not `--in-place` and compares across
+//! the corpus fills them once, at its end, from its seen-set
+//! (`IndexRun::set_new_firsts`), whose keys come in about key order; the
+//! others push each decision's keys as it is made (`IndexRun::add`).
 //!
 //! A bucket is sorted by one counting pass on the next bits of its keys
 //! (up to 12: groups of about one entry for a day's bucket) into a scratch
