@@ -69,7 +69,7 @@ impl NewKeys {
     /// thread's first 150 ms, the other core idle (issue 18, thirtieth
     /// session).
     pub fn with_capacity(n: usize) -> NewKeys {
-        let each = if n == 0 { 0 } else { n / BUCKETS + n / BUCKETS / 8 + 16 };
+        let each = room_per_bucket(n);
         let bucket = |_| {
             let mut v: Vec<Entry> = Vec::with_capacity(each);
             if each >= TOUCH_MIN {
@@ -97,7 +97,7 @@ impl NewKeys {
     where
         P: Iterator<Item = Entry>,
     {
-        let each = if n == 0 { 0 } else { n / BUCKETS + n / BUCKETS / 8 + 16 };
+        let each = room_per_bucket(n);
         let filled: Vec<(u8, Vec<Entry>)> = tops
             .par_iter()
             .map(|&b| {
@@ -164,6 +164,13 @@ impl NewKeys {
         buckets.par_iter_mut().for_each_init(Scratch::default, |scratch, b| sort_bucket(b, scratch));
         buckets
     }
+}
+
+/// A bucket's room for its share of about `n` entries in all: the share
+/// plus 1/8 (with keys spread evenly, a bucket of a share of a few
+/// thousand strays from it by ~1%); none for none.
+fn room_per_bucket(n: usize) -> usize {
+    if n == 0 { 0 } else { n / BUCKETS + n / BUCKETS / 8 + 16 }
 }
 
 /// Buckets of at most this many entries are sorted by comparisons alone.
