@@ -3,6 +3,7 @@
 //! the report rows and the run's index. One `Decider` per run, owned by the
 //! thread that drives it ([`super::run`]); nothing here uses threads.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -56,20 +57,39 @@ pub(super) struct Decider {
 
 /// Record ids by document number, kept for the whole run (an explain line
 /// or a report row names a first occurrence by its id): the ids one after
-/// another in one string, and per document with an id its number and where
-/// its id ends. 12 bytes per document besides the id itself (and the
-/// vectors' room to grow), and no allocation per document: a map of one
-/// boxed string per document took ~70 bytes per document on the bench's
-/// JSONL (a 35-byte id), and its insertions (SipHash) were 1.2% of a -j1
-/// run's samples, besides an allocation each.
+/// another in blocks of [`ID_BLOCK`] bytes, and per document with an id its
+/// number and where its id lies. 16 bytes per document besides the id
+/// itself (and the list's room to grow), and no allocation per document: a
+/// map of one boxed string per document took ~70 bytes per document on the
+/// bench's JSONL (a 35-byte id), and its insertions (SipHash) were 1.2% of
+/// a -j1 run's samples, besides an allocation each. A block is filled up
+/// to its size and never grown: the ids of one growing string (6.4 MB on
+/// the bench's JSONL) were copied at every doubling into memory the run
+/// had not touched yet, ~2% of a `-j2` run's samples (benches/JSONL.md,
+/// twenty-seventh pass).
 #[derive(Default)]
 pub(super) struct DocIds {
-    text: String,
+    blocks: Vec<String>,
     /// The documents with an id, in increasing order.
-    docs: Vec<u32>,
-    /// Where each one's id ends in `text` (`docs[k]`'s at `ends[k]`).
-    ends: Vec<usize>,
+    docs: Vec<IdAt>,
 }
+
+/// The bytes of a block of [`DocIds`] (an id longer has a block of its own).
+const ID_BLOCK: usize = 1 << 20;
+
+/// Where document `doc`'s id lies: `blocks[block][start..end]`, or the
+/// whole block when `start` is [`WHOLE_BLOCK`] (an id too long for `u32`
+/// offsets).
+#[derive(Clone, Copy)]
+struct IdAt {
+    doc: u32,
+    block: u32,
+    start: u32,
+    end: u32,
+}
+
+/// See [`IdAt`].
+const WHOLE_BLOCK: u32 = u32::MAX;
 
 impl DocIds {
     /// Records `id` as document `doc`'s. Documents are numbered in corpus
@@ -77,37 +97,50 @@ impl DocIds {
     /// this is an append); a document recorded again keeps its first id.
     pub(super) fn insert(&mut self, doc: u32, id: &str) {
         let at = match self.docs.last() {
-            Some(&last) if last >= doc => match self.docs.binary_search(&doc) {
+            Some(last) if last.doc >= doc => match self.docs.binary_search_by_key(&doc, |d| d.doc) {
                 Ok(_) => return,
                 Err(at) => at,
             },
             _ => self.docs.len(),
         };
-        if at == self.docs.len() {
-            self.text.push_str(id);
-            self.docs.push(doc);
-            self.ends.push(self.text.len());
-            return;
+        let place = self.store(id);
+        // A block holds one id at least, and there are fewer ids than
+        // `u32::MAX` (documents are numbered in `u32`: `Decider::decide`).
+        let block = u32::try_from(place.0).unwrap_or(u32::MAX);
+        let (start, end) = match (u32::try_from(place.1.start), u32::try_from(place.1.end)) {
+            (Ok(start), Ok(end)) if start != WHOLE_BLOCK => (start, end),
+            _ => (WHOLE_BLOCK, WHOLE_BLOCK),
+        };
+        // Out of order (not reached by the pipeline) only the list moves:
+        // an id's place in the blocks does not follow its document's.
+        self.docs.insert(at, IdAt { doc, block, start, end });
+    }
+
+    /// Copies `id` into the blocks: which block, and where in it.
+    fn store(&mut self, id: &str) -> (usize, Range<usize>) {
+        if id.len() > ID_BLOCK {
+            self.blocks.push(id.to_owned());
+            return (self.blocks.len() - 1, 0..id.len());
         }
-        // Out of order (not reached by the pipeline): the ids after `at`
-        // move along, so that `text` stays in document order.
-        let start = self.start(at);
-        self.text.insert_str(start, id);
-        for end in &mut self.ends[at..] {
-            *end += id.len();
+        match self.blocks.last_mut() {
+            Some(b) if b.capacity() - b.len() >= id.len() => {}
+            _ => self.blocks.push(String::with_capacity(ID_BLOCK)),
         }
-        self.docs.insert(at, doc);
-        self.ends.insert(at, start + id.len());
+        let k = self.blocks.len() - 1;
+        let b = &mut self.blocks[k];
+        let start = b.len();
+        b.push_str(id);
+        (k, start..b.len())
     }
 
     /// Document `doc`'s id, when it has one.
     pub(super) fn get(&self, doc: u32) -> Option<&str> {
-        let at = self.docs.binary_search(&doc).ok()?;
-        Some(&self.text[self.start(at)..self.ends[at]])
-    }
-
-    fn start(&self, at: usize) -> usize {
-        at.checked_sub(1).map_or(0, |p| self.ends[p])
+        let at = self.docs[self.docs.binary_search_by_key(&doc, |d| d.doc).ok()?];
+        let block = self.blocks.get(at.block as usize)?;
+        if at.start == WHOLE_BLOCK {
+            return Some(block);
+        }
+        Some(&block[at.start as usize..at.end as usize])
     }
 }
 
@@ -437,5 +470,27 @@ mod tests {
         ids.insert(5, "x");
         ids.insert(1, "y"); // before the first
         assert_eq!((ids.get(1), ids.get(5), ids.get(0)), (Some("y"), Some("x"), None));
+    }
+
+    #[test]
+    fn ids_stay_whole_across_blocks() {
+        let mut ids = DocIds::default();
+        let id = |d: u32| format!("{d:0>width$}", width = 1 + (d as usize * 7919) % 300);
+        let long = "L".repeat(super::ID_BLOCK + 3);
+        let docs = 3 * super::ID_BLOCK as u32 / 150;
+        for d in 0..docs {
+            if d == docs / 2 {
+                ids.insert(d, &long);
+            } else {
+                ids.insert(d, &id(d));
+            }
+        }
+        assert!(ids.blocks.len() >= 4, "{} blocks", ids.blocks.len());
+        for d in 0..docs {
+            let want = if d == docs / 2 { long.clone() } else { id(d) };
+            assert_eq!(ids.get(d), Some(want.as_str()), "document {d}");
+        }
+        assert!(ids.blocks.iter().all(|b| b.len() <= super::ID_BLOCK || b.len() == long.len()));
+        assert_eq!(ids.get(docs), None);
     }
 }
