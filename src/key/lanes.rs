@@ -144,10 +144,12 @@ mod ni {
                     next += 1;
                     i += 1;
                 } else {
-                    // The last active lane takes this one's place.
+                    // The last active lane takes this one's place (copied
+                    // over it: this one is done, a swap moved twice the
+                    // bytes through `memmove`).
                     active -= 1;
-                    lanes.swap(i, active);
-                    states.swap(i, active);
+                    lanes[i] = lanes[active];
+                    states[i] = states[active];
                 }
             }
         }
