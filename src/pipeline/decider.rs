@@ -3,7 +3,6 @@
 //! the report rows and the run's index. One `Decider` per run, owned by the
 //! thread that drives it ([`super::run`]); nothing here uses threads.
 
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -78,8 +77,8 @@ pub(super) struct DocIds {
 const ID_BLOCK: usize = 1 << 20;
 
 /// Where document `doc`'s id lies: `blocks[block][start..end]`, or the
-/// whole block when `start` is [`WHOLE_BLOCK`] (an id too long for `u32`
-/// offsets).
+/// whole block when `start` is [`WHOLE_BLOCK`] (an id longer than
+/// [`ID_BLOCK`], in a block of its own, whose offsets may not fit `u32`).
 #[derive(Clone, Copy)]
 struct IdAt {
     doc: u32,
@@ -103,24 +102,21 @@ impl DocIds {
             },
             _ => self.docs.len(),
         };
-        let place = self.store(id);
+        let (block, start, end) = self.store(id);
         // A block holds one id at least, and there are fewer ids than
         // `u32::MAX` (documents are numbered in `u32`: `Decider::decide`).
-        let block = u32::try_from(place.0).unwrap_or(u32::MAX);
-        let (start, end) = match (u32::try_from(place.1.start), u32::try_from(place.1.end)) {
-            (Ok(start), Ok(end)) if start != WHOLE_BLOCK => (start, end),
-            _ => (WHOLE_BLOCK, WHOLE_BLOCK),
-        };
+        let block = u32::try_from(block).unwrap_or(u32::MAX);
         // Out of order (not reached by the pipeline) only the list moves:
         // an id's place in the blocks does not follow its document's.
         self.docs.insert(at, IdAt { doc, block, start, end });
     }
 
-    /// Copies `id` into the blocks: which block, and where in it.
-    fn store(&mut self, id: &str) -> (usize, Range<usize>) {
+    /// Copies `id` into the blocks: which block, and where in it
+    /// ([`WHOLE_BLOCK`] for an id in a block of its own).
+    fn store(&mut self, id: &str) -> (usize, u32, u32) {
         if id.len() > ID_BLOCK {
             self.blocks.push(id.to_owned());
-            return (self.blocks.len() - 1, 0..id.len());
+            return (self.blocks.len() - 1, WHOLE_BLOCK, WHOLE_BLOCK);
         }
         match self.blocks.last_mut() {
             // By length, not capacity: a long id's own block takes nothing
@@ -131,9 +127,10 @@ impl DocIds {
         }
         let k = self.blocks.len() - 1;
         let b = &mut self.blocks[k];
-        let start = b.len();
+        // Offsets within `ID_BLOCK` (1 MiB): they fit in `u32`.
+        let start = b.len() as u32;
         b.push_str(id);
-        (k, start..b.len())
+        (k, start, b.len() as u32)
     }
 
     /// Document `doc`'s id, when it has one.
@@ -505,8 +502,7 @@ mod tests {
         ids.insert(1, "");
         ids.insert(2, "x");
         assert_eq!((ids.get(0), ids.get(1), ids.get(2)), (Some(long.as_str()), Some(""), Some("x")));
-        // The long id's block holds it alone: were the empty id placed at its
-        // end, an id of 4 GiB or more would give it the whole block back.
+        // The long id's block holds it alone.
         assert_eq!(ids.docs.iter().map(|d| d.block).collect::<Vec<_>>(), [0, 1, 1]);
         assert_eq!(ids.blocks[0].len(), long.len());
     }
