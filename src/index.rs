@@ -71,6 +71,7 @@ pub mod cluster;
 mod error;
 mod global;
 mod journal;
+mod key_docs;
 mod lookup;
 mod manifest;
 mod merge;
@@ -83,6 +84,7 @@ mod writer;
 pub use batch::{Batch, BatchId};
 pub use journal::Journal;
 use journal::is_journal_name;
+pub(crate) use key_docs::{KeyDoc, SortedKeyDocs};
 pub use lookup::IndexView;
 pub use new_keys::NewKeys;
 use replay::is_replay_name;
@@ -92,7 +94,7 @@ pub use error::IndexError;
 use error::{Result, corrupt, io_err};
 use global::{GlobalFilter, filter_name, is_filter_name};
 use manifest::{Manifest, write_manifest};
-use merge::{PIECES, PendingMerge, sort_entries};
+use merge::{Fresh, PIECES, PendingMerge, sort_entries};
 use segment::{FilterMask, Segment, seg_name};
 pub use stats::IndexStats;
 
@@ -396,20 +398,28 @@ impl Index {
     /// Like [`Index::commit`] but keeps the index open and locked.
     pub fn commit_in_place(&mut self, new: Vec<Entry>, run: RunInfo) -> Result<()> {
         self.check_label(&run)?;
-        let (batches, number) = self.batches_with(run.batch.clone(), new.iter())?;
+        let (batches, number) = self.batches_with(run.batch.clone(), new.iter().map(|e| e.batch))?;
         let new = sort_entries(new);
-        self.commit_sorted(&[&new], run, batches, number)
+        self.commit_sorted(Fresh::Entries(&[&new]), run, batches, number)
     }
 
     /// Like [`Index::commit_in_place`], with the entries gathered in a
     /// [`NewKeys`] (whose buckets are sorted apart, in the cache: the way a
-    /// run gathers them).
+    /// run gathers them; or a run's seen-set sorted where it stands, whose
+    /// sequences the segment's writer merges as it goes).
     pub fn commit_keys(&mut self, new: NewKeys, run: RunInfo) -> Result<()> {
         self.check_label(&run)?;
-        let (batches, number) = self.batches_with(run.batch.clone(), new.iter())?;
-        let pieces = new.into_sorted();
-        let refs: Vec<&[Entry]> = pieces.iter().map(Vec::as_slice).collect();
-        self.commit_sorted(&refs, run, batches, number)
+        let (batches, number) = self.batches_with(run.batch.clone(), new.batches())?;
+        match new.into_sorted() {
+            new_keys::Sorted::Entries(pieces) => {
+                let refs: Vec<&[Entry]> = pieces.iter().map(Vec::as_slice).collect();
+                self.commit_sorted(Fresh::Entries(&refs), run, batches, number)
+            }
+            new_keys::Sorted::KeyDocs(sorted, batch) => {
+                let seqs: Vec<Vec<&[KeyDoc]>> = sorted.iter().map(|s| s.pieces()).collect();
+                self.commit_sorted(Fresh::KeyDocs(&seqs, batch), run, batches, number)
+            }
+        }
     }
 
     fn check_label(&self, run: &RunInfo) -> Result<()> {
@@ -422,9 +432,8 @@ impl Index {
         Ok(())
     }
 
-    /// The commit of `new` (pieces each in key order, every key of a piece
-    /// below every key of the next) as a run of batch `number`.
-    fn commit_sorted(&mut self, new: &[&[Entry]], run: RunInfo, batches: Vec<Batch>, number: u32) -> Result<()> {
+    /// The commit of `new` as a run of batch `number`.
+    fn commit_sorted(&mut self, new: Fresh<'_>, run: RunInfo, batches: Vec<Batch>, number: u32) -> Result<()> {
         let before = self.len();
         let rec = RunRecord {
             timestamp: run.timestamp,
@@ -444,7 +453,7 @@ impl Index {
     pub fn compact(mut self) -> Result<()> {
         if self.segs.len() > 1 {
             let batches = self.manifest.batches.clone();
-            self.apply(&[], None, batches, true)?;
+            self.apply(Fresh::Entries(&[]), None, batches, true)?;
         }
         Ok(())
     }
@@ -488,7 +497,7 @@ impl Index {
             label: format!("merge_from {}", other.display()),
             ..RunRecord::default()
         };
-        self.apply(&[&new], Some((rec, before)), batches, false)?;
+        self.apply(Fresh::Entries(&[&new]), Some((rec, before)), batches, false)?;
         Ok(n)
     }
 }

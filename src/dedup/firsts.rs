@@ -1,9 +1,12 @@
 //! The first occurrences a run adds, for a persistent index: listed as each
 //! decision adds them ([`Deduper::take_new_firsts`]), or left in the
 //! seen-set's tables and read from them at the end
-//! ([`Deduper::firsts_in_tables`]).
+//! ([`Deduper::into_key_docs`]).
+
+use std::sync::Arc;
 
 use super::{Deduper, Scope, anchor};
+use crate::index::SortedKeyDocs;
 use crate::key::Digest;
 
 impl Deduper {
@@ -16,7 +19,7 @@ impl Deduper {
     }
 
     /// Keeps the run's first occurrences where they already are, for
-    /// [`Deduper::firsts_in_tables`] at its end, instead of in a list each
+    /// [`Deduper::into_key_docs`] at its end, instead of in a list each
     /// decision adds to ([`Deduper::take_new_firsts`]): the seen-set holds
     /// every paragraph key new to this run, the table of whole-document
     /// keys every new document's, so only each document's anchor is kept
@@ -44,36 +47,18 @@ impl Deduper {
     }
 
     /// With [`Deduper::keep_firsts_in_tables`]: every first occurrence the
-    /// run's decisions added, as [`Deduper::take_new_firsts`] would have
-    /// handed them out one decision at a time (the same `(key prefix,
-    /// anchor)` pairs, in another order).
-    pub(crate) fn firsts_in_tables(&self) -> Option<TableFirsts<'_>> {
-        let anchors = self.anchors.as_deref()?;
-        Some(TableFirsts { deduper: self, anchors })
-    }
-
-    /// [`Deduper::firsts_in_tables`] for the last time, handed to `take` a
-    /// wave of parts at a time (every first byte once, in 8 waves of 32:
-    /// the last byte's first, as its part usually wraps to the array's
-    /// start, then the others in order), the seen-set's memory below the
-    /// next wave's parts given back to the kernel after each wave (the
-    /// table's `discard_below`, which keeps a run of taken spots that
-    /// wraps to the array's start for any part that reaches it):
-    /// what `take` builds from the parts takes the pages the seen-set
-    /// leaves while the host still backs them. False, and `take` never
-    /// called, without [`Deduper::keep_firsts_in_tables`].
-    pub(crate) fn into_firsts_in_tables(mut self, mut take: impl FnMut(&TableFirsts<'_>, &[u8])) -> bool {
-        let Some(anchors) = self.anchors.take() else { return false };
-        let tops: Vec<u8> = std::iter::once(u8::MAX).chain(0..u8::MAX).collect();
-        let waves: Vec<&[u8]> = tops.chunks(32).collect();
-        for (i, wave) in waves.iter().enumerate() {
-            take(&TableFirsts { deduper: &self, anchors: &anchors }, wave);
-            if let Some(&next) = waves.get(i + 1).and_then(|w| w.first()) {
-                let below = self.seen.top_byte_start(next);
-                self.seen.discard_below(below);
-            }
-        }
-        true
+    /// run's decisions added, the same `(key prefix, anchor)` pairs as
+    /// [`Deduper::take_new_firsts`] would have handed out one decision at a
+    /// time, in key order: the seen-set's keys and the new documents' keys, each table turned into its keys in
+    /// key order with their documents' anchors, in its own memory
+    /// ([`SlotTable::into_key_docs`](super::table::SlotTable::into_key_docs)), at once on the caller's
+    /// rayon pool. `None` without [`Deduper::keep_firsts_in_tables`].
+    pub(crate) fn into_key_docs(self) -> Option<Vec<Arc<dyn SortedKeyDocs>>> {
+        let anchors = self.anchors?;
+        let of = |doc: u32| anchors.get(doc as usize).copied().unwrap_or(0);
+        let (seen, docs) =
+            rayon::join(|| self.seen.into_key_docs(|first| of(first.doc)), || self.docs.into_key_docs(of));
+        Some(vec![Arc::new(seen), Arc::new(docs)])
     }
 
     /// The first occurrences the last decision added, emptying the record:
@@ -114,29 +99,5 @@ impl Deduper {
                 f.1 = doc_anchor;
             }
         }
-    }
-}
-
-/// The first occurrences a run kept in its tables
-/// ([`Deduper::firsts_in_tables`]), in 256 parts by the first byte of their
-/// keys, which can be read at once.
-pub(crate) struct TableFirsts<'a> {
-    deduper: &'a Deduper,
-    anchors: &'a [u64],
-}
-
-impl TableFirsts<'_> {
-    /// How many there are.
-    pub fn len(&self) -> usize {
-        self.deduper.seen.len() + self.deduper.docs.len()
-    }
-
-    /// Those whose key's first byte is `top`: the seen-set's paragraph keys
-    /// (in about key order), then the new documents' keys.
-    pub fn with_top_byte(&self, top: u8) -> impl Iterator<Item = (u128, u64)> + '_ {
-        let of = |doc: u32| self.anchors.get(doc as usize).copied().unwrap_or(0);
-        let keys = self.deduper.seen.iter_top_byte(top).map(move |(k, first)| (k.prefix(), of(first.doc)));
-        let docs = self.deduper.docs.iter_top_byte(top).map(move |(k, doc)| (k.prefix(), of(doc)));
-        keys.chain(docs)
     }
 }

@@ -70,19 +70,8 @@ impl FakeIndex {
                 plan
             })
             .collect();
-        let n = d.firsts_in_tables().expect("kept in the tables").len();
-        let mut new = Vec::new();
-        let mut seen_tops = Vec::new();
-        assert!(d.into_firsts_in_tables(|firsts, tops| {
-            for &top in tops {
-                let part = firsts.with_top_byte(top).inspect(|&(k, _)| assert_eq!(k >> 120, u128::from(top)));
-                new.extend(part.map(|(k, doc)| (k, Earlier { batch, doc })));
-            }
-            seen_tops.extend_from_slice(tops);
-        }));
-        seen_tops.sort_unstable();
-        assert_eq!(seen_tops, (0..=255).collect::<Vec<u8>>(), "every first byte once");
-        assert_eq!(n, new.len());
+        let new: Vec<(u128, Earlier)> =
+            sorted_firsts(d).into_iter().map(|(k, doc)| (k, Earlier { batch, doc })).collect();
         (plans, new)
     }
 
@@ -320,7 +309,7 @@ fn firsts_stay_in_a_list_under_document_scope_or_without_recording() {
     let mut d = Deduper::new(Rules { scope: Scope::Document, ..rules() });
     d.record_new_firsts();
     assert!(!d.keep_firsts_in_tables(), "a seen-set emptied at every document");
-    assert!(d.firsts_in_tables().is_none());
+    assert!(d.into_key_docs().is_none());
     let mut d = Deduper::new(rules());
     assert!(!d.keep_firsts_in_tables(), "nothing recorded");
     d.record_new_firsts();
@@ -329,39 +318,52 @@ fn firsts_stay_in_a_list_under_document_scope_or_without_recording() {
     assert!(!d.keeps_firsts_in_tables(), "listing again");
 }
 
-#[test]
-fn a_large_seen_set_read_in_waves_while_its_memory_is_given_back_loses_no_key() {
-    // 150,000 distinct keys: a seen-set of 4.8 MB, a mapping on Linux,
-    // whose 2 MiB pages are discarded below each next wave of parts.
-    let mut d = Deduper::new(rules());
-    d.record_new_firsts();
-    assert!(d.keep_firsts_in_tables());
-    let mut k = Keyer::new(KeyMode::Exact);
-    for doc in 0..15_000 {
-        let keys: Vec<Keyed> = (0..10).map(|p| k.keyed(&format!("Paragraph {p} of document {doc}."))).collect();
-        d.decide(&keys, &document_key(&keys));
+/// The first occurrences a deduper kept in its tables, each sequence in
+/// key order (checked), all of them in key order.
+fn sorted_firsts(d: Deduper) -> Vec<(u128, u64)> {
+    let seqs = d.into_key_docs().expect("kept in the tables");
+    assert_eq!(seqs.len(), 2, "the seen-set's keys and the documents' keys");
+    let mut all = Vec::new();
+    for s in &seqs {
+        let one: Vec<(u128, u64)> = s.pieces().into_iter().flatten().map(|k| (k.key(), k.doc)).collect();
+        assert!(one.windows(2).all(|w| w[0].0 < w[1].0), "in key order, each key once");
+        all.extend(one);
     }
-    let firsts = d.firsts_in_tables().expect("kept");
-    let mut all: Vec<(u128, u64)> = (0..=255).flat_map(|top| firsts.with_top_byte(top)).collect();
-    assert_eq!(all.len(), 165_000, "10 paragraphs and a document key each");
-    let mut waves = Vec::new();
-    assert!(d.into_firsts_in_tables(|firsts, tops| {
-        waves.extend(tops.iter().flat_map(|&top| firsts.with_top_byte(top)));
-    }));
-    assert_eq!(waves.len(), all.len(), "no key lost");
     all.sort_unstable();
-    waves.sort_unstable();
-    assert!(waves == all, "the same keys and anchors");
+    all
 }
 
 #[test]
-fn a_part_that_wraps_past_the_end_keeps_its_keys_while_memory_is_given_back() {
+fn a_large_seen_set_sorted_where_it_stands_holds_the_firsts_a_list_holds() {
+    // 150,000 distinct keys and 15,000 document keys: a seen-set of 4.8 MB,
+    // a mapping on Linux, sorted in its chunks on a pool of two.
+    let decide_all = |d: &mut Deduper, listed: &mut Vec<(u128, u64)>| {
+        let mut k = Keyer::new(KeyMode::Exact);
+        for doc in 0..15_000 {
+            let keys: Vec<Keyed> = (0..10).map(|p| k.keyed(&format!("Paragraph {p} of document {doc}."))).collect();
+            d.decide(&keys, &document_key(&keys));
+            listed.extend(d.take_new_firsts());
+        }
+    };
+    let (mut listing, mut keeping) = (Deduper::new(rules()), Deduper::new(rules()));
+    listing.record_new_firsts();
+    keeping.record_new_firsts();
+    assert!(keeping.keep_firsts_in_tables());
+    let mut listed = Vec::new();
+    decide_all(&mut listing, &mut listed);
+    decide_all(&mut keeping, &mut Vec::new());
+    listed.sort_unstable();
+    assert_eq!(listed.len(), 165_000, "10 paragraphs and a document key each");
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("a pool");
+    assert!(pool.install(|| sorted_firsts(keeping)) == listed, "the same keys and anchors");
+}
+
+#[test]
+fn a_run_of_keys_that_wraps_past_the_end_comes_out_whole_and_in_order() {
     // A mapped seen-set of 262,144 spots: the last byte's region (1,024
     // spots) full and 10 of its keys wrapped to the array's start, then 5
     // keys of byte 254 homed on that byte's last spot, which probe through
-    // the whole last region and wrap as well. Giving back the array's first
-    // pages after the first wave must keep the wrapped run for byte 254's
-    // part, read in the last wave (found in review: 4 keys were lost).
+    // the whole last region and wrap as well, and keys homed at the start.
     let mut d = Deduper::new(rules());
     d.record_new_firsts();
     assert!(d.keep_firsts_in_tables());
@@ -375,10 +377,12 @@ fn a_part_that_wraps_past_the_end_keeps_its_keys_while_memory_is_given_back() {
     for n in 0..5u64 {
         let k = super::table::Slot(0xFEFF_FFFF_FFFF_FFFF - n, 7);
         d.seen.insert(k, Occurrence { doc: 0, para: 5_000 + n as u32 });
+        d.seen.insert(super::table::Slot(n, 1), Occurrence { doc: 0, para: 6_000 + n as u32 });
     }
-    let total = d.firsts_in_tables().expect("kept").len();
-    assert_eq!(total, 1_039);
-    let mut got = 0;
-    assert!(d.into_firsts_in_tables(|f, tops| got += tops.iter().map(|&t| f.with_top_byte(t).count()).sum::<usize>()));
-    assert_eq!(got, total, "no key lost to the pages given back");
+    let mut expected: Vec<u128> = d.seen.iter().map(|(k, _)| k.prefix()).collect();
+    expected.sort_unstable();
+    assert_eq!(expected.len(), 1_044);
+    let seqs = d.into_key_docs().expect("kept");
+    let got: Vec<u128> = seqs[0].pieces().into_iter().flatten().map(|k| k.key()).collect();
+    assert_eq!(got, expected, "every key once, in key order");
 }

@@ -26,13 +26,16 @@ use std::ops::{Deref, DerefMut};
 
 use rayon::prelude::*;
 
-/// A type whose all-zero bytes are a valid value.
+/// A type whose all-zero bytes, and indeed any bytes, are a valid value.
 ///
 /// # Safety
-/// Every field must accept all-zero bytes (integers, structs of them).
+/// Every field must accept any bytes (integers, structs of them): an
+/// array of them may hold other data once its table is turned into its
+/// keys ([`super::table::SlotTable::into_key_docs`]) and is still seen as
+/// such.
 pub(crate) unsafe trait Zeroed: Copy + Send + Sync {}
 
-// SAFETY: an integer is valid as zero.
+// SAFETY: an integer is valid as any bytes.
 unsafe impl Zeroed for u32 {}
 // SAFETY: two `u32`.
 unsafe impl Zeroed for crate::dedup::Occurrence {}
@@ -128,29 +131,6 @@ impl<T: Zeroed> Spots<T> {
         }
         _ = new_len;
         false
-    }
-
-    /// Gives the pages under the values of `range` back to the kernel,
-    /// whole 2 MiB pages only (those the range covers), so that the run's
-    /// next allocations take them while the host still backs them (a page
-    /// the guest freed a while ago costs ~2.6 ms of CPU per MB when touched
-    /// again: issue 18, thirty-first session). The values there read as
-    /// zero after. Nothing for a `Vec`.
-    pub(crate) fn discard(&mut self, range: std::ops::Range<usize>) {
-        #[cfg(target_os = "linux")]
-        if let Inner::Mapped { map, .. } = &mut self.inner {
-            const HUGE: usize = 2 << 20;
-            let from = range.start.saturating_mul(size_of::<T>()).div_ceil(HUGE).saturating_mul(HUGE);
-            let to = range.end.saturating_mul(size_of::<T>()).min(map.len()) / HUGE * HUGE;
-            if from < to {
-                // SAFETY: no reference into the mapping outlives this call
-                // (`&mut self`); the discarded pages of a private anonymous
-                // mapping read as zero, a valid `T` (`T: Zeroed`). Advice
-                // only: if refused, the values stay as they were.
-                _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, to - from) };
-            }
-        }
-        _ = range;
     }
 
     /// True when the array is a mapping (tests).

@@ -26,6 +26,8 @@
 
 use super::spots::{MAPPED_MIN_BYTES, Spots, Zeroed};
 
+mod sorted;
+
 /// A key: the first and second 64 bits of a digest prefix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Slot(pub(crate) u64, pub(crate) u64);
@@ -40,7 +42,8 @@ impl Slot {
         self.0 == 0 && self.1 == 0
     }
 
-    /// The 128-bit digest prefix this key was made of ([`Slot::of`]).
+    /// The 128-bit digest prefix this key was made of ([`Slot::of`]; tests).
+    #[cfg(test)]
     pub(crate) fn prefix(self) -> u128 {
         (u128::from(self.0) << 64) | u128::from(self.1)
     }
@@ -196,59 +199,11 @@ impl<V: Zeroed> SlotTable<V> {
 
     /// Every key held, with its value: the array's spots in order (about
     /// key order, as a key's home is its first 64 bits scaled to the array),
-    /// then the all-zero key (tests: the whole that the parts of
-    /// [`SlotTable::iter_top_byte`] make).
+    /// then the all-zero key (tests).
     #[cfg(test)]
     pub(crate) fn iter(&self) -> impl Iterator<Item = (Slot, V)> + '_ {
         let held = self.entries.iter().filter(|e| !e.key.is_empty()).map(|e| (e.key, e.value));
         held.chain(self.zero.map(|v| (Slot(0, 0), v)))
-    }
-
-    /// The keys held whose first byte is `top`, with their values (the
-    /// all-zero key with `top` 0): one of 256 parts of [`SlotTable::iter`],
-    /// so that the parts can be read at once. A key's home grows with its
-    /// first 64 bits, so the homes of the keys of one first byte are the
-    /// spots from the first such key's to the last one's, and linear probing
-    /// leaves no empty spot between a key's home and where it sits: every
-    /// such key is between the first home and the first empty spot after
-    /// the last (around the end of the array and on from its start, for the
-    /// keys placed past its end).
-    pub(crate) fn iter_top_byte(&self, top: u8) -> impl Iterator<Item = (Slot, V)> + '_ {
-        let spots = self.entries.len();
-        let (start, last) = (self.top_byte_start(top), self.home(Slot((u64::from(top) << 56) | ((1 << 56) - 1), 0)));
-        let held = |i: usize| !self.entries[i % spots].key.is_empty();
-        let stop = (start..start + spots).find(|&i| i > last && !held(i)).unwrap_or(start + spots);
-        let mine = (start..stop)
-            .map(move |i| &self.entries[i % spots])
-            .filter(move |e| e.key.0 >> 56 == u64::from(top) && !e.key.is_empty())
-            .map(|e| (e.key, e.value));
-        mine.chain(self.zero.filter(|_| top == 0).map(|v| (Slot(0, 0), v)))
-    }
-
-    /// The first spot [`SlotTable::iter_top_byte`] reads for `top`: the
-    /// home of the least key of that first byte. A part reads no spot
-    /// before its own start, but for the run of taken spots at the array's
-    /// start when a run reaches its end: a part whose keys run past the end
-    /// wraps there (usually the last byte's; any byte's, if every spot from
-    /// its keys to the end is taken).
-    pub(crate) fn top_byte_start(&self, top: u8) -> usize {
-        self.home(Slot(u64::from(top) << 56, 0))
-    }
-
-    /// Gives the memory of the spots below `spot` back to the kernel
-    /// ([`Spots::discard`]; whole 2 MiB pages of a mapping only), but for
-    /// the run of taken spots at the array's start when the last spot is
-    /// taken (a part may wrap into it: see [`SlotTable::top_byte_start`]):
-    /// the keys there may be lost, and `len` no longer says how many are
-    /// held. Only for a table read for the last time, part by part in
-    /// order, to make room for what is built from it before it is dropped.
-    pub(crate) fn discard_below(&mut self, spot: usize) {
-        let spots = self.entries.len();
-        let wrapped = match self.entries.last() {
-            Some(e) if !e.key.is_empty() => (0..spots).find(|&i| self.entries[i].key.is_empty()).unwrap_or(spots),
-            _ => 0,
-        };
-        self.entries.discard(wrapped..spot);
     }
 
     /// Spots in the array (tests).
@@ -434,39 +389,6 @@ mod tests {
         let mut all: Vec<(u128, u32)> = t.iter().map(|(k, v)| (k.prefix(), v)).collect();
         all.sort();
         assert_eq!(all, [(0, 1), (7 << 64 | 9, 3), (u128::MAX, 2)]);
-    }
-
-    #[test]
-    fn the_parts_by_first_byte_are_the_whole_table() {
-        // Keys spread over every first byte, crowded around the bytes'
-        // boundaries (runs of taken spots that cross from one part into
-        // the next) and at the end of the array (runs that wrap to its
-        // start), on a table that grew and one reserved to an odd size.
-        let mut keys: Vec<Slot> = (0..5_000u64).map(|n| Slot(n.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1, n)).collect();
-        for top in [0u64, 1, 127, 128, 254, 255] {
-            keys.extend((0..300u64).map(|n| Slot((top << 56) | (((1 << 56) - 1) - n), n)));
-            keys.extend((0..300u64).map(|n| Slot((top << 56) | n, n)));
-        }
-        keys.push(Slot(0, 0));
-        let mut reserved = SlotTable::<u32>::default();
-        reserved.reserve(keys.len() + 777);
-        for mut t in both().into_iter().chain([reserved]) {
-            for (n, &k) in keys.iter().enumerate() {
-                t.insert(k, n as u32);
-            }
-            let mut whole: Vec<(Slot, u32)> = t.iter().collect();
-            let mut parts: Vec<(Slot, u32)> = Vec::new();
-            for top in 0..=255u8 {
-                let part: Vec<(Slot, u32)> = t.iter_top_byte(top).collect();
-                assert!(part.iter().all(|(k, _)| k.0 >> 56 == u64::from(top)), "part {top}");
-                parts.extend(part);
-            }
-            assert_eq!(parts.len(), t.len(), "each key once");
-            whole.sort_by_key(|&(k, _)| (k.0, k.1));
-            parts.sort_by_key(|&(k, _)| (k.0, k.1));
-            assert_eq!(parts, whole);
-        }
-        assert_eq!(SlotTable::<u32>::default().iter_top_byte(0).count(), 0);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! input without `--batch`) gets a fresh number every time, so no later run
 //! is ever its retry.
 
-use super::{Entry, Index, IndexError, Result};
+use super::{Index, IndexError, Result};
 
 /// The batch of a run.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -62,12 +62,8 @@ impl Index {
     }
 
     /// The batch table after a commit of a run of `batch`, and that run's
-    /// number; refuses entries naming a batch that does not exist.
-    pub(super) fn batches_with<'e>(
-        &self,
-        batch: Batch,
-        mut new: impl Iterator<Item = &'e Entry>,
-    ) -> Result<(Vec<Batch>, u32)> {
+    /// number; refuses entries naming (in `new`) a batch that does not exist.
+    pub(super) fn batches_with(&self, batch: Batch, mut new: impl Iterator<Item = u32>) -> Result<(Vec<Batch>, u32)> {
         let id = self.batch_id(&batch);
         let mut table = self.manifest.batches.clone();
         if !id.retry {
@@ -76,10 +72,10 @@ impl Index {
         if table.len() > u32::MAX as usize {
             return Err(IndexError::Invalid { path: self.dir.clone(), reason: "too many batches".into() });
         }
-        if let Some(e) = new.find(|e| e.batch as usize >= table.len()) {
+        if let Some(b) = new.find(|&b| b as usize >= table.len()) {
             return Err(IndexError::Invalid {
                 path: self.dir.clone(),
-                reason: format!("entry names batch {} but the index has {}", e.batch, table.len()),
+                reason: format!("entry names batch {b} but the index has {}", table.len()),
             });
         }
         Ok((table, id.number))

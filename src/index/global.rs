@@ -57,6 +57,8 @@ use std::path::Path;
 
 use memmap2::Mmap;
 
+use super::key_docs::KeyDoc;
+use super::merge::Fresh;
 use super::segment::{FilterMask, Segment, prefetch, rd_u32, rd_u64};
 use super::{Entry, FILTER_BITS_PER_KEY, HDR, IndexError, Result, SEG_END, corrupt, io_err};
 
@@ -189,6 +191,7 @@ impl GlobalFilter {
 enum Keys<'a> {
     Seg(&'a [u8]),
     New(&'a [Entry]),
+    KeyDocs(&'a [KeyDoc]),
 }
 
 impl Keys<'_> {
@@ -197,6 +200,7 @@ impl Keys<'_> {
         match self {
             Keys::Seg(b) => b.get(16 * i..16 * i + 16).map(|k| u128::from_be_bytes(k.try_into().unwrap_or_default())),
             Keys::New(v) => v.get(i).map(|e| e.key),
+            Keys::KeyDocs(v) => v.get(i).map(KeyDoc::key),
         }
     }
 }
@@ -224,7 +228,7 @@ pub(super) fn write_filter(
     id: u64,
     old: Option<&GlobalFilter>,
     segs: &[std::sync::Arc<Segment>],
-    new: &[&[Entry]],
+    new: Fresh<'_>,
     total: u64,
 ) -> Result<FilterMeta> {
     let path = dir.join(filter_name(id));
@@ -236,7 +240,10 @@ pub(super) fn write_filter(
     if base.is_none() {
         srcs.extend(segs.iter().map(|s| (Keys::Seg(s.map.get(HDR..s.vals_off).unwrap_or_default()), 0)));
     }
-    srcs.extend(new.iter().map(|c| (Keys::New(c), 0)));
+    match new {
+        Fresh::Entries(pieces) => srcs.extend(pieces.iter().map(|c| (Keys::New(c), 0))),
+        Fresh::KeyDocs(seqs, _) => srcs.extend(seqs.iter().flatten().map(|c| (Keys::KeyDocs(c), 0))),
+    }
     let keys = old.map_or(0, GlobalFilter::keys).max(total);
     let mut hdr = [0u8; FHDR];
     hdr[..8].copy_from_slice(MAGIC);

@@ -89,8 +89,9 @@ use std::thread::JoinHandle;
 use super::FailPoint;
 use super::error::{Result, corrupt, io_err};
 use super::global::{GlobalFilter, filter_name, write_filter};
+use super::key_docs::{KeyDoc, merged};
 use super::segment::{SegMeta, Segment, seg_name};
-use super::writer::{Source, write_segment};
+use super::writer::{Source, write_key_docs, write_segment};
 use super::{Batch, Entry, Index, RunRecord, TIER_RATIO, fsync_dir, manifest::write_manifest};
 
 /// The work of a background tiering merge: writing segment `id` from
@@ -268,11 +269,18 @@ impl Index {
     /// run's merge picks them up, so a commit writes only its own keys.
     pub(super) fn apply(
         &mut self,
-        new: &[&[Entry]],
+        new: Fresh<'_>,
         run: Option<(RunRecord, u64)>,
         batches: Vec<Batch>,
         full: bool,
     ) -> Result<()> {
+        // A full merge reads the new keys among every segment's; key-docs
+        // come only from a run's commit, which never asks for one, but
+        // would be taken as entries.
+        if full && let Fresh::KeyDocs(seqs, batch) = new {
+            let entries: Vec<Entry> = merged(seqs).map(|k| Entry { key: k.key(), doc: k.doc, batch }).collect();
+            return self.apply(Fresh::Entries(&[&entries]), run, batches, full);
+        }
         let never = AtomicBool::new(false);
         let mut m = self.manifest.clone();
         m.generation += 1;
@@ -280,8 +288,16 @@ impl Index {
         let mut created: Vec<SegMeta> = Vec::new();
         let mut keep = self.segs.len();
         let pending = self.pending.take();
-        let fresh: Vec<Source<'_>> = new.iter().filter(|c| !c.is_empty()).map(|c| Source::New(c)).collect();
-        let adds = !fresh.is_empty();
+        let entries = match new {
+            Fresh::Entries(pieces) => pieces,
+            Fresh::KeyDocs(..) => &[],
+        };
+        let fresh: Vec<Source<'_>> = entries.iter().filter(|c| !c.is_empty()).map(|c| Source::New(c)).collect();
+        let key_docs = match new {
+            Fresh::KeyDocs(seqs, batch) if new.len() > 0 => Some((seqs, batch)),
+            _ => None,
+        };
+        let adds = !fresh.is_empty() || key_docs.is_some();
         // The last segment (the new keys', or the compaction's) and the
         // filter are written at the same time: neither reads the other.
         let mut last: Option<Vec<Source<'_>>> = None;
@@ -311,13 +327,15 @@ impl Index {
         // The index-wide filter: the current one plus the new keys (the
         // merge does not change the set of keys); written for an index of
         // format 3 that has none yet (its upgrade to format 4).
-        let total: u64 =
-            self.manifest.segs.iter().map(|s| s.count).sum::<u64>() + new.iter().map(|c| c.len() as u64).sum::<u64>();
+        let total: u64 = self.manifest.segs.iter().map(|s| s.count).sum::<u64>() + new.len();
         let refilter = adds || (self.filter.is_none() && total > 0);
         let seg_id = m.next_id;
-        let filter_id = seg_id + u64::from(last.is_some());
+        let filter_id = seg_id + u64::from(last.is_some() || key_docs.is_some());
         let (seg, filter) = rayon::join(
-            || last.as_ref().map(|srcs| write_segment(&self.dir, seg_id, srcs, &never)).transpose(),
+            || match key_docs {
+                Some((seqs, batch)) => write_key_docs(&self.dir, seg_id, seqs, batch, &never).map(Some),
+                None => last.as_ref().map(|srcs| write_segment(&self.dir, seg_id, srcs, &never)).transpose(),
+            },
             || {
                 refilter
                     .then(|| write_filter(&self.dir, filter_id, self.filter.as_deref(), &self.segs, new, total))
@@ -381,6 +399,28 @@ impl Index {
             let _ = fs::remove_file(&p);
         }
         Ok(())
+    }
+}
+
+/// The new keys a commit writes ([`Index::apply`]).
+#[derive(Clone, Copy)]
+pub(super) enum Fresh<'a> {
+    /// Pieces of entries, each in key order, every key of a piece below
+    /// every key of the next.
+    Entries(&'a [&'a [Entry]]),
+    /// Sequences of key-docs (each pieces in key order, see
+    /// [`super::SortedKeyDocs`]) of the batch given, merged as they are
+    /// written.
+    KeyDocs(&'a [Vec<&'a [KeyDoc]>], u32),
+}
+
+impl Fresh<'_> {
+    /// How many entries there are (a key in two sequences counted twice).
+    pub(super) fn len(&self) -> u64 {
+        match self {
+            Fresh::Entries(pieces) => pieces.iter().map(|p| p.len() as u64).sum(),
+            Fresh::KeyDocs(seqs, _) => seqs.iter().flatten().map(|p| p.len() as u64).sum(),
+        }
     }
 }
 

@@ -13,9 +13,10 @@
 //!
 //! A run with `--index` that is no retry of its batch, takes up no journal
 //! or replay record of a killed run, is not `--in-place` and compares across
-//! the corpus fills them once, at its end, from its seen-set
-//! (`IndexRun::set_new_firsts`), whose keys come in about key order; the
-//! others push each decision's keys as it is made (`IndexRun::add`).
+//! the corpus makes no buckets: at its end its seen-set's tables are sorted
+//! where they stand and handed over as they are (`IndexRun::set_new_firsts`,
+//! [`NewKeys::from_sorted`], `key_docs`); the others push each decision's
+//! keys as it is made (`IndexRun::add`).
 //!
 //! A bucket is sorted by one counting pass on the next bits of its keys
 //! (up to 12: groups of about one entry for a day's bucket) into a scratch
@@ -25,9 +26,12 @@
 //! random keys; benches/INDEX.md, thirteenth pass). The result is the same:
 //! the order is total on the entries (every field compared).
 
+use std::sync::Arc;
+
 use rayon::prelude::*;
 
 use super::Entry;
+use super::key_docs::{KeyDoc, SortedKeyDocs};
 use super::merge::order;
 
 /// How many top bits of a key choose its bucket.
@@ -39,11 +43,25 @@ const BUCKETS: usize = 1 << BITS;
 const TOUCH_MIN: usize = 1024;
 
 /// New entries for [`super::Index::commit_keys`], in any order, bucketed by
-/// the top byte of their key.
+/// the top byte of their key; or, for a run that reads them from its
+/// seen-set at its end, that seen-set's keys sorted in its own memory
+/// ([`NewKeys::from_sorted`]).
 #[derive(Clone, Debug)]
 pub struct NewKeys {
     buckets: Vec<Vec<Entry>>,
     len: usize,
+    /// Sequences of key-docs in key order, all of batch `batch`; only
+    /// while the buckets are empty (a push moves them into the buckets).
+    sorted: Vec<Arc<dyn SortedKeyDocs>>,
+    batch: u32,
+}
+
+/// What [`NewKeys::into_sorted`] gives the commit.
+pub(super) enum Sorted {
+    /// Buckets, each in key order, in order.
+    Entries(Vec<Vec<Entry>>),
+    /// Sequences of key-docs, each in key order, of the batch given.
+    KeyDocs(Vec<Arc<dyn SortedKeyDocs>>, u32),
 }
 
 impl Default for NewKeys {
@@ -84,34 +102,28 @@ impl NewKeys {
         } else {
             (0..BUCKETS).map(bucket).collect()
         };
-        NewKeys { buckets, len: 0 }
+        NewKeys { buckets, len: 0, sorted: Vec::new(), batch: 0 }
     }
 
-    /// Fills the buckets of `tops`, until now empty, bucket `b` from
-    /// `part(b)` (entries whose key's top byte is `b`), at once on the
-    /// caller's rayon pool, each with room for its share of about `n`
-    /// entries in all: a run's new keys read from its seen-set at its end
-    /// (`IndexRun::set_new_firsts`). Each bucket is made and filled, its
-    /// pages faulted in, by the thread that fills it.
-    pub fn fill_parts<P>(&mut self, n: usize, tops: &[u8], part: impl Fn(u8) -> P + Sync)
-    where
-        P: Iterator<Item = Entry>,
-    {
-        let each = room_per_bucket(n);
-        let filled: Vec<(u8, Vec<Entry>)> = tops
-            .par_iter()
-            .map(|&b| {
-                let mut v = Vec::with_capacity(each);
-                v.extend(part(b));
-                debug_assert!(v.iter().all(|e| e.key >> (128 - BITS) == u128::from(b)), "bucket {b}");
-                (b, v)
-            })
-            .collect();
-        for (b, v) in filled {
-            if let Some(bucket) = self.buckets.get_mut(usize::from(b)) {
-                debug_assert!(bucket.is_empty(), "bucket {b} filled twice");
-                self.len += v.len();
-                *bucket = v;
+    /// A run's new keys as its seen-set's tables leave them at its end
+    /// (`Deduper::into_key_docs`): sequences each in key order, every key
+    /// of batch `batch`. The commit writes them from where they are,
+    /// merging the sequences as it goes: no bucket is made (see
+    /// `key_docs`).
+    pub(crate) fn from_sorted(sorted: Vec<Arc<dyn SortedKeyDocs>>, batch: u32) -> NewKeys {
+        let len = sorted.iter().flat_map(|s| s.pieces()).map(<[KeyDoc]>::len).sum();
+        NewKeys { buckets: vec![Vec::new(); BUCKETS], len, sorted, batch }
+    }
+
+    /// Moves the key-docs of [`NewKeys::from_sorted`] into the buckets, as
+    /// entries (before another entry is pushed).
+    #[cold]
+    fn spill(&mut self) {
+        let (sorted, batch) = (std::mem::take(&mut self.sorted), self.batch);
+        self.len = 0;
+        for s in &sorted {
+            for kd in s.pieces().into_iter().flatten() {
+                self.push(Entry { key: kd.key(), doc: kd.doc, batch });
             }
         }
     }
@@ -119,6 +131,9 @@ impl NewKeys {
     /// Adds one entry.
     #[inline]
     pub fn push(&mut self, e: Entry) {
+        if !self.sorted.is_empty() {
+            self.spill();
+        }
         let b = (e.key >> (128 - BITS)) as usize;
         if let Some(bucket) = self.buckets.get_mut(b) {
             bucket.push(e);
@@ -151,18 +166,31 @@ impl NewKeys {
         self.len == 0
     }
 
-    /// Every entry, bucket by bucket (within a bucket in the order added).
-    pub fn iter(&self) -> impl Iterator<Item = &Entry> {
-        self.buckets.iter().flatten()
+    /// Every entry: bucket by bucket (within a bucket in the order added),
+    /// or those of [`NewKeys::from_sorted`] in key order.
+    pub fn iter(&self) -> impl Iterator<Item = Entry> + '_ {
+        let batch = self.batch;
+        let sorted = self.sorted.iter().flat_map(|s| s.pieces()).flatten();
+        self.buckets.iter().flatten().copied().chain(sorted.map(move |kd| Entry { key: kd.key(), doc: kd.doc, batch }))
+    }
+
+    /// The batches the entries name: each entry's, or the one batch of
+    /// [`NewKeys::from_sorted`].
+    pub(super) fn batches(&self) -> impl Iterator<Item = u32> + '_ {
+        let sorted = (!self.sorted.is_empty()).then_some(self.batch);
+        self.buckets.iter().flatten().map(|e| e.batch).chain(sorted)
     }
 
     /// The buckets, each sorted by (key, document, batch) on the caller's
-    /// rayon pool: together, in order, every entry in key order. Empty
-    /// buckets are left out.
-    pub(super) fn into_sorted(self) -> Vec<Vec<Entry>> {
+    /// rayon pool: together, in order, every entry in key order (empty
+    /// buckets left out); or the sequences of [`NewKeys::from_sorted`].
+    pub(super) fn into_sorted(self) -> Sorted {
+        if !self.sorted.is_empty() {
+            return Sorted::KeyDocs(self.sorted, self.batch);
+        }
         let mut buckets: Vec<Vec<Entry>> = self.buckets.into_iter().filter(|b| !b.is_empty()).collect();
         buckets.par_iter_mut().for_each_init(Scratch::default, |scratch, b| sort_bucket(b, scratch));
-        buckets
+        Sorted::Entries(buckets)
     }
 }
 
@@ -252,6 +280,16 @@ impl FromIterator<Entry> for NewKeys {
 mod tests {
     use super::*;
 
+    impl Sorted {
+        /// The buckets of [`Sorted::Entries`] (tests).
+        fn into_buckets(self) -> Vec<Vec<Entry>> {
+            match self {
+                Sorted::Entries(b) => b,
+                Sorted::KeyDocs(..) => panic!("key-docs, not buckets"),
+            }
+        }
+    }
+
     fn entry(key: u128, doc: u64) -> Entry {
         Entry { key, doc, batch: 0 }
     }
@@ -272,7 +310,7 @@ mod tests {
         assert_eq!(keys.len(), 5000);
         assert_eq!(keys.iter().count(), 5000);
         all.sort_unstable_by_key(order);
-        let buckets = keys.into_sorted();
+        let buckets = keys.into_sorted().into_buckets();
         assert!(buckets.len() > 200, "keys spread over the buckets: {}", buckets.len());
         assert!(buckets.iter().all(|b| !b.is_empty()));
         let flat: Vec<Entry> = buckets.into_iter().flatten().collect();
@@ -293,40 +331,58 @@ mod tests {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("a pool");
         let pooled = pool.install(fill);
         assert_eq!(pooled.len(), 300_000);
-        let sorted = |k: NewKeys| pool.install(|| k.into_sorted()).into_iter().flatten().collect::<Vec<Entry>>();
+        let sorted =
+            |k: NewKeys| pool.install(|| k.into_sorted().into_buckets()).into_iter().flatten().collect::<Vec<Entry>>();
         let mut expected = entries.clone();
         expected.sort_unstable_by_key(order);
         assert_eq!(sorted(pooled), expected);
         assert_eq!(sorted(fill()), expected);
     }
 
+    /// Key-docs in pieces of `size`, in memory of their own (tests).
+    #[derive(Debug)]
+    struct Pieces(Vec<KeyDoc>, usize);
+
+    impl SortedKeyDocs for Pieces {
+        fn pieces(&self) -> Vec<&[KeyDoc]> {
+            self.0.chunks(self.1).collect()
+        }
+    }
+
     #[test]
-    fn buckets_filled_from_parts_hold_what_pushed_buckets_hold() {
-        let entries = keys(300_000, 11, None);
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("a pool");
-        // A part's entries in any order; one bucket left empty.
-        let part = |top: u8| entries.iter().rev().copied().filter(move |e| e.key >> 120 == u128::from(top) && top != 9);
-        let mut parts = NewKeys::default();
-        let (low, high): (Vec<u8>, Vec<u8>) = (0..=u8::MAX).partition(|&b| b < 100);
-        pool.install(|| {
-            parts.fill_parts(entries.len(), &high, part);
-            parts.fill_parts(entries.len(), &low, part);
-        });
-        let pushed: NewKeys = entries.iter().copied().filter(|e| e.key >> 120 != 9).collect();
-        assert_eq!(parts.len(), pushed.len());
-        assert!(parts.len() > 290_000);
-        let sorted = |k: NewKeys| pool.install(|| k.into_sorted()).into_iter().flatten().collect::<Vec<Entry>>();
-        assert_eq!(sorted(parts), sorted(pushed));
-        let mut none = NewKeys::default();
-        none.fill_parts(0, &[0, 1, 2], |_| std::iter::empty());
-        assert!(none.is_empty());
+    fn key_docs_are_the_entries_of_their_batch_until_an_entry_is_pushed() {
+        let kd = |e: &Entry| KeyDoc { hi: (e.key >> 64) as u64, lo: e.key as u64, doc: e.doc };
+        let mut a: Vec<KeyDoc> = keys(3000, 12, None).iter().map(kd).collect();
+        let mut b: Vec<KeyDoc> = keys(500, 13, None).iter().map(kd).collect();
+        a.sort_unstable_by_key(|k| k.key());
+        b.sort_unstable_by_key(|k| k.key());
+        let runs: Vec<Arc<dyn SortedKeyDocs>> = vec![Arc::new(Pieces(a.clone(), 7)), Arc::new(Pieces(b.clone(), 1000))];
+        let new = NewKeys::from_sorted(runs, 4);
+        assert_eq!(new.len(), 3500);
+        assert_eq!(new.batches().collect::<Vec<u32>>(), vec![4]);
+        let entry = |k: &KeyDoc| Entry { key: k.key(), doc: k.doc, batch: 4 };
+        let mut expected: Vec<Entry> = a.iter().chain(&b).map(entry).collect();
+        assert_eq!(new.iter().collect::<Vec<Entry>>(), expected);
+        match new.clone().into_sorted() {
+            Sorted::KeyDocs(seqs, 4) => assert_eq!(seqs.len(), 2),
+            _ => panic!("the key-docs as they were given"),
+        }
+        // A pushed entry moves them into the buckets, as entries.
+        let mut pushed = new;
+        let extra = Entry { key: 5, doc: 1, batch: 2 };
+        pushed.push(extra);
+        expected.push(extra);
+        expected.sort_unstable_by_key(order);
+        assert_eq!(pushed.len(), 3501);
+        assert_eq!(pushed.batches().filter(|&b| b == 4).count(), 3500);
+        assert_eq!(pushed.into_sorted().into_buckets().concat(), expected);
     }
 
     #[test]
     fn a_bucket_grows_past_its_room() {
         let mut keys = NewKeys::with_capacity(256);
         keys.extend((0..100u64).map(|d| entry(7 << 120 | u128::from(d % 10), d)));
-        let buckets = keys.into_sorted();
+        let buckets = keys.into_sorted().into_buckets();
         assert_eq!(buckets.len(), 1);
         assert_eq!(buckets[0].len(), 100);
         assert!(buckets[0].windows(2).all(|w| order(&w[0]) <= order(&w[1])));
@@ -385,7 +441,7 @@ mod tests {
         let mut expected = all.clone();
         expected.sort_unstable_by_key(order);
         let new: NewKeys = all.into_iter().collect();
-        let flat: Vec<Entry> = new.into_sorted().into_iter().flatten().collect();
+        let flat: Vec<Entry> = new.into_sorted().into_buckets().into_iter().flatten().collect();
         assert_eq!(flat, expected);
     }
 
@@ -393,6 +449,6 @@ mod tests {
     fn empty_keys_have_no_bucket() {
         let keys: NewKeys = std::iter::empty().collect();
         assert!(keys.is_empty());
-        assert!(keys.into_sorted().is_empty());
+        assert!(keys.into_sorted().into_buckets().is_empty());
     }
 }

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::error::{Result, corrupt, io_err};
+use super::key_docs::{KeyDoc, each_merged};
 use super::segment::{FilterBuilder, SegMeta, Segment, dir_bits_for, filter_blocks_for, layout, rd_key, seg_name};
 use super::{Entry, HDR, SEG_END, SEG_MAGIC, SEGMENT_VERSION};
 
@@ -189,21 +190,33 @@ impl Entries for Merged<'_, '_> {
     }
 }
 
-/// One sorted run (a commit's new keys, in pieces that follow one another
-/// in key order: see [`run_of`]), written by [`write_run`] as [`merge_each`]
-/// would write it, without its bookkeeping: each key once, the first of
-/// equal keys.
-struct Run<'a>(Vec<&'a [Entry]>);
+/// One sorted run (a commit's new keys), written by [`write_run`] as
+/// [`merge_each`] would write it, without its bookkeeping: each key once,
+/// the first of equal keys.
+enum Run<'a> {
+    /// Entries in pieces that follow one another in key order (see
+    /// [`run_of`]).
+    Entries(Vec<&'a [Entry]>),
+    /// Sequences of key-docs of one batch, merged ([`each_merged`]).
+    KeyDocs(&'a [Vec<&'a [KeyDoc]>], u32),
+}
 
-impl<'a> Run<'a> {
-    /// The entries, the first of equal keys only.
-    fn distinct(&self) -> impl Iterator<Item = &'a Entry> + '_ {
+impl Run<'_> {
+    /// Calls `f(key, value)` for each entry in key order, the first of
+    /// equal keys only.
+    fn each(&self, mut f: impl FnMut(u128, &[u8; 12]) -> Result<()>) -> Result<()> {
         let mut last = None;
-        self.0.iter().copied().flatten().filter(move |e| {
-            let new = last != Some(e.key);
-            last = Some(e.key);
-            new
-        })
+        let mut once = |key: u128, doc: u64, batch: u32| {
+            if last == Some(key) {
+                return Ok(());
+            }
+            last = Some(key);
+            f(key, &value(&Entry { key, doc, batch }))
+        };
+        match self {
+            Run::Entries(pieces) => pieces.iter().copied().flatten().try_for_each(|e| once(e.key, e.doc, e.batch)),
+            Run::KeyDocs(seqs, batch) => each_merged(seqs, |k| once(k.key(), k.doc, *batch)),
+        }
     }
 }
 
@@ -252,6 +265,30 @@ pub(super) fn write_segment(dir: &Path, id: u64, srcs: &[Source<'_>], cancel: &A
     }
 }
 
+/// Write segment `id` holding the key-docs of `seqs` (each pieces in key
+/// order, see [`super::SortedKeyDocs`]), all of batch `batch`, merged as
+/// they are written (a key in two sequences is written once, with the
+/// lesser document); returns its manifest record.
+pub(super) fn write_key_docs(
+    dir: &Path,
+    id: u64,
+    seqs: &[Vec<&[KeyDoc]>],
+    batch: u32,
+    cancel: &AtomicBool,
+) -> Result<SegMeta> {
+    let path = dir.join(seg_name(id));
+    let run = Run::KeyDocs(seqs, batch);
+    // As `write_segment`: the count assumes no key is in two sequences.
+    let bound = seqs.iter().flatten().map(|p| p.len() as u64).sum();
+    match write_run(&path, id, &run, bound, cancel)? {
+        Ok(meta) => Ok(meta),
+        Err(actual) => match write_run(&path, id, &run, actual, cancel)? {
+            Ok(meta) => Ok(meta),
+            Err(_) => Err(corrupt(&path, "merge produced inconsistent counts")),
+        },
+    }
+}
+
 /// [`write_segment`] through the k-way merge even where the sources are one
 /// run (the reference the run's copy is tested against).
 #[cfg(test)]
@@ -276,7 +313,7 @@ fn write_segment_with(
     cancel: &AtomicBool,
 ) -> Result<std::result::Result<SegMeta, u64>> {
     match run_of(srcs) {
-        Some(run) => write_run(path, id, &Run(run), count, cancel),
+        Some(run) => write_run(path, id, &Run::Entries(run), count, cancel),
         None => write_entries(path, id, Merged(srcs), count, cancel),
     }
 }
@@ -441,26 +478,23 @@ fn write_run(
     let seg = SegFile::create(path, id, count)?;
     let keys = || {
         let mut keys = KeyWriter::new(&seg, cancel);
-        for e in run.distinct() {
-            keys.push(e.key)?;
-        }
+        run.each(|key, _| keys.push(key))?;
         keys.finish()
     };
     let vals = || -> Result<crc32fast::Hasher> {
         let mut vw = RegionWriter::new(&seg.file, path, seg.vals_off);
-        for e in run.distinct() {
-            vw.put(&value(e))?;
-        }
+        run.each(|_, v| vw.put(v))?;
         vw.finish()
     };
-    let filter = || {
+    let filter = || -> Result<FilterBuilder> {
         let mut filter = FilterBuilder::new(count);
-        for e in run.distinct() {
-            filter.insert(e.key);
-        }
-        filter
+        run.each(|key, _| {
+            filter.insert(key);
+            Ok(())
+        })?;
+        Ok(filter)
     };
     let (k, (v, filter)) = rayon::join(keys, || rayon::join(vals, filter));
     let (k, dirv, i) = k?;
-    seg.finish((k, v?), dirv, &filter, i)
+    seg.finish((k, v?), dirv, &filter?, i)
 }

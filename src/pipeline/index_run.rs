@@ -274,19 +274,11 @@ impl IndexRun {
 
     /// All of a run's first occurrences at once, at its end (see
     /// [`IndexRun::takes_firsts_at_end`]): the new keys the commit writes,
-    /// read from the seen-set of `deduper` (its last use) in waves of parts
-    /// at once on the caller's pool ([`Deduper::into_firsts_in_tables`],
-    /// [`NewKeys::fill_parts`]); nothing unless it kept them there.
+    /// the tables of `deduper` (its last use) sorted where they stand
+    /// ([`Deduper::into_key_docs`]); nothing unless it kept them there.
     pub(super) fn set_new_firsts(&mut self, deduper: Deduper) {
-        let batch = self.id.number;
-        let n = deduper.firsts_in_tables().map_or(0, |f| f.len());
-        let mut new_keys = NewKeys::default();
-        let filled = deduper.into_firsts_in_tables(|firsts, tops| {
-            new_keys
-                .fill_parts(n, tops, |top| firsts.with_top_byte(top).map(move |(key, doc)| Entry { key, doc, batch }));
-        });
-        if filled {
-            self.new_keys = new_keys;
+        if let Some(sorted) = deduper.into_key_docs() {
+            self.new_keys = NewKeys::from_sorted(sorted, self.id.number);
         }
     }
 
