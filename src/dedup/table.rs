@@ -49,13 +49,18 @@ impl Slot {
     }
 }
 
+/// A spot: 24 bytes, 8-aligned, for the values the tables hold (`u32`,
+/// [`super::Occurrence`]) on every target, the size and alignment of a
+/// [`crate::index::KeyDoc`] ([`SlotTable::into_key_docs`]).
 #[derive(Clone, Copy)]
+#[repr(C, align(8))]
 struct Entry<V> {
     key: Slot,
     value: V,
 }
 
-// SAFETY: two `u64` and a `V` that is valid as zero.
+// SAFETY: two `u64` and a `V` that is valid as any bytes (padding takes
+// any bytes).
 unsafe impl<V: Zeroed> Zeroed for Entry<V> {}
 
 impl<V: Zeroed> Entry<V> {

@@ -26,7 +26,7 @@ use std::fmt;
 
 /// A new key and the anchor of the document that first kept it; its batch
 /// is the run's ([`super::NewKeys::from_sorted`]).
-#[repr(C)]
+#[repr(C, align(8))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct KeyDoc {
     /// The key's first 64 bits.

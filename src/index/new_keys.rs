@@ -167,7 +167,8 @@ impl NewKeys {
     }
 
     /// Every entry: bucket by bucket (within a bucket in the order added),
-    /// or those of [`NewKeys::from_sorted`] in key order.
+    /// or those of [`NewKeys::from_sorted`], one sequence after the other
+    /// (each in key order).
     pub fn iter(&self) -> impl Iterator<Item = Entry> + '_ {
         let batch = self.batch;
         let sorted = self.sorted.iter().flat_map(|s| s.pieces()).flatten();
