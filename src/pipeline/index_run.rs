@@ -64,9 +64,10 @@ pub struct IndexRun {
     label: String,
     /// `--quiet`: no notice that a retry left the index unchanged.
     quiet: bool,
-    /// This run's new first occurrences, gathered as documents are decided
-    /// or read from the seen-set at the end ([`IndexRun::set_new_firsts`]),
-    /// bucketed by their top byte for the commit's sort ([`NewKeys`]).
+    /// This run's new first occurrences: gathered as documents are decided,
+    /// bucketed by their top byte for the commit's sort, or the seen-set's
+    /// tables sorted where they stand at the end
+    /// ([`IndexRun::set_new_firsts`]; [`NewKeys`]).
     new_keys: NewKeys,
     /// First occurrences journaled by a killed `--in-place` run of this
     /// batch (key -> document anchor): this run's own, like a retry's.
