@@ -45,7 +45,7 @@ const TOUCH_MIN: usize = 1024;
 /// New entries for [`super::Index::commit_keys`], in any order, bucketed by
 /// the top byte of their key; or, for a run that reads them from its
 /// seen-set at its end, that seen-set's keys sorted in its own memory
-/// ([`NewKeys::from_sorted`]).
+/// (`NewKeys::from_sorted`).
 #[derive(Clone, Debug)]
 pub struct NewKeys {
     buckets: Vec<Vec<Entry>>,
@@ -167,7 +167,7 @@ impl NewKeys {
     }
 
     /// Every entry: bucket by bucket (within a bucket in the order added),
-    /// or those of [`NewKeys::from_sorted`], one sequence after the other
+    /// or those of `NewKeys::from_sorted`, one sequence after the other
     /// (each in key order).
     pub fn iter(&self) -> impl Iterator<Item = Entry> + '_ {
         let batch = self.batch;
