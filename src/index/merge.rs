@@ -288,15 +288,11 @@ impl Index {
         let mut created: Vec<SegMeta> = Vec::new();
         let mut keep = self.segs.len();
         let pending = self.pending.take();
-        let entries = match new {
-            Fresh::Entries(pieces) => pieces,
-            Fresh::KeyDocs(..) => &[],
+        let (entries, key_docs) = match new {
+            Fresh::Entries(pieces) => (pieces, None),
+            Fresh::KeyDocs(seqs, batch) => (&[][..], (new.len() > 0).then_some((seqs, batch))),
         };
         let fresh: Vec<Source<'_>> = entries.iter().filter(|c| !c.is_empty()).map(|c| Source::New(c)).collect();
-        let key_docs = match new {
-            Fresh::KeyDocs(seqs, batch) if new.len() > 0 => Some((seqs, batch)),
-            _ => None,
-        };
         let adds = !fresh.is_empty() || key_docs.is_some();
         // The last segment (the new keys', or the compaction's) and the
         // filter are written at the same time: neither reads the other.
