@@ -67,25 +67,6 @@ with open(path, "w") as f:
 PY
 fi
 cat "$DIR/new.jsonl" >/dev/null
-# copy_index FROM TO: an index copied file by file in 2 MiB writes (`dd bs=2M`),
-# the pieces newsdedup writes its index files in (src/index/writer.rs, PIECE).
-# The copy's page cache then holds the 2 MiB folios that the run which wrote
-# the index leaves behind (and that a read from the disk gets, newsdedup
-# advising huge pages on its mappings), where `cp` (copy_file_range) leaves
-# small ones whose page faults cost the timed run's open ~20 ms that its own
-# files do not (issue 18, thirty-eighth session, benches/INDEX.md eighteenth
-# pass). Set COPY=cp to time the open of a copy made by `cp -r`.
-copy_index() {
-    if [[ ${COPY:-} == cp ]]; then
-        cp -r "$1" "$2"
-        return
-    fi
-    mkdir -p "$2"
-    local f
-    for f in "$1"/*; do
-        dd if="$f" of="$2/${f##*/}" bs=2M status=none
-    done
-}
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 # timed INPUT [INDEX]: "WALL CPU" seconds of one run, CPU = user + system (output removed before and after)
 timed() {
@@ -109,7 +90,7 @@ segments() { "$BIN" index stats "$1" | sed -n 's/^segments: .*oldest first: \(.*
 A=() B=()
 for ((i = 0; i < REPS; i++)); do
     rm -rf "$DIR/ix"
-    copy_index "$DIR/settled" "$DIR/ix"
+    cp -r "$DIR/settled" "$DIR/ix"
     timed "$DIR/new.jsonl" >/dev/null
     if ((i % 2 == 0)); then
         A+=("$(timed "$DIR/new.jsonl")")
@@ -132,7 +113,7 @@ printf 'CPU (user+sys), median: %.3f s -> %.3f s = %.2fx\n' "$CA" "$CB" "$(awk "
 
 # (b) the steady state
 rm -rf "$DIR/ix"
-copy_index "$DIR/settled" "$DIR/ix"
+cp -r "$DIR/settled" "$DIR/ix"
 SA=0 SB=0 SCA=0 SCB=0
 printf '(b) steady state, %s consecutive days of %s new paragraphs on one index:\n' "$DAYS" "$N"
 for ((d = 1; d <= DAYS; d++)); do
