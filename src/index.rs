@@ -76,7 +76,6 @@ mod lookup;
 mod manifest;
 mod merge;
 mod new_keys;
-mod region;
 mod replay;
 mod segment;
 mod stats;

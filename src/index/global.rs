@@ -59,7 +59,6 @@ use memmap2::Mmap;
 
 use super::key_docs::KeyDoc;
 use super::merge::Fresh;
-use super::region::{self, RegionWriter};
 use super::segment::{FilterMask, Segment, prefetch, rd_u32, rd_u64};
 use super::{Entry, FILTER_BITS_PER_KEY, HDR, IndexError, Result, SEG_END, corrupt, io_err};
 
@@ -126,7 +125,6 @@ impl GlobalFilter {
         // SAFETY: as for segments (see `Segment::open`): immutable once
         // written, deleted only by the lock holder after unmapping.
         let map = unsafe { Mmap::map(&file) }.map_err(io_err(path))?;
-        super::segment::advise_huge_pages(&map);
         let m = &map[..];
         let len = m.len();
         if len < 8 || &m[..8] != MAGIC {
@@ -216,12 +214,10 @@ fn set(block: &mut [u8], key: u128) {
     }
 }
 
-/// The file is made piece by piece in one reused buffer of
-/// [`region::PIECE`] (2 MiB), so a commit allocates (and has the kernel
-/// zero) 2 MiB, not the filter's size; each piece ends at a 2 MiB boundary
-/// of the file, written by a [`RegionWriter`] (which lets a later run map
-/// the filter with huge pages).
-const PIECE_BLOCKS: usize = region::PIECE / 64;
+/// Blocks per piece written (1 MiB): the file is made piece by piece in one
+/// reused buffer, so a commit allocates (and has the kernel zero) 1 MiB, not
+/// the filter's size.
+const PIECE: usize = 1 << 14;
 
 /// Writes filter file `id` in `dir` for an index that will hold the keys of
 /// `segs` and of `new` (each chunk sorted; `total` keys in all): `old`'s
@@ -255,15 +251,14 @@ pub(super) fn write_filter(
     hdr[12..16].copy_from_slice(&bits.to_le_bytes());
     hdr[16..24].copy_from_slice(&keys.to_le_bytes());
     let file = OpenOptions::new().write(true).create(true).truncate(true).open(&path).map_err(io_err(&path))?;
-    let mut rw = RegionWriter::new(&file, &path, 0);
-    rw.put(&hdr)?;
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&hdr);
+    file.write_all_at(&hdr, 0).map_err(io_err(&path))?;
+    let mut off = FHDR as u64;
     let blocks = 1usize << bits;
-    let mut buf = vec![0u8; 64 * PIECE_BLOCKS.min(blocks)];
-    let mut from = 0;
-    while from < blocks {
-        // The blocks up to the file's next 2 MiB boundary: each piece but
-        // the first (which follows the header) is a whole write of its own.
-        let to = (from + region::to_boundary(rw.end()) / 64).min(blocks);
+    let mut buf = vec![0u8; 64 * PIECE.min(blocks)];
+    for from in (0..blocks).step_by(PIECE) {
+        let to = (from + PIECE).min(blocks);
         let piece = &mut buf[..64 * (to - from)];
         match base {
             Some(f) => piece.copy_from_slice(f.blocks(from, to).ok_or_else(|| corrupt(&path, "filter too short"))?),
@@ -283,11 +278,12 @@ pub(super) fn write_filter(
                 *at += 1;
             }
         }
-        rw.put(piece)?;
-        from = to;
+        crc.update(piece);
+        file.write_all_at(piece, off).map_err(io_err(&path))?;
+        super::writer::write_behind(&file, off, piece.len());
+        off += piece.len() as u64;
     }
-    let off = rw.end();
-    let crc = rw.finish()?.finalize();
+    let crc = crc.finalize();
     let mut foot = [0u8; 8];
     foot[..4].copy_from_slice(&crc.to_le_bytes());
     foot[4..].copy_from_slice(SEG_END);

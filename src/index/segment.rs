@@ -117,18 +117,6 @@ pub(super) fn crc32_parallel(bytes: &[u8]) -> u32 {
     all.finalize()
 }
 
-/// Asks for huge pages on the mapping of an index file (Linux
-/// `MADV_HUGEPAGE`): pages the kernel reads from the disk for it then come in
-/// 2 MiB folios mapped with one entry each, as those of a file written in
-/// 2 MiB pieces do ([`super::region::PIECE`]). Advice only: an error (an
-/// older kernel, huge pages off) changes nothing and is ignored.
-pub(super) fn advise_huge_pages(map: &Mmap) {
-    #[cfg(target_os = "linux")]
-    let _ = map.advise(memmap2::Advice::HugePage);
-    #[cfg(not(target_os = "linux"))]
-    let _ = map;
-}
-
 /// Filter blocks (64 bytes each) for a segment of `count` keys.
 pub(super) fn filter_blocks_for(count: u64) -> u64 {
     count.saturating_mul(FILTER_BITS_PER_KEY).div_ceil(512).max(1)
@@ -248,7 +236,6 @@ impl Segment {
         // where the checksum's pieces fault them in on every thread of the
         // pool: 38 against 27 ms to open a 10M-key index.)
         let map = unsafe { Mmap::map(&file) }.map_err(io_err(path))?;
-        advise_huge_pages(&map);
         let m = &map[..];
         let len = m.len();
         if len as u64 != meta.len {

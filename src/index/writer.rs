@@ -10,9 +10,61 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::error::{Result, corrupt, io_err};
 use super::key_docs::{KeyDoc, each_merged};
-use super::region::RegionWriter;
 use super::segment::{FilterBuilder, SegMeta, Segment, dir_bits_for, filter_blocks_for, layout, rd_key, seg_name};
 use super::{Entry, HDR, SEG_END, SEG_MAGIC, SEGMENT_VERSION};
+
+/// Sequential writer at a fixed file offset, with a running CRC.
+struct RegionWriter<'a> {
+    file: &'a File,
+    path: &'a Path,
+    off: u64,
+    buf: Vec<u8>,
+    crc: crc32fast::Hasher,
+}
+
+impl<'a> RegionWriter<'a> {
+    fn new(file: &'a File, path: &'a Path, off: u64) -> Self {
+        // Room for the last put before a flush, so the buffer never grows.
+        RegionWriter { file, path, off, buf: Vec::with_capacity((1 << 20) + 64), crc: crc32fast::Hasher::new() }
+    }
+    fn put(&mut self, bytes: &[u8]) -> Result<()> {
+        self.buf.extend_from_slice(bytes);
+        if self.buf.len() >= 1 << 20 {
+            self.flush()?;
+        }
+        Ok(())
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.crc.update(&self.buf);
+        self.file.write_all_at(&self.buf, self.off).map_err(io_err(self.path))?;
+        write_behind(self.file, self.off, self.buf.len());
+        self.off += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
+    fn finish(mut self) -> Result<crc32fast::Hasher> {
+        self.flush()?;
+        Ok(self.crc)
+    }
+}
+
+/// Starts the writeback of `len` bytes of `file` at `off` without waiting
+/// for it (Linux `sync_file_range`), so that the disk writes a new
+/// segment or filter while the rest of it is made, and the `fdatasync`
+/// that ends the write has less left to wait for. Durability is still the
+/// `fdatasync`'s; an error here is ignored (the `fdatasync` reports it).
+pub(super) fn write_behind(file: &File, off: u64, len: usize) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let (Ok(off), Ok(len)) = (libc::off64_t::try_from(off), libc::off64_t::try_from(len)) else { return };
+        // SAFETY: the descriptor is open for the duration of the call; the
+        // call only reads its arguments.
+        unsafe { libc::sync_file_range(file.as_raw_fd(), off, len, libc::SYNC_FILE_RANGE_WRITE) };
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (file, off, len);
+}
 
 /// A sorted input to a merge: an existing segment or the new batch.
 pub(super) enum Source<'a> {
@@ -326,10 +378,10 @@ impl<'a> SegFile<'a> {
         for d in &dirv {
             dw.put(&d.to_le_bytes())?;
         }
-        let dir_end = dw.end();
+        let dir_end = dw.off + dw.buf.len() as u64;
         dw.put(&vec![0; (self.filter_off - dir_end) as usize])?;
         dw.put(&filter.bytes())?;
-        let end_off = dw.end();
+        let end_off = dw.off + dw.buf.len() as u64;
         if end_off != self.crc_off {
             return Err(corrupt(path, format!("wrote {end_off} bytes, layout says {}", self.crc_off)));
         }
