@@ -354,8 +354,11 @@ impl Index {
     }
 
     /// Batched lookup: `out[i] = self.get(keys[i])` for `i < min(len)`, with
-    /// software prefetching across groups of 16 keys so cache misses overlap
-    /// (several times the throughput of `get` in a loop). No allocation.
+    /// software prefetching ahead of the keys so cache misses overlap
+    /// (several times the throughput of `get` in a loop): the index-wide
+    /// filter's line of each key is asked for 24 keys before it is tested,
+    /// and the keys it admits (or, in an index of format 3, every key) go
+    /// through the segments 16 at a time. No allocation.
     pub fn get_many(&self, keys: &[u128], out: &mut [Option<(u64, u32)>]) {
         lookup::get_many(&self.segs, self.filter.as_deref(), keys, out);
     }

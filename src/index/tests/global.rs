@@ -206,3 +206,42 @@ fn a_commit_whose_segment_or_filter_cannot_be_written_changes_nothing() {
         assert_eq!(segs, idx.segs.len(), "{blocked}: an orphan segment was left");
     }
 }
+
+/// `get_many` through the index-wide filter answers like `get`, each key in
+/// its place (each key of the index its own document): present keys from both segments
+/// interleaved with absent ones, fewer than the 24 asked for ahead, exactly
+/// one and two batches of 64 admitted keys and a partial one after them,
+/// stale values in `out` overwritten, and `out` shorter than, as long as and
+/// longer than the keys.
+#[test]
+fn get_many_through_the_filter_answers_each_key_in_its_place() {
+    let _serial = shared();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (dir, _) = two_segments(&tmp);
+    let idx = Index::open(&dir).expect("open");
+    assert!(idx.filter.is_some());
+    let stale = Some((u64::MAX, u32::MAX));
+    for present in [0u64, 1, 23, 24, 25, 63, 64, 65, 127, 128, 129, 300] {
+        for absent_after in [0u64, 1, 7] {
+            let keys: Vec<u128> = (0..present)
+                .flat_map(|p| {
+                    std::iter::once(key(p * 29 % 6000))
+                        .chain((0..absent_after).map(move |a| key(1_000_000 + 8 * p + a)))
+                })
+                .chain((0..absent_after * 3).map(|a| key(2_000_000 + a)))
+                .collect();
+            let want: Vec<_> = keys.iter().map(|&k| idx.get(k)).collect();
+            assert_eq!(want.iter().flatten().count() as u64, present);
+            let n = keys.len();
+            for len in [0, n.saturating_sub(30), n.saturating_sub(1), n, n + 1, n + 70] {
+                let m = len.min(n);
+                let mut out = vec![stale; len];
+                idx.get_many(&keys, &mut out);
+                assert_eq!(out[..m], want[..m], "{present} present, {absent_after} absent after each, out of {len}");
+                let mut out = vec![stale; len];
+                idx.view().get_many(&keys, &mut out);
+                assert_eq!(out[..m], want[..m], "view: {present} present, {absent_after} absent after each");
+            }
+        }
+    }
+}

@@ -38,10 +38,10 @@ impl Lookup {
 
     /// [`Lookup::history`] of each of `docs` (paragraph keys, whole-document
     /// key), in order, their keys looked up together: one document's dozen
-    /// keys let a dozen of the index's memory misses overlap, a few
-    /// documents' keys the 64 that `get_many` prefetches at a time (issue
-    /// 18: `get_many` was ~57 ns per key of a daily run, a third of it
-    /// waiting on the prefetches of small groups).
+    /// keys let a dozen of the index's memory misses overlap, a batch's keys
+    /// keep `get_many`'s 24 prefetches ahead in flight from its first key to
+    /// its last (issue 18: `get_many` was ~57 ns per key of a daily run, a
+    /// third of it waiting on the prefetches of small groups).
     pub fn histories(&self, docs: &[(&[Keyed], &Digest)]) -> Vec<History> {
         let mut keys = Vec::new();
         for (paragraphs, whole) in docs {
