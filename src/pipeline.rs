@@ -236,6 +236,9 @@ fn run_listing(
     // each step, twice their size touched on the ordered step (~7% of a run's
     // samples, most of them page zeroing; 3% with the reservation).
     decider.report.files.reserve(listing.skipped.len() + listing.files.len());
+    // Their pages faulted in on the pool now, not row by row on the
+    // ordered step between two windows.
+    crate::threads::touch_spare(&mut decider.report.files);
     for s in listing.skipped {
         if s.failure || !cfg.quiet {
             diag!("newsdedup: {}", s.error);

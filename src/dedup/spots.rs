@@ -48,10 +48,6 @@ pub(crate) const MAPPED_MIN_BYTES: usize = 2 << 20;
 /// Bytes of an array written (or touched) per task on a pool.
 const CHUNK_BYTES: usize = 3 << 19;
 
-/// The bytes between two touches of a fresh mapping: one write per page.
-#[cfg(target_os = "linux")]
-const PAGE: usize = 4096;
-
 /// A fixed-size array of `T`, all zero when made; see the module docs.
 pub(crate) struct Spots<T: Zeroed> {
     inner: Inner<T>,
@@ -140,23 +136,17 @@ impl<T: Zeroed> Spots<T> {
     }
 
     /// Touches every page of a mapping from byte `from` on, on the caller's
-    /// rayon pool when there is one (see the module docs); nothing outside
-    /// a pool, or for a `Vec`.
+    /// rayon pool when there is one (see the module docs and
+    /// [`crate::threads::touch_pages`]); nothing outside a pool, or for a
+    /// `Vec`.
     fn touch(&mut self, from: usize) {
         #[cfg(target_os = "linux")]
         if let Inner::Mapped { map, .. } = &mut self.inner
-            && rayon::current_thread_index().is_some()
+            && let Some(rest) = map.get_mut(from..)
         {
-            let from = from.div_ceil(PAGE) * PAGE;
-            if let Some(rest) = map.get_mut(from..) {
-                rest.par_chunks_mut(CHUNK_BYTES).for_each(|c| {
-                    for b in c.iter_mut().step_by(PAGE) {
-                        // SAFETY: a valid `&mut u8`. Volatile, so that the
-                        // write of the zero already there is not left out.
-                        unsafe { std::ptr::write_volatile(b, 0) };
-                    }
-                });
-            }
+            // SAFETY: `touch_pages` writes zeros only, valid as `u8`.
+            let rest = unsafe { &mut *(std::ptr::from_mut::<[u8]>(rest) as *mut [std::mem::MaybeUninit<u8>]) };
+            crate::threads::touch_pages(rest);
         }
         _ = from;
     }
