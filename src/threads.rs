@@ -5,7 +5,7 @@
 //! [`Budget`] and from it one rayon pool; everything parallel in the run
 //! — the walk's listing, preparing, rendering, freeing what was decided
 //! ([`Frees`]), faulting in a large array before it is filled
-//! ([`touch_pages`]), the index's sort of a commit and its checksums at
+//! (`touch_pages`), the index's sort of a commit and its checksums at
 //! open — runs on that pool. So does the index's background merge
 //! ([`crate::index::Index::start_merge_in_pool`]): when the budget has at
 //! least two threads it is one job on the pool, which a worker picks up
@@ -197,19 +197,29 @@ const PAGE: usize = 4096;
 /// bytes a file, 61 MB for the bench's 182,715 files) were pushed into
 /// fresh pages between two windows, ~2.7 ms a window on one thread while
 /// the other waited (issue 18). For memory that is about to be written
-/// anyway; its contents are left zero where touched.
+/// anyway.
+///
+/// Writes nothing but zero bytes, one at the start of `bytes` and one at
+/// the start of every page after it, so that memory already holding zeros
+/// (a fresh mapping, [`crate::dedup`]'s arrays) keeps its values.
 pub(crate) fn touch_pages(bytes: &mut [std::mem::MaybeUninit<u8>]) {
     use rayon::prelude::*;
-    if rayon::current_thread_index().is_none() {
+    if rayon::current_thread_index().is_none() || bytes.is_empty() {
         return;
     }
-    bytes.par_chunks_mut(TOUCH_CHUNK).for_each(|c| {
-        for b in c.iter_mut().step_by(PAGE) {
-            // SAFETY: a valid pointer to one byte of `bytes`. Volatile, so
-            // that a write that nothing reads is not left out.
-            unsafe { std::ptr::write_volatile(b.as_mut_ptr(), 0) };
-        }
-    });
+    // The first byte, then whole pages from the first page boundary on:
+    // every chunk starts on a page (`TOUCH_CHUNK` is a multiple of it).
+    let head = (bytes.as_ptr().addr().next_multiple_of(PAGE) - bytes.as_ptr().addr()).min(bytes.len());
+    let (first, pages) = bytes.split_at_mut(head);
+    let zero = |b: &mut std::mem::MaybeUninit<u8>| {
+        // SAFETY: a valid pointer to one byte of `bytes`. Volatile, so
+        // that a write that nothing reads is not left out.
+        unsafe { std::ptr::write_volatile(b.as_mut_ptr(), 0) };
+    };
+    if let Some(b) = first.first_mut() {
+        zero(b);
+    }
+    pages.par_chunks_mut(TOUCH_CHUNK).for_each(|c| c.iter_mut().step_by(PAGE).for_each(zero));
 }
 
 /// [`touch_pages`] on the spare capacity of `v` (reserved, not yet
@@ -367,8 +377,10 @@ mod tests {
     fn spare_resident(v: &mut Vec<u64>) -> (usize, usize) {
         let spare = v.spare_capacity_mut();
         let (start, end) = (spare.as_ptr() as usize, spare.as_ptr() as usize + std::mem::size_of_val(spare));
-        let (first, last) = (start.div_ceil(PAGE) * PAGE, end / PAGE * PAGE);
-        let pages = (last - first) / PAGE;
+        // SAFETY: no memory is touched.
+        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).expect("a page size");
+        let (first, last) = (start.div_ceil(page) * page, end / page * page);
+        let pages = (last - first) / page;
         let mut flags = vec![0u8; pages];
         // SAFETY: a page-aligned range of the vector's allocation, and a
         // vector of one byte per page for the answer.
@@ -377,12 +389,28 @@ mod tests {
         (flags.iter().filter(|&&f| f & 1 == 1).count(), pages)
     }
 
+    /// `MADV_DONTNEED` on the whole pages of `v`'s spare capacity.
+    #[cfg(target_os = "linux")]
+    fn drop_spare_pages(v: &mut Vec<u64>) {
+        let spare = v.spare_capacity_mut();
+        let (start, end) = (spare.as_ptr() as usize, spare.as_ptr() as usize + std::mem::size_of_val(spare));
+        // SAFETY: no memory is touched.
+        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).expect("a page size");
+        let (first, last) = (start.div_ceil(page) * page, end / page * page);
+        // SAFETY: whole pages of the vector's spare capacity, which holds no
+        // value: they may read back as zeros.
+        let rc = unsafe { libc::madvise(first as *mut libc::c_void, last - first, libc::MADV_DONTNEED) };
+        assert_eq!(rc, 0, "madvise: {}", io::Error::last_os_error());
+    }
+
     #[cfg(target_os = "linux")]
     #[test]
     fn touch_spare_faults_the_spare_capacity_in_on_the_pool_and_changes_nothing_else() {
         let mut v: Vec<u64> = vec![7, 8, 9];
-        // 32 MiB: a fresh mapping of its own, its pages not yet touched.
+        // 32 MiB, its whole pages given back to the kernel whatever the
+        // allocator did with them before (they hold no value).
         v.reserve_exact(4 << 20);
+        drop_spare_pages(&mut v);
         let (cold, pages) = spare_resident(&mut v);
         assert!(pages > 8000 && cold < pages / 2, "{cold} of {pages} pages resident before");
         touch_spare(&mut v);

@@ -45,7 +45,8 @@ unsafe impl Zeroed for crate::dedup::Occurrence {}
 /// in tests that take either path whatever the size.
 pub(crate) const MAPPED_MIN_BYTES: usize = 2 << 20;
 
-/// Bytes of an array written (or touched) per task on a pool.
+/// Bytes of a `Vec` array written per task on a pool (a mapping is
+/// touched by [`crate::threads::touch_pages`]).
 const CHUNK_BYTES: usize = 3 << 19;
 
 /// A fixed-size array of `T`, all zero when made; see the module docs.
@@ -144,7 +145,8 @@ impl<T: Zeroed> Spots<T> {
         if let Inner::Mapped { map, .. } = &mut self.inner
             && let Some(rest) = map.get_mut(from..)
         {
-            // SAFETY: `touch_pages` writes zeros only, valid as `u8`.
+            // SAFETY: `touch_pages` writes zero bytes only, valid as `u8`
+            // (and over the zeros of the spots from `from` on: values kept).
             let rest = unsafe { &mut *(std::ptr::from_mut::<[u8]>(rest) as *mut [std::mem::MaybeUninit<u8>]) };
             crate::threads::touch_pages(rest);
         }
@@ -191,22 +193,29 @@ mod tests {
 
     #[test]
     fn made_zero_and_grown_keeping_what_was_written() {
-        for map_from in [0, usize::MAX] {
-            for len in [0, 1, 200, 100_000] {
-                let mut s = Spots::<u32>::zeroed(len, map_from);
-                assert_eq!(s.len(), len);
-                assert!(s.iter().all(|&v| v == 0));
-                for (i, v) in s.iter_mut().enumerate() {
-                    *v = i as u32 + 1;
+        // On a pool a mapping's new pages are touched, from a byte that is
+        // on no page boundary when it grows from 1, 200 or 100,000 values.
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("a pool");
+        let pooled = [false, true];
+        for (map_from, on_pool) in [0, usize::MAX].into_iter().flat_map(|m| pooled.map(|p| (m, p))) {
+            let run = |f: &mut (dyn FnMut() + Send)| if on_pool { pool.install(f) } else { f() };
+            run(&mut || {
+                for len in [0, 1, 200, 100_000] {
+                    let mut s = Spots::<u32>::zeroed(len, map_from);
+                    assert_eq!(s.len(), len);
+                    assert!(s.iter().all(|&v| v == 0));
+                    for (i, v) in s.iter_mut().enumerate() {
+                        *v = i as u32 + 1;
+                    }
+                    let mapped = cfg!(target_os = "linux") && map_from == 0 && len > 0;
+                    assert_eq!(s.is_mapped(), mapped, "{len} values from {map_from}");
+                    // Only a mapping grows in place (and any mapping does).
+                    assert_eq!(s.grow_in_place(3 * len + 5), mapped, "{len} values from {map_from}");
+                    assert_eq!(s.len(), if mapped { 3 * len + 5 } else { len });
+                    assert!(s[..len].iter().enumerate().all(|(i, &v)| v == i as u32 + 1), "kept");
+                    assert!(s[len..].iter().all(|&v| v == 0), "zero after");
                 }
-                let mapped = cfg!(target_os = "linux") && map_from == 0 && len > 0;
-                assert_eq!(s.is_mapped(), mapped, "{len} values from {map_from}");
-                // Only a mapping grows in place (and any mapping does).
-                assert_eq!(s.grow_in_place(3 * len + 5), mapped, "{len} values from {map_from}");
-                assert_eq!(s.len(), if mapped { 3 * len + 5 } else { len });
-                assert!(s[..len].iter().enumerate().all(|(i, &v)| v == i as u32 + 1), "kept");
-                assert!(s[len..].iter().all(|&v| v == 0), "zero after");
-            }
+            });
         }
     }
 
