@@ -371,15 +371,21 @@ mod tests {
         assert_eq!(got, want, "every item freed once, on the thread that made it");
     }
 
-    /// Pages of `v`'s spare capacity (those wholly inside it) that are
-    /// resident, and how many there are (`mincore`).
+    /// The whole pages of `v`'s spare capacity: (first byte, end, page size).
     #[cfg(target_os = "linux")]
-    fn spare_resident(v: &mut Vec<u64>) -> (usize, usize) {
+    fn spare_pages(v: &mut Vec<u64>) -> (usize, usize, usize) {
         let spare = v.spare_capacity_mut();
         let (start, end) = (spare.as_ptr() as usize, spare.as_ptr() as usize + std::mem::size_of_val(spare));
         // SAFETY: no memory is touched.
         let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).expect("a page size");
-        let (first, last) = (start.div_ceil(page) * page, end / page * page);
+        (start.div_ceil(page) * page, end / page * page, page)
+    }
+
+    /// Pages of `v`'s spare capacity (those wholly inside it) that are
+    /// resident, and how many there are (`mincore`).
+    #[cfg(target_os = "linux")]
+    fn spare_resident(v: &mut Vec<u64>) -> (usize, usize) {
+        let (first, last, page) = spare_pages(v);
         let pages = (last - first) / page;
         let mut flags = vec![0u8; pages];
         // SAFETY: a page-aligned range of the vector's allocation, and a
@@ -392,11 +398,7 @@ mod tests {
     /// `MADV_DONTNEED` on the whole pages of `v`'s spare capacity.
     #[cfg(target_os = "linux")]
     fn drop_spare_pages(v: &mut Vec<u64>) {
-        let spare = v.spare_capacity_mut();
-        let (start, end) = (spare.as_ptr() as usize, spare.as_ptr() as usize + std::mem::size_of_val(spare));
-        // SAFETY: no memory is touched.
-        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).expect("a page size");
-        let (first, last) = (start.div_ceil(page) * page, end / page * page);
+        let (first, last, _) = spare_pages(v);
         // SAFETY: whole pages of the vector's spare capacity, which holds no
         // value: they may read back as zeros.
         let rc = unsafe { libc::madvise(first as *mut libc::c_void, last - first, libc::MADV_DONTNEED) };
