@@ -40,6 +40,9 @@
 //! * `seg-XXXXXXXXXXXXXXXX.ndx` — segments (16 lowercase hex digits of the id).
 //! * `filter-XXXXXXXXXXXXXXXX.ndf` — the index-wide filter named in the
 //!   manifest (format 4; replaced by every commit that adds keys).
+//! * `filter.spare` — the filter before the current one, written over (under
+//!   its new name) by the next commit of a filter of its size; never read
+//!   (see `global`, "The spare").
 //! * `pending-XXXXXXXXXXXXXXXX.jnl` — first occurrences journaled by a run
 //!   that changes its input, for the next run of its batch (see [`Journal`]);
 //!   removed by the commit of that batch.
@@ -48,7 +51,8 @@
 //!   [`ReplayLog`]); kept for the most recently committed batches only.
 //! * `MANIFEST.tmp`, `WRITE-PROBE.tmp` — temporaries; any left by a crash are
 //!   deleted on the next open, as are segment and filter files (exactly
-//!   those name patterns) not named in the manifest (orphans). No other file is ever
+//!   those name patterns) not named in the manifest (orphans). A commit
+//!   deletes a spare of another size than its filter. No other file is ever
 //!   deleted: a folder holding anything else is refused as
 //!   [`IndexError::Foreign`] unless it has a `MANIFEST`, and then the other
 //!   files are left alone.
@@ -241,6 +245,7 @@ impl Index {
                 || n == PROBE
                 || is_segment_name(n)
                 || is_filter_name(n)
+                || n == global::SPARE
                 || is_journal_name(n)
                 || is_replay_name(n)
         };

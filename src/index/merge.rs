@@ -88,7 +88,7 @@ use std::thread::JoinHandle;
 #[cfg(test)]
 use super::FailPoint;
 use super::error::{Result, corrupt, io_err};
-use super::global::{GlobalFilter, filter_name, write_filter};
+use super::global::{GlobalFilter, filter_name, retire, write_filter};
 use super::key_docs::{KeyDoc, merged};
 use super::segment::{SegMeta, Segment, seg_name};
 use super::writer::{Source, write_key_docs, write_segment};
@@ -391,8 +391,7 @@ impl Index {
         }
         if let Some(f) = old_filter {
             let p = self.dir.join(filter_name(f.meta.id));
-            drop(f);
-            let _ = fs::remove_file(&p);
+            retire(f, &p, &self.dir);
         }
         Ok(())
     }

@@ -54,12 +54,15 @@ impl std::fmt::Display for IndexStats {
 }
 
 impl Index {
-    /// Keys, bytes on disk, segments, runs.
+    /// Keys, bytes on disk (the manifest, the segments, the filter and its
+    /// spare), segments, runs.
     pub fn stats(&self) -> IndexStats {
-        let man = fs::metadata(self.dir.join(MANIFEST)).map_or(0, |m| m.len());
+        let len =
+            |name: &str| fs::symlink_metadata(self.dir.join(name)).map_or(0, |m| if m.is_file() { m.len() } else { 0 });
+        let files = len(MANIFEST) + len(super::global::SPARE);
         IndexStats {
             keys: self.len(),
-            bytes_on_disk: man
+            bytes_on_disk: files
                 + self.manifest.segs.iter().map(|s| s.len).sum::<u64>()
                 + self.manifest.filter.map_or(0, |f| f.len),
             segments: self.segs.len(),

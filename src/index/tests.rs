@@ -6,6 +6,7 @@ mod commit;
 mod damage;
 mod global;
 mod keys;
+mod spare;
 use damage::two_segments;
 use keys::{key, splitmix};
 
