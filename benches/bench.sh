@@ -63,13 +63,18 @@ cat "$ALL" "$JSONL" >/dev/null
 declare -A SECS RSS
 ROWS=()
 
-# run_once CMD -- one timed run of CMD writing to a fresh "$O"; sets T (seconds), M (peak RSS, KB).
+# run_once CMD -- one timed run of CMD writing to a fresh "$O"; sets T (wall seconds, to the
+# millisecond: see benches/common.sh), M (peak RSS, KB, GNU time).
 RUN=0
 run_once() {
     RUN=$((RUN + 1))
     sync
-    O=$OUT/$RUN $TIME -f "%e %M" -o "$DIR/time.txt" bash -c "$1" || { echo "bench.sh: failed: $1" >&2; return 1; }
-    read -r T M <"$DIR/time.txt"
+    local t0 t1
+    t0=${EPOCHREALTIME/[^0-9]/}
+    O=$OUT/$RUN $TIME -f "%M" -o "$DIR/time.txt" bash -c "$1" || { echo "bench.sh: failed: $1" >&2; return 1; }
+    t1=${EPOCHREALTIME/[^0-9]/}
+    T=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e6 }')
+    read -r M <"$DIR/time.txt"
     [[ ${BENCH_KEEP:-1} == 0 || ${DROP_OUTPUT:-0} == 1 ]] && rm -rf "$OUT/$RUN"
     return 0
 }
@@ -80,7 +85,7 @@ record() {
     shift 2
     SECS[$name]=$(printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
     ROWS+=("$name|$bytes")
-    printf '  %-34s %8.2f s  (runs: %s)\n' "$name" "${SECS[$name]}" "$*" >&2
+    printf '  %-34s %8.3f s  (runs: %s)\n' "$name" "${SECS[$name]}" "$*" >&2
 }
 
 # measure NAME INPUT_BYTES 'shell command'  -- median seconds, max peak RSS (KB).

@@ -19,6 +19,13 @@ bench_corpus() {
     fi
 }
 
+# Wall times: the scripts read the clock themselves, in microseconds, as
+# ${EPOCHREALTIME/[^0-9]/} (bash 5; the decimal separator removed, whatever the
+# locale's; expanded in place, not in a $(...) subshell, whose fork and exit
+# would be timed). GNU time's %e is in hundredths of a second, truncated: 2-4%
+# of a run of 0.25-0.35 s, the size of the margins the JSONL and --index rows
+# are read at.
+
 # Fails with a message when GNU time is missing ($1: the script's name).
 need_gnu_time() {
     TIME=/usr/bin/time

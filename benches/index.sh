@@ -70,15 +70,18 @@ PY
 fi
 cat "$DIR/new.jsonl" >/dev/null
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-# timed INPUT [INDEX]: "WALL CPU" seconds of one run, CPU = user + system (output removed before and after)
+# timed INPUT [INDEX]: "WALL CPU" seconds of one run, wall to the millisecond (benches/common.sh), CPU = user + system
+# (GNU time, hundredths); output removed before and after
 timed() {
     rm -rf "$DIR/out"
-    local extra=()
+    local extra=() t0 t1
     if [[ -n ${2:-} ]]; then extra=(--index "$2"); fi
     sync
-    "$TIME" -o "$DIR/time" -f '%e %U %S' "$BIN" clean "$1" --out "$DIR/out" -q "${extra[@]}"
+    t0=${EPOCHREALTIME/[^0-9]/}
+    "$TIME" -o "$DIR/time" -f '%U %S' "$BIN" clean "$1" --out "$DIR/out" -q "${extra[@]}"
+    t1=${EPOCHREALTIME/[^0-9]/}
     rm -rf "$DIR/out"
-    awk '{print $1, $2 + $3}' "$DIR/time"
+    awk -v a="$t0" -v b="$t1" '{printf "%.3f %.2f\n", (b - a) / 1e6, $1 + $2}' "$DIR/time"
 }
 segments() { "$BIN" index stats "$1" | sed -n 's/^segments: .*oldest first: \(.*\))$/\1/p'; }
 
