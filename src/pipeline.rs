@@ -239,6 +239,8 @@ fn run_listing(
     // Their pages faulted in on the pool now, not row by row on the
     // ordered step between two windows.
     crate::threads::touch_spare(&mut decider.report.files);
+    // And a document a file, at least.
+    decider.expect_documents(listing.files.len(), 0);
     for s in listing.skipped {
         if s.failure || !cfg.quiet {
             diag!("newsdedup: {}", s.error);

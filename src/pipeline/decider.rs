@@ -142,6 +142,24 @@ impl DocIds {
         }
         Some(&block[at.start as usize..at.end as usize])
     }
+
+    /// How many documents have an id.
+    pub(super) fn len(&self) -> usize {
+        self.docs.len()
+    }
+
+    /// How many ids there is room for without growing.
+    #[cfg(test)]
+    pub(super) fn capacity(&self) -> usize {
+        self.docs.capacity()
+    }
+
+    /// Room for `more` ids, faulted in on the pool (see
+    /// [`Decider::expect_documents`]).
+    fn reserve(&mut self, more: usize) {
+        self.docs.reserve(more);
+        crate::threads::touch_spare(&mut self.docs);
+    }
 }
 
 /// The part a scale-out step plays in the ordered decisions.
@@ -224,6 +242,21 @@ impl Decider {
             if !self.deduper.keeps_firsts_in_tables() {
                 ix.reserve_new_keys(keys);
             }
+        }
+    }
+
+    /// Room for about `docs` more documents, `ids` of them with an id, in the
+    /// lists the ordered step pushes one entry a document into, faulted in on
+    /// the pool now. Grown by doubling on the ordered step instead, each
+    /// list was copied into fresh memory at every step and its pages zeroed
+    /// there while the other threads waited: on the bench's JSONL -j2 (182,715
+    /// records) the lists' growth took up to ~40 ms of page zeroing in a slow
+    /// phase of the host (benches/JSONL.md, twenty-ninth pass).
+    pub(super) fn expect_documents(&mut self, docs: usize, ids: usize) {
+        self.docs.reserve(docs);
+        crate::threads::touch_spare(&mut self.docs);
+        if ids > 0 {
+            self.ids.reserve(ids);
         }
     }
 

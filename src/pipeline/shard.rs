@@ -20,8 +20,10 @@ use crate::jsonl::{self, Format, LineReader, SharedLine};
 use crate::report::{FileRow, Stats};
 use crate::write::stream::ShardOut;
 
+mod expect;
 mod prepare;
 mod render;
+use expect::{records_expected, reserve_for_shard};
 pub(super) use prepare::Parsed;
 use prepare::{look_up, prepare_batch, prepare_line};
 use render::render_line;
@@ -185,12 +187,19 @@ pub(super) fn run_shard(
     let mut ready: Option<Vec<Parsed>> = None;
     let mut buffers = Vec::new();
     let mut first = true;
+    // The records the shard is expected to hold, from its first batch; the
+    // room for them is made once some are decided (`reserve_for_shard`).
+    let mut expected: Option<usize> = None;
+    let ids_before = decider.ids.len();
     // What is left of the first batch, last record first.
     let mut held = Vec::new();
     loop {
         if interrupt::requested() {
             // The temporary output is dropped (removed); the index is not touched.
             return Err(Error::Interrupted);
+        }
+        if let Some(records) = expected.take_if(|_| row.stats.documents_read > 0) {
+            reserve_for_shard(decider, &mut row, records, ids_before);
         }
         let (mut current, damage) = batch;
         if first
@@ -206,6 +215,8 @@ pub(super) fn run_shard(
             return Ok(()); // the temporary output is dropped: nothing written
         }
         if first && damage.is_none() {
+            let size = (shard.path.as_os_str() != "-").then(|| std::fs::metadata(&shard.path).map(|m| m.len()));
+            expected = size.and_then(Result::ok).map(|size| records_expected(size, &current));
             // Checked: the rest of the first batch is read back as the
             // next batches are (`records::next_raw`).
             let mut size = 0;
