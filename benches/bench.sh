@@ -22,7 +22,7 @@
 # the other, so a drift of the load or of the disk weighs on both sides. The
 # -j2 and -j1 runs do the same job, report included (a speed-up compares one
 # job on two pools; the tree's report is 87 MB of JSON at 400 MB).
-# Needs python3 and GNU time (/usr/bin/time; Debian package `time`).
+# Needs python3, bash 5 (EPOCHREALTIME) and GNU time (/usr/bin/time; Debian package `time`).
 #
 # The tree rows' outputs are not deleted between runs (the JSONL rows', one
 # file each, are; see there): each run writes to a fresh path
