@@ -52,7 +52,8 @@
 //! * `MANIFEST.tmp`, `WRITE-PROBE.tmp` — temporaries; any left by a crash are
 //!   deleted on the next open, as are segment and filter files (exactly
 //!   those name patterns) not named in the manifest (orphans). A commit
-//!   deletes a spare of another size than its filter. No other file is ever
+//!   deletes a spare it cannot write over (another size than its filter, not
+//!   a plain file, another name too). No other file is ever
 //!   deleted: a folder holding anything else is refused as
 //!   [`IndexError::Foreign`] unless it has a `MANIFEST`, and then the other
 //!   files are left alone.

@@ -16,8 +16,8 @@
 //! * this: a filter file named in the manifest next to the segments. A
 //!   commit copies the current filter and sets the new keys' bits (they are
 //!   sorted, so the filter is filled front to back), writes it beside the
-//!   new segment and publishes both with one manifest rename (over the
-//!   previous filter's file, see "The spare" below). A merge or a
+//!   new segment (into the file of the filter before the current one, see
+//!   "The spare" below) and publishes both with one manifest rename. A merge or a
 //!   compaction leaves the set of keys and so the filter unchanged. When
 //!   the index outgrows the filter ([`FILTER_BITS_PER_KEY`] bits per key),
 //!   the commit builds a filter twice the size from every segment's keys
@@ -66,10 +66,16 @@
 //! whole (header, every block, checksum) before any manifest names it under
 //! its new name, and a crash before that manifest leaves it an orphan under
 //! the new name, deleted by the next open like any other. A spare of
-//! another size (the index outgrew its filter) is deleted instead. The old
-//! filter becomes the spare only when no lookup view
-//! ([`super::IndexView`]) still maps it: a view keeps reading the file it
-//! mapped, so a file a view maps is deleted as before, never written over.
+//! another size (the index outgrew its filter), that is not a plain file or
+//! that has another name too (a hard link, as a snapshot by `cp -al` makes)
+//! is deleted instead, never written over. A lookup view
+//! ([`super::IndexView`]) keeps reading the file it mapped: the old filter
+//! becomes the spare only when no view of the `Index` still maps it, and a
+//! spare is written over only when no filter of this process maps its file
+//! (`MAPPED`: a view may outlive its `Index`). A view another process kept
+//! after its lock was released is not known here; it would see the file
+//! written over at the same length with every bit it had still set (a
+//! filter only gains bits), so it would miss no key it held.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -130,6 +136,31 @@ pub(super) struct GlobalFilter {
     pub(super) meta: FilterMeta,
     map: Mmap,
     bits: u32,
+    /// The file's (device, inode), listed in [`MAPPED`] while mapped.
+    file_id: (u64, u64),
+}
+
+/// The (device, inode) of every filter file this process has mapped, one
+/// entry a [`GlobalFilter`]: a spare listed here is never written over
+/// (a lookup view may outlive the `Index` it was taken from).
+static MAPPED: std::sync::Mutex<Vec<(u64, u64)>> = std::sync::Mutex::new(Vec::new());
+
+fn mapped() -> std::sync::MutexGuard<'static, Vec<(u64, u64)>> {
+    MAPPED.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Takes one entry of `id` off [`MAPPED`].
+fn unlist(id: (u64, u64)) {
+    let mut m = mapped();
+    if let Some(i) = m.iter().position(|&e| e == id) {
+        m.swap_remove(i);
+    }
+}
+
+impl Drop for GlobalFilter {
+    fn drop(&mut self) {
+        unlist(self.file_id);
+    }
 }
 
 impl GlobalFilter {
@@ -143,14 +174,27 @@ impl GlobalFilter {
                 io_err(path)(e)
             }
         })?;
-        let size = file.metadata().map_err(io_err(path))?.len();
+        let stat = file.metadata().map_err(io_err(path))?;
+        let size = stat.len();
         if size != meta.len {
             return Err(corrupt(path, format!("length {size}, manifest says {} (truncated or replaced?)", meta.len)));
         }
-        // SAFETY: as for segments (see `Segment::open`): immutable once
-        // written, deleted only by the lock holder after unmapping.
-        let map = unsafe { Mmap::map(&file) }.map_err(io_err(path))?;
-        let m = &map[..];
+        let file_id = (std::os::unix::fs::MetadataExt::dev(&stat), std::os::unix::fs::MetadataExt::ino(&stat));
+        // Listed before it is mapped, so that no commit of this process
+        // writes over it as a spare while it is (see `take_spare`).
+        mapped().push(file_id);
+        // SAFETY: as for segments (see `Segment::open`): not modified while
+        // this process maps it (a spare is written over only when no
+        // `GlobalFilter` of this process maps that file, `MAPPED`, and only
+        // by the lock holder), deleted only by the lock holder.
+        let map = unsafe { Mmap::map(&file) };
+        let map = map.map_err(|e| {
+            unlist(file_id);
+            io_err(path)(e)
+        })?;
+        // From here on, dropping it (an early return) takes it off the list.
+        let mut filter = GlobalFilter { meta, map, bits: 0, file_id };
+        let m = &filter.map[..];
         let len = m.len();
         if len < 8 || &m[..8] != MAGIC {
             return Err(IndexError::Foreign { path: path.to_path_buf() });
@@ -182,7 +226,8 @@ impl GlobalFilter {
                 return Err(corrupt(path, format!("checksum mismatch: stored {stored:08x}, computed {got:08x}")));
             }
         }
-        Ok(GlobalFilter { meta, map, bits })
+        filter.bits = bits;
+        Ok(filter)
     }
 
     /// False when `key` (whose filter bits are `mask`) is certainly in no
@@ -326,18 +371,33 @@ fn file_len(bits: u32) -> u64 {
 }
 
 /// The spare in `dir`, renamed to `path` and opened for writing, when it is
-/// `len` bytes long (every byte of it is then written again); `None` when
-/// there is none or it cannot be taken (a spare of another length is
-/// deleted: the filter only grows).
+/// a plain file of `len` bytes with no other name that this process does
+/// not map (every byte of it is then written again); `None` when there is
+/// none or it cannot be taken (a spare of another length, not a plain file
+/// or with another name is deleted: the filter only grows).
 fn take_spare(dir: &Path, path: &Path, len: u64) -> Option<File> {
+    use std::os::unix::fs::MetadataExt;
     let spare = dir.join(SPARE);
     let meta = fs::symlink_metadata(&spare).ok()?;
-    if !meta.is_file() || meta.len() != len {
+    // A spare with another name too (a hard link: a snapshot by `cp -al`
+    // or `rsync --link-dest`, say) is not written over: that name would
+    // change with it.
+    if !meta.is_file() || meta.len() != len || meta.nlink() != 1 {
         let _ = fs::remove_file(&spare);
         return None;
     }
+    if mapped().contains(&(meta.dev(), meta.ino())) {
+        return None;
+    }
     fs::rename(&spare, path).ok()?;
-    OpenOptions::new().write(true).open(path).ok()
+    match OpenOptions::new().write(true).open(path) {
+        Ok(file) => Some(file),
+        Err(_) => {
+            // Not writable (its mode, say): a new file instead.
+            let _ = fs::remove_file(path);
+            None
+        }
+    }
 }
 
 /// After a commit published a new filter: the file of the one it replaced

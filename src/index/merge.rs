@@ -47,7 +47,8 @@
 //! deleted by the open that precedes the reuse), fsyncs it and the
 //! directory; (2) writes `MANIFEST.tmp`, fsyncs it, renames it over
 //! `MANIFEST` (atomic on POSIX) and fsyncs the directory; (3) only then deletes
-//! the segments that were merged away (a file that cannot be deleted is left
+//! the segments that were merged away and keeps the replaced filter as the
+//! spare, or deletes it (see `global`) (a file that cannot be deleted is left
 //! as an orphan for the next open: the commit has happened, and reporting it
 //! as failed would make a caller report a recorded run as failed). A crash (even SIGKILL or power loss)
 //! before the rename leaves the old manifest, which only names old, untouched
@@ -61,6 +62,8 @@
 //! SIGKILL at any instant is covered by the same argument. (Assumes a POSIX
 //! filesystem where rename is atomic and fsync is honoured, e.g. ext4/xfs.)
 //! Segments are never modified while mapped; only the lock holder deletes them.
+//! A filter file is written over only as the spare, never while this process
+//! maps it (see `global`, "The spare").
 //! Lookups never panic on bad data: every read is bounds-checked (`Option`).
 //! A background merge writes only a file the manifest does not name: if the
 //! run fails or the [`Index`] is dropped, it is cancelled, joined and the file

@@ -57,9 +57,9 @@ impl Index {
     /// Keys, bytes on disk (the manifest, the segments, the filter and its
     /// spare), segments, runs.
     pub fn stats(&self) -> IndexStats {
-        let len =
-            |name: &str| fs::symlink_metadata(self.dir.join(name)).map_or(0, |m| if m.is_file() { m.len() } else { 0 });
-        let files = len(MANIFEST) + len(super::global::SPARE);
+        let spare = fs::symlink_metadata(self.dir.join(super::global::SPARE));
+        let files = fs::metadata(self.dir.join(MANIFEST)).map_or(0, |m| m.len())
+            + spare.map_or(0, |m| if m.is_file() { m.len() } else { 0 });
         IndexStats {
             keys: self.len(),
             bytes_on_disk: files

@@ -140,3 +140,54 @@ fn a_crash_after_writing_over_the_spare_keeps_the_old_state() {
     assert_eq!(ino(dir, SPARE), Some(kept));
     answers(&idx, 0, 22_000);
 }
+
+/// A spare with another name too (a hard-linked snapshot of the folder) is
+/// deleted, not written over: the snapshot's file keeps its bytes.
+#[test]
+fn a_hard_linked_spare_is_not_written_over() {
+    let _serial = shared();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("index");
+    Index::open(&dir).expect("open").commit(entries(0, 20_000), run("a")).expect("commit");
+    Index::open(&dir).expect("open").commit(entries(20_000, 21_000), run("b")).expect("commit");
+    let snapshot = tmp.path().join("snapshot.ndf");
+    fs::hard_link(dir.join(SPARE), &snapshot).expect("link");
+    let before = fs::read(&snapshot).expect("read");
+    let idx = Index::open(&dir).expect("open");
+    let kept = live(&idx);
+    idx.commit(entries(21_000, 22_000), run("c")).expect("commit");
+    assert_eq!(fs::read(&snapshot).expect("read"), before, "the snapshot's file was written over");
+    let idx = Index::open(&dir).expect("reopen");
+    assert_ne!(Some(live(&idx)), ino(tmp.path(), "snapshot.ndf"));
+    assert_eq!(ino(&dir, SPARE), Some(kept));
+    answers(&idx, 0, 22_000);
+}
+
+/// A view that outlived its `Index` maps a filter that becomes the spare
+/// of a later `Index`: that spare is not written over while the view maps
+/// it, and the view answers as when taken.
+#[test]
+fn a_spare_a_view_of_an_earlier_index_maps_is_not_written_over() {
+    let _serial = shared();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    Index::open(dir).expect("open").commit(entries(0, 20_000), run("a")).expect("commit");
+    let idx = Index::open(dir).expect("open");
+    let view = idx.view();
+    drop(idx);
+    Index::open(dir).expect("open").commit(entries(20_000, 21_000), run("b")).expect("commit");
+    // The view's file is the spare now; hold it to read it after.
+    let spare = File::open(dir.join(SPARE)).expect("the spare");
+    let before = fs::read(dir.join(SPARE)).expect("read");
+    Index::open(dir).expect("open").commit(entries(21_000, 22_000), run("c")).expect("commit");
+    let mut after = vec![0; before.len()];
+    std::os::unix::fs::FileExt::read_exact_at(&spare, &mut after, 0).expect("read");
+    assert!(after == before, "the file a view maps was written over");
+    let keys: Vec<u128> = (0..22_000).map(key).collect();
+    let mut out = vec![None; keys.len()];
+    view.get_many(&keys, &mut out);
+    for (i, got) in (0..22_000u64).zip(&out) {
+        assert_eq!(*got, (i < 20_000).then_some((i * 7, 0)), "key {i}");
+    }
+    answers(&Index::open(dir).expect("reopen"), 0, 22_000);
+}
