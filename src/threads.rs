@@ -234,6 +234,18 @@ pub(crate) fn touch_spare<T>(v: &mut Vec<T>) {
     touch_pages(bytes);
 }
 
+/// Room for `more` elements in `v`, its new pages faulted in on the pool
+/// ([`touch_spare`]) when it had to grow; nothing touched when it had the
+/// room already (its spare pages are then the ones touched before, or the
+/// doubling's, which the pushes fault in as before).
+pub(crate) fn reserve_touched<T>(v: &mut Vec<T>, more: usize) {
+    let before = v.capacity();
+    v.reserve(more);
+    if v.capacity() > before {
+        touch_spare(v);
+    }
+}
+
 fn counting() -> bool {
     static ON: OnceLock<bool> = OnceLock::new();
     *ON.get_or_init(|| std::env::var_os("NEWSDEDUP_COUNT_THREADS").is_some_and(|v| v == "1"))

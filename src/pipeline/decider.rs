@@ -157,8 +157,7 @@ impl DocIds {
     /// Room for `more` ids, faulted in on the pool (see
     /// [`Decider::expect_documents`]).
     fn reserve(&mut self, more: usize) {
-        self.docs.reserve(more);
-        crate::threads::touch_spare(&mut self.docs);
+        crate::threads::reserve_touched(&mut self.docs, more);
     }
 }
 
@@ -253,8 +252,7 @@ impl Decider {
     /// records) the lists' growth took up to ~40 ms of page zeroing in a slow
     /// phase of the host (benches/JSONL.md, twenty-ninth pass).
     pub(super) fn expect_documents(&mut self, docs: usize, ids: usize) {
-        self.docs.reserve(docs);
-        crate::threads::touch_spare(&mut self.docs);
+        crate::threads::reserve_touched(&mut self.docs, docs);
         if ids > 0 {
             self.ids.reserve(ids);
         }

@@ -5,9 +5,16 @@
 use super::{Decider, FileRow, SharedLine};
 
 /// The most records of a shard [`records_expected`] answers: room for more
-/// is then made by doubling as before (16 bytes a record for the list of
-/// documents: 64 MiB).
-const EXPECTED_RECORDS_MAX: usize = 1 << 22;
+/// is then made by doubling as before. Room made ahead is faulted in, so an
+/// estimate too high (a shard whose first records are much shorter than the
+/// rest) costs memory: at most ~17 MiB for the documents (16 bytes each,
+/// and a sixteenth) and as much for their ids.
+const EXPECTED_RECORDS_MAX: usize = 1 << 20;
+
+/// The most dropped records room is made for ahead (104 bytes each: ~8 MiB
+/// with the quarter added): the first records decided may all be dropped
+/// (a day's export that starts with the day before's) and the rest none.
+const DROPPED_AHEAD_MAX: usize = 1 << 16;
 
 /// About how many records a shard of `size` bytes holds, from its first
 /// batch's bytes per record (a compressed shard holds more), at most
@@ -32,10 +39,9 @@ pub(super) fn reserve_for_shard(decider: &mut Decider, row: &mut FileRow, record
     let rest = records.saturating_sub(seen);
     let like = |n: usize| rest.saturating_mul(n) / seen;
     decider.expect_documents(rest + rest / 16, like(decider.ids.len().saturating_sub(ids_before)));
-    let dropped = like(row.dropped_records.len());
+    let dropped = like(row.dropped_records.len()).min(DROPPED_AHEAD_MAX);
     if dropped > 0 {
-        row.dropped_records.reserve(dropped + dropped / 4);
-        crate::threads::touch_spare(&mut row.dropped_records);
+        crate::threads::reserve_touched(&mut row.dropped_records, dropped + dropped / 4);
     }
 }
 
@@ -78,9 +84,10 @@ mod tests {
         row.stats.documents_read = 100;
         row.dropped_records = (0..10).map(|line| DroppedRecord { line, ..DroppedRecord::default() }).collect();
         reserve_for_shard(&mut decider, &mut row, 1000, ids_before);
-        assert!(decider.docs.capacity() >= 100 + 900 + 900 / 16, "{}", decider.docs.capacity());
-        assert!(decider.ids.capacity() >= 45 + 360, "{}", decider.ids.capacity());
-        assert!(row.dropped_records.capacity() >= 10 + 90 + 90 / 4, "{}", row.dropped_records.capacity());
+        let within = |got: usize, want: usize| (want..2 * want).contains(&got);
+        assert!(within(decider.docs.capacity(), 100 + 900 + 900 / 16), "{}", decider.docs.capacity());
+        assert!(within(decider.ids.capacity(), 45 + 360), "{}", decider.ids.capacity());
+        assert!(within(row.dropped_records.capacity(), 10 + 90 + 90 / 4), "{}", row.dropped_records.capacity());
         assert_eq!(decider.docs.len(), 100);
         assert_eq!(decider.ids.get(44), Some("id-44"));
         assert_eq!(row.dropped_records[9].line, 9);
@@ -89,5 +96,13 @@ mod tests {
         clean.stats.documents_read = 100;
         reserve_for_shard(&mut decider, &mut clean, 1000, ids_before);
         assert_eq!(clean.dropped_records.capacity(), 0);
+        // All of the first records dropped: room for at most
+        // `DROPPED_AHEAD_MAX` more (and a quarter), whatever the estimate.
+        let mut all = FileRow::default();
+        all.stats.documents_read = 10;
+        all.dropped_records = vec![DroppedRecord::default(); 10];
+        reserve_for_shard(&mut decider, &mut all, EXPECTED_RECORDS_MAX, ids_before);
+        let cap = DROPPED_AHEAD_MAX + DROPPED_AHEAD_MAX / 4;
+        assert!(within(all.dropped_records.capacity(), 10 + cap), "{}", all.dropped_records.capacity());
     }
 }
