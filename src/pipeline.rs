@@ -270,7 +270,7 @@ fn run_files(cfg: &Config, decider: &mut Decider, files: &[InputFile], bar: &Pro
     while let Some(first) = rest.first() {
         if is_jsonl(first, cfg) {
             let kind = Kind::of(&first.rel, cfg.format).unwrap_or(Kind::Jsonl);
-            let shard = Shard { path: first.path.clone(), rel: first.rel.clone(), kind };
+            let shard = Shard { path: first.path.clone(), rel: first.rel.clone(), kind, size: Some(first.size) };
             match cfg.max_bytes {
                 Some(limit) if first.size > limit => {
                     let err = Error::TooLarge { path: first.path.clone(), size: first.size, limit };
@@ -316,7 +316,7 @@ fn run_stdin(cfg: &Config, budget: &Budget, mut input: impl Read) -> Result<Fini
 fn run_stdin_jsonl(cfg: &Config, budget: &Budget, kind: Kind, input: Box<dyn Read + Send>) -> Result<Finished> {
     let mut decider = Decider::new(cfg, budget)?;
     let mut stdout = None;
-    let shard = Shard { path: "-".into(), rel: "<stdin>".into(), kind };
+    let shard = Shard { path: "-".into(), rel: "<stdin>".into(), kind, size: None };
     let reader = jsonl::reader(input, jsonl::Compression::None).map_err(|e| Error::io(Path::new("<stdin>"), e))?;
     run_shard(cfg, &mut decider, &shard, Some(reader), &mut stdout)?;
     finish_stdout(stdout)?;

@@ -149,6 +149,12 @@ fn mapped() -> std::sync::MutexGuard<'static, Vec<(u64, u64)>> {
     MAPPED.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// A file's (device, inode), as [`MAPPED`] lists it.
+fn file_id(meta: &fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
 /// Takes one entry of `id` off [`MAPPED`].
 fn unlist(id: (u64, u64)) {
     let mut m = mapped();
@@ -179,7 +185,7 @@ impl GlobalFilter {
         if size != meta.len {
             return Err(corrupt(path, format!("length {size}, manifest says {} (truncated or replaced?)", meta.len)));
         }
-        let file_id = (std::os::unix::fs::MetadataExt::dev(&stat), std::os::unix::fs::MetadataExt::ino(&stat));
+        let file_id = file_id(&stat);
         // Listed before it is mapped, so that no commit of this process
         // writes over it as a spare while it is (see `take_spare`).
         mapped().push(file_id);
@@ -386,7 +392,7 @@ fn take_spare(dir: &Path, path: &Path, len: u64) -> Option<File> {
         let _ = fs::remove_file(&spare);
         return None;
     }
-    if mapped().contains(&(meta.dev(), meta.ino())) {
+    if mapped().contains(&file_id(&meta)) {
         return None;
     }
     fs::rename(&spare, path).ok()?;

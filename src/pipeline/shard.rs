@@ -73,6 +73,8 @@ pub(super) struct Shard {
     pub(super) path: PathBuf,
     pub(super) rel: PathBuf,
     pub(super) kind: Kind,
+    /// Its size on disk as the walk found it; none for stdin.
+    pub(super) size: Option<u64>,
 }
 
 impl Shard {
@@ -215,8 +217,7 @@ pub(super) fn run_shard(
             return Ok(()); // the temporary output is dropped: nothing written
         }
         if first && damage.is_none() {
-            let size = (shard.path.as_os_str() != "-").then(|| std::fs::metadata(&shard.path).map(|m| m.len()));
-            expected = size.and_then(Result::ok).map(|size| records_expected(size, &current));
+            expected = shard.size.map(|size| records_expected(size, &current));
             // Checked: the rest of the first batch is read back as the
             // next batches are (`records::next_raw`).
             let mut size = 0;

@@ -34,6 +34,17 @@ fn answers(idx: &Index, lo: u64, hi: u64) {
     }
 }
 
+/// `view` finds the keys `0..held` with their values and none of
+/// `held..upto`.
+fn view_answers(view: &IndexView, held: u64, upto: u64) {
+    let keys: Vec<u128> = (0..upto).map(key).collect();
+    let mut out = vec![None; keys.len()];
+    view.get_many(&keys, &mut out);
+    for (i, got) in (0..upto).zip(&out) {
+        assert_eq!(*got, (i < held).then_some((i * 7, 0)), "key {i}");
+    }
+}
+
 /// Keys chosen so that the filter keeps its size: 20,000 keys take 512
 /// blocks (at 10 bits a key), and so do 22,000.
 #[test]
@@ -101,12 +112,7 @@ fn a_filter_a_view_still_maps_is_deleted_not_kept() {
     idx.commit_in_place(entries(22_000, 23_000), run("d")).expect("commit");
     assert_eq!(live(&idx), second, "and is written over");
     // The view sees the index as it was when it was taken.
-    let keys: Vec<u128> = (0..23_000).map(key).collect();
-    let mut out = vec![None; keys.len()];
-    view.get_many(&keys, &mut out);
-    for (i, got) in (0..23_000u64).zip(&out) {
-        assert_eq!(*got, (i < 20_000).then_some((i * 7, 0)), "key {i}");
-    }
+    view_answers(&view, 20_000, 23_000);
     drop(idx);
     answers(&Index::open(dir).expect("reopen"), 0, 23_000);
 }
@@ -183,11 +189,6 @@ fn a_spare_a_view_of_an_earlier_index_maps_is_not_written_over() {
     let mut after = vec![0; before.len()];
     std::os::unix::fs::FileExt::read_exact_at(&spare, &mut after, 0).expect("read");
     assert!(after == before, "the file a view maps was written over");
-    let keys: Vec<u128> = (0..22_000).map(key).collect();
-    let mut out = vec![None; keys.len()];
-    view.get_many(&keys, &mut out);
-    for (i, got) in (0..22_000u64).zip(&out) {
-        assert_eq!(*got, (i < 20_000).then_some((i * 7, 0)), "key {i}");
-    }
+    view_answers(&view, 20_000, 22_000);
     answers(&Index::open(dir).expect("reopen"), 0, 22_000);
 }
