@@ -83,6 +83,9 @@ impl Known {
     /// those, instead of trying every folder.
     pub fn load(files: &[InputFile], listed: Option<&HashSet<PathBuf>>) -> Result<Known> {
         let mut dirs = HashMap::new();
+        if listed.is_some_and(HashSet::is_empty) {
+            return Ok(Known { dirs });
+        }
         for f in files {
             let dir = folder_of(&f.path);
             if !dirs.contains_key(dir) && listed.is_none_or(|l| l.contains(dir)) {
@@ -113,6 +116,9 @@ pub fn pass_over(walk: &mut Walk, single: bool, in_place: bool) -> Result<u64> {
                 format!("is a backup made by an earlier --in-place run (listed in {MANIFEST}); it is never rewritten"),
             ));
         }
+        return Ok(0);
+    }
+    if known.dirs.is_empty() {
         return Ok(0);
     }
     let before = files.len();

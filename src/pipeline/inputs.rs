@@ -70,7 +70,12 @@ pub(super) fn walk_all(
             listing.files.iter_mut().for_each(|f| f.rel = prefix.join(&f.rel));
             listing.skipped.iter_mut().for_each(|s| s.rel = prefix.join(&s.rel));
         }
-        all.files.extend(listing.files);
+        // One input's list is taken as it is (not copied into fresh pages).
+        if all.files.is_empty() {
+            all.files = listing.files;
+        } else {
+            all.files.extend(listing.files);
+        }
         all.skipped.extend(listing.skipped);
     }
     Ok((all, left_alone))
