@@ -21,8 +21,42 @@
 //! (benches/JSONL.md, eleventh pass).
 
 use std::alloc::{GlobalAlloc, Layout};
+use std::ffi::{c_int, c_long};
 
 use libmimalloc_sys as mi;
+
+/// `mi_option_purge_delay`, the 16th option of mimalloc 2.x's
+/// `mi_option_t` (mimalloc.h; `libmimalloc-sys` binds no constant for it).
+const PURGE_DELAY: c_int = 15;
+
+unsafe extern "C" {
+    #[cfg(test)]
+    fn mi_option_get(option: c_int) -> c_long;
+    fn mi_option_set(option: c_int, value: c_long);
+}
+
+/// The environment variable that sets the purge delay by hand.
+const PURGE_DELAY_VAR: &str = "MIMALLOC_PURGE_DELAY";
+
+/// Sets mimalloc's options for a run (called first thing by `main`):
+/// memory a run frees is kept for its next allocations instead of being
+/// given back to the kernel 10 ms later (`purge_delay` -1 instead of 10),
+/// unless `MIMALLOC_PURGE_DELAY` says otherwise.
+///
+/// Why: a run frees each window's or batch's buffers and makes the next
+/// one's of the same sizes. Given back (`MADV_DONTNEED`), their pages were
+/// faulted in and zeroed again at the next use, more often the more
+/// threads: the bench tree at `-j2` took 47,000-61,000 page faults against
+/// 14,000-16,000 at `-j1`, and `clear_page_erms` took 1,049 more samples
+/// (0.5 s of CPU) at `-j2` than at `-j1`; kept, 1,400-2,400 faults at
+/// either (issue 18). Peak RSS is what a run holds at its busiest either
+/// way; memory stays with the process until it exits.
+pub fn tune() {
+    if std::env::var_os(PURGE_DELAY_VAR).is_none() {
+        // SAFETY: sets an option; mimalloc reads options at any time.
+        unsafe { mi_option_set(PURGE_DELAY, -1) };
+    }
+}
 
 /// mimalloc as the global allocator (see the module docs).
 #[derive(Clone, Copy, Debug, Default)]
@@ -85,6 +119,26 @@ unsafe impl GlobalAlloc for Mimalloc {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tune_turns_purging_off_unless_the_environment_sets_it() {
+        // SAFETY: reads and sets an option.
+        unsafe {
+            if std::env::var_os(PURGE_DELAY_VAR).is_none() {
+                // mimalloc's default for this option, and no other's
+                // around it (eager_commit_delay 1, use_numa_nodes 0): the
+                // constant names the right one.
+                assert_eq!(mi_option_get(PURGE_DELAY), 10);
+                tune();
+                assert_eq!(mi_option_get(PURGE_DELAY), -1);
+                mi_option_set(PURGE_DELAY, 10);
+            } else {
+                let before = mi_option_get(PURGE_DELAY);
+                tune();
+                assert_eq!(mi_option_get(PURGE_DELAY), before);
+            }
+        }
+    }
 
     #[test]
     fn blocks_are_aligned_as_asked_and_keep_their_bytes_through_realloc() {

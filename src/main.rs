@@ -12,6 +12,7 @@ use newsdedup::{diag, interrupt, threads};
 static GLOBAL: newsdedup::allocator::Mimalloc = newsdedup::allocator::Mimalloc;
 
 fn main() -> std::process::ExitCode {
+    newsdedup::allocator::tune();
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Clean(args) => clean(*args),
