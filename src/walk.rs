@@ -186,8 +186,12 @@ pub fn walk(root: &Path, opts: &WalkOptions) -> Walk {
 fn list_dirs(root: &Path, mut dirs: Vec<PathBuf>, opts: &WalkOptions) -> Found {
     let mut all = Found::default();
     while !dirs.is_empty() {
+        // In pieces of a few folders: cut only as rayon cuts by itself (see
+        // `pipeline::text`), the last piece of a depth could hold
+        // thousands of folders for one thread while the other had none.
         let listed: Vec<(Found, Vec<PathBuf>)> = dirs
             .into_par_iter()
+            .with_max_len(DIRS_PER_TASK)
             .map(|dir| {
                 let mut found = Found::default();
                 let subdirs = found.list(root, &dir, opts);
@@ -208,6 +212,9 @@ fn list_dirs(root: &Path, mut dirs: Vec<PathBuf>, opts: &WalkOptions) -> Found {
     }
     all
 }
+
+/// Most folders one task of the walk lists.
+const DIRS_PER_TASK: usize = 8;
 
 /// What one or more walkers found.
 #[derive(Default)]

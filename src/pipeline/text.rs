@@ -27,6 +27,15 @@ pub const WINDOW_FILES: usize = 2048;
 /// About this many input bytes in one window.
 pub const WINDOW_BYTES: u64 = 64 << 20;
 
+/// Most files one task of a window's parallel steps (prepare, render,
+/// write) takes. Left to itself, rayon cuts a window of 2,048 files into
+/// as many pieces as the pool has threads, twice over (four of 512 at
+/// `-j2`), and cuts again only a piece that another thread stole: the last
+/// piece of a step could hold hundreds of files (5-10 ms) that no idle
+/// thread could take, at every step of every window (issue 18). Pieces of
+/// at most 16 files end within a fraction of a millisecond of each other.
+const FILES_PER_TASK: usize = 16;
+
 /// A document read and prepared, not yet decided.
 pub(super) struct Prepared {
     pub(super) file: InputFile,
@@ -140,8 +149,13 @@ pub(super) fn run_text_files(
         // Recording: the window is rendered, recorded, then published.
         let rendered = if decider.recording() { Some(render_and_record(decider, &decided, cfg)?) } else { None };
         let write = || match rendered {
-            Some(r) => decided.par_iter().zip(r).map(|(d, r)| r.and_then(|r| publish(d, cfg, r))).collect(),
-            None => decided.par_iter().map(|d| emit(d, cfg)).collect::<Vec<_>>(),
+            Some(r) => decided
+                .par_iter()
+                .zip(r)
+                .with_max_len(FILES_PER_TASK)
+                .map(|(d, r)| r.and_then(|r| publish(d, cfg, r)))
+                .collect(),
+            None => decided.par_iter().with_max_len(FILES_PER_TASK).map(|d| emit(d, cfg)).collect::<Vec<_>>(),
         };
         let rows = if ahead {
             if next.is_none() {
@@ -191,6 +205,7 @@ pub(super) type Window = Vec<Result<Prepared, Box<(InputFile, Error)>>>;
 pub(super) fn prepare_window(files: &[InputFile], cfg: &Config, ix: Option<&IndexRun>) -> Window {
     files
         .par_iter()
+        .with_max_len(FILES_PER_TASK)
         .map(|f| {
             if interrupt::requested() {
                 return Err(Box::new((f.clone(), Error::Interrupted)));
@@ -262,6 +277,7 @@ fn render_and_record(decider: &mut Decider, decided: &[Decided], cfg: &Config) -
     // Rendered, and the SHA-256 of what replaces each changed file.
     let rendered: Vec<(Result<Rendered>, Option<Replacement>)> = decided
         .par_iter()
+        .with_max_len(FILES_PER_TASK)
         .map(|d| {
             let r = render(d, cfg);
             let p = &d.prepared;
