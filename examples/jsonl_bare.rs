@@ -15,7 +15,8 @@
 //! last field; a lone surrogate escape becomes U+FFFD); blank lines are
 //! not written back in a record that lost a line. The batches are pipelined
 //! as newsdedup's are: one is prepared while the one before is decided and
-//! written and the next one read; the allocator is newsdedup's (mimalloc).
+//! written and the next one read; the allocator is newsdedup's (mimalloc, with
+//! the options `newsdedup::allocator::tune` sets).
 //!
 //! It is not newsdedup and not a floor (its seen-set is `std`'s, without
 //! prefetching): it says how far newsdedup's JSONL path is from a plain
@@ -63,6 +64,7 @@ struct Prepared {
 type Seen = HashSet<u128, BuildHasherDefault<Prefix>>;
 
 fn main() {
+    newsdedup::allocator::tune();
     let args: Vec<String> = std::env::args().collect();
     let path = args.get(1).expect("usage: jsonl_bare FILE [THREADS]");
     let threads = args.get(2).map_or(2, |t| t.parse().expect("THREADS: a number"));

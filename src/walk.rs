@@ -227,7 +227,14 @@ struct Found {
 
 impl Found {
     fn absorb(&mut self, other: Found) {
-        self.files.extend(other.files);
+        // Taken as it is when there is no room made for it here (the
+        // root's own listing, before its folders'): not copied into
+        // fresh pages on one thread.
+        if self.files.is_empty() && self.files.capacity() < other.files.len() {
+            self.files = other.files;
+        } else {
+            self.files.extend(other.files);
+        }
         self.skipped.extend(other.skipped);
         self.manifests.extend(other.manifests);
         self.root_is_dir |= other.root_is_dir;
