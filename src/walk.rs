@@ -186,9 +186,11 @@ pub fn walk(root: &Path, opts: &WalkOptions) -> Walk {
 fn list_dirs(root: &Path, mut dirs: Vec<PathBuf>, opts: &WalkOptions) -> Found {
     let mut all = Found::default();
     while !dirs.is_empty() {
-        // In pieces of a few folders: cut only as rayon cuts by itself (see
-        // `pipeline::text`), the last piece of a depth could hold
-        // thousands of folders for one thread while the other had none.
+        // In pieces of a few folders: cut only as rayon cuts by itself
+        // (into pieces as many as the threads, twice over; see
+        // `FILES_PER_TASK` in `pipeline::text`), the last piece of a depth
+        // could hold thousands of folders for one thread while the other
+        // had none.
         let listed: Vec<(Found, Vec<PathBuf>)> = dirs
             .into_par_iter()
             .with_max_len(DIRS_PER_TASK)
@@ -227,9 +229,9 @@ struct Found {
 
 impl Found {
     fn absorb(&mut self, other: Found) {
-        // Taken as it is when there is no room made for it here (the
-        // root's own listing, before its folders'): not copied into
-        // fresh pages on one thread.
+        // Taken as it is when this holds no file and no room was made
+        // for it (the folders' listing taken into the root's): not copied
+        // into fresh pages on one thread.
         if self.files.is_empty() && self.files.capacity() < other.files.len() {
             self.files = other.files;
         } else {
