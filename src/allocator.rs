@@ -60,7 +60,7 @@ fn purge_delay_set_by_environment() -> bool {
 /// 14,000-16,000 at `-j1`, and `clear_page_erms` took 1,049 more samples
 /// (0.5 s of CPU) at `-j2` than at `-j1`; kept, 1,400-2,400 faults at
 /// either (issue 18). The price is memory held rather than returned: the
-/// tree run's peak RSS grew from 228-233 MB to 245-261 MB (the JSONL
+/// tree run's peak RSS grew from 228-233 MB to 245-267 MB (the JSONL
 /// run's stayed at 84-87 MiB); it is all the process's until it exits.
 pub fn tune() {
     if !purge_delay_set_by_environment() {
