@@ -147,6 +147,28 @@ fn sha256_ten_paragraphs(bencher: Bencher, (len, lanes): (usize, bool)) {
     });
 }
 
+/// SHA-256 of eighty paragraphs of 230 ± 50% bytes (eight news documents',
+/// as the pipeline keys them together) in the lanes of `key::digest_each`:
+/// run with `NEWSDEDUP_SHA_LANES=wide` or `=ni` to compare AVX-512's sixteen
+/// lanes with the SHA extensions' four (benches/JSONL.md, thirty-second pass).
+#[divan::bench(max_time = 0.5)]
+fn sha256_eighty_paragraphs(bencher: Bencher) {
+    // The bench corpus's mix: a quarter of one block, a median of 3-4.
+    let lens: Vec<usize> = (0..80).map(|i| [30, 90, 160, 220, 290, 350, 420, 40, 500, 180][i % 10] + i % 7).collect();
+    let bytes = vec![b'x'; lens.iter().sum()];
+    let mut msgs: Vec<&[u8]> = Vec::new();
+    let mut at = 0;
+    for n in &lens {
+        msgs.push(&bytes[at..at + n]);
+        at += n;
+    }
+    bencher.counter(BytesCount::new(bytes.len())).bench_local(|| {
+        let mut acc = 0u8;
+        digest_each(msgs.len(), |i| black_box(msgs[i]), |_, d| acc ^= d.0[0]);
+        acc
+    });
+}
+
 /// The whole per-document preparation: split + keys + document key.
 #[divan::bench(args = KINDS, max_time = 0.5)]
 fn prepare_document(bencher: Bencher, kind: &str) {

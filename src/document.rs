@@ -95,9 +95,26 @@ impl Document {
     /// Keys `original` already split by `opts` (the fused JSONL pass:
     /// `split` must equal `split(&original, opts.split, opts.quotes)`).
     pub fn from_split(original: String, split: Split, opts: &TextOptions) -> Document {
-        let keys = key_paragraphs(&split, opts.key);
+        let keys = key_paragraphs(&[&split], opts.key).pop().unwrap_or_default();
         let whole = document_key(&keys);
         Document { original, split, keys, whole }
+    }
+
+    /// [`Document::from_split`] for several documents at once, in their
+    /// order: their paragraphs are hashed together, which fills the lanes
+    /// of [`crate::key::digest_each`] better than one document's few
+    /// paragraphs do. The documents are the same as one at a time.
+    pub fn from_splits(parts: Vec<(String, Split)>, opts: &TextOptions) -> Vec<Document> {
+        let splits: Vec<&Split> = parts.iter().map(|(_, split)| split).collect();
+        let keys = key_paragraphs(&splits, opts.key);
+        parts
+            .into_iter()
+            .zip(keys)
+            .map(|((original, split), keys)| {
+                let whole = document_key(&keys);
+                Document { original, split, keys, whole }
+            })
+            .collect()
     }
 
     /// Number of paragraphs.
@@ -376,40 +393,52 @@ enum Piece {
     Break(Terminator),
 }
 
-/// The keys of `split`'s paragraphs, hashed together ([`digest_each`]: the
-/// lanes of the SHA extensions interleave several paragraphs). A key that is
-/// the paragraph's text as split (a one-line paragraph that normalising
-/// leaves alone: most of them) is hashed where it lies; the others are
-/// gathered in one buffer first.
-fn key_paragraphs(split: &Split, mode: KeyMode) -> Vec<Keyed> {
-    /// Where a key's bytes are: `split.text` or the gathered buffer.
+/// The keys of the paragraphs of each of `splits`, hashed together
+/// ([`digest_each`]: the lanes of the SHA extensions or of AVX-512
+/// interleave several paragraphs, of one document or of several). A key
+/// that is the paragraph's text as split (a one-line paragraph that
+/// normalising leaves alone: most of them) is hashed where it lies; the
+/// others are gathered in one buffer first.
+fn key_paragraphs(splits: &[&Split], mode: KeyMode) -> Vec<Vec<Keyed>> {
+    /// Where a key's bytes are: in split `doc`'s text or in the gathered buffer.
     enum At {
-        Split(Range<usize>),
+        Split { doc: usize, bytes: Range<usize> },
         Gathered(Range<usize>),
     }
     let mut keyer = Keyer::new(mode);
     let mut joined = String::new();
     let mut gathered = Vec::new();
-    let mut at = Vec::with_capacity(split.spans.len());
-    let mut keys = Vec::with_capacity(split.spans.len());
-    for i in 0..split.spans.len() {
-        let text = split.paragraph_in(i, &mut joined);
-        let one_line = split.spans[i].lines.len() <= 1;
-        let (key, chars) = keyer.key_counted(text, split.paragraph_chars(i));
-        if one_line && std::ptr::eq(key, text) {
-            let start = key.as_ptr() as usize - split.text.as_ptr() as usize;
-            at.push(At::Split(start..start + key.len()));
-        } else {
-            at.push(At::Gathered(gathered.len()..gathered.len() + key.len()));
-            gathered.extend_from_slice(key.as_bytes());
+    let total = splits.iter().map(|s| s.spans.len()).sum();
+    let mut at = Vec::with_capacity(total);
+    // Paragraph `n` of all of them is paragraph `n - first[doc]` of `doc`.
+    let mut whose = Vec::with_capacity(total);
+    let mut keys: Vec<Vec<Keyed>> = Vec::with_capacity(splits.len());
+    for (doc, split) in splits.iter().enumerate() {
+        let mut doc_keys = Vec::with_capacity(split.spans.len());
+        for i in 0..split.spans.len() {
+            let text = split.paragraph_in(i, &mut joined);
+            let one_line = split.spans[i].lines.len() <= 1;
+            let (key, chars) = keyer.key_counted(text, split.paragraph_chars(i));
+            if one_line && std::ptr::eq(key, text) {
+                let start = key.as_ptr() as usize - split.text.as_ptr() as usize;
+                at.push(At::Split { doc, bytes: start..start + key.len() });
+            } else {
+                at.push(At::Gathered(gathered.len()..gathered.len() + key.len()));
+                gathered.extend_from_slice(key.as_bytes());
+            }
+            whose.push((doc, i));
+            doc_keys.push(Keyed { digest: Digest([0; 32]), chars });
         }
-        keys.push(Keyed { digest: Digest([0; 32]), chars });
+        keys.push(doc_keys);
     }
-    let bytes = |i: usize| match &at[i] {
-        At::Split(r) => &split.text.as_bytes()[r.clone()],
+    let bytes = |n: usize| match &at[n] {
+        At::Split { doc, bytes } => &splits[*doc].text.as_bytes()[bytes.clone()],
         At::Gathered(r) => &gathered[r.clone()],
     };
-    digest_each(keys.len(), bytes, |i, d| keys[i].digest = d);
+    digest_each(total, bytes, |n, d| {
+        let (doc, i) = whose[n];
+        keys[doc][i].digest = d;
+    });
     keys
 }
 

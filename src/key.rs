@@ -15,7 +15,7 @@ use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
 use unicode_properties::{GeneralCategoryGroup, UnicodeGeneralCategory};
 
 mod lanes;
-pub use lanes::digest_each;
+pub use lanes::{WIDE_MIN, digest_each};
 
 /// What makes two paragraphs the same.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -273,3 +273,44 @@ fn the_line_before_a_cut_is_the_kept_paragraphs_last() {
     assert_eq!(doc.render(&drop_at(3, &[1]), Emit::Normalized), want);
     assert_eq!(render_line_by_line(&doc, &drop_at(3, &[1]), false), want);
 }
+
+/// Documents keyed together ([`Document::from_splits`], as the JSONL
+/// pipeline keys a group of records) are the documents keyed one at a time:
+/// with enough paragraphs between them to take the sixteen AVX-512 lanes
+/// where the processor has them, keys hashed where they lie and gathered
+/// ones (wrapped lines joined, NFKC, loose keys) side by side.
+#[test]
+fn documents_keyed_together_are_documents_keyed_one_at_a_time() {
+    let texts: Vec<String> = (0..12)
+        .map(|d| {
+            (0..d + 3)
+                .map(|p| match (d + p) % 4 {
+                    0 => format!("Paragraph {p} of document {d}: {}", "words and more words ".repeat(p * 3 % 17)),
+                    1 => format!("A wrapped\nparagraph {p}, \u{FB01}ne print of {d}"),
+                    2 => "Reuter".to_owned(),
+                    _ => format!("“Quoted,” said {d}. {}", "x".repeat(p * 29 % 200)),
+                })
+                .collect::<Vec<_>>()
+                .join("\n\n")
+        })
+        .collect();
+    for key in [KeyMode::Exact, KeyMode::Loose] {
+        let opts = TextOptions { key, ..TextOptions::default() };
+        let split = |t: &String| {
+            let mut lines = LineBuilder::new(t.len(), opts.split, opts.quotes);
+            crate::jsonl::feed_text(t, &mut lines);
+            (t.clone(), lines.finish(t))
+        };
+        let together = Document::from_splits(texts.iter().map(split).collect(), &opts);
+        assert_eq!(together.len(), texts.len());
+        let paragraphs: usize = together.iter().map(Document::len).sum();
+        assert!(paragraphs > 2 * crate::key::WIDE_MIN, "{paragraphs} paragraphs");
+        for (doc, text) in together.iter().zip(&texts) {
+            let alone = Document::prepare(text.clone(), &opts);
+            let keys = |d: &Document| d.keys.iter().map(|k| (k.digest, k.chars)).collect::<Vec<_>>();
+            assert_eq!(keys(doc), keys(&alone), "{text:?}");
+            assert_eq!(doc.whole, alone.whole);
+            assert_eq!(doc.original, alone.original);
+        }
+    }
+}

@@ -25,7 +25,7 @@ mod prepare;
 mod render;
 use expect::{records_expected, reserve_for_shard};
 pub(super) use prepare::Parsed;
-use prepare::{look_up, prepare_batch, prepare_line};
+use prepare::{look_up, prepare_batch, prepare_lines};
 use render::render_line;
 
 /// Records read per batch of a record shard (JSONL, CSV), at most, for
@@ -339,7 +339,7 @@ fn process_batch(
             None => (n, raw, None),
         };
         let items: Vec<_> = batch.into_iter().zip(paired.iter().copied()).map(|(b, at)| original(b, at)).collect();
-        let mut lines: Vec<Parsed> = items.into_par_iter().map(|item| prepare_line(item, cfg, parser)).collect();
+        let mut lines = prepare_lines(items, cfg, parser);
         look_up(ix, &mut lines);
         lines
     };

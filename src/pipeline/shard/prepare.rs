@@ -1,5 +1,6 @@
 //! A batch of a record shard prepared in parallel: each line parsed,
-//! its text normalised, split and keyed (the fused pass where it can be),
+//! its text normalised, split (the fused pass where it can be) and keyed
+//! a few records together,
 //! then the documents looked up in the persistent index a few at a time.
 
 use rayon::prelude::*;
@@ -35,39 +36,87 @@ pub(in crate::pipeline) enum Parsed {
     },
 }
 
-/// Parses and prepares one line (`raw` exactly as read, without the `\n`);
-/// `whole`: the original whole-document key of a record cleaned in place
-/// by an earlier run (see [`crate::pipeline::replay`]).
-/// Its history in the persistent index is looked up after, with its
-/// neighbours' ([`look_up`]).
-pub(super) fn prepare_line(
-    (line, raw, whole): (u64, SharedLine, Option<[u8; 32]>),
+/// Records whose paragraphs are keyed together ([`Document::from_splits`]:
+/// enough paragraphs to fill the sixteen lanes of AVX-512 where SHA-256
+/// takes them; a bench record has about nine).
+const KEYED_TOGETHER: usize = 8;
+
+/// A line of a group parsed, its text decoded and split: all but its keys.
+#[allow(clippy::large_enum_variant)]
+enum Step {
+    /// Keyed with the rest of the group.
+    Fed { line: u64, record: Row, whole: Option<[u8; 32]>, repaired: bool, bytes: u64 },
+    /// Prepared by itself (the general path), or rejected.
+    Done(Parsed),
+}
+
+/// Parses and prepares lines (`raw` exactly as read, without the `\n`;
+/// `whole`: the original whole-document key of a record cleaned in place by
+/// an earlier run, see [`crate::pipeline::replay`]), in parallel,
+/// [`KEYED_TOGETHER`] at a time, in their order. Their history in the
+/// persistent index is looked up after, with their neighbours' ([`look_up`]).
+pub(super) fn prepare_lines(
+    items: Vec<(u64, SharedLine, Option<[u8; 32]>)>,
     cfg: &Config,
     parser: &Parser,
-) -> Parsed {
-    let bytes = raw.len() as u64 + u64::from(parser.csv.is_none());
-    // The text split while it is decoded (the fused pass), when it can be.
-    let len = if parser.csv.is_none() { raw.len() } else { 0 };
-    let mut lines = LineBuilder::new(len, cfg.text.split, cfg.text.quotes);
-    match parser.parse_fed(raw, &mut lines) {
-        Ok((record, text, fed, repaired)) => {
-            let mut doc = if fed {
+) -> Vec<Parsed> {
+    items.into_par_iter().chunks(KEYED_TOGETHER).flat_map_iter(|group| prepare_group(group, cfg, parser)).collect()
+}
+
+/// Parses a group of lines, splits their texts (the fused pass where it
+/// can be) and keys the split ones together.
+fn prepare_group(group: Vec<(u64, SharedLine, Option<[u8; 32]>)>, cfg: &Config, parser: &Parser) -> Vec<Parsed> {
+    let mut steps = Vec::with_capacity(group.len());
+    let mut parts = Vec::with_capacity(group.len());
+    for (line, raw, whole) in group {
+        let bytes = raw.len() as u64 + u64::from(parser.csv.is_none());
+        // The text split while it is decoded (the fused pass), when it can be.
+        let len = if parser.csv.is_none() { raw.len() } else { 0 };
+        let mut lines = LineBuilder::new(len, cfg.text.split, cfg.text.quotes);
+        steps.push(match parser.parse_fed(raw, &mut lines) {
+            Ok((record, text, true, repaired)) => {
                 let split = lines.finish(&text);
-                Document::from_split(text, split, &cfg.text)
-            } else {
-                Document::prepare(text, &cfg.text)
-            };
-            if let Some(whole) = whole {
-                doc.whole = crate::key::Digest(whole);
+                parts.push((text, split));
+                Step::Fed { line, record, whole, repaired, bytes }
             }
-            let history = None;
-            // Decoded here, in parallel, not in the ordered step.
-            let id = parser.id(&record);
-            let made_on = crate::threads::here();
-            Parsed::Doc { line, record, doc, history, repaired, bytes, id, made_on }
-        }
-        Err((raw, error)) => Parsed::Rejected { line, raw, error },
+            Ok((record, text, false, repaired)) => {
+                let doc = Document::prepare(text, &cfg.text);
+                Step::Done(parsed(line, record, doc, whole, repaired, bytes, parser))
+            }
+            Err((raw, error)) => Step::Done(Parsed::Rejected { line, raw, error }),
+        });
     }
+    let mut docs = Document::from_splits(parts, &cfg.text).into_iter();
+    steps
+        .into_iter()
+        .map(|step| match step {
+            Step::Fed { line, record, whole, repaired, bytes } => {
+                let doc = docs.next().expect("one document per split line");
+                parsed(line, record, doc, whole, repaired, bytes, parser)
+            }
+            Step::Done(p) => p,
+        })
+        .collect()
+}
+
+/// A prepared line, its document keyed.
+fn parsed(
+    line: u64,
+    record: Row,
+    mut doc: Document,
+    whole: Option<[u8; 32]>,
+    repaired: bool,
+    bytes: u64,
+    parser: &Parser,
+) -> Parsed {
+    if let Some(whole) = whole {
+        doc.whole = crate::key::Digest(whole);
+    }
+    let history = None;
+    // Decoded here, in parallel, not in the ordered step.
+    let id = parser.id(&record);
+    let made_on = crate::threads::here();
+    Parsed::Doc { line, record, doc, history, repaired, bytes, id, made_on }
 }
 
 /// Parses and prepares a batch of lines in parallel.
@@ -77,8 +126,8 @@ pub(super) fn prepare_batch(
     ix: Option<&Lookup>,
     batch: Vec<(u64, SharedLine)>,
 ) -> Vec<Parsed> {
-    let mut lines: Vec<Parsed> =
-        batch.into_par_iter().map(|(n, raw)| prepare_line((n, raw, None), cfg, parser)).collect();
+    let items = batch.into_iter().map(|(n, raw)| (n, raw, None)).collect();
+    let mut lines = prepare_lines(items, cfg, parser);
     look_up(ix, &mut lines);
     lines
 }
