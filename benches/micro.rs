@@ -128,12 +128,7 @@ fn sha256(bencher: Bencher, len: usize) {
 fn sha256_ten_paragraphs(bencher: Bencher, (len, lanes): (usize, bool)) {
     let lens: Vec<usize> = (0..10).map(|i| len / 2 + (i * 7919) % (len + 1)).collect();
     let bytes = vec![b'x'; lens.iter().sum()];
-    let mut msgs: Vec<&[u8]> = Vec::new();
-    let mut at = 0;
-    for n in &lens {
-        msgs.push(&bytes[at..at + n]);
-        at += n;
-    }
+    let msgs = cut(&bytes, &lens);
     bencher.counter(BytesCount::new(bytes.len())).bench_local(|| {
         let mut acc = 0u8;
         if lanes {
@@ -147,8 +142,19 @@ fn sha256_ten_paragraphs(bencher: Bencher, (len, lanes): (usize, bool)) {
     });
 }
 
-/// SHA-256 of eighty paragraphs of 230 ± 50% bytes (eight news documents',
-/// as the pipeline keys them together) in the lanes of `key::digest_each`:
+/// `bytes` cut into consecutive messages of `lens` bytes.
+fn cut<'a>(bytes: &'a [u8], lens: &[usize]) -> Vec<&'a [u8]> {
+    let mut at = 0;
+    lens.iter()
+        .map(|n| {
+            at += n;
+            &bytes[at - n..at]
+        })
+        .collect()
+}
+
+/// SHA-256 of eighty paragraphs in the bench corpus's mix of lengths (eight
+/// news documents', as the pipeline keys them together) in the lanes of `key::digest_each`:
 /// run with `NEWSDEDUP_SHA_LANES=wide` or `=ni` to compare AVX-512's sixteen
 /// lanes with the SHA extensions' four (benches/JSONL.md, thirty-second pass).
 #[divan::bench(max_time = 0.5)]
@@ -156,12 +162,7 @@ fn sha256_eighty_paragraphs(bencher: Bencher) {
     // The bench corpus's mix: a quarter of one block, a median of 3-4.
     let lens: Vec<usize> = (0..80).map(|i| [30, 90, 160, 220, 290, 350, 420, 40, 500, 180][i % 10] + i % 7).collect();
     let bytes = vec![b'x'; lens.iter().sum()];
-    let mut msgs: Vec<&[u8]> = Vec::new();
-    let mut at = 0;
-    for n in &lens {
-        msgs.push(&bytes[at..at + n]);
-        at += n;
-    }
+    let msgs = cut(&bytes, &lens);
     bencher.counter(BytesCount::new(bytes.len())).bench_local(|| {
         let mut acc = 0u8;
         digest_each(msgs.len(), |i| black_box(msgs[i]), |_, d| acc ^= d.0[0]);

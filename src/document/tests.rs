@@ -276,9 +276,10 @@ fn the_line_before_a_cut_is_the_kept_paragraphs_last() {
 
 /// Documents keyed together ([`Document::from_splits`], as the JSONL
 /// pipeline keys a group of records) are the documents keyed one at a time:
-/// with enough paragraphs between them to take the sixteen AVX-512 lanes
-/// where the processor has them, keys hashed where they lie and gathered
-/// ones (wrapped lines joined, NFKC, loose keys) side by side.
+/// with enough paragraphs between them for the sixteen AVX-512 lanes where
+/// the process takes them (`.ci/run` runs the library's tests with
+/// `NEWSDEDUP_SHA_LANES=wide` and `=ni`), keys hashed where they lie and
+/// gathered ones (wrapped lines joined, NFKC, loose keys) side by side.
 #[test]
 fn documents_keyed_together_are_documents_keyed_one_at_a_time() {
     let texts: Vec<String> = (0..12)

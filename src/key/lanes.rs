@@ -84,34 +84,35 @@ mod ni {
     type State = [__m128i; 2];
 
     /// One message in a lane: its whole blocks not compressed yet, then its
-    /// padded last one or two blocks.
+    /// padded last one or two blocks (here and in [`super::wide`]).
     #[derive(Clone, Copy)]
-    struct Lane<'a> {
-        msg: usize,
-        whole: &'a [[u8; 64]],
-        last: [[u8; 64]; 2],
-        last_count: usize,
-        last_done: usize,
+    pub(super) struct Lane<'a> {
+        pub(super) msg: usize,
+        pub(super) whole: &'a [[u8; 64]],
+        pub(super) last: [[u8; 64]; 2],
+        pub(super) last_count: usize,
+        pub(super) last_done: usize,
     }
 
     impl<'a> Lane<'a> {
-        const IDLE: Lane<'static> = Lane { msg: 0, whole: &[], last: [[0; 64]; 2], last_count: 0, last_done: 0 };
+        pub(super) const IDLE: Lane<'static> =
+            Lane { msg: 0, whole: &[], last: [[0; 64]; 2], last_count: 0, last_done: 0 };
 
         /// Takes message `msg`, `bytes`, padded as [`Digest::of`] pads it
         /// (written in place: the lane is not built and moved per message).
-        fn start(&mut self, msg: usize, bytes: &'a [u8]) {
+        pub(super) fn start(&mut self, msg: usize, bytes: &'a [u8]) {
             let (whole, tail) = bytes.as_chunks::<64>();
             let last_count = pad_last(tail, bytes.len(), &mut self.last);
             (self.msg, self.whole, self.last_count, self.last_done) = (msg, whole, last_count, 0);
         }
 
         /// Blocks left to compress.
-        fn left(&self) -> usize {
+        pub(super) fn left(&self) -> usize {
             self.whole.len() + self.last_count - self.last_done
         }
 
         /// The next block (there must be one left).
-        fn next_block(&mut self) -> *const u8 {
+        pub(super) fn next_block(&mut self) -> *const u8 {
             if let Some((first, rest)) = self.whole.split_first() {
                 self.whole = rest;
                 first.as_ptr()
