@@ -410,11 +410,9 @@ fn key_paragraphs(splits: &[&Split], mode: KeyMode) -> Vec<Vec<Keyed>> {
     let mut gathered = Vec::new();
     let total = splits.iter().map(|s| s.spans.len()).sum();
     let mut at = Vec::with_capacity(total);
-    // Paragraph `n` of all of them is paragraph `n - first[doc]` of `doc`.
-    let mut whose = Vec::with_capacity(total);
-    let mut keys: Vec<Vec<Keyed>> = Vec::with_capacity(splits.len());
+    // Every document's keys one after the other, cut apart once hashed.
+    let mut keys = Vec::with_capacity(total);
     for (doc, split) in splits.iter().enumerate() {
-        let mut doc_keys = Vec::with_capacity(split.spans.len());
         for i in 0..split.spans.len() {
             let text = split.paragraph_in(i, &mut joined);
             let one_line = split.spans[i].lines.len() <= 1;
@@ -426,20 +424,19 @@ fn key_paragraphs(splits: &[&Split], mode: KeyMode) -> Vec<Vec<Keyed>> {
                 at.push(At::Gathered(gathered.len()..gathered.len() + key.len()));
                 gathered.extend_from_slice(key.as_bytes());
             }
-            whose.push((doc, i));
-            doc_keys.push(Keyed { digest: Digest([0; 32]), chars });
+            keys.push(Keyed { digest: Digest([0; 32]), chars });
         }
-        keys.push(doc_keys);
     }
     let bytes = |n: usize| match &at[n] {
         At::Split { doc, bytes } => &splits[*doc].text.as_bytes()[bytes.clone()],
         At::Gathered(r) => &gathered[r.clone()],
     };
-    digest_each(total, bytes, |n, d| {
-        let (doc, i) = whose[n];
-        keys[doc][i].digest = d;
-    });
-    keys
+    digest_each(total, bytes, |n, d| keys[n].digest = d);
+    if splits.len() == 1 {
+        return vec![keys];
+    }
+    let mut keys = keys.into_iter();
+    splits.iter().map(|s| keys.by_ref().take(s.spans.len()).collect()).collect()
 }
 
 #[cfg(test)]
