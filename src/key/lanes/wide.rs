@@ -37,7 +37,7 @@ const LANES: usize = 16;
 const TAIL: usize = 3;
 
 /// Whether the processor has what this path needs.
-fn available() -> bool {
+pub(super) fn available() -> bool {
     std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512bw")
 }
 
