@@ -25,7 +25,7 @@ use std::borrow::Cow;
 use std::ops::Range;
 
 use crate::dedup::Verdict;
-use crate::key::{Digest, KeyMode, Keyed, Keyer, digest_each, document_key};
+use crate::key::{Digest, KeyMode, Keyed, Keyer, digest_each, document_key, document_keys};
 use crate::normalize::QuoteMode;
 use crate::split::{LineBuilder, Split, SplitMode, Terminator, would_join};
 use crate::wrap::{MAX_WRAP_WIDTH, WrapLine};
@@ -101,19 +101,19 @@ impl Document {
     }
 
     /// [`Document::from_split`] for several documents at once, in their
-    /// order: their paragraphs are hashed together, which fills the lanes
-    /// of [`crate::key::digest_each`] better than one document's few
-    /// paragraphs do. The documents are the same as one at a time.
+    /// order: their paragraphs are hashed together, and then their
+    /// document keys, which fills the lanes of [`crate::key::digest_each`]
+    /// better than one document's few paragraphs do. The documents are the
+    /// same as one at a time.
     pub fn from_splits(parts: Vec<(String, Split)>, opts: &TextOptions) -> Vec<Document> {
         let splits: Vec<&Split> = parts.iter().map(|(_, split)| split).collect();
         let keys = key_paragraphs(&splits, opts.key);
+        let wholes = document_keys(&keys);
         parts
             .into_iter()
             .zip(keys)
-            .map(|((original, split), keys)| {
-                let whole = document_key(&keys);
-                Document { original, split, keys, whole }
-            })
+            .zip(wholes)
+            .map(|(((original, split), keys), whole)| Document { original, split, keys, whole })
             .collect()
     }
 

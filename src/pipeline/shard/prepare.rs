@@ -38,8 +38,9 @@ pub(in crate::pipeline) enum Parsed {
 
 /// Records whose paragraphs are keyed together ([`Document::from_splits`]:
 /// enough paragraphs to fill the sixteen lanes of AVX-512 where SHA-256
-/// takes them; a bench record has about nine).
-const KEYED_TOGETHER: usize = 8;
+/// takes them, a bench record having about nine; and as many documents,
+/// whose document keys are hashed together after).
+const KEYED_TOGETHER: usize = 16;
 
 /// A line of a group parsed, its text decoded and split: all but its keys.
 #[allow(clippy::large_enum_variant)]
