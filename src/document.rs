@@ -406,30 +406,42 @@ fn key_paragraphs(splits: &[&Split], mode: KeyMode) -> Vec<Vec<Keyed>> {
         Gathered(Range<usize>),
     }
     let mut keyer = Keyer::new(mode);
-    let mut joined = String::new();
-    let mut gathered = Vec::new();
+    let mut gathered = String::new();
     let total = splits.iter().map(|s| s.spans.len()).sum();
     let mut at = Vec::with_capacity(total);
     // Every document's keys one after the other, cut apart once hashed.
     let mut keys = Vec::with_capacity(total);
     for (doc, split) in splits.iter().enumerate() {
         for i in 0..split.spans.len() {
-            let text = split.paragraph_in(i, &mut joined);
-            let one_line = split.spans[i].lines.len() <= 1;
-            let (key, chars) = keyer.key_counted(text, split.paragraph_chars(i));
-            if one_line && std::ptr::eq(key, text) {
-                let start = key.as_ptr() as usize - split.text.as_ptr() as usize;
-                at.push(At::Split { doc, bytes: start..start + key.len() });
+            let known = split.paragraph_chars(i);
+            let chars = if split.spans[i].lines.len() <= 1 {
+                let text = &split.text[split.spans[i].text.clone()];
+                match keyer.key_counted(text, known) {
+                    (key, chars) if std::ptr::eq(key, text) => {
+                        let start = split.spans[i].text.start;
+                        at.push(At::Split { doc, bytes: start..start + key.len() });
+                        chars
+                    }
+                    (key, chars) => {
+                        at.push(At::Gathered(gathered.len()..gathered.len() + key.len()));
+                        gathered.push_str(key);
+                        chars
+                    }
+                }
             } else {
-                at.push(At::Gathered(gathered.len()..gathered.len() + key.len()));
-                gathered.extend_from_slice(key.as_bytes());
-            }
+                // Joined where it is hashed from, its key left in its place.
+                let start = gathered.len();
+                split.paragraph_onto(i, &mut gathered);
+                let chars = keyer.key_at_end(&mut gathered, start, known);
+                at.push(At::Gathered(start..gathered.len()));
+                chars
+            };
             keys.push(Keyed { digest: Digest([0; 32]), chars });
         }
     }
     let bytes = |n: usize| match &at[n] {
         At::Split { doc, bytes } => &splits[*doc].text.as_bytes()[bytes.clone()],
-        At::Gathered(r) => &gathered[r.clone()],
+        At::Gathered(r) => &gathered.as_bytes()[r.clone()],
     };
     digest_each(total, bytes, |n, d| keys[n].digest = d);
     if splits.len() == 1 {

@@ -166,6 +166,26 @@ impl Keyer {
         Keyed { digest: Digest::of(key.as_bytes()), chars }
     }
 
+    /// [`Keyer::key_counted`] of `buf[start..]`, the key left there in its
+    /// place (written over the text only when normalising changes it): for
+    /// a caller that gathers many keys in one buffer to hash them at once,
+    /// so that a paragraph joined into that buffer is not copied again.
+    /// Returns the key's length in characters.
+    pub fn key_at_end(&mut self, buf: &mut String, start: usize, chars: usize) -> usize {
+        let text = &buf[start..];
+        let (key, key_chars) = self.key_counted(text, chars);
+        if !std::ptr::eq(key, text) {
+            // The key is in one of this keyer's buffers (`key_of`).
+            let key = match self.mode {
+                KeyMode::Exact => &self.nfkc,
+                KeyMode::Loose => &self.loose,
+            };
+            buf.truncate(start);
+            buf.push_str(key);
+        }
+        key_chars
+    }
+
     /// The key of a normalised paragraph whose length in characters,
     /// `chars`, is known, and the key's length in characters: what
     /// [`Keyer::keyed_counted`] hashes, for a caller that hashes many keys
@@ -288,6 +308,21 @@ mod tests {
         let d = Keyer::new(KeyMode::Exact).keyed("abc").digest;
         assert_eq!(d.to_hex(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
         assert_eq!(d.prefix(), 0xba7816bf8f01cfea414140de5dae2223);
+    }
+
+    #[test]
+    fn a_key_at_the_end_of_a_buffer_is_the_key() {
+        for mode in [KeyMode::Exact, KeyMode::Loose] {
+            let mut keyer = Keyer::new(mode);
+            for text in ["plain ASCII, as it is", "\u{FB01}ne \u{2460} NFKC", "Caf\u{E9} \u{201C}quoted\u{201D}", ""] {
+                let mut buf = String::from("before");
+                buf.push_str(text);
+                let chars = keyer.key_at_end(&mut buf, 6, text.chars().count());
+                let key = keyer.key(text).to_owned();
+                assert_eq!(buf, format!("before{key}"), "{mode:?} {text:?}");
+                assert_eq!(chars, key.chars().count(), "{mode:?} {text:?}");
+            }
+        }
     }
 
     #[test]

@@ -125,23 +125,29 @@ impl Split {
     /// several lines: one buffer for a whole document's keys.
     pub fn paragraph_in<'a>(&'a self, i: usize, buf: &'a mut String) -> &'a str {
         let span = &self.spans[i];
-        let text = &self.text[span.text.clone()];
         if span.lines.len() <= 1 {
-            return text;
+            return &self.text[span.text.clone()];
         }
         buf.clear();
-        buf.push_str(text);
+        self.paragraph_onto(i, buf);
+        buf
+    }
+
+    /// [`Split::paragraph`] appended to `buf`.
+    pub fn paragraph_onto(&self, i: usize, buf: &mut String) {
+        let span = &self.spans[i];
+        let start = buf.len();
+        buf.push_str(&self.text[span.text.clone()]);
         // The `\n` after each line but the last is where that line's range
         // ends: written over in place, not searched for.
-        let (first, last) = (span.lines.start, span.lines.end - 1);
-        for line in &self.lines[first..last] {
-            let at = line.norm.end - span.text.start;
+        let (first, last) = (span.lines.start, span.lines.end.saturating_sub(1));
+        for line in &self.lines[first..last.max(first)] {
+            let at = start + line.norm.end - span.text.start;
             debug_assert_eq!(buf.as_bytes()[at], b'\n');
             // SAFETY: one ASCII byte (a `\n`) becomes another (a space):
             // the string stays valid UTF-8.
             unsafe { buf.as_bytes_mut()[at] = b' ' };
         }
-        buf
     }
 
     /// Length in characters of paragraph `i`'s key text ([`Split::paragraph`]):
@@ -418,6 +424,9 @@ mod tests {
                 let mut buf = String::from("left over from before");
                 for i in 0..s.spans.len() {
                     assert_eq!(s.paragraph_in(i, &mut buf), s.paragraph(i), "{mode:?} {text:?} {i}");
+                    let mut onto = String::from("before ");
+                    s.paragraph_onto(i, &mut onto);
+                    assert_eq!(onto, format!("before {}", s.paragraph(i)), "{mode:?} {text:?} {i}");
                 }
             }
         }
