@@ -290,7 +290,9 @@ pub fn document_keys(docs: &[Vec<Keyed>]) -> Vec<Digest> {
     let mut bytes = Vec::with_capacity(32 * docs.iter().map(Vec::len).sum::<usize>());
     let mut ends = Vec::with_capacity(docs.len());
     for keys in docs {
-        bytes.extend(keys.iter().flat_map(|k| k.digest.0));
+        for k in keys {
+            bytes.extend_from_slice(&k.digest.0);
+        }
         ends.push(bytes.len());
     }
     let msg = |d: usize| &bytes[if d == 0 { 0 } else { ends[d - 1] }..ends[d]];
