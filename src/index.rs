@@ -4,7 +4,9 @@
 //! files plus one small `MANIFEST` that names the live segments and the run log.
 //!
 //! The modules: `segment` (the segment file format, validation, lookup),
-//! `global` (the index-wide filter that answers most absent keys),
+//! `global` (the index-wide filter that answers most absent keys), `bits`
+//! (a key's bits in a filter block, set and tested a word at a time or in
+//! one AVX-512 register),
 //! `writer` (k-way merge and segment writing), `manifest` (the manifest
 //! format), `merge` (commits and the size-tiering merge, crash safety),
 //! `error`, `stats`, `batch`, `journal` and `replay`. Measurements are in
@@ -72,6 +74,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 mod batch;
+mod bits;
 pub mod cluster;
 mod error;
 mod global;
@@ -342,7 +345,7 @@ impl Index {
     #[inline]
     pub fn get(&self, key: u128) -> Option<(u64, u32)> {
         let mask = FilterMask::of(key);
-        if self.filter.as_ref().is_some_and(|f| !f.admits(key, &mask)) {
+        if self.filter.as_ref().is_some_and(|f| !f.admits(key, bits::Words)) {
             return None;
         }
         self.segs.iter().find_map(|s| if s.admits(key, &mask) { s.locate(key).and_then(|i| s.value(i)) } else { None })

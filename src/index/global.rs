@@ -79,14 +79,18 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
+use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use memmap2::Mmap;
 
+#[cfg(target_arch = "x86_64")]
+use super::bits::Wide;
+use super::bits::{Bits, Words};
 use super::key_docs::KeyDoc;
 use super::merge::Fresh;
-use super::segment::{FilterMask, Segment, prefetch, rd_u32, rd_u64};
+use super::segment::{Segment, prefetch, rd_u32, rd_u64};
 use super::{Entry, FILTER_BITS_PER_KEY, HDR, IndexError, Result, SEG_END, corrupt, io_err};
 
 const MAGIC: &[u8; 8] = b"NDDXFLT\0";
@@ -236,13 +240,13 @@ impl GlobalFilter {
         Ok(filter)
     }
 
-    /// False when `key` (whose filter bits are `mask`) is certainly in no
-    /// segment of the index.
-    #[inline]
-    pub(super) fn admits(&self, key: u128, mask: &FilterMask) -> bool {
+    /// False when `key` is certainly in no segment of the index (its bits
+    /// tested by `bits`).
+    #[inline(always)]
+    pub(super) fn admits(&self, key: u128, bits: impl Bits) -> bool {
         let off = FHDR + 64 * block_of(key, self.bits);
-        let Some(block) = self.map.get(off..off + 64) else { return true };
-        mask.admitted_by(block)
+        let Some(Ok(block)) = self.map.get(off..off + 64).map(<&[u8; 64]>::try_from) else { return true };
+        bits.admitted(block, key)
     }
 
     /// Hint the CPU to fetch the line [`GlobalFilter::admits`] reads.
@@ -278,15 +282,6 @@ impl Keys<'_> {
             Keys::New(v) => v.get(i).map(|e| e.key),
             Keys::KeyDocs(v) => v.get(i).map(KeyDoc::key),
         }
-    }
-}
-
-/// Sets `key`'s bits in `block` (64 bytes, 8 little-endian words).
-#[inline]
-fn set(block: &mut [u8], key: u128) {
-    for (word, bit) in block.chunks_exact_mut(8).zip(FilterMask::of(key).bits()) {
-        let w = u64::from_le_bytes((&*word).try_into().unwrap_or_default()) | bit;
-        word.copy_from_slice(&w.to_le_bytes());
     }
 }
 
@@ -343,19 +338,9 @@ pub(super) fn write_filter(
             Some(f) => piece.copy_from_slice(f.blocks(from, to).ok_or_else(|| corrupt(&path, "filter too short"))?),
             None => piece.fill(0),
         }
-        for (src, at) in &mut srcs {
-            while let Some(k) = src.get(*at) {
-                let b = block_of(k, bits);
-                if b >= to {
-                    break;
-                }
-                // An unsorted source would leave a key out: refuse instead.
-                let Some(block) = b.checked_sub(from).and_then(|i| piece.get_mut(64 * i..64 * i + 64)) else {
-                    return Err(corrupt(&path, "keys for the filter are not sorted"));
-                };
-                set(block, k);
-                *at += 1;
-            }
+        if !set_piece(&mut srcs, piece, from..to, bits) {
+            // An unsorted source would leave a key out: refuse instead.
+            return Err(corrupt(&path, "keys for the filter are not sorted"));
         }
         crc.update(piece);
         file.write_all_at(piece, off).map_err(io_err(&path))?;
@@ -369,6 +354,60 @@ pub(super) fn write_filter(
     file.write_all_at(&foot, off).map_err(io_err(&path))?;
     file.sync_data().map_err(io_err(&path))?;
     Ok(FilterMeta { id, len: off + 8, crc })
+}
+
+/// Sets in `piece` (blocks `blocks` of a filter of `2^bits` blocks) the
+/// bits of the keys of `srcs` that fall in it, each source taken on from
+/// its position and left at its first key past the piece. False when a
+/// key falls before the piece (a source not sorted).
+fn set_piece(srcs: &mut [(Keys<'_>, usize)], piece: &mut [u8], blocks: Range<usize>, bits: u32) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(wide) = Wide::new() {
+        // SAFETY: a `Wide` says the processor has AVX-512F.
+        return unsafe { set_piece_wide(srcs, piece, blocks, bits, wide) };
+    }
+    set_piece_with(srcs, piece, blocks, bits, Words)
+}
+
+/// [`set_piece`] compiled for AVX-512F, the bits set in a register.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn set_piece_wide(
+    srcs: &mut [(Keys<'_>, usize)],
+    piece: &mut [u8],
+    blocks: Range<usize>,
+    bits: u32,
+    wide: Wide,
+) -> bool {
+    set_piece_with(srcs, piece, blocks, bits, wide)
+}
+
+#[inline(always)]
+fn set_piece_with(
+    srcs: &mut [(Keys<'_>, usize)],
+    piece: &mut [u8],
+    blocks: Range<usize>,
+    bits: u32,
+    set: impl Bits,
+) -> bool {
+    for (src, at) in srcs {
+        while let Some(k) = src.get(*at) {
+            let b = block_of(k, bits);
+            if b >= blocks.end {
+                break;
+            }
+            let Some(Ok(block)) = b
+                .checked_sub(blocks.start)
+                .and_then(|i| piece.get_mut(64 * i..64 * i + 64))
+                .map(<&mut [u8; 64]>::try_from)
+            else {
+                return false;
+            };
+            set.set(block, k);
+            *at += 1;
+        }
+    }
+    true
 }
 
 /// The length of a filter file of `2^bits` blocks.

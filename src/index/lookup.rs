@@ -5,6 +5,9 @@
 
 use std::sync::Arc;
 
+#[cfg(target_arch = "x86_64")]
+use super::bits::Wide;
+use super::bits::{Bits, Words};
 use super::global::GlobalFilter;
 use super::segment::{FilterMask, Segment, prefetch};
 
@@ -50,9 +53,40 @@ pub(super) fn get_many(
     // the noise of whole runs). The keys it admits (present keys, ~0.3% of
     // absent ones) are gathered across the call and go through the segments
     // `G` at a time (where `per_segment` overlaps their misses 16 at a time).
+    let Some(filter) = filter else { return per_segment(segs, keys, out) };
+    #[cfg(target_arch = "x86_64")]
+    if let Some(wide) = Wide::new() {
+        // SAFETY: a `Wide` says the processor has AVX-512F.
+        return unsafe { through_filter_wide(segs, filter, keys, out, wide) };
+    }
+    through_filter(segs, filter, keys, out, Words);
+}
+
+/// [`through_filter`] compiled for AVX-512F, each key's filter bits tested
+/// in a register.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn through_filter_wide(
+    segs: &[Arc<Segment>],
+    filter: &GlobalFilter,
+    keys: &[u128],
+    out: &mut [Option<(u64, u32)>],
+    wide: Wide,
+) {
+    through_filter(segs, filter, keys, out, wide);
+}
+
+/// [`get_many`] through the index-wide filter, its bits tested by `bits`.
+#[inline(always)]
+fn through_filter(
+    segs: &[Arc<Segment>],
+    filter: &GlobalFilter,
+    keys: &[u128],
+    out: &mut [Option<(u64, u32)>],
+    bits: impl Bits,
+) {
     const AHEAD: usize = 24;
     const G: usize = 64;
-    let Some(filter) = filter else { return per_segment(segs, keys, out) };
     let n = keys.len().min(out.len());
     let (keys, out) = (&keys[..n], &mut out[..n]);
     for &k in keys.iter().take(AHEAD) {
@@ -75,7 +109,7 @@ pub(super) fn get_many(
             filter.prefetch(next);
         }
         out[i] = None;
-        if filter.admits(k, &FilterMask::of(k)) {
+        if filter.admits(k, bits) {
             admitted[na] = k;
             at[na] = i;
             na += 1;

@@ -44,6 +44,7 @@ use std::path::Path;
 
 use memmap2::Mmap;
 
+use super::bits::{Bits, Words};
 use super::{
     BUCKET_TARGET, Entry, FILTER_BITS_PER_KEY, HDR, IndexError, PIECES, Result, SEG_END, SEG_MAGIC, SEGMENT_VERSION,
     corrupt, io_err,
@@ -183,26 +184,30 @@ impl FilterMask {
 /// Builds the filter of a segment while its keys are written.
 pub(super) struct FilterBuilder {
     blocks: u64,
-    words: Vec<u64>,
+    /// The blocks, 64 bytes each: eight little-endian words.
+    bytes: Vec<u8>,
 }
 
 impl FilterBuilder {
     pub(super) fn new(count: u64) -> Self {
         let blocks = filter_blocks_for(count);
-        FilterBuilder { blocks, words: vec![0; blocks as usize * 8] }
+        FilterBuilder { blocks, bytes: vec![0; blocks as usize * 64] }
     }
     #[inline]
     pub(super) fn insert(&mut self, key: u128) {
-        let b = filter_block(key, self.blocks) as usize * 8;
-        if let Some(block) = self.words.get_mut(b..b + 8) {
-            for (w, word) in block.iter_mut().enumerate() {
-                *word |= filter_bit(key, w);
-            }
+        self.insert_with(key, Words);
+    }
+    /// [`FilterBuilder::insert`], the bits set by `bits`.
+    #[inline(always)]
+    pub(super) fn insert_with(&mut self, key: u128, bits: impl Bits) {
+        let b = filter_block(key, self.blocks) as usize * 64;
+        if let Some(Ok(block)) = self.bytes.get_mut(b..b + 64).map(<&mut [u8; 64]>::try_from) {
+            bits.set(block, key);
         }
     }
     /// The filter region, little-endian words.
-    pub(super) fn bytes(&self) -> Vec<u8> {
-        self.words.iter().flat_map(|w| w.to_le_bytes()).collect()
+    pub(super) fn bytes(&self) -> &[u8] {
+        &self.bytes
     }
 }
 
