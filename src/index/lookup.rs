@@ -44,15 +44,6 @@ pub(super) fn get_many(
     keys: &[u128],
     out: &mut [Option<(u64, u32)>],
 ) {
-    // The index-wide filter's line of each key is prefetched `AHEAD` keys
-    // before the key is tested, so that a steady number of misses is in
-    // flight (rounds of 64 prefetches and then 64 tests waited on the first
-    // lines of each round: 17-21 against 13 ns per absent key of a 10M-key
-    // index, 140 against 130 ns per present key; issue 18, thirty-eighth
-    // session; the thirteenth pass had tried it and could not tell it from
-    // the noise of whole runs). The keys it admits (present keys, ~0.3% of
-    // absent ones) are gathered across the call and go through the segments
-    // `G` at a time (where `per_segment` overlaps their misses 16 at a time).
     let Some(filter) = filter else { return per_segment(segs, keys, out) };
     #[cfg(target_arch = "x86_64")]
     if let Some(wide) = Wide::new() {
@@ -85,6 +76,15 @@ fn through_filter(
     out: &mut [Option<(u64, u32)>],
     bits: impl Bits,
 ) {
+    // The index-wide filter's line of each key is prefetched `AHEAD` keys
+    // before the key is tested, so that a steady number of misses is in
+    // flight (rounds of 64 prefetches and then 64 tests waited on the first
+    // lines of each round: 17-21 against 13 ns per absent key of a 10M-key
+    // index, 140 against 130 ns per present key; issue 18, thirty-eighth
+    // session; the thirteenth pass had tried it and could not tell it from
+    // the noise of whole runs). The keys it admits (present keys, ~0.3% of
+    // absent ones) are gathered across the call and go through the segments
+    // `G` at a time (where `per_segment` overlaps their misses 16 at a time).
     const AHEAD: usize = 24;
     const G: usize = 64;
     let n = keys.len().min(out.len());

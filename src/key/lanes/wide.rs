@@ -187,10 +187,10 @@ pub(super) unsafe fn digest_each<'a>(
 /// [`Lane::start`] with the padded tail made in registers: the tail loaded
 /// under a mask (the bytes past it zero), the `0x80` and the length in
 /// bits put in place, each block stored whole. The same bytes as
-/// [`super::super::pad_last`] (tested against it at every tail length),
-/// without its calls to `memcpy` and `memset` for a few dozen bytes, once
-/// per paragraph: they were ~1.5% of a JSONL run's samples (issue 18,
-/// forty-sixth session).
+/// [`super::super::pad_last`] (the lanes' tests compare the digests with
+/// `sha2`'s at every length), without its calls to `memcpy` and `memset`
+/// for a few dozen bytes, once per paragraph: they were ~1.5% of a JSONL
+/// run's samples (issue 18, forty-sixth session).
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw")]
 fn start<'a>(lane: &mut Lane<'a>, msg: usize, bytes: &'a [u8]) {
