@@ -241,12 +241,12 @@ impl GlobalFilter {
     }
 
     /// False when `key` is certainly in no segment of the index (its bits
-    /// tested by `bits`).
+    /// tested `way`).
     #[inline(always)]
-    pub(super) fn admits(&self, key: u128, bits: impl Bits) -> bool {
+    pub(super) fn admits(&self, key: u128, way: impl Bits) -> bool {
         let off = FHDR + 64 * block_of(key, self.bits);
         let Some(Ok(block)) = self.map.get(off..off + 64).map(<&[u8; 64]>::try_from) else { return true };
-        bits.admitted(block, key)
+        way.admitted(block, key)
     }
 
     /// Hint the CPU to fetch the line [`GlobalFilter::admits`] reads.
@@ -382,13 +382,14 @@ fn set_piece_wide(
     set_piece_with(srcs, piece, blocks, bits, wide)
 }
 
+/// The body of [`set_piece`], the bits set `way`.
 #[inline(always)]
 fn set_piece_with(
     srcs: &mut [(Keys<'_>, usize)],
     piece: &mut [u8],
     blocks: Range<usize>,
     bits: u32,
-    set: impl Bits,
+    way: impl Bits,
 ) -> bool {
     for (src, at) in srcs {
         while let Some(k) = src.get(*at) {
@@ -403,7 +404,7 @@ fn set_piece_with(
             else {
                 return false;
             };
-            set.set(block, k);
+            way.set(block, k);
             *at += 1;
         }
     }

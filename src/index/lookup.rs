@@ -67,14 +67,14 @@ fn through_filter_wide(
     through_filter(segs, filter, keys, out, wide);
 }
 
-/// [`get_many`] through the index-wide filter, its bits tested by `bits`.
+/// [`get_many`] through the index-wide filter, its bits tested `way`.
 #[inline(always)]
 fn through_filter(
     segs: &[Arc<Segment>],
     filter: &GlobalFilter,
     keys: &[u128],
     out: &mut [Option<(u64, u32)>],
-    bits: impl Bits,
+    way: impl Bits,
 ) {
     // The index-wide filter's line of each key is prefetched `AHEAD` keys
     // before the key is tested, so that a steady number of misses is in
@@ -109,7 +109,7 @@ fn through_filter(
             filter.prefetch(next);
         }
         out[i] = None;
-        if filter.admits(k, bits) {
+        if filter.admits(k, way) {
             admitted[na] = k;
             at[na] = i;
             na += 1;

@@ -197,12 +197,12 @@ impl FilterBuilder {
     pub(super) fn insert(&mut self, key: u128) {
         self.insert_with(key, Words);
     }
-    /// [`FilterBuilder::insert`], the bits set by `bits`.
+    /// [`FilterBuilder::insert`], the bits set `way`.
     #[inline(always)]
-    pub(super) fn insert_with(&mut self, key: u128, bits: impl Bits) {
+    pub(super) fn insert_with(&mut self, key: u128, way: impl Bits) {
         let b = filter_block(key, self.blocks) as usize * 64;
         if let Some(Ok(block)) = self.bytes.get_mut(b..b + 64).map(<&mut [u8; 64]>::try_from) {
-            bits.set(block, key);
+            way.set(block, key);
         }
     }
     /// The filter region, little-endian words.

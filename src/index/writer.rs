@@ -511,11 +511,12 @@ fn run_filter_wide(run: &Run<'_>, count: u64, wide: Wide) -> Result<FilterBuilde
     run_filter_with(run, count, wide)
 }
 
+/// The body of [`run_filter`], the bits set `way`.
 #[inline(always)]
-fn run_filter_with(run: &Run<'_>, count: u64, bits: impl Bits) -> Result<FilterBuilder> {
+fn run_filter_with(run: &Run<'_>, count: u64, way: impl Bits) -> Result<FilterBuilder> {
     let mut filter = FilterBuilder::new(count);
     run.each(|key, _| {
-        filter.insert_with(key, bits);
+        filter.insert_with(key, way);
         Ok(())
     })?;
     Ok(filter)

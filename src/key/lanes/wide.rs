@@ -188,7 +188,7 @@ pub(super) unsafe fn digest_each<'a>(
 /// under a mask (the bytes past it zero), the `0x80` and the length in
 /// bits put in place, each block stored whole. The same bytes as
 /// [`super::super::pad_last`] (the lanes' tests compare the digests with
-/// `sha2`'s at every length), without its calls to `memcpy` and `memset`
+/// `sha2`'s at every length up to 300 bytes), without its calls to `memcpy` and `memset`
 /// for a few dozen bytes, once per paragraph: they were ~1.5% of a JSONL
 /// run's samples (issue 18, forty-sixth session).
 #[inline]
@@ -201,7 +201,7 @@ fn start<'a>(lane: &mut Lane<'a>, msg: usize, bytes: &'a [u8]) {
     let data = _mm512_or_si512(data, _mm512_maskz_set1_epi8(1u64 << n, byte(0x80)));
     // The length in bits, big-endian, in the last 8 bytes of a block (the
     // eighth 64-bit lane; byte order swapped within it).
-    let bits = (bytes.len() as u64).wrapping_mul(8).swap_bytes();
+    let bits = (bytes.len() as u64).wrapping_mul(8).to_be();
     let length = _mm512_maskz_set1_epi64(0x80, bits as i64);
     let [first, second] = &mut lane.last;
     let used = if n < 56 {
