@@ -344,10 +344,10 @@ impl Index {
     /// [`Index::get_many`] or call [`Index::prefetch`] early.
     #[inline]
     pub fn get(&self, key: u128) -> Option<(u64, u32)> {
-        let mask = FilterMask::of(key);
         if self.filter.as_ref().is_some_and(|f| !f.admits(key, bits::Words)) {
             return None;
         }
+        let mask = FilterMask::of(key);
         self.segs.iter().find_map(|s| if s.admits(key, &mask) { s.locate(key).and_then(|i| s.value(i)) } else { None })
     }
 

@@ -198,7 +198,7 @@ fn start<'a>(lane: &mut Lane<'a>, msg: usize, bytes: &'a [u8]) {
     let n = tail.len();
     // SAFETY: the masked load reads only the `n` (< 64) bytes of `tail`.
     let data = unsafe { _mm512_maskz_loadu_epi8((1u64 << n) - 1, tail.as_ptr().cast()) };
-    let data = _mm512_or_si512(data, _mm512_maskz_set1_epi8(1u64 << n, byte(0x80)));
+    let data = _mm512_or_si512(data, _mm512_maskz_set1_epi8(1u64 << n, i8::from_ne_bytes([0x80])));
     // The length in bits, big-endian, in the last 8 bytes of a block (the
     // eighth 64-bit lane; byte order swapped within it).
     let bits = (bytes.len() as u64).wrapping_mul(8).to_be();
@@ -217,12 +217,6 @@ fn start<'a>(lane: &mut Lane<'a>, msg: usize, bytes: &'a [u8]) {
         2
     };
     (lane.msg, lane.whole, lane.last_count, lane.last_done) = (msg, whole, used, 0);
-}
-
-/// A byte as the signed lane value the set intrinsics take.
-#[inline]
-fn byte(c: u8) -> i8 {
-    i8::from_ne_bytes([c])
 }
 
 /// The messages' indices, those of more blocks first (a counting sort by
