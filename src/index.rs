@@ -6,8 +6,9 @@
 //! The modules: `segment` (the segment file format, validation, lookup),
 //! `global` (the index-wide filter that answers most absent keys), `bits`
 //! (a key's bits in a filter block, set and tested a word at a time or in
-//! one AVX-512 register),
-//! `writer` (k-way merge and segment writing), `manifest` (the manifest
+//! one AVX-512 register), `sources` (the k-way merge of sorted sources, or
+//! one sorted run, that a segment is written from), `writer` (segment
+//! writing), `manifest` (the manifest
 //! format), `merge` (commits and the size-tiering merge, crash safety),
 //! `error`, `stats`, `batch`, `journal` and `replay`. Measurements are in
 //! `benches/INDEX.md`.
@@ -86,6 +87,7 @@ mod merge;
 mod new_keys;
 mod replay;
 mod segment;
+mod sources;
 mod stats;
 mod writer;
 

@@ -63,7 +63,7 @@ fn a_commit_with_repeated_keys_keeps_one_entry_of_each_the_smallest() {
     }
 }
 
-/// A commit's sorted run is written without the merge (`writer::Run`),
+/// A commit's sorted run is written without the merge (`sources::Run`),
 /// whole or in pieces that follow one another in key order (a
 /// [`NewKeys`]'s buckets); the file is the one the k-way merge writes from
 /// the same entries cut into two sources anywhere (equal keys on both
