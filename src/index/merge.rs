@@ -94,7 +94,8 @@ use super::error::{Result, corrupt, io_err};
 use super::global::{GlobalFilter, filter_name, retire, write_filter};
 use super::key_docs::{KeyDoc, merged};
 use super::segment::{SegMeta, Segment, seg_name};
-use super::writer::{Source, write_key_docs, write_segment};
+use super::sources::Source;
+use super::writer::{write_key_docs, write_segment};
 use super::{Batch, Entry, Index, RunRecord, TIER_RATIO, fsync_dir, manifest::write_manifest};
 
 /// The work of a background tiering merge: writing segment `id` from

@@ -14,8 +14,7 @@ use super::bits::{Bits, Words};
 use super::error::{Result, corrupt, io_err};
 use super::key_docs::KeyDoc;
 use super::segment::{FilterBuilder, SegMeta, dir_bits_for, filter_blocks_for, layout, seg_name};
-pub(super) use super::sources::Source;
-use super::sources::{Entries, Merged, Run, run_of};
+use super::sources::{Entries, Merged, Run, Source, run_of};
 use super::{HDR, SEG_END, SEG_MAGIC, SEGMENT_VERSION};
 
 /// Sequential writer at a fixed file offset, with a running CRC.

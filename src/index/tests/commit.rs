@@ -71,8 +71,9 @@ fn a_commit_with_repeated_keys_keeps_one_entry_of_each_the_smallest() {
 /// equal keys in one run does). Pieces out of key order are merged.
 #[test]
 fn one_run_is_written_as_its_merge() {
+    use sources::Source;
     use std::sync::atomic::AtomicBool;
-    use writer::{Source, write_segment, write_segment_merged};
+    use writer::{write_segment, write_segment_merged};
     let tmp = tempfile::tempdir().expect("tempdir");
     let never = AtomicBool::new(false);
     let mut run = shuffled(20_000);
