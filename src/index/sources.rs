@@ -61,7 +61,7 @@ impl<'a> Head<'a> {
     }
     /// Value bytes of the head: doc u64 LE then batch u32 LE.
     #[inline]
-    pub(super) fn value(&self) -> [u8; 12] {
+    fn value(&self) -> [u8; 12] {
         let mut v = [0u8; 12];
         if self.new.is_empty() {
             if let Some(b) = self.vals.get(12 * self.pos..12 * self.pos + 12) {
@@ -81,7 +81,7 @@ impl<'a> Head<'a> {
 /// holds the same key (the rare case that needs skipping); once one source
 /// is left, its entries are taken without comparisons. (`f` has one call
 /// site, so that it is inlined into the loop.)
-pub(super) fn merge_each(srcs: &[Source<'_>], mut f: impl FnMut(u128, &[u8; 12]) -> Result<()>) -> Result<()> {
+fn merge_each(srcs: &[Source<'_>], mut f: impl FnMut(u128, &[u8; 12]) -> Result<()>) -> Result<()> {
     let mut heads: Vec<Head<'_>> = srcs.iter().map(Head::new).collect();
     heads.retain(|h| h.live());
     while let Some(first) = heads.first() {
