@@ -129,8 +129,8 @@ pub(super) unsafe fn digest_each<'a>(
     let h0: [__m512i; 8] = std::array::from_fn(|i| _mm512_set1_epi32(SHA256_H0[i] as i32));
     let mut state = h0;
     let mut lanes = [Lane::IDLE; LANES];
-    // Which lanes hold a message not finished yet.
-    let mut busy = [false; LANES];
+    // Bit `l`: lane `l` holds a message not finished yet.
+    let mut busy: u32 = 0;
     let mut next = 0;
     let mut words = [[0u32; LANES]; 8];
     let lane_state = |words: &[[u32; LANES]; 8], l: usize| -> [u32; 8] { std::array::from_fn(|i| words[i][l]) };
@@ -140,48 +140,84 @@ pub(super) unsafe fn digest_each<'a>(
     let order = longest_first(count, &msg);
     loop {
         // Idle lanes take the next messages, from SHA-256's initial state.
-        let mut fresh: __mmask16 = 0;
-        for (l, lane) in lanes.iter_mut().enumerate() {
-            if !busy[l] && next < count {
-                let m = order[next];
-                start(lane, m, msg(m));
-                (busy[l], next, fresh) = (true, next + 1, fresh | 1 << l);
+        let mut fresh: u32 = 0;
+        let mut idle = !busy & ((1 << LANES) - 1);
+        while idle != 0 && next < count {
+            let l = idle.trailing_zeros() as usize;
+            idle &= idle - 1;
+            let m = order[next];
+            start(&mut lanes[l], m, msg(m));
+            (next, fresh) = (next + 1, fresh | 1 << l);
+        }
+        busy |= fresh;
+        if fresh != 0 {
+            for (s, h) in state.iter_mut().zip(&h0) {
+                *s = _mm512_mask_mov_epi32(*s, fresh as __mmask16, *h);
             }
         }
-        for (s, h) in state.iter_mut().zip(&h0) {
-            *s = _mm512_mask_mov_epi32(*s, fresh, *h);
-        }
-        let in_flight = busy.iter().filter(|&&b| b).count();
+        let in_flight = busy.count_ones() as usize;
         if in_flight == 0 {
             return;
         }
         if next == count && in_flight <= TAIL {
             // The last few: one at a time, not in a register of idle lanes.
             store(&state, &mut words);
-            for (l, lane) in lanes.iter().enumerate().filter(|&(l, _)| busy[l]) {
+            for l in bits(busy) {
                 let mut s = lane_state(&words, l);
-                finish_alone(lane, &mut s);
-                out(lane.msg, digest_of(&s));
+                finish_alone(&lanes[l], &mut s);
+                out(lanes[l].msg, digest_of(&s));
             }
             return;
         }
-        // As many blocks as every busy lane has left, in one go.
-        let steps = (0..LANES).filter(|&l| busy[l]).map(|l| lanes[l].left()).min().unwrap_or(0);
-        for _ in 0..steps {
-            let blocks: [*const u8; LANES] =
-                std::array::from_fn(|l| if busy[l] { lanes[l].next_block() } else { IDLE_BLOCK.as_ptr() });
+        // As many blocks as every busy lane has left, in one go. Where each
+        // lane's blocks are this round, so that a step picks them without a
+        // branch or a write per lane: block `s` of a lane is its whole block
+        // `s` while `s < whole`, then block `s - whole` of its padded tail
+        // from the first not done (two blocks side by side in `last`). An
+        // idle lane steps 0 bytes through the idle block.
+        let mut steps = usize::MAX;
+        let mut at = [IDLE_BLOCK.as_ptr(); LANES];
+        let mut stride = [0usize; LANES];
+        let mut whole = [usize::MAX; LANES];
+        let mut tail = [IDLE_BLOCK.as_ptr(); LANES];
+        for l in bits(busy) {
+            let lane = &lanes[l];
+            steps = steps.min(lane.left());
+            (at[l], stride[l], whole[l]) = (lane.whole.as_ptr().cast(), 64, lane.whole.len());
+            tail[l] = lane.last.as_ptr().cast::<u8>().wrapping_add(64 * lane.last_done);
+        }
+        for s in 0..steps {
+            let blocks: [*const u8; LANES] = std::array::from_fn(|l| {
+                if s < whole[l] { at[l].wrapping_add(stride[l] * s) } else { tail[l].wrapping_add(64 * (s - whole[l])) }
+            });
             // SAFETY: each pointer is a whole 64-byte block (a message's, its
-            // padded tail's or the idle block).
+            // padded tail's or the idle block): `s` is below every busy
+            // lane's blocks left.
             unsafe { compress(&mut state, &blocks) };
         }
         store(&state, &mut words);
-        for (l, lane) in lanes.iter().enumerate() {
-            if busy[l] && lane.left() == 0 {
+        for l in bits(busy) {
+            let lane = &mut lanes[l];
+            let done = steps.min(lane.whole.len());
+            lane.whole = &lane.whole[done..];
+            lane.last_done += steps - done;
+            if lane.left() == 0 {
                 out(lane.msg, digest_of(&lane_state(&words, l)));
-                busy[l] = false;
+                busy &= !(1 << l);
             }
         }
     }
+}
+
+/// The lanes whose bits are set in `mask`, lowest first.
+fn bits(mut mask: u32) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        (mask != 0).then(|| {
+            let l = mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            l
+        })
+    })
 }
 
 /// [`Lane::start`] with the padded tail made in registers: the tail loaded
