@@ -170,11 +170,13 @@ pub(super) unsafe fn digest_each<'a>(
             return;
         }
         // As many blocks as every busy lane has left, in one go. Where each
-        // lane's blocks are this round, so that a step picks them without a
-        // branch or a write per lane: block `s` of a lane is its whole block
-        // `s` while `s < whole`, then block `s - whole` of its padded tail
-        // from the first not done (two blocks side by side in `last`). An
-        // idle lane steps 0 bytes through the idle block.
+        // lane's blocks are this round, so that a step picks them with a
+        // compare per lane and no write to the lanes: block `s` of a lane is
+        // its whole block `s` while `s < whole`, then block `s - whole` of
+        // its padded tail from the first not done (two blocks side by side
+        // in `last`). An idle lane has a stride of 0 bytes and no end to its
+        // whole blocks: it stays on the idle block.
+        debug_assert!(busy != 0, "a round needs a busy lane, or `steps` stays usize::MAX");
         let mut steps = usize::MAX;
         let mut at = [IDLE_BLOCK.as_ptr(); LANES];
         let mut stride = [0usize; LANES];
