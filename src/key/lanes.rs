@@ -111,6 +111,15 @@ mod ni {
             self.whole.len() + self.last_count - self.last_done
         }
 
+        /// Moves past the next `n` blocks (at most those left), as `n`
+        /// calls of [`Lane::next_block`] would: whole blocks first, then
+        /// the padded tail.
+        pub(super) fn advance(&mut self, n: usize) {
+            let whole = n.min(self.whole.len());
+            self.whole = &self.whole[whole..];
+            self.last_done += n - whole;
+        }
+
         /// The next block (there must be one left).
         pub(super) fn next_block(&mut self) -> *const u8 {
             if let Some((first, rest)) = self.whole.split_first() {

@@ -141,10 +141,10 @@ pub(super) unsafe fn digest_each<'a>(
     loop {
         // Idle lanes take the next messages, from SHA-256's initial state.
         let mut fresh: u32 = 0;
-        let mut idle = !busy & ((1 << LANES) - 1);
-        while idle != 0 && next < count {
-            let l = idle.trailing_zeros() as usize;
-            idle &= idle - 1;
+        for l in bits(!busy & ((1 << LANES) - 1)) {
+            if next == count {
+                break;
+            }
             let m = order[next];
             start(&mut lanes[l], m, msg(m));
             (next, fresh) = (next + 1, fresh | 1 << l);
@@ -200,9 +200,7 @@ pub(super) unsafe fn digest_each<'a>(
         store(&state, &mut words);
         for l in bits(busy) {
             let lane = &mut lanes[l];
-            let done = steps.min(lane.whole.len());
-            lane.whole = &lane.whole[done..];
-            lane.last_done += steps - done;
+            lane.advance(steps);
             if lane.left() == 0 {
                 out(lane.msg, digest_of(&lane_state(&words, l)));
                 busy &= !(1 << l);
