@@ -52,8 +52,8 @@ pub(super) fn available() -> bool {
 /// for measuring one against the other (`wide` still needs AVX-512, and
 /// without the SHA extensions AVX-512 is always taken when present), and
 /// for profiling: under `perf record -F 9999` the timing picked the SHA
-/// extensions in one run of six on the Xeon where the sixteen lanes take
-/// 0.56–0.71 of their time undisturbed (benches/JSONL.md, thirty-seventh
+/// extensions in one run of fourteen on the Xeon where the sixteen lanes take
+/// 0.52–0.71 of their time undisturbed (benches/JSONL.md, thirty-seventh
 /// pass), so a profile that compares builds forces one path.
 pub(super) fn preferred() -> bool {
     static CHOICE: OnceLock<bool> = OnceLock::new();
