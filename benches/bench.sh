@@ -13,7 +13,8 @@
 # round takes seconds, and the same binary's median of 3 moved from +4% to +59%
 # between two runs of this script, benches/INDEX.md ninth pass), BENCH_DIR
 # (corpus and outputs, default target/bench/<size>mb-s<seed>; outputs go to the
-# same filesystem as the corpus), NEWSDEDUP (binary to test; default: cargo build --release).
+# same filesystem as the corpus), NEWSDEDUP (binary to test; default: cargo build --release,
+# or with PGO=1 the profile-guided build of benches/pgo.sh).
 #
 # The corpus (benches/gencorpus.py) is generated once per size and seed and
 # reused. Every row runs warm-cache: one untimed run first, then REPS timed
@@ -175,6 +176,7 @@ ratio() { awk -v a="${SECS[$1]}" -v b="${SECS[$2]}" 'BEGIN { printf "%.2f", (b >
 echo
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, Linux $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "corpus:  $FILES files, $((TREE_BYTES / 1000000)) MB tree; $((JSONL_BYTES / 1000000)) MB JSONL; seed $SEED; median of $REPS warm runs ($JSONL_REPS for the JSONL rows)"
+echo "binary:  $BIN"
 echo
 printf '| %-34s | %8s | %8s | %13s |\n' "run" "seconds" "MB/s" "peak RSS (MB)"
 printf '|%s|%s|%s|%s|\n' "------------------------------------" "----------" "----------" "---------------"

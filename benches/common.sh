@@ -1,11 +1,17 @@
 # Shared by the bench scripts (sourced, not run): the binary under test and the
 # generated corpus, built once per size and seed in target/bench/<size>mb-s<seed>.
 
-# Sets BIN to the newsdedup binary: $NEWSDEDUP when given, else a fresh release build.
+# Sets BIN to the newsdedup binary: $NEWSDEDUP when given; else, with PGO=1, the
+# profile-guided build of benches/pgo.sh; else a fresh release build.
 bench_binary() {
     if [[ -z "${NEWSDEDUP:-}" ]]; then
-        cargo build --release --quiet
-        NEWSDEDUP=target/release/newsdedup
+        if [[ ${PGO:-0} == 1 ]]; then
+            benches/pgo.sh
+            NEWSDEDUP=target/pgo/newsdedup
+        else
+            cargo build --release --quiet
+            NEWSDEDUP=target/release/newsdedup
+        fi
     fi
     BIN=$(realpath "$NEWSDEDUP")
 }
