@@ -23,7 +23,8 @@
 # which varies 2-4x between runs on a shared VM's ext4.
 #
 # Environment: SEED (default 1), REPS (default 3), BENCH_DIR (default
-# target/bench/<size>mb-s<seed>), NEWSDEDUP (binary; default: cargo build --release).
+# target/bench/<size>mb-s<seed>), NEWSDEDUP (binary; default: cargo build --release,
+# or with PGO=1 the profile-guided build of benches/pgo.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . benches/common.sh
