@@ -83,6 +83,13 @@ fn heavy_char() -> impl Strategy<Value = char> {
             '\u{85}', '\u{2028}', '\u{2029}', '\u{a0}', '\u{2019}', '\u{201c}', '\u{e9}', '\u{301}', '\u{ad}',
             '\u{200b}', '\u{feff}', '\u{3000}', '\u{2026}', '\u{1f600}', '\u{ff02}', '\u{c2}', '\u{e2}',
         ]),
+        // Letters of other scripts, copied by the line builder a run at a
+        // time, with what interrupts such a run: a combining mark, a folded
+        // quote, a compatibility character, a non-ASCII space.
+        3 => prop::sample::select(vec![
+            '\u{416}', '\u{438}', '\u{439}', '\u{3b1}', '\u{5d0}', '\u{4e2d}', '\u{3042}', '\u{306}', '\u{ab}',
+            '\u{bb}', '\u{fb01}', '\u{2014}', '\u{2009}',
+        ]),
         1 => any::<char>(),
     ]
 }

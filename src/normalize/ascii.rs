@@ -1,7 +1,9 @@
 //! Rules 2 and 5 on ASCII text fed in pieces (and rules 2–5 on characters
-//! that cannot take part in NFC, one at a time): what [`super::normalize_line_into`]
-//! does to an ASCII line, for a decoder that meets the line a run at a time
-//! (the fused JSONL pass, [`crate::split::LineBuilder`]).
+//! that cannot take part in NFC, one at a time, or a run at once when the
+//! rules leave every character of it as it stands: [`inert_prefix`]): what
+//! [`super::normalize_line_into`] does to an ASCII line, for a decoder that
+//! meets the line a run at a time (the fused JSONL pass,
+//! [`crate::split::LineBuilder`]).
 //!
 //! In ASCII there is nothing to compose (NFC) and no quote to fold, so a
 //! line's normal form is: control characters and DEL removed, every run of
@@ -47,6 +49,22 @@ pub(crate) fn push_plain_char(
     let c = if quotes == QuoteMode::Fold { fold_quote(c) } else { c };
     out.push(c);
     Some(c.len_utf8() - 1)
+}
+
+/// The longest prefix of `s` made of characters the line rules copy as
+/// they stand ([`nfc::is_inert_char`]): its length in bytes and in
+/// characters. A caller appends it to the normal form at once, where
+/// [`push_plain_char`] would take it a character at a time.
+#[inline]
+pub(crate) fn inert_prefix(s: &str) -> (usize, usize) {
+    let mut chars = 0;
+    for (i, c) in s.char_indices() {
+        if !nfc::is_inert_char(c) {
+            return (i, chars);
+        }
+        chars += 1;
+    }
+    (s.len(), chars)
 }
 
 /// Appends the ASCII `run` (no `\n` or `\r`) of the line that starts at

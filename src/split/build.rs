@@ -9,15 +9,17 @@
 //! the decoder as it meets them (the `\n` and `\r` escapes of a JSON
 //! string; NEL, U+2028 and U+2029 are found in the non-ASCII stretches it
 //! validates). Characters outside ASCII that cannot take part in NFC (news
-//! text's NBSP, curly quotes, dashes, Latin-1 letters) are normalised one at
-//! a time; a line that holds any other is normalised at its end by the
+//! text's NBSP, curly quotes, dashes, Latin-1 letters, and nearly every
+//! letter of other scripts) are normalised one at a time, or a run at once
+//! where the rules leave them as they stand (a word in Cyrillic or CJK); a
+//! line that holds any other is normalised at its end by the
 //! general path, [`super::NormLines::push_line`], exactly as [`super::split`]
 //! would. The result equals `split(text, mode, quotes)`
 //! (property-tested in `src/jsonl/decode_tests.rs`).
 
 use super::{NormLines, Split, SplitMode, Terminator};
 use crate::jsonl::TextSink;
-use crate::normalize::{QuoteMode, RawLine, collapse_ascii_into, push_plain_char};
+use crate::normalize::{QuoteMode, RawLine, collapse_ascii_into, inert_prefix, push_plain_char};
 
 /// Lines of a text found and normalised while it is decoded: the
 /// [`TextSink`] the pipeline hands to [`crate::jsonl::Record::parse_fed`].
@@ -162,7 +164,29 @@ impl TextSink for LineBuilder {
         if at < text.len() {
             self.after_cr = None;
         }
-        for (k, c) in text[at..].char_indices() {
+        let mut i = at;
+        while i < text.len() {
+            // A run of characters copied as they stand (most of a word in
+            // another script) is appended at once. A stretch of one
+            // character of two or three bytes (a curly quote, NBSP, an
+            // accented letter in English text) is not worth the look.
+            if !self.general && text.len() - i > 3 {
+                let (bytes, chars) = inert_prefix(&text[i..]);
+                if bytes > 0 {
+                    let norm = &mut self.lines.norm;
+                    if self.pending && norm.len() > self.norm_start {
+                        norm.push(' ');
+                    }
+                    self.pending = false;
+                    norm.push_str(&text[i..i + bytes]);
+                    self.extra += bytes - chars;
+                    i += bytes;
+                    continue;
+                }
+            }
+            // `i` is on a character boundary, before the end.
+            let Some(c) = text[i..].chars().next() else { break };
+            let next = i + c.len_utf8();
             let term = match c {
                 '\u{85}' | '\u{2028}' => Terminator::Newline,
                 '\u{2029}' => Terminator::Paragraph,
@@ -174,11 +198,12 @@ impl TextSink for LineBuilder {
                             None => self.general = true,
                         }
                     }
+                    i = next;
                     continue;
                 }
             };
-            let end = at + k;
-            self.end_line(text, end, end + c.len_utf8(), term);
+            self.end_line(text, i, next, term);
+            i = next;
         }
     }
 }
