@@ -395,19 +395,48 @@ fn recorded_shrunk_cases() {
 /// bytes from 0x80 up (the ones it checks itself), and on longer ones.
 #[test]
 fn utf8_agrees_with_the_standard_library_on_every_short_stretch() {
+    // What the decoder did before `utf8_stretch`: the end found, then the
+    // stretch validated by the standard library.
+    fn by_std(b: &[u8], from: usize) -> Option<&str> {
+        let end = b[from..].iter().position(|&c| c < 0x80).map_or(b.len(), |p| from + p);
+        std::str::from_utf8(&b[from..end]).ok()
+    }
     let high = 0x80..=0xFFu8;
     for a in high.clone() {
         for b in high.clone() {
-            assert_eq!(utf8(&[a, b]), std::str::from_utf8(&[a, b]).ok(), "{a:x} {b:x}");
+            for tail in [&b""[..], b"x"] {
+                let s = [&[a, b][..], tail].concat();
+                assert_eq!(utf8_stretch(&s, 0), by_std(&s, 0), "{a:x} {b:x} {tail:?}");
+            }
             for c in high.clone() {
-                let s = [a, b, c];
-                assert_eq!(utf8(&s), std::str::from_utf8(&s).ok(), "{a:x} {b:x} {c:x}");
+                for d in [0x80, 0x8F, 0x90, 0xBF, 0xC0, b'y'] {
+                    let s = [a, b, c, d, b'z'];
+                    assert_eq!(utf8_stretch(&s, 0), by_std(&s, 0), "{a:x} {b:x} {c:x} {d:x}");
+                }
             }
         }
     }
-    for s in ["\u{1F600}", "\u{e9}\u{e9}", "\u{2019}\u{a0}", "\u{10FFFF}"] {
-        assert_eq!(utf8(s.as_bytes()), Some(s));
+    for s in ["\u{1F600}", "\u{e9}\u{e9}", "\u{2019}\u{a0}", "\u{10FFFF}", "\u{416}\u{438}\u{4e2d}"] {
+        assert_eq!(utf8_stretch(s.as_bytes(), 0), Some(s));
+        let t = format!("{s} tail");
+        assert_eq!(utf8_stretch(t.as_bytes(), 0), Some(s), "ends before the ASCII");
     }
-    assert_eq!(utf8(&[0xF0, 0x9F, 0x98]), None);
-    assert_eq!(utf8(&[0xED, 0xA0, 0x80]), None, "a surrogate");
+    assert_eq!(utf8_stretch(&[0xF0, 0x9F, 0x98], 0), None);
+    assert_eq!(utf8_stretch(&[0xED, 0xA0, 0x80], 0), None, "a surrogate");
+    assert_eq!(utf8_stretch(b"ab\xc3\xa9cd", 2), Some("\u{e9}"), "from an offset");
+}
+
+proptest! {
+    #![proptest_config(config(2000))]
+
+    #[test]
+    fn utf8_stretch_agrees_with_the_standard_library(
+        b in prop::collection::vec(prop::sample::select(b"\x80\x8f\x90\x9f\xa0\xbf\xc0\xc2\xdf\xe0\xe1\xed\xee\xef\xf0\xf1\xf4\xf5\xffa".to_vec()), 0..12),
+    ) {
+        let by_std = {
+            let end = b.iter().position(|&c| c < 0x80).unwrap_or(b.len());
+            std::str::from_utf8(&b[..end]).ok()
+        };
+        prop_assert_eq!(utf8_stretch(&b, 0), by_std, "{:x?}", b);
+    }
 }
