@@ -49,7 +49,9 @@ fn founding_case_prints_exactly_the_first_8_lines() {
 
 #[test]
 fn golden_single_file_cases() {
-    for case in ["doubled-article", "crlf-nbsp", "short-paragraphs", "non-english-quotes", "plain-table"] {
+    for case in
+        ["doubled-article", "crlf-nbsp", "short-paragraphs", "non-english-quotes", "non-latin-scripts", "plain-table"]
+    {
         golden_single_files(case, &[]);
         golden_tree(case, &[]);
     }
