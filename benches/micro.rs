@@ -7,7 +7,10 @@
 //!
 //! Inputs are the `doubled-article` fixture (plain ASCII news text) and
 //! typographic variants of it: curly quotes and NBSP, CRLF, hard-wrapped wire
-//! copy, decomposed (NFD) accents. Throughput is in input bytes.
+//! copy, decomposed (NFD) accents; and the same text in other scripts, its
+//! letters replaced one for one by Cyrillic letters and by CJK ideographs
+//! (what a text in those scripts asks of the normaliser and the keyer: every
+//! letter a character outside ASCII). Throughput is in input bytes.
 
 use divan::counter::BytesCount;
 use divan::{Bencher, black_box};
@@ -63,12 +66,42 @@ fn wrapped() -> String {
     out
 }
 
-fn inputs() -> [(&'static str, String); 4] {
+/// The fixture with each ASCII letter replaced by the letter of `alphabet`
+/// at its place (a–z, then A–Z).
+fn transliterated(alphabet: &[char; 52]) -> String {
+    ARTICLE
+        .chars()
+        .map(|c| match c {
+            'a'..='z' => alphabet[c as usize - 'a' as usize],
+            'A'..='Z' => alphabet[26 + c as usize - 'A' as usize],
+            _ => c,
+        })
+        .collect()
+}
+
+/// The first twenty-six letters of the Russian alphabet without Ё (U+0430 on,
+/// U+0410 on for the capitals) for a–z and A–Z.
+fn cyrillic() -> String {
+    let lower: Vec<char> = ('\u{430}'..='\u{44F}').collect();
+    let upper: Vec<char> = ('\u{410}'..='\u{42F}').collect();
+    let alphabet: Vec<char> = lower[..26].iter().chain(&upper[..26]).copied().collect();
+    transliterated(&alphabet.try_into().unwrap_or(['\u{416}'; 52]))
+}
+
+/// Fifty-two CJK ideographs, every seventh from U+4E00.
+fn cjk() -> String {
+    let alphabet: Vec<char> = (0..52).filter_map(|i| char::from_u32(0x4E00 + 7 * i)).collect();
+    transliterated(&alphabet.try_into().unwrap_or(['\u{4E2D}'; 52]))
+}
+
+fn inputs() -> [(&'static str, String); 6] {
     [
         ("ascii", ARTICLE.to_owned()),
         ("typographic", typographic()),
         ("wrapped", wrapped()),
         ("nfd", ARTICLE.replace('e', "e\u{0301}")),
+        ("cyrillic", cyrillic()),
+        ("cjk", cjk()),
     ]
 }
 
@@ -76,7 +109,7 @@ fn input(name: &str) -> String {
     inputs().into_iter().find(|(n, _)| *n == name).map(|(_, t)| t).unwrap_or_default()
 }
 
-const KINDS: [&str; 4] = ["ascii", "typographic", "wrapped", "nfd"];
+const KINDS: [&str; 6] = ["ascii", "typographic", "wrapped", "nfd", "cyrillic", "cjk"];
 
 /// `normalize` over a whole document.
 #[divan::bench(args = KINDS, max_time = 0.5)]
