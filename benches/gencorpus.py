@@ -18,7 +18,12 @@ varied). What makes it realistic for a deduplicator:
 * hard-wrapped wire copy with 4-space paragraph indents (Reuters style);
 * curly quotes, NBSP, CRLF line endings, a few NFD accents.
 
-Usage: gencorpus.py OUT_DIR [--mb 200] [--seed 1] [--sources DIR]
+With --script cyrillic or --script cjk, every ASCII letter of the text is
+replaced one for one by a Cyrillic letter or a CJK ideograph (the same
+articles, typography and repeats): a corpus for the throughput of text in
+other scripts, where every letter is a character outside ASCII.
+
+Usage: gencorpus.py OUT_DIR [--mb 200] [--seed 1] [--sources DIR] [--script latin|cyrillic|cjk]
 """
 
 import argparse
@@ -160,6 +165,16 @@ def render(title, body, outlet, rng, doubled):
     return text
 
 
+LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+SCRIPTS = {
+    "latin": None,
+    # The first 26 letters of the Russian alphabet without Yo, lower then upper case.
+    "cyrillic": str.maketrans(LETTERS, "".join(map(chr, range(0x430, 0x44A))) + "".join(map(chr, range(0x410, 0x42A)))),
+    # Every seventh CJK ideograph from U+4E00.
+    "cjk": str.maketrans(LETTERS, "".join(chr(0x4E00 + 7 * i) for i in range(52))),
+}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out")
@@ -167,7 +182,9 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     ap.add_argument("--sources", default=os.path.join(repo, "..", "shared", "corpora"))
+    ap.add_argument("--script", choices=sorted(SCRIPTS), default="latin", help="letters of another script (see above)")
     a = ap.parse_args()
+    letters = SCRIPTS[a.script]
 
     rng = random.Random(a.seed)
     paras, wire = read_sources(a.sources, repo)
@@ -190,6 +207,8 @@ def main():
                 if len(history) > 5000:
                     history.pop(rng.randrange(len(history)))
             text = render(title, body, outlet, rng, doubled=0.18 <= roll < 0.23)
+            if letters:
+                text = text.translate(letters)
             day = (datetime.date(2016, 1, 1) + datetime.timedelta(days=n // 120)).isoformat()
             rel = os.path.join(outlet[0], day, f"{n:07d}.txt")
             d = os.path.join(tree, outlet[0], day)
