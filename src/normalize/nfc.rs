@@ -12,7 +12,7 @@
 //! `unicode-normalization` about each (its canonical combining class and
 //! its quick-check value: two perfect-hash lookups through function
 //! pointers, for each form) took most of a run over such text: Cyrillic
-//! JSON Lines went ~10× slower per byte than English (benches/JSONL.md,
+//! JSON Lines went ~9× slower per byte than English (benches/JSONL.md,
 //! thirty-ninth pass). So the answers for the characters below U+10000 are
 //! kept in a table, one byte per character, each worked out from the
 //! crate's own answers the first time the character is asked about.
