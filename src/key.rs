@@ -221,11 +221,11 @@ fn is_nfkc_by_stretches(text: &str) -> bool {
     let mut i = 0;
     while let Some(j) = crate::normalize::first_non_ascii(&b[i..]).map(|p| i + p) {
         // The stretch walked once: its end found while its characters are
-        // looked up.
+        // looked up (until one is not plain: the quick check decides then).
         let mut end = j;
         let mut plain = true;
         for c in text[j..].chars().take_while(|c| !c.is_ascii()) {
-            plain &= crate::normalize::is_plain_nfkc_char(c);
+            plain = plain && crate::normalize::is_plain_nfkc_char(c);
             end += c.len_utf8();
         }
         if !plain && is_nfkc_quick(text[j..end].chars()) != IsNormalized::Yes {

@@ -391,10 +391,12 @@ fn recorded_shrunk_cases() {
     }
 }
 
-/// `utf8` agrees with `str::from_utf8` on every stretch of two and three
-/// bytes from 0x80 up (the ones it checks itself), and on longer ones.
+/// `utf8_stretch` agrees with the end search plus `str::from_utf8` on
+/// every stretch of two or three bytes from 0x80 up, on four-byte ones whose
+/// last byte is one of six values, each followed by ASCII or the end, and on
+/// longer valid ones (the property test below draws random bytes).
 #[test]
-fn utf8_agrees_with_the_standard_library_on_every_short_stretch() {
+fn utf8_stretch_agrees_with_the_standard_library_on_every_short_stretch() {
     // What the decoder did before `utf8_stretch`: the end found, then the
     // stretch validated by the standard library.
     fn by_std(b: &[u8], from: usize) -> Option<&str> {

@@ -5,7 +5,8 @@
 //! is NFC_Quick_Check=Yes with canonical combining class 0 (checked for each
 //! of them by a test against `unicode-normalization`), so a line made of
 //! those and ASCII is NFC without decoding a single character; any other
-//! character sends the line to the full quick check.
+//! character is looked up in the table below, and only one that is not
+//! plain sends the line to the full quick check.
 //!
 //! Text in other scripts (Cyrillic, Greek, Arabic, CJK, ...) is made of
 //! characters outside those ranges, nearly all of them plain too. Asking
