@@ -31,7 +31,7 @@ use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
 mod ascii;
 mod nfc;
 
-pub(crate) use ascii::{collapse_ascii_into, inert_prefix, push_plain_char};
+pub(crate) use ascii::{collapse_ascii_into, push_inert_prefix, push_plain_char};
 pub(crate) use nfc::is_plain_nfkc_char;
 
 /// Whether curly and typographic quotes are folded to ASCII.

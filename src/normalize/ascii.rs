@@ -1,6 +1,6 @@
 //! Rules 2 and 5 on ASCII text fed in pieces (and rules 2–5 on characters
 //! that cannot take part in NFC, one at a time, or a run at once when the
-//! rules leave every character of it as it stands: [`inert_prefix`]): what
+//! rules leave every character of it as it stands: [`push_inert_prefix`]): what
 //! [`super::normalize_line_into`] does to an ASCII line, for a decoder that
 //! meets the line a run at a time (the fused JSONL pass,
 //! [`crate::split::LineBuilder`]).
@@ -51,20 +51,32 @@ pub(crate) fn push_plain_char(
     Some(c.len_utf8() - 1)
 }
 
-/// The longest prefix of `s` made of characters the line rules copy as
-/// they stand ([`nfc::is_inert_char`]): its length in bytes and in
-/// characters. A caller appends it to the normal form at once, where
-/// [`push_plain_char`] would take it a character at a time.
+/// Appends the longest prefix of `s` made of characters the line rules
+/// copy as they stand ([`nfc::is_inert_char`]) to the line that starts at
+/// `line_start` in `out`, at once, where [`push_plain_char`] would take it
+/// a character at a time (a pending space goes before it). Returns the
+/// prefix's length in bytes and how many bytes more than characters it
+/// has; `(0, 0)` when `s` does not start with such a character.
 #[inline]
-pub(crate) fn inert_prefix(s: &str) -> (usize, usize) {
+pub(crate) fn push_inert_prefix(s: &str, pending: &mut bool, line_start: usize, out: &mut String) -> (usize, usize) {
     let mut chars = 0;
+    let mut bytes = s.len();
     for (i, c) in s.char_indices() {
         if !nfc::is_inert_char(c) {
-            return (i, chars);
+            bytes = i;
+            break;
         }
         chars += 1;
     }
-    (s.len(), chars)
+    if bytes == 0 {
+        return (0, 0);
+    }
+    if *pending && out.len() > line_start {
+        out.push(' ');
+    }
+    *pending = false;
+    out.push_str(&s[..bytes]);
+    (bytes, bytes - chars)
 }
 
 /// Appends the ASCII `run` (no `\n` or `\r`) of the line that starts at

@@ -19,7 +19,7 @@
 
 use super::{NormLines, Split, SplitMode, Terminator};
 use crate::jsonl::TextSink;
-use crate::normalize::{QuoteMode, RawLine, collapse_ascii_into, inert_prefix, push_plain_char};
+use crate::normalize::{QuoteMode, RawLine, collapse_ascii_into, push_inert_prefix, push_plain_char};
 
 /// Lines of a text found and normalised while it is decoded: the
 /// [`TextSink`] the pipeline hands to [`crate::jsonl::Record::parse_fed`].
@@ -171,15 +171,10 @@ impl TextSink for LineBuilder {
             // character of two or three bytes (a curly quote, NBSP, an
             // accented letter in English text) is not worth the look.
             if !self.general && text.len() - i > 3 {
-                let (bytes, chars) = inert_prefix(&text[i..]);
+                let norm = &mut self.lines.norm;
+                let (bytes, extra) = push_inert_prefix(&text[i..], &mut self.pending, self.norm_start, norm);
                 if bytes > 0 {
-                    let norm = &mut self.lines.norm;
-                    if self.pending && norm.len() > self.norm_start {
-                        norm.push(' ');
-                    }
-                    self.pending = false;
-                    norm.push_str(&text[i..i + bytes]);
-                    self.extra += bytes - chars;
+                    self.extra += extra;
                     i += bytes;
                     continue;
                 }
