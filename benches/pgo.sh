@@ -15,7 +15,8 @@
 # ../shared/corpora when it is there): JSON Lines at -j1 and -j2 (once with
 # each SHA-256 lane path: which one a process takes is decided by a timing at
 # its start, which the instrumentation could tilt), the tree with --out and
-# --report, CSV, a first and a second day with --index, and every fixture. A
+# --report, CSV, a first and a second day with --index, 4 MB each of the same
+# corpus in Cyrillic and in CJK letters (--script), and every fixture. A
 # path the training does not run (Parquet, --in-place, ...) is compiled as
 # cold: it stays correct, and may be a little slower than in the plain build.
 #
@@ -43,7 +44,7 @@ PGO=$(pwd)/target/pgo
 PROFILES=$PGO/profiles
 CORPUS=$PGO/corpus
 RUNS=$PGO/runs
-rm -rf "$PROFILES" "$RUNS" "$CORPUS" "$PGO"/merged-*.profdata
+rm -rf "$PROFILES" "$RUNS" "$CORPUS" "$CORPUS"-* "$PGO"/merged-*.profdata
 mkdir -p "$PROFILES" "$RUNS"
 
 echo "pgo.sh: instrumented build (target/pgo/gen)" >&2
@@ -73,6 +74,14 @@ NEWSDEDUP_SHA_LANES=ni "$TRAIN" clean --format jsonl "$CORPUS/big.jsonl" -q -j1 
 NEWSDEDUP_SHA_LANES=wide "$TRAIN" clean --format jsonl "$CORPUS/big.jsonl" -q -j2 > /dev/null
 "$TRAIN" clean "$CORPUS/tree" --out "$RUNS/tree" -q -j2 --report "$RUNS/report.json"
 "$TRAIN" clean --format csv "$RUNS/train.csv" -q > /dev/null
+# News in other scripts (every letter a character outside ASCII) takes paths
+# English never does (the normal forms' table, runs of such letters): 4 MB
+# each, so that the English runs above still weigh the most.
+for script in cyrillic cjk; do
+    python3 benches/gencorpus.py "$CORPUS-$script" --mb 4 --seed 2 --script "$script"
+    "$TRAIN" clean --format jsonl "$CORPUS-$script/big.jsonl" -q -j2 > /dev/null
+    "$TRAIN" clean "$CORPUS-$script/tree" --out "$RUNS/tree-$script" -q -j2
+done
 "$TRAIN" clean "$RUNS/day1.jsonl" --out "$RUNS/day1" -q --index "$RUNS/index"
 "$TRAIN" clean "$RUNS/day2.jsonl" --out "$RUNS/day2" -q --index "$RUNS/index"
 for input in fixtures/*/input; do
@@ -87,5 +96,5 @@ echo "pgo.sh: optimised build (target/pgo/use)" >&2
 CARGO_ENCODED_RUSTFLAGS="-Cprofile-use=$PROFILE" CARGO_TARGET_DIR=$PGO/use \
     cargo build --release --locked --quiet --target "$HOST" -p newsdedup --bin newsdedup
 cp "$PGO/use/$HOST/release/newsdedup" "$PGO/newsdedup"
-rm -rf "$RUNS" "$CORPUS"
+rm -rf "$RUNS" "$CORPUS" "$CORPUS"-*
 echo "pgo.sh: built target/pgo/newsdedup" >&2
