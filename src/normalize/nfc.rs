@@ -29,6 +29,12 @@ use unicode_normalization::{IsNormalized, is_nfc_quick, is_nfkc_quick};
 /// such a line is NFC. ASCII, U+0080–U+02FF and U+2010–U+203F are told by
 /// their bytes, other characters by the table.
 pub(super) fn is_plainly_nfc(line: &str) -> bool {
+    first_not_plain(line).is_none()
+}
+
+/// The first character of `line` that is not plain ([`is_plain_char`]),
+/// if any: [`is_plainly_nfc`] is true exactly when there is none.
+pub(super) fn first_not_plain(line: &str) -> Option<char> {
     let b = line.as_bytes();
     let mut i = 0;
     while i < b.len() {
@@ -42,11 +48,11 @@ pub(super) fn is_plainly_nfc(line: &str) -> bool {
             0xE2 if b.get(i + 1) == Some(&0x80) && b.get(i + 2).is_some_and(|&c| c >= 0x90) => i += 3,
             _ => match line[i..].chars().next() {
                 Some(c) if has(c, NFC) => i += c.len_utf8(),
-                _ => return false,
+                c => return c,
             },
         }
     }
-    true
+    None
 }
 
 /// True for a character that is NFC_Quick_Check=Yes with canonical

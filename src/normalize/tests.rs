@@ -82,6 +82,30 @@ proptest::proptest! {
     }
 }
 
+proptest::proptest! {
+    /// Long lines of words with combining marks, precomposed letters, marks
+    /// of other scripts and, now and then, a removed character: the pieces
+    /// of a line that is not plainly NFC are composed one by one
+    /// (`composed_by_pieces_into`) unless it holds a removed character.
+    #[test]
+    fn pieces_agree_with_reference_on_long_lines_with_marks(
+        words in proptest::collection::vec(
+            "[a-e]{0,6}[\u{301}\u{327}\u{5b0}\u{e9}\u{2019}\u{fb01}\u{a0}]{0,2}[a-e\u{316}]{0,3}", 1..12),
+        removed in "[\u{0}\u{7f}\u{9f}\u{ad}\u{200b}\u{feff}]?",
+        at in 0usize..12,
+    ) {
+        let mut line = words.join(" ");
+        if let Some((i, _)) = line.char_indices().nth(at) {
+            line.insert_str(i, &removed);
+        }
+        for q in [QuoteMode::Fold, QuoteMode::Keep] {
+            let mut got = String::from("x ");
+            normalize_line_into(&line, q, &mut got);
+            proptest::prop_assert_eq!(&got[2..], reference(&line, q));
+        }
+    }
+}
+
 #[test]
 fn plain_ascii_prefix_takes_exactly_what_the_byte_loop_takes() {
     // Pseudo-random 8-byte words over an alphabet with each edge case.
