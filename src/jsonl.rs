@@ -39,6 +39,7 @@ pub(crate) use decode::{feed_bytes, feed_text};
 use frames::{Gzip, Zstd};
 pub use lines::{LineReader, SharedLine};
 pub use misfit::{Misfit, field_names, looks_like_jsonl};
+pub(crate) use scan::utf8;
 use serde::de::{MapAccess, Visitor};
 use serde_json::value::RawValue;
 use surrogate::lone_surrogate;

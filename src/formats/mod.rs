@@ -199,7 +199,7 @@ fn json_id(raw: &[u8]) -> String {
     // serde's path below.
     if let [b'"', inner @ .., b'"'] = raw
         && !inner.iter().any(|&c| c == b'"' || c == b'\\' || c < 0x20)
-        && let Ok(id) = std::str::from_utf8(inner)
+        && let Some(id) = crate::jsonl::utf8(inner)
     {
         return id.to_owned();
     }

@@ -202,3 +202,38 @@ proptest! {
         prop_assert_eq!(String::from_utf8(ours).unwrap(), String::from_utf8(expected).unwrap());
     }
 }
+
+proptest! {
+    /// A value taken as valid without serde is one serde accepts, and the
+    /// ASCII shortcut to a `str` gives what `from_utf8` gives.
+    #[test]
+    fn plainly_valid_values_are_valid_json(
+        bytes in prop::collection::vec(prop::sample::select(b"\"\"\"\\019a-.e \x1f\x7f\xc3\xa9".to_vec()), 0..8),
+    ) {
+        if plainly_valid(&bytes) {
+            prop_assert!(serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok(), "{bytes:?}");
+        }
+        prop_assert_eq!(utf8(&bytes), std::str::from_utf8(&bytes).ok());
+    }
+}
+
+#[test]
+fn ids_as_records_hold_them_are_plainly_valid() {
+    for id in [&b"\"bbc-business-001\""[..], b"\"\"", b"0", b"7", b"182715", b"\"a b/c:d\""] {
+        assert!(plainly_valid(id), "{}", String::from_utf8_lossy(id));
+    }
+    for other in [
+        &b"\"a\\\"b\""[..],
+        b"\"a\\q\"",
+        b"\"\\\"",
+        b"\"caf\xc3\xa9\"",
+        b"01",
+        b"-1",
+        b"1.5",
+        b"null",
+        b"\"",
+        b"\"\t\"",
+    ] {
+        assert!(!plainly_valid(other), "{}", String::from_utf8_lossy(other));
+    }
+}
