@@ -248,16 +248,15 @@ pub fn normalize_line_into(line: &str, quotes: QuoteMode, out: &mut String) {
 /// removed characters are taken out before it is composed; one outside
 /// every piece (ASCII, inside a run of ASCII) is skipped by rules 4 and 5.
 /// A piece that starts with a removed ASCII character would let its
-/// stretch compose with the character before that one, in the piece
-/// before: then the line goes back (false, nothing appended) to the
+/// stretch compose with the character before that one, which the piece
+/// leaves out: then the line goes back (false, nothing appended) to the
 /// general path. A piece of plain characters ([`nfc::is_plainly_nfc`])
 /// is NFC as it stands, and stays so without its removed characters.
 fn composed_by_pieces_into(line: &str, quotes: QuoteMode, out: &mut String) -> bool {
     let mut composed = String::with_capacity(line.len() + 8);
     let mut general = false;
     by_pieces(line, &mut composed, |piece, out| {
-        let first = piece.as_bytes()[0];
-        if first.is_ascii() && is_removed(char::from(first)) {
+        if piece.as_bytes().first().is_some_and(|&b| b.is_ascii() && is_removed(char::from(b))) {
             general = true;
         } else if nfc::is_plainly_nfc(piece) {
             out.push_str(piece);
