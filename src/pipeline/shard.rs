@@ -21,6 +21,7 @@ use crate::report::{FileRow, Stats};
 use crate::write::stream::ShardOut;
 
 mod expect;
+mod pipe;
 mod prepare;
 mod render;
 use expect::{records_expected, reserve_for_shard};
@@ -177,16 +178,13 @@ pub(super) fn run_shard(
     let mut next_line = 0u64;
     let limits = batch_limits(rayon::current_num_threads());
     let mut batch = super::records::read_upto(&mut source, &mut next_line, FIRST_BATCH_LINES, FIRST_BATCH_BYTES);
-    // The next batch is read *and prepared* (parsed, keyed and, with an
-    // index, looked up: the index's segments and pending keys do not change
-    // before the run's commit) while this one is decided and written, so
-    // the ordered step never leaves a core idle. Not for a shard cleaned in
-    // place by an earlier run: its records are paired in order with what
-    // that run recorded (see `super::replay`). `ready` holds the prepared
-    // lines of `batch` (whose own list is then empty).
+    // With an index, the lookups are made while a batch is prepared: the
+    // index's segments and pending keys do not change before the run's
+    // commit. A shard cleaned in place by an earlier run is not run through
+    // the pipe: its records are paired in order with what that run recorded
+    // (see `super::replay`), a batch at a time.
     let lookup = decider.index.as_ref().map(IndexRun::lookup);
     let pipelined = decider.replaying_shard().is_none();
-    let mut ready: Option<Vec<Parsed>> = None;
     let mut buffers = Vec::new();
     let mut first = true;
     // The records the shard is expected to hold, from its first batch; the
@@ -195,7 +193,7 @@ pub(super) fn run_shard(
     let ids_before = decider.ids.len();
     // What is left of the first batch, last record first.
     let mut held = Vec::new();
-    loop {
+    let damage = loop {
         if interrupt::requested() {
             // The temporary output is dropped (removed); the index is not touched.
             return Err(Error::Interrupted);
@@ -230,43 +228,50 @@ pub(super) fn run_shard(
             held = rest;
         }
         first = false;
-        let Some(e) = damage else {
-            let lines = match ready.take() {
-                Some(lines) => lines,
-                None if current.is_empty() => break,
-                None if pipelined => prepare_batch(cfg, &parser, lookup.as_ref(), current),
-                None => {
-                    let mut sink = BatchOut { out: &mut out, attributes: attributes.as_mut(), buffers: &mut buffers };
-                    let (done, upcoming) = rayon::join(
-                        || process_batch(cfg, decider, input, (shard, &parser), current, &mut sink, &mut row),
-                        || super::records::next_raw(&mut held, &mut source, &mut next_line, limits),
-                    );
-                    done?;
-                    batch = upcoming;
-                    continue;
-                }
+        let mut sink = BatchOut { out: &mut out, attributes: attributes.as_mut(), buffers: &mut buffers };
+        if let Some(e) = damage {
+            // Every complete line before the damage is cleaned and written.
+            process_batch(cfg, decider, input, (shard, &parser), current, &mut sink, &mut row)?;
+            break Some(e);
+        }
+        if pipelined {
+            // The rest of the shard through the pipe, half batches at a
+            // time: the batch decided and the next ones prepared overlap.
+            let half = (limits.0 / 2, limits.1 / 2);
+            let mut first_part = Some(current);
+            let (held, source, next_line) = (&mut held, &mut source, &mut next_line);
+            let read = move || match first_part.take() {
+                Some(part) if !part.is_empty() => (part, None),
+                _ => super::records::next_raw(held, source, next_line, half),
             };
-            let mut sink = BatchOut { out: &mut out, attributes: attributes.as_mut(), buffers: &mut buffers };
-            let (done, (upcoming, prepared)) = rayon::join(
-                || finish_batch(cfg, decider, input, (shard, &parser), (lines, &[]), &mut sink, &mut row),
-                // Half batches ahead: two prepared batches are in flight.
-                || match super::records::next_raw(&mut held, &mut source, &mut next_line, (limits.0 / 2, limits.1 / 2))
-                {
-                    (raw, None) if !raw.is_empty() => {
-                        ((Vec::new(), None), Some(prepare_batch(cfg, &parser, lookup.as_ref(), raw)))
-                    }
-                    damaged_or_last => (damaged_or_last, None),
-                },
-            );
-            done?;
-            (batch, ready) = (upcoming, prepared);
-            continue;
-        };
-        // Every complete line before the damage is cleaned and written (so
+            let parser = &parser;
+            let prepare = |raw| prepare_batch(cfg, parser, lookup.as_ref(), raw);
+            let row = &mut row;
+            let finish = |lines| {
+                if interrupt::requested() {
+                    return Err(Error::Interrupted);
+                }
+                if let Some(records) = expected.take_if(|_| row.stats.documents_read > 0) {
+                    reserve_for_shard(decider, row, records, ids_before);
+                }
+                finish_batch(cfg, decider, input, (shard, parser), (lines, &[]), &mut sink, row)
+            };
+            break pipe::run(read, prepare, finish)?;
+        }
+        if current.is_empty() {
+            break None;
+        }
+        let (done, upcoming) = rayon::join(
+            || process_batch(cfg, decider, input, (shard, &parser), current, &mut sink, &mut row),
+            || super::records::next_raw(&mut held, &mut source, &mut next_line, limits),
+        );
+        done?;
+        batch = upcoming;
+    };
+    if let Some(e) = damage {
+        // Every complete line before the damage was cleaned and written (so
         // no paragraph kept from them is lost), except in place: a shard
         // that could not be read to its end is never replaced.
-        let mut sink = BatchOut { out: &mut out, attributes: attributes.as_mut(), buffers: &mut buffers };
-        process_batch(cfg, decider, input, (shard, &parser), current, &mut sink, &mut row)?;
         let in_place = out.is_in_place();
         let what = if in_place {
             drop(out);
@@ -343,12 +348,20 @@ fn process_batch(
         look_up(ix, &mut lines);
         lines
     };
-    finish_batch(cfg, decider, input, (shard, parser), (lines, &paired), sink, row)
+    let lines = finish_batch(cfg, decider, input, (shard, parser), (lines, &paired), sink, row)?;
+    // Freed by the workers that prepared it, off the ordered step.
+    decider.frees.free(lines, |l| match l {
+        Parsed::Doc { made_on, .. } => *made_on,
+        Parsed::Rejected { .. } => None,
+    });
+    Ok(())
 }
 
 /// Decides a prepared batch in line order (`paired`: see [`process_batch`];
 /// empty but for a replayed shard), renders it in parallel and writes it
-/// in order.
+/// in order; returns the batch, to be freed where it was made (a dozen
+/// allocations per record: freed on another thread, each goes through
+/// mimalloc's cross-thread path).
 fn finish_batch(
     cfg: &Config,
     decider: &mut Decider,
@@ -357,7 +370,7 @@ fn finish_batch(
     (mut lines, paired): (Vec<Parsed>, &[Option<usize>]),
     sink: &mut BatchOut<'_, '_>,
     row: &mut FileRow,
-) -> Result<()> {
+) -> Result<Vec<Parsed>> {
     if let Some(field) = &cfg.annotate {
         for l in &lines {
             if let Parsed::Doc { line, record, .. } = l
@@ -449,13 +462,7 @@ fn finish_batch(
     if recording {
         decider.record_batch(&recorded)?;
     }
-    // Freeing a batch (a dozen allocations per record) is left to the
-    // workers that prepared it, off the ordered step. The plans (one list
-    // each) were made here.
+    // The plans (one list each) were made here.
     drop(plans);
-    decider.frees.free(lines, |l| match l {
-        Parsed::Doc { made_on, .. } => *made_on,
-        Parsed::Rejected { .. } => None,
-    });
-    Ok(())
+    Ok(lines)
 }
