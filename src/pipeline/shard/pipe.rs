@@ -13,9 +13,13 @@
 //! timehist`), and the spinning made ~112,000 `sched_yield` calls. Through
 //! the pipe: 50 context switches and 34 `sched_yield` calls, and the run
 //! took a tenth less time (benches/JSONL.md, forty-first pass). A thread
-//! waits here only when nothing can be done: the next batch in line is
-//! still being prepared by another thread and [`AHEAD`] batches per thread
-//! are read, or the shard is read to its end.
+//! has nothing to do here only when the next batch in line is still being
+//! prepared by another thread and [`AHEAD`] batches per thread are read,
+//! or when the shard is read to its end. It then helps with the pool's
+//! other work (`rayon::yield_now`: the parallel parts of the step another
+//! thread is in, such as faulting in the pages of the seen-set when it
+//! doubles, which took one thread ~40 ms while the other waited), and
+//! waits for a turn when there is none.
 //!
 //! Order: batches are numbered as they are read and finished in that order,
 //! whichever thread prepared them and whenever, so the output is the same
@@ -41,6 +45,10 @@ use crate::error::{Error, Result};
 /// every thread finds a batch to prepare while one decides, few enough to
 /// bound memory (a prepared half batch is ~3 MB on the bench's JSONL).
 const AHEAD: usize = 2;
+
+/// How long a thread with nothing to do waits for a turn before it looks
+/// for other work in the pool again.
+const LOOK_AGAIN: std::time::Duration = std::time::Duration::from_micros(500);
 
 /// The queue the loops share (under [`Pipe::queue`]).
 struct Queue<R, T, D> {
@@ -137,6 +145,8 @@ where
     F: FnMut(T) -> Result<D>,
 {
     let mut q = lock(&pipe.queue);
+    // Whether the pool had no other work to help with when last looked.
+    let mut looked = false;
     loop {
         if q.drops.get(me).is_some_and(|d| !d.is_empty()) {
             let mine = std::mem::take(&mut q.drops[me]);
@@ -206,7 +216,19 @@ where
             pipe.turn.notify_all();
             continue;
         }
-        q = pipe.turn.wait(q).unwrap_or_else(PoisonError::into_inner);
+        // Nothing to do in the pipe: help with the pool's other work (the
+        // parallel steps of the batch being decided, such as the seen-set's
+        // pages faulted in when it doubles), once; when there is none, wait
+        // for a turn, and look again for such work every so often.
+        if !looked {
+            drop(q);
+            let helped = matches!(rayon::yield_now(), Some(rayon::Yield::Executed));
+            q = lock(&pipe.queue);
+            looked = !helped;
+            continue;
+        }
+        looked = false;
+        q = pipe.turn.wait_timeout(q, LOOK_AGAIN).unwrap_or_else(PoisonError::into_inner).0;
     }
 }
 
@@ -387,6 +409,37 @@ mod tests {
                     }
                     Ok(())
                 })
+            });
+            assert!(matches!(r, Ok(None)), "{threads} threads: {r:?}");
+        }
+    }
+
+    /// A thread with nothing to do in the pipe takes other work of the
+    /// pool: here the second half of a `rayon::join` in `finish`, whose
+    /// first half waits for it (so only another thread can run it), while
+    /// the input is read to its end and nothing else is left to do.
+    #[test]
+    fn a_thread_with_nothing_to_do_helps_with_the_pools_other_work() {
+        for threads in [2, 4] {
+            let r = on_pool(threads, || {
+                run(
+                    reader(3, None),
+                    |b| b,
+                    |_: Vec<u32>| {
+                        let done = std::sync::atomic::AtomicBool::new(false);
+                        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+                        rayon::join(
+                            || {
+                                while !done.load(Ordering::SeqCst) {
+                                    assert!(std::time::Instant::now() < deadline, "no other thread helped");
+                                    std::hint::spin_loop();
+                                }
+                            },
+                            || done.store(true, Ordering::SeqCst),
+                        );
+                        Ok(())
+                    },
+                )
             });
             assert!(matches!(r, Ok(None)), "{threads} threads: {r:?}");
         }
