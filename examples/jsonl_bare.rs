@@ -14,9 +14,12 @@
 //! beyond what the bench file needs (`"text":` comes once, its value the
 //! last field; a lone surrogate escape becomes U+FFFD); blank lines are
 //! not written back in a record that lost a line. The batches are pipelined
-//! as newsdedup's are: one is prepared while the one before is decided and
-//! written and the next one read; the allocator is newsdedup's (mimalloc, with
-//! the options `newsdedup::allocator::tune` sets).
+//! as newsdedup's were until its fifty-third session: one is prepared while
+//! the one before is decided and written and the next one read, a
+//! `rayon::join` per batch (newsdedup's batches now go through a pipe with
+//! no barrier per batch, src/pipeline/shard/pipe.rs; this yardstick is kept
+//! as it was, so that its figures compare across sessions); the allocator is
+//! newsdedup's (mimalloc, with the options `newsdedup::allocator::tune` sets).
 //!
 //! It is not newsdedup and not a floor (its seen-set is `std`'s, without
 //! prefetching): it says how far newsdedup's JSONL path is from a plain

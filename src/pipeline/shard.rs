@@ -1,7 +1,8 @@
 //! JSON Lines in a run: one shard (a file, or standard input) streamed in
-//! batches of lines. Each batch is parsed and prepared in parallel,
-//! decided in line order by the [`Decider`], rendered in parallel and
-//! written in order ([`ShardOut`]), while the next batch is read.
+//! batches of lines. Each batch is read, parsed and prepared by any thread,
+//! then decided in line order by the [`Decider`], rendered in parallel and
+//! written in order ([`ShardOut`]); every thread takes whichever of these
+//! is due ([`pipe`]).
 
 use std::io::{self, BufRead};
 use std::path::{Path, PathBuf};
@@ -40,15 +41,15 @@ pub const BATCH_BYTES_PER_THREAD: usize = 768 << 10;
 /// as two at least): records, and about this many bytes read.
 ///
 /// A batch is read, then prepared (parsed, split, keyed: about four times
-/// its bytes), decided and rendered, each step walking all of it, while the
-/// next half batch is prepared. Small enough that what a step leaves is
-/// still in the cache when the next step reads it: on the bench's JSONL,
-/// 384 records (1.5 MiB) against the former 2,048 (8 MiB) cut the user time
-/// of a run by a fifth (benches/JSONL.md, fifteenth pass). Large enough
-/// that every thread has records to prepare in each half batch (the
-/// limits grow with the pool, as its caches do), and that a batch's fixed
-/// costs (a fork-join, a write) stay small. A shard's first batch is larger
-/// ([`FIRST_BATCH_LINES`]).
+/// its bytes), decided and rendered, each step walking all of it. Small
+/// enough that what a step leaves is still in the cache when the next step
+/// reads it: on the bench's JSONL, 384 records (1.5 MiB) against the former
+/// 2,048 (8 MiB) cut the user time of a run by a fifth (benches/JSONL.md,
+/// fifteenth pass). Large enough that a batch's fixed costs (a turn in the
+/// pipe, `pipe.rs`; a write) stay small; the limits grow with the pool, as its
+/// caches do. After the first, the pipe reads half batches: one thread
+/// prepares each while another decides the one before. A shard's first
+/// batch is larger ([`FIRST_BATCH_LINES`]).
 pub fn batch_limits(threads: usize) -> (usize, usize) {
     let threads = threads.max(2);
     (BATCH_LINES_PER_THREAD * threads, BATCH_BYTES_PER_THREAD * threads)
