@@ -195,13 +195,7 @@ pub(super) fn run_shard(
     // What is left of the first batch, last record first.
     let mut held = Vec::new();
     let damage = loop {
-        if interrupt::requested() {
-            // The temporary output is dropped (removed); the index is not touched.
-            return Err(Error::Interrupted);
-        }
-        if let Some(records) = expected.take_if(|_| row.stats.documents_read > 0) {
-            reserve_for_shard(decider, &mut row, records, ids_before);
-        }
+        before_batch(decider, &mut row, &mut expected, ids_before)?;
         let (mut current, damage) = batch;
         if first
             && shard.kind == Kind::Jsonl
@@ -249,12 +243,7 @@ pub(super) fn run_shard(
             let prepare = |raw| prepare_batch(cfg, parser, lookup.as_ref(), raw);
             let row = &mut row;
             let finish = |lines| {
-                if interrupt::requested() {
-                    return Err(Error::Interrupted);
-                }
-                if let Some(records) = expected.take_if(|_| row.stats.documents_read > 0) {
-                    reserve_for_shard(decider, row, records, ids_before);
-                }
+                before_batch(decider, row, &mut expected, ids_before)?;
                 finish_batch(cfg, decider, input, (shard, parser), (lines, &[]), &mut sink, row)
             };
             break pipe::run(read, prepare, finish)?;
@@ -299,6 +288,25 @@ pub(super) fn run_shard(
     out.commit_with(|tmp| decider.record_shard_end(tmp, &row))?;
     attributes.map_or(Ok(()), super::records::Attributes::commit)?;
     decider.report.push(replayed.unwrap_or(row));
+    Ok(())
+}
+
+/// What comes before each batch of a shard is decided: a stop asked for
+/// (Ctrl-C) ends the run, the temporary output dropped (removed) and the
+/// index not touched; once some records are decided, room is made for the
+/// rest of the shard (`expected` records, see `reserve_for_shard`).
+fn before_batch(
+    decider: &mut Decider,
+    row: &mut FileRow,
+    expected: &mut Option<usize>,
+    ids_before: usize,
+) -> Result<()> {
+    if interrupt::requested() {
+        return Err(Error::Interrupted);
+    }
+    if let Some(records) = expected.take_if(|_| row.stats.documents_read > 0) {
+        reserve_for_shard(decider, row, records, ids_before);
+    }
     Ok(())
 }
 
