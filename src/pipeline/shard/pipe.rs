@@ -74,6 +74,8 @@ struct Queue<R, T, D> {
     damage: Option<io::Error>,
     /// The first error of the ordered step: every loop stops.
     failed: Option<Error>,
+    /// Every loop returns at its next look: every batch is finished, the
+    /// ordered step failed, or a loop unwound ([`StopOnUnwind`]).
     stopped: bool,
 }
 
