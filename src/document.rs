@@ -70,10 +70,7 @@ pub struct Document {
 impl Document {
     /// Splits and keys `original`.
     pub fn prepare(original: String, opts: &TextOptions) -> Document {
-        // The fused pass (as for JSON Lines): equal to `split(&original, ..)`.
-        let mut lines = LineBuilder::new(original.len(), opts.split, opts.quotes);
-        crate::jsonl::feed_text(&original, &mut lines);
-        let split = lines.finish(&original);
+        let (original, split) = Document::split_text(original, opts);
         Document::from_split(original, split, opts)
     }
 
@@ -82,6 +79,23 @@ impl Document {
     /// gives the bytes back, for [`crate::read::decode`] to report or
     /// repair (UTF-16 never passes: its byte order mark is not UTF-8).
     pub fn prepare_bytes(bytes: Vec<u8>, opts: &TextOptions) -> Result<Document, Vec<u8>> {
+        let (original, split) = Document::split_bytes(bytes, opts)?;
+        Ok(Document::from_split(original, split, opts))
+    }
+
+    /// The first half of [`Document::prepare`]: `original` split, not yet
+    /// keyed (for [`Document::from_splits`]).
+    pub fn split_text(original: String, opts: &TextOptions) -> (String, Split) {
+        // The fused pass (as for JSON Lines): equal to `split(&original, ..)`.
+        let mut lines = LineBuilder::new(original.len(), opts.split, opts.quotes);
+        crate::jsonl::feed_text(&original, &mut lines);
+        let split = lines.finish(&original);
+        (original, split)
+    }
+
+    /// The first half of [`Document::prepare_bytes`]: the bytes as text and
+    /// split, not yet keyed, or given back as there.
+    pub fn split_bytes(bytes: Vec<u8>, opts: &TextOptions) -> Result<(String, Split), Vec<u8>> {
         let mut lines = LineBuilder::new(bytes.len(), opts.split, opts.quotes);
         if crate::jsonl::feed_bytes(&bytes, &mut lines).is_err() {
             return Err(bytes);
@@ -89,7 +103,7 @@ impl Document {
         // SAFETY: `feed_bytes` found every byte valid UTF-8.
         let original = unsafe { String::from_utf8_unchecked(bytes) };
         let split = lines.finish(&original);
-        Ok(Document::from_split(original, split, opts))
+        Ok((original, split))
     }
 
     /// Keys `original` already split by `opts` (the fused JSONL pass:

@@ -18,6 +18,7 @@ use crate::interrupt;
 use crate::key::Digest;
 use crate::read::{Decoding, decode, read_limited};
 use crate::report::{FileRow, Stats, unwritten_status};
+use crate::split::Split;
 use crate::walk::InputFile;
 use crate::write::stream::write_stdout;
 use crate::write::{remove_in_place, replace_in_place, write_atomic};
@@ -60,11 +61,6 @@ pub(super) struct Decided {
     pub(super) record: Option<Recorded>,
 }
 
-/// Reads and prepares one file.
-pub(super) fn prepare_file(file: &InputFile, cfg: &Config, ix: Option<&IndexRun>) -> Result<Prepared, Error> {
-    prepare_bytes(file, read_limited(file, cfg.max_bytes)?, cfg, ix)
-}
-
 /// Decodes, splits, keys and looks up one document read from `file`.
 pub(super) fn prepare_bytes(
     file: &InputFile,
@@ -72,25 +68,54 @@ pub(super) fn prepare_bytes(
     cfg: &Config,
     ix: Option<&IndexRun>,
 ) -> Result<Prepared, Error> {
+    let ((original, split), read) = split_bytes(file, bytes, cfg, ix)?;
+    Ok(keyed(file, Document::from_split(original, split, &cfg.text), read, ix))
+}
+
+/// What reading a file told, besides its text.
+struct Read {
+    bytes_in: u64,
+    decoding: Decoding,
+    replayed: Option<usize>,
+}
+
+/// Reads and splits one file, not yet keyed.
+fn split_file(file: &InputFile, cfg: &Config, ix: Option<&IndexRun>) -> Result<((String, Split), Read), Error> {
+    split_bytes(file, read_limited(file, cfg.max_bytes)?, cfg, ix)
+}
+
+/// Decodes and splits one document read from `file`, not yet keyed.
+fn split_bytes(
+    file: &InputFile,
+    bytes: Vec<u8>,
+    cfg: &Config,
+    ix: Option<&IndexRun>,
+) -> Result<((String, Split), Read), Error> {
     let bytes_in = bytes.len() as u64;
     let replayed = ix.and_then(|ix| ix.replayed(&file.rel, &bytes));
     // UTF-8 without a NUL (nearly every file) is validated while it is
     // split; anything else is decoded first (reported, or repaired).
-    let (mut doc, decoding) = match Document::prepare_bytes(bytes, &cfg.text) {
-        Ok(doc) => (doc, Decoding::default()),
+    let (part, decoding) = match Document::split_bytes(bytes, &cfg.text) {
+        Ok(part) => (part, Decoding::default()),
         Err(bytes) => {
             let (text, decoding) = decode(bytes, cfg.encoding)
                 .map_err(|source| Error::Decode { path: file.path.clone(), cause: source })?;
-            (Document::prepare(text, &cfg.text), decoding)
+            (Document::split_text(text, &cfg.text), decoding)
         }
     };
+    Ok((part, Read { bytes_in, decoding, replayed }))
+}
+
+/// A keyed document of `file`, looked up in the persistent index.
+fn keyed(file: &InputFile, mut doc: Document, read: Read, ix: Option<&IndexRun>) -> Prepared {
     // Cleaned in place by an earlier run: decided as the original document.
-    if let Some(whole) = ix.zip(replayed).and_then(|(ix, i)| ix.replay(i).docs.first()?.whole) {
+    if let Some(whole) = ix.zip(read.replayed).and_then(|(ix, i)| ix.replay(i).docs.first()?.whole) {
         doc.whole = Digest(whole);
     }
     let history = ix.map(|ix| history(ix, &doc.keys, &doc.whole));
     let made_on = crate::threads::here();
-    Ok(Prepared { file: file.clone(), doc, bytes_in, decoding, history, replayed, made_on })
+    let Read { bytes_in, decoding, replayed } = read;
+    Prepared { file: file.clone(), doc, bytes_in, decoding, history, replayed, made_on }
 }
 
 /// Splits the sorted file list into windows.
@@ -203,14 +228,34 @@ pub(super) type Window = Vec<Result<Prepared, Box<(InputFile, Error)>>>;
 /// Prepares a window; once a stop is requested, files are no longer read
 /// (the window is then discarded before any decision).
 pub(super) fn prepare_window(files: &[InputFile], cfg: &Config, ix: Option<&IndexRun>) -> Window {
-    files
-        .par_iter()
-        .with_max_len(FILES_PER_TASK)
+    files.par_chunks(FILES_PER_TASK).with_max_len(1).flat_map_iter(|group| prepare_group(group, cfg, ix)).collect()
+}
+
+/// Prepares consecutive files, keyed together: their paragraphs, and then
+/// their document keys, go through the lanes of SHA-256 together
+/// ([`Document::from_splits`]), as a JSONL shard's records do. A bench
+/// file has about nine paragraphs: one at a time, it took the four lanes
+/// of the SHA extensions where sixteen files fill the sixteen of AVX-512.
+fn prepare_group(files: &[InputFile], cfg: &Config, ix: Option<&IndexRun>) -> Window {
+    let mut parts = Vec::with_capacity(files.len());
+    let read: Vec<_> = files
+        .iter()
         .map(|f| {
             if interrupt::requested() {
-                return Err(Box::new((f.clone(), Error::Interrupted)));
+                return Err(Error::Interrupted);
             }
-            prepare_file(f, cfg, ix).map_err(|e| Box::new((f.clone(), e)))
+            let (part, read) = split_file(f, cfg, ix)?;
+            parts.push(part);
+            Ok(read)
+        })
+        .collect();
+    let mut docs = Document::from_splits(parts, &cfg.text).into_iter();
+    files
+        .iter()
+        .zip(read)
+        .map(|(f, read)| match read {
+            Ok(read) => Ok(keyed(f, docs.next().expect("one document per file split"), read, ix)),
+            Err(e) => Err(Box::new((f.clone(), e))),
         })
         .collect()
 }
@@ -374,12 +419,65 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cfg = Config::new(Input::Path(dir.path().into()), Output::DryRun);
         let file = |name: &str| InputFile { path: dir.path().join(name), rel: name.into(), size: 10 };
-        let gone = prepare_file(&file("gone.txt"), &cfg, None).err().unwrap();
-        assert_eq!(gone.kind(), "not-found");
-        assert!(gone.to_string().contains("gone.txt: No such file or directory"), "{gone}");
+        fs::write(dir.path().join("a.txt"), "A paragraph still there.\n").unwrap();
         fs::create_dir(dir.path().join("now-a-dir.txt")).unwrap();
-        let dir_err = prepare_file(&file("now-a-dir.txt"), &cfg, None).err().unwrap();
-        assert!(dir_err.to_string().contains("now-a-dir.txt: Is a directory"), "{dir_err}");
+        let files = [file("a.txt"), file("gone.txt"), file("now-a-dir.txt")];
+        let mut window = prepare_window(&files, &cfg, None).into_iter();
+        let kept = window.next().unwrap().map_err(|e| e.1.to_string()).unwrap();
+        assert_eq!(kept.doc.original, "A paragraph still there.\n");
+        let gone = window.next().unwrap().err().unwrap();
+        assert_eq!(gone.0.rel, files[1].rel);
+        assert_eq!(gone.1.kind(), "not-found");
+        assert!(gone.1.to_string().contains("gone.txt: No such file or directory"), "{}", gone.1);
+        let dir_err = window.next().unwrap().err().unwrap();
+        assert!(dir_err.1.to_string().contains("now-a-dir.txt: Is a directory"), "{}", dir_err.1);
+        assert!(window.next().is_none());
+    }
+
+    /// A window's files are keyed together, sixteen at a time: each file's
+    /// document is the one it gives alone, across the groups' edges, with
+    /// files that cannot be read (no document) and files that are not UTF-8
+    /// (decoded first) among them.
+    #[test]
+    fn files_keyed_together_are_keyed_as_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = Config::new(Input::Path(dir.path().into()), Output::DryRun);
+        let file = |name: String| InputFile { path: dir.path().join(&name), rel: name.into(), size: 10 };
+        let mut files = Vec::new();
+        for i in 0..53 {
+            let name = format!("{i:02}.txt");
+            let text: String =
+                (0..i % 7).map(|p| format!("Paragraph {p} of file {i}, {}.\n", "long ".repeat(i * p % 40))).collect();
+            match i {
+                15 | 16 | 40 => {} // never written: not found
+                9 | 33 => fs::write(dir.path().join(&name), [text.as_bytes(), b"\xa3 Latin-1\n"].concat()).unwrap(),
+                _ => fs::write(dir.path().join(&name), &text).unwrap(),
+            }
+            files.push(file(name));
+        }
+        let window = prepare_window(&files, &cfg, None);
+        assert_eq!(window.len(), files.len());
+        for (i, (f, got)) in files.iter().zip(window).enumerate() {
+            let Ok(bytes) = fs::read(&f.path) else {
+                assert_eq!(got.err().map(|e| e.1.kind()), Some("not-found"), "{:?}", f.rel);
+                continue;
+            };
+            let (alone, got) = match (prepare_bytes(f, bytes, &cfg, None), got) {
+                (Ok(alone), Ok(got)) => (alone, got),
+                (alone, got) => {
+                    let (alone, got) = (alone.err().map(|e| e.to_string()), got.err().map(|e| e.1.to_string()));
+                    assert!(alone.is_some() && alone == got, "{:?}: {alone:?} against {got:?}", f.rel);
+                    continue;
+                }
+            };
+            assert_eq!(got.file.rel, f.rel);
+            assert_eq!(got.doc.original, alone.doc.original, "{:?}", f.rel);
+            assert_eq!(got.doc.keys, alone.doc.keys, "{:?}", f.rel);
+            assert_eq!(got.doc.whole, alone.doc.whole, "{:?}", f.rel);
+            assert_eq!(got.bytes_in, alone.bytes_in);
+            assert_eq!(got.decoding.first_invalid, alone.decoding.first_invalid, "{:?}", f.rel);
+            assert_eq!(got.decoding.first_invalid.is_some(), i == 9 || i == 33, "{:?}", f.rel);
+        }
     }
 
     /// A window prepared after a stop was requested: its files not read are
@@ -393,7 +491,7 @@ mod tests {
         let cfg = Config::new(Input::Path(dir.path().into()), Output::DryRun);
         let file = |name: &str| InputFile { path: dir.path().join(name), rel: name.into(), size: 10 };
         let mut decider = Decider::new(&cfg, &crate::threads::Budget::new(1)).unwrap();
-        let read = prepare_file(&file("a.txt"), &cfg, None).map_err(|e| Box::new((file("a.txt"), e)));
+        let read = prepare_window(&[file("a.txt")], &cfg, None).pop().unwrap();
         let stopped = |name: &str| Err(Box::new((file(name), Error::Interrupted)));
         let window: Window = vec![read, stopped("b.txt"), stopped("c.txt")];
         let got = decide_window(&mut decider, window);
