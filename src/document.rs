@@ -93,8 +93,8 @@ impl Document {
         (original, split)
     }
 
-    /// The first half of [`Document::prepare_bytes`]: the bytes as text and
-    /// split, not yet keyed, or given back as there.
+    /// The first half of [`Document::prepare_bytes`]: the bytes as text,
+    /// split but not yet keyed; `Err` gives the bytes back, as there.
     pub fn split_bytes(bytes: Vec<u8>, opts: &TextOptions) -> Result<(String, Split), Vec<u8>> {
         let mut lines = LineBuilder::new(bytes.len(), opts.split, opts.quotes);
         if crate::jsonl::feed_bytes(&bytes, &mut lines).is_err() {
