@@ -96,6 +96,21 @@ pub enum Error {
 }
 
 impl Error {
+    /// The error with its path under `from` said under `to` instead (a file
+    /// of a staged `--out` named by its final path, [`crate::write::Staged`]).
+    pub(crate) fn rebased(mut self, from: &Path, to: &Path) -> Error {
+        if let Error::Io { path, .. }
+        | Error::Decode { path, .. }
+        | Error::TooLarge { path, .. }
+        | Error::Invalid { path, .. }
+        | Error::Record { path, .. } = &mut self
+            && let Ok(rest) = path.strip_prefix(from)
+        {
+            *path = to.join(rest);
+        }
+        self
+    }
+
     /// An I/O error about `path`.
     pub fn io(path: &Path, source: io::Error) -> Error {
         Error::Io { path: path.to_path_buf(), cause: source }

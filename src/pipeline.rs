@@ -64,7 +64,7 @@ use crate::side::SideFile;
 use crate::threads::Budget;
 use crate::walk::InputFile;
 use crate::write::stream::finish_stdout;
-use crate::write::{create_out_dir, remove_empty_dirs};
+use crate::write::{Staged, create_out_dir, remove_empty_dirs};
 
 mod decider;
 pub mod index_run;
@@ -171,11 +171,21 @@ fn run_tree(cfg: &Config, budget: &Budget, roots: &[PathBuf]) -> Result<Finished
     if roots.len() > 1 {
         inputs::check_names(roots)?;
     }
+    // A new --out is staged: written under a hidden name, renamed when the
+    // run ends (`write/stage.rs`). An existing one is written in place.
+    let staged = match &cfg.output {
+        Output::Dir(out) => Staged::create(out)?,
+        _ => None,
+    };
+    if let Some(staged) = staged {
+        let cfg = Config { output: Output::Dir(staged.path().to_path_buf()), ..cfg.clone() };
+        return staged.finish(run_listing(&cfg, budget, roots, &metas, true));
+    }
     let created = match &cfg.output {
         Output::Dir(out) => create_out_dir(out)?,
         _ => None,
     };
-    let result = run_listing(cfg, budget, roots, &metas, created.is_some());
+    let result = run_listing(cfg, budget, roots, &metas, false);
     if let (Err(_), Some(dir)) = (&result, created) {
         // A refused or failed run leaves no empty --out behind.
         remove_empty_dirs(&dir);
@@ -191,7 +201,7 @@ fn sniff_single_file(cfg: &Config, root: &Path, meta: &fs::Metadata) -> Option<C
     jsonl::looks_like_jsonl(&first).then(|| Config { format: Format::Jsonl, ..cfg.clone() })
 }
 
-/// `fresh_out`: the `--out` folder was created by this run (see
+/// `fresh_out`: the `--out` folder is staged by this run (see
 /// [`Decider::fresh_out`]).
 fn run_listing(
     cfg: &Config,
@@ -307,7 +317,7 @@ fn run_stdin(cfg: &Config, budget: &Budget, mut input: impl Read) -> Result<Fini
     let prepared = prepare_bytes(&file, bytes, cfg, decider.index.as_ref()).map_err(|e| Box::new((file.clone(), e)));
     let decided = decide_window(&mut decider, vec![prepared])?;
     for d in &decided {
-        let row = emit(d, cfg)?;
+        let row = emit(d, cfg, false)?;
         decider.report.push(row);
     }
     decider.finish()

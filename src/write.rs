@@ -22,9 +22,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 
+mod stage;
 pub mod stream;
 #[cfg(target_os = "linux")]
 mod unnamed;
+
+pub use stage::Staged;
 
 /// Prefix of temporary file names.
 pub const TEMP_PREFIX: &str = ".newsdedup-";
@@ -59,6 +62,58 @@ pub fn write_atomic_with(
         return unnamed::publish(new, path);
     }
     write_renamed(path, like, fill)
+}
+
+/// Writes `bytes` to a new file `path` in a folder no one else writes to
+/// until the run ends (a staged `--out`, [`Staged`]): created under its
+/// name (`O_CREAT | O_EXCL`), written and closed, three system calls and no
+/// temporary or unnamed file; the folder is created when missing. The file
+/// gets the usual mode of a new file. A write that fails removes the file.
+/// Where `path` exists after all, it is replaced as by [`write_atomic`].
+pub fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut file = match create_new(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return write_atomic(path, bytes, None),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    file.write_all(bytes).map_err(|e| {
+        let _ = fs::remove_file(path);
+        Error::io(path, e)
+    })
+}
+
+/// Creates the new file `path` (its folder when missing), by its name in
+/// the folder the thread keeps ([`crate::folder`]) on Linux.
+fn create_new(path: &Path) -> io::Result<fs::File> {
+    #[cfg(target_os = "linux")]
+    {
+        use crate::folder::{self, WRITE};
+        let (dir, name) = (folder_of(path), path.file_name().map(|n| folder::c_path(Path::new(n))));
+        if let Some(name) = name {
+            let name = name?;
+            let open = || {
+                let folder = folder::open(&WRITE, dir)?;
+                folder::open_at(&folder, &name, libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY, 0o666)
+            };
+            return match open() {
+                Ok(fd) => Ok(fs::File::from(fd)),
+                // The folder is missing (or the one kept was removed).
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    folder::forget(&WRITE);
+                    fs::create_dir_all(dir)?;
+                    open().map(fs::File::from)
+                }
+                Err(e) => Err(e),
+            };
+        }
+    }
+    match fs::OpenOptions::new().write(true).create_new(true).open(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            fs::create_dir_all(folder_of(path))?;
+            fs::OpenOptions::new().write(true).create_new(true).open(path)
+        }
+        done => done,
+    }
 }
 
 /// Writes the content of the new `file` for `path` and gives it the
@@ -211,15 +266,22 @@ pub fn remove_in_place(path: &Path, backup: Option<&str>) -> Result<()> {
 }
 
 /// Removes stale temporary files left in `dir` by a killed run: those of
-/// a process that is no longer running (see [`is_stale`]).
+/// a process that is no longer running (see [`is_stale`]), and the staging
+/// folders of a killed run's `--out` ([`Staged`]) with all they hold.
 pub fn remove_stale_temps(dir: &Path) -> io::Result<usize> {
     let mut removed = 0;
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name();
-        if is_stale(&name.to_string_lossy()) && fs::remove_file(entry.path()).is_ok() {
-            removed += 1;
+        if !is_stale(&name.to_string_lossy()) {
+            continue;
         }
+        // The entry's own type: a symbolic link is removed, never followed.
+        let gone = match entry.file_type()?.is_dir() {
+            true => fs::remove_dir_all(entry.path()),
+            false => fs::remove_file(entry.path()),
+        };
+        removed += usize::from(gone.is_ok());
     }
     Ok(removed)
 }

@@ -41,8 +41,10 @@ pub(super) struct Decider {
     pub(super) index: Option<IndexRun>,
     /// Folders already rid of stale temporary files.
     pub(super) swept: std::collections::HashSet<PathBuf>,
-    /// The `--out` folder did not exist when the run started: no earlier
-    /// run left a temporary file in it, so nothing is swept.
+    /// The `--out` folder did not exist when the run started and is staged
+    /// ([`crate::write::Staged`]): no earlier run left a temporary file in
+    /// it, so nothing is swept, and no one else writes in it, so its files
+    /// are created under their names.
     pub(super) fresh_out: bool,
     pub(super) report: Report,
     /// Retries over files cleaned in place (see [`super::replay`]).

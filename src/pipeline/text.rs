@@ -21,7 +21,7 @@ use crate::report::{FileRow, Stats, unwritten_status};
 use crate::split::Split;
 use crate::walk::InputFile;
 use crate::write::stream::write_stdout;
-use crate::write::{remove_in_place, replace_in_place, write_atomic};
+use crate::write::{remove_in_place, replace_in_place, write_atomic, write_new};
 
 /// Most files in one window.
 pub const WINDOW_FILES: usize = 2048;
@@ -162,7 +162,8 @@ pub(super) fn run_text_files(
             None => decide_window(decider, next.take().unwrap_or_default())?,
         };
         decider.journal()?;
-        if !decider.fresh_out {
+        let fresh = decider.fresh_out;
+        if !fresh {
             for d in &decided {
                 match &cfg.output {
                     Output::Dir(out) => decider.sweep(out.join(&d.prepared.file.rel).parent()),
@@ -178,9 +179,9 @@ pub(super) fn run_text_files(
                 .par_iter()
                 .zip(r)
                 .with_max_len(FILES_PER_TASK)
-                .map(|(d, r)| r.and_then(|r| publish(d, cfg, r)))
+                .map(|(d, r)| r.and_then(|r| publish(d, cfg, r, fresh)))
                 .collect(),
-            None => decided.par_iter().with_max_len(FILES_PER_TASK).map(|d| emit(d, cfg)).collect::<Vec<_>>(),
+            None => decided.par_iter().with_max_len(FILES_PER_TASK).map(|d| emit(d, cfg, fresh)).collect::<Vec<_>>(),
         };
         let rows = if ahead {
             if next.is_none() {
@@ -301,8 +302,9 @@ pub(super) fn decide_window(decider: &mut Decider, window: Window) -> Result<Vec
 /// Renders and writes one decided file; returns its report row. A write
 /// error is fatal (`Err`): the run stops, and no partial file is left.
 /// Once a stop is requested, nothing more is written (`Err(Interrupted)`).
-pub(super) fn emit(d: &Decided, cfg: &Config) -> Result<FileRow> {
-    render(d, cfg).and_then(|r| publish(d, cfg, r))
+/// `fresh`: the `--out` folder is staged ([`publish`]).
+pub(super) fn emit(d: &Decided, cfg: &Config, fresh: bool) -> Result<FileRow> {
+    render(d, cfg).and_then(|r| publish(d, cfg, r, fresh))
 }
 
 /// A decided file rendered: the bytes to write (`None`: nothing is written,
@@ -346,8 +348,11 @@ fn render_and_record(decider: &mut Decider, decided: &[Decided], cfg: &Config) -
     Ok(rendered.into_iter().map(|(r, _)| r).collect())
 }
 
-/// Writes (or, in place, removes) a rendered file; returns its row.
-pub(super) fn publish(d: &Decided, cfg: &Config, r: Rendered) -> Result<FileRow> {
+/// Writes (or, in place, removes) a rendered file; returns its row. In a
+/// staged `--out` (`fresh`, [`crate::write::Staged`]) a file is created
+/// under its name ([`write_new`]); elsewhere it replaces what is there
+/// atomically ([`write_atomic`]).
+pub(super) fn publish(d: &Decided, cfg: &Config, r: Rendered, fresh: bool) -> Result<FileRow> {
     if interrupt::requested() {
         return Err(Error::Interrupted);
     }
@@ -361,6 +366,7 @@ pub(super) fn publish(d: &Decided, cfg: &Config, r: Rendered) -> Result<FileRow>
     }
     if let Some(bytes) = &r.bytes {
         match &cfg.output {
+            Output::Dir(out) if fresh => write_new(&out.join(&p.file.rel), bytes)?,
             Output::Dir(out) => write_atomic(&out.join(&p.file.rel), bytes, None)?,
             Output::InPlace { backup } => replace_in_place(&p.file.path, bytes, backup.as_deref())?,
             Output::Stdout => write_stdout(bytes)?,

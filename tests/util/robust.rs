@@ -248,8 +248,9 @@ pub const SIGNAL_CORPUS: usize = 3000;
 
 /// When to send a signal: a delay after the start, or after the first
 /// window started writing (the mtime of `out/s000` changed: a temporary
-/// file was created or renamed there). Fixed delays alone land before the
-/// first write on a loaded machine.
+/// file was created or renamed there; or, for an `--out` the run stages, an
+/// `s000` appeared in its hidden staging folder beside `out`). Fixed delays
+/// alone land before the first write on a loaded machine.
 #[derive(Clone, Copy, Debug)]
 pub enum At {
     /// This long after the start.
@@ -274,6 +275,17 @@ pub fn catches(pid: u32, sig: libc::c_int) -> bool {
         .is_some_and(|mask| mask & (1 << (sig - 1)) != 0)
 }
 
+/// The hidden staging folders beside `out` (`.newsdedup-<pid>-<n>.tmp/`,
+/// where a run builds an `--out` that did not exist) holding an `s000`.
+pub fn staged(out: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(out.parent().unwrap()) else { return Vec::new() };
+    entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".newsdedup-") && e.path().join("s000").is_dir())
+        .map(|e| e.path())
+        .collect()
+}
+
 /// The modification time of `dir`, when it exists.
 pub fn stamp(dir: &Path) -> Option<(i64, i64)> {
     fs::metadata(dir).ok().map(|m| (m.mtime(), m.mtime_nsec()))
@@ -293,7 +305,7 @@ pub fn spawn_until(input: &Path, out: &Path, at: At) -> std::process::Child {
         }
         At::Writing(d) => {
             let deadline = Instant::now() + Duration::from_secs(120);
-            while stamp(&out.join("s000")) == before && Instant::now() < deadline {
+            while stamp(&out.join("s000")) == before && staged(out).is_empty() && Instant::now() < deadline {
                 sleep(Duration::from_millis(1));
             }
             sleep(d);
