@@ -1,7 +1,9 @@
 //! Output: every file is written to a temporary name in its final folder and
 //! renamed into place, so a file under its final name is always complete.
 //! On Linux a new file is instead an unnamed file (`O_TMPFILE`) linked to its
-//! final name when complete (`unnamed`): the same guarantee, less work.
+//! final name when complete (`unnamed`): the same guarantee, less work. A
+//! new `--out` is staged (`stage`): built in a hidden folder renamed to its
+//! name when the run ends, its files are created under their names.
 //!
 //! Temporary files are hidden (`.newsdedup-<pid>-<n>.tmp`) and removed when
 //! the write fails. A run killed with SIGKILL can leave one behind; it never
