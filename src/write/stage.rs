@@ -102,7 +102,11 @@ impl Staged {
         match rename_new(&self.stage, &self.out) {
             Ok(()) => Ok(()),
             Err(e) if matches!(e.raw_os_error(), Some(libc::EEXIST | libc::ENOTEMPTY)) => merge(&self.stage, &self.out),
-            Err(e) => Err(Error::io(&self.out, e)),
+            // Left hidden: the message says where the output is.
+            Err(e) => Err(Error::Invalid {
+                path: self.out.clone(),
+                message: format!("cannot rename the staged output {} to it: {e}", self.stage.display()),
+            }),
         }
     }
 }
