@@ -32,15 +32,17 @@
 # disk without that much room; see below for what that does to the timings). On ext4 without a journal, creating
 # files right after deleting many is slow for every tool (the inode allocator
 # skips recently deleted inodes, fs/ext4/ialloc.c recently_deleted()), which
-# would make the timings depend on what the previous run deleted. For the same
-# reason, wait between two invocations of this script (its last step deletes
-# its outputs): on the bench machine (fifty-fourth session), copying 23,000
-# files took 4.1 s right after 1.1 million files were deleted, 1.3-1.6 s two
-# to four minutes later and 0.44 s from the sixth minute on, and the tree rows
-# begin a minute or two after the script starts. So the script times the
-# creation of 5,000 empty files just before the tree rows and just after them
-# (kept, removed with the outputs) and prints both: a figure several times
-# the other, or the usual, means the tree rows were timed in that state.
+# would make the timings depend on what the previous run deleted: on the
+# bench machine (fifty-fourth session), copying 23,000 files took 4.1 s right
+# after 1.1 million files were deleted, 1.3-1.6 s two to four minutes later
+# and 0.44 s from the sixth minute on. So the script times the creation of
+# 5,000 empty files just before the tree rows and just after them (kept,
+# removed with the outputs) and prints both: a figure several times the
+# other, or the usual, means the tree rows were timed in that state. And it
+# waits (SETTLE=0: not) until six minutes after its last run on the same
+# corpus deleted its outputs (its last step) before its first row, and before
+# the tree rows while the probe reads over three times the lowest it has read
+# there (settle_clock, settle_probe).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . benches/common.sh
@@ -60,7 +62,34 @@ need_gnu_time bench.sh
 
 bench_corpus "$DIR" "$MB" "$SEED"
 TREE=$DIR/tree ALL=$DIR/all.txt JSONL=$DIR/big.jsonl OUT=$DIR/out-$$
-trap 'rm -rf "$OUT"' EXIT
+# remove_outputs -- the exit trap: deletes the outputs and, if there were any,
+# notes the time, so that the next run waits until ext4 no longer skips the
+# inodes this deletion freed (settle_clock).
+remove_outputs() {
+    local any
+    any=$(find "$OUT" -mindepth 1 -print -quit 2>/dev/null || true)
+    rm -rf "$OUT"
+    [[ -z $any ]] || date +%s >"$DIR/.outputs-deleted"
+}
+trap remove_outputs EXIT
+# settle_clock -- with SETTLE=1 (default), waits until 370 s after the last
+# run of this script on $DIR deleted its outputs (its exit trap notes the
+# time): ext4 without a journal skips, when it allocates, an inode freed less
+# than 60 s ago, or less than 360 s ago while the inode's table block has not
+# been written back (fs/ext4/ialloc.c: recently_deleted(), RECENTCY_MIN +
+# RECENTCY_DIRTY), and a run of this script frees millions. The JSONL rows
+# wait too: in the fifty-ninth session they read 1.97-2.34x openssl when
+# begun one to three minutes after such a deletion and 1.98-2.04x after a
+# pause (few runs: a precaution). The corpus is read into the cache after it.
+settle_clock() {
+    local stamp=$DIR/.outputs-deleted left
+    [[ ${SETTLE:-1} == 1 && -f $stamp ]] || return 0
+    left=$(($(<"$stamp") + 370 - EPOCHSECONDS))
+    ((left > 0)) || return 0
+    echo "  waiting $left s: the last run on $DIR deleted its outputs at $(date -u -d "@$(<"$stamp")" +%H:%M:%S) UTC" >&2
+    sleep "$left"
+}
+settle_clock
 mkdir -p "$OUT"
 TREE_BYTES=$(stat -c %s "$ALL")
 JSONL_BYTES=$(stat -c %s "$JSONL")
@@ -165,20 +194,40 @@ else
     echo "  (skipping JSONL rows: this newsdedup has no --format flag)" >&2
 fi
 DROP_OUTPUT=0
-# probe_creation NAME -- sets PROBE[NAME]: microseconds per file to create
-# 5,000 empty files in a fresh folder of $OUT (see the top of this script).
+# probe_creation NAME [FOLDER] -- sets PROBE[NAME]: microseconds per file to
+# create 5,000 empty files in a fresh folder of $OUT (see the top of this script).
 declare -A PROBE
 probe_creation() {
-    mkdir "$OUT/probe-$1"
+    mkdir "$OUT/probe-${2:-$1}"
     sync
     local t0 t1
     t0=${EPOCHREALTIME/[^0-9]/}
-    (cd "$OUT/probe-$1" && seq 5000 | xargs touch)
+    (cd "$OUT/probe-${2:-$1}" && seq 5000 | xargs touch)
     t1=${EPOCHREALTIME/[^0-9]/}
     PROBE[$1]=$(((t1 - t0) / 5000))
     echo "  file creation probe ($1 the tree rows): ${PROBE[$1]} us per file" >&2
 }
-probe_creation before
+# settle_probe -- the probe before the tree rows; with SETTLE=1 (default),
+# while it reads more than three times the lowest figure it has read on $DIR
+# ($DIR/.probe-floor), probes again every 30 s, ten minutes at most: the wait
+# at the start (settle_clock) does not always suffice (fifty-ninth session:
+# 98 us per file 370 s after one run's deletion, 11 us 331 s after another's),
+# and a deletion by another program is not known there.
+settle_probe() {
+    local floor=$DIR/.probe-floor low waited=0
+    probe_creation before
+    [[ ${SETTLE:-1} == 1 ]] || return 0
+    low=$(cat "$floor" 2>/dev/null || echo "${PROBE[before]}")
+    while ((PROBE[before] > 3 * low && waited < 600)); do
+        echo "  waiting 30 s: more than three times the lowest probe on $DIR ($low us per file)" >&2
+        sleep 30
+        waited=$((waited + 30))
+        probe_creation before "before-$waited"
+    done
+    ((PROBE[before] < low)) && low=${PROBE[before]}
+    echo "$low" >"$floor"
+}
+settle_probe
 measure_rounds "cp -r (tree)" "$TREE_BYTES" "cp -r '$TREE' \"\$O\"" \
     "newsdedup tree->tree -j2" "$TREE_BYTES" "'$BIN' clean '$TREE' --out \"\$O\" -q -j2 --report '$DIR/report.json'" \
     "newsdedup tree->tree -j1" "$TREE_BYTES" "'$BIN' clean '$TREE' --out \"\$O\" -q -j1 --report '$DIR/report-j1.json'"
