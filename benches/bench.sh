@@ -42,7 +42,7 @@
 # waits (SETTLE=0: not) until six minutes after its last run on the same
 # corpus deleted its outputs (its last step) before its first row, and before
 # the tree rows while the probe reads over three times the lowest it has read
-# there (settle_clock, settle_probe).
+# there, plus 10 us (settle_clock, settle_probe).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . benches/common.sh
@@ -78,9 +78,10 @@ trap remove_outputs EXIT
 # than 60 s ago, or less than 360 s ago while the inode's table block has not
 # been written back (fs/ext4/ialloc.c: recently_deleted(), RECENTCY_MIN +
 # RECENTCY_DIRTY), and a run of this script frees millions. The JSONL rows
-# wait too: in the fifty-ninth session they read 1.97-2.34x openssl when
-# begun one to three minutes after such a deletion and 1.98-2.04x after a
-# pause (few runs: a precaution). The corpus is read into the cache after it.
+# wait too, as a precaution (fifty-ninth session: 1.97-2.34x openssl begun one
+# to three minutes after such a deletion, 1.98-2.04x after a pause, and 2.18x
+# and 2.30x in the two runs that waited). The corpus is read into the cache
+# after the wait.
 settle_clock() {
     local stamp=$DIR/.outputs-deleted left
     [[ ${SETTLE:-1} == 1 && -f $stamp ]] || return 0
@@ -209,17 +210,19 @@ probe_creation() {
 }
 # settle_probe -- the probe before the tree rows; with SETTLE=1 (default),
 # while it reads more than three times the lowest figure it has read on $DIR
-# ($DIR/.probe-floor), probes again every 30 s, ten minutes at most: the wait
-# at the start (settle_clock) does not always suffice (fifty-ninth session:
-# 98 us per file 370 s after one run's deletion, 11 us 331 s after another's),
-# and a deletion by another program is not known there.
+# ($DIR/.probe-floor) plus 10 us (so that a floor of a few microseconds, as
+# on a tmpfs, does not turn noise into a wait), probes again every 30 s, ten
+# minutes at most: the wait at the start (settle_clock) does not always
+# suffice (fifty-ninth session: 98 us per file 370 s after one run's
+# deletion, 11 us 331 s after another's), and a deletion by another program
+# is not known there.
 settle_probe() {
     local floor=$DIR/.probe-floor low waited=0
     probe_creation before
     [[ ${SETTLE:-1} == 1 ]] || return 0
     low=$(cat "$floor" 2>/dev/null || echo "${PROBE[before]}")
-    while ((PROBE[before] > 3 * low && waited < 600)); do
-        echo "  waiting 30 s: more than three times the lowest probe on $DIR ($low us per file)" >&2
+    while ((PROBE[before] > 3 * low + 10 && waited < 600)); do
+        echo "  waiting 30 s: more than three times the lowest probe on $DIR ($low us per file) plus 10" >&2
         sleep 30
         waited=$((waited + 30))
         probe_creation before "before-$waited"
