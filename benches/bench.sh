@@ -23,7 +23,7 @@
 # the other, so a drift of the load or of the disk weighs on both sides. The
 # -j2 and -j1 runs do the same job, report included (a speed-up compares one
 # job on two pools; the tree's report is 87 MB of JSON at 400 MB).
-# Needs python3, bash 5 (EPOCHREALTIME) and GNU time (/usr/bin/time; Debian package `time`).
+# Needs python3, bash 5 (EPOCHREALTIME), GNU time (/usr/bin/time; Debian package `time`) and flock (util-linux).
 #
 # The tree rows' outputs are not deleted between runs (the JSONL rows', one
 # file each, are; see there): each run writes to a fresh path
@@ -60,6 +60,14 @@ cargo build --release --quiet --example jsonl_bare
 BARE=$(realpath target/release/examples/jsonl_bare)
 need_gnu_time bench.sh
 
+# One run per corpus at a time, the corpus's generation and the exit trap's
+# deletion included (six to nine minutes on the sixtieth session's disk): a
+# run begun beside another would time both against each other and its rows
+# against that deletion. The lock (a file beside the corpus, which survives a
+# regeneration) is held until the script exits.
+mkdir -p "$(dirname "$DIR")"
+exec 9>"$DIR.lock"
+flock -n 9 || { echo "bench.sh: another bench.sh run holds $DIR.lock; start this one once it has exited" >&2; exit 1; }
 bench_corpus "$DIR" "$MB" "$SEED"
 TREE=$DIR/tree ALL=$DIR/all.txt JSONL=$DIR/big.jsonl OUT=$DIR/out-$$
 # remove_outputs -- the exit trap: deletes the outputs and, if there were any,
