@@ -64,10 +64,12 @@ need_gnu_time bench.sh
 # deletion included (six to nine minutes on the sixtieth session's disk): a
 # run begun beside another would time both against each other and its rows
 # against that deletion. The lock (a file beside the corpus, which survives a
-# regeneration) is held until the script exits.
-mkdir -p "$(dirname "$DIR")"
-exec 9>"$DIR.lock"
-flock -n 9 || { echo "bench.sh: another bench.sh run holds $DIR.lock; start this one once it has exited" >&2; exit 1; }
+# regeneration, also when BENCH_DIR ends in a slash) is held until the
+# script exits.
+LOCK=${DIR%/}.lock
+mkdir -p "$(dirname "$LOCK")"
+exec 9>"$LOCK"
+flock -n 9 || { echo "bench.sh: another bench.sh run holds $LOCK; start this one once it has exited" >&2; exit 1; }
 bench_corpus "$DIR" "$MB" "$SEED"
 TREE=$DIR/tree ALL=$DIR/all.txt JSONL=$DIR/big.jsonl OUT=$DIR/out-$$
 # remove_outputs -- the exit trap: deletes the outputs and, if there were any,
