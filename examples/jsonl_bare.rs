@@ -12,7 +12,8 @@
 //! out (a record with nothing dropped is written as read). No normalisation,
 //! no paragraphs of several lines, no context rules, no report, no checks
 //! beyond what the bench file needs (`"text":` comes once, its value the
-//! last field; a lone surrogate escape becomes U+FFFD); blank lines are
+//! last field; a lone surrogate escape becomes U+FFFD; a file that cannot be
+//! opened is named in the message, exit 1); blank lines are
 //! not written back in a record that lost a line. The batches are pipelined
 //! as newsdedup's were until its fifty-third session: one is prepared while
 //! the one before is decided and written and the next one read, a
@@ -72,7 +73,10 @@ fn main() {
     let path = args.get(1).expect("usage: jsonl_bare FILE [THREADS]");
     let threads = args.get(2).map_or(2, |t| t.parse().expect("THREADS: a number"));
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-    let mut file = std::fs::File::open(path).unwrap();
+    let mut file = std::fs::File::open(path).unwrap_or_else(|e| {
+        eprintln!("jsonl_bare: {path}: {e}");
+        std::process::exit(1)
+    });
     let stdout = std::io::stdout();
     let mut seen = Seen::default();
     let mut out = Vec::with_capacity(2 * CHUNK);
