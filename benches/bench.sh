@@ -66,6 +66,7 @@ need_gnu_time bench.sh
 # against that deletion. The lock (a file beside the corpus, which survives a
 # regeneration, also when BENCH_DIR ends in a slash) is held until the
 # script exits.
+command -v flock >/dev/null || { echo "bench.sh: needs flock (util-linux)" >&2; exit 2; }
 LOCK=${DIR%/}.lock
 mkdir -p "$(dirname "$LOCK")"
 exec 9>"$LOCK"
