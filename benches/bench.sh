@@ -26,8 +26,8 @@
 # Needs python3, bash 5 (EPOCHREALTIME), GNU time (/usr/bin/time; Debian package `time`) and flock (util-linux).
 #
 # The tree rows' outputs are not deleted between runs (the JSONL rows', one
-# file each, are; see there): each run writes to a fresh path
-# ($O), and all are removed at the end (several GB for 400 MB: with
+# file each, are; see there), only dropped from the page cache (evict, below):
+# each run writes to a fresh path ($O), and all are removed at the end (several GB for 400 MB: with
 # BENCH_KEEP=0 each output is deleted, untimed, right after its run, for a
 # disk without that much room; see below for what that does to the timings). On ext4 without a journal, creating
 # files right after deleting many is slow for every tool (the inode allocator
@@ -125,7 +125,35 @@ run_once() {
     T=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e6 }')
     read -r M <"$DIR/time.txt"
     [[ ${BENCH_KEEP:-1} == 0 || ${DROP_OUTPUT:-0} == 1 ]] && rm -rf "$OUT/$RUN"
+    [[ ${EVICT_OUTPUT:-0} == 1 && ${EVICT:-1} == 1 && -d $OUT/$RUN ]] && evict "$OUT/$RUN"
     return 0
+}
+
+# evict DIR -- untimed, after a tree row's run: writes DIR's files back (sync)
+# and drops their pages from the page cache (POSIX_FADV_DONTNEED), keeping the
+# files (a deletion would slow the next runs' file creation, see above). Each
+# tree run leaves ~730 MB of page cache behind, a page a file; kept (EVICT=0,
+# the script's way up to run (157)), twelve runs pile up some 9 GB, and the
+# later rounds take memory the host must back again page by page, every row
+# alike, while the first rounds reuse what the JSONL rows freed (sixty-third
+# session: cp -r 2.65 / 2.87 / 5.50 s in the three rounds of run (157); by hand
+# with eviction, four rounds of 2.60-2.89 s). Evicted, every round starts from
+# the memory state of the one before. The inodes stay cached either way.
+evict() {
+    sync
+    python3 - "$1" <<'PY'
+import os, sys
+for folder, _, files in os.walk(sys.argv[1]):
+    for name in files:
+        try:  # a symlink or a file gone: nothing of it to drop
+            fd = os.open(os.path.join(folder, name), os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+PY
 }
 
 # record NAME BYTES TIMES... -- the median seconds and the row.
@@ -242,10 +270,12 @@ settle_probe() {
     echo "$low" >"$floor"
 }
 settle_probe
+EVICT_OUTPUT=1
 measure_rounds "cp -r (tree)" "$TREE_BYTES" "cp -r '$TREE' \"\$O\"" \
     "newsdedup tree->tree -j2" "$TREE_BYTES" "'$BIN' clean '$TREE' --out \"\$O\" -q -j2 --report '$DIR/report.json'" \
     "newsdedup tree->tree -j1" "$TREE_BYTES" "'$BIN' clean '$TREE' --out \"\$O\" -q -j1 --report '$DIR/report-j1.json'"
 probe_creation after
+EVICT_OUTPUT=0
 measure "awk '!seen[\$0]++' (all.txt)" "$TREE_BYTES" "awk '!seen[\$0]++' '$ALL' > \"\$O\""
 # Half the outlets: the difference to the full run is what the seen-set costs.
 HALF_GLOBS=$(find "$TREE" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort | head -4 | sed "s|.*|--glob '&/**'|" | tr '\n' ' ')
