@@ -14,7 +14,9 @@
 # between two runs of this script, benches/INDEX.md ninth pass), BENCH_DIR
 # (corpus and outputs, default target/bench/<size>mb-s<seed>; outputs go to the
 # same filesystem as the corpus), NEWSDEDUP (binary to test; default: cargo build --release,
-# or with PGO=1 the profile-guided build of benches/pgo.sh).
+# or with PGO=1 the profile-guided build of benches/pgo.sh), EVICT (1, default:
+# each tree row's output is dropped from the page cache after its run, see
+# evict; 0: kept there).
 #
 # The corpus (benches/gencorpus.py) is generated once per size and seed and
 # reused. Every row runs warm-cache: one untimed run first, then REPS timed
